@@ -1,0 +1,186 @@
+//! The node's ZooKeeper session, kept alive across expiries.
+//!
+//! [`ZkSession::spawn`] starts a supervisor task that connects, makes sure the cluster's chroot
+//! exists, and publishes the live client on a watch channel. When the session ends (expired,
+//! closed) the supervisor publishes `None` and connects again with backoff, so everything built on
+//! the session (registrations, watches, election) is redone by whoever subscribes.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use kaa_model::health::Probe;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+use zookeeper_client as zk;
+
+/// Where and how to reach ZooKeeper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZkSettings {
+    /// Comma-separated `host:port` list.
+    pub connect: String,
+    /// Root path of this cluster's znodes, e.g. `/kaa`; lets several clusters share one ensemble.
+    pub chroot: String,
+    /// Session timeout; also bounds how fast a dead node's ephemeral znodes disappear.
+    pub session_timeout: Duration,
+}
+
+/// Errors of the ZooKeeper session.
+#[derive(Debug, thiserror::Error)]
+pub enum ZkError {
+    /// The chroot is not a valid absolute ZooKeeper path.
+    #[error("invalid zookeeper chroot {0:?}: must be an absolute path such as /kaa")]
+    BadChroot(String),
+    /// A ZooKeeper request failed.
+    #[error("zookeeper: {0}")]
+    Client(#[from] zk::Error),
+}
+
+/// A handle on the node's ZooKeeper session. Cheap to clone.
+#[derive(Clone)]
+pub struct ZkSession {
+    current: watch::Receiver<Option<zk::Client>>,
+}
+
+impl ZkSession {
+    /// Starts the supervisor on `tracker`; it runs until `shutdown` is cancelled, then drops the
+    /// client, which closes the session and removes this node's ephemeral znodes at once.
+    pub fn spawn(
+        settings: ZkSettings,
+        shutdown: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> Result<Self, ZkError> {
+        validate_chroot(&settings.chroot)?;
+        let (publish, current) = watch::channel(None);
+        tracker.spawn(supervise(settings, publish, shutdown));
+        Ok(Self { current })
+    }
+
+    /// The client of the current session, if one is established.
+    pub fn client(&self) -> Option<zk::Client> {
+        self.current.borrow().clone()
+    }
+
+    /// A receiver that sees every new session (`Some`) and every loss of one (`None`).
+    pub fn subscribe(&self) -> watch::Receiver<Option<zk::Client>> {
+        self.current.clone()
+    }
+}
+
+fn validate_chroot(chroot: &str) -> Result<(), ZkError> {
+    let valid = chroot.starts_with('/')
+        && (chroot == "/" || !chroot.ends_with('/'))
+        && !chroot.contains("//");
+    if valid {
+        Ok(())
+    } else {
+        Err(ZkError::BadChroot(chroot.to_owned()))
+    }
+}
+
+async fn supervise(
+    settings: ZkSettings,
+    publish: watch::Sender<Option<zk::Client>>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let attempt = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            attempt = open_session(&settings) => attempt,
+        };
+        match attempt {
+            Ok(client) => {
+                backoff = Duration::from_millis(200);
+                info!(session = %client.session_id(), connect = %settings.connect, chroot = %settings.chroot, "zookeeper session established");
+                let mut states = client.state_watcher();
+                publish.send_replace(Some(client));
+                loop {
+                    let state = tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        state = states.changed() => state,
+                    };
+                    match state {
+                        zk::SessionState::Disconnected => {
+                            warn!("zookeeper connection lost, the client is reconnecting")
+                        }
+                        zk::SessionState::SyncConnected => info!("zookeeper connection restored"),
+                        state if state.is_terminated() => {
+                            warn!(%state, "zookeeper session ended, opening a new one");
+                            break;
+                        }
+                        state => info!(%state, "zookeeper session state changed"),
+                    }
+                }
+                publish.send_replace(None);
+                if shutdown.is_cancelled() {
+                    break;
+                }
+            }
+            Err(error) => {
+                warn!(%error, connect = %settings.connect, retry_in = ?backoff, "zookeeper unreachable");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    publish.send_replace(None);
+    info!("zookeeper session closed");
+}
+
+async fn open_session(settings: &ZkSettings) -> Result<zk::Client, ZkError> {
+    let root = zk::Client::connector()
+        .with_session_timeout(settings.session_timeout)
+        .with_connection_timeout(Duration::from_secs(2))
+        .with_fail_eagerly()
+        .connect(&settings.connect)
+        .await?;
+    if settings.chroot == "/" {
+        return Ok(root);
+    }
+    let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    match root.mkdir(&settings.chroot, &options).await {
+        Ok(()) | Err(zk::Error::NodeExists) => {}
+        Err(error) => return Err(error.into()),
+    }
+    root.chroot(settings.chroot.as_str())
+        .map_err(|_| ZkError::BadChroot(settings.chroot.clone()))
+}
+
+/// `zookeeper` readiness: a session is established and its connection is up right now.
+impl Probe for ZkSession {
+    fn name(&self) -> &str {
+        "zookeeper"
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        let state = self.client().map(|client| client.state());
+        Box::pin(async move {
+            match state {
+                Some(zk::SessionState::SyncConnected) => Ok(()),
+                Some(state) => Err(format!("zookeeper session is {state}")),
+                None => Err("no zookeeper session".to_owned()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chroot_must_be_an_absolute_path() {
+        assert!(validate_chroot("/kaa").is_ok());
+        assert!(validate_chroot("/kaa/cluster-a").is_ok());
+        assert!(validate_chroot("/").is_ok());
+        assert!(validate_chroot("kaa").is_err());
+        assert!(validate_chroot("/kaa/").is_err());
+        assert!(validate_chroot("/kaa//x").is_err());
+        assert!(validate_chroot("").is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! The admin HTTP server every node runs: `/health`, `/ready` and `/metrics`.
+//!
+//! `/health` answers 200 while the process is alive. `/ready` runs every readiness probe the
+//! node's components registered (storage, ZooKeeper) concurrently and answers 200 only if all
+//! pass, 503 otherwise, naming each probe's state; it also answers 503 once shutdown begins, so a
+//! load balancer drains the node first. `/metrics` renders the node's Prometheus registry.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use kaa_model::ServiceSet;
+use kaa_model::health::Probe;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// How long one readiness probe may take before it counts as failed.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Labels of the admin request counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    status: u16,
+}
+
+/// What the admin handlers share.
+pub struct AdminState {
+    node_id: String,
+    services: ServiceSet,
+    probes: Vec<Arc<dyn Probe>>,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    draining: CancellationToken,
+}
+
+impl AdminState {
+    /// Builds the state; `registry` already holds the node's metrics, and the admin request
+    /// counter is added to it here. Cancelling `draining` makes `/ready` answer 503.
+    pub fn new(
+        node_id: String,
+        services: ServiceSet,
+        probes: Vec<Arc<dyn Probe>>,
+        mut registry: Registry,
+        draining: CancellationToken,
+    ) -> Self {
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "kaa_admin_requests",
+            "Admin HTTP requests served, by route and status",
+            requests.clone(),
+        );
+        Self {
+            node_id,
+            services,
+            probes,
+            registry,
+            requests,
+            draining,
+        }
+    }
+}
+
+/// A running admin server.
+pub struct AdminServer {
+    handle: ServerHandle,
+    /// The addresses it listens on (the real port when 0 was configured).
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl AdminServer {
+    /// Binds `host:port` and starts serving on the current tokio runtime.
+    pub fn start(host: &str, port: u16, state: AdminState) -> std::io::Result<Self> {
+        let state = web::Data::new(state);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(count_requests))
+                .route("/health", web::get().to(health))
+                .route("/ready", web::get().to(ready))
+                .route("/metrics", web::get().to(metrics))
+        })
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(5)
+        .bind((host, port))?;
+        let addrs = server.addrs();
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(Self { handle, addrs })
+    }
+
+    /// Stops accepting, lets in-flight requests finish, then returns.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+async fn count_requests(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
+    let state = request.app_data::<web::Data<AdminState>>().cloned();
+    let response = next.call(request).await?;
+    if let Some(state) = state {
+        let status = response.status().as_u16();
+        state
+            .requests
+            .get_or_create(&RequestLabels { route, status })
+            .inc();
+    }
+    Ok(response)
+}
+
+async fn health(state: web::Data<AdminState>) -> HttpResponse {
+    let services: Vec<&str> = state.services.iter().map(|s| s.name()).collect();
+    HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "node": state.node_id,
+        "services": services,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+async fn ready(state: web::Data<AdminState>) -> HttpResponse {
+    if state.draining.is_cancelled() {
+        return HttpResponse::ServiceUnavailable()
+            .json(json!({ "ready": false, "reason": "shutting down" }));
+    }
+    let results = futures::future::join_all(state.probes.iter().map(|probe| async move {
+        let outcome = match tokio::time::timeout(PROBE_TIMEOUT, probe.check()).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
+        };
+        (probe.name().to_owned(), outcome)
+    }))
+    .await;
+    let all_ready = results.iter().all(|(_, outcome)| outcome.is_ok());
+    let checks: Map<String, Value> = results
+        .into_iter()
+        .map(|(name, outcome)| {
+            let value = match outcome {
+                Ok(()) => json!({ "ok": true }),
+                Err(reason) => json!({ "ok": false, "error": reason }),
+            };
+            (name, value)
+        })
+        .collect();
+    let body = json!({ "ready": all_ready, "checks": checks });
+    if all_ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        tracing::debug!(%body, "not ready");
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &state.registry) {
+        Ok(()) => HttpResponse::Ok()
+            .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+            .body(text),
+        Err(error) => {
+            tracing::error!(%error, "cannot encode metrics");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}

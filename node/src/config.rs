@@ -1,0 +1,624 @@
+//! The node's one typed configuration.
+//!
+//! Layers, lowest first: [`Config::default`] (or the standalone preset), a TOML file, `KAA_*`
+//! environment variables (`KAA_SECTION__KEY`), then `--set key=value` flags. The result is
+//! checked by [`Config::validate`] before anything starts; every error names the key at fault.
+//! `kaa-node print-config` prints [`DEFAULT_CONFIG_TOML`], which a test keeps equal to
+//! `Config::default()`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use kaa_model::{Service, ServiceSet};
+use kaa_store::endpoint::EndpointBackend;
+use serde::{Deserialize, Serialize};
+
+/// The commented default configuration, as `kaa-node print-config` prints it.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("default-config.toml");
+
+/// A configuration that cannot be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file, an environment variable or a flag does not parse into [`Config`].
+    #[error("{}", describe(.0))]
+    Parse(Box<figment::Error>),
+    /// A `--set` flag is not `key=value`.
+    #[error("--set {0:?}: expected KEY=VALUE, e.g. admin.port=8081")]
+    BadOverride(String),
+    /// A value parses but is not acceptable.
+    #[error("invalid value for `{key}`: {message}")]
+    Invalid {
+        /// Dotted key, e.g. `admin.port`.
+        key: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// One `--set key=value` flag, as a figment provider named after the flag.
+struct SetFlag(Serialized<figment::value::Value>);
+
+impl SetFlag {
+    fn parse(entry: &str) -> Result<Self, ConfigError> {
+        let (key, value) = entry
+            .split_once('=')
+            .ok_or_else(|| ConfigError::BadOverride(entry.to_owned()))?;
+        let value = value
+            .parse::<figment::value::Value>()
+            .unwrap_or_else(|never| match never {});
+        Ok(Self(Serialized::global(key.trim(), value)))
+    }
+}
+
+impl figment::Provider for SetFlag {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("--set flag")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        self.0.data()
+    }
+}
+
+/// One line per problem: the dotted key, what is wrong, and where the value came from.
+fn describe(errors: &figment::Error) -> String {
+    let lines: Vec<String> = errors
+        .clone()
+        .into_iter()
+        .map(|error| {
+            let key = if error.path.is_empty() {
+                "(top level)".to_owned()
+            } else {
+                error.path.join(".")
+            };
+            let source = match &error.metadata {
+                Some(metadata) => match &metadata.source {
+                    Some(source) => format!(" (from {} {source})", metadata.name),
+                    None => format!(" (from {})", metadata.name),
+                },
+                None => String::new(),
+            };
+            format!("key `{key}`: {}{source}", error.kind)
+        })
+        .collect();
+    lines.join("; ")
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(error: figment::Error) -> Self {
+        Self::Parse(Box::new(error))
+    }
+}
+
+/// Everything a node needs to know to start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Identity, mode, files and internode address.
+    pub node: NodeConfig,
+    /// The admin HTTP server.
+    pub admin: AdminConfig,
+    /// ZooKeeper (cluster mode).
+    pub zookeeper: ZooKeeperConfig,
+    /// The Control service.
+    pub control: ControlConfig,
+    /// The Operations service.
+    pub operations: EndpointServiceConfig,
+    /// The Bootstrap service.
+    pub bootstrap: EndpointServiceConfig,
+    /// The SQL metadata database.
+    pub sql: SqlConfig,
+    /// The endpoint-data store.
+    pub endpoint_store: EndpointStoreConfig,
+    /// Graceful shutdown.
+    pub shutdown: ShutdownConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// How the node coordinates with others.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Coordinate through ZooKeeper.
+    #[default]
+    Cluster,
+    /// All services in one process, in-process coordination.
+    Standalone,
+}
+
+/// `[node]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Unique node id; empty means `<host name>-<thrift port>`.
+    pub id: String,
+    /// Cluster or standalone.
+    pub mode: Mode,
+    /// Where the node keeps its files.
+    pub data_dir: PathBuf,
+    /// Internode Thrift address.
+    pub thrift_host: String,
+    /// Internode Thrift port.
+    pub thrift_port: u16,
+    /// How long start-up waits for storage or coordination.
+    #[serde(with = "humantime_serde")]
+    pub startup_timeout: Duration,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            mode: Mode::Cluster,
+            data_dir: PathBuf::from("./kaa-data"),
+            thrift_host: "127.0.0.1".into(),
+            thrift_port: 9090,
+            startup_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Listen address.
+    pub host: String,
+    /// Listen port.
+    pub port: u16,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".into(),
+            port: 8080,
+        }
+    }
+}
+
+/// `[zookeeper]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZooKeeperConfig {
+    /// Comma-separated `host:port` list.
+    pub connect: String,
+    /// Root znode of this cluster.
+    pub chroot: String,
+    /// Session timeout.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+}
+
+impl Default for ZooKeeperConfig {
+    fn default() -> Self {
+        Self {
+            connect: "127.0.0.1:2181".into(),
+            chroot: "/kaa".into(),
+            session_timeout: Duration::from_secs(4),
+        }
+    }
+}
+
+/// `[control]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlConfig {
+    /// Whether this node runs Control.
+    pub enabled: bool,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// `[operations]` and `[bootstrap]`: a service that endpoints reach over Kaa's TCP and HTTP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointServiceConfig {
+    /// Whether this node runs the service.
+    pub enabled: bool,
+    /// Kaatcp port.
+    pub tcp_port: u16,
+    /// HTTP port.
+    pub http_port: u16,
+}
+
+impl EndpointServiceConfig {
+    fn operations() -> Self {
+        Self {
+            enabled: true,
+            tcp_port: 9997,
+            http_port: 9999,
+        }
+    }
+
+    fn bootstrap() -> Self {
+        Self {
+            enabled: true,
+            tcp_port: 9888,
+            http_port: 9889,
+        }
+    }
+}
+
+/// `[sql]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqlConfig {
+    /// `postgres://`, `mysql://` or `sqlite://` URL; `{data_dir}` is expanded.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for SqlConfig {
+    fn default() -> Self {
+        Self {
+            url: "postgres://kaa:kaa@127.0.0.1:5432/kaa".into(),
+            max_connections: 16,
+        }
+    }
+}
+
+/// The kind of endpoint-data store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointStoreKind {
+    /// Apache Cassandra.
+    #[default]
+    Cassandra,
+    /// MongoDB or a wire-compatible server.
+    Mongodb,
+    /// A SQL database.
+    Sql,
+}
+
+/// `[endpoint_store]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EndpointStoreConfig {
+    /// Which store.
+    pub backend: EndpointStoreKind,
+    /// Cassandra contact points.
+    pub contact_points: Vec<String>,
+    /// Cassandra keyspace.
+    pub keyspace: String,
+    /// MongoDB connection string or SQL URL; `{data_dir}` is expanded.
+    pub url: String,
+    /// MongoDB database.
+    pub database: String,
+}
+
+impl Default for EndpointStoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: EndpointStoreKind::Cassandra,
+            contact_points: vec!["127.0.0.1:9042".into()],
+            keyspace: "kaa".into(),
+            url: String::new(),
+            database: "kaa".into(),
+        }
+    }
+}
+
+/// `[shutdown]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// Deadline of each shutdown phase.
+    #[serde(with = "humantime_serde")]
+    pub phase_timeout: Duration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            phase_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Level filter directive.
+    pub level: String,
+    /// Output format.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            node: NodeConfig::default(),
+            admin: AdminConfig::default(),
+            zookeeper: ZooKeeperConfig::default(),
+            control: ControlConfig::default(),
+            operations: EndpointServiceConfig::operations(),
+            bootstrap: EndpointServiceConfig::bootstrap(),
+            sql: SqlConfig::default(),
+            endpoint_store: EndpointStoreConfig::default(),
+            shutdown: ShutdownConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The standalone preset: every service, SQLite under `data_dir`, no ZooKeeper.
+    pub fn standalone(data_dir: &Path) -> Self {
+        let mut config = Config::default();
+        config.node.mode = Mode::Standalone;
+        config.node.data_dir = data_dir.to_owned();
+        config.sql.url = "sqlite://{data_dir}/metadata.db".into();
+        config.endpoint_store.backend = EndpointStoreKind::Sql;
+        config.endpoint_store.url = "sqlite://{data_dir}/endpoints.db".into();
+        config
+    }
+
+    /// Layers `file`, the `KAA_*` environment and `overrides` (`key=value`) over `base`, then
+    /// validates the result.
+    pub fn load(
+        base: Config,
+        file: Option<&Path>,
+        overrides: &[String],
+    ) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(base));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        // Only KAA_SECTION__KEY variables are config keys; other KAA_* variables (such as
+        // KAA_ADMIN_PASSWORD) belong to the services.
+        figment = figment.merge(
+            Env::prefixed("KAA_")
+                .filter(|key| key.as_str().contains("__"))
+                .split("__"),
+        );
+        for entry in overrides {
+            figment = figment.merge(SetFlag::parse(entry)?);
+        }
+        let config: Config = figment.extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.into(),
+            })
+        };
+        if self.services().is_empty() {
+            return invalid(
+                "control.enabled",
+                "no service is enabled: enable at least one of control, operations, bootstrap",
+            );
+        }
+        if self.node.mode == Mode::Cluster && self.zookeeper.connect.trim().is_empty() {
+            return invalid(
+                "zookeeper.connect",
+                "cluster mode needs a ZooKeeper connect string",
+            );
+        }
+        if !self.zookeeper.chroot.starts_with('/') {
+            return invalid("zookeeper.chroot", "must be an absolute path such as /kaa");
+        }
+        if self.zookeeper.session_timeout < Duration::from_millis(500) {
+            return invalid("zookeeper.session_timeout", "must be at least 500ms");
+        }
+        if self.control.enabled && self.sql.url.trim().is_empty() {
+            return invalid("sql.url", "control needs a metadata database URL");
+        }
+        if self.sql.max_connections == 0 {
+            return invalid("sql.max_connections", "must be at least 1");
+        }
+        if self.operations.enabled {
+            let store = &self.endpoint_store;
+            match store.backend {
+                EndpointStoreKind::Cassandra if store.contact_points.is_empty() => {
+                    return invalid(
+                        "endpoint_store.contact_points",
+                        "cassandra needs at least one",
+                    );
+                }
+                EndpointStoreKind::Mongodb | EndpointStoreKind::Sql if store.url.is_empty() => {
+                    return invalid("endpoint_store.url", "mongodb and sql stores need a URL");
+                }
+                _ => {}
+            }
+        }
+        self.validate_ports()
+    }
+
+    /// Every enabled listener needs its own port.
+    fn validate_ports(&self) -> Result<(), ConfigError> {
+        let mut listeners = vec![
+            ("admin.port", self.admin.port),
+            ("node.thrift_port", self.node.thrift_port),
+        ];
+        if self.operations.enabled {
+            listeners.push(("operations.tcp_port", self.operations.tcp_port));
+            listeners.push(("operations.http_port", self.operations.http_port));
+        }
+        if self.bootstrap.enabled {
+            listeners.push(("bootstrap.tcp_port", self.bootstrap.tcp_port));
+            listeners.push(("bootstrap.http_port", self.bootstrap.http_port));
+        }
+        let mut seen = HashSet::new();
+        for (key, port) in listeners {
+            // Port 0 asks the OS for a free port and never collides.
+            if port != 0 && !seen.insert(port) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: format!(
+                        "port {port} is already used by another listener of this node"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The services this node runs.
+    pub fn services(&self) -> ServiceSet {
+        let mut services = ServiceSet::default();
+        let enabled = [
+            (Service::Control, self.control.enabled),
+            (Service::Operations, self.operations.enabled),
+            (Service::Bootstrap, self.bootstrap.enabled),
+        ];
+        for (service, on) in enabled {
+            if on {
+                services.insert(service);
+            }
+        }
+        services
+    }
+
+    /// This node's id: the configured one, or `<host name>-<thrift port>`.
+    pub fn node_id(&self) -> String {
+        if !self.node.id.is_empty() {
+            return self.node.id.clone();
+        }
+        let host = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "kaa-node".into());
+        format!("{host}-{}", self.node.thrift_port)
+    }
+
+    /// Expands `{data_dir}` in a URL.
+    pub fn expand(&self, url: &str) -> String {
+        url.replace("{data_dir}", &self.node.data_dir.to_string_lossy())
+    }
+
+    /// The endpoint store this config points at.
+    pub fn endpoint_backend(&self) -> EndpointBackend {
+        let store = &self.endpoint_store;
+        match store.backend {
+            EndpointStoreKind::Cassandra => EndpointBackend::Cassandra {
+                contact_points: store.contact_points.clone(),
+                keyspace: store.keyspace.clone(),
+            },
+            EndpointStoreKind::Mongodb => EndpointBackend::MongoDb {
+                url: self.expand(&store.url),
+                database: store.database.clone(),
+            },
+            EndpointStoreKind::Sql => EndpointBackend::Sql {
+                url: self.expand(&store.url),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_default_config_is_the_default_config() {
+        let parsed: Config = toml::from_str(DEFAULT_CONFIG_TOML).expect("default config parses");
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn default_config_and_standalone_preset_validate() {
+        Config::default().validate().unwrap();
+        let standalone = Config::standalone(Path::new("/tmp/kaa"));
+        standalone.validate().unwrap();
+        assert_eq!(
+            standalone.expand(&standalone.sql.url),
+            "sqlite:///tmp/kaa/metadata.db"
+        );
+        assert_eq!(
+            standalone.services().to_string(),
+            "control,operations,bootstrap"
+        );
+    }
+
+    #[test]
+    fn overrides_win_over_the_base_and_keep_their_types() {
+        let overrides = [
+            "admin.port=8181".to_owned(),
+            "bootstrap.enabled=false".to_owned(),
+        ];
+        let config = Config::load(Config::default(), None, &overrides).unwrap();
+        assert_eq!(config.admin.port, 8181);
+        assert_eq!(config.services().to_string(), "control,operations");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_by_name() {
+        let error = Config::load(Config::default(), None, &["admin.prot=1".into()]).unwrap_err();
+        assert!(error.to_string().contains("prot"), "{error}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let error = Config::load(Config::default(), None, &["admin.port=lots".into()]).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("admin.port"), "{message}");
+    }
+
+    #[test]
+    fn port_clash_names_the_second_key() {
+        let overrides = ["operations.http_port=8080".to_owned()];
+        let error = Config::load(Config::default(), None, &overrides).unwrap_err();
+        assert!(
+            error.to_string().contains("operations.http_port"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn no_service_enabled_is_an_error() {
+        let overrides: Vec<String> = ["control", "operations", "bootstrap"]
+            .iter()
+            .map(|s| format!("{s}.enabled=false"))
+            .collect();
+        let error = Config::load(Config::default(), None, &overrides).unwrap_err();
+        assert!(
+            error.to_string().contains("no service is enabled"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn malformed_override_is_rejected() {
+        let error = Config::load(Config::default(), None, &["admin.port".into()]).unwrap_err();
+        assert!(matches!(error, ConfigError::BadOverride(_)));
+    }
+}

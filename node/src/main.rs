@@ -1,0 +1,171 @@
+//! `kaa-node`: one binary that runs any mix of the Control, Operations and Bootstrap services.
+//!
+//! `kaa-node --config node.toml` runs a cluster node; `kaa-node standalone` runs all three
+//! services in one process on embedded storage; `kaa-node print-config` prints the commented
+//! default configuration. See [`config`] for how settings are layered.
+
+mod admin;
+mod config;
+mod node;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, DEFAULT_CONFIG_TOML, LogConfig, LogFormat};
+
+#[derive(Parser)]
+#[command(
+    name = "kaa-node",
+    version,
+    about = "kaa-rs node: Control, Operations and Bootstrap services"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run all three services in one process on embedded storage (SQLite), without ZooKeeper.
+    Standalone {
+        /// Where the node keeps its databases and keys.
+        #[arg(long, value_name = "DIR", default_value = "./kaa-data")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Print the commented default configuration.
+    PrintConfig,
+    /// Validate the configuration and print it with every layer applied.
+    CheckConfig {
+        /// Check the standalone preset instead of the cluster defaults.
+        #[arg(long)]
+        standalone: bool,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+}
+
+#[derive(Args, Default)]
+struct SettingsArgs {
+    /// TOML configuration file.
+    #[arg(long, short = 'c', value_name = "FILE", env = "KAA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Override one key, e.g. `--set admin.port=8081`; repeatable; wins over file and env.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+impl SettingsArgs {
+    fn load(&self, base: Config) -> anyhow::Result<Config> {
+        let config = Config::load(base, self.config.as_deref(), &self.overrides)?;
+        Ok(config)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.command {
+        Some(Command::PrintConfig) => {
+            print!("{DEFAULT_CONFIG_TOML}");
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::CheckConfig {
+            standalone,
+            settings,
+        }) => {
+            let base = if standalone {
+                Config::standalone("./kaa-data".as_ref())
+            } else {
+                Config::default()
+            };
+            return match settings
+                .load(base)
+                .and_then(|c| Ok(toml::to_string_pretty(&c)?))
+            {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail("invalid configuration", &error),
+            };
+        }
+        Some(Command::Standalone { data_dir, settings }) => {
+            settings.load(Config::standalone(&data_dir))
+        }
+        None => cli.settings.load(Config::default()),
+    };
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => return fail("invalid configuration", &error),
+    };
+    init_tracing(&config.log);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail("cannot start the async runtime", &error.into()),
+    };
+    match runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(watch_signals(shutdown.clone()));
+        node::run(config, shutdown).await
+    }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            fail("node failed", &error)
+        }
+    }
+}
+
+fn fail(context: &str, error: &anyhow::Error) -> ExitCode {
+    eprintln!("kaa-node: {context}: {error:#}");
+    ExitCode::FAILURE
+}
+
+/// The first SIGINT or SIGTERM starts a graceful shutdown; a second one exits at once.
+async fn watch_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    for count in 1.. {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        if count == 1 {
+            tracing::info!("signal received, shutting down gracefully (again to force)");
+            shutdown.cancel();
+        } else {
+            tracing::warn!("second signal, exiting now");
+            std::process::exit(130);
+        }
+    }
+}
+
+fn init_tracing(log: &LogConfig) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

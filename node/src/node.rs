@@ -1,0 +1,233 @@
+//! Composition of one node: coordination, the enabled services, the admin server, and their
+//! ordered shutdown.
+//!
+//! Start-up order: data dir → coordination (ZooKeeper session supervisor, or in-process) →
+//! services in [`Service::ALL`] order, each after its storage answers → admin server.
+//! Shutdown, on the first SIGINT/SIGTERM, runs in phases, each bounded by
+//! `shutdown.phase_timeout`: (1) drain: `/ready` turns 503 and the services stop in reverse
+//! order; (2) leave ZooKeeper: the session closes, so this node's ephemeral znodes vanish at
+//! once; (3) background tasks finish; (4) the admin server stops.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use kaa_bootstrap::BootstrapService;
+use kaa_cluster::Coordination;
+use kaa_cluster::zookeeper::{ZkSession, ZkSettings};
+use kaa_control::ControlService;
+use kaa_model::Service;
+use kaa_model::health::Probe;
+use kaa_operations::OperationsService;
+use kaa_store::StoreError;
+use kaa_store::endpoint::EndpointStore;
+use kaa_store::sql::SqlDatabase;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::admin::{AdminServer, AdminState};
+use crate::config::{Config, Mode};
+
+/// The services that are running, each owning what it opened.
+#[derive(Default)]
+struct RunningServices {
+    control: Option<ControlService>,
+    operations: Option<OperationsService>,
+    bootstrap: Option<BootstrapService>,
+}
+
+impl RunningServices {
+    fn probes(&self) -> Vec<Arc<dyn Probe>> {
+        let mut probes = Vec::new();
+        if let Some(control) = &self.control {
+            probes.extend(control.probes());
+        }
+        if let Some(operations) = &self.operations {
+            probes.extend(operations.probes());
+        }
+        probes
+    }
+
+    /// Stops in reverse start order: Bootstrap stops advertising first, Control last.
+    async fn stop(self) {
+        if let Some(bootstrap) = self.bootstrap {
+            bootstrap.stop().await;
+        }
+        if let Some(operations) = self.operations {
+            operations.stop().await;
+        }
+        if let Some(control) = self.control {
+            control.stop().await;
+        }
+    }
+}
+
+/// Runs a node until `shutdown` is cancelled, then shuts it down in order.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let node_id = config.node_id();
+    let services = config.services();
+    info!(node = %node_id, mode = ?config.node.mode, %services, "starting kaa-node");
+    std::fs::create_dir_all(&config.node.data_dir).with_context(|| {
+        format!(
+            "cannot create node.data_dir {}",
+            config.node.data_dir.display()
+        )
+    })?;
+
+    let background = TaskTracker::new();
+    let leave_cluster = CancellationToken::new();
+    let coordination = match config.node.mode {
+        Mode::Standalone => Coordination::InProcess,
+        Mode::Cluster => Coordination::ZooKeeper(ZkSession::spawn(
+            ZkSettings {
+                connect: config.zookeeper.connect.clone(),
+                chroot: config.zookeeper.chroot.clone(),
+                session_timeout: config.zookeeper.session_timeout,
+            },
+            leave_cluster.clone(),
+            &background,
+        )?),
+    };
+
+    let started = tokio::select! {
+        started = start_services(&config) => started?,
+        _ = shutdown.cancelled() => {
+            info!("shutdown requested during start-up");
+            leave_cluster.cancel();
+            background.close();
+            background.wait().await;
+            return Ok(());
+        }
+    };
+    let mut probes = started.probes();
+    if let Coordination::ZooKeeper(session) = &coordination {
+        probes.push(Arc::new(session.clone()));
+    }
+
+    let draining = CancellationToken::new();
+    let registry = node_metrics(&node_id, &config);
+    let state = AdminState::new(
+        node_id.clone(),
+        services,
+        probes,
+        registry,
+        draining.clone(),
+    );
+    let admin = AdminServer::start(&config.admin.host, config.admin.port, state)
+        .with_context(|| format!("cannot listen on admin.port {}", config.admin.port))?;
+    for addr in &admin.addrs {
+        info!(%addr, "admin server listening");
+    }
+    info!(node = %node_id, "node started");
+
+    shutdown.cancelled().await;
+    info!("shutdown requested");
+    let deadline = config.shutdown.phase_timeout;
+    draining.cancel();
+    phase("drain and stop services", deadline, started.stop()).await;
+    leave_cluster.cancel();
+    background.close();
+    phase(
+        "leave zookeeper and finish background tasks",
+        deadline,
+        background.wait(),
+    )
+    .await;
+    phase("stop admin server", deadline, admin.stop()).await;
+    info!("node stopped");
+    Ok(())
+}
+
+/// Opens each enabled service's storage (retrying until `node.startup_timeout`) and starts it.
+async fn start_services(config: &Config) -> anyhow::Result<RunningServices> {
+    let mut running = RunningServices::default();
+    let patience = config.node.startup_timeout;
+    for service in config.services().iter() {
+        match service {
+            Service::Control => {
+                let url = config.expand(&config.sql.url);
+                let max = config.sql.max_connections;
+                let metadata = retry("metadata database (sql.url)", patience, || {
+                    SqlDatabase::connect(&url, max)
+                })
+                .await?;
+                running.control = Some(ControlService::start(metadata));
+            }
+            Service::Operations => {
+                let backend = config.endpoint_backend();
+                let store = retry("endpoint store (endpoint_store)", patience, || {
+                    EndpointStore::connect(&backend)
+                })
+                .await?;
+                running.operations = Some(OperationsService::start(store));
+            }
+            Service::Bootstrap => running.bootstrap = Some(BootstrapService::start()),
+        }
+    }
+    Ok(running)
+}
+
+/// Calls `connect` until it succeeds or `patience` runs out, backing off between attempts.
+async fn retry<T, F, Fut>(what: &str, patience: Duration, mut connect: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match connect().await {
+            Ok(value) => return Ok(value),
+            Err(error) if started.elapsed() + backoff < patience => {
+                warn!(%error, retry_in = ?backoff, "{what} not reachable yet");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => bail!("{what} not reachable after {patience:?}: {error}"),
+        }
+    }
+}
+
+/// Runs one shutdown phase, giving up on it after `deadline`.
+async fn phase(name: &str, deadline: Duration, work: impl Future<Output = ()>) {
+    let started = Instant::now();
+    match tokio::time::timeout(deadline, work).await {
+        Ok(()) => info!(phase = name, elapsed = ?started.elapsed(), "shutdown phase done"),
+        Err(_) => warn!(
+            phase = name,
+            ?deadline,
+            "shutdown phase hit its deadline, moving on"
+        ),
+    }
+}
+
+/// The node-level metrics: who this node is and when it started.
+fn node_metrics(node_id: &str, config: &Config) -> Registry {
+    let mut registry = Registry::default();
+    registry.register(
+        "kaa_node",
+        "Identity of this node",
+        Info::new(vec![
+            ("node_id", node_id.to_owned()),
+            ("version", env!("CARGO_PKG_VERSION").to_owned()),
+            ("services", config.services().to_string()),
+            ("mode", format!("{:?}", config.node.mode).to_lowercase()),
+        ]),
+    );
+    let start_time = Gauge::<i64>::default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    start_time.set(now.as_secs() as i64);
+    registry.register(
+        "kaa_node_start_time_seconds",
+        "Unix time the node started",
+        start_time,
+    );
+    registry
+}

@@ -1,0 +1,33 @@
+//! The error type of every store operation.
+
+/// What can go wrong talking to a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL or settings cannot be used.
+    #[error("invalid store settings: {0}")]
+    Config(String),
+    /// A SQL database refused or failed a request.
+    #[error("sql: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// Cassandra could not be reached.
+    #[error("cassandra connection: {0}")]
+    CassandraConnect(Box<scylla::errors::NewSessionError>),
+    /// Cassandra failed a request.
+    #[error("cassandra: {0}")]
+    Cassandra(Box<scylla::errors::ExecutionError>),
+    /// MongoDB could not be reached or failed a request.
+    #[error("mongodb: {0}")]
+    Mongo(#[from] mongodb::error::Error),
+}
+
+impl From<scylla::errors::NewSessionError> for StoreError {
+    fn from(error: scylla::errors::NewSessionError) -> Self {
+        Self::CassandraConnect(Box::new(error))
+    }
+}
+
+impl From<scylla::errors::ExecutionError> for StoreError {
+    fn from(error: scylla::errors::ExecutionError) -> Self {
+        Self::Cassandra(Box::new(error))
+    }
+}

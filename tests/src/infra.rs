@@ -1,0 +1,43 @@
+//! Addresses of the servers `deploy/local/infra.sh up` starts, overridable through the
+//! environment for other setups.
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// ZooKeeper connect string (`KAA_TEST_ZOOKEEPER`).
+pub fn zookeeper() -> String {
+    env_or("KAA_TEST_ZOOKEEPER", "127.0.0.1:2181")
+}
+
+/// PostgreSQL URL of the `kaa` database (`KAA_TEST_POSTGRES`).
+pub fn postgres() -> String {
+    env_or("KAA_TEST_POSTGRES", "postgres://kaa:kaa@127.0.0.1:5432/kaa")
+}
+
+/// MariaDB URL of the `kaa` database (`KAA_TEST_MARIADB`).
+pub fn mariadb() -> String {
+    env_or("KAA_TEST_MARIADB", "mysql://kaa:kaa@127.0.0.1:3306/kaa")
+}
+
+/// Cassandra contact point (`KAA_TEST_CASSANDRA`).
+pub fn cassandra() -> String {
+    env_or("KAA_TEST_CASSANDRA", "127.0.0.1:9042")
+}
+
+/// MongoDB-wire server URL (`KAA_TEST_MONGODB`); short server selection so a missing server
+/// fails in seconds.
+pub fn mongodb() -> String {
+    env_or(
+        "KAA_TEST_MONGODB",
+        "mongodb://127.0.0.1:27017/?serverSelectionTimeoutMS=5000",
+    )
+}
+
+/// The message a test fails with when `server` does not answer.
+pub fn unreachable(server: &str, error: impl std::fmt::Display) -> String {
+    format!(
+        "{server} is not reachable ({error}); start it with `deploy/local/infra.sh up {server}` \
+         (the README's test command does this)"
+    )
+}

@@ -1,0 +1,8 @@
+//! Harness for kaa-rs integration tests: where the real servers started by
+//! `deploy/local/infra.sh` listen, and a way to run real `kaa-node` processes.
+//!
+//! Tests never skip when a server is missing: they fail with a message naming the server and the
+//! command that starts it.
+
+pub mod infra;
+pub mod node;

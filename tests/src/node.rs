@@ -1,0 +1,228 @@
+//! Real `kaa-node` processes for tests: each runs from the workspace's own binary, with its own
+//! data dir and free ports, and is killed when dropped.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// Path of the `kaa-node` binary, built once per test run (a no-op when up to date).
+pub fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        if let Ok(path) = std::env::var("KAA_NODE_BIN") {
+            return PathBuf::from(path);
+        }
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "kaa-node", "--bin", "kaa-node"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build for kaa-node");
+        assert!(status.success(), "cargo build of kaa-node failed");
+        // target/<profile>/deps/<test binary> -> target/<profile>/kaa-node
+        let exe = std::env::current_exe().expect("test binary path");
+        exe.parent()
+            .and_then(Path::parent)
+            .expect("target profile dir")
+            .join("kaa-node")
+    })
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// How to start a node.
+pub struct NodeBuilder {
+    standalone: bool,
+    config_toml: Option<String>,
+    /// `--set` overrides in order; a later entry for the same key replaces the earlier one.
+    settings: Vec<(String, String)>,
+    env: Vec<(String, String)>,
+}
+
+impl NodeBuilder {
+    fn new(standalone: bool, config_toml: Option<String>) -> Self {
+        let mut builder = Self {
+            standalone,
+            config_toml,
+            settings: Vec::new(),
+            env: Vec::new(),
+        };
+        builder = builder
+            .set("admin.host", "127.0.0.1")
+            .set("admin.port", free_port());
+        for key in [
+            "node.thrift_port",
+            "operations.tcp_port",
+            "operations.http_port",
+            "bootstrap.tcp_port",
+            "bootstrap.http_port",
+        ] {
+            builder = builder.set(key, free_port());
+        }
+        builder
+    }
+
+    /// `kaa-node standalone` with a fresh data dir and free ports.
+    pub fn standalone() -> Self {
+        Self::new(true, None)
+    }
+
+    /// `kaa-node --config <file>` with `toml` as the file's content, a fresh data dir and free
+    /// ports.
+    pub fn with_config(toml: impl Into<String>) -> Self {
+        Self::new(false, Some(toml.into()))
+    }
+
+    /// Sets `--set key=value`, replacing an earlier value of `key`.
+    pub fn set(mut self, key: &str, value: impl ToString) -> Self {
+        self.settings.retain(|(k, _)| k != key);
+        self.settings.push((key.into(), value.to_string()));
+        self
+    }
+
+    /// Adds an environment variable.
+    pub fn env(mut self, name: &str, value: impl ToString) -> Self {
+        self.env.push((name.into(), value.to_string()));
+        self
+    }
+
+    /// Starts the process, its output going to a log file.
+    pub fn spawn(self) -> anyhow::Result<Node> {
+        let dir = tempfile::tempdir()?;
+        let data_dir = dir.path().join("data").display().to_string();
+        let mut args: Vec<String> = Vec::new();
+        if self.standalone {
+            args.extend(["standalone".into(), "--data-dir".into(), data_dir]);
+        } else {
+            args.extend(["--set".into(), format!("node.data_dir={data_dir}")]);
+        }
+        if let Some(toml) = &self.config_toml {
+            let file = dir.path().join("node.toml");
+            std::fs::write(&file, toml)?;
+            args.extend(["--config".into(), file.display().to_string()]);
+        }
+        for (key, value) in &self.settings {
+            args.extend(["--set".into(), format!("{key}={value}")]);
+        }
+        let admin_port: u16 = self
+            .settings
+            .iter()
+            .find(|(k, _)| k == "admin.port")
+            .and_then(|(_, v)| v.parse().ok())
+            .context("admin.port")?;
+
+        let log_path = dir.path().join("node.log");
+        let log = std::fs::File::create(&log_path)?;
+        let mut command = Command::new(binary());
+        command
+            .args(&args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        let child = command.spawn().context("spawn kaa-node")?;
+        let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        Ok(Node {
+            child,
+            admin,
+            log_path,
+            _dir: dir,
+        })
+    }
+}
+
+/// A running `kaa-node` process.
+pub struct Node {
+    child: Child,
+    /// Its admin HTTP address.
+    pub admin: SocketAddr,
+    log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Node {
+    /// `http://<admin>/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin, path)
+    }
+
+    /// Everything the node has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Polls `path` until it answers `status`, or fails after `timeout` with the node's log.
+    pub async fn wait_for(
+        &mut self,
+        path: &str,
+        status: u16,
+        timeout: Duration,
+    ) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let client = reqwest::Client::new();
+        loop {
+            let request = client.get(self.url(path)).timeout(Duration::from_secs(2));
+            if let Ok(response) = request.send().await
+                && response.status().as_u16() == status
+            {
+                return Ok(started.elapsed());
+            }
+            if let Some(exit) = self.child.try_wait()? {
+                bail!(
+                    "kaa-node exited ({exit}) before {path} answered {status}; log:\n{}",
+                    self.log()
+                );
+            }
+            if started.elapsed() > timeout {
+                bail!(
+                    "{path} did not answer {status} within {timeout:?}; log:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: Signal) {
+        let _ = kill(Pid::from_raw(self.child.id() as i32), signal);
+    }
+
+    /// Waits for the process to exit, for at most `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if started.elapsed() > timeout {
+                bail!(
+                    "kaa-node still running after {timeout:?}; log:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,16 @@
+//! kaa-rs integration tests, one binary for fast linking. Every test runs against real servers
+//! (from `deploy/local/infra.sh`) or real `kaa-node` processes; none is skipped when a server is
+//! missing.
+
+mod node_lifecycle;
+mod smoke;
+
+/// A name unique to this test run, for databases, tables, keyspaces and znodes.
+fn unique(prefix: &str) -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
+}
