@@ -1,16 +1,19 @@
 //! kaa-rs cluster coordination.
 //!
-//! A clustered node keeps one ZooKeeper session ([`zookeeper::ZkSession`]) for as long as it runs:
-//! it reconnects by itself after the session expires, and reports through a readiness probe
-//! whether ZooKeeper is reachable right now. A standalone node coordinates in-process instead and
-//! opens no session at all ([`Coordination::InProcess`]).
+//! A clustered node keeps one ZooKeeper session ([`zookeeper::ZkSession`]) for as long as it runs,
+//! opening a new one after an expiry. On each session it registers itself and watches the others
+//! ([`membership`]), and Control nodes run the leader election ([`election`]). The live Operations
+//! nodes form the consistent-hash [`ring`] that assigns endpoints and owners to nodes. A
+//! standalone node has the same [`Cluster`] handle, filled in-process.
+//!
+//! Nodes call each other over internode Thrift ([`rpc`]): a server for this node's services and
+//! pooled clients for its peers'.
 
+mod coordination;
+pub mod election;
+pub mod membership;
+pub mod ring;
+pub mod rpc;
 pub mod zookeeper;
 
-/// How a node coordinates with its peers.
-pub enum Coordination {
-    /// A standalone node: every service is in this process, nothing to coordinate over a network.
-    InProcess,
-    /// A clustered node: membership, election and load go through ZooKeeper.
-    ZooKeeper(zookeeper::ZkSession),
-}
+pub use coordination::Cluster;

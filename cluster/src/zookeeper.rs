@@ -41,6 +41,7 @@ pub enum ZkError {
 #[derive(Clone)]
 pub struct ZkSession {
     current: watch::Receiver<Option<zk::Client>>,
+    session_timeout: Duration,
 }
 
 impl ZkSession {
@@ -53,13 +54,22 @@ impl ZkSession {
     ) -> Result<Self, ZkError> {
         validate_chroot(&settings.chroot)?;
         let (publish, current) = watch::channel(None);
+        let session_timeout = settings.session_timeout;
         tracker.spawn(supervise(settings, publish, shutdown));
-        Ok(Self { current })
+        Ok(Self {
+            current,
+            session_timeout,
+        })
     }
 
     /// The client of the current session, if one is established.
     pub fn client(&self) -> Option<zk::Client> {
         self.current.borrow().clone()
+    }
+
+    /// The configured session timeout.
+    pub fn session_timeout(&self) -> Duration {
+        self.session_timeout
     }
 
     /// A receiver that sees every new session (`Some`) and every loss of one (`None`).

@@ -1,7 +1,9 @@
 # Shared helpers for the local infrastructure scripts; sourced by infra.sh, never run on its own.
 #
 # Layout (all overridable from the environment):
-#   KAA_INFRA_DIR    run data and logs of every server: $KAA_INFRA_DIR/<server>/   (default: <repo>/.infra)
+#   KAA_INFRA_DIR    run data and logs of every server: $KAA_INFRA_DIR/<server>/
+#                    (default: ~/.local/state/kaa-rs/infra: the servers own fixed ports, so there is
+#                    one set per machine whichever checkout starts or stops them)
 #   KAA_INFRA_CACHE  downloads and builds kept between runs (jars, binaries)       (default: ~/.cache/kaa-rs)
 #
 # Every server script under servers/ defines four functions, named after the server:
@@ -12,7 +14,7 @@
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DEPLOY_LOCAL="$REPO_ROOT/deploy/local"
-KAA_INFRA_DIR=${KAA_INFRA_DIR:-$REPO_ROOT/.infra}
+KAA_INFRA_DIR=${KAA_INFRA_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/kaa-rs/infra}
 KAA_INFRA_CACHE=${KAA_INFRA_CACHE:-$HOME/.cache/kaa-rs}
 mkdir -p "$KAA_INFRA_DIR" "$KAA_INFRA_CACHE"
 

@@ -4,6 +4,8 @@
 //! node's components registered (storage, ZooKeeper) concurrently and answers 200 only if all
 //! pass, 503 otherwise, naming each probe's state; it also answers 503 once shutdown begins, so a
 //! load balancer drains the node first. `/metrics` renders the node's Prometheus registry.
+//! `/cluster` shows this node's live view of the cluster (nodes, services, leader, Operations
+//! load, the hash ring) and `/cluster/owner?key=K` names the Operations node that owns key `K`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +15,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
+use kaa_cluster::Cluster;
+use kaa_idl::zk::{TransportConnectionInfo, TransportMetaData};
 use kaa_model::ServiceSet;
 use kaa_model::health::Probe;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -40,6 +44,7 @@ pub struct AdminState {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     draining: CancellationToken,
+    cluster: Cluster,
 }
 
 impl AdminState {
@@ -51,6 +56,7 @@ impl AdminState {
         probes: Vec<Arc<dyn Probe>>,
         mut registry: Registry,
         draining: CancellationToken,
+        cluster: Cluster,
     ) -> Self {
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -65,6 +71,7 @@ impl AdminState {
             registry,
             requests,
             draining,
+            cluster,
         }
     }
 }
@@ -87,6 +94,8 @@ impl AdminServer {
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready))
                 .route("/metrics", web::get().to(metrics))
+                .route("/cluster", web::get().to(cluster))
+                .route("/cluster/owner", web::get().to(ring_owner))
         })
         .workers(2)
         .disable_signals()
@@ -177,5 +186,76 @@ async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
             tracing::error!(%error, "cannot encode metrics");
             HttpResponse::InternalServerError().finish()
         }
+    }
+}
+
+fn transports_json(transports: &[TransportMetaData]) -> Vec<Value> {
+    transports
+        .iter()
+        .flat_map(|t| {
+            t.connection_info.iter().map(move |v| {
+                let endpoint = TransportConnectionInfo::decode(&v.connection_info).ok();
+                json!({
+                    "id": t.id,
+                    "version": v.version,
+                    "host": endpoint.as_ref().map(|e| e.host.clone()),
+                    "port": endpoint.as_ref().map(|e| e.port),
+                })
+            })
+        })
+        .collect()
+}
+
+async fn cluster(state: web::Data<AdminState>) -> HttpResponse {
+    let view = state.cluster.view();
+    let operations: Vec<Value> = view
+        .operations
+        .iter()
+        .map(|(id, info)| {
+            json!({
+                "id": id,
+                "thrift": format!("{}:{}", info.connection_info.thrift_host, info.connection_info.thrift_port),
+                "endpoint_count": info.load_info.endpoint_count,
+                "load_average": info.load_info.load_average,
+                "time_started": info.time_started,
+                "transports": transports_json(&info.transports),
+            })
+        })
+        .collect();
+    let bootstrap: Vec<Value> = view
+        .bootstrap
+        .iter()
+        .map(|(id, info)| {
+            json!({
+                "id": id,
+                "thrift": format!("{}:{}", info.connection_info.thrift_host, info.connection_info.thrift_port),
+                "time_started": info.time_started,
+                "transports": transports_json(&info.transports),
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "node": state.node_id,
+        "clustered": state.cluster.is_clustered(),
+        "leader": view.leader_id(),
+        "this_node_leads": state.cluster.is_leader(),
+        "nodes": view.nodes.values().collect::<Vec<_>>(),
+        "operations": operations,
+        "bootstrap": bootstrap,
+        "ring": view.ring.nodes().collect::<Vec<_>>(),
+    }))
+}
+
+#[derive(serde::Deserialize)]
+struct OwnerQuery {
+    key: String,
+}
+
+async fn ring_owner(state: web::Data<AdminState>, query: web::Query<OwnerQuery>) -> HttpResponse {
+    let view = state.cluster.view();
+    match view.ring.owner(&query.key) {
+        Some(owner) => HttpResponse::Ok().json(json!({ "key": query.key, "owner": owner })),
+        None => HttpResponse::ServiceUnavailable()
+            .json(json!({ "error": "no_operations_node", "message": "no live Operations node" })),
     }
 }

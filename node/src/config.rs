@@ -194,6 +194,9 @@ pub struct ZooKeeperConfig {
     /// Session timeout.
     #[serde(with = "humantime_serde")]
     pub session_timeout: Duration,
+    /// How often an Operations node refreshes its load in ZooKeeper.
+    #[serde(with = "humantime_serde")]
+    pub load_report_interval: Duration,
 }
 
 impl Default for ZooKeeperConfig {
@@ -201,7 +204,8 @@ impl Default for ZooKeeperConfig {
         Self {
             connect: "127.0.0.1:2181".into(),
             chroot: "/kaa".into(),
-            session_timeout: Duration::from_secs(4),
+            session_timeout: Duration::from_secs(2),
+            load_report_interval: Duration::from_secs(3),
         }
     }
 }
@@ -437,6 +441,9 @@ impl Config {
         }
         if self.zookeeper.session_timeout < Duration::from_millis(500) {
             return invalid("zookeeper.session_timeout", "must be at least 500ms");
+        }
+        if self.zookeeper.load_report_interval < Duration::from_millis(100) {
+            return invalid("zookeeper.load_report_interval", "must be at least 100ms");
         }
         if self.control.enabled && self.sql.url.trim().is_empty() {
             return invalid("sql.url", "control needs a metadata database URL");

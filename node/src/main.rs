@@ -6,7 +6,9 @@
 
 mod admin;
 mod config;
+mod internode;
 mod node;
+mod registration;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

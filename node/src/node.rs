@@ -2,11 +2,13 @@
 //! ordered shutdown.
 //!
 //! Start-up order: data dir → coordination (ZooKeeper session supervisor, or in-process) →
-//! services in [`Service::ALL`] order, each after its storage answers → admin server.
-//! Shutdown, on the first SIGINT/SIGTERM, runs in phases, each bounded by
-//! `shutdown.phase_timeout`: (1) drain: `/ready` turns 503 and the services stop in reverse
-//! order; (2) leave ZooKeeper: the session closes, so this node's ephemeral znodes vanish at
-//! once; (3) background tasks finish; (4) the admin server stops.
+//! services in [`Service::ALL`] order, each after its storage answers → internode Thrift server
+//! → admin server.
+//! Shutdown, on the first SIGINT/SIGTERM (or `KaaNodeService.shutdown`), runs in phases, each
+//! bounded by `shutdown.phase_timeout`: (1) drain: `/ready` turns 503 and the services stop in
+//! reverse order; (2) stop Thrift, after answering the calls it has received; (3) leave
+//! ZooKeeper: the session closes, so this node's ephemeral znodes vanish at once; (4) background
+//! tasks finish; (5) the admin server stops.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,8 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use kaa_bootstrap::BootstrapService;
-use kaa_cluster::Coordination;
-use kaa_cluster::zookeeper::{ZkSession, ZkSettings};
+use kaa_cluster::Cluster;
+use kaa_cluster::zookeeper::ZkSettings;
 use kaa_control::ControlService;
 use kaa_model::Service;
 use kaa_model::health::Probe;
@@ -32,6 +34,8 @@ use tracing::{info, warn};
 
 use crate::admin::{AdminServer, AdminState};
 use crate::config::{Config, Mode};
+use crate::internode::Internode;
+use crate::registration;
 
 /// The services that are running, each owning what it opened.
 #[derive(Default)]
@@ -81,17 +85,25 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let background = TaskTracker::new();
     let leave_cluster = CancellationToken::new();
-    let coordination = match config.node.mode {
-        Mode::Standalone => Coordination::InProcess,
-        Mode::Cluster => Coordination::ZooKeeper(ZkSession::spawn(
-            ZkSettings {
+    let registration = registration::registration(&config);
+    let (cluster, mut fatal) = match config.node.mode {
+        Mode::Standalone => (Cluster::standalone(registration), None),
+        Mode::Cluster => {
+            let settings = ZkSettings {
                 connect: config.zookeeper.connect.clone(),
                 chroot: config.zookeeper.chroot.clone(),
                 session_timeout: config.zookeeper.session_timeout,
-            },
-            leave_cluster.clone(),
-            &background,
-        )?),
+            };
+            let (cluster, fatal) = Cluster::join(
+                settings,
+                registration,
+                registration::load_source(),
+                config.zookeeper.load_report_interval,
+                leave_cluster.clone(),
+                &background,
+            )?;
+            (cluster, Some(fatal))
+        }
     };
 
     let started = tokio::select! {
@@ -105,18 +117,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
     };
     let mut probes = started.probes();
-    if let Coordination::ZooKeeper(session) = &coordination {
-        probes.push(Arc::new(session.clone()));
-    }
+    probes.extend(cluster.probe());
 
     let draining = CancellationToken::new();
-    let registry = node_metrics(&node_id, &config);
+    let mut registry = node_metrics(&node_id, &config);
+
+    // Internode Thrift: KaaNodeService, plus the services this node runs.
+    let internode = Internode::start(&config, &node_id, shutdown.clone(), &mut registry).await?;
     let state = AdminState::new(
         node_id.clone(),
         services,
         probes,
         registry,
         draining.clone(),
+        cluster,
     );
     let admin = AdminServer::start(&config.admin.host, config.admin.port, state)
         .with_context(|| format!("cannot listen on admin.port {}", config.admin.port))?;
@@ -125,11 +139,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     info!(node = %node_id, "node started");
 
-    shutdown.cancelled().await;
-    info!("shutdown requested");
+    let fatal_error = tokio::select! {
+        _ = shutdown.cancelled() => None,
+        Some(error) = async { fatal.as_mut()?.recv().await } => Some(error),
+    };
+    match &fatal_error {
+        None => info!("shutdown requested"),
+        Some(error) => tracing::error!(%error, "cannot stay in the cluster, shutting down"),
+    }
     let deadline = config.shutdown.phase_timeout;
     draining.cancel();
     phase("drain and stop services", deadline, started.stop()).await;
+    phase("stop thrift", deadline, internode.stop()).await;
     leave_cluster.cancel();
     background.close();
     phase(
@@ -140,7 +161,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     .await;
     phase("stop admin server", deadline, admin.stop()).await;
     info!("node stopped");
-    Ok(())
+    match fatal_error {
+        None => Ok(()),
+        Some(error) => Err(error.into()),
+    }
 }
 
 /// Opens each enabled service's storage (retrying until `node.startup_timeout`) and starts it.

@@ -41,3 +41,20 @@ pub fn unreachable(server: &str, error: impl std::fmt::Display) -> String {
          (the README's test command does this)"
     )
 }
+
+/// Tests that stop or restart ZooKeeper take this lock exclusively; every other test that needs
+/// ZooKeeper holds it shared, so an outage test never pulls the server from under them.
+pub static ZOOKEEPER_LOCK: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Runs `deploy/local/infra.sh <action> <server>` and fails the test if it fails.
+pub fn infra(action: &str, server: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/local/infra.sh");
+    let status = std::process::Command::new("bash")
+        .args([script, action, server])
+        .status()
+        .expect("run deploy/local/infra.sh");
+    assert!(
+        status.success(),
+        "deploy/local/infra.sh {action} {server} failed"
+    );
+}

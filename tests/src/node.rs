@@ -115,12 +115,15 @@ impl NodeBuilder {
         for (key, value) in &self.settings {
             args.extend(["--set".into(), format!("{key}={value}")]);
         }
-        let admin_port: u16 = self
-            .settings
-            .iter()
-            .find(|(k, _)| k == "admin.port")
-            .and_then(|(_, v)| v.parse().ok())
-            .context("admin.port")?;
+        let port = |key: &str| -> anyhow::Result<u16> {
+            self.settings
+                .iter()
+                .find(|(k, _)| k == key)
+                .and_then(|(_, v)| v.parse().ok())
+                .with_context(|| key.to_owned())
+        };
+        let admin_port = port("admin.port")?;
+        let thrift_port = port("node.thrift_port")?;
 
         let log_path = dir.path().join("node.log");
         let log = std::fs::File::create(&log_path)?;
@@ -136,9 +139,11 @@ impl NodeBuilder {
         }
         let child = command.spawn().context("spawn kaa-node")?;
         let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let thrift = SocketAddr::from(([127, 0, 0, 1], thrift_port));
         Ok(Node {
             child,
             admin,
+            thrift,
             log_path,
             _dir: dir,
         })
@@ -150,6 +155,8 @@ pub struct Node {
     child: Child,
     /// Its admin HTTP address.
     pub admin: SocketAddr,
+    /// Its internode Thrift address.
+    pub thrift: SocketAddr,
     log_path: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -200,6 +207,28 @@ impl Node {
     /// Sends `signal` to the process.
     pub fn signal(&self, signal: Signal) {
         let _ = kill(Pid::from_raw(self.child.id() as i32), signal);
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// GETs `path` and parses the JSON body; `None` if the node does not answer.
+    pub async fn get_json(&self, path: &str) -> Option<serde_json::Value> {
+        let response = reqwest::Client::new()
+            .get(self.url(path))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        response.json().await.ok()
     }
 
     /// Waits for the process to exit, for at most `timeout`.

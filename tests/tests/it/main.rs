@@ -2,8 +2,10 @@
 //! (from `deploy/local/infra.sh`) or real `kaa-node` processes; none is skipped when a server is
 //! missing.
 
+mod cluster;
 mod node_lifecycle;
 mod smoke;
+mod thrift_interop;
 
 /// A name unique to this test run, for databases, tables, keyspaces and znodes.
 fn unique(prefix: &str) -> String {

@@ -220,6 +220,7 @@ fn cluster_node(zookeeper: &str, chroot: &str) -> NodeBuilder {
 
 #[tokio::test]
 async fn cluster_node_is_ready_only_with_zookeeper() {
+    let _zk = infra::ZOOKEEPER_LOCK.read().await;
     let chroot = format!("/{}", unique("ready"));
     let mut node = cluster_node(&infra::zookeeper(), &chroot).spawn().unwrap();
     node.wait_for("/ready", 200, Duration::from_secs(15))

@@ -8,6 +8,7 @@ use crate::unique;
 
 #[tokio::test]
 async fn zookeeper_creates_and_deletes_an_ephemeral_znode() {
+    let _zk = infra::ZOOKEEPER_LOCK.read().await;
     use zookeeper_client as zk;
     let client = zk::Client::connector()
         .with_session_timeout(Duration::from_secs(4))

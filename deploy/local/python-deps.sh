@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Python packages the tests need into a venv of their own:
+#   $KAA_INFRA_CACHE/venv   (default ~/.cache/kaa-rs/venv)
+# Today that is Python's `thrift` runtime, for the interop test (tests/python/thrift_client.py).
+# PyPI has no thrift 0.17 (the compiler's version); 0.20 runs 0.17-generated code and builds on
+# current Pythons. Idempotent and quiet when everything is there; `make test` calls it.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+THRIFT_PY_VERSION=0.20.0
+VENV="$KAA_INFRA_CACHE/venv"
+PYTHON="$VENV/bin/python"
+
+installed() {
+  [ -x "$PYTHON" ] && "$PYTHON" - "$THRIFT_PY_VERSION" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+import thrift.protocol.TMultiplexedProtocol  # noqa: F401
+sys.exit(version("thrift") != sys.argv[1])
+PY
+}
+
+installed && exit 0
+command -v python3 >/dev/null || { log "FAILED: python3 is needed (install Python 3)"; exit 1; }
+if [ ! -x "$PYTHON" ]; then
+  # Debian's python3 has no venv/ensurepip without python3-venv.
+  python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
+  log "creating the test venv $VENV"
+  python3 -m venv "$VENV"
+fi
+log "installing Python thrift==$THRIFT_PY_VERSION into $VENV"
+"$PYTHON" -m pip install --quiet --disable-pip-version-check "thrift==$THRIFT_PY_VERSION"
+installed || { log "FAILED: thrift==$THRIFT_PY_VERSION does not import in $VENV"; exit 1; }

@@ -1,0 +1,272 @@
+//! The subset of Avro's binary encoding kaa-rs needs, written by hand so every byte is ours to
+//! test: zig-zag varint `int`/`long`, little-endian `double`, length-prefixed `bytes`/`string`,
+//! block-encoded arrays and union branch indexes.
+//!
+//! [`Reader`] never panics on hostile input: every length is checked against what is left.
+
+/// Why bytes could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AvroError {
+    /// The input ended inside a value.
+    #[error("input ends inside {0}")]
+    Truncated(&'static str),
+    /// A varint is longer than its type allows.
+    #[error("varint too long for {0}")]
+    VarintOverflow(&'static str),
+    /// A length or count is negative or larger than the input.
+    #[error("invalid length {length} for {what}")]
+    BadLength {
+        /// What was being read.
+        what: &'static str,
+        /// The length found.
+        length: i64,
+    },
+    /// A string is not UTF-8.
+    #[error("string is not valid UTF-8")]
+    BadUtf8,
+    /// A union branch index outside the schema.
+    #[error("union branch {0} does not exist")]
+    BadUnionBranch(i64),
+    /// Bytes left over after the value.
+    #[error("{0} bytes left after the value")]
+    TrailingBytes(usize),
+}
+
+/// Appends Avro-encoded values to a buffer.
+#[derive(Debug, Default)]
+pub struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    /// An empty writer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The bytes written so far.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// An Avro `long` (also used for `int`, which has the same encoding).
+    pub fn long(&mut self, value: i64) {
+        let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+        while zigzag >= 0x80 {
+            self.buf.push((zigzag as u8) | 0x80);
+            zigzag >>= 7;
+        }
+        self.buf.push(zigzag as u8);
+    }
+
+    /// An Avro `int`.
+    pub fn int(&mut self, value: i32) {
+        self.long(value.into());
+    }
+
+    /// An Avro `double`: 8 bytes, little-endian IEEE 754.
+    pub fn double(&mut self, value: f64) {
+        self.buf.extend_from_slice(&value.to_le_bytes());
+    }
+
+    /// An Avro `bytes`.
+    pub fn bytes(&mut self, value: &[u8]) {
+        self.long(value.len() as i64);
+        self.buf.extend_from_slice(value);
+    }
+
+    /// An Avro `string`.
+    pub fn string(&mut self, value: &str) {
+        self.bytes(value.as_bytes());
+    }
+
+    /// An array: one block holding every item, then the zero-count end marker.
+    pub fn array<T>(&mut self, items: &[T], mut write: impl FnMut(&mut Self, &T)) {
+        if !items.is_empty() {
+            self.long(items.len() as i64);
+            for item in items {
+                write(self, item);
+            }
+        }
+        self.long(0);
+    }
+
+    /// A union branch index.
+    pub fn union_branch(&mut self, branch: i64) {
+        self.long(branch);
+    }
+}
+
+/// Reads Avro-encoded values from a byte slice.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    input: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    /// Reads from `input`.
+    pub fn new(input: &'a [u8]) -> Self {
+        Self { input }
+    }
+
+    /// Fails unless every byte was consumed.
+    pub fn finish(self) -> Result<(), AvroError> {
+        if self.input.is_empty() {
+            Ok(())
+        } else {
+            Err(AvroError::TrailingBytes(self.input.len()))
+        }
+    }
+
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], AvroError> {
+        if self.input.len() < n {
+            return Err(AvroError::Truncated(what));
+        }
+        let (head, tail) = self.input.split_at(n);
+        self.input = tail;
+        Ok(head)
+    }
+
+    /// An Avro `long`.
+    pub fn long(&mut self) -> Result<i64, AvroError> {
+        let mut value: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = self.take(1, "long")?[0];
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok((value >> 1) as i64 ^ -((value & 1) as i64));
+            }
+        }
+        Err(AvroError::VarintOverflow("long"))
+    }
+
+    /// An Avro `int`.
+    pub fn int(&mut self) -> Result<i32, AvroError> {
+        let value = self.long()?;
+        i32::try_from(value).map_err(|_| AvroError::VarintOverflow("int"))
+    }
+
+    /// An Avro `double`.
+    pub fn double(&mut self) -> Result<f64, AvroError> {
+        let raw = self.take(8, "double")?;
+        Ok(f64::from_le_bytes(raw.try_into().expect("8 bytes")))
+    }
+
+    fn length(&mut self, what: &'static str) -> Result<usize, AvroError> {
+        let length = self.long()?;
+        match usize::try_from(length) {
+            Ok(n) if n <= self.input.len() => Ok(n),
+            _ => Err(AvroError::BadLength { what, length }),
+        }
+    }
+
+    /// An Avro `bytes`.
+    pub fn bytes(&mut self) -> Result<&'a [u8], AvroError> {
+        let n = self.length("bytes")?;
+        self.take(n, "bytes")
+    }
+
+    /// An Avro `string`.
+    pub fn string(&mut self) -> Result<&'a str, AvroError> {
+        let n = self.length("string")?;
+        std::str::from_utf8(self.take(n, "string")?).map_err(|_| AvroError::BadUtf8)
+    }
+
+    /// An array, reading each item with `read`. Negative block counts (followed by a byte size)
+    /// are accepted as the specification allows.
+    pub fn array<T>(
+        &mut self,
+        mut read: impl FnMut(&mut Self) -> Result<T, AvroError>,
+    ) -> Result<Vec<T>, AvroError> {
+        let mut items = Vec::new();
+        loop {
+            let mut count = self.long()?;
+            if count == 0 {
+                return Ok(items);
+            }
+            if count < 0 {
+                count = count.checked_neg().ok_or(AvroError::BadLength {
+                    what: "array",
+                    length: count,
+                })?;
+                self.long()?; // block size in bytes, not needed
+            }
+            // Every item takes at least one byte, so a count beyond the input is a lie.
+            if count as u64 > self.input.len() as u64 {
+                return Err(AvroError::BadLength {
+                    what: "array",
+                    length: count,
+                });
+            }
+            for _ in 0..count {
+                items.push(read(self)?);
+            }
+        }
+    }
+
+    /// A union branch index, checked against the number of branches.
+    pub fn union_branch(&mut self, branches: i64) -> Result<i64, AvroError> {
+        let branch = self.long()?;
+        if (0..branches).contains(&branch) {
+            Ok(branch)
+        } else {
+            Err(AvroError::BadUnionBranch(branch))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longs_use_zigzag_varints_as_the_specification_shows() {
+        // Examples from the Avro specification.
+        for (value, bytes) in [
+            (0_i64, vec![0x00]),
+            (-1, vec![0x01]),
+            (1, vec![0x02]),
+            (-2, vec![0x03]),
+            (2, vec![0x04]),
+            (-64, vec![0x7f]),
+            (64, vec![0x80, 0x01]),
+        ] {
+            let mut writer = Writer::new();
+            writer.long(value);
+            assert_eq!(writer.into_bytes(), bytes, "{value}");
+            assert_eq!(Reader::new(&bytes).long().unwrap(), value);
+        }
+    }
+
+    #[test]
+    fn extreme_longs_round_trip() {
+        for value in [i64::MIN, i64::MAX, i64::from(i32::MIN), i64::from(i32::MAX)] {
+            let mut writer = Writer::new();
+            writer.long(value);
+            let bytes = writer.into_bytes();
+            let mut reader = Reader::new(&bytes);
+            assert_eq!(reader.long().unwrap(), value);
+            reader.finish().unwrap();
+        }
+    }
+
+    #[test]
+    fn hostile_lengths_are_errors_not_panics() {
+        // bytes claiming 100 bytes with 1 present
+        assert!(Reader::new(&[0xc8, 0x01, 0x00]).bytes().is_err());
+        // negative length
+        assert!(Reader::new(&[0x01]).bytes().is_err());
+        // endless varint
+        assert!(Reader::new(&[0xff; 11]).long().is_err());
+        // array claiming a huge count
+        assert!(
+            Reader::new(&[0xfe, 0xff, 0xff, 0xff, 0x0f])
+                .array(|r| r.int())
+                .is_err()
+        );
+        // int out of range
+        let mut writer = Writer::new();
+        writer.long(i64::from(i32::MAX) + 1);
+        assert!(Reader::new(&writer.into_bytes()).int().is_err());
+    }
+}

@@ -1,0 +1,654 @@
+//! The node's side of internode Thrift: what it answers on `node.thrift_port`.
+//!
+//! Every node serves `KaaNodeService` ([`NodeHandler`]): its id, its memory, a small console
+//! ([`Command`]) and a remote graceful shutdown, which cancels the same root token as SIGTERM.
+//! An Operations node also serves `OperationsService`, a Bootstrap node `BootstrapService`. Their
+//! handlers run on the server's connection tasks, so they only count, log and hand the message on
+//! through a bounded channel; the task at the other end ([`Internode::start`]) is where the
+//! Operations and Bootstrap services will act on them. Today it logs them. Calls whose handling
+//! arrives with later features (event routing, redirection, unicast notifications) are accepted
+//! and logged, nothing more.
+//!
+//! `stats` on the console and `kaa_internode_*` on `/metrics` count what arrived.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use kaa_cluster::rpc::{Processors, ServerSettings, ThriftServer};
+use kaa_idl::thrift::bootstrap::{BootstrapServiceSyncHandler, ThriftOperationsServer};
+use kaa_idl::thrift::kaa_node::{
+    CliThriftException, CommandResult, CommandStatus, KaaNodeServiceSyncHandler, MemoryUsage,
+};
+use kaa_idl::thrift::operations::{
+    Message, Notification, OperationsServiceSyncHandler, RedirectionRule,
+    ThriftEndpointDeregistrationMessage, ThriftEntityRouteMessage,
+    ThriftServerProfileUpdateMessage, ThriftUnicastNotificationMessage, UserConfigurationUpdate,
+};
+use kaa_model::Service;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
+use thrift::{ApplicationError, ApplicationErrorKind};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+
+/// How many received messages may wait for their consumer before calls are refused.
+const QUEUE_CAPACITY: usize = 1024;
+
+/// The console commands `executeCommand` runs (Kaa had `help`, `memory`, `threads`, `shutdown`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    Help,
+    Status,
+    Memory,
+    Stats,
+    Config,
+    Shutdown,
+}
+
+impl Command {
+    const ALL: [Command; 6] = [
+        Command::Help,
+        Command::Status,
+        Command::Memory,
+        Command::Stats,
+        Command::Config,
+        Command::Shutdown,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Command::Help => "help",
+            Command::Status => "status",
+            Command::Memory => "memory",
+            Command::Stats => "stats",
+            Command::Config => "config",
+            Command::Shutdown => "shutdown",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Command::Help => "list the commands",
+            Command::Status => "node id, version, mode, services, uptime, Thrift address, memory",
+            Command::Memory => "memory of the process and its limit",
+            Command::Stats => "internode messages received since start",
+            Command::Config => "the effective configuration (TOML, passwords hidden)",
+            Command::Shutdown => "shut the node down gracefully",
+        }
+    }
+}
+
+/// The internode Thrift server and the tasks consuming what it receives.
+pub struct Internode {
+    server: ThriftServer,
+    consumers: TaskTracker,
+}
+
+impl Internode {
+    /// Starts serving on `node.thrift_host:node.thrift_port`: `KaaNodeService` always, and
+    /// `OperationsService` / `BootstrapService` when the node runs those services. Registers the
+    /// `kaa_internode_*` counters in `registry`; `shutdown` is the node's root token.
+    pub async fn start(
+        config: &Config,
+        node_id: &str,
+        shutdown: CancellationToken,
+        registry: &mut Registry,
+    ) -> anyhow::Result<Self> {
+        let counters = Counters::register(registry);
+        let node = Arc::new(NodeFacts {
+            node_id: node_id.to_owned(),
+            mode: format!("{:?}", config.node.mode).to_lowercase(),
+            services: config.services().to_string(),
+            config_toml: redacted_toml(config),
+            started: Instant::now(),
+            thrift_addr: OnceLock::new(),
+            counters: counters.clone(),
+            shutdown,
+        });
+        let consumers = TaskTracker::new();
+        let mut processors = Processors::default().kaa_node(NodeHandler(node.clone()));
+        if config.services().contains(Service::Operations) {
+            let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+            consumers.spawn(log_notifications(receiver));
+            processors = processors.operations(OperationsHandler {
+                notifications: sender,
+                counter: counters.notifications.clone(),
+            });
+        }
+        if config.services().contains(Service::Bootstrap) {
+            let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+            consumers.spawn(log_server_lists(receiver));
+            processors = processors.bootstrap(BootstrapHandler {
+                server_lists: sender,
+                counter: counters.server_list_updates.clone(),
+            });
+        }
+        consumers.close();
+
+        let (host, port) = (&config.node.thrift_host, config.node.thrift_port);
+        let server = ThriftServer::start(host, port, processors, ServerSettings::default())
+            .await
+            .context("cannot start the thrift server (node.thrift_host, node.thrift_port)")?;
+        let _ = node.thrift_addr.set(server.local_addr());
+        Ok(Self { server, consumers })
+    }
+
+    /// Stops the server once the calls it has received are answered; the consumers then drain
+    /// their queues and end.
+    pub async fn stop(self) {
+        // Stopping drops the handlers, and with them the senders the consumers wait on.
+        self.server.stop().await;
+        self.consumers.wait().await;
+    }
+}
+
+/// What the console reports, shared by the handlers.
+struct NodeFacts {
+    node_id: String,
+    mode: String,
+    services: String,
+    config_toml: String,
+    started: Instant,
+    thrift_addr: OnceLock<SocketAddr>,
+    counters: Counters,
+    shutdown: CancellationToken,
+}
+
+/// The internode counters, also on `/metrics`.
+#[derive(Clone)]
+struct Counters {
+    notifications: Counter,
+    server_list_updates: Counter,
+}
+
+impl Counters {
+    fn register(registry: &mut Registry) -> Self {
+        let counters = Self {
+            notifications: Counter::default(),
+            server_list_updates: Counter::default(),
+        };
+        registry.register(
+            "kaa_internode_notifications",
+            "Metadata change notifications received from Control (OperationsService.onNotification)",
+            counters.notifications.clone(),
+        );
+        registry.register(
+            "kaa_internode_server_list_updates",
+            "Operations server lists received (BootstrapService.onOperationsServerListUpdate)",
+            counters.server_list_updates.clone(),
+        );
+        counters
+    }
+}
+
+/// Why an internode call failed, and how each failure goes on the wire: a declared
+/// `CliThriftException` for `KaaNodeService`, an application exception for the services that
+/// declare none.
+#[derive(Debug, thiserror::Error)]
+enum InternodeError {
+    /// The process's memory figures cannot be read.
+    #[error("cannot read memory figures: {0}")]
+    Memory(#[source] std::io::Error),
+    /// A consumer is too far behind; the caller should retry later.
+    #[error("{0} queue is full")]
+    QueueFull(&'static str),
+}
+
+impl From<InternodeError> for thrift::Error {
+    fn from(error: InternodeError) -> Self {
+        match error {
+            InternodeError::Memory(_) => CliThriftException::new(1, error.to_string()).into(),
+            InternodeError::QueueFull(_) => thrift::Error::Application(ApplicationError::new(
+                ApplicationErrorKind::InternalError,
+                error.to_string(),
+            )),
+        }
+    }
+}
+
+/// `KaaNodeService`.
+struct NodeHandler(Arc<NodeFacts>);
+
+impl KaaNodeServiceSyncHandler for NodeHandler {
+    fn handle_server_name(&self) -> thrift::Result<String> {
+        Ok(self.0.node_id.clone())
+    }
+
+    fn handle_shutdown(&self) -> thrift::Result<()> {
+        info!("shutdown requested over thrift");
+        self.0.shutdown.cancel();
+        Ok(())
+    }
+
+    /// Kaa reported the JVM heap; a native process has no heap to collect, so `force_gc` changes
+    /// nothing. `max` is what the process may use, `total` what it holds (resident), `free` the
+    /// difference.
+    fn handle_get_memory_usage(&self, _force_gc: bool) -> thrift::Result<MemoryUsage> {
+        let memory = Memory::read().map_err(InternodeError::Memory)?;
+        let to_long = |bytes: u64| i64::try_from(bytes).unwrap_or(i64::MAX);
+        Ok(MemoryUsage::new(
+            to_long(memory.limit),
+            to_long(memory.resident),
+            to_long(memory.limit.saturating_sub(memory.resident)),
+        ))
+    }
+
+    fn handle_execute_command(&self, command_line: String) -> thrift::Result<CommandResult> {
+        debug!(command = %command_line, "console command over thrift");
+        let (status, message) = match run_command(&self.0, &command_line) {
+            Ok(output) => (CommandStatus::OK, output),
+            Err(output) => (CommandStatus::ERROR, output),
+        };
+        Ok(CommandResult::new(status, message))
+    }
+}
+
+/// Runs one console line; `Err` holds the error output.
+fn run_command(node: &NodeFacts, line: &str) -> Result<String, String> {
+    let mut words = line.split_whitespace();
+    let Some(name) = words.next() else {
+        return Err(format!("no command given\n\n{}", help()));
+    };
+    let Some(command) = Command::ALL.into_iter().find(|c| c.name() == name) else {
+        return Err(format!("unknown command {name:?}\n\n{}", help()));
+    };
+    match words.next() {
+        None => {}
+        Some("-h" | "--help") => return Ok(format!("{name}: {}\n", command.description())),
+        Some(extra) => return Err(format!("{name} takes no arguments, got {extra:?}\n")),
+    }
+    Ok(match command {
+        Command::Help => help(),
+        Command::Status => status(node),
+        Command::Memory => match Memory::read() {
+            Ok(memory) => memory.report(),
+            Err(error) => return Err(format!("{}\n", InternodeError::Memory(error))),
+        },
+        Command::Stats => format!(
+            "notifications_received: {}\nserver_list_updates_received: {}\n",
+            node.counters.notifications.get(),
+            node.counters.server_list_updates.get(),
+        ),
+        Command::Config => node.config_toml.clone(),
+        Command::Shutdown => {
+            info!("shutdown requested from the thrift console");
+            node.shutdown.cancel();
+            "shutdown started\n".to_owned()
+        }
+    })
+}
+
+fn help() -> String {
+    let mut text = String::from("commands:\n");
+    for command in Command::ALL {
+        let _ = writeln!(text, "  {:<10} {}", command.name(), command.description());
+    }
+    text.push_str("\n<command> -h prints one command's help\n");
+    text
+}
+
+fn status(node: &NodeFacts) -> String {
+    let thrift = node
+        .thrift_addr
+        .get()
+        .map_or_else(|| "starting".to_owned(), ToString::to_string);
+    let resident = Memory::read().map_or_else(|_| "unknown".to_owned(), |m| mib(m.resident));
+    format!(
+        "node: {}\nversion: {}\nmode: {}\nservices: {}\nuptime: {}\nthrift: {thrift}\nresident_memory: {resident}\n",
+        node.node_id,
+        env!("CARGO_PKG_VERSION"),
+        node.mode,
+        node.services,
+        uptime(node.started.elapsed()),
+    )
+}
+
+/// `1d 2h 3m 4s`, leading zero units left out.
+fn uptime(elapsed: Duration) -> String {
+    let secs = elapsed.as_secs();
+    let (days, hours, minutes, seconds) = (
+        secs / 86_400,
+        secs % 86_400 / 3_600,
+        secs % 3_600 / 60,
+        secs % 60,
+    );
+    let mut text = String::new();
+    for (value, unit) in [(days, "d"), (hours, "h"), (minutes, "m")] {
+        if value > 0 || !text.is_empty() {
+            let _ = write!(text, "{value}{unit} ");
+        }
+    }
+    let _ = write!(text, "{seconds}s");
+    text
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// The process's memory, from `/proc/self/status`, and what it may use.
+struct Memory {
+    resident: u64,
+    peak_resident: u64,
+    virtual_size: u64,
+    threads: u64,
+    /// The cgroup's `memory.max` if it sets one, else the machine's memory.
+    limit: u64,
+}
+
+impl Memory {
+    fn read() -> std::io::Result<Self> {
+        let status = std::fs::read_to_string("/proc/self/status")?;
+        let meminfo = std::fs::read_to_string("/proc/meminfo")?;
+        let cgroup_max = std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok();
+        let field = |text: &str, name: &str| -> std::io::Result<u64> {
+            proc_field(text, name).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("no {name} field"))
+            })
+        };
+        let machine = field(&meminfo, "MemTotal")?;
+        // memory.max is bytes or "max" (no limit).
+        let cgroup = cgroup_max.and_then(|text| text.trim().parse::<u64>().ok());
+        Ok(Self {
+            resident: field(&status, "VmRSS")?,
+            peak_resident: field(&status, "VmHWM")?,
+            virtual_size: field(&status, "VmSize")?,
+            threads: proc_field(&status, "Threads").unwrap_or(0),
+            limit: cgroup.map_or(machine, |cgroup| cgroup.min(machine)),
+        })
+    }
+
+    fn report(&self) -> String {
+        format!(
+            "resident: {}\npeak_resident: {}\nvirtual: {}\nthreads: {}\nlimit: {}\n",
+            mib(self.resident),
+            mib(self.peak_resident),
+            mib(self.virtual_size),
+            self.threads,
+            mib(self.limit),
+        )
+    }
+}
+
+/// A `Name:   value [kB]` field of a `/proc` file, in bytes when it is in kB.
+fn proc_field(text: &str, name: &str) -> Option<u64> {
+    let line = text
+        .lines()
+        .find(|line| line.split(':').next() == Some(name))?;
+    let mut words = line.split(':').nth(1)?.split_whitespace();
+    let value: u64 = words.next()?.parse().ok()?;
+    Some(match words.next() {
+        Some("kB") => value * 1024,
+        _ => value,
+    })
+}
+
+/// The effective configuration as TOML, with the password of every URL replaced by `***`.
+fn redacted_toml(config: &Config) -> String {
+    let mut value = match toml::Value::try_from(config) {
+        Ok(value) => value,
+        Err(error) => return format!("# cannot render the configuration: {error}\n"),
+    };
+    redact(&mut value);
+    toml::to_string_pretty(&value)
+        .unwrap_or_else(|error| format!("# cannot render the configuration: {error}\n"))
+}
+
+fn redact(value: &mut toml::Value) {
+    match value {
+        toml::Value::String(text) => {
+            if let Some(redacted) = redact_url(text) {
+                *text = redacted;
+            }
+        }
+        toml::Value::Array(items) => items.iter_mut().for_each(redact),
+        toml::Value::Table(table) => table.iter_mut().for_each(|(_, value)| redact(value)),
+        _ => {}
+    }
+}
+
+/// `scheme://user:secret@host/...` → `scheme://user:***@host/...`; `None` if there is no
+/// password to hide.
+fn redact_url(url: &str) -> Option<String> {
+    let authority_start = url.find("://")? + 3;
+    let rest = &url[authority_start..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..authority_len].rfind('@')?;
+    let colon = rest[..at].find(':')?;
+    let password = authority_start + colon + 1..authority_start + at;
+    let mut redacted = url.to_owned();
+    redacted.replace_range(password, "***");
+    Some(redacted)
+}
+
+/// `OperationsService`: counts and queues Control's notifications; accepts the rest.
+struct OperationsHandler {
+    notifications: mpsc::Sender<Notification>,
+    counter: Counter,
+}
+
+impl OperationsServiceSyncHandler for OperationsHandler {
+    fn handle_on_notification(&self, notification: Notification) -> thrift::Result<()> {
+        self.counter.inc();
+        self.notifications
+            .try_send(notification)
+            .map_err(|_| InternodeError::QueueFull("notification"))?;
+        Ok(())
+    }
+
+    fn handle_set_redirection_rule(&self, rule: RedirectionRule) -> thrift::Result<()> {
+        info!(rule_id = ?rule.rule_id, access_point = ?rule.access_point_id, "redirection rule received, not applied yet");
+        Ok(())
+    }
+
+    fn handle_send_messages(&self, messages: Vec<Message>) -> thrift::Result<()> {
+        info!(
+            count = messages.len(),
+            "event messages received, not routed yet"
+        );
+        Ok(())
+    }
+
+    fn handle_send_user_configuration_updates(
+        &self,
+        updates: Vec<UserConfigurationUpdate>,
+    ) -> thrift::Result<()> {
+        info!(
+            count = updates.len(),
+            "user configuration updates received, not applied yet"
+        );
+        Ok(())
+    }
+
+    fn handle_on_entity_route_messages(
+        &self,
+        messages: Vec<ThriftEntityRouteMessage>,
+    ) -> thrift::Result<()> {
+        info!(
+            count = messages.len(),
+            "entity route messages received, not routed yet"
+        );
+        Ok(())
+    }
+
+    fn handle_on_unicast_notification(
+        &self,
+        message: ThriftUnicastNotificationMessage,
+    ) -> thrift::Result<()> {
+        info!(notification = ?message.notification_id, "unicast notification received, not delivered yet");
+        Ok(())
+    }
+
+    fn handle_on_server_profile_update(
+        &self,
+        _message: ThriftServerProfileUpdateMessage,
+    ) -> thrift::Result<()> {
+        info!("server profile update received, not applied yet");
+        Ok(())
+    }
+
+    fn handle_on_endpoint_deregistration(
+        &self,
+        _message: ThriftEndpointDeregistrationMessage,
+    ) -> thrift::Result<()> {
+        info!("endpoint deregistration received, not applied yet");
+        Ok(())
+    }
+}
+
+/// `BootstrapService`: counts and queues the Operations server lists.
+struct BootstrapHandler {
+    server_lists: mpsc::Sender<Vec<ThriftOperationsServer>>,
+    counter: Counter,
+}
+
+impl BootstrapServiceSyncHandler for BootstrapHandler {
+    fn handle_on_operations_server_list_update(
+        &self,
+        servers: Vec<ThriftOperationsServer>,
+    ) -> thrift::Result<()> {
+        self.counter.inc();
+        self.server_lists
+            .try_send(servers)
+            .map_err(|_| InternodeError::QueueFull("server list"))?;
+        Ok(())
+    }
+}
+
+/// Where the Operations service will act on metadata changes; for now it logs them.
+async fn log_notifications(mut notifications: mpsc::Receiver<Notification>) {
+    while let Some(notification) = notifications.recv().await {
+        info!(
+            op = ?notification.op,
+            app = ?notification.app_id,
+            app_seq = ?notification.app_seq_number,
+            group = ?notification.group_id,
+            topic = ?notification.topic_id,
+            "metadata change notification received"
+        );
+    }
+}
+
+/// Where the Bootstrap service will take its server list from; for now it logs them.
+async fn log_server_lists(mut lists: mpsc::Receiver<Vec<ThriftOperationsServer>>) {
+    while let Some(servers) = lists.recv().await {
+        let ids: Vec<&str> = servers.iter().filter_map(|s| s.id.as_deref()).collect();
+        if ids.len() < servers.len() {
+            warn!(
+                count = servers.len(),
+                "operations server list has entries without an id"
+            );
+        }
+        info!(?ids, "operations server list received");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(config: &Config) -> NodeFacts {
+        NodeFacts {
+            node_id: "node-1".into(),
+            mode: "standalone".into(),
+            services: config.services().to_string(),
+            config_toml: redacted_toml(config),
+            started: Instant::now(),
+            thrift_addr: OnceLock::new(),
+            counters: Counters::register(&mut Registry::default()),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    #[test]
+    fn url_passwords_are_hidden_and_other_strings_kept() {
+        assert_eq!(
+            redact_url("postgres://kaa:s3cret@db:5432/kaa").as_deref(),
+            Some("postgres://kaa:***@db:5432/kaa")
+        );
+        assert_eq!(
+            redact_url("mongodb://u:p@a:1,b:2/?x=y@z").as_deref(),
+            Some("mongodb://u:***@a:1,b:2/?x=y@z")
+        );
+        assert_eq!(redact_url("postgres://kaa@db/kaa"), None);
+        assert_eq!(redact_url("sqlite:///data/metadata.db"), None);
+        assert_eq!(redact_url("127.0.0.1:9042"), None);
+    }
+
+    #[test]
+    fn config_command_prints_toml_without_the_sql_password() {
+        let config = Config::default();
+        assert!(
+            config.sql.url.contains(":kaa@"),
+            "the default has a password"
+        );
+        let node = facts(&config);
+        let output = run_command(&node, "config").unwrap();
+        assert!(output.contains("url = \"postgres://kaa:***@"), "{output}");
+        assert!(!output.contains(":kaa@"), "{output}");
+        toml::from_str::<toml::Value>(&output).expect("valid TOML");
+    }
+
+    #[test]
+    fn commands_report_and_errors_list_the_commands() {
+        let node = facts(&Config::default());
+        let help = run_command(&node, "help").unwrap();
+        for command in Command::ALL {
+            assert!(help.contains(command.name()), "{help}");
+        }
+        let status = run_command(&node, " status ").unwrap();
+        assert!(status.contains("node: node-1"), "{status}");
+        assert!(
+            status.contains("services: control,operations,bootstrap"),
+            "{status}"
+        );
+        assert!(run_command(&node, "memory").unwrap().contains("resident: "));
+
+        node.counters.notifications.inc();
+        let stats = run_command(&node, "stats").unwrap();
+        assert!(stats.contains("notifications_received: 1"), "{stats}");
+
+        assert!(
+            run_command(&node, "stats -h")
+                .unwrap()
+                .starts_with("stats: ")
+        );
+        assert!(
+            run_command(&node, "bogus")
+                .unwrap_err()
+                .contains("commands:")
+        );
+        assert!(run_command(&node, "").unwrap_err().contains("commands:"));
+        assert!(run_command(&node, "status now").is_err());
+    }
+
+    #[test]
+    fn shutdown_command_cancels_the_root_token() {
+        let node = facts(&Config::default());
+        run_command(&node, "shutdown").unwrap();
+        assert!(node.shutdown.is_cancelled());
+    }
+
+    #[test]
+    fn proc_fields_are_read_in_bytes() {
+        let status = "Name:\tkaa-node\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nThreads:\t7\n";
+        assert_eq!(proc_field(status, "VmRSS"), Some(1024 * 1024));
+        assert_eq!(proc_field(status, "VmHWM"), Some(2048 * 1024));
+        assert_eq!(proc_field(status, "Threads"), Some(7));
+        assert_eq!(proc_field(status, "VmSwap"), None);
+    }
+
+    #[test]
+    fn uptime_leaves_out_leading_zero_units() {
+        assert_eq!(uptime(Duration::from_secs(5)), "5s");
+        assert_eq!(uptime(Duration::from_secs(3_605)), "1h 0m 5s");
+        assert_eq!(uptime(Duration::from_secs(90_061)), "1d 1h 1m 1s");
+    }
+}
