@@ -90,6 +90,7 @@ impl AdminServer {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(from_fn(guard_admin_api))
                 .wrap(from_fn(count_requests))
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready))
@@ -131,6 +132,45 @@ async fn count_requests(
             .inc();
     }
     Ok(response)
+}
+
+/// Admin API requests (`/api/…`) are served by the Control leader only; elsewhere they get an
+/// answer naming the leader (docs/decisions/004-admin-requests-on-standby.md).
+async fn guard_admin_api(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let refusal = match request.app_data::<web::Data<AdminState>>() {
+        Some(state) if request.path().starts_with("/api/") => api_refusal(state),
+        _ => None,
+    };
+    match refusal {
+        Some(response) => Ok(request.into_response(response)),
+        None => Ok(next.call(request).await?.map_into_boxed_body()),
+    }
+}
+
+fn api_refusal(state: &AdminState) -> Option<HttpResponse> {
+    if !state.services.contains(kaa_model::Service::Control) {
+        return Some(HttpResponse::NotFound().json(json!({
+            "error": "no_control",
+            "message": "this node does not run the Control service",
+        })));
+    }
+    if state.cluster.is_leader() {
+        return None;
+    }
+    let view = state.cluster.view();
+    let leader = view.leader_id().and_then(|id| view.nodes.get(id));
+    let mut response = HttpResponse::ServiceUnavailable();
+    if let Some(leader) = leader {
+        response.insert_header(("X-Kaa-Leader", leader.admin_url.as_str()));
+    }
+    Some(response.json(json!({
+        "error": "not_leader",
+        "message": "this Control node is a standby; send admin requests to the leader",
+        "leader": leader.map(|l| json!({ "id": l.id, "admin_url": l.admin_url })),
+    })))
 }
 
 async fn health(state: web::Data<AdminState>) -> HttpResponse {
