@@ -1,16 +1,25 @@
 # Everyday commands. `make test` is the one command that runs every test on a fresh machine:
-# it installs and starts the real servers first (deploy/local/infra.sh), then runs the suite.
+# it installs what the build and the tests need (deploy/local/build-deps.sh, python-deps.sh),
+# installs and starts the real servers (deploy/local/infra.sh), then runs the suite.
 CARGO ?= cargo
 
-.PHONY: build fmt lint test unit infra-up infra-down bench standalone
+.PHONY: build fmt lint test unit build-deps python-deps infra-up infra-down bench standalone
 
-build:
+# Debian packages the build needs: thrift-compiler, for idl/build.rs.
+build-deps:
+	deploy/local/build-deps.sh
+
+# Python's thrift package, for the interop test, in a venv under ~/.cache/kaa-rs.
+python-deps:
+	deploy/local/python-deps.sh
+
+build: build-deps
 	$(CARGO) build --workspace --locked
 
 fmt:
 	$(CARGO) fmt --all
 
-lint:
+lint: build-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
@@ -20,15 +29,15 @@ infra-up:
 infra-down:
 	deploy/local/infra.sh down
 
-test: infra-up
+test: build-deps python-deps infra-up
 	$(CARGO) test --workspace --locked
 
 # Pure-logic tests only: no servers needed.
-unit:
+unit: build-deps
 	$(CARGO) test --workspace --locked --lib --bins
 
-bench:
+bench: build-deps
 	$(CARGO) bench --workspace --locked
 
-standalone:
+standalone: build-deps
 	$(CARGO) run --release --locked --bin kaa-node -- standalone

@@ -92,11 +92,32 @@ impl Default for ClientSettings {
     }
 }
 
+/// A connected client, and a second handle on its socket to check it while it is idle.
+struct Connection<S: Service> {
+    client: S::Client,
+    socket: TcpStream,
+}
+
+impl<S: Service> Connection<S> {
+    /// Whether the peer has left the connection alone while it sat idle: not closed or reset it,
+    /// and sent nothing (bytes between calls would put the stream out of step).
+    fn is_usable(&self) -> bool {
+        if self.socket.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let quiet = matches!(
+            self.socket.peek(&mut [0; 1]),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock
+        );
+        self.socket.set_nonblocking(false).is_ok() && quiet
+    }
+}
+
 /// Idle connections to each peer for service `S`, and the settings calls use. Cloning shares
 /// the pool.
 pub struct ClientPool<S: Service> {
     settings: ClientSettings,
-    idle: Arc<Mutex<HashMap<PeerAddr, Vec<S::Client>>>>,
+    idle: Arc<Mutex<HashMap<PeerAddr, Vec<Connection<S>>>>>,
 }
 
 impl<S: Service> Clone for ClientPool<S> {
@@ -119,13 +140,13 @@ impl<S: Service> ClientPool<S> {
 
     /// Runs `call` with a client connected to `peer`, on tokio's blocking pool.
     ///
-    /// Takes an idle connection or dials one. A connection goes back to the pool after a call that
-    /// completed, including one that raised a declared exception; any other failure drops it. A
-    /// pooled connection that turns out closed (the peer restarted while it was idle) is replaced
-    /// by a fresh one and `call` runs again, once; a call on a fresh connection never repeats.
+    /// Takes an idle connection the peer has not closed meanwhile, or dials one. The connection
+    /// goes back to the pool after a call that completed, including one that raised a declared
+    /// exception; any other failure drops it, so the next call dials again. A failed call is not
+    /// repeated: the peer may have acted on it.
     pub async fn call<R, F>(&self, peer: &PeerAddr, call: F) -> Result<R, RpcError>
     where
-        F: Fn(&mut S::Client) -> thrift::Result<R> + Send + 'static,
+        F: FnOnce(&mut S::Client) -> thrift::Result<R> + Send + 'static,
         R: Send + 'static,
     {
         let pool = self.clone();
@@ -149,32 +170,20 @@ impl<S: Service> ClientPool<S> {
     fn call_blocking<R>(
         &self,
         peer: &PeerAddr,
-        call: impl Fn(&mut S::Client) -> thrift::Result<R>,
+        call: impl FnOnce(&mut S::Client) -> thrift::Result<R>,
     ) -> Result<R, RpcError> {
-        let (client, result) = match self.take_idle(peer) {
-            Some(mut client) => match call(&mut client) {
-                Err(thrift::Error::Transport(error)) => {
-                    debug!(%peer, service = S::NAME, %error, "pooled connection is closed, dialling again");
-                    let mut client = self.dial(peer)?;
-                    let result = call(&mut client);
-                    (client, result)
-                }
-                result => (client, result),
-            },
-            None => {
-                let mut client = self.dial(peer)?;
-                let result = call(&mut client);
-                (client, result)
-            }
+        let mut connection = match self.take_idle(peer) {
+            Some(connection) => connection,
+            None => self.dial(peer)?,
         };
-        match result {
+        match call(&mut connection.client) {
             Ok(value) => {
-                self.put_idle(peer, client);
+                self.put_idle(peer, connection);
                 Ok(value)
             }
             // A declared exception was read in full: the connection is still in step.
             Err(error @ thrift::Error::User(_)) => {
-                self.put_idle(peer, client);
+                self.put_idle(peer, connection);
                 Err(call_error(peer, error))
             }
             // Anything else may leave bytes of this call on the wire: the connection closes.
@@ -182,7 +191,7 @@ impl<S: Service> ClientPool<S> {
         }
     }
 
-    fn dial(&self, peer: &PeerAddr) -> Result<S::Client, RpcError> {
+    fn dial(&self, peer: &PeerAddr) -> Result<Connection<S>, RpcError> {
         let connect_error = |source| RpcError::Connect {
             peer: peer.clone(),
             source,
@@ -195,39 +204,52 @@ impl<S: Service> ClientPool<S> {
             "host name resolves to no address",
         );
         for addr in addrs {
-            match TcpStream::connect_timeout(&addr, self.settings.connect_timeout) {
-                Ok(stream) => {
-                    let timeout = Some(self.settings.call_timeout);
-                    stream.set_nodelay(true).map_err(connect_error)?;
-                    stream.set_read_timeout(timeout).map_err(connect_error)?;
-                    stream.set_write_timeout(timeout).map_err(connect_error)?;
-                    let (read, write) = TTcpChannel::with_stream(stream)
-                        .split()
-                        .map_err(|error| call_error(peer, error))?;
-                    debug!(%peer, service = S::NAME, "connected");
-                    return Ok(S::client(
-                        TBinaryInputProtocol::new(TFramedReadTransport::new(read), true),
-                        TMultiplexedOutputProtocol::new(
-                            S::NAME,
-                            TBinaryOutputProtocol::new(TFramedWriteTransport::new(write), true),
-                        ),
-                    ));
+            let stream = match TcpStream::connect_timeout(&addr, self.settings.connect_timeout) {
+                Ok(stream) => stream,
+                Err(error) => {
+                    last_error = error;
+                    continue;
                 }
-                Err(error) => last_error = error,
-            }
+            };
+            let timeout = Some(self.settings.call_timeout);
+            stream.set_nodelay(true).map_err(connect_error)?;
+            stream.set_read_timeout(timeout).map_err(connect_error)?;
+            stream.set_write_timeout(timeout).map_err(connect_error)?;
+            let socket = stream.try_clone().map_err(connect_error)?;
+            let (read, write) = TTcpChannel::with_stream(stream)
+                .split()
+                .map_err(|error| call_error(peer, error))?;
+            debug!(%peer, service = S::NAME, "connected");
+            let client = S::client(
+                TBinaryInputProtocol::new(TFramedReadTransport::new(read), true),
+                TMultiplexedOutputProtocol::new(
+                    S::NAME,
+                    TBinaryOutputProtocol::new(TFramedWriteTransport::new(write), true),
+                ),
+            );
+            return Ok(Connection { client, socket });
         }
         Err(connect_error(last_error))
     }
 
-    fn take_idle(&self, peer: &PeerAddr) -> Option<S::Client> {
-        self.idle.lock().ok()?.get_mut(peer)?.pop()
+    /// An idle connection to `peer` that is still usable; unusable ones are dropped on the way.
+    fn take_idle(&self, peer: &PeerAddr) -> Option<Connection<S>> {
+        let mut idle = self.idle.lock().ok()?;
+        let connections = idle.get_mut(peer)?;
+        while let Some(connection) = connections.pop() {
+            if connection.is_usable() {
+                return Some(connection);
+            }
+            debug!(%peer, service = S::NAME, "dropping a pooled connection the peer closed");
+        }
+        None
     }
 
-    fn put_idle(&self, peer: &PeerAddr, client: S::Client) {
+    fn put_idle(&self, peer: &PeerAddr, connection: Connection<S>) {
         if let Ok(mut idle) = self.idle.lock() {
-            let clients = idle.entry(peer.clone()).or_default();
-            if clients.len() < self.settings.max_idle_per_peer {
-                clients.push(client);
+            let connections = idle.entry(peer.clone()).or_default();
+            if connections.len() < self.settings.max_idle_per_peer {
+                connections.push(connection);
             }
         }
     }
@@ -249,7 +271,7 @@ pub async fn fan_out<S, R, F>(
 ) -> Vec<(PeerAddr, Result<R, RpcError>)>
 where
     S: Service,
-    F: Fn(&mut S::Client) -> thrift::Result<R> + Clone + Send + 'static,
+    F: FnOnce(&mut S::Client) -> thrift::Result<R> + Clone + Send + 'static,
     R: Send + 'static,
 {
     let calls = peers.iter().map(|peer| {
@@ -273,7 +295,7 @@ pub async fn notify_operations(
     notification: Notification,
 ) -> Vec<(PeerAddr, Result<(), RpcError>)> {
     fan_out(pool, peers, move |client| {
-        client.on_notification(notification.clone())
+        client.on_notification(notification)
     })
     .await
 }

@@ -18,8 +18,9 @@
 //! blocking pool with a `std` socket. A pool per service keeps a few idle connections per peer;
 //! a call takes one (or dials, bounded by the connect timeout), bounds every read and write by the
 //! call timeout, and puts the connection back only if the call completed. A broken connection is
-//! dropped, so the next call dials again; a pooled connection the peer closed while idle (it
-//! restarted) is retried once on a fresh one. [`fan_out`] calls many peers at once.
+//! dropped, so the next call dials again. Before an idle connection is reused, a non-blocking
+//! peek checks that the peer has not closed it meanwhile (it restarted, say); a call that fails
+//! is never repeated, since the peer may have acted on it. [`fan_out`] calls many peers at once.
 //!
 //! Every socket on both sides has `TCP_NODELAY`: a request is one small write, and Nagle's
 //! algorithm would hold it back waiting for the peer's delayed ACK.
