@@ -2,8 +2,10 @@
 //!
 //! Control keeps tenants, applications, schemas, groups and the rest in the SQL metadata database,
 //! serves the admin API on the node's admin port, and (on the elected leader) tells Operations
-//! nodes about changes. This crate grows those parts issue by issue; today it holds the metadata
-//! database connection and reports its readiness.
+//! nodes about changes ([`announce`]). This crate grows those parts issue by issue; today it holds
+//! the metadata database connection, reports its readiness, and announces changes from the leader.
+
+pub mod announce;
 
 use std::sync::Arc;
 

@@ -17,13 +17,15 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use kaa_cluster::Cluster;
 use kaa_cluster::rpc::{Processors, ServerSettings, ThriftServer};
+use kaa_control::announce::ChangeAnnouncer;
 use kaa_idl::thrift::bootstrap::{BootstrapServiceSyncHandler, ThriftOperationsServer};
 use kaa_idl::thrift::kaa_node::{
     CliThriftException, CommandResult, CommandStatus, KaaNodeServiceSyncHandler, MemoryUsage,
 };
 use kaa_idl::thrift::operations::{
-    Message, Notification, OperationsServiceSyncHandler, RedirectionRule,
+    Message, Notification, Operation, OperationsServiceSyncHandler, RedirectionRule,
     ThriftEndpointDeregistrationMessage, ThriftEntityRouteMessage,
     ThriftServerProfileUpdateMessage, ThriftUnicastNotificationMessage, UserConfigurationUpdate,
 };
@@ -49,16 +51,18 @@ enum Command {
     Memory,
     Stats,
     Config,
+    Resync,
     Shutdown,
 }
 
 impl Command {
-    const ALL: [Command; 6] = [
+    const ALL: [Command; 7] = [
         Command::Help,
         Command::Status,
         Command::Memory,
         Command::Stats,
         Command::Config,
+        Command::Resync,
         Command::Shutdown,
     ];
 
@@ -69,6 +73,7 @@ impl Command {
             Command::Memory => "memory",
             Command::Stats => "stats",
             Command::Config => "config",
+            Command::Resync => "resync",
             Command::Shutdown => "shutdown",
         }
     }
@@ -80,6 +85,9 @@ impl Command {
             Command::Memory => "memory of the process and its limit",
             Command::Stats => "internode messages received since start",
             Command::Config => "the effective configuration (TOML, passwords hidden)",
+            Command::Resync => {
+                "Control leader: tell every live Operations node to reload application metadata"
+            }
             Command::Shutdown => "shut the node down gracefully",
         }
     }
@@ -98,6 +106,7 @@ impl Internode {
     pub async fn start(
         config: &Config,
         node_id: &str,
+        cluster: &Cluster,
         shutdown: CancellationToken,
         registry: &mut Registry,
     ) -> anyhow::Result<Self> {
@@ -110,6 +119,10 @@ impl Internode {
             started: Instant::now(),
             thrift_addr: OnceLock::new(),
             counters: counters.clone(),
+            announcer: config
+                .services()
+                .contains(Service::Control)
+                .then(|| ChangeAnnouncer::new(cluster.clone())),
             shutdown,
         });
         let consumers = TaskTracker::new();
@@ -158,6 +171,8 @@ struct NodeFacts {
     started: Instant,
     thrift_addr: OnceLock<SocketAddr>,
     counters: Counters,
+    /// Present on Control nodes.
+    announcer: Option<ChangeAnnouncer>,
     shutdown: CancellationToken,
 }
 
@@ -251,7 +266,7 @@ impl KaaNodeServiceSyncHandler for NodeHandler {
 }
 
 /// Runs one console line; `Err` holds the error output.
-fn run_command(node: &NodeFacts, line: &str) -> Result<String, String> {
+fn run_command(node: &Arc<NodeFacts>, line: &str) -> Result<String, String> {
     let mut words = line.split_whitespace();
     let Some(name) = words.next() else {
         return Err(format!("no command given\n\n{}", help()));
@@ -277,12 +292,42 @@ fn run_command(node: &NodeFacts, line: &str) -> Result<String, String> {
             node.counters.server_list_updates.get(),
         ),
         Command::Config => node.config_toml.clone(),
+        Command::Resync => resync(node)?,
         Command::Shutdown => {
             info!("shutdown requested from the thrift console");
             node.shutdown.cancel();
             "shutdown started\n".to_owned()
         }
     })
+}
+
+/// Announces an application-metadata update to every live Operations node, in the background
+/// (handlers must not block); the reply names the nodes it goes to.
+fn resync(node: &Arc<NodeFacts>) -> Result<String, String> {
+    let Some(announcer) = &node.announcer else {
+        return Err("this node does not run Control\n".to_owned());
+    };
+    let targets = announcer.targets().map_err(|error| format!("{error}\n"))?;
+    let ids: Vec<String> = targets.iter().map(|(id, _)| id.clone()).collect();
+    let notification = Notification {
+        op: Some(Operation::APP_UPDATE),
+        ..Notification::default()
+    };
+    let node = Arc::clone(node);
+    tokio::spawn(async move {
+        let announcer = node.announcer.as_ref().expect("checked above");
+        for (id, result) in announcer.announce(targets, notification).await {
+            match result {
+                Ok(()) => info!(operations_node = %id, "resync announced"),
+                Err(error) => warn!(operations_node = %id, %error, "resync not delivered"),
+            }
+        }
+    });
+    Ok(format!(
+        "announcing a resync to {} operations node(s): {}\n",
+        ids.len(),
+        ids.join(", ")
+    ))
 }
 
 fn help() -> String {
@@ -554,8 +599,8 @@ async fn log_server_lists(mut lists: mpsc::Receiver<Vec<ThriftOperationsServer>>
 mod tests {
     use super::*;
 
-    fn facts(config: &Config) -> NodeFacts {
-        NodeFacts {
+    fn facts(config: &Config) -> Arc<NodeFacts> {
+        Arc::new(NodeFacts {
             node_id: "node-1".into(),
             mode: "standalone".into(),
             services: config.services().to_string(),
@@ -563,8 +608,9 @@ mod tests {
             started: Instant::now(),
             thrift_addr: OnceLock::new(),
             counters: Counters::register(&mut Registry::default()),
+            announcer: None,
             shutdown: CancellationToken::new(),
-        }
+        })
     }
 
     #[test]

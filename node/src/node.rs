@@ -123,7 +123,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let mut registry = node_metrics(&node_id, &config);
 
     // Internode Thrift: KaaNodeService, plus the services this node runs.
-    let internode = Internode::start(&config, &node_id, shutdown.clone(), &mut registry).await?;
+    let internode =
+        Internode::start(&config, &node_id, &cluster, shutdown.clone(), &mut registry).await?;
     let state = AdminState::new(
         node_id.clone(),
         services,

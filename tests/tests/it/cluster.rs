@@ -340,3 +340,73 @@ async fn a_second_node_with_the_same_id_is_refused() {
         "the first node keeps its registration"
     );
 }
+
+/// Runs a console command on `node` over Thrift (`KaaNodeService.executeCommand`).
+async fn console(node: &Node, line: &str) -> (bool, String) {
+    use kaa_cluster::rpc::{ClientPool, ClientSettings, KaaNode, PeerAddr, fan_out};
+    use kaa_idl::thrift::kaa_node::{CommandStatus, TKaaNodeServiceSyncClient};
+    let pool = ClientPool::<KaaNode>::new(ClientSettings::default());
+    let peer = PeerAddr {
+        host: "127.0.0.1".into(),
+        port: node.thrift.port(),
+    };
+    let line = line.to_owned();
+    let (_, result) = fan_out(&pool, &[peer], move |client| client.execute_command(line))
+        .await
+        .remove(0);
+    let result = result.expect("console call");
+    (
+        result.status == Some(CommandStatus::OK),
+        result.message.unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn the_leader_announces_changes_to_every_operations_node_and_standbys_refuse() {
+    let _zk = ZOOKEEPER_LOCK.read().await;
+    let chroot = format!("/{}", unique("announce"));
+    let nodes = start_cluster(&chroot, &["a", "b", "c"]).await;
+    let refs: Vec<&Node> = nodes.iter().collect();
+    wait_views(
+        &refs,
+        Duration::from_secs(15),
+        "three operations nodes and a leader",
+        |v| ids(v, "operations").len() == 3 && v["leader"].is_string(),
+    )
+    .await;
+    let leader_id = nodes[0].get_json("/cluster").await.unwrap()["leader"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let leader = &nodes[["a", "b", "c"]
+        .iter()
+        .position(|id| *id == leader_id)
+        .unwrap()];
+    let standby = nodes.iter().find(|n| n.admin != leader.admin).unwrap();
+
+    let (ok, message) = console(standby, "resync").await;
+    assert!(!ok, "a standby must not announce: {message}");
+    assert!(
+        message.contains(&format!("the leader is {leader_id}")),
+        "{message}"
+    );
+
+    let (ok, message) = console(leader, "resync").await;
+    assert!(ok, "{message}");
+    assert!(message.contains("3 operations node(s)"), "{message}");
+    for node in &nodes {
+        let started = Instant::now();
+        loop {
+            let (_, stats) = console(node, "stats").await;
+            if stats.contains("notifications_received: 1\n") {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no notification on {}: {stats}",
+                node.admin
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
