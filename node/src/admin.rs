@@ -16,7 +16,7 @@ use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use kaa_cluster::Cluster;
-use kaa_idl::zk::{TransportConnectionInfo, TransportMetaData};
+use kaa_idl::zk::{ConnectionInfo, TransportConnectionInfo, TransportMetaData};
 use kaa_model::ServiceSet;
 use kaa_model::health::Probe;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -246,32 +246,48 @@ fn transports_json(transports: &[TransportMetaData]) -> Vec<Value> {
         .collect()
 }
 
+/// One Operations or Bootstrap registration as JSON.
+fn service_record(
+    id: &str,
+    connection: &ConnectionInfo,
+    time_started: i64,
+    transports: &[TransportMetaData],
+) -> Value {
+    json!({
+        "id": id,
+        "thrift": format!("{}:{}", connection.thrift_host, connection.thrift_port),
+        "time_started": time_started,
+        "transports": transports_json(transports),
+    })
+}
+
 async fn cluster(state: web::Data<AdminState>) -> HttpResponse {
     let view = state.cluster.view();
     let operations: Vec<Value> = view
         .operations
         .iter()
         .map(|(id, info)| {
-            json!({
-                "id": id,
-                "thrift": format!("{}:{}", info.connection_info.thrift_host, info.connection_info.thrift_port),
-                "endpoint_count": info.load_info.endpoint_count,
-                "load_average": info.load_info.load_average,
-                "time_started": info.time_started,
-                "transports": transports_json(&info.transports),
-            })
+            let mut record = service_record(
+                id,
+                &info.connection_info,
+                info.time_started,
+                &info.transports,
+            );
+            record["endpoint_count"] = info.load_info.endpoint_count.into();
+            record["load_average"] = info.load_info.load_average.into();
+            record
         })
         .collect();
     let bootstrap: Vec<Value> = view
         .bootstrap
         .iter()
         .map(|(id, info)| {
-            json!({
-                "id": id,
-                "thrift": format!("{}:{}", info.connection_info.thrift_host, info.connection_info.thrift_port),
-                "time_started": info.time_started,
-                "transports": transports_json(&info.transports),
-            })
+            service_record(
+                id,
+                &info.connection_info,
+                info.time_started,
+                &info.transports,
+            )
         })
         .collect();
     HttpResponse::Ok().json(json!({
