@@ -220,6 +220,12 @@ impl Node {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// GETs `path` and returns the body as text; panics if the node does not answer.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = reqwest::get(self.url(path)).await.expect("node answers");
+        response.text().await.expect("text body")
+    }
+
     /// GETs `path` and parses the JSON body; `None` if the node does not answer.
     pub async fn get_json(&self, path: &str) -> Option<serde_json::Value> {
         let response = reqwest::Client::new()

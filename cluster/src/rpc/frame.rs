@@ -185,37 +185,19 @@ impl TInputProtocol for Bounded<'_> {
 
 #[cfg(test)]
 mod tests {
-    use kaa_idl::thrift::kaa_node::{
-        CommandResult, KaaNodeServiceSyncHandler, KaaNodeServiceSyncProcessor, MemoryUsage,
-    };
+    use kaa_idl::thrift::kaa_node::KaaNodeServiceSyncProcessor;
     use thrift::protocol::{TMessageType, TOutputProtocol, TType};
     use thrift::server::TMultiplexedProcessor;
 
     use super::*;
-
-    struct Named;
-
-    impl KaaNodeServiceSyncHandler for Named {
-        fn handle_server_name(&self) -> thrift::Result<String> {
-            Ok("node-1".into())
-        }
-        fn handle_shutdown(&self) -> thrift::Result<()> {
-            Ok(())
-        }
-        fn handle_get_memory_usage(&self, _force_gc: bool) -> thrift::Result<MemoryUsage> {
-            Ok(MemoryUsage::default())
-        }
-        fn handle_execute_command(&self, _line: String) -> thrift::Result<CommandResult> {
-            Ok(CommandResult::default())
-        }
-    }
+    use crate::rpc::tests::Named;
 
     fn processor() -> TMultiplexedProcessor {
         let mut processor = TMultiplexedProcessor::new();
         processor
             .register(
                 "KaaNodeService",
-                Box::new(KaaNodeServiceSyncProcessor::new(Named)),
+                Box::new(KaaNodeServiceSyncProcessor::new(Named::new("node-1"))),
                 false,
             )
             .unwrap();

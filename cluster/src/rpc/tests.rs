@@ -16,9 +16,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::*;
 
 /// `KaaNodeService` answering with a fixed name, after `delay`.
-struct Named {
+pub(super) struct Named {
     name: &'static str,
     delay: Duration,
+}
+
+impl Named {
+    /// Answers at once.
+    pub(super) fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            delay: Duration::ZERO,
+        }
+    }
 }
 
 impl KaaNodeServiceSyncHandler for Named {
@@ -91,10 +101,7 @@ async fn start(processors: Processors, port: u16) -> ThriftServer {
 }
 
 fn named(name: &'static str) -> Processors {
-    Processors::default().kaa_node(Named {
-        name,
-        delay: Duration::ZERO,
-    })
+    Processors::default().kaa_node(Named::new(name))
 }
 
 fn peer_of(server: &ThriftServer) -> PeerAddr {

@@ -44,12 +44,7 @@ async fn standalone_node_serves_health_ready_and_metrics_then_stops_on_sigterm()
         "standalone needs no ZooKeeper: {ready}"
     );
 
-    let metrics = reqwest::get(node.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = node.get_text("/metrics").await;
     assert!(metrics.contains("kaa_node_info{"), "{metrics}");
     assert!(metrics.contains(r#"mode="standalone""#), "{metrics}");
     assert!(

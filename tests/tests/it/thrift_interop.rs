@@ -104,12 +104,7 @@ async fn python_thrift_client_calls_a_running_node_and_shuts_it_down() {
     let stats = probe["stats"]["message"].as_str().unwrap();
     assert!(stats.contains("notifications_received: 1"), "{stats}");
     assert!(stats.contains("server_list_updates_received: 1"), "{stats}");
-    let metrics = reqwest::get(node.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = node.get_text("/metrics").await;
     assert!(
         metrics.contains("kaa_internode_notifications_total 1"),
         "{metrics}"
