@@ -5,6 +5,8 @@
 //! these types.
 
 pub mod health;
+mod role;
 mod service;
 
+pub use role::{Role, UnknownRole};
 pub use service::{Service, ServiceSet};

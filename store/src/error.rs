@@ -15,6 +15,21 @@ pub enum StoreError {
     /// Cassandra failed a request.
     #[error("cassandra: {0}")]
     Cassandra(Box<scylla::errors::ExecutionError>),
+    /// The record does not exist (or is not visible to the caller).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness or reference rule refused the write.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The request breaks a rule of the model.
+    #[error("invalid: {0}")]
+    Invalid(&'static str),
+    /// A schema migration failed.
+    #[error("migration: {0}")]
+    Migration(String),
+    /// Stored data cannot be read back.
+    #[error("corrupt data: {0}")]
+    Corrupt(&'static str),
     /// MongoDB could not be reached or failed a request.
     #[error("mongodb: {0}")]
     Mongo(#[from] mongodb::error::Error),

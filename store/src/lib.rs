@@ -2,7 +2,7 @@
 //!
 //! Two kinds of data live in two kinds of store:
 //! - **metadata** (tenants, applications, schemas, groups…) in SQL: PostgreSQL, MariaDB or SQLite,
-//!   see [`sql`];
+//!   see [`sql`] for connections and [`metadata`] for the store itself;
 //! - **endpoint data** (profiles, credentials, notifications, logs…) in Cassandra, MongoDB or SQL,
 //!   see [`endpoint`].
 //!
@@ -11,6 +11,7 @@
 
 pub mod endpoint;
 mod error;
+pub mod metadata;
 pub mod sql;
 
 pub use error::StoreError;

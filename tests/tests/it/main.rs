@@ -3,6 +3,7 @@
 //! missing.
 
 mod cluster;
+mod metadata_store;
 mod node_lifecycle;
 mod smoke;
 mod thrift_interop;

@@ -1,0 +1,943 @@
+//! The SQL metadata store of Control: tenants, users and their sessions, applications with their
+//! change log, schemas and endpoint groups. One implementation serves PostgreSQL, MariaDB and
+//! SQLite; `tests/tests/it/metadata_store.rs` runs one conformance suite against all three.
+//!
+//! Every statement is written once with `?` placeholders and adapted to the dialect here
+//! ([`MetadataStore::sql`]); migrations are one script per version with the dialect's large-text
+//! type filled in. Ids are UUIDv7 strings, times Unix milliseconds.
+//!
+//! **Change log.** Every change that Operations nodes must learn about is appended, in the same
+//! transaction as the change, under the application's next sequence number, so a node that missed
+//! a notification catches up with [`MetadataStore::changes_since`].
+
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kaa_model::Role;
+use sqlx::any::AnyRow;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyConnection, AssertSqlSafe, Row, SqlSafeStr};
+
+use crate::StoreError;
+use crate::sql::{Dialect, SqlDatabase};
+
+/// The migrations, in order: (version, description, script).
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "metadata",
+    include_str!("../migrations/0001_metadata.sql"),
+)];
+
+/// The name of the built-in group every application has, which every endpoint joins.
+pub const GROUP_ALL: &str = "all";
+
+/// How an application accepts endpoint credentials.
+pub const CREDENTIALS_SERVICES: [&str; 2] = ["trustful", "internal"];
+
+/// The kinds of schema an application versions.
+pub const SCHEMA_KINDS: [&str; 5] = [
+    "client_profile",
+    "server_profile",
+    "configuration",
+    "notification",
+    "log",
+];
+
+/// A page of a list: at most `limit` items after skipping `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Items to skip.
+    pub offset: i64,
+    /// Most items to return.
+    pub limit: i64,
+}
+
+/// One page of results and the offset of the next page, if there may be one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paged<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Offset of the next page; `None` on the last page.
+    pub next: Option<i64>,
+}
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// Id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Creation time.
+    pub created_ms: i64,
+}
+
+/// An admin user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Id.
+    pub id: String,
+    /// Tenant; `None` for KAA_ADMIN.
+    pub tenant_id: Option<String>,
+    /// Unique login name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+    /// Creation time.
+    pub created_ms: i64,
+}
+
+/// An application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Application {
+    /// Id.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Name, unique in the tenant.
+    pub name: String,
+    /// The application token endpoints' SDKs carry.
+    pub app_token: String,
+    /// `trustful` or `internal`.
+    pub credentials_service: String,
+    /// Sequence number of the application's last change.
+    pub seq: i64,
+    /// Creation time.
+    pub created_ms: i64,
+}
+
+/// One version of one kind of schema of an application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaVersion {
+    /// Id.
+    pub id: String,
+    /// Application.
+    pub app_id: String,
+    /// One of [`SCHEMA_KINDS`].
+    pub kind: String,
+    /// 1, 2, … per application and kind.
+    pub version: i64,
+    /// Display name.
+    pub name: String,
+    /// The Avro schema text.
+    pub body: String,
+    /// Creation time.
+    pub created_ms: i64,
+}
+
+/// An endpoint group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointGroup {
+    /// Id.
+    pub id: String,
+    /// Application.
+    pub app_id: String,
+    /// Name, unique in the application.
+    pub name: String,
+    /// Merge weight, unique in the application; `all` has 0.
+    pub weight: i64,
+    /// Free text.
+    pub description: String,
+    /// Creation time.
+    pub created_ms: i64,
+}
+
+/// One entry of an application's change log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Application.
+    pub app_id: String,
+    /// The application's sequence number of this change.
+    pub seq: i64,
+    /// What changed, e.g. `application`, `endpoint_group`.
+    pub entity: String,
+    /// Its id.
+    pub entity_id: String,
+    /// `insert`, `update` or `delete`.
+    pub op: String,
+    /// When.
+    pub created_ms: i64,
+}
+
+/// The metadata store.
+#[derive(Debug, Clone)]
+pub struct MetadataStore {
+    db: SqlDatabase,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`] naming `what`.
+fn conflict(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |error| match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::Conflict(what),
+        _ => StoreError::Sql(error),
+    }
+}
+
+fn paged<T>(mut items: Vec<T>, page: Page) -> Paged<T> {
+    // One row more than asked tells whether another page exists.
+    let next = (items.len() as i64 > page.limit).then(|| page.offset + page.limit);
+    items.truncate(page.limit as usize);
+    Paged { items, next }
+}
+
+impl MetadataStore {
+    /// Opens the store on `db` and brings its schema up to date.
+    pub async fn open(db: SqlDatabase) -> Result<Self, StoreError> {
+        let store = Self { db };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The database.
+    pub fn database(&self) -> &SqlDatabase {
+        &self.db
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let long_text = match self.db.dialect() {
+            Dialect::MySql => "MEDIUMTEXT",
+            Dialect::Postgres | Dialect::Sqlite => "TEXT",
+        };
+        let migrations = MIGRATIONS
+            .iter()
+            .map(|(version, description, script)| {
+                let sql = script.replace("${long_text}", long_text);
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    AssertSqlSafe(sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        Migrator::with_migrations(migrations)
+            .run(self.db.pool())
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// `text` with its `?` placeholders in the dialect's syntax (`$1`, `$2`… for PostgreSQL).
+    fn sql(&self, text: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+        if self.db.dialect() != Dialect::Postgres {
+            return AssertSqlSafe(Cow::Borrowed(text));
+        }
+        let mut out = String::with_capacity(text.len() + 8);
+        let mut n = 0;
+        for c in text.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        AssertSqlSafe(Cow::Owned(out))
+    }
+
+    // ---- tenants ----
+
+    /// Creates a tenant; its name must be unique.
+    pub async fn create_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
+        let tenant = Tenant {
+            id: new_id(),
+            name: name.to_owned(),
+            created_ms: now_ms(),
+        };
+        sqlx::query(self.sql("INSERT INTO tenants (id, name, created_ms) VALUES (?, ?, ?)"))
+            .bind(&tenant.id)
+            .bind(&tenant.name)
+            .bind(tenant.created_ms)
+            .execute(self.db.pool())
+            .await
+            .map_err(conflict("tenant name"))?;
+        Ok(tenant)
+    }
+
+    /// A tenant by id.
+    pub async fn tenant(&self, id: &str) -> Result<Tenant, StoreError> {
+        sqlx::query(self.sql("SELECT id, name, created_ms FROM tenants WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?
+            .map(|r| tenant_from(&r))
+            .transpose()?
+            .ok_or(StoreError::NotFound("tenant"))
+    }
+
+    /// Tenants by name.
+    pub async fn tenants(&self, page: Page) -> Result<Paged<Tenant>, StoreError> {
+        let rows = sqlx::query(
+            self.sql("SELECT id, name, created_ms FROM tenants ORDER BY name LIMIT ? OFFSET ?"),
+        )
+        .bind(page.limit + 1)
+        .bind(page.offset)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(paged(
+            rows.iter().map(tenant_from).collect::<Result<_, _>>()?,
+            page,
+        ))
+    }
+
+    /// Renames a tenant.
+    pub async fn rename_tenant(&self, id: &str, name: &str) -> Result<Tenant, StoreError> {
+        let done = sqlx::query(self.sql("UPDATE tenants SET name = ? WHERE id = ?"))
+            .bind(name)
+            .bind(id)
+            .execute(self.db.pool())
+            .await
+            .map_err(conflict("tenant name"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("tenant"));
+        }
+        self.tenant(id).await
+    }
+
+    /// Deletes a tenant that has no users and no applications left.
+    pub async fn delete_tenant(&self, id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query(self.sql("DELETE FROM tenants WHERE id = ?"))
+            .bind(id)
+            .execute(self.db.pool())
+            .await
+            .map_err(conflict("tenant still has users or applications"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("tenant"));
+        }
+        Ok(())
+    }
+
+    // ---- users and sessions ----
+
+    /// Creates a user. KAA_ADMIN users have no tenant; every other role needs one.
+    pub async fn create_user(
+        &self,
+        tenant_id: Option<&str>,
+        username: &str,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<User, StoreError> {
+        if role.is_tenant_role() != tenant_id.is_some() {
+            return Err(StoreError::Invalid(
+                "a KAA_ADMIN has no tenant; every other role has one",
+            ));
+        }
+        let user = User {
+            id: new_id(),
+            tenant_id: tenant_id.map(str::to_owned),
+            username: username.to_owned(),
+            role,
+            password_hash: password_hash.to_owned(),
+            created_ms: now_ms(),
+        };
+        sqlx::query(self.sql(
+            "INSERT INTO users (id, tenant_id, username, role, password_hash, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(&user.id)
+        .bind(&user.tenant_id)
+        .bind(&user.username)
+        .bind(user.role.name())
+        .bind(&user.password_hash)
+        .bind(user.created_ms)
+        .execute(self.db.pool())
+        .await
+        .map_err(conflict("username"))?;
+        Ok(user)
+    }
+
+    /// A user by id.
+    pub async fn user(&self, id: &str) -> Result<User, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT id, tenant_id, username, role, password_hash, created_ms FROM users WHERE id = ?",
+        ))
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|r| user_from(&r))
+            .transpose()?
+            .ok_or(StoreError::NotFound("user"))
+    }
+
+    /// A user by login name.
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT id, tenant_id, username, role, password_hash, created_ms FROM users WHERE username = ?",
+        ))
+        .bind(username)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|r| user_from(&r)).transpose()
+    }
+
+    /// Users of a tenant (`Some`) or the KAA_ADMINs (`None`), by name.
+    pub async fn users(
+        &self,
+        tenant_id: Option<&str>,
+        page: Page,
+    ) -> Result<Paged<User>, StoreError> {
+        let rows = match tenant_id {
+            Some(tenant) => sqlx::query(self.sql(
+                "SELECT id, tenant_id, username, role, password_hash, created_ms FROM users \
+                 WHERE tenant_id = ? ORDER BY username LIMIT ? OFFSET ?",
+            ))
+            .bind(tenant),
+            None => sqlx::query(self.sql(
+                "SELECT id, tenant_id, username, role, password_hash, created_ms FROM users \
+                 WHERE tenant_id IS NULL ORDER BY username LIMIT ? OFFSET ?",
+            )),
+        }
+        .bind(page.limit + 1)
+        .bind(page.offset)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(paged(
+            rows.iter().map(user_from).collect::<Result<_, _>>()?,
+            page,
+        ))
+    }
+
+    /// Changes a user's role and/or password hash.
+    pub async fn update_user(
+        &self,
+        id: &str,
+        role: Option<Role>,
+        password_hash: Option<&str>,
+    ) -> Result<User, StoreError> {
+        let mut user = self.user(id).await?;
+        if let Some(role) = role {
+            if role.is_tenant_role() != user.tenant_id.is_some() {
+                return Err(StoreError::Invalid(
+                    "a user cannot move between KAA_ADMIN and tenant roles",
+                ));
+            }
+            user.role = role;
+        }
+        if let Some(hash) = password_hash {
+            user.password_hash = hash.to_owned();
+        }
+        sqlx::query(self.sql("UPDATE users SET role = ?, password_hash = ? WHERE id = ?"))
+            .bind(user.role.name())
+            .bind(&user.password_hash)
+            .bind(id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(user)
+    }
+
+    /// Deletes a user and their sessions.
+    pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(self.sql("DELETE FROM sessions WHERE user_id = ?"))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query(self.sql("DELETE FROM users WHERE id = ?"))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores a session token's hash for `user_id` until `expires_ms`.
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        expires_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            self.sql("INSERT INTO sessions (token_hash, user_id, expires_ms) VALUES (?, ?, ?)"),
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(expires_ms)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The user of an unexpired session.
+    pub async fn session_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT u.id, u.tenant_id, u.username, u.role, u.password_hash, u.created_ms \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_ms > ?",
+        ))
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|r| user_from(&r)).transpose()
+    }
+
+    /// Ends a session, and every expired one.
+    pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query(self.sql("DELETE FROM sessions WHERE token_hash = ? OR expires_ms <= ?"))
+            .bind(token_hash)
+            .bind(now_ms())
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    // ---- applications and the change log ----
+
+    /// Creates an application with its group `all`, and logs both.
+    pub async fn create_application(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        credentials_service: &str,
+    ) -> Result<Application, StoreError> {
+        if !CREDENTIALS_SERVICES.contains(&credentials_service) {
+            return Err(StoreError::Invalid(
+                "credentials_service must be trustful or internal",
+            ));
+        }
+        let app = Application {
+            id: new_id(),
+            tenant_id: tenant_id.to_owned(),
+            name: name.to_owned(),
+            app_token: uuid::Uuid::new_v4().simple().to_string(),
+            credentials_service: credentials_service.to_owned(),
+            seq: 0,
+            created_ms: now_ms(),
+        };
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(self.sql(
+            "INSERT INTO applications (id, tenant_id, name, app_token, credentials_service, seq, created_ms) \
+             VALUES (?, ?, ?, ?, ?, 0, ?)",
+        ))
+        .bind(&app.id)
+        .bind(&app.tenant_id)
+        .bind(&app.name)
+        .bind(&app.app_token)
+        .bind(&app.credentials_service)
+        .bind(app.created_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict("application name"))?;
+        self.log_change(&mut tx, &app.id, "application", &app.id, "insert")
+            .await?;
+        let all = self
+            .insert_group(
+                &mut tx,
+                &app.id,
+                GROUP_ALL,
+                0,
+                "every endpoint of the application",
+            )
+            .await?;
+        let seq = self
+            .log_change(&mut tx, &app.id, "endpoint_group", &all.id, "insert")
+            .await?;
+        tx.commit().await?;
+        Ok(Application { seq, ..app })
+    }
+
+    /// An application by id.
+    pub async fn application(&self, id: &str) -> Result<Application, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT id, tenant_id, name, app_token, credentials_service, seq, created_ms FROM applications WHERE id = ?",
+        ))
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|r| application_from(&r))
+            .transpose()?
+            .ok_or(StoreError::NotFound("application"))
+    }
+
+    /// A tenant's applications, by name.
+    pub async fn applications(
+        &self,
+        tenant_id: &str,
+        page: Page,
+    ) -> Result<Paged<Application>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT id, tenant_id, name, app_token, credentials_service, seq, created_ms FROM applications \
+             WHERE tenant_id = ? ORDER BY name LIMIT ? OFFSET ?",
+        ))
+        .bind(tenant_id)
+        .bind(page.limit + 1)
+        .bind(page.offset)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(paged(
+            rows.iter()
+                .map(application_from)
+                .collect::<Result<_, _>>()?,
+            page,
+        ))
+    }
+
+    /// Renames an application or changes its credentials service; logged.
+    pub async fn update_application(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        credentials_service: Option<&str>,
+    ) -> Result<Application, StoreError> {
+        let current = self.application(id).await?;
+        let name = name.unwrap_or(&current.name);
+        let credentials = credentials_service.unwrap_or(&current.credentials_service);
+        if !CREDENTIALS_SERVICES.contains(&credentials) {
+            return Err(StoreError::Invalid(
+                "credentials_service must be trustful or internal",
+            ));
+        }
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(
+            self.sql("UPDATE applications SET name = ?, credentials_service = ? WHERE id = ?"),
+        )
+        .bind(name)
+        .bind(credentials)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict("application name"))?;
+        self.log_change(&mut tx, id, "application", id, "update")
+            .await?;
+        tx.commit().await?;
+        self.application(id).await
+    }
+
+    /// Appends a change under the application's next sequence number; returns the number.
+    async fn log_change(
+        &self,
+        tx: &mut AnyConnection,
+        app_id: &str,
+        entity: &str,
+        entity_id: &str,
+        op: &str,
+    ) -> Result<i64, StoreError> {
+        // The UPDATE takes the application's row lock, so concurrent changes get distinct numbers.
+        sqlx::query(self.sql("UPDATE applications SET seq = seq + 1 WHERE id = ?"))
+            .bind(app_id)
+            .execute(&mut *tx)
+            .await?;
+        let seq: i64 = sqlx::query(self.sql("SELECT seq FROM applications WHERE id = ?"))
+            .bind(app_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        sqlx::query(self.sql(
+            "INSERT INTO change_log (app_id, seq, entity, entity_id, op, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(app_id)
+        .bind(seq)
+        .bind(entity)
+        .bind(entity_id)
+        .bind(op)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        Ok(seq)
+    }
+
+    /// The application's changes after `seq`, oldest first, at most `limit`.
+    pub async fn changes_since(
+        &self,
+        app_id: &str,
+        seq: i64,
+        limit: i64,
+    ) -> Result<Vec<Change>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT app_id, seq, entity, entity_id, op, created_ms FROM change_log \
+             WHERE app_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        ))
+        .bind(app_id)
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Change {
+                    app_id: r.try_get(0)?,
+                    seq: r.try_get(1)?,
+                    entity: r.try_get(2)?,
+                    entity_id: r.try_get(3)?,
+                    op: r.try_get(4)?,
+                    created_ms: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    // ---- schemas ----
+
+    /// Adds the next version of an application's schema of `kind`. The body must already be
+    /// validated by the caller.
+    pub async fn create_schema(
+        &self,
+        app_id: &str,
+        kind: &str,
+        name: &str,
+        body: &str,
+    ) -> Result<SchemaVersion, StoreError> {
+        if !SCHEMA_KINDS.contains(&kind) {
+            return Err(StoreError::Invalid("unknown schema kind"));
+        }
+        let mut tx = self.db.pool().begin().await?;
+        let latest: Option<i64> = sqlx::query(
+            self.sql("SELECT MAX(version) FROM app_schemas WHERE app_id = ? AND kind = ?"),
+        )
+        .bind(app_id)
+        .bind(kind)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let schema = SchemaVersion {
+            id: new_id(),
+            app_id: app_id.to_owned(),
+            kind: kind.to_owned(),
+            version: latest.unwrap_or(0) + 1,
+            name: name.to_owned(),
+            body: body.to_owned(),
+            created_ms: now_ms(),
+        };
+        sqlx::query(self.sql(
+            "INSERT INTO app_schemas (id, app_id, kind, version, name, body, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(&schema.id)
+        .bind(&schema.app_id)
+        .bind(&schema.kind)
+        .bind(schema.version)
+        .bind(&schema.name)
+        .bind(&schema.body)
+        .bind(schema.created_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict("schema version (a concurrent upload won; retry)"))?;
+        tx.commit().await?;
+        Ok(schema)
+    }
+
+    /// An application's schemas of `kind`, newest version first.
+    pub async fn schemas(
+        &self,
+        app_id: &str,
+        kind: &str,
+        page: Page,
+    ) -> Result<Paged<SchemaVersion>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT id, app_id, kind, version, name, body, created_ms FROM app_schemas \
+             WHERE app_id = ? AND kind = ? ORDER BY version DESC LIMIT ? OFFSET ?",
+        ))
+        .bind(app_id)
+        .bind(kind)
+        .bind(page.limit + 1)
+        .bind(page.offset)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(paged(
+            rows.iter().map(schema_from).collect::<Result<_, _>>()?,
+            page,
+        ))
+    }
+
+    /// One schema version.
+    pub async fn schema(
+        &self,
+        app_id: &str,
+        kind: &str,
+        version: i64,
+    ) -> Result<SchemaVersion, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT id, app_id, kind, version, name, body, created_ms FROM app_schemas \
+             WHERE app_id = ? AND kind = ? AND version = ?",
+        ))
+        .bind(app_id)
+        .bind(kind)
+        .bind(version)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|r| schema_from(&r))
+            .transpose()?
+            .ok_or(StoreError::NotFound("schema"))
+    }
+
+    // ---- endpoint groups ----
+
+    async fn insert_group(
+        &self,
+        tx: &mut AnyConnection,
+        app_id: &str,
+        name: &str,
+        weight: i64,
+        description: &str,
+    ) -> Result<EndpointGroup, StoreError> {
+        let group = EndpointGroup {
+            id: new_id(),
+            app_id: app_id.to_owned(),
+            name: name.to_owned(),
+            weight,
+            description: description.to_owned(),
+            created_ms: now_ms(),
+        };
+        sqlx::query(self.sql(
+            "INSERT INTO endpoint_groups (id, app_id, name, weight, description, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(&group.id)
+        .bind(&group.app_id)
+        .bind(&group.name)
+        .bind(group.weight)
+        .bind(&group.description)
+        .bind(group.created_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict("group name or weight"))?;
+        Ok(group)
+    }
+
+    /// Creates an endpoint group (weight > 0, unique in the application); logged.
+    pub async fn create_group(
+        &self,
+        app_id: &str,
+        name: &str,
+        weight: i64,
+        description: &str,
+    ) -> Result<EndpointGroup, StoreError> {
+        if weight <= 0 {
+            return Err(StoreError::Invalid(
+                "weight must be positive; 0 belongs to the group all",
+            ));
+        }
+        let mut tx = self.db.pool().begin().await?;
+        let group = self
+            .insert_group(&mut tx, app_id, name, weight, description)
+            .await?;
+        self.log_change(&mut tx, app_id, "endpoint_group", &group.id, "insert")
+            .await?;
+        tx.commit().await?;
+        Ok(group)
+    }
+
+    /// An application's groups, by weight.
+    pub async fn groups(
+        &self,
+        app_id: &str,
+        page: Page,
+    ) -> Result<Paged<EndpointGroup>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT id, app_id, name, weight, description, created_ms FROM endpoint_groups \
+             WHERE app_id = ? ORDER BY weight LIMIT ? OFFSET ?",
+        ))
+        .bind(app_id)
+        .bind(page.limit + 1)
+        .bind(page.offset)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(paged(
+            rows.iter().map(group_from).collect::<Result<_, _>>()?,
+            page,
+        ))
+    }
+
+    /// One group.
+    pub async fn group(&self, id: &str) -> Result<EndpointGroup, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT id, app_id, name, weight, description, created_ms FROM endpoint_groups WHERE id = ?",
+        ))
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|r| group_from(&r))
+            .transpose()?
+            .ok_or(StoreError::NotFound("endpoint group"))
+    }
+
+    /// Deletes a group other than `all`; logged.
+    pub async fn delete_group(&self, id: &str) -> Result<(), StoreError> {
+        let group = self.group(id).await?;
+        if group.name == GROUP_ALL && group.weight == 0 {
+            return Err(StoreError::Invalid("the group all cannot be deleted"));
+        }
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(self.sql("DELETE FROM endpoint_groups WHERE id = ?"))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        self.log_change(&mut tx, &group.app_id, "endpoint_group", id, "delete")
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn tenant_from(row: &AnyRow) -> Result<Tenant, StoreError> {
+    Ok(Tenant {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        created_ms: row.try_get(2)?,
+    })
+}
+
+fn user_from(row: &AnyRow) -> Result<User, StoreError> {
+    let role: String = row.try_get(3)?;
+    Ok(User {
+        id: row.try_get(0)?,
+        tenant_id: row.try_get(1)?,
+        username: row.try_get(2)?,
+        role: role
+            .parse()
+            .map_err(|_| StoreError::Corrupt("unknown role in users"))?,
+        password_hash: row.try_get(4)?,
+        created_ms: row.try_get(5)?,
+    })
+}
+
+fn application_from(row: &AnyRow) -> Result<Application, StoreError> {
+    Ok(Application {
+        id: row.try_get(0)?,
+        tenant_id: row.try_get(1)?,
+        name: row.try_get(2)?,
+        app_token: row.try_get(3)?,
+        credentials_service: row.try_get(4)?,
+        seq: row.try_get(5)?,
+        created_ms: row.try_get(6)?,
+    })
+}
+
+fn schema_from(row: &AnyRow) -> Result<SchemaVersion, StoreError> {
+    Ok(SchemaVersion {
+        id: row.try_get(0)?,
+        app_id: row.try_get(1)?,
+        kind: row.try_get(2)?,
+        version: row.try_get(3)?,
+        name: row.try_get(4)?,
+        body: row.try_get(5)?,
+        created_ms: row.try_get(6)?,
+    })
+}
+
+fn group_from(row: &AnyRow) -> Result<EndpointGroup, StoreError> {
+    Ok(EndpointGroup {
+        id: row.try_get(0)?,
+        app_id: row.try_get(1)?,
+        name: row.try_get(2)?,
+        weight: row.try_get(3)?,
+        description: row.try_get(4)?,
+        created_ms: row.try_get(5)?,
+    })
+}
