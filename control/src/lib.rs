@@ -1,37 +1,67 @@
 //! The Control service: owner of the cluster's metadata.
 //!
-//! Control keeps tenants, applications, schemas, groups and the rest in the SQL metadata database,
-//! serves the admin API on the node's admin port, and (on the elected leader) tells Operations
-//! nodes about changes ([`announce`]). This crate grows those parts issue by issue; today it holds
-//! the metadata database connection, reports its readiness, and announces changes from the leader.
+//! Control keeps tenants, applications, schemas, groups and the rest in the SQL metadata database
+//! ([`kaa_store::metadata`]), serves the admin REST API on the node's admin port ([`api`]), and
+//! on the elected leader tells Operations nodes about every change ([`announce`]).
 
 pub mod announce;
+pub mod api;
 
 use std::sync::Arc;
 
+use kaa_cluster::Cluster;
 use kaa_model::health::Probe;
+use kaa_store::StoreError;
+use kaa_store::metadata::MetadataStore;
 use kaa_store::sql::SqlDatabase;
+
+use crate::announce::ChangeAnnouncer;
+use crate::api::ApiState;
+
+/// Why Control could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The metadata database could not be migrated or read.
+    #[error("metadata database: {0}")]
+    Store(#[from] StoreError),
+    /// The first administrator could not be created.
+    #[error("first administrator: {0}")]
+    FirstAdmin(String),
+}
 
 /// A running Control service.
 pub struct ControlService {
-    metadata: SqlDatabase,
+    store: MetadataStore,
+    api: ApiState,
 }
 
 impl ControlService {
-    /// Starts Control on an open metadata database.
-    pub fn start(metadata: SqlDatabase) -> Self {
-        tracing::info!(dialect = ?metadata.dialect(), "control service started");
-        Self { metadata }
+    /// Starts Control on an open metadata database: brings its schema up to date and makes sure a
+    /// KAA_ADMIN exists.
+    pub async fn start(metadata: SqlDatabase, cluster: Cluster) -> Result<Self, ControlError> {
+        let dialect = metadata.dialect();
+        let store = MetadataStore::open(metadata).await?;
+        api::auth::ensure_first_admin(&store)
+            .await
+            .map_err(|e| ControlError::FirstAdmin(e.to_string()))?;
+        let api = ApiState::new(store.clone(), Arc::new(ChangeAnnouncer::new(cluster)));
+        tracing::info!(?dialect, "control service started");
+        Ok(Self { store, api })
+    }
+
+    /// The admin API's state, for mounting with [`api::configure`].
+    pub fn api(&self) -> ApiState {
+        self.api.clone()
     }
 
     /// What must answer for this service to be ready: the metadata database.
     pub fn probes(&self) -> Vec<Arc<dyn Probe>> {
-        vec![Arc::new(self.metadata.probe("metadata-sql"))]
+        vec![Arc::new(self.store.database().probe("metadata-sql"))]
     }
 
     /// Stops the service; the metadata pool closes its connections.
     pub async fn stop(self) {
-        self.metadata.pool().close().await;
+        self.store.database().pool().close().await;
         tracing::info!("control service stopped");
     }
 }

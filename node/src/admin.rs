@@ -16,6 +16,7 @@ use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use kaa_cluster::Cluster;
+use kaa_control::api::ApiState;
 use kaa_idl::zk::{ConnectionInfo, TransportConnectionInfo, TransportMetaData};
 use kaa_model::ServiceSet;
 use kaa_model::health::Probe;
@@ -85,11 +86,25 @@ pub struct AdminServer {
 
 impl AdminServer {
     /// Binds `host:port` and starts serving on the current tokio runtime.
-    pub fn start(host: &str, port: u16, state: AdminState) -> std::io::Result<Self> {
+    ///
+    /// `api` is Control's admin API, mounted under `/api/v1` when the node runs Control.
+    pub fn start(
+        host: &str,
+        port: u16,
+        state: AdminState,
+        api: Option<ApiState>,
+    ) -> std::io::Result<Self> {
         let state = web::Data::new(state);
+        let api = api.map(kaa_control::api::configure);
         let server = HttpServer::new(move || {
+            let api = api.clone();
             App::new()
                 .app_data(state.clone())
+                .configure(move |cfg| {
+                    if let Some(api) = api {
+                        api(cfg);
+                    }
+                })
                 .wrap(from_fn(guard_admin_api))
                 .wrap(from_fn(count_requests))
                 .route("/health", web::get().to(health))
@@ -97,6 +112,7 @@ impl AdminServer {
                 .route("/metrics", web::get().to(metrics))
                 .route("/cluster", web::get().to(cluster))
                 .route("/cluster/owner", web::get().to(ring_owner))
+                .default_service(web::to(no_route))
         })
         .workers(2)
         .disable_signals()
@@ -171,6 +187,14 @@ fn api_refusal(state: &AdminState) -> Option<HttpResponse> {
         "message": "this Control node is a standby; send admin requests to the leader",
         "leader": leader.map(|l| json!({ "id": l.id, "admin_url": l.admin_url })),
     })))
+}
+
+/// Anything unrouted: a JSON 404, so API clients always get the API's error shape.
+async fn no_route(request: actix_web::HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(json!({
+        "error": "no_route",
+        "message": format!("no {} {} here", request.method(), request.path()),
+    }))
 }
 
 async fn health(state: web::Data<AdminState>) -> HttpResponse {

@@ -107,7 +107,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
 
     let started = tokio::select! {
-        started = start_services(&config) => started?,
+        started = start_services(&config, &cluster) => started?,
         _ = shutdown.cancelled() => {
             info!("shutdown requested during start-up");
             leave_cluster.cancel();
@@ -133,7 +133,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         draining.clone(),
         cluster,
     );
-    let admin = AdminServer::start(&config.admin.host, config.admin.port, state)
+    let api = started.control.as_ref().map(ControlService::api);
+    let admin = AdminServer::start(&config.admin.host, config.admin.port, state, api)
         .with_context(|| format!("cannot listen on admin.port {}", config.admin.port))?;
     for addr in &admin.addrs {
         info!(%addr, "admin server listening");
@@ -169,7 +170,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 }
 
 /// Opens each enabled service's storage (retrying until `node.startup_timeout`) and starts it.
-async fn start_services(config: &Config) -> anyhow::Result<RunningServices> {
+async fn start_services(config: &Config, cluster: &Cluster) -> anyhow::Result<RunningServices> {
     let mut running = RunningServices::default();
     let patience = config.node.startup_timeout;
     for service in config.services().iter() {
@@ -181,7 +182,7 @@ async fn start_services(config: &Config) -> anyhow::Result<RunningServices> {
                     SqlDatabase::connect(&url, max)
                 })
                 .await?;
-                running.control = Some(ControlService::start(metadata));
+                running.control = Some(ControlService::start(metadata, cluster.clone()).await?);
             }
             Service::Operations => {
                 let backend = config.endpoint_backend();

@@ -58,3 +58,51 @@ pub fn infra(action: &str, server: &str) {
         "deploy/local/infra.sh {action} {server} failed"
     );
 }
+
+/// A fresh, empty database on the SQL server behind `base_url` (a URL ending in `/<database>`),
+/// dropped when the guard is.
+pub async fn fresh_database(base_url: &str, server: &str) -> FreshDatabase {
+    let admin = kaa_store::sql::SqlDatabase::connect(base_url, 1)
+        .await
+        .unwrap_or_else(|e| panic!("{}", unreachable(server, e)));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let name = format!("kaa_test_{}_{}", std::process::id(), nanos % 1_000_000_000);
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(admin.pool())
+        .await
+        .expect("create database");
+    let (prefix, _) = base_url.rsplit_once('/').expect("url ends in a database");
+    FreshDatabase {
+        url: format!("{prefix}/{name}"),
+        name,
+        admin,
+    }
+}
+
+/// A database made for one test; see [`fresh_database`].
+pub struct FreshDatabase {
+    /// Its URL.
+    pub url: String,
+    name: String,
+    admin: kaa_store::sql::SqlDatabase,
+}
+
+impl FreshDatabase {
+    /// Drops the database (after its users disconnected).
+    pub async fn drop(self) {
+        let force = match self.admin.dialect() {
+            kaa_store::sql::Dialect::Postgres => " WITH (FORCE)",
+            _ => "",
+        };
+        let statement = format!("DROP DATABASE {}{force}", self.name);
+        if let Err(error) = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(self.admin.pool())
+            .await
+        {
+            eprintln!("could not drop test database {}: {error}", self.name);
+        }
+    }
+}

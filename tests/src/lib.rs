@@ -4,5 +4,6 @@
 //! Tests never skip when a server is missing: they fail with a message naming the server and the
 //! command that starts it.
 
+pub mod api;
 pub mod infra;
 pub mod node;

@@ -2,6 +2,7 @@
 //! (from `deploy/local/infra.sh`) or real `kaa-node` processes; none is skipped when a server is
 //! missing.
 
+mod admin_api;
 mod cluster;
 mod metadata_store;
 mod node_lifecycle;

@@ -7,26 +7,11 @@ use kaa_store::metadata::{GROUP_ALL, MetadataStore, Page};
 use kaa_store::sql::SqlDatabase;
 use kaa_tests::infra;
 
-use crate::unique;
-
-/// Runs the suite in a fresh database on the server behind `base_url` (a URL ending in
-/// `/<database>`), dropped afterwards.
+/// Runs the suite in a fresh database on the server behind `base_url`, dropped afterwards.
 async fn in_fresh_database(base_url: &str, server: &str) {
-    let admin = SqlDatabase::connect(base_url, 1)
-        .await
-        .unwrap_or_else(|e| panic!("{}", infra::unreachable(server, e)));
-    let name = unique("kaa_meta");
-    let ddl = |verb: &str| sqlx::AssertSqlSafe(format!("{verb} DATABASE {name}"));
-    sqlx::query(ddl("CREATE"))
-        .execute(admin.pool())
-        .await
-        .expect("create database");
-    let (prefix, _) = base_url.rsplit_once('/').expect("url ends in a database");
-    conformance(&format!("{prefix}/{name}")).await;
-    sqlx::query(ddl("DROP"))
-        .execute(admin.pool())
-        .await
-        .expect("drop database");
+    let database = infra::fresh_database(base_url, server).await;
+    conformance(&database.url).await;
+    database.drop().await;
 }
 
 const PAGE: Page = Page {

@@ -1,0 +1,216 @@
+//! The admin REST API under `/api/v1`, served by the Control leader on the node's admin port.
+//!
+//! Resource-oriented JSON; bearer-token sessions ([`auth`]); every handler checks the caller's
+//! role and scopes every query by the caller's tenant (records of other tenants answer 404, as if
+//! absent). Lists are paged with `offset`/`limit` and answer `{"items", "next_offset"}`. Errors
+//! are `{"error", "message", "field"}` ([`error`]). The OpenAPI 3 document at
+//! `/api/v1/openapi.json` is generated from the same handler declarations that are served.
+//!
+//! Roles, as in Kaa: KAA_ADMIN manages tenants and their administrators; TENANT_ADMIN manages its
+//! tenant's users and applications; TENANT_DEVELOPER manages an application's schemas, groups and
+//! the rest; TENANT_USER reads its tenant's applications.
+
+pub mod applications;
+pub mod auth;
+pub mod error;
+pub mod tenants;
+pub mod users;
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, web};
+use kaa_idl::thrift::operations::{Notification, Operation};
+use kaa_store::metadata::{MetadataStore, Page, Paged};
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+
+use crate::announce::ChangeAnnouncer;
+use error::{ApiError, MAX_BODY_BYTES};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub(crate) store: MetadataStore,
+    announcer: Arc<ChangeAnnouncer>,
+}
+
+impl ApiState {
+    /// State over `store`, announcing changes through `announcer`.
+    pub fn new(store: MetadataStore, announcer: Arc<ChangeAnnouncer>) -> Self {
+        Self { store, announcer }
+    }
+
+    /// Tells every live Operations node about a committed change of `app_id` (leader only; a
+    /// node that misses it catches up from the change log).
+    fn announce(&self, app_id: &str, seq: i64, op: Operation, group_id: Option<&str>) {
+        let Ok(targets) = self.announcer.targets() else {
+            return;
+        };
+        let notification = Notification {
+            app_id: Some(app_id.to_owned()),
+            app_seq_number: i32::try_from(seq).ok(),
+            group_id: group_id.map(str::to_owned),
+            op: Some(op),
+            ..Notification::default()
+        };
+        let announcer = self.announcer.clone();
+        tokio::spawn(async move {
+            for (node, result) in announcer.announce(targets, notification).await {
+                if let Err(error) = result {
+                    tracing::warn!(operations_node = %node, %error, "change not announced; the node catches up from the change log");
+                }
+            }
+        });
+    }
+}
+
+/// `?offset=&limit=` of a list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items to skip (default 0).
+    #[param(minimum = 0)]
+    pub offset: Option<i64>,
+    /// Most items to return (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+impl PageQuery {
+    fn page(&self) -> Result<Page, ApiError> {
+        let offset = self.offset.unwrap_or(0);
+        let limit = self.limit.unwrap_or(50);
+        if offset < 0 {
+            return Err(ApiError::invalid("offset", "must not be negative"));
+        }
+        if !(1..=500).contains(&limit) {
+            return Err(ApiError::invalid("limit", "must be between 1 and 500"));
+        }
+        Ok(Page { offset, limit })
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PageOf<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Offset of the next page, or null on the last one.
+    pub next_offset: Option<i64>,
+}
+
+impl<T> PageOf<T> {
+    fn from<S>(paged: Paged<S>) -> Self
+    where
+        T: for<'a> From<&'a S>,
+    {
+        Self {
+            items: paged.items.iter().map(T::from).collect(),
+            next_offset: paged.next,
+        }
+    }
+}
+
+/// Checks a display name: trimmed, 1 to 128 characters, no control characters.
+fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
+    if name.trim() != name || name.is_empty() {
+        return Err(ApiError::invalid(
+            field,
+            "must not be empty or start or end with spaces",
+        ));
+    }
+    if name.chars().count() > 128 {
+        return Err(ApiError::invalid(field, "must be at most 128 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document of this API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "kaa-rs admin API", version = "1"),
+    paths(
+        openapi_json,
+        auth::login, auth::logout,
+        users::me, users::list_users, users::create_user, users::get_user, users::update_user, users::delete_user,
+        tenants::list_tenants, tenants::create_tenant, tenants::get_tenant, tenants::update_tenant, tenants::delete_tenant,
+        applications::list_applications, applications::create_application, applications::get_application,
+        applications::update_application, applications::list_changes,
+        applications::list_groups, applications::create_group, applications::get_group, applications::delete_group,
+    ),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI 3 document of the admin API.
+#[utoipa::path(tag = "meta", responses((status = 200, description = "The OpenAPI document")))]
+#[get("/api/v1/openapi.json")]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+fn query_error(error: actix_web::error::QueryPayloadError) -> ApiError {
+    let message = error.to_string();
+    let field = message.split('`').nth(1).map(str::to_owned);
+    let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message);
+    match field {
+        Some(field) => error.field(field),
+        None => error,
+    }
+}
+
+/// Mounts the API (and its JSON error handling for paths and queries) on an actix app.
+pub fn configure(state: ApiState) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(state.clone()))
+            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
+            .app_data(web::PathConfig::default().error_handler(|e, _| {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()).into()
+            }))
+            .service(openapi_json)
+            .service(auth::login)
+            .service(auth::logout)
+            .service(users::me)
+            .service(users::list_users)
+            .service(users::create_user)
+            .service(users::get_user)
+            .service(users::update_user)
+            .service(users::delete_user)
+            .service(tenants::list_tenants)
+            .service(tenants::create_tenant)
+            .service(tenants::get_tenant)
+            .service(tenants::update_tenant)
+            .service(tenants::delete_tenant)
+            .service(applications::list_applications)
+            .service(applications::create_application)
+            .service(applications::get_application)
+            .service(applications::update_application)
+            .service(applications::list_changes)
+            .service(applications::list_groups)
+            .service(applications::create_group)
+            .service(applications::get_group)
+            .service(applications::delete_group);
+    }
+}

@@ -1,0 +1,110 @@
+//! A small client of the admin REST API for tests: log in as someone, then send JSON and get the
+//! status and the JSON body back.
+
+use reqwest::Method;
+use serde_json::Value;
+
+/// A logged-in (or anonymous) admin API client.
+#[derive(Clone)]
+pub struct ApiClient {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+/// A response: status and JSON body (`Value::Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: Value,
+}
+
+impl ApiClient {
+    /// An anonymous client of the node at `base` (e.g. `http://127.0.0.1:8080`).
+    pub fn anonymous(base: impl Into<String>) -> Self {
+        Self {
+            base: base.into(),
+            token: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Logs in; panics if the login fails.
+    pub async fn login(base: impl Into<String>, username: &str, password: &str) -> Self {
+        let mut client = Self::anonymous(base);
+        let reply = client
+            .post(
+                "/api/v1/auth/login",
+                serde_json::json!({ "username": username, "password": password }),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "login as {username}: {:?}", reply.body);
+        client.token = Some(reply.body["token"].as_str().expect("token").to_owned());
+        client
+    }
+
+    /// Sends `method path` with an optional JSON body.
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("admin API answers");
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap_or_default();
+        Reply {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// POST with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    /// PATCH with a JSON body.
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// Sends raw bytes with a content type.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("admin API answers");
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap_or_default();
+        Reply {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+}
