@@ -269,6 +269,150 @@ async fn conformance(url: &str) {
         Err(StoreError::NotFound(_))
     ));
 
+    // Group documents: drafts, activation deprecating the previous one, one active per versions.
+    use kaa_store::metadata::{DocumentKind::*, DocumentStatus::*, TopicKind};
+    let lamps = store.create_group(&app.id, "lamps", 30, "").await.unwrap();
+    let first = store
+        .create_document(&lamps.id, Configuration, 1, 0, "{\"a\": 1}")
+        .await
+        .unwrap();
+    assert_eq!(first.status, Draft);
+    let edited = store
+        .update_draft(Configuration, &first.id, "{\"a\": 2}")
+        .await
+        .unwrap();
+    assert_eq!(edited.body, "{\"a\": 2}");
+    let (active, seq) = store.activate(Configuration, &first.id).await.unwrap();
+    assert_eq!(
+        (active.status, seq),
+        (Active, store.application(&app.id).await.unwrap().seq)
+    );
+    assert!(matches!(
+        store.update_draft(Configuration, &first.id, "{}").await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.activate(Configuration, &first.id).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let second = store
+        .create_document(&lamps.id, Configuration, 1, 0, "{\"a\": 3}")
+        .await
+        .unwrap();
+    let other_version = store
+        .create_document(&lamps.id, Configuration, 2, 0, "{}")
+        .await
+        .unwrap();
+    store.activate(Configuration, &second.id).await.unwrap();
+    store
+        .activate(Configuration, &other_version.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .document(Configuration, &first.id)
+            .await
+            .unwrap()
+            .status,
+        Deprecated
+    );
+    let mut active_ids: Vec<String> = store
+        .active_documents(&app.id, Configuration)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    active_ids.sort();
+    let mut expected = vec![second.id.clone(), other_version.id.clone()];
+    expected.sort();
+    assert_eq!(
+        active_ids, expected,
+        "one active configuration per schema version"
+    );
+    assert!(
+        matches!(
+            store.document(ProfileFilter, &second.id).await,
+            Err(StoreError::NotFound(_))
+        ),
+        "kinds do not mix"
+    );
+    let filter = store
+        .create_document(&lamps.id, ProfileFilter, 1, 0, "cp.kind == \"lamp\"")
+        .await
+        .unwrap();
+    store.activate(ProfileFilter, &filter.id).await.unwrap();
+    store.deactivate(ProfileFilter, &filter.id).await.unwrap();
+    assert!(
+        store
+            .active_documents(&app.id, ProfileFilter)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let draft = store
+        .create_document(&lamps.id, ProfileFilter, 1, 0, "true")
+        .await
+        .unwrap();
+    store.delete_draft(ProfileFilter, &draft.id).await.unwrap();
+    assert!(matches!(
+        store.delete_draft(ProfileFilter, &filter.id).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(
+        store
+            .documents(&lamps.id, Configuration, PAGE)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+
+    // Topics and their groups.
+    let alerts = store
+        .create_topic(&app.id, "alerts", TopicKind::Mandatory)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_topic(&app.id, "alerts", TopicKind::Optional)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let news = store
+        .create_topic(&app.id, "news", TopicKind::Optional)
+        .await
+        .unwrap();
+    store.attach_topic(&lamps.id, &news.id).await.unwrap();
+    store.attach_topic(&lamps.id, &alerts.id).await.unwrap();
+    assert!(matches!(
+        store.attach_topic(&lamps.id, &alerts.id).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let names: Vec<String> = store
+        .group_topics(&lamps.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["alerts", "news"]);
+    store.detach_topic(&lamps.id, &news.id).await.unwrap();
+    assert!(matches!(
+        store.detach_topic(&lamps.id, &news.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let foreign = store
+        .create_topic(&other.id, "foreign", TopicKind::Optional)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.attach_topic(&lamps.id, &foreign.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.topics(&app.id, PAGE).await.unwrap().items.len(), 2);
+
     // A large body survives (MariaDB needs MEDIUMTEXT for it).
     let big = "x".repeat(200_000);
     let stored = store

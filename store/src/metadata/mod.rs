@@ -21,12 +21,25 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row, SqlSafeStr};
 use crate::StoreError;
 use crate::sql::{Dialect, SqlDatabase};
 
+mod documents;
+mod topics;
+
+pub use documents::{DocumentKind, DocumentStatus, GroupDocument};
+pub use topics::{Topic, TopicKind};
+
 /// The migrations, in order: (version, description, script).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "metadata",
-    include_str!("../migrations/0001_metadata.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "metadata",
+        include_str!("../../migrations/0001_metadata.sql"),
+    ),
+    (
+        2,
+        "group documents and topics",
+        include_str!("../../migrations/0002_group_documents_topics.sql"),
+    ),
+];
 
 /// The name of the built-in group every application has, which every endpoint joins.
 pub const GROUP_ALL: &str = "all";

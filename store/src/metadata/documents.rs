@@ -1,0 +1,306 @@
+//! Profile filters and configurations: documents attached to an endpoint group and a schema
+//! version, written as drafts and activated. At most one document of a kind is active per group
+//! and schema versions; activating one deprecates the one before, in one transaction, logged.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{MetadataStore, Page, Paged, conflict, new_id, now_ms, paged};
+use crate::StoreError;
+
+/// What a group document is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    /// A profile filter: an expression over client and server profiles.
+    ProfileFilter,
+    /// A configuration: a JSON document of the configuration schema.
+    Configuration,
+}
+
+impl DocumentKind {
+    /// The stored name, also the change-log entity.
+    pub fn name(self) -> &'static str {
+        match self {
+            DocumentKind::ProfileFilter => "profile_filter",
+            DocumentKind::Configuration => "configuration",
+        }
+    }
+}
+
+/// Where a document is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentStatus {
+    /// Editable, not in effect.
+    Draft,
+    /// In effect.
+    Active,
+    /// Was in effect; kept for history.
+    Deprecated,
+}
+
+impl DocumentStatus {
+    /// The stored name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DocumentStatus::Draft => "draft",
+            DocumentStatus::Active => "active",
+            DocumentStatus::Deprecated => "deprecated",
+        }
+    }
+
+    fn parse(name: &str) -> Result<Self, StoreError> {
+        match name {
+            "draft" => Ok(DocumentStatus::Draft),
+            "active" => Ok(DocumentStatus::Active),
+            "deprecated" => Ok(DocumentStatus::Deprecated),
+            _ => Err(StoreError::Corrupt("unknown document status")),
+        }
+    }
+}
+
+/// A profile filter or a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDocument {
+    /// Id.
+    pub id: String,
+    /// Application.
+    pub app_id: String,
+    /// Group.
+    pub group_id: String,
+    /// Filter or configuration.
+    pub kind: DocumentKind,
+    /// Client-profile schema version (filters) or configuration schema version; 0 = any.
+    pub schema_version: i64,
+    /// Server-profile schema version (filters; 0 = any); 0 for configurations.
+    pub server_schema_version: i64,
+    /// The expression or the JSON document.
+    pub body: String,
+    /// Draft, active or deprecated.
+    pub status: DocumentStatus,
+    /// Creation time.
+    pub created_ms: i64,
+    /// Activation time.
+    pub activated_ms: Option<i64>,
+}
+
+fn document_from(kind: DocumentKind, row: &AnyRow) -> Result<GroupDocument, StoreError> {
+    let status: String = row.try_get(7)?;
+    Ok(GroupDocument {
+        id: row.try_get(0)?,
+        app_id: row.try_get(1)?,
+        group_id: row.try_get(2)?,
+        kind,
+        schema_version: row.try_get(3)?,
+        server_schema_version: row.try_get(4)?,
+        body: row.try_get(5)?,
+        created_ms: row.try_get(6)?,
+        status: DocumentStatus::parse(&status)?,
+        activated_ms: row.try_get(8)?,
+    })
+}
+
+impl MetadataStore {
+    /// Writes a draft. The caller has validated the body against the schema versions.
+    pub async fn create_document(
+        &self,
+        group_id: &str,
+        kind: DocumentKind,
+        schema_version: i64,
+        server_schema_version: i64,
+        body: &str,
+    ) -> Result<GroupDocument, StoreError> {
+        let group = self.group(group_id).await?;
+        let document = GroupDocument {
+            id: new_id(),
+            app_id: group.app_id,
+            group_id: group.id,
+            kind,
+            schema_version,
+            server_schema_version,
+            body: body.to_owned(),
+            status: DocumentStatus::Draft,
+            created_ms: now_ms(),
+            activated_ms: None,
+        };
+        sqlx::query(self.sql(
+            "INSERT INTO group_documents (id, app_id, group_id, kind, schema_version, server_schema_version, body, status, created_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(&document.id)
+        .bind(&document.app_id)
+        .bind(&document.group_id)
+        .bind(kind.name())
+        .bind(schema_version)
+        .bind(server_schema_version)
+        .bind(&document.body)
+        .bind(DocumentStatus::Draft.name())
+        .bind(document.created_ms)
+        .execute(self.db.pool())
+        .await
+        .map_err(conflict("group document"))?;
+        Ok(document)
+    }
+
+    /// One document of `kind`.
+    pub async fn document(
+        &self,
+        kind: DocumentKind,
+        id: &str,
+    ) -> Result<GroupDocument, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT id, app_id, group_id, schema_version, server_schema_version, body, created_ms, status, activated_ms \
+             FROM group_documents WHERE id = ? AND kind = ?",
+        ))
+        .bind(id)
+        .bind(kind.name())
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|r| document_from(kind, &r))
+            .transpose()?
+            .ok_or(StoreError::NotFound(kind.name()))
+    }
+
+    /// A group's documents of `kind`, newest first.
+    pub async fn documents(
+        &self,
+        group_id: &str,
+        kind: DocumentKind,
+        page: Page,
+    ) -> Result<Paged<GroupDocument>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT id, app_id, group_id, schema_version, server_schema_version, body, created_ms, status, activated_ms \
+             FROM group_documents WHERE group_id = ? AND kind = ? ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?",
+        ))
+        .bind(group_id)
+        .bind(kind.name())
+        .bind(page.limit + 1)
+        .bind(page.offset)
+        .fetch_all(self.db.pool())
+        .await?;
+        let documents = rows
+            .iter()
+            .map(|r| document_from(kind, r))
+            .collect::<Result<_, _>>()?;
+        Ok(paged(documents, page))
+    }
+
+    /// The active documents of `kind` across an application's groups.
+    pub async fn active_documents(
+        &self,
+        app_id: &str,
+        kind: DocumentKind,
+    ) -> Result<Vec<GroupDocument>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT id, app_id, group_id, schema_version, server_schema_version, body, created_ms, status, activated_ms \
+             FROM group_documents WHERE app_id = ? AND kind = ? AND status = 'active' ORDER BY group_id",
+        ))
+        .bind(app_id)
+        .bind(kind.name())
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(|r| document_from(kind, r)).collect()
+    }
+
+    /// Replaces a draft's body.
+    pub async fn update_draft(
+        &self,
+        kind: DocumentKind,
+        id: &str,
+        body: &str,
+    ) -> Result<GroupDocument, StoreError> {
+        let done = sqlx::query(self.sql(
+            "UPDATE group_documents SET body = ? WHERE id = ? AND kind = ? AND status = 'draft'",
+        ))
+        .bind(body)
+        .bind(id)
+        .bind(kind.name())
+        .execute(self.db.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            self.document(kind, id).await?;
+            return Err(StoreError::Invalid("only drafts can be edited"));
+        }
+        self.document(kind, id).await
+    }
+
+    /// Activates a draft, deprecating the document it replaces; logged. Returns the document
+    /// and the change's sequence number.
+    pub async fn activate(
+        &self,
+        kind: DocumentKind,
+        id: &str,
+    ) -> Result<(GroupDocument, i64), StoreError> {
+        let document = self.document(kind, id).await?;
+        if document.status != DocumentStatus::Draft {
+            return Err(StoreError::Invalid("only drafts can be activated"));
+        }
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(self.sql(
+            "UPDATE group_documents SET status = 'deprecated' WHERE group_id = ? AND kind = ? \
+             AND schema_version = ? AND server_schema_version = ? AND status = 'active'",
+        ))
+        .bind(&document.group_id)
+        .bind(kind.name())
+        .bind(document.schema_version)
+        .bind(document.server_schema_version)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query(self.sql(
+            "UPDATE group_documents SET status = 'active', activated_ms = ? WHERE id = ? AND status = 'draft'",
+        ))
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict("the draft was activated concurrently"));
+        }
+        let seq = self
+            .log_change(&mut tx, &document.app_id, kind.name(), id, "activate")
+            .await?;
+        tx.commit().await?;
+        Ok((self.document(kind, id).await?, seq))
+    }
+
+    /// Takes an active document out of effect; logged. Returns it and the sequence number.
+    pub async fn deactivate(
+        &self,
+        kind: DocumentKind,
+        id: &str,
+    ) -> Result<(GroupDocument, i64), StoreError> {
+        let document = self.document(kind, id).await?;
+        let mut tx = self.db.pool().begin().await?;
+        let done = sqlx::query(self.sql(
+            "UPDATE group_documents SET status = 'deprecated' WHERE id = ? AND status = 'active'",
+        ))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(
+                "only an active document can be deactivated",
+            ));
+        }
+        let seq = self
+            .log_change(&mut tx, &document.app_id, kind.name(), id, "deactivate")
+            .await?;
+        tx.commit().await?;
+        Ok((self.document(kind, id).await?, seq))
+    }
+
+    /// Deletes a draft.
+    pub async fn delete_draft(&self, kind: DocumentKind, id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            self.sql("DELETE FROM group_documents WHERE id = ? AND kind = ? AND status = 'draft'"),
+        )
+        .bind(id)
+        .bind(kind.name())
+        .execute(self.db.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            self.document(kind, id).await?;
+            return Err(StoreError::Invalid("only drafts can be deleted"));
+        }
+        Ok(())
+    }
+}
