@@ -9,7 +9,8 @@ CARGO ?= cargo
 build-deps:
 	deploy/local/build-deps.sh
 
-# Python's thrift package, for the interop test, in a venv under ~/.cache/kaa-rs.
+# Python packages the tests run (thrift for the interop test, schemathesis against the admin
+# API's OpenAPI document), in a venv under ~/.cache/kaa-rs.
 python-deps:
 	deploy/local/python-deps.sh
 

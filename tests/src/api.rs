@@ -45,6 +45,11 @@ impl ApiClient {
         client
     }
 
+    /// The session's bearer token; `None` for an anonymous client.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// Sends `method path` with an optional JSON body.
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         let mut request = self.http.request(method, format!("{}{path}", self.base));

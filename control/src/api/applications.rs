@@ -3,7 +3,7 @@
 //! (404 otherwise).
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use kaa_idl::thrift::operations::Operation;
+use kaa_idl::thrift::operations::{Notification, Operation};
 use kaa_model::Role;
 use kaa_store::metadata::{Application, Change, EndpointGroup};
 use serde::{Deserialize, Serialize};
@@ -11,10 +11,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody};
-use super::{ApiState, PageOf, PageQuery, check_name};
+use super::{ApiState, PageOf, PageQuery, change, check_name};
 
-const TENANT_ROLES: [Role; 3] = [Role::TenantAdmin, Role::TenantDeveloper, Role::TenantUser];
-const BUILDERS: [Role; 1] = [Role::TenantDeveloper];
+pub(crate) const TENANT_ROLES: [Role; 3] =
+    [Role::TenantAdmin, Role::TenantDeveloper, Role::TenantUser];
+pub(crate) const BUILDERS: [Role; 1] = [Role::TenantDeveloper];
 
 /// An application.
 #[derive(Debug, Serialize, ToSchema)]
@@ -128,7 +129,7 @@ pub async fn create_application(
         .store
         .create_application(caller.tenant()?, &new.name, credentials)
         .await?;
-    state.announce(&app.id, app.seq, Operation::APP_UPDATE, None);
+    state.announce(change(&app.id, app.seq, Operation::APP_UPDATE));
     Ok(HttpResponse::Created().json(ApplicationView::from(&app)))
 }
 
@@ -171,7 +172,7 @@ pub async fn update_application(
             changes.credentials_service.as_deref(),
         )
         .await?;
-    state.announce(&app.id, app.seq, Operation::APP_UPDATE, None);
+    state.announce(change(&app.id, app.seq, Operation::APP_UPDATE));
     Ok(HttpResponse::Ok().json(ApplicationView::from(&app)))
 }
 
@@ -329,11 +330,14 @@ pub async fn create_group(
         .create_group(&app.id, &new.name, new.weight, &description)
         .await?;
     let seq = state.store.application(&app.id).await?.seq;
-    state.announce(&app.id, seq, Operation::INSERT, Some(&group.id));
+    state.announce(Notification {
+        group_id: Some(group.id.clone()),
+        ..change(&app.id, seq, Operation::INSERT)
+    });
     Ok(HttpResponse::Created().json(GroupView::from(&group)))
 }
 
-async fn app_group(
+pub(crate) async fn app_group(
     state: &ApiState,
     caller: &Caller,
     app_id: &str,
@@ -379,6 +383,9 @@ pub async fn delete_group(
     let group = app_group(&state, &caller, &app_id, &group_id).await?;
     state.store.delete_group(&group.id).await?;
     let seq = state.store.application(&app_id).await?.seq;
-    state.announce(&app_id, seq, Operation::REMOVE_GROUP, Some(&group.id));
+    state.announce(Notification {
+        group_id: Some(group.id.clone()),
+        ..change(&app_id, seq, Operation::REMOVE_GROUP)
+    });
     Ok(HttpResponse::NoContent().finish())
 }

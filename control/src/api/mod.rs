@@ -12,8 +12,11 @@
 
 pub mod applications;
 pub mod auth;
+pub mod documents;
 pub mod error;
+pub mod schemas;
 pub mod tenants;
+pub mod topics;
 pub mod users;
 
 use std::sync::Arc;
@@ -42,18 +45,11 @@ impl ApiState {
         Self { store, announcer }
     }
 
-    /// Tells every live Operations node about a committed change of `app_id` (leader only; a
-    /// node that misses it catches up from the change log).
-    fn announce(&self, app_id: &str, seq: i64, op: Operation, group_id: Option<&str>) {
+    /// Tells every live Operations node about a committed change (leader only; a node that
+    /// misses it catches up from the change log). Build it with [`change`].
+    fn announce(&self, notification: Notification) {
         let Ok(targets) = self.announcer.targets() else {
             return;
-        };
-        let notification = Notification {
-            app_id: Some(app_id.to_owned()),
-            app_seq_number: i32::try_from(seq).ok(),
-            group_id: group_id.map(str::to_owned),
-            op: Some(op),
-            ..Notification::default()
         };
         let announcer = self.announcer.clone();
         tokio::spawn(async move {
@@ -63,6 +59,17 @@ impl ApiState {
                 }
             }
         });
+    }
+}
+
+/// The notification of change `seq` of application `app_id`; callers fill in the ids of what
+/// changed.
+fn change(app_id: &str, seq: i64, op: Operation) -> Notification {
+    Notification {
+        app_id: Some(app_id.to_owned()),
+        app_seq_number: i32::try_from(seq).ok(),
+        op: Some(op),
+        ..Notification::default()
     }
 }
 
@@ -158,6 +165,13 @@ impl Modify for BearerAuth {
         applications::list_applications, applications::create_application, applications::get_application,
         applications::update_application, applications::list_changes,
         applications::list_groups, applications::create_group, applications::get_group, applications::delete_group,
+        schemas::list_schemas, schemas::create_schema, schemas::get_schema,
+        documents::list_configurations, documents::create_configuration, documents::get_configuration,
+        documents::update_configuration, documents::delete_configuration,
+        documents::activate_configuration, documents::deactivate_configuration,
+        documents::list_filters, documents::create_filter, documents::get_filter,
+        documents::update_filter, documents::delete_filter, documents::activate_filter, documents::deactivate_filter,
+        topics::list_topics, topics::create_topic, topics::list_group_topics, topics::attach_topic, topics::detach_topic,
     ),
     modifiers(&BearerAuth),
 )]
@@ -211,6 +225,28 @@ pub fn configure(state: ApiState) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .service(applications::list_groups)
             .service(applications::create_group)
             .service(applications::get_group)
-            .service(applications::delete_group);
+            .service(applications::delete_group)
+            .service(schemas::list_schemas)
+            .service(schemas::create_schema)
+            .service(schemas::get_schema)
+            .service(documents::list_configurations)
+            .service(documents::create_configuration)
+            .service(documents::get_configuration)
+            .service(documents::update_configuration)
+            .service(documents::delete_configuration)
+            .service(documents::activate_configuration)
+            .service(documents::deactivate_configuration)
+            .service(documents::list_filters)
+            .service(documents::create_filter)
+            .service(documents::get_filter)
+            .service(documents::update_filter)
+            .service(documents::delete_filter)
+            .service(documents::activate_filter)
+            .service(documents::deactivate_filter)
+            .service(topics::list_topics)
+            .service(topics::create_topic)
+            .service(topics::list_group_topics)
+            .service(topics::attach_topic)
+            .service(topics::detach_topic);
     }
 }

@@ -169,6 +169,190 @@ async fn workflow(sql_url: Option<&str>) {
         409,
     );
 
+    // Schemas: validated on upload, versioned per kind.
+    let config_schema = json!({
+        "type": "record", "name": "ThermostatConfig", "namespace": "org.example",
+        "fields": [
+            {"name": "interval", "type": "int", "default": 60},
+            {"name": "mode", "type": {"type": "enum", "name": "Mode", "symbols": ["ECO", "COMFORT"]}},
+            {"name": "label", "type": ["null", "string"], "default": null}
+        ]
+    });
+    let uploaded = acme
+        .developer
+        .post(
+            &format!("{app}/schemas/configuration"),
+            json!({ "name": "thermostat", "schema": config_schema }),
+        )
+        .await;
+    expect(&uploaded, 201);
+    assert_eq!(uploaded.body["version"], 1);
+    let profile_schema = json!({"type": "record", "name": "Profile", "fields": [{"name": "model", "type": "string"}]});
+    expect(
+        &acme
+            .developer
+            .post(
+                &format!("{app}/schemas/client_profile"),
+                json!({ "name": "profile", "schema": profile_schema }),
+            )
+            .await,
+        201,
+    );
+    let bad_schema = acme.developer.post(&format!("{app}/schemas/configuration"), json!({ "name": "bad", "schema": {"type": "record", "name": "X", "fields": [{"name": "a", "type": "nosuchtype"}]} })).await;
+    expect(&bad_schema, 422);
+    assert_eq!(bad_schema.body["field"], "schema.fields[0].type");
+    expect(
+        &acme
+            .user
+            .post(
+                &format!("{app}/schemas/configuration"),
+                json!({ "name": "x", "schema": config_schema }),
+            )
+            .await,
+        403,
+    );
+    expect(
+        &acme.developer.get(&format!("{app}/schemas/nonsense")).await,
+        404,
+    );
+    assert_eq!(
+        acme.user
+            .get(&format!("{app}/schemas/configuration/1"))
+            .await
+            .body["schema"]["name"],
+        "ThermostatConfig"
+    );
+
+    // Configurations: validated against their schema, drafts, activation.
+    let all_group = groups.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let configurations = format!("{app}/groups/{all_group}/configurations");
+    let wrong = acme
+        .developer
+        .post(
+            &configurations,
+            json!({ "schema_version": 1, "body": {"interval": "often", "mode": "ECO"} }),
+        )
+        .await;
+    expect(&wrong, 422);
+    assert_eq!(wrong.body["field"], "body.interval");
+    expect(
+        &acme
+            .developer
+            .post(
+                &configurations,
+                json!({ "schema_version": 9, "body": {"mode": "ECO"} }),
+            )
+            .await,
+        422,
+    );
+    let draft = acme
+        .developer
+        .post(
+            &configurations,
+            json!({ "schema_version": 1, "body": {"mode": "ECO"} }),
+        )
+        .await;
+    expect(&draft, 201);
+    assert_eq!(draft.body["status"], "draft");
+    let draft_path = format!("{configurations}/{}", id(&draft));
+    expect(
+        &acme
+            .developer
+            .patch(
+                &draft_path,
+                json!({ "body": {"mode": "COMFORT", "interval": 30} }),
+            )
+            .await,
+        200,
+    );
+    let active = acme
+        .developer
+        .post(&format!("{draft_path}/activate"), json!({}))
+        .await;
+    expect(&active, 200);
+    assert_eq!(active.body["status"], "active");
+    assert_eq!(active.body["body"]["interval"], 30);
+    expect(
+        &acme
+            .developer
+            .patch(&draft_path, json!({ "body": {"mode": "ECO"} }))
+            .await,
+        422,
+    );
+
+    // Profile filters: compiled on upload; the group all takes none.
+    let heaters_filters = format!("{app}/groups/{}/profile-filters", id(&heaters));
+    let syntax = acme
+        .developer
+        .post(
+            &heaters_filters,
+            json!({ "client_profile_version": 1, "body": "cp.model == " }),
+        )
+        .await;
+    expect(&syntax, 422);
+    assert_eq!(syntax.body["field"], "body");
+    assert!(
+        syntax.body["message"].as_str().unwrap().contains("column"),
+        "{}",
+        syntax.body
+    );
+    expect(
+        &acme
+            .developer
+            .post(
+                &format!("{app}/groups/{all_group}/profile-filters"),
+                json!({ "body": "true" }),
+            )
+            .await,
+        422,
+    );
+    let filter = acme
+        .developer
+        .post(
+            &heaters_filters,
+            json!({ "client_profile_version": 1, "body": "cp.model.startsWith(\"HT-\")" }),
+        )
+        .await;
+    expect(&filter, 201);
+    expect(
+        &acme
+            .developer
+            .post(
+                &format!("{heaters_filters}/{}/activate", id(&filter)),
+                json!({}),
+            )
+            .await,
+        200,
+    );
+
+    // Topics attached to a group.
+    let topic = acme
+        .developer
+        .post(
+            &format!("{app}/topics"),
+            json!({ "name": "alerts", "kind": "mandatory" }),
+        )
+        .await;
+    expect(&topic, 201);
+    expect(
+        &acme
+            .developer
+            .post(
+                &format!("{app}/topics"),
+                json!({ "name": "other", "kind": "sometimes" }),
+            )
+            .await,
+        422,
+    );
+    let attach = format!("{app}/groups/{}/topics/{}", id(&heaters), id(&topic));
+    expect(&acme.developer.send(Method::PUT, &attach, None).await, 204);
+    let attached = acme
+        .user
+        .get(&format!("{app}/groups/{}/topics", id(&heaters)))
+        .await;
+    assert_eq!(attached.body[0]["name"], "alerts");
+    expect(&acme.developer.delete(&attach).await, 204);
+
     // The tenant admin renames the application; every change is in the log, numbered.
     expect(
         &acme
@@ -206,8 +390,12 @@ async fn workflow(sql_url: Option<&str>) {
         (1, "application", "insert"),
         (2, "endpoint_group", "insert"),
         (3, "endpoint_group", "insert"),
-        (4, "application", "update"),
-        (5, "endpoint_group", "delete"),
+        (4, "configuration", "activate"),
+        (5, "profile_filter", "activate"),
+        (6, "group_topic", "insert"),
+        (7, "group_topic", "delete"),
+        (8, "application", "update"),
+        (9, "endpoint_group", "delete"),
     ]
     .into_iter()
     .map(|(s, e, o)| (s, e.to_owned(), o.to_owned()))
@@ -215,7 +403,7 @@ async fn workflow(sql_url: Option<&str>) {
     assert_eq!(log, expected);
     assert_eq!(
         acme.developer
-            .get(&format!("{app}/changes?since=3"))
+            .get(&format!("{app}/changes?since=7"))
             .await
             .body
             .as_array()

@@ -6,6 +6,7 @@ mod admin_api;
 mod cluster;
 mod metadata_store;
 mod node_lifecycle;
+mod schemathesis;
 mod smoke;
 mod thrift_interop;
 

@@ -1,0 +1,145 @@
+//! `/api/v1/applications/{id}/schemas/{kind}`: versioned Avro record schemas of an application —
+//! client profile, server profile, configuration, notification and log. An upload is checked
+//! before it is stored; errors name the place in the schema (`schema.fields[2].type`).
+
+use actix_web::{HttpResponse, get, post, web};
+use kaa_model::Role;
+use kaa_model::schema::AvroSchema;
+use kaa_store::metadata::{SCHEMA_KINDS, SchemaVersion};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::applications::tenant_application;
+use super::auth::Caller;
+use super::error::{ApiError, Body, ErrorBody};
+use super::{ApiState, PageOf, PageQuery, check_name};
+
+/// One version of a schema.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SchemaView {
+    /// Id.
+    pub id: String,
+    /// `client_profile`, `server_profile`, `configuration`, `notification` or `log`.
+    pub kind: String,
+    /// 1, 2, … per application and kind.
+    pub version: i64,
+    /// Display name.
+    pub name: String,
+    /// The Avro schema.
+    #[schema(value_type = Object)]
+    pub schema: serde_json::Value,
+    /// Creation time, Unix milliseconds.
+    pub created_ms: i64,
+}
+
+impl From<&SchemaVersion> for SchemaView {
+    fn from(s: &SchemaVersion) -> Self {
+        Self {
+            id: s.id.clone(),
+            kind: s.kind.clone(),
+            version: s.version,
+            name: s.name.clone(),
+            schema: serde_json::from_str(&s.body).unwrap_or(serde_json::Value::Null),
+            created_ms: s.created_ms,
+        }
+    }
+}
+
+/// A new schema version.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSchema {
+    /// Display name.
+    pub name: String,
+    /// An Avro record schema (JSON).
+    #[schema(value_type = Object)]
+    pub schema: serde_json::Value,
+}
+
+fn kind(kind: &str) -> Result<&str, ApiError> {
+    SCHEMA_KINDS
+        .iter()
+        .find(|k| **k == kind)
+        .copied()
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "schema kind (client_profile, server_profile, configuration, notification, log)",
+            )
+        })
+}
+
+/// Parses `text` as an Avro record schema, naming the place of the first error.
+pub(crate) fn parse_schema(field: &str, text: &str) -> Result<AvroSchema, ApiError> {
+    AvroSchema::parse(text).map_err(|error| {
+        let at = if error.path.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{field}.{}", error.path)
+        };
+        ApiError::invalid(&at, error.kind.to_string())
+    })
+}
+
+/// An application's schema versions of `kind`, newest first.
+#[utoipa::path(tag = "schemas", security(("bearer" = [])), params(("id" = String, Path), ("kind" = String, Path), PageQuery),
+    responses((status = 200, body = PageOf<SchemaView>), (status = 404, body = ErrorBody)))]
+#[get("/api/v1/applications/{id}/schemas/{kind}")]
+pub async fn list_schemas(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&super::applications::TENANT_ROLES)?;
+    let (app_id, kind_name) = path.into_inner();
+    let app = tenant_application(&state, &caller, &app_id).await?;
+    let schemas = state
+        .store
+        .schemas(&app.id, kind(&kind_name)?, query.page()?)
+        .await?;
+    Ok(HttpResponse::Ok().json(PageOf::<SchemaView>::from(schemas)))
+}
+
+/// Uploads the next version of an application's schema of `kind` (TENANT_DEVELOPER).
+#[utoipa::path(tag = "schemas", security(("bearer" = [])), params(("id" = String, Path), ("kind" = String, Path)), request_body = NewSchema,
+    responses((status = 201, body = SchemaView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/api/v1/applications/{id}/schemas/{kind}")]
+pub async fn create_schema(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    Body(new): Body<NewSchema>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::TenantDeveloper])?;
+    let (app_id, kind_name) = path.into_inner();
+    let app = tenant_application(&state, &caller, &app_id).await?;
+    let kind = kind(&kind_name)?;
+    check_name("name", &new.name)?;
+    let text = serde_json::to_string(&new.schema)
+        .map_err(|e| ApiError::invalid("schema", e.to_string()))?;
+    parse_schema("schema", &text)?;
+    let schema = state
+        .store
+        .create_schema(&app.id, kind, &new.name, &text)
+        .await?;
+    Ok(HttpResponse::Created().json(SchemaView::from(&schema)))
+}
+
+/// One schema version.
+#[utoipa::path(tag = "schemas", security(("bearer" = [])), params(("id" = String, Path), ("kind" = String, Path), ("version" = i64, Path)),
+    responses((status = 200, body = SchemaView), (status = 404, body = ErrorBody)))]
+#[get("/api/v1/applications/{id}/schemas/{kind}/{version}")]
+pub async fn get_schema(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    path: web::Path<(String, String, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&super::applications::TENANT_ROLES)?;
+    let (app_id, kind_name, version) = path.into_inner();
+    let app = tenant_application(&state, &caller, &app_id).await?;
+    let schema = state
+        .store
+        .schema(&app.id, kind(&kind_name)?, version)
+        .await?;
+    Ok(HttpResponse::Ok().json(SchemaView::from(&schema)))
+}
