@@ -190,6 +190,23 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Decodes the JSON `value` found at request field `field` as `T`, naming the inner field of the
+/// first error (`settings.columns[1].name`).
+pub fn parse_value<T: DeserializeOwned>(
+    field: &str,
+    value: &serde_json::Value,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let inner = error.path().to_string();
+        let at = if inner == "." {
+            field.to_owned()
+        } else {
+            format!("{field}.{inner}")
+        };
+        ApiError::invalid(&at, error.inner().to_string())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;

@@ -12,6 +12,7 @@
 
 pub mod applications;
 pub mod auth;
+pub mod components;
 pub mod documents;
 pub mod error;
 pub mod schemas;
@@ -172,6 +173,9 @@ impl Modify for BearerAuth {
         documents::list_filters, documents::create_filter, documents::get_filter,
         documents::update_filter, documents::delete_filter, documents::activate_filter, documents::deactivate_filter,
         topics::list_topics, topics::create_topic, topics::list_group_topics, topics::attach_topic, topics::detach_topic,
+        components::list_appenders, components::create_appender, components::get_appender, components::delete_appender,
+        components::list_verifiers, components::create_verifier, components::delete_verifier,
+        components::list_sdk_profiles, components::create_sdk_profile, components::delete_sdk_profile,
     ),
     modifiers(&BearerAuth),
 )]
@@ -247,6 +251,16 @@ pub fn configure(state: ApiState) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .service(topics::create_topic)
             .service(topics::list_group_topics)
             .service(topics::attach_topic)
-            .service(topics::detach_topic);
+            .service(topics::detach_topic)
+            .service(components::list_appenders)
+            .service(components::create_appender)
+            .service(components::get_appender)
+            .service(components::delete_appender)
+            .service(components::list_verifiers)
+            .service(components::create_verifier)
+            .service(components::delete_verifier)
+            .service(components::list_sdk_profiles)
+            .service(components::create_sdk_profile)
+            .service(components::delete_sdk_profile);
     }
 }

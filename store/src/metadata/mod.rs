@@ -21,24 +21,20 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row, SqlSafeStr};
 use crate::StoreError;
 use crate::sql::{Dialect, SqlDatabase};
 
+mod components;
 mod documents;
 mod topics;
 
+pub use components::{LogAppender, SdkProfile, UserVerifier};
 pub use documents::{DocumentKind, DocumentStatus, GroupDocument};
 pub use topics::{Topic, TopicKind};
 
 /// The migrations, in order: (version, description, script).
+#[rustfmt::skip]
 const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "metadata",
-        include_str!("../../migrations/0001_metadata.sql"),
-    ),
-    (
-        2,
-        "group documents and topics",
-        include_str!("../../migrations/0002_group_documents_topics.sql"),
-    ),
+    (1, "metadata", include_str!("../../migrations/0001_metadata.sql")),
+    (2, "group documents", include_str!("../../migrations/0002_group_documents_topics.sql")),
+    (4, "components", include_str!("../../migrations/0004_components.sql")),
 ];
 
 /// The name of the built-in group every application has, which every endpoint joins.

@@ -412,8 +412,124 @@ async fn workflow(sql_url: Option<&str>) {
         2
     );
 
+    // Log appenders: settings checked per type, field by field.
+    let appenders = format!("{app}/log-appenders");
+    let cassandra = json!({ "name": "cassandra", "type": "cassandra", "confirm_delivery": true,
+        "settings": { "table": "thermostat_logs", "columns": [
+            { "name": "endpoint", "source": "header.KEYHASH" }, { "name": "temperature", "source": "record.temperature" } ] } });
+    let created = acme.developer.post(&appenders, cassandra).await;
+    expect(&created, 201);
+    assert_eq!(created.body["header_fields"].as_array().unwrap().len(), 5);
+    for (settings, field) in [
+        (
+            json!({ "table": "Bad-Name", "columns": [{ "name": "a", "source": "record" }] }),
+            "settings.table",
+        ),
+        (
+            json!({ "table": "t", "columns": [{ "name": "a", "source": "header.NOPE" }] }),
+            "settings.columns[0].source",
+        ),
+        (
+            json!({ "table": "t", "columns": [], "extra": 1 }),
+            "settings.extra",
+        ),
+    ] {
+        let refused = acme
+            .developer
+            .post(
+                &appenders,
+                json!({ "name": "x", "type": "cassandra", "settings": settings }),
+            )
+            .await;
+        expect(&refused, 422);
+        assert_eq!(refused.body["field"], field);
+    }
+    let rest_bad = acme
+        .developer
+        .post(
+            &appenders,
+            json!({ "name": "x", "type": "rest", "settings": { "url": "ftp://x" } }),
+        )
+        .await;
+    assert_eq!(rest_bad.body["field"], "settings.url");
+    expect(
+        &acme
+            .developer
+            .post(
+                &appenders,
+                json!({ "name": "x", "type": "carrier-pigeon", "settings": {} }),
+            )
+            .await,
+        422,
+    );
+    expect(&acme.developer.post(&appenders, json!({ "name": "files", "type": "file", "min_log_version": 1, "max_log_version": 3, "settings": { "path": "/var/log/kaa/acme" } })).await, 201);
+    expect(
+        &acme
+            .developer
+            .post(
+                &appenders,
+                json!({ "name": "mongo", "type": "mongodb", "settings": { "collection": "logs" } }),
+            )
+            .await,
+        201,
+    );
+    expect(&acme.developer.post(&appenders, json!({ "name": "hook", "type": "rest", "settings": { "url": "https://example.org/logs", "retries": 3 } })).await, 201);
+    assert_eq!(
+        acme.user.get(&appenders).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+
+    // User verifiers and an SDK profile pinned to existing versions.
+    let verifiers = format!("{app}/user-verifiers");
+    let trustful = acme
+        .developer
+        .post(
+            &verifiers,
+            json!({ "name": "trustful", "type": "trustful" }),
+        )
+        .await;
+    expect(&trustful, 201);
+    let http_bad = acme
+        .developer
+        .post(
+            &verifiers,
+            json!({ "name": "h", "type": "http", "settings": { "url": "nope" } }),
+        )
+        .await;
+    assert_eq!(http_bad.body["field"], "settings.url");
+    expect(&acme.developer.post(&verifiers, json!({ "name": "h", "type": "http", "settings": { "url": "http://127.0.0.1:9/verify" } })).await, 201);
+    let profiles = format!("{app}/sdk-profiles");
+    let missing = acme
+        .developer
+        .post(
+            &profiles,
+            json!({ "name": "v1", "configuration_version": 7 }),
+        )
+        .await;
+    expect(&missing, 422);
+    assert_eq!(missing.body["field"], "configuration_version");
+    let sdk = acme.developer.post(&profiles, json!({ "name": "v1", "configuration_version": 1, "client_profile_version": 1, "default_verifier": trustful.body["verifier_token"] })).await;
+    expect(&sdk, 201);
+    assert_eq!(sdk.body["sdk_token"].as_str().unwrap().len(), 32);
+    assert_eq!(
+        sdk.body["default_verifier_token"],
+        trustful.body["verifier_token"]
+    );
+    assert_eq!(sdk.body["log_version"], Value::Null);
+
     // Another tenant sees nothing of it.
     expect(&globex.admin.get(&app).await, 404);
+    expect(
+        &globex.developer.get(&format!("{app}/log-appenders")).await,
+        404,
+    );
+    expect(
+        &globex.developer.get(&format!("{app}/sdk-profiles")).await,
+        404,
+    );
     expect(&globex.developer.get(&format!("{app}/groups")).await, 404);
     let globex_apps = globex.user.get("/api/v1/applications").await;
     assert_eq!(

@@ -1,0 +1,713 @@
+//! An application's log appenders (`…/log-appenders`), user verifiers (`…/user-verifiers`) and
+//! SDK profiles (`…/sdk-profiles`), under `/api/v1/applications/{id}`.
+//!
+//! Each appender and verifier type has its own settings, checked field by field before anything
+//! is stored (`settings.columns[1].source`). Changes to appenders and verifiers are logged and
+//! announced; SDK profiles are read by Operations when endpoints register.
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use kaa_idl::thrift::operations::{Notification, Operation};
+use kaa_store::metadata::{LogAppender, SdkProfile, UserVerifier};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::applications::{BUILDERS, TENANT_ROLES, tenant_application};
+use super::auth::Caller;
+use super::error::{ApiError, Body, ErrorBody, parse_value};
+use super::{ApiState, PageOf, PageQuery, change, check_name};
+
+/// The log record header fields an appender can write (Kaa's names).
+pub const HEADER_FIELDS: [&str; 5] = ["KEYHASH", "VERSION", "TIMESTAMP", "TOKEN", "LSVERSION"];
+
+// ---- log appenders ----
+
+/// A log appender.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppenderView {
+    /// Id.
+    pub id: String,
+    /// Name, unique in the application.
+    pub name: String,
+    /// `cassandra`, `mongodb`, `file` or `rest`.
+    #[serde(rename = "type")]
+    pub appender_type: String,
+    /// Lowest log schema version it takes.
+    pub min_log_version: i64,
+    /// Highest log schema version it takes; null: no upper bound.
+    pub max_log_version: Option<i64>,
+    /// Endpoints get SUCCESS only after this appender stored their logs.
+    pub confirm_delivery: bool,
+    /// Header fields written with each record.
+    pub header_fields: Vec<String>,
+    /// Type-specific settings.
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    /// Creation time, Unix milliseconds.
+    pub created_ms: i64,
+}
+
+impl From<&LogAppender> for AppenderView {
+    fn from(a: &LogAppender) -> Self {
+        Self {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            appender_type: a.appender_type.clone(),
+            min_log_version: a.min_log_version,
+            max_log_version: (a.max_log_version > 0).then_some(a.max_log_version),
+            confirm_delivery: a.confirm_delivery,
+            header_fields: serde_json::from_str(&a.header_fields).unwrap_or_default(),
+            settings: serde_json::from_str(&a.settings).unwrap_or(Value::Null),
+            created_ms: a.created_ms,
+        }
+    }
+}
+
+/// A new log appender.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAppender {
+    /// Name, unique in the application.
+    pub name: String,
+    /// `cassandra`, `mongodb`, `file` or `rest`.
+    #[serde(rename = "type")]
+    pub appender_type: String,
+    /// Lowest log schema version it takes (default 1).
+    pub min_log_version: Option<i64>,
+    /// Highest log schema version it takes (default: no upper bound).
+    pub max_log_version: Option<i64>,
+    /// Acknowledge logs only once stored here (default false).
+    #[serde(default)]
+    pub confirm_delivery: bool,
+    /// Header fields to write: KEYHASH, VERSION, TIMESTAMP, TOKEN, LSVERSION (default all).
+    pub header_fields: Option<Vec<String>>,
+    /// Settings of the type: cassandra `{table, keyspace?, columns: [{name, source}], ttl_seconds?}`,
+    /// mongodb `{collection, ttl_seconds?}`, file `{path, max_file_bytes?, max_files?}`,
+    /// rest `{url, timeout_ms?, retries?}`.
+    #[schema(value_type = Object)]
+    pub settings: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CassandraSettings {
+    keyspace: Option<String>,
+    table: String,
+    columns: Vec<CassandraColumn>,
+    ttl_seconds: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CassandraColumn {
+    name: String,
+    source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MongoSettings {
+    collection: String,
+    ttl_seconds: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    path: String,
+    max_file_bytes: Option<u64>,
+    max_files: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestSettings {
+    url: String,
+    timeout_ms: Option<u64>,
+    retries: Option<u32>,
+}
+
+/// A lowercase CQL or MongoDB identifier.
+fn identifier(field: &str, name: &str) -> Result<(), ApiError> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 48;
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            "must be a lowercase identifier: a-z, 0-9 and _, at most 48",
+        ))
+    }
+}
+
+fn http_url(field: &str, url: &str) -> Result<(), ApiError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host)
+            if !host.is_empty() && !url.chars().any(char::is_whitespace) && url.len() <= 2048 =>
+        {
+            Ok(())
+        }
+        _ => Err(ApiError::invalid(
+            field,
+            "must be an http:// or https:// URL",
+        )),
+    }
+}
+
+/// Checks settings of `appender_type`; returns them as stored.
+fn check_appender_settings(appender_type: &str, settings: &Value) -> Result<String, ApiError> {
+    match appender_type {
+        "cassandra" => {
+            let s: CassandraSettings = parse_value("settings", settings)?;
+            if let Some(keyspace) = &s.keyspace {
+                identifier("settings.keyspace", keyspace)?;
+            }
+            identifier("settings.table", &s.table)?;
+            if s.columns.is_empty() {
+                return Err(ApiError::invalid(
+                    "settings.columns",
+                    "name at least one column",
+                ));
+            }
+            for (i, column) in s.columns.iter().enumerate() {
+                identifier(&format!("settings.columns[{i}].name"), &column.name)?;
+                let valid_source = match column.source.split_once('.') {
+                    Some(("header", field)) => HEADER_FIELDS.contains(&field),
+                    Some(("record", path)) => !path.is_empty(),
+                    None => column.source == "record",
+                    _ => false,
+                };
+                if !valid_source {
+                    return Err(ApiError::invalid(
+                        &format!("settings.columns[{i}].source"),
+                        "must be header.<KEYHASH|VERSION|TIMESTAMP|TOKEN|LSVERSION>, record.<field path> or record",
+                    ));
+                }
+            }
+            let _ = s.ttl_seconds;
+        }
+        "mongodb" => {
+            let s: MongoSettings = parse_value("settings", settings)?;
+            identifier("settings.collection", &s.collection)?;
+            let _ = s.ttl_seconds;
+        }
+        "file" => {
+            let s: FileSettings = parse_value("settings", settings)?;
+            if !s.path.starts_with('/') || s.path.contains("..") || s.path.len() > 1024 {
+                return Err(ApiError::invalid(
+                    "settings.path",
+                    "must be an absolute path without ..",
+                ));
+            }
+            if s.max_file_bytes == Some(0) || s.max_files == Some(0) {
+                return Err(ApiError::invalid(
+                    "settings",
+                    "max_file_bytes and max_files must be positive",
+                ));
+            }
+        }
+        "rest" => {
+            let s: RestSettings = parse_value("settings", settings)?;
+            http_url("settings.url", &s.url)?;
+            if s.retries.is_some_and(|r| r > 20) {
+                return Err(ApiError::invalid("settings.retries", "must be at most 20"));
+            }
+            if s.timeout_ms.is_some_and(|t| t == 0 || t > 600_000) {
+                return Err(ApiError::invalid(
+                    "settings.timeout_ms",
+                    "must be between 1 and 600000",
+                ));
+            }
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "type",
+                "must be cassandra, mongodb, file or rest",
+            ));
+        }
+    }
+    Ok(settings.to_string())
+}
+
+/// The application's log appenders.
+#[utoipa::path(tag = "log appenders", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
+    responses((status = 200, body = PageOf<AppenderView>), (status = 404, body = ErrorBody)))]
+#[get("/api/v1/applications/{id}/log-appenders")]
+pub async fn list_appenders(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    id: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&TENANT_ROLES)?;
+    let app = tenant_application(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(PageOf::<AppenderView>::from(
+        state.store.appenders(&app.id, query.page()?).await?,
+    )))
+}
+
+/// Adds a log appender (TENANT_DEVELOPER).
+#[utoipa::path(tag = "log appenders", security(("bearer" = [])), params(("id" = String, Path)), request_body = NewAppender,
+    responses((status = 201, body = AppenderView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/api/v1/applications/{id}/log-appenders")]
+pub async fn create_appender(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    id: web::Path<String>,
+    Body(new): Body<NewAppender>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&BUILDERS)?;
+    let app = tenant_application(&state, &caller, &id).await?;
+    check_name("name", &new.name)?;
+    let settings = check_appender_settings(&new.appender_type, &new.settings)?;
+    let min = new.min_log_version.unwrap_or(1);
+    if min < 1 {
+        return Err(ApiError::invalid("min_log_version", "must be at least 1"));
+    }
+    let max = new.max_log_version.unwrap_or(0);
+    if new.max_log_version.is_some() && max < min {
+        return Err(ApiError::invalid(
+            "max_log_version",
+            "must not be below min_log_version",
+        ));
+    }
+    let header = new
+        .header_fields
+        .unwrap_or_else(|| HEADER_FIELDS.iter().map(|f| (*f).to_owned()).collect());
+    if let Some((i, _)) = header
+        .iter()
+        .enumerate()
+        .find(|(_, f)| !HEADER_FIELDS.contains(&f.as_str()))
+    {
+        return Err(ApiError::invalid(
+            &format!("header_fields[{i}]"),
+            "must be KEYHASH, VERSION, TIMESTAMP, TOKEN or LSVERSION",
+        ));
+    }
+    let appender = state
+        .store
+        .create_appender(LogAppender {
+            id: String::new(),
+            app_id: app.id.clone(),
+            name: new.name,
+            appender_type: new.appender_type,
+            min_log_version: min,
+            max_log_version: max,
+            confirm_delivery: new.confirm_delivery,
+            header_fields: serde_json::to_string(&header).unwrap_or_default(),
+            settings,
+            created_ms: 0,
+        })
+        .await?;
+    let seq = state.store.application(&app.id).await?.seq;
+    state.announce(Notification {
+        appender_id: Some(appender.id.clone()),
+        ..change(&app.id, seq, Operation::ADD_LOG_APPENDER)
+    });
+    Ok(HttpResponse::Created().json(AppenderView::from(&appender)))
+}
+
+/// One log appender.
+#[utoipa::path(tag = "log appenders", security(("bearer" = [])), params(("id" = String, Path), ("appender" = String, Path)),
+    responses((status = 200, body = AppenderView), (status = 404, body = ErrorBody)))]
+#[get("/api/v1/applications/{id}/log-appenders/{appender}")]
+pub async fn get_appender(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&TENANT_ROLES)?;
+    let (app_id, appender_id) = path.into_inner();
+    let app = tenant_application(&state, &caller, &app_id).await?;
+    Ok(HttpResponse::Ok().json(AppenderView::from(
+        &state.store.appender(&app.id, &appender_id).await?,
+    )))
+}
+
+/// Removes a log appender (TENANT_DEVELOPER).
+#[utoipa::path(tag = "log appenders", security(("bearer" = [])), params(("id" = String, Path), ("appender" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[delete("/api/v1/applications/{id}/log-appenders/{appender}")]
+pub async fn delete_appender(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&BUILDERS)?;
+    let (app_id, appender_id) = path.into_inner();
+    let app = tenant_application(&state, &caller, &app_id).await?;
+    let seq = state.store.delete_appender(&app.id, &appender_id).await?;
+    state.announce(Notification {
+        appender_id: Some(appender_id),
+        ..change(&app.id, seq, Operation::REMOVE_LOG_APPENDER)
+    });
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// ---- user verifiers ----
+
+/// A user verifier.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifierView {
+    /// Id.
+    pub id: String,
+    /// Name, unique in the application.
+    pub name: String,
+    /// `trustful` or `http`.
+    #[serde(rename = "type")]
+    pub verifier_type: String,
+    /// The token SDKs name it by.
+    pub verifier_token: String,
+    /// Type-specific settings.
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    /// Creation time, Unix milliseconds.
+    pub created_ms: i64,
+}
+
+impl From<&UserVerifier> for VerifierView {
+    fn from(v: &UserVerifier) -> Self {
+        Self {
+            id: v.id.clone(),
+            name: v.name.clone(),
+            verifier_type: v.verifier_type.clone(),
+            verifier_token: v.verifier_token.clone(),
+            settings: serde_json::from_str(&v.settings).unwrap_or(Value::Null),
+            created_ms: v.created_ms,
+        }
+    }
+}
+
+/// A new user verifier.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewVerifier {
+    /// Name, unique in the application.
+    pub name: String,
+    /// `trustful` (accepts any owner) or `http` (checks the access token at a URL).
+    #[serde(rename = "type")]
+    pub verifier_type: String,
+    /// http: `{url, timeout_ms?}`; trustful: none.
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpVerifierSettings {
+    url: String,
+    timeout_ms: Option<u64>,
+}
+
+/// The application's user verifiers.
+#[utoipa::path(tag = "user verifiers", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
+    responses((status = 200, body = PageOf<VerifierView>), (status = 404, body = ErrorBody)))]
+#[get("/api/v1/applications/{id}/user-verifiers")]
+pub async fn list_verifiers(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    id: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&TENANT_ROLES)?;
+    let app = tenant_application(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(PageOf::<VerifierView>::from(
+        state.store.verifiers(&app.id, query.page()?).await?,
+    )))
+}
+
+/// Adds a user verifier (TENANT_DEVELOPER).
+#[utoipa::path(tag = "user verifiers", security(("bearer" = [])), params(("id" = String, Path)), request_body = NewVerifier,
+    responses((status = 201, body = VerifierView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/api/v1/applications/{id}/user-verifiers")]
+pub async fn create_verifier(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    id: web::Path<String>,
+    Body(new): Body<NewVerifier>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&BUILDERS)?;
+    let app = tenant_application(&state, &caller, &id).await?;
+    check_name("name", &new.name)?;
+    let settings = new
+        .settings
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    match new.verifier_type.as_str() {
+        "trustful" if settings.as_object().is_some_and(|o| o.is_empty()) => {}
+        "trustful" => {
+            return Err(ApiError::invalid(
+                "settings",
+                "a trustful verifier takes no settings",
+            ));
+        }
+        "http" => {
+            let s: HttpVerifierSettings = parse_value("settings", &settings)?;
+            http_url("settings.url", &s.url)?;
+            if s.timeout_ms.is_some_and(|t| t == 0 || t > 60_000) {
+                return Err(ApiError::invalid(
+                    "settings.timeout_ms",
+                    "must be between 1 and 60000",
+                ));
+            }
+        }
+        _ => return Err(ApiError::invalid("type", "must be trustful or http")),
+    }
+    let verifier = state
+        .store
+        .create_verifier(
+            &app.id,
+            &new.name,
+            &new.verifier_type,
+            &settings.to_string(),
+        )
+        .await?;
+    let seq = state.store.application(&app.id).await?.seq;
+    state.announce(Notification {
+        user_verifier_token: Some(verifier.verifier_token.clone()),
+        ..change(&app.id, seq, Operation::ADD_USER_VERIFIER)
+    });
+    Ok(HttpResponse::Created().json(VerifierView::from(&verifier)))
+}
+
+/// Removes a user verifier (TENANT_DEVELOPER).
+#[utoipa::path(tag = "user verifiers", security(("bearer" = [])), params(("id" = String, Path), ("verifier" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[delete("/api/v1/applications/{id}/user-verifiers/{verifier}")]
+pub async fn delete_verifier(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&BUILDERS)?;
+    let (app_id, verifier_id) = path.into_inner();
+    let app = tenant_application(&state, &caller, &app_id).await?;
+    let verifier = state.store.verifier(&app.id, &verifier_id).await?;
+    let seq = state.store.delete_verifier(&app.id, &verifier.id).await?;
+    state.announce(Notification {
+        user_verifier_token: Some(verifier.verifier_token),
+        ..change(&app.id, seq, Operation::REMOVE_USER_VERIFIER)
+    });
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// ---- SDK profiles ----
+
+/// An SDK profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SdkProfileView {
+    /// Id.
+    pub id: String,
+    /// Name, unique in the application.
+    pub name: String,
+    /// The token generated SDKs carry.
+    pub sdk_token: String,
+    /// Pinned client-profile schema version (null: none).
+    pub client_profile_version: Option<i64>,
+    /// Pinned server-profile schema version (null: none).
+    pub server_profile_version: Option<i64>,
+    /// Pinned configuration schema version (null: none).
+    pub configuration_version: Option<i64>,
+    /// Pinned notification schema version (null: none).
+    pub notification_version: Option<i64>,
+    /// Pinned log schema version (null: none).
+    pub log_version: Option<i64>,
+    /// Event maps the SDK speaks.
+    pub event_map_ids: Vec<String>,
+    /// Token of the default user verifier.
+    pub default_verifier_token: Option<String>,
+    /// Creation time, Unix milliseconds.
+    pub created_ms: i64,
+}
+
+fn version(v: i64) -> Option<i64> {
+    (v > 0).then_some(v)
+}
+
+impl From<&SdkProfile> for SdkProfileView {
+    fn from(p: &SdkProfile) -> Self {
+        Self {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            sdk_token: p.sdk_token.clone(),
+            client_profile_version: version(p.client_profile_version),
+            server_profile_version: version(p.server_profile_version),
+            configuration_version: version(p.configuration_version),
+            notification_version: version(p.notification_version),
+            log_version: version(p.log_version),
+            event_map_ids: serde_json::from_str(&p.event_map_ids).unwrap_or_default(),
+            default_verifier_token: p.default_verifier_token.clone(),
+            created_ms: p.created_ms,
+        }
+    }
+}
+
+/// A new SDK profile.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSdkProfile {
+    /// Name, unique in the application.
+    pub name: String,
+    /// Client-profile schema version to pin.
+    pub client_profile_version: Option<i64>,
+    /// Server-profile schema version to pin.
+    pub server_profile_version: Option<i64>,
+    /// Configuration schema version to pin.
+    pub configuration_version: Option<i64>,
+    /// Notification schema version to pin.
+    pub notification_version: Option<i64>,
+    /// Log schema version to pin.
+    pub log_version: Option<i64>,
+    /// Event maps of the application the SDK speaks.
+    #[serde(default)]
+    pub event_map_ids: Vec<String>,
+    /// The default user verifier, by id or token.
+    pub default_verifier: Option<String>,
+}
+
+async fn pinned(
+    state: &ApiState,
+    app_id: &str,
+    kind: &str,
+    field: &str,
+    version: Option<i64>,
+) -> Result<i64, ApiError> {
+    match version {
+        None => Ok(0),
+        Some(v) if v < 1 => Err(ApiError::invalid(field, "must be at least 1")),
+        Some(v) => match state.store.schema(app_id, kind, v).await {
+            Ok(_) => Ok(v),
+            Err(kaa_store::StoreError::NotFound(_)) => Err(ApiError::invalid(
+                field,
+                format!("no {kind} schema of version {v}"),
+            )),
+            Err(error) => Err(error.into()),
+        },
+    }
+}
+
+/// The application's SDK profiles.
+#[utoipa::path(tag = "sdk profiles", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
+    responses((status = 200, body = PageOf<SdkProfileView>), (status = 404, body = ErrorBody)))]
+#[get("/api/v1/applications/{id}/sdk-profiles")]
+pub async fn list_sdk_profiles(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    id: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&TENANT_ROLES)?;
+    let app = tenant_application(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(PageOf::<SdkProfileView>::from(
+        state.store.sdk_profiles(&app.id, query.page()?).await?,
+    )))
+}
+
+/// Creates an SDK profile with a new SDK token (TENANT_DEVELOPER).
+#[utoipa::path(tag = "sdk profiles", security(("bearer" = [])), params(("id" = String, Path)), request_body = NewSdkProfile,
+    responses((status = 201, body = SdkProfileView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/api/v1/applications/{id}/sdk-profiles")]
+pub async fn create_sdk_profile(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    id: web::Path<String>,
+    Body(new): Body<NewSdkProfile>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&BUILDERS)?;
+    let app = tenant_application(&state, &caller, &id).await?;
+    check_name("name", &new.name)?;
+    let default_verifier_token = match &new.default_verifier {
+        Some(verifier) => Some(
+            state
+                .store
+                .verifier(&app.id, verifier)
+                .await
+                .map_err(|_| {
+                    ApiError::invalid(
+                        "default_verifier",
+                        "no such user verifier in this application",
+                    )
+                })?
+                .verifier_token,
+        ),
+        None => None,
+    };
+    if new.event_map_ids.len() > 64 {
+        return Err(ApiError::invalid("event_map_ids", "at most 64 event maps"));
+    }
+    for (i, map_id) in new.event_map_ids.iter().enumerate() {
+        if !state.store.event_map_exists(&app.id, map_id).await? {
+            return Err(ApiError::invalid(
+                &format!("event_map_ids[{i}]"),
+                "no such event map in this application",
+            ));
+        }
+    }
+    let profile = SdkProfile {
+        id: String::new(),
+        app_id: app.id.clone(),
+        name: new.name.clone(),
+        sdk_token: String::new(),
+        client_profile_version: pinned(
+            &state,
+            &app.id,
+            "client_profile",
+            "client_profile_version",
+            new.client_profile_version,
+        )
+        .await?,
+        server_profile_version: pinned(
+            &state,
+            &app.id,
+            "server_profile",
+            "server_profile_version",
+            new.server_profile_version,
+        )
+        .await?,
+        configuration_version: pinned(
+            &state,
+            &app.id,
+            "configuration",
+            "configuration_version",
+            new.configuration_version,
+        )
+        .await?,
+        notification_version: pinned(
+            &state,
+            &app.id,
+            "notification",
+            "notification_version",
+            new.notification_version,
+        )
+        .await?,
+        log_version: pinned(&state, &app.id, "log", "log_version", new.log_version).await?,
+        event_map_ids: serde_json::to_string(&new.event_map_ids).unwrap_or_else(|_| "[]".into()),
+        default_verifier_token,
+        created_ms: 0,
+    };
+    let profile = state.store.create_sdk_profile(profile).await?;
+    Ok(HttpResponse::Created().json(SdkProfileView::from(&profile)))
+}
+
+/// Removes an SDK profile (TENANT_DEVELOPER).
+#[utoipa::path(tag = "sdk profiles", security(("bearer" = [])), params(("id" = String, Path), ("profile" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[delete("/api/v1/applications/{id}/sdk-profiles/{profile}")]
+pub async fn delete_sdk_profile(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&BUILDERS)?;
+    let (app_id, profile_id) = path.into_inner();
+    let app = tenant_application(&state, &caller, &app_id).await?;
+    state.store.delete_sdk_profile(&app.id, &profile_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

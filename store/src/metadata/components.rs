@@ -1,0 +1,420 @@
+//! An application's log appenders, user verifiers and SDK profiles. Their type-specific settings
+//! are JSON text, checked by the API; here they are stored, listed and logged.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{MetadataStore, Page, Paged, conflict, new_id, now_ms, paged};
+use crate::StoreError;
+
+/// A log appender: where an application's logs go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogAppender {
+    /// Id.
+    pub id: String,
+    /// Application.
+    pub app_id: String,
+    /// Name, unique in the application.
+    pub name: String,
+    /// `cassandra`, `mongodb`, `file` or `rest`.
+    pub appender_type: String,
+    /// Lowest log schema version it takes.
+    pub min_log_version: i64,
+    /// Highest log schema version it takes (0: no upper bound).
+    pub max_log_version: i64,
+    /// Whether endpoints get SUCCESS only once this appender stored their logs.
+    pub confirm_delivery: bool,
+    /// Record header fields it writes, as a JSON array.
+    pub header_fields: String,
+    /// Type-specific settings, JSON.
+    pub settings: String,
+    /// Creation time.
+    pub created_ms: i64,
+}
+
+/// A user verifier: how endpoints prove who their owner is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserVerifier {
+    /// Id.
+    pub id: String,
+    /// Application.
+    pub app_id: String,
+    /// Name, unique in the application.
+    pub name: String,
+    /// `trustful` or `http`.
+    pub verifier_type: String,
+    /// The token SDKs name the verifier by.
+    pub verifier_token: String,
+    /// Type-specific settings, JSON.
+    pub settings: String,
+    /// Creation time.
+    pub created_ms: i64,
+}
+
+/// An SDK profile: what a generated SDK is pinned to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdkProfile {
+    /// Id.
+    pub id: String,
+    /// Application.
+    pub app_id: String,
+    /// Name, unique in the application.
+    pub name: String,
+    /// The token generated SDKs carry.
+    pub sdk_token: String,
+    /// Client-profile schema version (0: none).
+    pub client_profile_version: i64,
+    /// Server-profile schema version (0: none).
+    pub server_profile_version: i64,
+    /// Configuration schema version (0: none).
+    pub configuration_version: i64,
+    /// Notification schema version (0: none).
+    pub notification_version: i64,
+    /// Log schema version (0: none).
+    pub log_version: i64,
+    /// Event maps, as a JSON array of ids.
+    pub event_map_ids: String,
+    /// Token of the default user verifier.
+    pub default_verifier_token: Option<String>,
+    /// Creation time.
+    pub created_ms: i64,
+}
+
+fn appender_from(row: &AnyRow) -> Result<LogAppender, StoreError> {
+    let confirm: i64 = row.try_get(6)?;
+    Ok(LogAppender {
+        id: row.try_get(0)?,
+        app_id: row.try_get(1)?,
+        name: row.try_get(2)?,
+        appender_type: row.try_get(3)?,
+        min_log_version: row.try_get(4)?,
+        max_log_version: row.try_get(5)?,
+        confirm_delivery: confirm != 0,
+        header_fields: row.try_get(7)?,
+        settings: row.try_get(8)?,
+        created_ms: row.try_get(9)?,
+    })
+}
+
+fn verifier_from(row: &AnyRow) -> Result<UserVerifier, StoreError> {
+    Ok(UserVerifier {
+        id: row.try_get(0)?,
+        app_id: row.try_get(1)?,
+        name: row.try_get(2)?,
+        verifier_type: row.try_get(3)?,
+        verifier_token: row.try_get(4)?,
+        settings: row.try_get(5)?,
+        created_ms: row.try_get(6)?,
+    })
+}
+
+fn sdk_profile_from(row: &AnyRow) -> Result<SdkProfile, StoreError> {
+    Ok(SdkProfile {
+        id: row.try_get(0)?,
+        app_id: row.try_get(1)?,
+        name: row.try_get(2)?,
+        sdk_token: row.try_get(3)?,
+        client_profile_version: row.try_get(4)?,
+        server_profile_version: row.try_get(5)?,
+        configuration_version: row.try_get(6)?,
+        notification_version: row.try_get(7)?,
+        log_version: row.try_get(8)?,
+        event_map_ids: row.try_get(9)?,
+        default_verifier_token: row.try_get(10)?,
+        created_ms: row.try_get(11)?,
+    })
+}
+
+impl MetadataStore {
+    /// Adds a log appender (fields other than id and creation time as given); logged.
+    pub async fn create_appender(&self, appender: LogAppender) -> Result<LogAppender, StoreError> {
+        let appender = LogAppender {
+            id: new_id(),
+            created_ms: now_ms(),
+            ..appender
+        };
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(self.sql(
+            "INSERT INTO log_appenders (id, app_id, name, appender_type, min_log_version, max_log_version, confirm_delivery, header_fields, settings, created_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(&appender.id)
+        .bind(&appender.app_id)
+        .bind(&appender.name)
+        .bind(&appender.appender_type)
+        .bind(appender.min_log_version)
+        .bind(appender.max_log_version)
+        .bind(i64::from(appender.confirm_delivery))
+        .bind(&appender.header_fields)
+        .bind(&appender.settings)
+        .bind(appender.created_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict("log appender name"))?;
+        self.log_change(
+            &mut tx,
+            &appender.app_id,
+            "log_appender",
+            &appender.id,
+            "insert",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(appender)
+    }
+
+    /// An application's log appenders, by name.
+    pub async fn appenders(
+        &self,
+        app_id: &str,
+        page: Page,
+    ) -> Result<Paged<LogAppender>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT id, app_id, name, appender_type, min_log_version, max_log_version, confirm_delivery, header_fields, settings, created_ms \
+             FROM log_appenders WHERE app_id = ? ORDER BY name LIMIT ? OFFSET ?",
+        ))
+        .bind(app_id)
+        .bind(page.limit + 1)
+        .bind(page.offset)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(paged(
+            rows.iter().map(appender_from).collect::<Result<_, _>>()?,
+            page,
+        ))
+    }
+
+    /// One log appender of an application.
+    pub async fn appender(&self, app_id: &str, id: &str) -> Result<LogAppender, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT id, app_id, name, appender_type, min_log_version, max_log_version, confirm_delivery, header_fields, settings, created_ms \
+             FROM log_appenders WHERE app_id = ? AND id = ?",
+        ))
+        .bind(app_id)
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|r| appender_from(&r))
+            .transpose()?
+            .ok_or(StoreError::NotFound("log appender"))
+    }
+
+    /// Removes a log appender; logged. Returns the change's sequence number.
+    pub async fn delete_appender(&self, app_id: &str, id: &str) -> Result<i64, StoreError> {
+        self.delete_component(
+            "DELETE FROM log_appenders WHERE app_id = ? AND id = ?",
+            "log_appender",
+            "log appender",
+            app_id,
+            id,
+        )
+        .await
+    }
+
+    /// Adds a user verifier with a fresh token; logged.
+    pub async fn create_verifier(
+        &self,
+        app_id: &str,
+        name: &str,
+        verifier_type: &str,
+        settings: &str,
+    ) -> Result<UserVerifier, StoreError> {
+        let verifier = UserVerifier {
+            id: new_id(),
+            app_id: app_id.to_owned(),
+            name: name.to_owned(),
+            verifier_type: verifier_type.to_owned(),
+            verifier_token: uuid::Uuid::new_v4().simple().to_string(),
+            settings: settings.to_owned(),
+            created_ms: now_ms(),
+        };
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(self.sql(
+            "INSERT INTO user_verifiers (id, app_id, name, verifier_type, verifier_token, settings, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(&verifier.id)
+        .bind(&verifier.app_id)
+        .bind(&verifier.name)
+        .bind(&verifier.verifier_type)
+        .bind(&verifier.verifier_token)
+        .bind(&verifier.settings)
+        .bind(verifier.created_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict("user verifier name"))?;
+        self.log_change(&mut tx, app_id, "user_verifier", &verifier.id, "insert")
+            .await?;
+        tx.commit().await?;
+        Ok(verifier)
+    }
+
+    /// An application's user verifiers, by name.
+    pub async fn verifiers(
+        &self,
+        app_id: &str,
+        page: Page,
+    ) -> Result<Paged<UserVerifier>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT id, app_id, name, verifier_type, verifier_token, settings, created_ms FROM user_verifiers \
+             WHERE app_id = ? ORDER BY name LIMIT ? OFFSET ?",
+        ))
+        .bind(app_id)
+        .bind(page.limit + 1)
+        .bind(page.offset)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(paged(
+            rows.iter().map(verifier_from).collect::<Result<_, _>>()?,
+            page,
+        ))
+    }
+
+    /// One user verifier of an application, by id or by token.
+    pub async fn verifier(
+        &self,
+        app_id: &str,
+        id_or_token: &str,
+    ) -> Result<UserVerifier, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT id, app_id, name, verifier_type, verifier_token, settings, created_ms FROM user_verifiers \
+             WHERE app_id = ? AND (id = ? OR verifier_token = ?)",
+        ))
+        .bind(app_id)
+        .bind(id_or_token)
+        .bind(id_or_token)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|r| verifier_from(&r))
+            .transpose()?
+            .ok_or(StoreError::NotFound("user verifier"))
+    }
+
+    /// Removes a user verifier; logged. Returns the change's sequence number.
+    pub async fn delete_verifier(&self, app_id: &str, id: &str) -> Result<i64, StoreError> {
+        self.delete_component(
+            "DELETE FROM user_verifiers WHERE app_id = ? AND id = ?",
+            "user_verifier",
+            "user verifier",
+            app_id,
+            id,
+        )
+        .await
+    }
+
+    /// Adds an SDK profile with a fresh SDK token (fields other than id, token and creation time
+    /// as given). The caller has checked the versions.
+    pub async fn create_sdk_profile(&self, profile: SdkProfile) -> Result<SdkProfile, StoreError> {
+        let profile = SdkProfile {
+            id: new_id(),
+            sdk_token: uuid::Uuid::new_v4().simple().to_string(),
+            created_ms: now_ms(),
+            ..profile
+        };
+        sqlx::query(self.sql(
+            "INSERT INTO sdk_profiles (id, app_id, name, sdk_token, client_profile_version, server_profile_version, configuration_version, \
+             notification_version, log_version, event_map_ids, default_verifier_token, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(&profile.id)
+        .bind(&profile.app_id)
+        .bind(&profile.name)
+        .bind(&profile.sdk_token)
+        .bind(profile.client_profile_version)
+        .bind(profile.server_profile_version)
+        .bind(profile.configuration_version)
+        .bind(profile.notification_version)
+        .bind(profile.log_version)
+        .bind(&profile.event_map_ids)
+        .bind(&profile.default_verifier_token)
+        .bind(profile.created_ms)
+        .execute(self.db.pool())
+        .await
+        .map_err(conflict("SDK profile name"))?;
+        Ok(profile)
+    }
+
+    /// An application's SDK profiles, by name.
+    pub async fn sdk_profiles(
+        &self,
+        app_id: &str,
+        page: Page,
+    ) -> Result<Paged<SdkProfile>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT id, app_id, name, sdk_token, client_profile_version, server_profile_version, configuration_version, notification_version, \
+             log_version, event_map_ids, default_verifier_token, created_ms FROM sdk_profiles WHERE app_id = ? ORDER BY name LIMIT ? OFFSET ?",
+        ))
+        .bind(app_id)
+        .bind(page.limit + 1)
+        .bind(page.offset)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(paged(
+            rows.iter()
+                .map(sdk_profile_from)
+                .collect::<Result<_, _>>()?,
+            page,
+        ))
+    }
+
+    /// The SDK profile an SDK token names (how Operations finds what an endpoint runs).
+    pub async fn sdk_profile_by_token(&self, sdk_token: &str) -> Result<SdkProfile, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT id, app_id, name, sdk_token, client_profile_version, server_profile_version, configuration_version, notification_version, \
+             log_version, event_map_ids, default_verifier_token, created_ms FROM sdk_profiles WHERE sdk_token = ?",
+        ))
+        .bind(sdk_token)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|r| sdk_profile_from(&r))
+            .transpose()?
+            .ok_or(StoreError::NotFound("SDK profile"))
+    }
+
+    /// Whether `map_id` is one of the application's event maps.
+    pub async fn event_map_exists(&self, app_id: &str, map_id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            self.sql("SELECT id FROM application_event_maps WHERE app_id = ? AND id = ?"),
+        )
+        .bind(app_id)
+        .bind(map_id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Removes an SDK profile; generated SDKs carrying its token stop registering.
+    pub async fn delete_sdk_profile(&self, app_id: &str, id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query(self.sql("DELETE FROM sdk_profiles WHERE app_id = ? AND id = ?"))
+            .bind(app_id)
+            .bind(id)
+            .execute(self.db.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("SDK profile"));
+        }
+        Ok(())
+    }
+
+    async fn delete_component(
+        &self,
+        statement: &'static str,
+        entity: &str,
+        what: &'static str,
+        app_id: &str,
+        id: &str,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.db.pool().begin().await?;
+        let done = sqlx::query(self.sql(statement))
+            .bind(app_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(what));
+        }
+        let seq = self
+            .log_change(&mut tx, app_id, entity, id, "delete")
+            .await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+}
