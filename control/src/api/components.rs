@@ -94,7 +94,9 @@ struct CassandraSettings {
     keyspace: Option<String>,
     table: String,
     columns: Vec<CassandraColumn>,
-    ttl_seconds: Option<u32>,
+    /// Accepted and stored for the appender; nothing to check.
+    #[serde(rename = "ttl_seconds")]
+    _ttl_seconds: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -108,7 +110,9 @@ struct CassandraColumn {
 #[serde(deny_unknown_fields)]
 struct MongoSettings {
     collection: String,
-    ttl_seconds: Option<u32>,
+    /// Accepted and stored for the appender; nothing to check.
+    #[serde(rename = "ttl_seconds")]
+    _ttl_seconds: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -192,12 +196,10 @@ fn check_appender_settings(appender_type: &str, settings: &Value) -> Result<Stri
                     ));
                 }
             }
-            let _ = s.ttl_seconds;
         }
         "mongodb" => {
             let s: MongoSettings = parse_value("settings", settings)?;
             identifier("settings.collection", &s.collection)?;
-            let _ = s.ttl_seconds;
         }
         "file" => {
             let s: FileSettings = parse_value("settings", settings)?;
