@@ -15,6 +15,7 @@ pub mod auth;
 pub mod components;
 pub mod documents;
 pub mod error;
+pub mod events;
 pub mod schemas;
 pub mod tenants;
 pub mod topics;
@@ -173,6 +174,9 @@ impl Modify for BearerAuth {
         documents::list_filters, documents::create_filter, documents::get_filter,
         documents::update_filter, documents::delete_filter, documents::activate_filter, documents::deactivate_filter,
         topics::list_topics, topics::create_topic, topics::list_group_topics, topics::attach_topic, topics::detach_topic,
+        events::list_families, events::create_family, events::get_family,
+        events::list_family_versions, events::create_family_version, events::get_family_version,
+        events::list_event_maps, events::create_event_map, events::get_event_map, events::delete_event_map,
         components::list_appenders, components::create_appender, components::get_appender, components::delete_appender,
         components::list_verifiers, components::create_verifier, components::delete_verifier,
         components::list_sdk_profiles, components::create_sdk_profile, components::delete_sdk_profile,
@@ -252,6 +256,16 @@ pub fn configure(state: ApiState) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .service(topics::list_group_topics)
             .service(topics::attach_topic)
             .service(topics::detach_topic)
+            .service(events::list_families)
+            .service(events::create_family)
+            .service(events::get_family)
+            .service(events::list_family_versions)
+            .service(events::create_family_version)
+            .service(events::get_family_version)
+            .service(events::list_event_maps)
+            .service(events::create_event_map)
+            .service(events::get_event_map)
+            .service(events::delete_event_map)
             .service(components::list_appenders)
             .service(components::create_appender)
             .service(components::get_appender)

@@ -23,10 +23,15 @@ use crate::sql::{Dialect, SqlDatabase};
 
 mod components;
 mod documents;
+mod events;
 mod topics;
 
 pub use components::{LogAppender, SdkProfile, UserVerifier};
 pub use documents::{DocumentKind, DocumentStatus, GroupDocument};
+pub use events::{
+    EventAction, EventClass, EventClassKind, EventFamily, EventFamilyVersion, EventMap,
+    EventMapAction, MAX_FQN_LEN, NewEventClass,
+};
 pub use topics::{Topic, TopicKind};
 
 /// The migrations, in order: (version, description, script).
@@ -34,6 +39,7 @@ pub use topics::{Topic, TopicKind};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "metadata", include_str!("../../migrations/0001_metadata.sql")),
     (2, "group documents", include_str!("../../migrations/0002_group_documents_topics.sql")),
+    (3, "event families", include_str!("../../migrations/0003_event_families.sql")),
     (4, "components", include_str!("../../migrations/0004_components.sql")),
 ];
 

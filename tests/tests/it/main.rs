@@ -4,6 +4,8 @@
 
 mod admin_api;
 mod cluster;
+mod events_api;
+mod metadata_events;
 mod metadata_store;
 mod node_lifecycle;
 mod schemathesis;
