@@ -1,9 +1,10 @@
 # Everyday commands. `make test` is the one command that runs every test on a fresh machine:
 # it installs what the build and the tests need (deploy/local/build-deps.sh, python-deps.sh),
-# installs and starts the real servers (deploy/local/infra.sh), then runs the suite.
+# installs and starts the real servers (deploy/local/infra.sh), then runs the suite, then the
+# admin UI's tests (Vitest, and a browser test in Chromium against a real kaa-node).
 CARGO ?= cargo
 
-.PHONY: build fmt lint test unit build-deps python-deps infra-up infra-down bench standalone
+.PHONY: build fmt lint test unit build-deps python-deps infra-up infra-down bench standalone ui ui-deps ui-test
 
 # Debian packages the build needs: thrift-compiler, for idl/build.rs.
 build-deps:
@@ -32,6 +33,24 @@ infra-down:
 
 test: build-deps python-deps infra-up
 	$(CARGO) test --workspace --locked
+	$(MAKE) ui-test
+
+# The admin web UI (admin-ui/dist, served by Control at / on the admin port), rebuilt only when
+# its sources changed; ui-deps installs Chromium for the browser test and the npm packages.
+UI_SOURCES := $(shell find admin-ui/src -type f 2>/dev/null) $(wildcard admin-ui/*.json admin-ui/*.ts admin-ui/index.html)
+admin-ui/dist/index.html: $(UI_SOURCES)
+	deploy/local/ui-deps.sh --npm-only
+	cd admin-ui && npm run build
+
+ui: admin-ui/dist/index.html
+
+ui-deps:
+	deploy/local/ui-deps.sh
+
+ui-test: ui-deps ui
+	cd admin-ui && npm test
+	$(CARGO) build --locked --bin kaa-node
+	cd admin-ui && npm run e2e
 
 # Pure-logic tests only: no servers needed.
 unit: build-deps
@@ -40,5 +59,5 @@ unit: build-deps
 bench: build-deps
 	$(CARGO) bench --workspace --locked
 
-standalone: build-deps
+standalone: build-deps admin-ui/dist/index.html
 	$(CARGO) run --release --locked --bin kaa-node -- standalone

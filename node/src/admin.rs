@@ -6,8 +6,14 @@
 //! load balancer drains the node first. `/metrics` renders the node's Prometheus registry.
 //! `/cluster` shows this node's live view of the cluster (nodes, services, leader, Operations
 //! load, the hash ring) and `/cluster/owner?key=K` names the Operations node that owns key `K`.
+//!
+//! On Control nodes it also serves the admin web UI (the built `admin-ui/dist`) at `/`: files by
+//! path, and `index.html` for any other GET outside `/api/`, `/health`, `/ready`, `/metrics`
+//! and `/cluster`, so the single-page app's own paths load on refresh. Unknown paths under
+//! those prefixes, and anything not GET or HEAD, get the JSON `no_route` 404.
 
 use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,19 +93,28 @@ pub struct AdminServer {
 impl AdminServer {
     /// Binds `host:port` and starts serving on the current tokio runtime.
     ///
-    /// `api` is Control's admin API, mounted under `/api/v1` when the node runs Control.
+    /// `api` is Control's admin API, mounted under `/api/v1` when the node runs Control; `ui`
+    /// is the folder of the built admin UI, served at `/`.
     pub fn start(
         host: &str,
         port: u16,
         state: AdminState,
         api: Option<ApiState>,
+        ui: Option<PathBuf>,
     ) -> std::io::Result<Self> {
         let state = web::Data::new(state);
+        let ui = ui.map(|dir| web::Data::new(UiDir(dir)));
         let api = api.map(kaa_control::api::configure);
         let server = HttpServer::new(move || {
             let api = api.clone();
+            let ui = ui.clone();
             App::new()
                 .app_data(state.clone())
+                .configure(move |cfg| {
+                    if let Some(ui) = ui {
+                        cfg.app_data(ui);
+                    }
+                })
                 .configure(move |cfg| {
                     if let Some(api) = api {
                         api(cfg);
@@ -189,8 +204,132 @@ fn api_refusal(state: &AdminState) -> Option<HttpResponse> {
     })))
 }
 
-/// Anything unrouted: a JSON 404, so API clients always get the API's error shape.
+/// The folder of the built admin UI.
+struct UiDir(PathBuf);
+
+/// Paths that belong to the API and the node's own endpoints, never to the UI.
+fn reserved_path(path: &str) -> bool {
+    ["/api", "/health", "/ready", "/metrics", "/cluster"]
+        .iter()
+        .any(|prefix| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+}
+
+/// The file under the UI folder that `path` names, if `path` is a plain relative path (no `..`,
+/// no root, no backslashes); `/` names `index.html`.
+fn ui_file(dir: &Path, path: &str) -> Option<PathBuf> {
+    let relative = path.trim_start_matches('/');
+    if relative.is_empty() {
+        return Some(dir.join("index.html"));
+    }
+    if relative.contains('\\') || relative.contains('\0') {
+        return None;
+    }
+    let relative = Path::new(relative);
+    relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)))
+        .then(|| dir.join(relative))
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" | "map" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "woff2" => "font/woff2",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A GET of the UI: the file itself, or `index.html` for the app's own paths. Hashed files
+/// under `assets/` are cached for good; everything else is revalidated.
+async fn serve_ui(dir: &Path, path: &str) -> Option<HttpResponse> {
+    let file = ui_file(dir, path)?;
+    let is_asset = path.starts_with("/assets/");
+    let (file, body) = match read_file(file.clone()).await {
+        Some(body) => (file, body),
+        // A missing asset is a 404; any other path is one of the app's routes.
+        None if is_asset => return None,
+        None => {
+            let index = dir.join("index.html");
+            match read_file(index.clone()).await {
+                Some(body) => (index, body),
+                None => return Some(ui_missing(dir)),
+            }
+        }
+    };
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type(content_type(&file))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header(("Referrer-Policy", "no-referrer"));
+    if is_asset {
+        response.insert_header(("Cache-Control", "public, max-age=31536000, immutable"));
+    } else {
+        response.insert_header(("Cache-Control", "no-cache"));
+    }
+    if file.extension().is_some_and(|e| e == "html") {
+        response
+            .insert_header(("X-Frame-Options", "DENY"))
+            .insert_header((
+                "Content-Security-Policy",
+                "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+                 frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            ));
+    }
+    Some(response.body(body))
+}
+
+async fn read_file(path: PathBuf) -> Option<Vec<u8>> {
+    web::block(move || {
+        if path.is_file() {
+            std::fs::read(&path).ok()
+        } else {
+            None
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+fn ui_missing(dir: &Path) -> HttpResponse {
+    tracing::warn!(ui_dir = %dir.display(), "admin UI requested but not built");
+    HttpResponse::NotFound()
+        .content_type("text/html; charset=utf-8")
+        .body(format!(
+            "<!doctype html><title>kaa-rs</title><p>The admin UI is not built: no index.html in \
+             <code>{}</code>. Run <code>make ui</code> in the repository (or set \
+             <code>control.ui_dir</code>). The admin API is at <code>/api/v1</code>.</p>",
+            html_escape(&dir.display().to_string())
+        ))
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Anything unrouted: the admin UI for GETs outside the API on a node that serves it, otherwise a
+/// JSON 404, so API clients always get the API's error shape.
 async fn no_route(request: actix_web::HttpRequest) -> HttpResponse {
+    let method = request.method();
+    if (method == actix_web::http::Method::GET || method == actix_web::http::Method::HEAD)
+        && !reserved_path(request.path())
+        && let Some(ui) = request.app_data::<web::Data<UiDir>>()
+        && let Some(response) = serve_ui(&ui.0, request.path()).await
+    {
+        return response;
+    }
     HttpResponse::NotFound().json(json!({
         "error": "no_route",
         "message": format!("no {} {} here", request.method(), request.path()),
@@ -337,5 +476,83 @@ async fn ring_owner(state: web::Data<AdminState>, query: web::Query<OwnerQuery>)
         Some(owner) => HttpResponse::Ok().json(json!({ "key": query.key, "owner": owner })),
         None => HttpResponse::ServiceUnavailable()
             .json(json!({ "error": "no_operations_node", "message": "no live Operations node" })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test as actix_test;
+    use actix_web::{App, web};
+
+    use super::*;
+
+    #[test]
+    fn reserved_paths_are_never_the_ui() {
+        for path in [
+            "/api",
+            "/api/v1/nope",
+            "/health",
+            "/ready",
+            "/metrics",
+            "/cluster/x",
+        ] {
+            assert!(reserved_path(path), "{path}");
+        }
+        for path in ["/", "/tenants", "/healthy", "/apix", "/assets/a.js"] {
+            assert!(!reserved_path(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn ui_files_stay_inside_the_folder() {
+        let dir = Path::new("/srv/ui");
+        assert_eq!(ui_file(dir, "/"), Some(dir.join("index.html")));
+        assert_eq!(ui_file(dir, "/assets/a.js"), Some(dir.join("assets/a.js")));
+        assert_eq!(ui_file(dir, "/../etc/passwd"), None);
+        assert_eq!(ui_file(dir, "/assets/../../x"), None);
+        assert_eq!(ui_file(dir, "/a\\..\\b"), None);
+        assert_eq!(ui_file(dir, "//etc/passwd"), Some(dir.join("etc/passwd")));
+    }
+
+    #[actix_web::test]
+    async fn serves_files_falls_back_to_index_and_keeps_json_404s() {
+        let dir = std::env::temp_dir().join(format!("kaa-ui-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
+        std::fs::write(dir.join("index.html"), "<!doctype html>app").unwrap();
+        std::fs::write(dir.join("assets/app.js"), "console.log(1)").unwrap();
+        let app = actix_test::init_service(
+            App::new()
+                .app_data(web::Data::new(UiDir(dir.clone())))
+                .default_service(web::to(no_route)),
+        )
+        .await;
+        let get = |path: &str| actix_test::TestRequest::get().uri(path).to_request();
+
+        let response = actix_test::call_service(&app, get("/")).await;
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().contains_key("content-security-policy"));
+        assert_eq!(actix_test::read_body(response).await, "<!doctype html>app");
+
+        let response = actix_test::call_service(&app, get("/assets/app.js")).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers().get("content-type").unwrap(),
+            "text/javascript; charset=utf-8"
+        );
+
+        let response = actix_test::call_service(&app, get("/applications/42/groups")).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(actix_test::read_body(response).await, "<!doctype html>app");
+
+        for path in ["/assets/missing.js", "/api/v1/nothing", "/metrics/x"] {
+            let response = actix_test::call_service(&app, get(path)).await;
+            assert_eq!(response.status(), 404, "{path}");
+            let body: Value = actix_test::read_body_json(response).await;
+            assert_eq!(body["error"], "no_route", "{path}");
+        }
+        let post = actix_test::TestRequest::post().uri("/tenants").to_request();
+        assert_eq!(actix_test::call_service(&app, post).await.status(), 404);
+
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -216,11 +216,34 @@ impl Default for ZooKeeperConfig {
 pub struct ControlConfig {
     /// Whether this node runs Control.
     pub enabled: bool,
+    /// Folder of the built admin UI (`admin-ui/dist`), served at `/` on the admin port; empty
+    /// means `./admin-ui/dist` under the working directory, when it exists.
+    pub ui_dir: PathBuf,
 }
 
 impl Default for ControlConfig {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            ui_dir: PathBuf::new(),
+        }
+    }
+}
+
+/// Where the admin UI is looked for when `control.ui_dir` is empty, relative to the working
+/// directory (`make standalone` builds it there).
+pub const DEFAULT_UI_DIR: &str = "admin-ui/dist";
+
+impl ControlConfig {
+    /// The admin UI folder to serve, if any: `ui_dir` as configured (served even if missing, so
+    /// the node says what is wrong), or [`DEFAULT_UI_DIR`] when that is empty and the folder
+    /// holds an `index.html`.
+    pub fn ui_dir(&self) -> Option<PathBuf> {
+        if !self.ui_dir.as_os_str().is_empty() {
+            return Some(self.ui_dir.clone());
+        }
+        let default = PathBuf::from(DEFAULT_UI_DIR);
+        default.join("index.html").is_file().then_some(default)
     }
 }
 

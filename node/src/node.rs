@@ -134,7 +134,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         cluster,
     );
     let api = started.control.as_ref().map(ControlService::api);
-    let admin = AdminServer::start(&config.admin.host, config.admin.port, state, api)
+    let ui = if started.control.is_some() {
+        config.control.ui_dir()
+    } else {
+        None
+    };
+    match &ui {
+        Some(dir) => info!(ui_dir = %dir.display(), "serving the admin UI"),
+        None if started.control.is_some() => info!(
+            "admin UI not found (no {}/index.html; `make ui` builds it, control.ui_dir points to it)",
+            crate::config::DEFAULT_UI_DIR
+        ),
+        None => {}
+    }
+    let admin = AdminServer::start(&config.admin.host, config.admin.port, state, api, ui)
         .with_context(|| format!("cannot listen on admin.port {}", config.admin.port))?;
     for addr in &admin.addrs {
         info!(%addr, "admin server listening");

@@ -172,7 +172,18 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
 }
 
 /// Decodes `bytes` as `T`, naming the field of the first error.
+///
+/// Every request body is a JSON object. serde would also read a struct from an array of its
+/// fields in declaration order (`["acme"]` as `{"name": "acme"}`), which the OpenAPI document
+/// does not allow and no client means, so anything but an object is refused first.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "the body must be a JSON object",
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let message = error.inner().to_string();
@@ -191,11 +202,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 /// Decodes the JSON `value` found at request field `field` as `T`, naming the inner field of the
-/// first error (`settings.columns[1].name`).
+/// first error (`settings.columns[1].name`). `value` must be a JSON object, as in [`parse`].
 pub fn parse_value<T: DeserializeOwned>(
     field: &str,
     value: &serde_json::Value,
 ) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::invalid(field, "must be a JSON object"));
+    }
     serde_path_to_error::deserialize(value).map_err(|error| {
         let inner = error.path().to_string();
         let at = if inner == "." {
@@ -252,5 +266,22 @@ mod tests {
         );
         assert!(parse::<Outer>(b"not json").is_err());
         assert!(parse::<Outer>(br#"{"name": "a", "inner": {"weight": 1}} trailing"#).is_err());
+    }
+
+    #[test]
+    fn structs_come_only_from_objects() {
+        // serde alone reads a struct from an array of its fields.
+        let inner: Inner = serde_json::from_str("[1]").unwrap();
+        assert_eq!(inner.weight, 1);
+        for body in [r#"["a", [1]]"#, " [null, null]", "1", "null", r#""a""#, ""] {
+            let error = parse::<Outer>(body.as_bytes()).unwrap_err();
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(error.body.error, "invalid_body", "{body}");
+        }
+        assert!(parse::<Inner>(b" \n{\"weight\": 1}").is_ok());
+        let error = parse_value::<Inner>("settings", &serde_json::json!([1])).unwrap_err();
+        assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error.body.field.as_deref(), Some("settings"));
+        assert!(parse_value::<Inner>("settings", &serde_json::json!({"weight": 1})).is_ok());
     }
 }

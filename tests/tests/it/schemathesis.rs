@@ -73,7 +73,7 @@ async fn run(node: &Node, run: Run) -> Outcome {
         .arg(node.url("/api/v1/openapi.json"))
         .args(["--checks", CHECKS])
         .args(["--max-examples", &MAX_EXAMPLES.to_string()])
-        .args(["--workers", "2"])
+        .args(["--workers", "1"])
         .args(["--request-timeout", "10"])
         .args(["--generation-database", "none"])
         .args(["--suppress-health-check", "all"])
@@ -121,6 +121,7 @@ fn token(client: &ApiClient) -> Option<String> {
 #[tokio::test]
 async fn schemathesis_finds_no_server_error_in_the_admin_api() {
     let command = schemathesis();
+    let t0 = Instant::now();
     let mut node = NodeBuilder::standalone()
         .env("KAA_ADMIN_USER", "admin")
         .env("KAA_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -130,6 +131,7 @@ async fn schemathesis_finds_no_server_error_in_the_admin_api() {
         .await
         .unwrap();
     let base = format!("http://{}", node.admin);
+    eprintln!("TIMING ready {:?}", t0.elapsed());
 
     // A tenant with an administrator, a developer and an application with a group, so that the
     // authenticated operations reach the store, not only the role checks.
@@ -172,6 +174,7 @@ async fn schemathesis_finds_no_server_error_in_the_admin_api() {
     );
     let leaving = ApiClient::login(&base, "fuzz-developer", PASSWORD).await;
 
+    eprintln!("TIMING fixture {:?}", t0.elapsed());
     println!("schemathesis: {}", command.display());
     // Least privileged first: a later, more privileged run may delete an earlier caller.
     let runs = [

@@ -1,0 +1,205 @@
+// The admin REST API client: JSON over fetch with the session's bearer token. Every failure
+// becomes an ApiError carrying the API's `error` code, `message` and `field`.
+
+export type Role = 'KAA_ADMIN' | 'TENANT_ADMIN' | 'TENANT_DEVELOPER' | 'TENANT_USER';
+
+export interface User {
+  id: string;
+  username: string;
+  role: Role;
+  tenant_id?: string | null;
+  created_ms: number;
+}
+export interface Session {
+  token: string;
+  expires_ms: number;
+  user: User;
+}
+export interface Tenant {
+  id: string;
+  name: string;
+  created_ms: number;
+}
+export interface Application {
+  id: string;
+  tenant_id: string;
+  name: string;
+  app_token: string;
+  credentials_service: string;
+  seq: number;
+  created_ms: number;
+}
+export interface Group {
+  id: string;
+  app_id: string;
+  name: string;
+  weight: number;
+  description: string;
+  created_ms: number;
+}
+export interface Schema {
+  id: string;
+  kind: string;
+  version: number;
+  name: string;
+  schema: unknown;
+  created_ms: number;
+}
+export interface Doc {
+  id: string;
+  group_id: string;
+  schema_version: number;
+  server_schema_version: number;
+  body: unknown;
+  status: 'draft' | 'active' | 'deprecated' | string;
+  created_ms: number;
+  activated_ms?: number | null;
+}
+export interface PageOf<T> {
+  items: T[];
+  next_offset: number | null;
+}
+
+/** A failed request, in the API's words. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly field?: string;
+
+  constructor(status: number, code: string, message: string, field?: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+const STATUS_WORDS: Record<number, string> = {
+  400: 'The request was not understood',
+  401: 'Your session has ended; log in again',
+  403: 'Your role may not do this',
+  404: 'Not found',
+  409: 'Conflicts with what exists',
+  413: 'The request is too large',
+  422: 'Not valid',
+  503: 'The server is not available right now',
+};
+
+/** Turns a non-2xx response (status and parsed body, if any) into an ApiError. */
+export function toApiError(status: number, body: unknown): ApiError {
+  if (body && typeof body === 'object') {
+    const b = body as Record<string, unknown>;
+    const code = typeof b.error === 'string' ? b.error : `http_${status}`;
+    let message = typeof b.message === 'string' && b.message ? b.message : undefined;
+    const field = typeof b.field === 'string' && b.field ? b.field : undefined;
+    if (code === 'not_leader') {
+      const leader = b.leader as { admin_url?: string } | null | undefined;
+      message = leader?.admin_url
+        ? `This Control node is a standby; open the admin UI on the leader at ${leader.admin_url}`
+        : 'This Control node is a standby and no leader is known right now';
+    }
+    return new ApiError(status, code, message ?? STATUS_WORDS[status] ?? `HTTP ${status}`, field);
+  }
+  return new ApiError(status, `http_${status}`, STATUS_WORDS[status] ?? `HTTP ${status}`);
+}
+
+/** The error text to show at the form field `name`, if the error names it or a path inside it. */
+export function fieldError(error: unknown, name: string): string | undefined {
+  if (!(error instanceof ApiError) || !error.field) return undefined;
+  const f = error.field;
+  if (f === name) return error.message;
+  if (f.startsWith(name + '.') || f.startsWith(name + '[')) return `${f}: ${error.message}`;
+  return undefined;
+}
+
+/** Whether the error belongs to one of the form's fields (else it is shown above the form). */
+export function isFieldError(error: unknown, names: string[]): boolean {
+  return names.some((n) => fieldError(error, n) !== undefined);
+}
+
+export function errorText(error: unknown): string {
+  if (error instanceof ApiError) return error.field ? `${error.message} (${error.field})` : error.message;
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
+
+export interface ClientOptions {
+  base?: string;
+  token: () => string | null;
+  /** Called on a 401 for a request that carried a token: the session is gone. */
+  onUnauthorized?: () => void;
+  fetch?: Fetch;
+}
+
+export class Client {
+  private readonly base: string;
+  private readonly opts: ClientOptions;
+
+  constructor(opts: ClientOptions) {
+    this.base = opts.base ?? '/api/v1';
+    this.opts = opts;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    const token = this.opts.token();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const doFetch: Fetch = this.opts.fetch ?? ((i, r) => fetch(i, r));
+    let response: Response;
+    try {
+      response = await doFetch(this.base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch {
+      throw new ApiError(0, 'network', 'Cannot reach the server; check that the node is running');
+    }
+    const text = await response.text();
+    let parsed: unknown = undefined;
+    if (text) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+    }
+    if (!response.ok) {
+      const error = toApiError(response.status, parsed);
+      if (response.status === 401 && token) this.opts.onUnauthorized?.();
+      throw error;
+    }
+    return parsed as T;
+  }
+
+  get<T>(path: string) {
+    return this.request<T>('GET', path);
+  }
+  post<T>(path: string, body?: unknown) {
+    return this.request<T>('POST', path, body);
+  }
+  patch<T>(path: string, body: unknown) {
+    return this.request<T>('PATCH', path, body);
+  }
+  del(path: string) {
+    return this.request<void>('DELETE', path);
+  }
+  /** Every item of a paged list (pages of 500). */
+  async all<T>(path: string): Promise<T[]> {
+    const items: T[] = [];
+    let offset: number | null = 0;
+    const sep = path.includes('?') ? '&' : '?';
+    while (offset !== null && items.length < 10_000) {
+      const page: PageOf<T> = await this.get<PageOf<T>>(`${path}${sep}offset=${offset}&limit=500`);
+      items.push(...page.items);
+      offset = page.next_offset;
+    }
+    return items;
+  }
+}
+
+export const enc = encodeURIComponent;

@@ -1,0 +1,57 @@
+// What each role may see and do in the UI, after the role matrix of docs/admin-api.md.
+import type { Role } from './api';
+
+export type Capability =
+  | 'tenants'
+  | 'users'
+  | 'applications.read'
+  | 'applications.write'
+  | 'app.write'; // schemas, groups, configurations and the rest inside an application
+
+const CAPABILITIES: Record<Role, Capability[]> = {
+  KAA_ADMIN: ['tenants', 'users'],
+  TENANT_ADMIN: ['users', 'applications.read', 'applications.write'],
+  TENANT_DEVELOPER: ['applications.read', 'app.write'],
+  TENANT_USER: ['applications.read'],
+};
+
+export function can(role: Role | undefined, capability: Capability): boolean {
+  return !!role && (CAPABILITIES[role] ?? []).includes(capability);
+}
+
+export interface NavItem {
+  label: string;
+  path: string;
+}
+
+export function navFor(role: Role | undefined): NavItem[] {
+  const items: NavItem[] = [];
+  if (can(role, 'tenants')) items.push({ label: 'Tenants', path: '/tenants' });
+  if (can(role, 'users')) items.push({ label: 'Users', path: '/users' });
+  if (can(role, 'applications.read')) items.push({ label: 'Applications', path: '/applications' });
+  return items;
+}
+
+/** The page a role lands on after login. */
+export function homeFor(role: Role | undefined): string {
+  return navFor(role)[0]?.path ?? '/login';
+}
+
+/** The roles a user of `role` may create (POST /users). */
+export function creatableRoles(role: Role | undefined): Role[] {
+  switch (role) {
+    case 'KAA_ADMIN':
+      return ['TENANT_ADMIN', 'KAA_ADMIN'];
+    case 'TENANT_ADMIN':
+      return ['TENANT_ADMIN', 'TENANT_DEVELOPER', 'TENANT_USER'];
+    default:
+      return [];
+  }
+}
+
+export const ROLE_LABELS: Record<Role, string> = {
+  KAA_ADMIN: 'Kaa admin',
+  TENANT_ADMIN: 'Tenant admin',
+  TENANT_DEVELOPER: 'Developer',
+  TENANT_USER: 'Tenant user',
+};

@@ -1,0 +1,131 @@
+// Small shared pieces: loading hook, error and empty states, confirmation, links.
+import { useCallback, useEffect, useState, type ReactNode } from 'react';
+import { Alert, Anchor, Button, Group, Loader, Modal, Stack, Text } from '@mantine/core';
+import { errorText } from './api';
+import { navigate } from './router';
+
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
+  const [data, setData] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<unknown>(undefined);
+  const [loading, setLoading] = useState(true);
+  const [tick, setTick] = useState(0);
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const run = useCallback(load, deps);
+  useEffect(() => {
+    let live = true;
+    setLoading(true);
+    run().then(
+      (d) => {
+        if (!live) return;
+        setData(d);
+        setError(undefined);
+        setLoading(false);
+      },
+      (e) => {
+        if (!live) return;
+        setError(e);
+        setLoading(false);
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [run, tick]);
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  return { data, error, loading, reload };
+}
+
+export function ErrorAlert({ error, title }: { error: unknown; title?: string }) {
+  if (!error) return null;
+  return (
+    <Alert color="red" title={title ?? 'Error'} role="alert" variant="light">
+      {errorText(error)}
+    </Alert>
+  );
+}
+
+export function Loading() {
+  return (
+    <Group justify="center" p="md">
+      <Loader size="sm" aria-label="Loading" />
+    </Group>
+  );
+}
+
+export function Empty({ children }: { children: ReactNode }) {
+  return (
+    <Text c="dimmed" ta="center" py="lg" data-testid="empty">
+      {children}
+    </Text>
+  );
+}
+
+/** A link that navigates inside the app (and still opens in a new tab on ctrl/middle click). */
+export function Link({ to, children }: { to: string; children: ReactNode }) {
+  return (
+    <Anchor
+      href={to}
+      onClick={(e) => {
+        if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+        e.preventDefault();
+        navigate(to);
+      }}
+    >
+      {children}
+    </Anchor>
+  );
+}
+
+/** A button that asks before doing something destructive. */
+export function ConfirmButton(props: {
+  label: string;
+  title: string;
+  message: ReactNode;
+  confirmLabel?: string;
+  onConfirm: () => Promise<unknown>;
+  onDone?: () => void;
+  ariaLabel?: string;
+}) {
+  const [open, setOpen] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(undefined);
+  const confirm = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await props.onConfirm();
+      setOpen(false);
+      props.onDone?.();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <Button size="xs" color="red" variant="light" onClick={() => setOpen(true)} aria-label={props.ariaLabel}>
+        {props.label}
+      </Button>
+      <Modal opened={open} onClose={() => setOpen(false)} title={props.title} centered>
+        <Stack>
+          <Text>{props.message}</Text>
+          <ErrorAlert error={error} />
+          <Group justify="flex-end">
+            <Button variant="default" onClick={() => setOpen(false)}>
+              Cancel
+            </Button>
+            <Button color="red" loading={busy} onClick={confirm}>
+              {props.confirmLabel ?? 'Delete'}
+            </Button>
+          </Group>
+        </Stack>
+      </Modal>
+    </>
+  );
+}
+
+export function formatTime(ms?: number | null): string {
+  if (!ms) return '—';
+  return new Date(ms).toLocaleString();
+}
