@@ -751,8 +751,26 @@ async fn no_role_reaches_another_tenant_or_above_its_role() {
 }
 
 #[tokio::test]
-async fn bad_input_is_refused_with_a_4xx_naming_the_field_and_writes_nothing() {
-    let node = control_node(None).await;
+async fn bad_input_is_refused_with_a_4xx_naming_the_field_and_writes_nothing_on_sqlite() {
+    bad_input(None).await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_4xx_naming_the_field_and_writes_nothing_on_postgresql() {
+    let database = infra::fresh_database(&infra::postgres(), "postgresql").await;
+    bad_input(Some(&database.url)).await;
+    database.drop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_4xx_naming_the_field_and_writes_nothing_on_mariadb() {
+    let database = infra::fresh_database(&infra::mariadb(), "mariadb").await;
+    bad_input(Some(&database.url)).await;
+    database.drop().await;
+}
+
+async fn bad_input(sql_url: Option<&str>) {
+    let node = control_node(sql_url).await;
     let admin = ApiClient::login(base(&node), "admin", ADMIN_PASSWORD).await;
 
     let unknown = admin
