@@ -1,17 +1,21 @@
-import { useCallback, useMemo, useState, useEffect } from 'react';
+import { lazy, Suspense, useCallback, useMemo, useState, useEffect } from 'react';
 import { AppShell, Badge, Burger, Button, Group, NavLink, Text, Title } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import { Client, type Session } from './api';
 import { AppContext } from './context';
-import { homeFor, navFor, ROLE_LABELS } from './roles';
+import { CLUSTER_PAGE, homeFor, navFor, ROLE_LABELS } from './roles';
 import { match, navigate, usePath } from './router';
 import { LoginPage } from './pages/Login';
 import { TenantsPage } from './pages/Tenants';
 import { UsersPage } from './pages/Users';
 import { ApplicationsPage } from './pages/Applications';
-import { ApplicationPage } from './pages/Application';
-import { GroupPage } from './pages/Group';
-import { Empty } from './ui';
+import { ApplicationPage, isAppTab } from './pages/Application';
+import { GROUP_TABS, GroupPage, type GroupTab } from './pages/Group';
+import { EventFamiliesPage, EventFamilyPage } from './pages/EventFamilies';
+import { Empty, Loading } from './ui';
+
+// The cluster page brings the chart library: loaded on first visit, in a chunk of its own.
+const ClusterPage = lazy(() => import('./pages/Cluster').then((m) => ({ default: m.ClusterPage })));
 
 const KEY = 'kaa.session';
 
@@ -125,9 +129,17 @@ function Routes({ path }: { path: string }) {
   if (match('/users', path)) return <UsersPage />;
   if (match('/applications', path)) return <ApplicationsPage />;
   if ((m = match('/applications/:app', path))) return <ApplicationPage appId={m.app} tab="groups" />;
-  if ((m = match('/applications/:app/:tab', path)) && ['groups', 'schemas'].includes(m.tab))
-    return <ApplicationPage appId={m.app} tab={m.tab as 'groups' | 'schemas'} />;
-  if ((m = match('/applications/:app/groups/:group', path)))
-    return <GroupPage appId={m.app} groupId={m.group} />;
+  if ((m = match('/applications/:app/:tab', path)) && isAppTab(m.tab)) return <ApplicationPage appId={m.app} tab={m.tab} />;
+  if ((m = match('/applications/:app/groups/:group', path))) return <GroupPage appId={m.app} groupId={m.group} />;
+  if ((m = match('/applications/:app/groups/:group/:tab', path)) && (GROUP_TABS as readonly string[]).includes(m.tab))
+    return <GroupPage appId={m.app} groupId={m.group} tab={m.tab as GroupTab} />;
+  if (match('/event-families', path)) return <EventFamiliesPage />;
+  if ((m = match('/event-families/:family', path))) return <EventFamilyPage familyId={m.family} />;
+  if (match(CLUSTER_PAGE, path))
+    return (
+      <Suspense fallback={<Loading />}>
+        <ClusterPage />
+      </Suspense>
+    );
   return <Empty>No page at {path}.</Empty>;
 }

@@ -55,6 +55,82 @@ export interface Doc {
   created_ms: number;
   activated_ms?: number | null;
 }
+export interface Topic {
+  id: string;
+  app_id: string;
+  name: string;
+  kind: 'mandatory' | 'optional' | string;
+  created_ms: number;
+}
+export interface Appender {
+  id: string;
+  name: string;
+  type: string;
+  min_log_version: number;
+  max_log_version?: number | null;
+  confirm_delivery: boolean;
+  header_fields: string[];
+  settings: Record<string, unknown>;
+  created_ms: number;
+}
+export interface Verifier {
+  id: string;
+  name: string;
+  type: string;
+  verifier_token: string;
+  settings: Record<string, unknown>;
+  created_ms: number;
+}
+export interface SdkProfile {
+  id: string;
+  name: string;
+  sdk_token: string;
+  client_profile_version?: number | null;
+  server_profile_version?: number | null;
+  configuration_version?: number | null;
+  notification_version?: number | null;
+  log_version?: number | null;
+  event_map_ids: string[];
+  default_verifier_token?: string | null;
+  created_ms: number;
+}
+export interface Family {
+  id: string;
+  tenant_id: string;
+  name: string;
+  namespace: string;
+  class_name: string;
+  created_ms: number;
+}
+export interface EventClass {
+  id: string;
+  fqn: string;
+  kind: 'event' | 'object' | string;
+  schema: unknown;
+}
+export interface FamilyVersion {
+  id: string;
+  family_id: string;
+  version: number;
+  classes: EventClass[];
+  created_ms: number;
+}
+export interface EventMap {
+  id: string;
+  app_id: string;
+  family_id: string;
+  family_name: string;
+  version: number;
+  actions: Record<string, string>;
+  created_ms: number;
+}
+export interface Change {
+  seq: number;
+  entity: string;
+  entity_id: string;
+  op: string;
+  created_ms: number;
+}
 export interface PageOf<T> {
   items: T[];
   next_offset: number | null;
@@ -144,6 +220,15 @@ export class Client {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.send<T>(method, this.base + path, body);
+  }
+
+  /** A GET outside the API prefix, e.g. the node's own `/cluster`. */
+  getUrl<T>(url: string): Promise<T> {
+    return this.send<T>('GET', url);
+  }
+
+  private async send<T>(method: string, url: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json' };
     const token = this.opts.token();
     if (token) headers.Authorization = `Bearer ${token}`;
@@ -151,7 +236,7 @@ export class Client {
     const doFetch: Fetch = this.opts.fetch ?? ((i, r) => fetch(i, r));
     let response: Response;
     try {
-      response = await doFetch(this.base + path, {
+      response = await doFetch(url, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -181,6 +266,9 @@ export class Client {
   }
   post<T>(path: string, body?: unknown) {
     return this.request<T>('POST', path, body);
+  }
+  put<T>(path: string, body?: unknown) {
+    return this.request<T>('PUT', path, body);
   }
   patch<T>(path: string, body: unknown) {
     return this.request<T>('PATCH', path, body);

@@ -6,18 +6,25 @@ export type Capability =
   | 'users'
   | 'applications.read'
   | 'applications.write'
-  | 'app.write'; // schemas, groups, configurations and the rest inside an application
+  | 'app.write' // schemas, groups, filters, configurations and the rest inside an application
+  | 'app.changes' // an application's change log
+  | 'families.read'
+  | 'families.write' // create event class families, upload their versions
+  | 'cluster'; // the cluster page (GET /cluster on the admin port)
 
 const CAPABILITIES: Record<Role, Capability[]> = {
-  KAA_ADMIN: ['tenants', 'users'],
-  TENANT_ADMIN: ['users', 'applications.read', 'applications.write'],
-  TENANT_DEVELOPER: ['applications.read', 'app.write'],
-  TENANT_USER: ['applications.read'],
+  KAA_ADMIN: ['tenants', 'users', 'cluster'],
+  TENANT_ADMIN: ['users', 'applications.read', 'applications.write', 'app.changes', 'families.read', 'families.write'],
+  TENANT_DEVELOPER: ['applications.read', 'app.write', 'app.changes', 'families.read', 'families.write'],
+  TENANT_USER: ['applications.read', 'families.read'],
 };
 
 export function can(role: Role | undefined, capability: Capability): boolean {
   return !!role && (CAPABILITIES[role] ?? []).includes(capability);
 }
+
+/** The cluster page's path: `/cluster` itself is the node's JSON endpoint on the same port. */
+export const CLUSTER_PAGE = '/cluster-status';
 
 export interface NavItem {
   label: string;
@@ -29,6 +36,8 @@ export function navFor(role: Role | undefined): NavItem[] {
   if (can(role, 'tenants')) items.push({ label: 'Tenants', path: '/tenants' });
   if (can(role, 'users')) items.push({ label: 'Users', path: '/users' });
   if (can(role, 'applications.read')) items.push({ label: 'Applications', path: '/applications' });
+  if (can(role, 'families.read')) items.push({ label: 'Event families', path: '/event-families' });
+  if (can(role, 'cluster')) items.push({ label: 'Cluster', path: CLUSTER_PAGE });
   return items;
 }
 

@@ -1,6 +1,8 @@
 // Small shared pieces: loading hook, error and empty states, confirmation, links.
-import { useCallback, useEffect, useState, type ReactNode } from 'react';
-import { Alert, Anchor, Button, Group, Loader, Modal, Stack, Text } from '@mantine/core';
+import { forwardRef, useCallback, useEffect, useState, type ReactNode } from 'react';
+import {
+  Alert, Anchor, Button, Code, CopyButton, Group, Loader, Modal, Stack, Text, Textarea, type TextareaProps,
+} from '@mantine/core';
 import { errorText } from './api';
 import { navigate } from './router';
 
@@ -34,6 +36,47 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
   const reload = useCallback(() => setTick((t) => t + 1), []);
   return { data, error, loading, reload };
 }
+
+/**
+ * A write action's state: `run(fn)` clears the last error, marks the action busy, and keeps the
+ * error `fn` throws (shown at its field or above the form). Resolves to whether `fn` succeeded.
+ */
+export function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(undefined);
+  const run = useCallback(async (fn: () => Promise<unknown>): Promise<boolean> => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await fn();
+      return true;
+    } catch (e) {
+      setError(e);
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  }, []);
+  const clear = useCallback(() => setError(undefined), []);
+  return { busy, error, run, clear, setError };
+}
+
+/** A monospace, autosizing text area for JSON documents and filter expressions. */
+export const CodeArea = forwardRef<HTMLTextAreaElement, TextareaProps>(function CodeArea(props, ref) {
+  return (
+    <Textarea
+      ref={ref}
+      autosize
+      minRows={4}
+      maxRows={24}
+      spellCheck={false}
+      autoCapitalize="off"
+      autoComplete="off"
+      styles={{ input: { fontFamily: 'var(--mantine-font-family-monospace)' } }}
+      {...props}
+    />
+  );
+});
 
 export function ErrorAlert({ error, title }: { error: unknown; title?: string }) {
   if (!error) return null;
@@ -85,6 +128,7 @@ export function ConfirmButton(props: {
   onConfirm: () => Promise<unknown>;
   onDone?: () => void;
   ariaLabel?: string;
+  color?: string;
 }) {
   const [open, setOpen] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -104,7 +148,7 @@ export function ConfirmButton(props: {
   };
   return (
     <>
-      <Button size="xs" color="red" variant="light" onClick={() => setOpen(true)} aria-label={props.ariaLabel}>
+      <Button size="xs" color={props.color ?? 'red'} variant="light" onClick={() => setOpen(true)} aria-label={props.ariaLabel}>
         {props.label}
       </Button>
       <Modal opened={open} onClose={() => setOpen(false)} title={props.title} centered>
@@ -115,7 +159,7 @@ export function ConfirmButton(props: {
             <Button variant="default" onClick={() => setOpen(false)}>
               Cancel
             </Button>
-            <Button color="red" loading={busy} onClick={confirm}>
+            <Button color={props.color ?? 'red'} loading={busy} onClick={confirm}>
               {props.confirmLabel ?? 'Delete'}
             </Button>
           </Group>
@@ -128,4 +172,25 @@ export function ConfirmButton(props: {
 export function formatTime(ms?: number | null): string {
   if (!ms) return '—';
   return new Date(ms).toLocaleString();
+}
+
+/** A schema version for display: `null`/0 as "—" (not pinned, or any). */
+export function versionText(v?: number | null, none = '—'): string {
+  return v ? `v${v}` : none;
+}
+
+/** A token (application, SDK, verifier) with a copy button. */
+export function Token({ value, label }: { value: string; label: string }) {
+  return (
+    <Group gap={4} wrap="nowrap">
+      <Code>{value}</Code>
+      <CopyButton value={value}>
+        {({ copied, copy }) => (
+          <Button size="compact-xs" variant="subtle" onClick={copy} aria-label={`Copy ${label}`}>
+            {copied ? 'Copied' : 'Copy'}
+          </Button>
+        )}
+      </CopyButton>
+    </Group>
+  );
 }

@@ -6,6 +6,12 @@ import {
 import { enc, fieldError, isFieldError, type Application, type Group as EpGroup, type Schema } from '../api';
 import { useApp } from '../context';
 import { can } from '../roles';
+import { AppendersTab } from './app/Appenders';
+import { ChangesTab } from './app/Changes';
+import { EventMapsTab } from './app/EventMaps';
+import { SdkProfilesTab } from './app/SdkProfiles';
+import { TopicsTab } from './app/Topics';
+import { VerifiersTab } from './app/Verifiers';
 import { navigate } from '../router';
 import { ConfirmButton, Empty, ErrorAlert, formatTime, Link, Loading, useLoad } from '../ui';
 
@@ -17,8 +23,27 @@ export const SCHEMA_KINDS = [
   { value: 'log', label: 'Log' },
 ];
 
-export function ApplicationPage({ appId, tab }: { appId: string; tab: 'groups' | 'schemas' }) {
-  const { client } = useApp();
+export const APP_TABS = [
+  { value: 'groups', label: 'Endpoint groups' },
+  { value: 'schemas', label: 'Schemas' },
+  { value: 'topics', label: 'Topics' },
+  { value: 'event-maps', label: 'Event maps' },
+  { value: 'log-appenders', label: 'Log appenders' },
+  { value: 'user-verifiers', label: 'User verifiers' },
+  { value: 'sdk-profiles', label: 'SDK profiles' },
+  { value: 'changes', label: 'Change log' },
+] as const;
+export type AppTab = (typeof APP_TABS)[number]['value'];
+
+export function isAppTab(tab: string): tab is AppTab {
+  return APP_TABS.some((t) => t.value === tab);
+}
+
+export function ApplicationPage({ appId, tab }: { appId: string; tab: AppTab }) {
+  const { client, session } = useApp();
+  const tabs = APP_TABS.filter((t) => t.value !== 'changes' || can(session.user.role, 'app.changes'));
+  // A tab the role may not see (a link from another role) opens the groups instead.
+  const current = tabs.some((t) => t.value === tab) ? tab : 'groups';
   const app = useLoad(() => client.get<Application>(`/applications/${enc(appId)}`), [client, appId]);
   if (app.error) return <ErrorAlert error={app.error} />;
   if (!app.data) return <Loading />;
@@ -50,10 +75,13 @@ export function ApplicationPage({ appId, tab }: { appId: string; tab: 'groups' |
           </Text>
         </Stack>
       </Paper>
-      <Tabs value={tab} onChange={(v) => v && navigate(`/applications/${enc(appId)}/${v}`)} keepMounted={false}>
+      <Tabs value={current} onChange={(v) => v && navigate(`/applications/${enc(appId)}/${v}`)} keepMounted={false}>
         <Tabs.List>
-          <Tabs.Tab value="groups">Endpoint groups</Tabs.Tab>
-          <Tabs.Tab value="schemas">Schemas</Tabs.Tab>
+          {tabs.map((t) => (
+            <Tabs.Tab key={t.value} value={t.value}>
+              {t.label}
+            </Tabs.Tab>
+          ))}
         </Tabs.List>
         <Tabs.Panel value="groups" pt="md">
           <GroupsTab appId={appId} />
@@ -61,6 +89,26 @@ export function ApplicationPage({ appId, tab }: { appId: string; tab: 'groups' |
         <Tabs.Panel value="schemas" pt="md">
           <SchemasTab appId={appId} />
         </Tabs.Panel>
+        <Tabs.Panel value="topics" pt="md">
+          <TopicsTab appId={appId} />
+        </Tabs.Panel>
+        <Tabs.Panel value="event-maps" pt="md">
+          <EventMapsTab appId={appId} />
+        </Tabs.Panel>
+        <Tabs.Panel value="log-appenders" pt="md">
+          <AppendersTab appId={appId} />
+        </Tabs.Panel>
+        <Tabs.Panel value="user-verifiers" pt="md">
+          <VerifiersTab appId={appId} />
+        </Tabs.Panel>
+        <Tabs.Panel value="sdk-profiles" pt="md">
+          <SdkProfilesTab appId={appId} />
+        </Tabs.Panel>
+        {tabs.some((t) => t.value === 'changes') && (
+          <Tabs.Panel value="changes" pt="md">
+            <ChangesTab appId={appId} />
+          </Tabs.Panel>
+        )}
       </Tabs>
     </Stack>
   );

@@ -1,41 +1,30 @@
-import { useState } from 'react';
-import { Badge, Breadcrumbs, Button, Code, Group, Paper, Select, Stack, Table, Text, Textarea, Title } from '@mantine/core';
-import { enc, fieldError, isFieldError, type Application, type Doc, type Group as EpGroup, type Schema } from '../api';
+// An endpoint group: its profile filters, configurations and attached topics, one tab each.
+import { Breadcrumbs, Stack, Tabs, Text, Title } from '@mantine/core';
+import { enc, type Application, type Group as EpGroup } from '../api';
 import { useApp } from '../context';
-import { can } from '../roles';
-import { ConfirmButton, Empty, ErrorAlert, formatTime, Link, Loading, useLoad } from '../ui';
+import { navigate } from '../router';
+import { ErrorAlert, Link, Loading, useLoad } from '../ui';
+import { FiltersTab } from './group/Filters';
+import { ConfigurationsTab } from './group/Configurations';
+import { GroupTopicsTab } from './group/Topics';
 
-const STATUS_COLORS: Record<string, string> = { draft: 'yellow', active: 'green', deprecated: 'gray' };
+export const GROUP_TABS = ['filters', 'configurations', 'topics'] as const;
+export type GroupTab = (typeof GROUP_TABS)[number];
 
-export function GroupPage({ appId, groupId }: { appId: string; groupId: string }) {
-  const { client, session } = useApp();
-  const writable = can(session.user.role, 'app.write');
+export function GroupPage({ appId, groupId, tab }: { appId: string; groupId: string; tab?: GroupTab }) {
+  const { client } = useApp();
   const base = `/applications/${enc(appId)}`;
   const head = useLoad(
-    () =>
-      Promise.all([
-        client.get<Application>(base),
-        client.get<EpGroup>(`${base}/groups/${enc(groupId)}`),
-        client.all<Schema>(`${base}/schemas/configuration`),
-      ]),
+    () => Promise.all([client.get<Application>(base), client.get<EpGroup>(`${base}/groups/${enc(groupId)}`)]),
     [client, appId, groupId],
   );
-  const docs = useLoad(() => client.all<Doc>(`${base}/groups/${enc(groupId)}/configurations`), [client, appId, groupId]);
-  const [actionError, setActionError] = useState<unknown>(undefined);
-
   if (head.error) return <ErrorAlert error={head.error} />;
   if (!head.data) return <Loading />;
-  const [app, group, schemas] = head.data;
-  const docPath = (d: Doc) => `${base}/groups/${enc(groupId)}/configurations/${enc(d.id)}`;
-  const act = async (d: Doc, action: 'activate' | 'deactivate') => {
-    setActionError(undefined);
-    try {
-      await client.post(`${docPath(d)}/${action}`);
-      docs.reload();
-    } catch (err) {
-      setActionError(err);
-    }
-  };
+  const [app, group] = head.data;
+  const isAll = group.weight === 0;
+  // The group `all` takes no filter: it opens on its configurations.
+  const current: GroupTab = tab ?? (isAll ? 'configurations' : 'filters');
+  const groupPath = `${base}/groups/${enc(groupId)}`;
 
   return (
     <Stack>
@@ -51,160 +40,22 @@ export function GroupPage({ appId, groupId }: { appId: string; groupId: string }
         Weight {group.weight}
         {group.description ? ` · ${group.description}` : ''}
       </Text>
-      <Title order={2} size="h3">
-        Configurations
-      </Title>
-      <ErrorAlert error={docs.error} />
-      <ErrorAlert error={actionError} />
-      {docs.loading && !docs.data ? (
-        <Loading />
-      ) : docs.data?.length === 0 ? (
-        <Empty>No configurations in this group.</Empty>
-      ) : (
-        <Table.ScrollContainer minWidth={640}>
-          <Table striped>
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>Status</Table.Th>
-                <Table.Th>Schema version</Table.Th>
-                <Table.Th>Body</Table.Th>
-                <Table.Th>Created</Table.Th>
-                <Table.Th>Activated</Table.Th>
-                {writable && <Table.Th>Actions</Table.Th>}
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {docs.data?.map((d) => (
-                <Table.Tr key={d.id} data-testid="configuration-row">
-                  <Table.Td>
-                    <Badge color={STATUS_COLORS[d.status] ?? 'gray'} variant="light">
-                      {d.status}
-                    </Badge>
-                  </Table.Td>
-                  <Table.Td>{d.schema_version}</Table.Td>
-                  <Table.Td>
-                    <Code block maw={360}>
-                      {JSON.stringify(d.body, null, 2)}
-                    </Code>
-                  </Table.Td>
-                  <Table.Td>{formatTime(d.created_ms)}</Table.Td>
-                  <Table.Td>{formatTime(d.activated_ms)}</Table.Td>
-                  {writable && (
-                    <Table.Td>
-                      <Group gap="xs" wrap="nowrap">
-                        {d.status === 'draft' && (
-                          <>
-                            <Button size="xs" onClick={() => act(d, 'activate')}>
-                              Activate
-                            </Button>
-                            <ConfirmButton
-                              label="Delete"
-                              ariaLabel="Delete draft"
-                              title="Delete draft"
-                              message="Delete this configuration draft?"
-                              onConfirm={() => client.del(docPath(d))}
-                              onDone={docs.reload}
-                            />
-                          </>
-                        )}
-                        {d.status === 'active' && (
-                          <ConfirmButton
-                            label="Deactivate"
-                            title="Deactivate configuration"
-                            message="Deactivate this configuration? Endpoints in the group stop receiving it."
-                            confirmLabel="Deactivate"
-                            onConfirm={() => client.post(`${docPath(d)}/deactivate`)}
-                            onDone={docs.reload}
-                          />
-                        )}
-                      </Group>
-                    </Table.Td>
-                  )}
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
-        </Table.ScrollContainer>
-      )}
-      {writable &&
-        (schemas.length === 0 ? (
-          <Empty>
-            Upload a configuration schema (<Link to={`${base}/schemas`}>Schemas</Link>) before creating configurations.
-          </Empty>
-        ) : (
-          <NewConfiguration path={`${base}/groups/${enc(groupId)}/configurations`} schemas={schemas} onDone={docs.reload} />
-        ))}
+      <Tabs value={current} onChange={(v) => v && navigate(`${groupPath}/${v}`)} keepMounted={false}>
+        <Tabs.List>
+          <Tabs.Tab value="filters">Profile filters</Tabs.Tab>
+          <Tabs.Tab value="configurations">Configurations</Tabs.Tab>
+          <Tabs.Tab value="topics">Topics</Tabs.Tab>
+        </Tabs.List>
+        <Tabs.Panel value="filters" pt="md">
+          <FiltersTab appId={appId} group={group} />
+        </Tabs.Panel>
+        <Tabs.Panel value="configurations" pt="md">
+          <ConfigurationsTab appId={appId} groupId={groupId} />
+        </Tabs.Panel>
+        <Tabs.Panel value="topics" pt="md">
+          <GroupTopicsTab appId={appId} groupId={groupId} />
+        </Tabs.Panel>
+      </Tabs>
     </Stack>
-  );
-}
-
-function NewConfiguration({ path, schemas, onDone }: { path: string; schemas: Schema[]; onDone: () => void }) {
-  const { client } = useApp();
-  const latest = schemas.reduce((a, s) => (s.version > a.version ? s : a), schemas[0]);
-  const [version, setVersion] = useState<string>(String(latest.version));
-  const [text, setText] = useState('{\n  \n}');
-  const [error, setError] = useState<unknown>(undefined);
-  const [jsonError, setJsonError] = useState<string | undefined>(undefined);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (e: React.FormEvent) => {
-    e.preventDefault();
-    setError(undefined);
-    setJsonError(undefined);
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch (err) {
-      setJsonError(`Not JSON: ${(err as Error).message}`);
-      return;
-    }
-    setBusy(true);
-    try {
-      await client.post(path, { schema_version: Number(version), body });
-      onDone();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
-
-  return (
-    <Paper withBorder p="md">
-      <form onSubmit={submit} aria-label="New configuration">
-        <Stack>
-          <Title order={2} size="h4">
-            New configuration draft
-          </Title>
-          <Select
-            label="Configuration schema"
-            data={schemas.map((s) => ({ value: String(s.version), label: `v${s.version} — ${s.name}` }))}
-            value={version}
-            onChange={(v) => v && setVersion(v)}
-            error={fieldError(error, 'schema_version')}
-            allowDeselect={false}
-            maw={320}
-          />
-          <Textarea
-            label="Configuration (JSON)"
-            value={text}
-            onChange={(e) => setText(e.currentTarget.value)}
-            error={jsonError ?? fieldError(error, 'body')}
-            autosize
-            minRows={6}
-            maxRows={24}
-            styles={{ input: { fontFamily: "var(--mantine-font-family-monospace)" } }}
-            spellCheck={false}
-            required
-          />
-          <Group>
-            <Button type="submit" loading={busy}>
-              Save draft
-            </Button>
-          </Group>
-          {!isFieldError(error, ['schema_version', 'body']) && <ErrorAlert error={error} />}
-        </Stack>
-      </form>
-    </Paper>
   );
 }

@@ -1,7 +1,9 @@
 // Browser test of the admin UI against a real standalone kaa-node: Debian's Chromium driven by
 // playwright-core through a whole operator workflow, from the Kaa admin to a developer's active
-// configuration, plus a read-only tenant user, the narrow layout, keyboard login, the 401 path
-// and the SPA fallback. Screenshots go to admin-ui/test-results/screenshots/.
+// profile filter and configuration, topics, log appender, user verifier, event class family and
+// map, SDK profile and change log, then the Kaa admin's live cluster page; plus a read-only tenant
+// user, the narrow layout, keyboard use, the 401 path and the SPA fallback. Any console error or
+// warning fails it. Screenshots go to admin-ui/test-results/screenshots/.
 //
 //   npm run build && npm run e2e        (needs target/debug/kaa-node: cargo build --bin kaa-node)
 //
@@ -110,6 +112,7 @@ function watch(page, label) {
 
 const step = (name) => console.log(`- ${name}`);
 async function shot(page, name) {
+  await page.evaluate(() => window.scrollTo(0, 0)); // a full-page shot of a scrolled page misplaces the fixed header
   await page.waitForTimeout(150); // let transitions settle
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
@@ -142,6 +145,10 @@ async function expectNone(locator, what) {
   const n = await locator.count();
   if (n !== 0) throw new Error(`expected no ${what}, found ${n}`);
 }
+/** The form with this accessible name (every form of the app carries an aria-label). */
+const form = (page, name) => page.getByRole('form', { name });
+/** The error text Mantine shows under a field. */
+const fieldErrors = (scope) => scope.locator('.mantine-InputWrapper-error');
 async function navLabels(page) {
   return (await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts()).map((s) => s.trim());
 }
@@ -151,6 +158,7 @@ function same(actual, expected, what) {
 }
 
 try {
+  rmSync(shots, { recursive: true, force: true }); // no screenshots left over from an earlier run
   mkdirSync(shots, { recursive: true });
   await waitForNode();
   browser = await chromium.launch({
@@ -182,7 +190,7 @@ try {
   await page.keyboard.type(ADMIN_PASSWORD);
   await page.keyboard.press('Enter');
   await page.waitForURL(`${base}/tenants`);
-  same(await navLabels(page), ['Tenants', 'Users'], 'KAA_ADMIN navigation');
+  same(await navLabels(page), ['Tenants', 'Users', 'Cluster'], 'KAA_ADMIN navigation');
   await expectVisible(page.getByTestId('empty'), 'the empty state of tenants');
 
   step('tenants: create, duplicate refused, rename, delete with confirmation');
@@ -219,7 +227,7 @@ try {
 
   step('TENANT_ADMIN: developer, tenant user, application');
   await login(page, 'acme-admin', PASSWORD);
-  same(await navLabels(page), ['Users', 'Applications'], 'TENANT_ADMIN navigation');
+  same(await navLabels(page), ['Users', 'Applications', 'Event families'], 'TENANT_ADMIN navigation');
   await page.goto(`${base}/users`); // a deep link straight into the app (SPA fallback)
   await page.getByLabel('Username').fill('acme-dev');
   await page.getByLabel('Password').fill(PASSWORD);
@@ -244,7 +252,7 @@ try {
 
   step('TENANT_DEVELOPER: group, schema (invalid, then valid), configuration draft → active');
   await login(page, 'acme-dev', PASSWORD);
-  same(await navLabels(page), ['Applications'], 'TENANT_DEVELOPER navigation');
+  same(await navLabels(page), ['Applications', 'Event families'], 'TENANT_DEVELOPER navigation');
   await expectNone(page.getByRole('button', { name: 'Create application' }), 'create-application button for a developer');
   await page.getByRole('link', { name: 'Thermostat' }).click();
   await page.getByLabel('Group name').fill('beta');
@@ -268,26 +276,206 @@ try {
   await page.getByRole('button', { name: 'Upload schema' }).click();
   await expectVisible(page.getByRole('cell', { name: 'Device config' }), 'schema version 1');
   await shot(page, '08-schemas');
-  await page.getByRole('tab', { name: 'Endpoint groups' }).click();
+  step('keyboard: arrow keys move between the application tabs');
+  await page.getByRole('tab', { name: 'Schemas' }).focus();
+  await page.keyboard.press('ArrowLeft');
+  await page.waitForURL(/\/groups$/);
   await page.getByRole('link', { name: 'beta' }).click();
+
+  step('profile filter: compile error at its line and column, then draft → edit → active');
+  await page.waitForURL(/\/groups\/[^/]+$/);
+  await expectVisible(page.getByRole('tab', { name: 'Profile filters', selected: true }), 'the group opening on its filters');
+  await expectVisible(page.getByText(/No profile filters in this group/), 'the empty state of filters');
+  const filterBox = page.getByLabel('Filter expression');
+  await filterBox.fill('cp.os == "android"\n  &&& cp.version >= 5');
+  await form(page, 'New profile filter').getByRole('button', { name: 'Compile and save draft' }).click();
+  await expectVisible(page.getByTestId('filter-error').filter({ hasText: /^Line 2, column \d+: / }), 'the compile error with its line and column');
+  await expectVisible(page.getByTestId('filter-error-excerpt').filter({ hasText: '^' }), 'the offending line with a caret');
+  const caret = await filterBox.evaluate((el) => [document.activeElement === el, el.selectionStart]);
+  if (!caret[0] || caret[1] < 'cp.os == "android"\n'.length) throw new Error(`the cursor is not at the compile error: ${caret}`);
+  await shot(page, '09-filter-compile-error');
+  // Keyboard only: fix the expression, Tab to the button, Enter.
+  await filterBox.fill('cp.os == "android" && cp.version >= 5');
+  await filterBox.focus();
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
+  await expectVisible(page.getByTestId('filter-compiled'), 'the compile result of the saved draft');
+  const filterRow = page.getByTestId('filter-row');
+  await expectVisible(filterRow.getByText('draft', { exact: true }), 'a draft filter');
+  await filterRow.getByRole('button', { name: 'Edit filter draft' }).click();
+  await expectVisible(page.getByRole('heading', { name: 'Edit profile filter draft' }), 'the filter draft in the editor');
+  await filterBox.fill('cp.os == "android" && cp.version >= 6 // Android 6 and later');
+  await page.getByRole('button', { name: 'Compile and save changes' }).click();
+  await expectVisible(filterRow.getByText('cp.version >= 6'), 'the edited filter');
+  await filterRow.getByRole('button', { name: 'Activate' }).click();
+  await expectVisible(filterRow.getByText('active', { exact: true }), 'the activated filter');
+  await shot(page, '10-group-filters');
+  await filterRow.getByRole('button', { name: 'Deactivate filter' }).click();
+  await expectVisible(page.getByRole('dialog').getByText(/Endpoints it matched leave the group/), 'the deactivate confirmation');
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+
+  step('configuration: invalid body at the field, draft → active, then a second draft edited and activated');
+  await page.getByRole('tab', { name: 'Configurations' }).click();
+  await page.waitForURL(/\/configurations$/);
   await expectVisible(page.getByText('No configurations in this group.'), 'the empty state of configurations');
   const body = page.getByLabel('Configuration (JSON)');
   await body.fill('{"interval": "soon"}');
   await page.getByRole('button', { name: 'Save draft' }).click();
-  await expectVisible(page.getByText(/body/), 'the configuration validation error');
+  await expectVisible(fieldErrors(form(page, 'New configuration')).filter({ hasText: /body/ }), 'the configuration validation error at its field');
   await body.fill('{"interval": 30}');
   await page.getByRole('button', { name: 'Save draft' }).click();
-  const row = page.getByTestId('configuration-row');
-  await expectVisible(row.getByText('draft', { exact: true }), 'a draft configuration');
-  await row.getByRole('button', { name: 'Activate' }).click();
-  await expectVisible(row.getByText('active', { exact: true }), 'the activated configuration');
-  await shot(page, '09-group-configurations');
-  const groupUrl = page.url();
+  const configRows = page.getByTestId('configuration-row');
+  await expectVisible(configRows.getByText('draft', { exact: true }), 'a draft configuration');
+  await configRows.getByRole('button', { name: 'Activate' }).click();
+  await expectVisible(configRows.getByText('active', { exact: true }), 'the activated configuration');
+  await body.fill('{"interval": 45}');
+  await page.getByRole('button', { name: 'Save draft' }).click();
+  const draftRow = configRows.filter({ hasText: /draft/i });
+  await draftRow.getByRole('button', { name: 'Edit configuration draft' }).click();
+  const editBox = form(page, 'Edit configuration draft').getByLabel('Configuration (JSON)');
+  await editBox.fill('{"interval": 4.5}');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await expectVisible(fieldErrors(form(page, 'Edit configuration draft')).filter({ hasText: /body/ }), 'the edit validation error at its field');
+  await editBox.fill('{"interval": 60}');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await expectVisible(draftRow.getByText('"interval": 60'), 'the edited configuration draft');
+  await draftRow.getByRole('button', { name: 'Activate' }).click();
+  await expectVisible(configRows.filter({ hasText: '"interval": 60' }).getByText('active', { exact: true }), 'the second configuration active');
+  await expectVisible(configRows.filter({ hasText: '"interval": 30' }).getByText('deprecated', { exact: true }), 'the first configuration deprecated');
+  await shot(page, '11-group-configurations');
+  const groupUrl = page.url().replace(/\/configurations$/, '');
+  const appUrl = groupUrl.replace(/\/groups\/[^/]+$/, '');
+
+  step('topics: create mandatory and optional, attach both to the group, detach one with confirmation');
+  await page.goto(`${appUrl}/topics`);
+  await expectVisible(page.getByText('No topics yet.'), 'the empty state of topics');
+  await form(page, 'New topic').getByLabel('Topic name').fill('alerts');
+  await form(page, 'New topic').getByRole('button', { name: 'Create topic' }).click();
+  await expectVisible(page.getByTestId('topic-row').filter({ hasText: 'alerts' }), 'topic alerts');
+  await form(page, 'New topic').getByLabel('Topic name').fill('promotions');
+  await form(page, 'New topic').getByText('Optional', { exact: true }).click();
+  await form(page, 'New topic').getByRole('button', { name: 'Create topic' }).click();
+  await expectVisible(page.getByTestId('topic-row').filter({ hasText: 'promotions' }).getByText(/optional/i), 'optional topic promotions');
+  await form(page, 'New topic').getByLabel('Topic name').fill('alerts');
+  await form(page, 'New topic').getByRole('button', { name: 'Create topic' }).click();
+  await expectVisible(form(page, 'New topic').getByText(/taken|exists|conflict/i), 'the duplicate topic refused in words');
+  await shot(page, '12-topics');
+  await page.goto(`${groupUrl}/topics`);
+  await expectVisible(page.getByText('No topics attached to this group.'), 'the empty state of group topics');
+  await choose(page, 'Topic to attach', 'alerts (mandatory)');
+  await page.getByRole('button', { name: 'Attach topic' }).click();
+  await expectVisible(page.getByTestId('group-topic-row').filter({ hasText: 'alerts' }), 'topic alerts attached');
+  await choose(page, 'Topic to attach', 'promotions (optional)');
+  await page.getByRole('button', { name: 'Attach topic' }).click();
+  await expectVisible(page.getByTestId('group-topic-row').filter({ hasText: 'promotions' }), 'topic promotions attached');
+  await page.getByRole('button', { name: 'Detach topic promotions' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Detach' }).click();
+  await page.getByTestId('group-topic-row').filter({ hasText: 'promotions' }).waitFor({ state: 'detached' });
+  await shot(page, '13-group-topics');
+
+  step('log appender: REST URL refused at its field, then created');
+  await page.goto(`${appUrl}/log-appenders`);
+  await expectVisible(page.getByText(/No log appenders/), 'the empty state of log appenders');
+  const appenderForm = form(page, 'New log appender');
+  await appenderForm.getByLabel('Appender name').fill('collector');
+  await choose(page, 'Type', 'REST');
+  await appenderForm.getByLabel('URL').fill('ftp://logs.example.com');
+  await appenderForm.getByLabel('Retries').fill('3');
+  await appenderForm.getByRole('button', { name: 'Add appender' }).click();
+  await expectVisible(fieldErrors(appenderForm).filter({ hasText: /http:\/\/ or https:\/\// }), 'the URL error at its field');
+  await appenderForm.getByLabel('URL').fill('https://logs.example.com/ingest');
+  await appenderForm.getByLabel('TOKEN', { exact: true }).uncheck();
+  await appenderForm.getByLabel(/^Confirm delivery/).check();
+  await appenderForm.getByRole('button', { name: 'Add appender' }).click();
+  const appenderRow = page.getByTestId('appender-row').filter({ hasText: 'collector' });
+  await expectVisible(appenderRow.getByText('url=https://logs.example.com/ingest, retries=3'), 'appender collector with its settings');
+  await expectVisible(appenderRow.getByText('KEYHASH, VERSION, TIMESTAMP, LSVERSION'), 'the chosen header fields');
+  await shot(page, '14-log-appenders');
+
+  step('user verifiers: trustful one kept, an http one deleted after confirmation');
+  await page.getByRole('tab', { name: 'User verifiers' }).click();
+  await expectVisible(page.getByText(/No user verifiers/), 'the empty state of user verifiers');
+  const verifierForm = form(page, 'New user verifier');
+  await verifierForm.getByLabel('Verifier name').fill('trustful-verifier');
+  await verifierForm.getByRole('button', { name: 'Add verifier' }).click();
+  await expectVisible(page.getByTestId('verifier-row').filter({ hasText: 'trustful-verifier' }), 'verifier trustful-verifier');
+  await verifierForm.getByLabel('Verifier name').fill('temporary');
+  await choose(page, 'Verifier type', 'HTTP');
+  await verifierForm.getByLabel('Verification URL').fill('https://auth.example.com/verify');
+  await verifierForm.getByLabel('Timeout (ms)').fill('2000');
+  await verifierForm.getByRole('button', { name: 'Add verifier' }).click();
+  await expectVisible(page.getByTestId('verifier-row').filter({ hasText: 'timeout_ms=2000' }), 'verifier temporary');
+  await page.getByRole('button', { name: 'Delete verifier temporary' }).click();
+  await expectVisible(page.getByRole('dialog').getByText(/Delete user verifier “temporary”/), 'the verifier delete confirmation');
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await page.getByTestId('verifier-row').filter({ hasText: 'temporary' }).waitFor({ state: 'detached' });
+  await shot(page, '15-user-verifiers');
+
+  step('event class family: invalid class schema at its field, then version 1');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Event families' }).click();
+  await expectVisible(page.getByText('No event class families yet.'), 'the empty state of families');
+  const familyForm = form(page, 'New event class family');
+  await familyForm.getByLabel('Family name').fill('Thermostat events');
+  await familyForm.getByLabel('Namespace').fill('org.example.thermostat');
+  await familyForm.getByLabel('Class name').fill('ThermostatEventFamily');
+  await familyForm.getByRole('button', { name: 'Create family' }).click();
+  await page.getByRole('link', { name: 'Thermostat events' }).click();
+  await expectVisible(page.getByText(/No versions yet/), 'the empty state of family versions');
+  const classBox = page.getByLabel('Class 1 schema (JSON)');
+  const eventClass = (type) =>
+    JSON.stringify({ type: 'record', name: 'TemperatureChanged', namespace: 'org.example.thermostat', fields: [{ name: 'celsius', type }] }, null, 2);
+  await classBox.fill(eventClass('integer'));
+  await page.getByRole('button', { name: 'Upload version' }).click();
+  await expectVisible(fieldErrors(form(page, 'New family version')).filter({ hasText: /classes\[0\]\.schema\.fields\[0\]\.type/ }), 'the class schema error at its field');
+  await classBox.fill(eventClass('int'));
+  await page.getByRole('button', { name: 'Upload version' }).click();
+  await expectVisible(page.getByTestId('family-version-row').getByText('org.example.thermostat.TemperatureChanged'), 'family version 1');
+  await shot(page, '16-event-family');
+
+  step('event map: family version 1 mapped into the application, the event as both');
+  await page.goto(`${appUrl}/event-maps`);
+  await expectVisible(page.getByText(/No event maps/), 'the empty state of event maps');
+  await choose(page, 'Event class family', 'Thermostat events');
+  await choose(page, 'Family version', 'v1 (1 class)');
+  await form(page, 'New event map').getByText('Both', { exact: true }).click();
+  await page.getByRole('button', { name: 'Add event map' }).click();
+  await expectVisible(page.getByTestId('event-map-row').getByText('org.example.thermostat.TemperatureChanged'), 'the event map');
+  await shot(page, '17-event-maps');
+
+  step('SDK profile: pinned configuration schema, event map and default verifier');
+  await page.getByRole('tab', { name: 'SDK profiles' }).click();
+  await expectVisible(page.getByText(/No SDK profiles yet/), 'the empty state of SDK profiles');
+  const sdkForm = form(page, 'New SDK profile');
+  await sdkForm.getByLabel('Profile name').fill('thermostat-sdk');
+  await choose(page, 'Configuration schema', 'v1 — Device config');
+  await choose(page, 'Event maps', 'Thermostat events v1');
+  await page.keyboard.press('Escape');
+  await choose(page, 'Default user verifier', 'trustful-verifier (trustful)');
+  await sdkForm.getByRole('button', { name: 'Create SDK profile' }).click();
+  const sdkRow = page.getByTestId('sdk-profile-row').filter({ hasText: 'thermostat-sdk' });
+  await expectVisible(sdkRow.getByText('Thermostat events v1'), 'the SDK profile with its event map');
+  await expectVisible(sdkRow.getByText('trustful-verifier'), 'the SDK profile with its default verifier');
+  await expectVisible(sdkRow.getByText(/configuration v1/), 'the pinned configuration schema');
+  await shot(page, '18-sdk-profiles');
+  await page.getByRole('tab', { name: 'Event maps' }).click();
+  await page.getByRole('button', { name: 'Delete event map Thermostat events v1' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await expectVisible(page.getByRole('dialog').getByText(/SDK profile|in use|still/i), 'the refusal to delete a map an SDK profile names, in words');
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+
+  step('change log: the changes of this workflow, newest first');
+  await page.getByRole('tab', { name: 'Change log' }).click();
+  await expectVisible(page.getByTestId('change-row').filter({ hasText: 'log appender' }), 'the appender change');
+  const changes = await page.getByTestId('change-row').count();
+  if (changes < 8) throw new Error(`expected at least 8 changes, found ${changes}`);
+  const seqs = await page.getByTestId('change-row').locator('td:first-child').allInnerTexts();
+  if (Number(seqs[0]) < Number(seqs[seqs.length - 1])) throw new Error(`changes not newest first: ${seqs.join(',')}`);
+  await shot(page, '19-change-log');
   await logout(page);
 
   step('TENANT_USER: reads, sees no write actions');
   await login(page, 'acme-viewer', PASSWORD);
-  same(await navLabels(page), ['Applications'], 'TENANT_USER navigation');
+  same(await navLabels(page), ['Applications', 'Event families'], 'TENANT_USER navigation');
   await expectNone(page.getByRole('button', { name: 'Create application' }), 'create-application button');
   await page.getByRole('link', { name: 'Thermostat' }).click();
   await expectVisible(page.getByRole('link', { name: 'beta' }), 'group beta (read)');
@@ -295,10 +483,46 @@ try {
   await page.getByRole('tab', { name: 'Schemas' }).click();
   await expectVisible(page.getByRole('cell', { name: 'Device config' }), 'the schema (read)');
   await expectNone(page.getByRole('button', { name: 'Upload schema' }), 'upload button');
+  await expectNone(page.getByRole('tab', { name: 'Change log' }), 'the change log tab (not for tenant users)');
+  await page.getByRole('tab', { name: 'Topics' }).click();
+  await expectVisible(page.getByTestId('topic-row').filter({ hasText: 'alerts' }), 'the topics (read)');
+  await expectNone(page.getByRole('button', { name: 'Create topic' }), 'create-topic button');
+  await page.getByRole('tab', { name: 'SDK profiles' }).click();
+  await expectVisible(page.getByTestId('sdk-profile-row'), 'the SDK profiles (read)');
+  await expectNone(page.getByRole('button', { name: /Create SDK profile|Delete/ }), 'SDK profile write buttons');
   await page.goto(groupUrl);
+  await expectVisible(page.getByTestId('filter-row').getByText('active', { exact: true }), 'the active filter (read)');
+  await expectNone(page.getByRole('button', { name: /Activate|Deactivate|Compile|Edit|Delete/ }), 'filter write buttons');
+  await page.getByRole('tab', { name: 'Configurations' }).click();
   await expectVisible(page.getByTestId('configuration-row').getByText('active', { exact: true }), 'the active configuration (read)');
-  await expectNone(page.getByRole('button', { name: /Activate|Deactivate|Save draft|Delete/ }), 'configuration write buttons');
-  await shot(page, '10-tenant-user-readonly');
+  await expectNone(page.getByRole('button', { name: /Activate|Deactivate|Save draft|Delete|Edit/ }), 'configuration write buttons');
+  await shot(page, '20-tenant-user-readonly');
+  await page.getByRole('tab', { name: 'Topics' }).click();
+  await expectVisible(page.getByTestId('group-topic-row'), 'the attached topic (read)');
+  await expectNone(page.getByRole('button', { name: /Attach|Detach/ }), 'topic attach buttons');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Event families' }).click();
+  await expectVisible(page.getByRole('link', { name: 'Thermostat events' }), 'the event families (read)');
+  await expectNone(page.getByRole('button', { name: 'Create family' }), 'create-family button');
+  await logout(page);
+
+  step('KAA_ADMIN: the cluster page, live');
+  await login(page, 'admin', ADMIN_PASSWORD);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Cluster' }).click();
+  await page.waitForURL(`${base}/cluster-status`);
+  const nodeRow = page.getByTestId('cluster-node-row');
+  await expectVisible(nodeRow.getByText('Control leader'), 'the node leading Control');
+  for (const service of ['control', 'operations', 'bootstrap']) await expectVisible(nodeRow.getByText(service, { exact: true }), `service ${service}`);
+  await expectVisible(page.getByTestId('cluster-endpoints'), 'the endpoint count');
+  const firstUpdate = await page.getByTestId('cluster-updated').innerText();
+  await page.waitForFunction((before) => {
+    const el = document.querySelector('[data-testid="cluster-updated"]');
+    return el && el.textContent !== before && /Updated/.test(el.textContent);
+  }, firstUpdate, { timeout: 10_000 });
+  // A flat line has no height, so "visible" does not apply: the curve is drawn once two samples are in.
+  await page.getByTestId('load-chart').locator('path.recharts-line-curve').first().waitFor({ state: 'attached' });
+  await shot(page, '21-cluster');
+  await page.reload(); // the page's own path loads on refresh (the node's /cluster is JSON)
+  await expectVisible(nodeRow.getByText('Control leader'), 'the cluster page after a refresh');
 
   step('narrow layout (390×844): navigation behind the burger');
   const narrow = await browser.newContext({ viewport: { width: 390, height: 844 } });
@@ -309,12 +533,28 @@ try {
   await expectVisible(phone.getByRole('heading', { name: 'Applications' }), 'applications on a narrow screen');
   await phone.getByRole('link', { name: 'Thermostat' }).click();
   await expectVisible(phone.getByTestId('app-token'), 'the application on a narrow screen');
-  await shot(phone, '11-narrow-application');
+  await shot(phone, '22-narrow-application');
+  const noSidewaysScroll = async (what) => {
+    const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+    if (width > 390) throw new Error(`narrow ${what} scrolls sideways: ${width}px wide`);
+  };
+  await noSidewaysScroll('application page');
+  await phone.goto(groupUrl);
+  await expectVisible(phone.getByTestId('filter-row'), 'the filters on a narrow screen');
+  await noSidewaysScroll('group page');
+  await shot(phone, '23-narrow-group-filters');
+  await phone.goto(`${appUrl}/log-appenders`);
+  await expectVisible(phone.getByTestId('appender-row'), 'the appenders on a narrow screen');
+  await noSidewaysScroll('appenders page');
   await phone.getByRole('button', { name: 'Toggle navigation' }).click();
   await expectVisible(phone.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Applications' }), 'the opened navigation');
-  await shot(phone, '12-narrow-navigation');
-  const width = await phone.evaluate(() => document.documentElement.scrollWidth);
-  if (width > 390) throw new Error(`narrow page scrolls sideways: ${width}px wide`);
+  await shot(phone, '24-narrow-navigation');
+  await logout(phone);
+  await login(phone, 'admin', ADMIN_PASSWORD);
+  await phone.goto(`${base}/cluster-status`);
+  await expectVisible(phone.getByTestId('cluster-node-row'), 'the cluster page on a narrow screen');
+  await noSidewaysScroll('cluster page');
+  await shot(phone, '25-narrow-cluster');
 
   step('an invalid session sends the user back to login');
   await page.evaluate(() => {

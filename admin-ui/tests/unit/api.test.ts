@@ -81,6 +81,13 @@ describe('Client', () => {
     await expect(client.del('/tenants/1')).resolves.toBeUndefined();
   });
 
+  it('reads the node\'s own endpoints outside the API prefix', async () => {
+    const fetch = vi.fn(async () => json(200, { node: 'n1' }));
+    const client = new Client({ token: () => 't', fetch });
+    await expect(client.getUrl('/cluster')).resolves.toEqual({ node: 'n1' });
+    expect((fetch.mock.calls[0] as unknown as [string])[0]).toBe('/cluster');
+  });
+
   it('reads every page of a list', async () => {
     const pages: Record<string, unknown> = {
       '/api/v1/users?tenant_id=x&offset=0&limit=500': { items: [1, 2], next_offset: 2 },

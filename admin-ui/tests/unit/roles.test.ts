@@ -4,10 +4,10 @@ import { match } from '../../src/router';
 
 describe('role-based navigation', () => {
   it('shows each role only what it may use', () => {
-    expect(navFor('KAA_ADMIN').map((i) => i.label)).toEqual(['Tenants', 'Users']);
-    expect(navFor('TENANT_ADMIN').map((i) => i.label)).toEqual(['Users', 'Applications']);
-    expect(navFor('TENANT_DEVELOPER').map((i) => i.label)).toEqual(['Applications']);
-    expect(navFor('TENANT_USER').map((i) => i.label)).toEqual(['Applications']);
+    expect(navFor('KAA_ADMIN').map((i) => i.label)).toEqual(['Tenants', 'Users', 'Cluster']);
+    expect(navFor('TENANT_ADMIN').map((i) => i.label)).toEqual(['Users', 'Applications', 'Event families']);
+    expect(navFor('TENANT_DEVELOPER').map((i) => i.label)).toEqual(['Applications', 'Event families']);
+    expect(navFor('TENANT_USER').map((i) => i.label)).toEqual(['Applications', 'Event families']);
     expect(navFor(undefined)).toEqual([]);
   });
 
@@ -25,6 +25,14 @@ describe('role-based navigation', () => {
     expect(can('TENANT_ADMIN', 'app.write')).toBe(false);
     expect(can('TENANT_USER', 'app.write')).toBe(false);
     expect(can('KAA_ADMIN', 'applications.read')).toBe(false);
+    expect(can('TENANT_ADMIN', 'families.write')).toBe(true);
+    expect(can('TENANT_DEVELOPER', 'families.write')).toBe(true);
+    expect(can('TENANT_USER', 'families.write')).toBe(false);
+    expect(can('TENANT_USER', 'families.read')).toBe(true);
+    expect(can('TENANT_USER', 'app.changes')).toBe(false);
+    expect(can('TENANT_DEVELOPER', 'app.changes')).toBe(true);
+    expect(can('KAA_ADMIN', 'cluster')).toBe(true);
+    expect(can('TENANT_ADMIN', 'cluster')).toBe(false);
   });
 
   it('offers only the roles a user may create', () => {
@@ -39,5 +47,6 @@ describe('router match', () => {
     expect(match('/applications/:app/groups/:group', '/applications/a%201/groups/g')).toEqual({ app: 'a 1', group: 'g' });
     expect(match('/applications/:app', '/applications/x/groups')).toBeNull();
     expect(match('/tenants', '/tenants/')).toEqual({});
+    expect(match('/applications/:app/groups/:group/:tab', '/applications/a/groups/g/filters')).toEqual({ app: 'a', group: 'g', tab: 'filters' });
   });
 });

@@ -1,0 +1,237 @@
+// Form state → API request bodies for the application's components (log appenders, user
+// verifiers, SDK profiles, event maps, event class family versions). Pure functions: the pages
+// hold the form state, these decide what is sent. The API checks everything; a value the form
+// cannot read as a number is sent as typed, so the API's error names the field.
+
+/** An integer field: '' → absent, digits → the number, anything else → the text as typed. */
+export function intOrText(value: string | number | null | undefined): number | string | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  const t = value.trim();
+  if (t === '') return undefined;
+  return /^-?\d+$/.test(t) ? Number(t) : t;
+}
+
+/** A schema version chosen in a select: '' or null → absent, else the number. */
+export function versionOrNull(value: string | null | undefined): number | undefined {
+  if (!value) return undefined;
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+function put(target: Record<string, unknown>, key: string, value: unknown) {
+  if (value !== undefined) target[key] = value;
+}
+
+/** Pretty-prints `text` if it is JSON, else returns it unchanged. */
+export function formatJson(text: string): string {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
+  }
+}
+
+// ---- log appenders ----
+
+export type AppenderType = 'file' | 'rest' | 'mongodb' | 'cassandra';
+export const HEADER_FIELDS = ['KEYHASH', 'VERSION', 'TIMESTAMP', 'TOKEN', 'LSVERSION'] as const;
+
+export interface SettingField {
+  key: string;
+  label: string;
+  kind: 'text' | 'int';
+  required?: boolean;
+  placeholder?: string;
+  description?: string;
+}
+
+export const APPENDER_TYPES: Record<AppenderType, { label: string; fields: SettingField[]; columns?: boolean }> = {
+  file: {
+    label: 'File',
+    fields: [
+      { key: 'path', label: 'Path', kind: 'text', required: true, placeholder: '/var/log/kaa/thermostat', description: 'Absolute path of the log files' },
+      { key: 'max_file_bytes', label: 'Max file size (bytes)', kind: 'int' },
+      { key: 'max_files', label: 'Max files kept', kind: 'int' },
+    ],
+  },
+  rest: {
+    label: 'REST',
+    fields: [
+      { key: 'url', label: 'URL', kind: 'text', required: true, placeholder: 'https://logs.example.com/ingest' },
+      { key: 'timeout_ms', label: 'Timeout (ms)', kind: 'int' },
+      { key: 'retries', label: 'Retries', kind: 'int' },
+    ],
+  },
+  mongodb: {
+    label: 'MongoDB',
+    fields: [
+      { key: 'collection', label: 'Collection', kind: 'text', required: true, placeholder: 'logs' },
+      { key: 'ttl_seconds', label: 'TTL (seconds)', kind: 'int' },
+    ],
+  },
+  cassandra: {
+    label: 'Cassandra',
+    fields: [
+      { key: 'keyspace', label: 'Keyspace', kind: 'text', placeholder: 'kaa' },
+      { key: 'table', label: 'Table', kind: 'text', required: true, placeholder: 'logs' },
+      { key: 'ttl_seconds', label: 'TTL (seconds)', kind: 'int' },
+    ],
+    columns: true,
+  },
+};
+
+export interface ColumnForm {
+  name: string;
+  source: string;
+}
+
+export interface AppenderForm {
+  name: string;
+  type: AppenderType;
+  /** Values of the type's settings fields, by key, as typed. */
+  settings: Record<string, string>;
+  /** Cassandra only. */
+  columns: ColumnForm[];
+  minLogVersion: string;
+  maxLogVersion: string;
+  confirmDelivery: boolean;
+  headerFields: string[];
+}
+
+export function emptyAppenderForm(type: AppenderType = 'file'): AppenderForm {
+  return {
+    name: '',
+    type,
+    settings: {},
+    columns: [{ name: 'endpoint', source: 'header.KEYHASH' }, { name: 'body', source: 'record' }],
+    minLogVersion: '1',
+    maxLogVersion: '',
+    confirmDelivery: false,
+    headerFields: [...HEADER_FIELDS],
+  };
+}
+
+/** The `POST …/log-appenders` body: only the chosen type's settings, blank ones left out. */
+export function appenderBody(form: AppenderForm): Record<string, unknown> {
+  const spec = APPENDER_TYPES[form.type];
+  const settings: Record<string, unknown> = {};
+  for (const f of spec?.fields ?? []) {
+    const raw = form.settings[f.key] ?? '';
+    if (f.kind === 'int') put(settings, f.key, intOrText(raw));
+    else if (raw.trim() !== '') settings[f.key] = raw.trim();
+  }
+  if (spec?.columns) settings.columns = form.columns.map((c) => ({ name: c.name.trim(), source: c.source.trim() }));
+  const body: Record<string, unknown> = {
+    name: form.name.trim(),
+    type: form.type,
+    settings,
+    confirm_delivery: form.confirmDelivery,
+    header_fields: HEADER_FIELDS.filter((h) => form.headerFields.includes(h)),
+  };
+  put(body, 'min_log_version', intOrText(form.minLogVersion));
+  put(body, 'max_log_version', intOrText(form.maxLogVersion));
+  return body;
+}
+
+/** The form fields an appender error may name (the rest is shown above the form). */
+export function appenderFieldNames(form: AppenderForm): string[] {
+  const spec = APPENDER_TYPES[form.type];
+  const names = ['name', 'type', 'min_log_version', 'max_log_version', 'header_fields'];
+  for (const f of spec?.fields ?? []) names.push(`settings.${f.key}`);
+  if (spec?.columns) names.push('settings.columns');
+  return names;
+}
+
+/** A one-line summary of stored settings, e.g. `path=/var/log/x, max_files=3`. */
+export function settingsSummary(settings: Record<string, unknown> | null | undefined): string {
+  if (!settings) return '—';
+  const parts = Object.entries(settings).map(([k, v]) => {
+    if (k === 'columns' && Array.isArray(v))
+      return `columns=${v.map((c) => `${(c as ColumnForm).name}←${(c as ColumnForm).source}`).join(' ')}`;
+    return `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`;
+  });
+  return parts.length ? parts.join(', ') : '—';
+}
+
+// ---- user verifiers ----
+
+export interface VerifierForm {
+  name: string;
+  type: 'trustful' | 'http';
+  url: string;
+  timeoutMs: string;
+}
+
+/** The `POST …/user-verifiers` body: a trustful verifier takes no settings. */
+export function verifierBody(form: VerifierForm): Record<string, unknown> {
+  const body: Record<string, unknown> = { name: form.name.trim(), type: form.type };
+  if (form.type === 'http') {
+    const settings: Record<string, unknown> = { url: form.url.trim() };
+    put(settings, 'timeout_ms', intOrText(form.timeoutMs));
+    body.settings = settings;
+  }
+  return body;
+}
+
+// ---- SDK profiles ----
+
+/** The schema kinds an SDK profile pins, with their request field. */
+export const SDK_PINS = [
+  { kind: 'configuration', field: 'configuration_version', label: 'Configuration schema' },
+  { kind: 'client_profile', field: 'client_profile_version', label: 'Client profile schema' },
+  { kind: 'server_profile', field: 'server_profile_version', label: 'Server profile schema' },
+  { kind: 'notification', field: 'notification_version', label: 'Notification schema' },
+  { kind: 'log', field: 'log_version', label: 'Log schema' },
+] as const;
+
+export interface SdkProfileForm {
+  name: string;
+  /** Pinned version by request field ('' = none). */
+  versions: Record<string, string>;
+  eventMapIds: string[];
+  defaultVerifier: string | null;
+}
+
+export function sdkProfileBody(form: SdkProfileForm): Record<string, unknown> {
+  const body: Record<string, unknown> = { name: form.name.trim(), event_map_ids: [...form.eventMapIds] };
+  for (const pin of SDK_PINS) put(body, pin.field, versionOrNull(form.versions[pin.field]));
+  if (form.defaultVerifier) body.default_verifier = form.defaultVerifier;
+  return body;
+}
+
+// ---- event maps ----
+
+export type EventAction = 'source' | 'sink' | 'both';
+
+/** The `POST …/event-maps` body: event classes with no action are left out. */
+export function eventMapBody(familyId: string, version: number, actions: Record<string, string>): Record<string, unknown> {
+  const chosen: Record<string, string> = {};
+  for (const [fqn, action] of Object.entries(actions)) if (action === 'source' || action === 'sink' || action === 'both') chosen[fqn] = action;
+  return { family_id: familyId, version, actions: chosen };
+}
+
+// ---- event class family versions ----
+
+export interface ClassForm {
+  kind: 'event' | 'object';
+  schema: string;
+}
+
+/**
+ * The `POST …/versions` body, or the index and message of the first class whose schema is not
+ * JSON (checked here: the API could only say the body is malformed).
+ */
+export function familyVersionBody(
+  classes: ClassForm[],
+): { body: Record<string, unknown> } | { index: number; message: string } {
+  const out: unknown[] = [];
+  for (let i = 0; i < classes.length; i++) {
+    try {
+      out.push({ kind: classes[i].kind, schema: JSON.parse(classes[i].schema) });
+    } catch (e) {
+      return { index: i, message: `Not JSON: ${(e as Error).message}` };
+    }
+  }
+  return { body: { classes: out } };
+}

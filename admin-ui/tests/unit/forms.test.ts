@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import {
+  appenderBody, appenderFieldNames, emptyAppenderForm, eventMapBody, familyVersionBody, formatJson, intOrText,
+  sdkProfileBody, settingsSummary, verifierBody, versionOrNull,
+} from '../../src/forms';
+
+describe('field values', () => {
+  it('reads integers, leaves blanks out and passes other text on for the API to name', () => {
+    expect(intOrText('')).toBeUndefined();
+    expect(intOrText('  42 ')).toBe(42);
+    expect(intOrText('-1')).toBe(-1);
+    expect(intOrText('ten')).toBe('ten');
+    expect(intOrText(7)).toBe(7);
+    expect(intOrText(null)).toBeUndefined();
+    expect(versionOrNull('')).toBeUndefined();
+    expect(versionOrNull('3')).toBe(3);
+    expect(versionOrNull(null)).toBeUndefined();
+  });
+  it('pretty-prints JSON and leaves anything else alone', () => {
+    expect(formatJson('{"a":1}')).toBe('{\n  "a": 1\n}');
+    expect(formatJson('{"a":')).toBe('{"a":');
+  });
+});
+
+describe('appenderBody', () => {
+  it('sends only the chosen type settings, blanks left out', () => {
+    const form = { ...emptyAppenderForm('file'), name: ' files ', settings: { path: '/var/log/kaa', max_files: '3', max_file_bytes: '', url: 'ignored' } };
+    expect(appenderBody(form)).toEqual({
+      name: 'files',
+      type: 'file',
+      settings: { path: '/var/log/kaa', max_files: 3 },
+      confirm_delivery: false,
+      header_fields: ['KEYHASH', 'VERSION', 'TIMESTAMP', 'TOKEN', 'LSVERSION'],
+      min_log_version: 1,
+    });
+  });
+  it('maps the log version range, delivery flag and header fields in their canonical order', () => {
+    const form = {
+      ...emptyAppenderForm('rest'),
+      name: 'r',
+      settings: { url: 'https://x', retries: 'many' },
+      minLogVersion: '2',
+      maxLogVersion: '4',
+      confirmDelivery: true,
+      headerFields: ['TOKEN', 'KEYHASH'],
+    };
+    expect(appenderBody(form)).toMatchObject({
+      settings: { url: 'https://x', retries: 'many' },
+      min_log_version: 2,
+      max_log_version: 4,
+      confirm_delivery: true,
+      header_fields: ['KEYHASH', 'TOKEN'],
+    });
+  });
+  it('sends Cassandra columns', () => {
+    const form = { ...emptyAppenderForm('cassandra'), name: 'c', settings: { table: 'logs' }, columns: [{ name: ' k ', source: 'header.KEYHASH' }] };
+    expect(appenderBody(form).settings).toEqual({ table: 'logs', columns: [{ name: 'k', source: 'header.KEYHASH' }] });
+    expect(appenderFieldNames(form)).toContain('settings.columns');
+    expect(appenderFieldNames(form)).toContain('settings.table');
+    expect(appenderFieldNames(emptyAppenderForm('file'))).not.toContain('settings.columns');
+  });
+  it('summarises stored settings', () => {
+    expect(settingsSummary({ path: '/x', max_files: 3 })).toBe('path=/x, max_files=3');
+    expect(settingsSummary({ table: 't', columns: [{ name: 'k', source: 'record' }] })).toBe('table=t, columns=k←record');
+    expect(settingsSummary({})).toBe('—');
+  });
+});
+
+describe('verifierBody', () => {
+  it('gives a trustful verifier no settings and an http one its URL and timeout', () => {
+    expect(verifierBody({ name: 't', type: 'trustful', url: 'https://left-over', timeoutMs: '5' })).toEqual({ name: 't', type: 'trustful' });
+    expect(verifierBody({ name: 'h', type: 'http', url: ' https://a/v ', timeoutMs: '' })).toEqual({
+      name: 'h',
+      type: 'http',
+      settings: { url: 'https://a/v' },
+    });
+    expect(verifierBody({ name: 'h', type: 'http', url: 'https://a', timeoutMs: '500' }).settings).toEqual({ url: 'https://a', timeout_ms: 500 });
+  });
+});
+
+describe('sdkProfileBody', () => {
+  it('pins only the chosen schema versions', () => {
+    expect(
+      sdkProfileBody({
+        name: ' sdk ',
+        versions: { configuration_version: '2', log_version: '', client_profile_version: '1' },
+        eventMapIds: ['m1'],
+        defaultVerifier: 'v1',
+      }),
+    ).toEqual({ name: 'sdk', event_map_ids: ['m1'], configuration_version: 2, client_profile_version: 1, default_verifier: 'v1' });
+    expect(sdkProfileBody({ name: 'bare', versions: {}, eventMapIds: [], defaultVerifier: null })).toEqual({ name: 'bare', event_map_ids: [] });
+  });
+});
+
+describe('eventMapBody', () => {
+  it('leaves out classes with no action', () => {
+    expect(eventMapBody('f1', 2, { 'a.B': 'source', 'a.C': '', 'a.D': 'both', 'a.E': 'bogus' })).toEqual({
+      family_id: 'f1',
+      version: 2,
+      actions: { 'a.B': 'source', 'a.D': 'both' },
+    });
+  });
+});
+
+describe('familyVersionBody', () => {
+  it('parses each class schema, or names the first that is not JSON', () => {
+    expect(familyVersionBody([{ kind: 'event', schema: '{"type":"record","name":"A","fields":[]}' }])).toEqual({
+      body: { classes: [{ kind: 'event', schema: { type: 'record', name: 'A', fields: [] } }] },
+    });
+    const bad = familyVersionBody([
+      { kind: 'event', schema: '{}' },
+      { kind: 'object', schema: '{nope' },
+    ]);
+    expect(bad).toMatchObject({ index: 1 });
+    expect('message' in bad && bad.message).toMatch(/^Not JSON/);
+  });
+});
