@@ -27,6 +27,17 @@ pub enum AvroError {
     /// A union branch index outside the schema.
     #[error("union branch {0} does not exist")]
     BadUnionBranch(i64),
+    /// An enum symbol index outside the schema.
+    #[error("enum {name} has no symbol {index}")]
+    BadEnumSymbol {
+        /// The enum's schema name.
+        name: &'static str,
+        /// The index found.
+        index: i64,
+    },
+    /// A boolean byte other than 0 or 1.
+    #[error("boolean byte {0:#04x} is neither 0 nor 1")]
+    BadBoolean(u8),
     /// Bytes left over after the value.
     #[error("{0} bytes left after the value")]
     TrailingBytes(usize),
@@ -62,6 +73,16 @@ impl Writer {
     /// An Avro `int`.
     pub fn int(&mut self, value: i32) {
         self.long(value.into());
+    }
+
+    /// An Avro `boolean`: one byte, 0 or 1.
+    pub fn boolean(&mut self, value: bool) {
+        self.buf.push(u8::from(value));
+    }
+
+    /// An Avro `enum`: the symbol's index.
+    pub fn enum_symbol(&mut self, index: usize) {
+        self.long(index as i64);
     }
 
     /// An Avro `double`: 8 bytes, little-endian IEEE 754.
@@ -144,6 +165,24 @@ impl<'a> Reader<'a> {
     pub fn int(&mut self) -> Result<i32, AvroError> {
         let value = self.long()?;
         i32::try_from(value).map_err(|_| AvroError::VarintOverflow("int"))
+    }
+
+    /// An Avro `boolean`; bytes other than 0 and 1 are rejected.
+    pub fn boolean(&mut self) -> Result<bool, AvroError> {
+        match self.take(1, "boolean")?[0] {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(AvroError::BadBoolean(other)),
+        }
+    }
+
+    /// An Avro `enum` symbol index, checked against the `symbols` the enum `name` has.
+    pub fn enum_symbol(&mut self, name: &'static str, symbols: usize) -> Result<usize, AvroError> {
+        let index = self.long()?;
+        match usize::try_from(index) {
+            Ok(i) if i < symbols => Ok(i),
+            _ => Err(AvroError::BadEnumSymbol { name, index }),
+        }
     }
 
     /// An Avro `double`.
@@ -248,6 +287,39 @@ mod tests {
             assert_eq!(reader.long().unwrap(), value);
             reader.finish().unwrap();
         }
+    }
+
+    #[test]
+    fn booleans_are_one_byte_and_enums_are_checked_indexes() {
+        let mut writer = Writer::new();
+        writer.boolean(true);
+        writer.boolean(false);
+        writer.enum_symbol(3);
+        let bytes = writer.into_bytes();
+        assert_eq!(bytes, [0x01, 0x00, 0x06]);
+        let mut reader = Reader::new(&bytes);
+        assert_eq!(reader.boolean(), Ok(true));
+        assert_eq!(reader.boolean(), Ok(false));
+        assert_eq!(reader.enum_symbol("E", 4), Ok(3));
+        reader.finish().unwrap();
+        assert_eq!(
+            Reader::new(&[0x02]).boolean(),
+            Err(AvroError::BadBoolean(2))
+        );
+        assert_eq!(
+            Reader::new(&[0x06]).enum_symbol("E", 3),
+            Err(AvroError::BadEnumSymbol {
+                name: "E",
+                index: 3
+            })
+        );
+        assert_eq!(
+            Reader::new(&[0x01]).enum_symbol("E", 3),
+            Err(AvroError::BadEnumSymbol {
+                name: "E",
+                index: -1
+            })
+        );
     }
 
     #[test]
