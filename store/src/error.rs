@@ -15,10 +15,17 @@ pub enum StoreError {
     /// Cassandra failed a request.
     #[error("cassandra: {0}")]
     Cassandra(Box<scylla::errors::ExecutionError>),
+    /// Cassandra refused to prepare a statement (e.g. its table does not exist yet).
+    #[error("cassandra prepare: {0}")]
+    CassandraPrepare(Box<scylla::errors::PrepareError>),
+    /// A Cassandra result does not have the expected shape.
+    #[error("cassandra result: {0}")]
+    CassandraResult(String),
     /// The record does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),
-    /// A uniqueness or reference rule refused the write.
+    /// A uniqueness or reference rule refused the write, or (endpoint profiles) the record changed
+    /// since it was read.
     #[error("conflict: {0}")]
     Conflict(&'static str),
     /// The request breaks a rule of the model.
@@ -44,5 +51,11 @@ impl From<scylla::errors::NewSessionError> for StoreError {
 impl From<scylla::errors::ExecutionError> for StoreError {
     fn from(error: scylla::errors::ExecutionError) -> Self {
         Self::Cassandra(Box::new(error))
+    }
+}
+
+impl From<scylla::errors::PrepareError> for StoreError {
+    fn from(error: scylla::errors::PrepareError) -> Self {
+        Self::CassandraPrepare(Box::new(error))
     }
 }

@@ -1,12 +1,18 @@
 //! Connections to the SQL databases kaa-rs supports: PostgreSQL, MariaDB/MySQL and SQLite, chosen
 //! by the URL scheme (`postgres://`, `mysql://`, `sqlite://`).
+//!
+//! The stores built on these connections write every statement once, with `?` placeholders
+//! (`SqlDatabase::statement` adapts them), and every migration once, with `${...}` slots for the
+//! column types that differ between dialects (`SqlDatabase::migrate` fills them in).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use kaa_model::health::Probe;
-use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, AssertSqlSafe, SqlSafeStr};
 
 use crate::StoreError;
 
@@ -74,6 +80,87 @@ impl SqlDatabase {
     /// The connection pool.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// `text` with its `?` placeholders in the dialect's syntax (`$1`, `$2`… for PostgreSQL).
+    pub(crate) fn statement(&self, text: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+        if self.dialect != Dialect::Postgres {
+            return AssertSqlSafe(Cow::Borrowed(text));
+        }
+        let mut out = String::with_capacity(text.len() + 8);
+        let mut n = 0;
+        for c in text.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        AssertSqlSafe(Cow::Owned(out))
+    }
+
+    /// Brings one set of migrations, `(version, description, script)` in order, up to date; the
+    /// applied versions are recorded in `table`, so independent sets can share a database.
+    ///
+    /// Before a script runs, its type slots become the dialect's types:
+    ///
+    /// | slot | PostgreSQL | MariaDB | SQLite |
+    /// |---|---|---|---|
+    /// | `${long_text}` | `TEXT` | `MEDIUMTEXT` | `TEXT` |
+    /// | `${bytes}` (large binary) | `BYTEA` | `MEDIUMBLOB` | `BLOB` |
+    /// | `${key_bytes}` (short binary, indexable) | `BYTEA` | `VARBINARY(64)` | `BLOB` |
+    /// | `${table_options}` (after a table's `)`) | | exact (binary) text comparison | |
+    pub(crate) async fn migrate(
+        &self,
+        table: &'static str,
+        migrations: &[(i64, &'static str, &'static str)],
+    ) -> Result<(), StoreError> {
+        let slots: [(&str, &str); 4] = match self.dialect {
+            Dialect::Postgres => [
+                ("${long_text}", "TEXT"),
+                ("${bytes}", "BYTEA"),
+                ("${key_bytes}", "BYTEA"),
+                ("${table_options}", ""),
+            ],
+            Dialect::MySql => [
+                ("${long_text}", "MEDIUMTEXT"),
+                ("${bytes}", "MEDIUMBLOB"),
+                ("${key_bytes}", "VARBINARY(64)"),
+                (
+                    "${table_options}",
+                    " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+                ),
+            ],
+            Dialect::Sqlite => [
+                ("${long_text}", "TEXT"),
+                ("${bytes}", "BLOB"),
+                ("${key_bytes}", "BLOB"),
+                ("${table_options}", ""),
+            ],
+        };
+        let migrations = migrations
+            .iter()
+            .map(|(version, description, script)| {
+                let sql = slots
+                    .iter()
+                    .fold(script.to_string(), |sql, (slot, ty)| sql.replace(slot, ty));
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    AssertSqlSafe(sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        let mut migrator = Migrator::with_migrations(migrations);
+        migrator.dangerous_set_table_name(table);
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))
     }
 
     /// Runs a trivial query: succeeds only if the database answers now.

@@ -59,17 +59,53 @@ pub fn infra(action: &str, server: &str) {
     );
 }
 
+/// Makes sure `server` runs, once per test process: `deploy/local/infra.sh up <server>`, which
+/// installs it when missing and leaves a server that answers alone. Tests calling this at the same
+/// time wait for one run of the script. Fails the test, with the script's output, if the server
+/// cannot be started.
+pub fn ensure_up(server: &'static str) {
+    static UP: std::sync::Mutex<Vec<&str>> = std::sync::Mutex::new(Vec::new());
+    let mut up = UP.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if up.contains(&server) {
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/local/infra.sh");
+    let output = std::process::Command::new("bash")
+        .args([script, "up", server])
+        .output()
+        .expect("run deploy/local/infra.sh");
+    assert!(
+        output.status.success(),
+        "deploy/local/infra.sh up {server} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    up.push(server);
+}
+
+/// A name no other test of any run uses: `kaa_test_<pid>_<time>_<n>`, letters, digits and `_`
+/// only, at most 40 characters (fits SQL database, Cassandra keyspace and MongoDB database names).
+pub fn unique_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(
+        "kaa_test_{}_{}_{n}",
+        std::process::id(),
+        nanos % 1_000_000_000
+    )
+}
+
 /// A fresh, empty database on the SQL server behind `base_url` (a URL ending in `/<database>`),
 /// dropped when the guard is.
 pub async fn fresh_database(base_url: &str, server: &str) -> FreshDatabase {
     let admin = kaa_store::sql::SqlDatabase::connect(base_url, 1)
         .await
         .unwrap_or_else(|e| panic!("{}", unreachable(server, e)));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!("kaa_test_{}_{}", std::process::id(), nanos % 1_000_000_000);
+    let name = unique_name();
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(admin.pool())
         .await
@@ -102,6 +138,72 @@ impl FreshDatabase {
             .execute(self.admin.pool())
             .await
         {
+            eprintln!("could not drop test database {}: {error}", self.name);
+        }
+    }
+}
+
+/// A Cassandra keyspace name no test uses yet, on the server of [`cassandra`] (which must answer
+/// now). The keyspace does not exist: the code under test creates it; [`FreshKeyspace::drop`]
+/// removes it.
+pub async fn fresh_keyspace() -> FreshKeyspace {
+    let session = scylla::client::session_builder::SessionBuilder::new()
+        .known_node(cassandra())
+        .connection_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .await
+        .unwrap_or_else(|e| panic!("{}", unreachable("cassandra", e)));
+    FreshKeyspace {
+        name: unique_name(),
+        session,
+    }
+}
+
+/// A keyspace name made for one test; see [`fresh_keyspace`].
+pub struct FreshKeyspace {
+    /// The keyspace.
+    pub name: String,
+    session: scylla::client::session::Session,
+}
+
+impl FreshKeyspace {
+    /// Drops the keyspace if it was created.
+    pub async fn drop(self) {
+        let statement = format!("DROP KEYSPACE IF EXISTS {}", self.name);
+        if let Err(error) = self.session.query_unpaged(statement, &[]).await {
+            eprintln!("could not drop test keyspace {}: {error}", self.name);
+        }
+    }
+}
+
+/// A MongoDB database name no test uses yet, on the server of [`mongodb`] (which must answer
+/// now). [`FreshMongoDatabase::drop`] removes whatever the test created in it.
+pub async fn fresh_mongo_database() -> FreshMongoDatabase {
+    let client = mongodb::Client::with_uri_str(mongodb())
+        .await
+        .unwrap_or_else(|e| panic!("{}", unreachable("mongodb", e)));
+    client
+        .database("admin")
+        .run_command(mongodb::bson::doc! { "ping": 1 })
+        .await
+        .unwrap_or_else(|e| panic!("{}", unreachable("mongodb", e)));
+    FreshMongoDatabase {
+        name: unique_name(),
+        client,
+    }
+}
+
+/// A MongoDB database made for one test; see [`fresh_mongo_database`].
+pub struct FreshMongoDatabase {
+    /// The database.
+    pub name: String,
+    client: mongodb::Client,
+}
+
+impl FreshMongoDatabase {
+    /// Drops the database.
+    pub async fn drop(self) {
+        if let Err(error) = self.client.database(&self.name).drop().await {
             eprintln!("could not drop test database {}: {error}", self.name);
         }
     }

@@ -3,7 +3,7 @@
 //! SQLite; `tests/tests/it/metadata_store.rs` runs one conformance suite against all three.
 //!
 //! Every statement is written once with `?` placeholders and adapted to the dialect here
-//! ([`MetadataStore::sql`]); migrations are one script per version with the dialect's large-text
+//! (`MetadataStore::sql`); migrations are one script per version with the dialect's large-text
 //! type filled in. Ids are UUIDv7 strings, times Unix milliseconds.
 //!
 //! **Change log.** Every change that Operations nodes must learn about is appended, in the same
@@ -15,11 +15,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use kaa_model::Role;
 use sqlx::any::AnyRow;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyConnection, AssertSqlSafe, Row, SqlSafeStr};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use crate::StoreError;
-use crate::sql::{Dialect, SqlDatabase};
+use crate::sql::SqlDatabase;
 
 mod components;
 mod documents;
@@ -41,6 +40,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "group documents", include_str!("../../migrations/0002_group_documents_topics.sql")),
     (3, "event families", include_str!("../../migrations/0003_event_families.sql")),
     (4, "components", include_str!("../../migrations/0004_components.sql")),
+    (5, "notification sequences", include_str!("../../migrations/0005_notification_sequences.sql")),
 ];
 
 /// The name of the built-in group every application has, which every endpoint joins.
@@ -224,46 +224,13 @@ impl MetadataStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let long_text = match self.db.dialect() {
-            Dialect::MySql => "MEDIUMTEXT",
-            Dialect::Postgres | Dialect::Sqlite => "TEXT",
-        };
-        let migrations = MIGRATIONS
-            .iter()
-            .map(|(version, description, script)| {
-                let sql = script.replace("${long_text}", long_text);
-                Migration::new(
-                    *version,
-                    Cow::Borrowed(*description),
-                    MigrationType::Simple,
-                    AssertSqlSafe(sql).into_sql_str(),
-                    false,
-                )
-            })
-            .collect();
-        Migrator::with_migrations(migrations)
-            .run(self.db.pool())
-            .await
-            .map_err(|e| StoreError::Migration(e.to_string()))
+        // sqlx's default table: databases migrated before the endpoint store existed keep working.
+        self.db.migrate("_sqlx_migrations", MIGRATIONS).await
     }
 
     /// `text` with its `?` placeholders in the dialect's syntax (`$1`, `$2`… for PostgreSQL).
     fn sql(&self, text: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
-        if self.db.dialect() != Dialect::Postgres {
-            return AssertSqlSafe(Cow::Borrowed(text));
-        }
-        let mut out = String::with_capacity(text.len() + 8);
-        let mut n = 0;
-        for c in text.chars() {
-            if c == '?' {
-                n += 1;
-                out.push('$');
-                out.push_str(&n.to_string());
-            } else {
-                out.push(c);
-            }
-        }
-        AssertSqlSafe(Cow::Owned(out))
+        self.db.statement(text)
     }
 
     // ---- tenants ----

@@ -92,6 +92,27 @@ impl MetadataStore {
         Ok(topic)
     }
 
+    /// Hands out the next sequence number of a topic's notifications (1, 2, …).
+    pub async fn next_notification_seq(&self, topic_id: &str) -> Result<i32, StoreError> {
+        let mut tx = self.db.pool().begin().await?;
+        let updated = sqlx::query(
+            self.sql("UPDATE topics SET notification_seq = notification_seq + 1 WHERE id = ?"),
+        )
+        .bind(topic_id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound("topic"));
+        }
+        let seq: i64 = sqlx::query(self.sql("SELECT notification_seq FROM topics WHERE id = ?"))
+            .bind(topic_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        tx.commit().await?;
+        i32::try_from(seq).map_err(|_| StoreError::Invalid("topic sequence exhausted"))
+    }
+
     /// One topic.
     pub async fn topic(&self, id: &str) -> Result<Topic, StoreError> {
         let row = sqlx::query(

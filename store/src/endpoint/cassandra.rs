@@ -1,0 +1,904 @@
+//! The endpoint store on Apache Cassandra (or ScyllaDB), through the `scylla` driver.
+//!
+//! Tables are laid out for the reads Operations makes: a profile by key hash is one partition; an
+//! application's credentials and its profiles' key hashes (`endpoint_profiles_by_app`) are one
+//! partition each, clustered by key hash, which gives listing order and paging; an access token
+//! points at its endpoint through `endpoint_profiles_by_token`; a topic's notifications are one
+//! partition clustered by sequence number. Notifications are written with a TTL, so Cassandra drops
+//! them when they expire; reads filter by `expires_at_ms` too, since TTLs count whole seconds.
+//!
+//! Profile writes are lightweight transactions (`UPDATE … IF version = ?`, where a missing row has
+//! a null version), which gives the store's optimistic concurrency. The two index tables are
+//! written after the profile; lookups through them re-check the profile, so an index entry left
+//! behind by a failed write is never believed.
+//!
+//! Statements are prepared once, on first use after [`CassandraEndpoints::prepare`] made the tables.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::response::query_result::QueryResult;
+use scylla::statement::prepared::PreparedStatement;
+use scylla::value::{CqlValue, Row};
+use scylla::{DeserializeRow, DeserializeValue, SerializeRow, SerializeValue};
+use tokio::sync::OnceCell;
+
+use super::{
+    CredentialStatus, Credentials, EndpointProfile, GroupState, Notification, NotificationKind,
+    Page, TopicListEntry, UnicastNotification,
+};
+use crate::StoreError;
+use crate::metadata::now_ms;
+
+/// Replication of a keyspace this store creates (it leaves an existing keyspace as it is).
+const REPLICATION: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+
+/// Cassandra's longest TTL: 20 years.
+const MAX_TTL_SECONDS: i64 = 20 * 365 * 24 * 3600;
+
+/// The schema, `{ks}` standing for the keyspace; every statement is idempotent.
+const SCHEMA: &[&str] = &[
+    "CREATE TYPE IF NOT EXISTS {ks}.group_state (
+        group_id text, filter_id text, configuration_id text)",
+    "CREATE TABLE IF NOT EXISTS {ks}.credentials (
+        application_id text, endpoint_key_hash blob, public_key blob, status text,
+        PRIMARY KEY ((application_id), endpoint_key_hash))",
+    "CREATE TABLE IF NOT EXISTS {ks}.endpoint_profiles (
+        endpoint_key_hash blob PRIMARY KEY, application_id text, public_key blob,
+        access_token text, sdk_token text, client_profile_version int, client_profile blob,
+        profile_hash blob, server_profile_version int, server_profile text,
+        group_states list<frozen<group_state>>, configuration_hash blob, topic_hash int,
+        subscriptions list<text>, system_notification_seq int, owner_id text, node_id text,
+        last_seen_ms bigint, version bigint)",
+    "CREATE TABLE IF NOT EXISTS {ks}.endpoint_profiles_by_app (
+        application_id text, endpoint_key_hash blob,
+        PRIMARY KEY ((application_id), endpoint_key_hash))",
+    "CREATE TABLE IF NOT EXISTS {ks}.endpoint_profiles_by_token (
+        application_id text, access_token text, endpoint_key_hash blob,
+        PRIMARY KEY ((application_id, access_token)))",
+    "CREATE TABLE IF NOT EXISTS {ks}.endpoint_configurations (hash blob PRIMARY KEY, body blob)",
+    "CREATE TABLE IF NOT EXISTS {ks}.topic_notifications (
+        topic_id text, seq int, id text, application_id text, kind text, body blob,
+        expires_at_ms bigint,
+        PRIMARY KEY ((topic_id), seq)) WITH CLUSTERING ORDER BY (seq ASC)",
+    "CREATE TABLE IF NOT EXISTS {ks}.unicast_notifications (
+        endpoint_key_hash blob, id text, topic_id text, kind text, body blob, expires_at_ms bigint,
+        PRIMARY KEY ((endpoint_key_hash), id))",
+    "CREATE TABLE IF NOT EXISTS {ks}.topic_lists (hash int PRIMARY KEY, topic_ids list<text>)",
+];
+
+const PROFILE_COLUMNS: &str = "endpoint_key_hash, application_id, public_key, access_token, \
+    sdk_token, client_profile_version, client_profile, profile_hash, server_profile_version, \
+    server_profile, group_states, configuration_hash, topic_hash, subscriptions, \
+    system_notification_seq, owner_id, node_id, last_seen_ms, version";
+
+/// The endpoint store in one Cassandra keyspace.
+#[derive(Clone)]
+pub struct CassandraEndpoints {
+    session: Arc<Session>,
+    keyspace: String,
+    statements: Arc<OnceCell<Statements>>,
+}
+
+/// Every statement the store runs, prepared.
+struct Statements {
+    provision_credentials: PreparedStatement,
+    credentials: PreparedStatement,
+    set_credentials_status: PreparedStatement,
+    list_credentials: PreparedStatement,
+    save_profile: PreparedStatement,
+    profile: PreparedStatement,
+    profiles: PreparedStatement,
+    profile_keys: PreparedStatement,
+    delete_profile: PreparedStatement,
+    index_by_app: PreparedStatement,
+    unindex_by_app: PreparedStatement,
+    list_by_app: PreparedStatement,
+    count_by_app: PreparedStatement,
+    index_by_token: PreparedStatement,
+    unindex_by_token: PreparedStatement,
+    find_by_token: PreparedStatement,
+    save_configuration: PreparedStatement,
+    configuration: PreparedStatement,
+    save_notification: PreparedStatement,
+    notifications: PreparedStatement,
+    save_unicast: PreparedStatement,
+    unicasts: PreparedStatement,
+    delete_unicast: PreparedStatement,
+    save_topic_list: PreparedStatement,
+    topic_list: PreparedStatement,
+}
+
+impl Statements {
+    async fn prepare(session: &Session, ks: &str) -> Result<Self, StoreError> {
+        // `{ks}` in a statement stands for the keyspace.
+        macro_rules! prepare {
+            ($text:expr) => {
+                session
+                    .prepare(String::from($text).replace("{ks}", ks))
+                    .await?
+            };
+        }
+        Ok(Self {
+            provision_credentials: prepare!(
+                "INSERT INTO {ks}.credentials (application_id, endpoint_key_hash, public_key, \
+                 status) VALUES (?, ?, ?, ?)"
+            ),
+            credentials: prepare!(
+                "SELECT application_id, endpoint_key_hash, public_key, status FROM {ks}.credentials \
+                 WHERE application_id = ? AND endpoint_key_hash = ?"
+            ),
+            set_credentials_status: prepare!(
+                "UPDATE {ks}.credentials SET status = ? \
+                 WHERE application_id = ? AND endpoint_key_hash = ?"
+            ),
+            list_credentials: prepare!(
+                "SELECT application_id, endpoint_key_hash, public_key, status FROM {ks}.credentials \
+                 WHERE application_id = ? LIMIT ?"
+            ),
+            save_profile: prepare!(
+                "UPDATE {ks}.endpoint_profiles SET application_id = :application_id, \
+                 public_key = :public_key, access_token = :access_token, sdk_token = :sdk_token, \
+                 client_profile_version = :client_profile_version, \
+                 client_profile = :client_profile, profile_hash = :profile_hash, \
+                 server_profile_version = :server_profile_version, \
+                 server_profile = :server_profile, group_states = :group_states, \
+                 configuration_hash = :configuration_hash, topic_hash = :topic_hash, \
+                 subscriptions = :subscriptions, \
+                 system_notification_seq = :system_notification_seq, owner_id = :owner_id, \
+                 node_id = :node_id, last_seen_ms = :last_seen_ms, version = :version \
+                 WHERE endpoint_key_hash = :endpoint_key_hash IF version = :expected_version"
+            ),
+            profile: prepare!(format!(
+                "SELECT {PROFILE_COLUMNS} FROM {{ks}}.endpoint_profiles WHERE endpoint_key_hash = ?"
+            )),
+            profiles: prepare!(format!(
+                "SELECT {PROFILE_COLUMNS} FROM {{ks}}.endpoint_profiles \
+                 WHERE endpoint_key_hash IN ?"
+            )),
+            profile_keys: prepare!(
+                "SELECT application_id, access_token, version FROM {ks}.endpoint_profiles \
+                 WHERE endpoint_key_hash = ?"
+            ),
+            delete_profile: prepare!(
+                "DELETE FROM {ks}.endpoint_profiles WHERE endpoint_key_hash = ? IF EXISTS"
+            ),
+            index_by_app: prepare!(
+                "INSERT INTO {ks}.endpoint_profiles_by_app (application_id, endpoint_key_hash) \
+                 VALUES (?, ?)"
+            ),
+            unindex_by_app: prepare!(
+                "DELETE FROM {ks}.endpoint_profiles_by_app \
+                 WHERE application_id = ? AND endpoint_key_hash = ?"
+            ),
+            list_by_app: prepare!(
+                "SELECT endpoint_key_hash FROM {ks}.endpoint_profiles_by_app \
+                 WHERE application_id = ? LIMIT ?"
+            ),
+            count_by_app: prepare!(
+                "SELECT COUNT(*) FROM {ks}.endpoint_profiles_by_app WHERE application_id = ?"
+            ),
+            index_by_token: prepare!(
+                "INSERT INTO {ks}.endpoint_profiles_by_token \
+                 (application_id, access_token, endpoint_key_hash) VALUES (?, ?, ?)"
+            ),
+            unindex_by_token: prepare!(
+                "DELETE FROM {ks}.endpoint_profiles_by_token \
+                 WHERE application_id = ? AND access_token = ?"
+            ),
+            find_by_token: prepare!(
+                "SELECT endpoint_key_hash FROM {ks}.endpoint_profiles_by_token \
+                 WHERE application_id = ? AND access_token = ?"
+            ),
+            save_configuration: prepare!(
+                "INSERT INTO {ks}.endpoint_configurations (hash, body) VALUES (?, ?)"
+            ),
+            configuration: prepare!("SELECT body FROM {ks}.endpoint_configurations WHERE hash = ?"),
+            save_notification: prepare!(
+                "INSERT INTO {ks}.topic_notifications \
+                 (topic_id, seq, id, application_id, kind, body, expires_at_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?"
+            ),
+            notifications: prepare!(
+                "SELECT id, application_id, topic_id, seq, kind, body, expires_at_ms \
+                 FROM {ks}.topic_notifications WHERE topic_id = ? AND seq > ?"
+            ),
+            save_unicast: prepare!(
+                "INSERT INTO {ks}.unicast_notifications \
+                 (endpoint_key_hash, id, topic_id, kind, body, expires_at_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?) USING TTL ?"
+            ),
+            unicasts: prepare!(
+                "SELECT id, endpoint_key_hash, topic_id, kind, body, expires_at_ms \
+                 FROM {ks}.unicast_notifications WHERE endpoint_key_hash = ?"
+            ),
+            delete_unicast: prepare!(
+                "DELETE FROM {ks}.unicast_notifications \
+                 WHERE endpoint_key_hash = ? AND id = ? IF EXISTS"
+            ),
+            save_topic_list: prepare!(
+                "INSERT INTO {ks}.topic_lists (hash, topic_ids) VALUES (?, ?)"
+            ),
+            topic_list: prepare!("SELECT topic_ids FROM {ks}.topic_lists WHERE hash = ?"),
+        })
+    }
+}
+
+/// A `group_state` value.
+#[derive(SerializeValue, DeserializeValue)]
+struct GroupStateValue {
+    group_id: String,
+    filter_id: Option<String>,
+    configuration_id: Option<String>,
+}
+
+/// A profile as `save_profile` binds it, by marker name.
+#[derive(SerializeRow)]
+struct ProfileWrite<'a> {
+    endpoint_key_hash: &'a [u8],
+    application_id: &'a str,
+    public_key: &'a [u8],
+    access_token: Option<&'a str>,
+    sdk_token: &'a str,
+    client_profile_version: i32,
+    client_profile: &'a [u8],
+    profile_hash: &'a [u8],
+    server_profile_version: i32,
+    server_profile: &'a str,
+    group_states: Vec<GroupStateValue>,
+    configuration_hash: &'a [u8],
+    topic_hash: i32,
+    subscriptions: &'a [String],
+    system_notification_seq: i32,
+    owner_id: Option<&'a str>,
+    node_id: Option<&'a str>,
+    last_seen_ms: i64,
+    version: i64,
+    /// `None` (CQL null) for a new profile: a missing row has a null version.
+    expected_version: Option<i64>,
+}
+
+/// A profile as read, by column name.
+#[derive(DeserializeRow)]
+struct ProfileRow {
+    endpoint_key_hash: Vec<u8>,
+    application_id: String,
+    public_key: Vec<u8>,
+    access_token: Option<String>,
+    sdk_token: String,
+    client_profile_version: i32,
+    client_profile: Vec<u8>,
+    profile_hash: Vec<u8>,
+    server_profile_version: i32,
+    server_profile: String,
+    group_states: Vec<GroupStateValue>,
+    configuration_hash: Vec<u8>,
+    topic_hash: i32,
+    subscriptions: Vec<String>,
+    system_notification_seq: i32,
+    owner_id: Option<String>,
+    node_id: Option<String>,
+    last_seen_ms: i64,
+    version: i64,
+}
+
+impl From<ProfileRow> for EndpointProfile {
+    fn from(row: ProfileRow) -> Self {
+        Self {
+            application_id: row.application_id,
+            endpoint_key_hash: row.endpoint_key_hash,
+            public_key: row.public_key,
+            access_token: row.access_token,
+            sdk_token: row.sdk_token,
+            client_profile_version: row.client_profile_version,
+            client_profile: row.client_profile,
+            profile_hash: row.profile_hash,
+            server_profile_version: row.server_profile_version,
+            server_profile: row.server_profile,
+            groups: row
+                .group_states
+                .into_iter()
+                .map(|g| GroupState {
+                    group_id: g.group_id,
+                    filter_id: g.filter_id,
+                    configuration_id: g.configuration_id,
+                })
+                .collect(),
+            configuration_hash: row.configuration_hash,
+            topic_hash: row.topic_hash,
+            subscriptions: row.subscriptions,
+            system_notification_seq: row.system_notification_seq,
+            owner_id: row.owner_id,
+            node_id: row.node_id,
+            last_seen_ms: row.last_seen_ms,
+            version: row.version,
+        }
+    }
+}
+
+type CredentialsRow = (String, Vec<u8>, Vec<u8>, String);
+type NotificationRow = (String, String, String, i32, String, Vec<u8>, i64);
+type UnicastRow = (String, Vec<u8>, String, String, Vec<u8>, i64);
+
+impl CassandraEndpoints {
+    pub(super) async fn connect(
+        contact_points: &[String],
+        keyspace: &str,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let valid = !keyspace.is_empty()
+            && keyspace.len() <= 48
+            && keyspace
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(StoreError::Config(format!(
+                "Cassandra keyspace {keyspace:?}: expected 1 to 48 letters, digits or '_'"
+            )));
+        }
+        let session = SessionBuilder::new()
+            .known_nodes(contact_points)
+            .connection_timeout(timeout)
+            .build()
+            .await?;
+        Ok(Self {
+            session: Arc::new(session),
+            keyspace: keyspace.to_owned(),
+            statements: Arc::new(OnceCell::new()),
+        })
+    }
+
+    pub(super) async fn prepare(&self) -> Result<(), StoreError> {
+        let ks = &self.keyspace;
+        self.session
+            .query_unpaged(
+                format!("CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {REPLICATION}"),
+                &[],
+            )
+            .await?;
+        for statement in SCHEMA {
+            self.session
+                .query_unpaged(statement.replace("{ks}", ks), &[])
+                .await?;
+        }
+        self.statements().await?;
+        Ok(())
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
+        self.session
+            .query_unpaged("SELECT release_version FROM system.local", &[])
+            .await?;
+        Ok(())
+    }
+
+    async fn statements(&self) -> Result<&Statements, StoreError> {
+        self.statements
+            .get_or_try_init(|| Statements::prepare(&self.session, &self.keyspace))
+            .await
+    }
+
+    // ---- credentials ----
+
+    pub(super) async fn provision_credentials(&self, c: &Credentials) -> Result<(), StoreError> {
+        let st = self.statements().await?;
+        self.session
+            .execute_unpaged(
+                &st.provision_credentials,
+                (
+                    &c.application_id,
+                    &c.endpoint_key_hash,
+                    &c.public_key,
+                    c.status.name(),
+                ),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn credentials(
+        &self,
+        app: &str,
+        key_hash: &[u8],
+    ) -> Result<Option<Credentials>, StoreError> {
+        let st = self.statements().await?;
+        let result = self
+            .session
+            .execute_unpaged(&st.credentials, (app, key_hash))
+            .await?;
+        rows::<CredentialsRow>(result)?
+            .into_iter()
+            .next()
+            .map(credentials_from)
+            .transpose()
+    }
+
+    pub(super) async fn set_credentials_status(
+        &self,
+        app: &str,
+        key_hash: &[u8],
+        status: CredentialStatus,
+    ) -> Result<bool, StoreError> {
+        // Credentials are never deleted, so once read they stay found.
+        if self.credentials(app, key_hash).await?.is_none() {
+            return Ok(false);
+        }
+        let st = self.statements().await?;
+        self.session
+            .execute_unpaged(&st.set_credentials_status, (status.name(), app, key_hash))
+            .await?;
+        Ok(true)
+    }
+
+    pub(super) async fn list_credentials(
+        &self,
+        app: &str,
+        page: Page,
+    ) -> Result<Vec<Credentials>, StoreError> {
+        let st = self.statements().await?;
+        let Some(limit) = fetch_limit(page) else {
+            return Ok(Vec::new());
+        };
+        let result = self
+            .session
+            .execute_unpaged(&st.list_credentials, (app, limit))
+            .await?;
+        rows::<CredentialsRow>(result)?
+            .into_iter()
+            .skip(page.offset as usize)
+            .map(credentials_from)
+            .collect()
+    }
+
+    // ---- endpoint profiles ----
+
+    pub(super) async fn save_profile(&self, p: &EndpointProfile) -> Result<(), StoreError> {
+        const CONFLICT: StoreError =
+            StoreError::Conflict("endpoint profile changed or deleted since it was read");
+        let st = self.statements().await?;
+        // What the indexes hold for the version being replaced.
+        let previous = if p.version == 0 {
+            None
+        } else {
+            let result = self
+                .session
+                .execute_unpaged(&st.profile_keys, (&p.endpoint_key_hash,))
+                .await?;
+            match rows::<(String, Option<String>, i64)>(result)?
+                .into_iter()
+                .next()
+            {
+                Some((app, token, version)) if version == p.version => Some((app, token)),
+                _ => return Err(CONFLICT),
+            }
+        };
+        let write = ProfileWrite {
+            endpoint_key_hash: &p.endpoint_key_hash,
+            application_id: &p.application_id,
+            public_key: &p.public_key,
+            access_token: p.access_token.as_deref(),
+            sdk_token: &p.sdk_token,
+            client_profile_version: p.client_profile_version,
+            client_profile: &p.client_profile,
+            profile_hash: &p.profile_hash,
+            server_profile_version: p.server_profile_version,
+            server_profile: &p.server_profile,
+            group_states: p
+                .groups
+                .iter()
+                .map(|g| GroupStateValue {
+                    group_id: g.group_id.clone(),
+                    filter_id: g.filter_id.clone(),
+                    configuration_id: g.configuration_id.clone(),
+                })
+                .collect(),
+            configuration_hash: &p.configuration_hash,
+            topic_hash: p.topic_hash,
+            subscriptions: &p.subscriptions,
+            system_notification_seq: p.system_notification_seq,
+            owner_id: p.owner_id.as_deref(),
+            node_id: p.node_id.as_deref(),
+            last_seen_ms: p.last_seen_ms,
+            version: p.version + 1,
+            expected_version: (p.version != 0).then_some(p.version),
+        };
+        let result = self
+            .session
+            .execute_unpaged(&st.save_profile, write)
+            .await?;
+        if !applied(result)? {
+            return Err(CONFLICT);
+        }
+
+        let key = &p.endpoint_key_hash;
+        if let Some((app, token)) = previous {
+            if app != p.application_id {
+                self.session
+                    .execute_unpaged(&st.unindex_by_app, (&app, key))
+                    .await?;
+            }
+            if let Some(token) = token
+                && (app != p.application_id || Some(&token) != p.access_token.as_ref())
+            {
+                self.session
+                    .execute_unpaged(&st.unindex_by_token, (&app, &token))
+                    .await?;
+            }
+        }
+        self.session
+            .execute_unpaged(&st.index_by_app, (&p.application_id, key))
+            .await?;
+        if let Some(token) = &p.access_token {
+            self.session
+                .execute_unpaged(&st.index_by_token, (&p.application_id, token, key))
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn profile(
+        &self,
+        key_hash: &[u8],
+    ) -> Result<Option<EndpointProfile>, StoreError> {
+        let st = self.statements().await?;
+        let result = self
+            .session
+            .execute_unpaged(&st.profile, (key_hash,))
+            .await?;
+        Ok(rows::<ProfileRow>(result)?
+            .into_iter()
+            .next()
+            .map(EndpointProfile::from))
+    }
+
+    pub(super) async fn profile_by_access_token(
+        &self,
+        app: &str,
+        token: &str,
+    ) -> Result<Option<EndpointProfile>, StoreError> {
+        let st = self.statements().await?;
+        let result = self
+            .session
+            .execute_unpaged(&st.find_by_token, (app, token))
+            .await?;
+        let Some((key,)) = rows::<(Vec<u8>,)>(result)?.into_iter().next() else {
+            return Ok(None);
+        };
+        Ok(self
+            .profile(&key)
+            .await?
+            .filter(|p| p.application_id == app && p.access_token.as_deref() == Some(token)))
+    }
+
+    pub(super) async fn list_profiles(
+        &self,
+        app: &str,
+        page: Page,
+    ) -> Result<Vec<EndpointProfile>, StoreError> {
+        let st = self.statements().await?;
+        let Some(limit) = fetch_limit(page) else {
+            return Ok(Vec::new());
+        };
+        let result = self
+            .session
+            .execute_unpaged(&st.list_by_app, (app, limit))
+            .await?;
+        let keys: Vec<Vec<u8>> = rows::<(Vec<u8>,)>(result)?
+            .into_iter()
+            .skip(page.offset as usize)
+            .map(|(key,)| key)
+            .collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let result = self.session.execute_unpaged(&st.profiles, (&keys,)).await?;
+        let mut found: HashMap<Vec<u8>, EndpointProfile> = rows::<ProfileRow>(result)?
+            .into_iter()
+            .map(|row| (row.endpoint_key_hash.clone(), EndpointProfile::from(row)))
+            .collect();
+        Ok(keys
+            .iter()
+            .filter_map(|key| found.remove(key))
+            .filter(|p| p.application_id == app)
+            .collect())
+    }
+
+    pub(super) async fn count_profiles(&self, app: &str) -> Result<i64, StoreError> {
+        let st = self.statements().await?;
+        let result = self
+            .session
+            .execute_unpaged(&st.count_by_app, (app,))
+            .await?;
+        Ok(rows::<(i64,)>(result)?
+            .into_iter()
+            .next()
+            .map_or(0, |(count,)| count))
+    }
+
+    pub(super) async fn delete_profile(&self, key_hash: &[u8]) -> Result<bool, StoreError> {
+        let st = self.statements().await?;
+        let result = self
+            .session
+            .execute_unpaged(&st.profile_keys, (key_hash,))
+            .await?;
+        let Some((app, token, _)) = rows::<(String, Option<String>, i64)>(result)?
+            .into_iter()
+            .next()
+        else {
+            return Ok(false);
+        };
+        let result = self
+            .session
+            .execute_unpaged(&st.delete_profile, (key_hash,))
+            .await?;
+        let deleted = applied(result)?;
+        self.session
+            .execute_unpaged(&st.unindex_by_app, (&app, key_hash))
+            .await?;
+        if let Some(token) = token {
+            self.session
+                .execute_unpaged(&st.unindex_by_token, (&app, &token))
+                .await?;
+        }
+        Ok(deleted)
+    }
+
+    // ---- configurations ----
+
+    pub(super) async fn save_configuration(
+        &self,
+        hash: &[u8],
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        let st = self.statements().await?;
+        self.session
+            .execute_unpaged(&st.save_configuration, (hash, body))
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn configuration(&self, hash: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let st = self.statements().await?;
+        let result = self
+            .session
+            .execute_unpaged(&st.configuration, (hash,))
+            .await?;
+        Ok(rows::<(Vec<u8>,)>(result)?
+            .into_iter()
+            .next()
+            .map(|(body,)| body))
+    }
+
+    // ---- notifications ----
+
+    pub(super) async fn save_notification(&self, n: &Notification) -> Result<(), StoreError> {
+        let st = self.statements().await?;
+        self.session
+            .execute_unpaged(
+                &st.save_notification,
+                (
+                    &n.topic_id,
+                    n.seq,
+                    &n.id,
+                    &n.application_id,
+                    n.kind.name(),
+                    &n.body,
+                    n.expires_at_ms,
+                    ttl_seconds(n.expires_at_ms),
+                ),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn notifications(
+        &self,
+        topic_id: &str,
+        after_seq: i32,
+        now_ms: i64,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let st = self.statements().await?;
+        let result = self
+            .session
+            .execute_unpaged(&st.notifications, (topic_id, after_seq))
+            .await?;
+        rows::<NotificationRow>(result)?
+            .into_iter()
+            .filter(|row| row.6 > now_ms)
+            .map(
+                |(id, application_id, topic_id, seq, kind, body, expires_at_ms)| {
+                    Ok(Notification {
+                        id,
+                        application_id,
+                        topic_id,
+                        seq,
+                        kind: kind_from(&kind)?,
+                        body,
+                        expires_at_ms,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    pub(super) async fn save_unicast(&self, u: &UnicastNotification) -> Result<(), StoreError> {
+        let st = self.statements().await?;
+        self.session
+            .execute_unpaged(
+                &st.save_unicast,
+                (
+                    &u.endpoint_key_hash,
+                    &u.id,
+                    &u.topic_id,
+                    u.kind.name(),
+                    &u.body,
+                    u.expires_at_ms,
+                    ttl_seconds(u.expires_at_ms),
+                ),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn unicasts(
+        &self,
+        key_hash: &[u8],
+        now_ms: i64,
+    ) -> Result<Vec<UnicastNotification>, StoreError> {
+        let st = self.statements().await?;
+        let result = self
+            .session
+            .execute_unpaged(&st.unicasts, (key_hash,))
+            .await?;
+        rows::<UnicastRow>(result)?
+            .into_iter()
+            .filter(|row| row.5 > now_ms)
+            .map(
+                |(id, endpoint_key_hash, topic_id, kind, body, expires_at_ms)| {
+                    Ok(UnicastNotification {
+                        id,
+                        endpoint_key_hash,
+                        topic_id,
+                        kind: kind_from(&kind)?,
+                        body,
+                        expires_at_ms,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    pub(super) async fn delete_unicast(
+        &self,
+        key_hash: &[u8],
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        let st = self.statements().await?;
+        let result = self
+            .session
+            .execute_unpaged(&st.delete_unicast, (key_hash, id))
+            .await?;
+        applied(result)
+    }
+
+    // ---- topic lists ----
+
+    pub(super) async fn save_topic_list(&self, entry: &TopicListEntry) -> Result<(), StoreError> {
+        let st = self.statements().await?;
+        self.session
+            .execute_unpaged(&st.save_topic_list, (entry.hash, &entry.topic_ids))
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn topic_list(&self, hash: i32) -> Result<Option<TopicListEntry>, StoreError> {
+        let st = self.statements().await?;
+        let result = self
+            .session
+            .execute_unpaged(&st.topic_list, (hash,))
+            .await?;
+        Ok(rows::<(Vec<String>,)>(result)?
+            .into_iter()
+            .next()
+            .map(|(topic_ids,)| TopicListEntry { hash, topic_ids }))
+    }
+}
+
+/// The rows of a result, deserialized as `R`.
+fn rows<R>(result: QueryResult) -> Result<Vec<R>, StoreError>
+where
+    R: for<'frame, 'metadata> scylla::deserialize::row::DeserializeRow<'frame, 'metadata>,
+{
+    let rows = result.into_rows_result().map_err(cassandra_result)?;
+    rows.rows::<R>()
+        .map_err(cassandra_result)?
+        .map(|row| row.map_err(cassandra_result))
+        .collect()
+}
+
+/// Whether a lightweight transaction applied: the first column of its one row, `[applied]`.
+fn applied(result: QueryResult) -> Result<bool, StoreError> {
+    let row = rows::<Row>(result)?.into_iter().next();
+    Ok(matches!(
+        row.and_then(|row| row.columns.into_iter().next().flatten()),
+        Some(CqlValue::Boolean(true))
+    ))
+}
+
+fn cassandra_result(error: impl std::fmt::Display) -> StoreError {
+    StoreError::CassandraResult(error.to_string())
+}
+
+/// How many rows to read to serve `page` (Cassandra has no OFFSET); `None` for an empty page.
+fn fetch_limit(page: Page) -> Option<i32> {
+    if page.limit == 0 {
+        return None;
+    }
+    Some(i32::try_from(page.offset.saturating_add(page.limit)).unwrap_or(i32::MAX))
+}
+
+/// The TTL that drops a row at `expires_at_ms`, in whole seconds rounded up; at least 1 (0 would
+/// mean "forever"), at most Cassandra's limit.
+fn ttl_seconds(expires_at_ms: i64) -> i32 {
+    let remaining_ms = expires_at_ms.saturating_sub(now_ms());
+    let seconds = remaining_ms.saturating_add(999) / 1000;
+    seconds.clamp(1, MAX_TTL_SECONDS) as i32
+}
+
+fn credentials_from(
+    (application_id, endpoint_key_hash, public_key, status): CredentialsRow,
+) -> Result<Credentials, StoreError> {
+    Ok(Credentials {
+        application_id,
+        endpoint_key_hash,
+        public_key,
+        status: CredentialStatus::from_name(&status)
+            .ok_or(StoreError::Corrupt("credentials status"))?,
+    })
+}
+
+fn kind_from(name: &str) -> Result<NotificationKind, StoreError> {
+    NotificationKind::from_name(name).ok_or(StoreError::Corrupt("notification kind"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_round_up_and_stay_in_range() {
+        let now = now_ms();
+        assert_eq!(ttl_seconds(now - 60_000), 1);
+        let ttl = ttl_seconds(now + 10_500);
+        assert!((10..=11).contains(&ttl), "{ttl}");
+        assert_eq!(ttl_seconds(i64::MAX), MAX_TTL_SECONDS as i32);
+    }
+
+    #[test]
+    fn pages_read_up_to_their_end() {
+        assert_eq!(
+            fetch_limit(Page {
+                offset: 0,
+                limit: 0
+            }),
+            None
+        );
+        assert_eq!(
+            fetch_limit(Page {
+                offset: 20,
+                limit: 10
+            }),
+            Some(30)
+        );
+        assert_eq!(
+            fetch_limit(Page {
+                offset: i64::MAX,
+                limit: 10
+            }),
+            Some(i32::MAX)
+        );
+    }
+}
