@@ -1,21 +1,158 @@
 //! The Bootstrap service: hands endpoints the list of live Operations servers.
 //!
-//! Bootstrap reads the live Operations nodes from the cluster view and answers endpoints' bootstrap
-//! requests over the Kaa TCP and HTTP transports. This crate grows those parts issue by issue;
-//! today it has a lifecycle only and needs no storage.
+//! An endpoint sends a `SyncRequest` with a bootstrap section naming the transports it speaks
+//! (id and version); the answer lists one `ProtocolMetaData` per live Operations node and
+//! matching transport, read from the cluster view (ZooKeeper, or this node when standalone):
+//! the access point id (signed CRC32 of the node's Thrift `host:port`), and the connection info
+//! with the node's public key, host and port. Nothing is stored and no session is kept. The
+//! service listens on Kaatcp (default 9888) and HTTP `/BS/Sync` (default 9889), whose answers are
+//! signed with this node's key.
+
+use std::sync::Arc;
+
+use kaa_cluster::Cluster;
+use kaa_cluster::membership::ClusterView;
+use kaa_idl::endpoint::crypto::access_point_id;
+use kaa_idl::endpoint::sync::{
+    BootstrapSyncResponse, ProtocolMetaData, ProtocolVersionPair, SyncRequest, SyncResponse,
+    SyncResponseResultType,
+};
+use kaa_transport::http::{HttpListener, HttpSettings, Paths};
+use kaa_transport::tcp::TcpSettings;
+use kaa_transport::{EndpointService, Listeners, NodeKeys, SyncFailure};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// A running Bootstrap service.
-pub struct BootstrapService;
+pub struct BootstrapService {
+    http: HttpListener,
+    stop_tcp: CancellationToken,
+    tasks: TaskTracker,
+}
 
 impl BootstrapService {
-    /// Starts Bootstrap.
-    pub fn start() -> Self {
+    /// Starts answering on `listeners` from the cluster's live view; `allow_plaintext` lets
+    /// Kaatcp clients bootstrap without a session key (the C SDK does).
+    pub fn start(
+        cluster: Cluster,
+        keys: NodeKeys,
+        listeners: Listeners,
+        allow_plaintext: bool,
+    ) -> std::io::Result<Self> {
+        let service = Arc::new(ServerList { cluster });
+        let stop_tcp = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(kaa_transport::tcp::serve(
+            listeners.tcp,
+            service.clone(),
+            keys.clone(),
+            TcpSettings {
+                allow_plaintext,
+                ..TcpSettings::default()
+            },
+            stop_tcp.clone(),
+            tasks.clone(),
+        ));
+        let http = kaa_transport::http::serve(
+            listeners.http,
+            Paths::Bootstrap,
+            service,
+            keys,
+            HttpSettings::default(),
+        )?;
         tracing::info!("bootstrap service started");
-        Self
+        Ok(Self {
+            http,
+            stop_tcp,
+            tasks,
+        })
     }
 
-    /// Stops the service.
+    /// Stops listening and lets answers in flight finish.
     pub async fn stop(self) {
+        self.stop_tcp.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.http.stop().await;
         tracing::info!("bootstrap service stopped");
     }
+}
+
+/// Answers bootstrap requests from the cluster view.
+struct ServerList {
+    cluster: Cluster,
+}
+
+impl EndpointService for ServerList {
+    type Session = ();
+    type Push = ();
+    const KEEPS_SESSIONS: bool = false;
+    const SIGNS_RESPONSES: bool = true;
+    const VERIFIES_SIGNATURES: bool = false;
+
+    fn open(&self, _pushes: mpsc::Sender<()>) {}
+
+    async fn public_key(&self, _key_hash: &[u8]) -> Result<Option<Vec<u8>>, SyncFailure> {
+        Ok(None)
+    }
+
+    async fn sync(
+        &self,
+        _session: &mut (),
+        request: SyncRequest,
+    ) -> Result<SyncResponse, SyncFailure> {
+        let bootstrap = request.bootstrap_sync_request.as_ref().ok_or_else(|| {
+            SyncFailure::BadRequest("bootstrap request has no bootstrap section".into())
+        })?;
+        let mut response = SyncResponse::new(request.request_id, SyncResponseResultType::Success);
+        response.bootstrap_sync_response = Some(BootstrapSyncResponse {
+            request_id: bootstrap.request_id,
+            supported_protocols: server_list(&self.cluster.view(), &bootstrap.supported_protocols),
+        });
+        Ok(response)
+    }
+
+    async fn push(
+        &self,
+        _session: &mut (),
+        _push: (),
+    ) -> Result<Option<SyncResponse>, SyncFailure> {
+        Ok(None)
+    }
+
+    fn close(&self, _session: ()) {}
+}
+
+/// One entry per live Operations node and transport it offers in a version the endpoint speaks.
+pub fn server_list(view: &ClusterView, wanted: &[ProtocolVersionPair]) -> Vec<ProtocolMetaData> {
+    let mut list = Vec::new();
+    for node in view.operations.values() {
+        let connection = &node.connection_info;
+        let Ok(port) = u16::try_from(connection.thrift_port) else {
+            continue;
+        };
+        let access_point_id = access_point_id(&connection.thrift_host, port);
+        for transport in &node.transports {
+            for pair in wanted.iter().filter(|p| p.id == transport.id) {
+                if pair.version < transport.min_supported_version
+                    || pair.version > transport.max_supported_version
+                {
+                    continue;
+                }
+                for info in transport
+                    .connection_info
+                    .iter()
+                    .filter(|i| i.version == pair.version)
+                {
+                    list.push(ProtocolMetaData {
+                        access_point_id,
+                        protocol_version_info: pair.clone(),
+                        connection_info: info.connection_info.clone(),
+                    });
+                }
+            }
+        }
+    }
+    list
 }

@@ -7,12 +7,14 @@
 //! standalone node has the same [`Cluster`] handle, filled in-process.
 //!
 //! Nodes call each other over internode Thrift ([`rpc`]): a server for this node's services and
-//! pooled clients for its peers'.
+//! pooled clients for its peers'. Messages for one endpoint travel through its owner on the ring
+//! to the node serving its session ([`routing`]).
 
 mod coordination;
 pub mod election;
 pub mod membership;
 pub mod ring;
+pub mod routing;
 pub mod rpc;
 pub mod zookeeper;
 

@@ -10,8 +10,10 @@ pub mod api;
 use std::sync::Arc;
 
 use kaa_cluster::Cluster;
+use kaa_cluster::routing::EndpointRouter;
 use kaa_model::health::Probe;
 use kaa_store::StoreError;
+use kaa_store::endpoint::EndpointStore;
 use kaa_store::metadata::MetadataStore;
 use kaa_store::sql::SqlDatabase;
 
@@ -38,13 +40,22 @@ pub struct ControlService {
 impl ControlService {
     /// Starts Control on an open metadata database: brings its schema up to date and makes sure a
     /// KAA_ADMIN exists.
-    pub async fn start(metadata: SqlDatabase, cluster: Cluster) -> Result<Self, ControlError> {
+    pub async fn start(
+        metadata: SqlDatabase,
+        endpoints: EndpointStore,
+        cluster: Cluster,
+    ) -> Result<Self, ControlError> {
         let dialect = metadata.dialect();
         let store = MetadataStore::open(metadata).await?;
         api::auth::ensure_first_admin(&store)
             .await
             .map_err(|e| ControlError::FirstAdmin(e.to_string()))?;
-        let api = ApiState::new(store.clone(), Arc::new(ChangeAnnouncer::new(cluster)));
+        let api = ApiState::new(
+            store.clone(),
+            endpoints,
+            EndpointRouter::new(cluster.clone()),
+            Arc::new(ChangeAnnouncer::new(cluster)),
+        );
         tracing::info!(?dialect, "control service started");
         Ok(Self { store, api })
     }

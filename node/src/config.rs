@@ -257,6 +257,9 @@ pub struct EndpointServiceConfig {
     pub tcp_port: u16,
     /// HTTP port.
     pub http_port: u16,
+    /// Whether endpoints may open Kaatcp sessions without a session key (plaintext). HTTP
+    /// syncs are always encrypted.
+    pub allow_plaintext: bool,
 }
 
 impl EndpointServiceConfig {
@@ -265,6 +268,7 @@ impl EndpointServiceConfig {
             enabled: true,
             tcp_port: 9997,
             http_port: 9999,
+            allow_plaintext: true,
         }
     }
 
@@ -273,6 +277,7 @@ impl EndpointServiceConfig {
             enabled: true,
             tcp_port: 9888,
             http_port: 9889,
+            allow_plaintext: true,
         }
     }
 }
@@ -468,13 +473,17 @@ impl Config {
         if self.zookeeper.load_report_interval < Duration::from_millis(100) {
             return invalid("zookeeper.load_report_interval", "must be at least 100ms");
         }
-        if self.control.enabled && self.sql.url.trim().is_empty() {
-            return invalid("sql.url", "control needs a metadata database URL");
+        if (self.control.enabled || self.operations.enabled) && self.sql.url.trim().is_empty() {
+            return invalid(
+                "sql.url",
+                "control and operations need the metadata database URL",
+            );
         }
         if self.sql.max_connections == 0 {
             return invalid("sql.max_connections", "must be at least 1");
         }
-        if self.operations.enabled {
+        // Operations keeps endpoint data there; Control reads it and provisions credentials.
+        if self.operations.enabled || self.control.enabled {
             let store = &self.endpoint_store;
             match store.backend {
                 EndpointStoreKind::Cassandra if store.contact_points.is_empty() => {

@@ -3,11 +3,12 @@
 //! Every node serves `KaaNodeService` ([`NodeHandler`]): its id, its memory, a small console
 //! ([`Command`]) and a remote graceful shutdown, which cancels the same root token as SIGTERM.
 //! An Operations node also serves `OperationsService`, a Bootstrap node `BootstrapService`. Their
-//! handlers run on the server's connection tasks, so they only count, log and hand the message on
-//! through a bounded channel; the task at the other end ([`Internode::start`]) is where the
-//! Operations and Bootstrap services will act on them. Today it logs them. Calls whose handling
-//! arrives with later features (event routing, redirection, unicast notifications) are accepted
-//! and logged, nothing more.
+//! handlers run on the server's connection tasks, so they do only quick work: Control's change
+//! notifications and endpoint messages (unicast notification, server profile, deregistration)
+//! go straight to the Operations service's [`Changes`], which invalidates caches and queues
+//! pushes for the sessions concerned. Bootstrap server lists are counted and queued to a logging
+//! task (Bootstrap reads the live list from ZooKeeper). Calls whose handling arrives with later
+//! features (event routing, redirection) are accepted and logged, nothing more.
 //!
 //! `stats` on the console and `kaa_internode_*` on `/metrics` count what arrived.
 
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use kaa_cluster::Cluster;
+use kaa_cluster::routing::{EndpointAddress, EndpointMessage, Hop};
 use kaa_cluster::rpc::{Processors, ServerSettings, ThriftServer};
 use kaa_control::announce::ChangeAnnouncer;
 use kaa_idl::thrift::bootstrap::{BootstrapServiceSyncHandler, ThriftOperationsServer};
@@ -26,10 +28,12 @@ use kaa_idl::thrift::kaa_node::{
 };
 use kaa_idl::thrift::operations::{
     Message, Notification, Operation, OperationsServiceSyncHandler, RedirectionRule,
-    ThriftEndpointDeregistrationMessage, ThriftEntityRouteMessage,
-    ThriftServerProfileUpdateMessage, ThriftUnicastNotificationMessage, UserConfigurationUpdate,
+    ThriftActorClassifier, ThriftEndpointDeregistrationMessage, ThriftEntityAddress,
+    ThriftEntityRouteMessage, ThriftServerProfileUpdateMessage, ThriftUnicastNotificationMessage,
+    UserConfigurationUpdate,
 };
 use kaa_model::Service;
+use kaa_operations::Changes;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use thrift::{ApplicationError, ApplicationErrorKind};
@@ -109,6 +113,7 @@ impl Internode {
         cluster: &Cluster,
         shutdown: CancellationToken,
         registry: &mut Registry,
+        operations: Option<Changes>,
     ) -> anyhow::Result<Self> {
         let counters = Counters::register(registry);
         let node = Arc::new(NodeFacts {
@@ -127,11 +132,9 @@ impl Internode {
         });
         let consumers = TaskTracker::new();
         let mut processors = Processors::default().kaa_node(NodeHandler(node.clone()));
-        if config.services().contains(Service::Operations) {
-            let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-            consumers.spawn(log_notifications(receiver));
+        if let Some(changes) = operations {
             processors = processors.operations(OperationsHandler {
-                notifications: sender,
+                changes,
                 counter: counters.notifications.clone(),
             });
         }
@@ -473,18 +476,24 @@ fn redact_url(url: &str) -> Option<String> {
     Some(redacted)
 }
 
-/// `OperationsService`: counts and queues Control's notifications; accepts the rest.
+/// `OperationsService`: applies Control's notifications and endpoint messages to the local
+/// Operations service; accepts the rest.
 struct OperationsHandler {
-    notifications: mpsc::Sender<Notification>,
+    changes: Changes,
     counter: Counter,
 }
 
 impl OperationsServiceSyncHandler for OperationsHandler {
     fn handle_on_notification(&self, notification: Notification) -> thrift::Result<()> {
         self.counter.inc();
-        self.notifications
-            .try_send(notification)
-            .map_err(|_| InternodeError::QueueFull("notification"))?;
+        info!(
+            op = ?notification.op,
+            app = ?notification.app_id,
+            app_seq = ?notification.app_seq_number,
+            topic = ?notification.topic_id,
+            "metadata change notification received"
+        );
+        self.changes.on_notification(&notification);
         Ok(())
     }
 
@@ -527,24 +536,71 @@ impl OperationsServiceSyncHandler for OperationsHandler {
         &self,
         message: ThriftUnicastNotificationMessage,
     ) -> thrift::Result<()> {
-        info!(notification = ?message.notification_id, "unicast notification received, not delivered yet");
+        let id = message.notification_id.unwrap_or_default();
+        self.to_endpoint(
+            message.address,
+            message.actor_classifier,
+            EndpointMessage::Unicast(id),
+        );
         Ok(())
     }
 
     fn handle_on_server_profile_update(
         &self,
-        _message: ThriftServerProfileUpdateMessage,
+        message: ThriftServerProfileUpdateMessage,
     ) -> thrift::Result<()> {
-        info!("server profile update received, not applied yet");
+        self.to_endpoint(
+            message.address,
+            message.actor_classifier,
+            EndpointMessage::ServerProfile,
+        );
         Ok(())
     }
 
     fn handle_on_endpoint_deregistration(
         &self,
-        _message: ThriftEndpointDeregistrationMessage,
+        message: ThriftEndpointDeregistrationMessage,
     ) -> thrift::Result<()> {
-        info!("endpoint deregistration received, not applied yet");
+        self.to_endpoint(
+            message.address,
+            message.actor_classifier,
+            EndpointMessage::Deregistration,
+        );
         Ok(())
+    }
+}
+
+impl OperationsHandler {
+    /// Hands a message for one endpoint to the Operations service (global: this node owns the
+    /// endpoint and forwards it; local: its session is here).
+    fn to_endpoint(
+        &self,
+        address: Option<ThriftEntityAddress>,
+        classifier: Option<ThriftActorClassifier>,
+        message: EndpointMessage,
+    ) {
+        let Some(address) = address else {
+            warn!(?message, "endpoint message without an endpoint address");
+            return;
+        };
+        let Some(key_hash) = address.entity_id else {
+            warn!(?message, "endpoint message without an endpoint id");
+            return;
+        };
+        let hop = match classifier {
+            Some(ThriftActorClassifier::LOCAL) => Hop::Local,
+            _ => Hop::Global,
+        };
+        debug!(?message, ?hop, "endpoint message received");
+        self.changes.on_endpoint_message(
+            hop,
+            EndpointAddress {
+                tenant_id: address.tenant_id.unwrap_or_default(),
+                app_token: address.application_token.unwrap_or_default(),
+                key_hash,
+            },
+            message,
+        );
     }
 }
 
@@ -564,20 +620,6 @@ impl BootstrapServiceSyncHandler for BootstrapHandler {
             .try_send(servers)
             .map_err(|_| InternodeError::QueueFull("server list"))?;
         Ok(())
-    }
-}
-
-/// Where the Operations service will act on metadata changes; for now it logs them.
-async fn log_notifications(mut notifications: mpsc::Receiver<Notification>) {
-    while let Some(notification) = notifications.recv().await {
-        info!(
-            op = ?notification.op,
-            app = ?notification.app_id,
-            app_seq = ?notification.app_seq_number,
-            group = ?notification.group_id,
-            topic = ?notification.topic_id,
-            "metadata change notification received"
-        );
     }
 }
 

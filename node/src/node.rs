@@ -12,6 +12,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
@@ -21,10 +22,12 @@ use kaa_cluster::zookeeper::ZkSettings;
 use kaa_control::ControlService;
 use kaa_model::Service;
 use kaa_model::health::Probe;
-use kaa_operations::OperationsService;
+use kaa_operations::{OperationsService, OperationsSettings};
 use kaa_store::StoreError;
 use kaa_store::endpoint::EndpointStore;
+use kaa_store::metadata::MetadataStore;
 use kaa_store::sql::SqlDatabase;
+use kaa_transport::{Listeners, NodeKeys};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
@@ -33,7 +36,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::admin::{AdminServer, AdminState};
-use crate::config::{Config, Mode};
+use crate::config::{Config, EndpointServiceConfig, Mode};
 use crate::internode::Internode;
 use crate::registration;
 
@@ -85,7 +88,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let background = TaskTracker::new();
     let leave_cluster = CancellationToken::new();
-    let registration = registration::registration(&config);
+    let keys = NodeKeys::load_or_create(&config.node.data_dir)
+        .context("cannot load or create the node key pair (node.data_dir)")?;
+    let registration = registration::registration(&config, keys.public_der());
+    let session_count = Arc::new(AtomicUsize::new(0));
     let (cluster, mut fatal) = match config.node.mode {
         Mode::Standalone => (Cluster::standalone(registration), None),
         Mode::Cluster => {
@@ -97,7 +103,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             let (cluster, fatal) = Cluster::join(
                 settings,
                 registration,
-                registration::load_source(),
+                registration::load_source(session_count.clone()),
                 config.zookeeper.load_report_interval,
                 leave_cluster.clone(),
                 &background,
@@ -107,7 +113,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
 
     let started = tokio::select! {
-        started = start_services(&config, &cluster) => started?,
+        started = start_services(&config, &cluster, &keys, &session_count) => started?,
         _ = shutdown.cancelled() => {
             info!("shutdown requested during start-up");
             leave_cluster.cancel();
@@ -123,8 +129,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let mut registry = node_metrics(&node_id, &config);
 
     // Internode Thrift: KaaNodeService, plus the services this node runs.
-    let internode =
-        Internode::start(&config, &node_id, &cluster, shutdown.clone(), &mut registry).await?;
+    let changes = started.operations.as_ref().map(OperationsService::changes);
+    let internode = Internode::start(
+        &config,
+        &node_id,
+        &cluster,
+        shutdown.clone(),
+        &mut registry,
+        changes,
+    )
+    .await?;
     let state = AdminState::new(
         node_id.clone(),
         services,
@@ -183,7 +197,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 }
 
 /// Opens each enabled service's storage (retrying until `node.startup_timeout`) and starts it.
-async fn start_services(config: &Config, cluster: &Cluster) -> anyhow::Result<RunningServices> {
+async fn start_services(
+    config: &Config,
+    cluster: &Cluster,
+    keys: &NodeKeys,
+    session_count: &Arc<AtomicUsize>,
+) -> anyhow::Result<RunningServices> {
     let mut running = RunningServices::default();
     let patience = config.node.startup_timeout;
     for service in config.services().iter() {
@@ -195,20 +214,76 @@ async fn start_services(config: &Config, cluster: &Cluster) -> anyhow::Result<Ru
                     SqlDatabase::connect(&url, max)
                 })
                 .await?;
-                running.control = Some(ControlService::start(metadata, cluster.clone()).await?);
+                let endpoints = open_endpoint_store(config, patience).await?;
+                running.control =
+                    Some(ControlService::start(metadata, endpoints, cluster.clone()).await?);
             }
             Service::Operations => {
-                let backend = config.endpoint_backend();
-                let store = retry("endpoint store (endpoint_store)", patience, || {
-                    EndpointStore::connect(&backend)
+                let store = open_endpoint_store(config, patience).await?;
+                let url = config.expand(&config.sql.url);
+                let database = retry("metadata database (sql.url)", patience, || {
+                    SqlDatabase::connect(&url, config.sql.max_connections)
                 })
                 .await?;
-                running.operations = Some(OperationsService::start(store));
+                let metadata = MetadataStore::open(database)
+                    .await
+                    .context("cannot open the metadata store (sql.url)")?;
+                let listeners = bind(config, &config.operations, "operations").await?;
+                let settings = OperationsSettings {
+                    node_id: config.node_id(),
+                    allow_plaintext: config.operations.allow_plaintext,
+                    session_count: session_count.clone(),
+                };
+                running.operations = Some(OperationsService::start(
+                    store,
+                    metadata,
+                    keys.clone(),
+                    listeners,
+                    cluster.clone(),
+                    settings,
+                )?);
             }
-            Service::Bootstrap => running.bootstrap = Some(BootstrapService::start()),
+            Service::Bootstrap => {
+                let listeners = bind(config, &config.bootstrap, "bootstrap").await?;
+                running.bootstrap = Some(BootstrapService::start(
+                    cluster.clone(),
+                    keys.clone(),
+                    listeners,
+                    config.bootstrap.allow_plaintext,
+                )?);
+            }
         }
     }
     Ok(running)
+}
+
+/// Connects to the endpoint store (retrying until `patience` runs out) and creates its tables.
+async fn open_endpoint_store(config: &Config, patience: Duration) -> anyhow::Result<EndpointStore> {
+    let backend = config.endpoint_backend();
+    let store = retry("endpoint store (endpoint_store)", patience, || {
+        EndpointStore::connect(&backend)
+    })
+    .await?;
+    store
+        .prepare()
+        .await
+        .context("cannot create the endpoint store's tables")?;
+    Ok(store)
+}
+
+/// Binds a service's Kaatcp and HTTP ports on the node's host; the error names the config key.
+async fn bind(
+    config: &Config,
+    service: &EndpointServiceConfig,
+    section: &str,
+) -> anyhow::Result<Listeners> {
+    let host = config.node.thrift_host.as_str();
+    let tcp = tokio::net::TcpListener::bind((host, service.tcp_port))
+        .await
+        .with_context(|| format!("cannot listen on {section}.tcp_port {}", service.tcp_port))?;
+    let http = std::net::TcpListener::bind((host, service.http_port))
+        .with_context(|| format!("cannot listen on {section}.http_port {}", service.http_port))?;
+    Ok(Listeners { tcp, http })
 }
 
 /// Calls `connect` until it succeeds or `patience` runs out, backing off between attempts.

@@ -2,6 +2,7 @@
 //! and the Kaa records of its Operations and Bootstrap services with their transports.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kaa_cluster::membership::{LoadSource, NodeDescriptor, Registration};
@@ -14,7 +15,7 @@ use kaa_model::Service;
 use crate::config::{Config, EndpointServiceConfig};
 
 /// The registration of the node described by `config`.
-pub fn registration(config: &Config) -> Registration {
+pub fn registration(config: &Config, public_key: &[u8]) -> Registration {
     let started_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -23,7 +24,7 @@ pub fn registration(config: &Config) -> Registration {
     let connection_info = ConnectionInfo {
         thrift_host: host.clone(),
         thrift_port: config.node.thrift_port.into(),
-        public_key: None,
+        public_key: Some(public_key.to_vec()),
     };
     let services = config.services();
     let descriptor = NodeDescriptor {
@@ -39,15 +40,15 @@ pub fn registration(config: &Config) -> Registration {
         .contains(Service::Operations)
         .then(|| OperationsNodeInfo {
             connection_info: connection_info.clone(),
-            load_info: current_load(),
+            load_info: current_load(0),
             time_started: started_ms,
-            transports: transports(&host, &config.operations),
+            transports: transports(&host, public_key, &config.operations),
         });
     let bootstrap = services
         .contains(Service::Bootstrap)
         .then(|| BootstrapNodeInfo {
             connection_info,
-            transports: transports(&host, &config.bootstrap),
+            transports: transports(&host, public_key, &config.bootstrap),
             time_started: started_ms,
         });
     Registration {
@@ -57,9 +58,13 @@ pub fn registration(config: &Config) -> Registration {
     }
 }
 
-/// Kaa's TCP and HTTP transport records for a service's ports (protocol version 1). The public
-/// key in each blob is empty until the node has its key pair.
-fn transports(host: &str, service: &EndpointServiceConfig) -> Vec<TransportMetaData> {
+/// Kaa's TCP and HTTP transport records for a service's ports (protocol version 1), each blob
+/// carrying the node's public key.
+fn transports(
+    host: &str,
+    public_key: &[u8],
+    service: &EndpointServiceConfig,
+) -> Vec<TransportMetaData> {
     [
         (TRANSPORT_TCP, service.tcp_port),
         (TRANSPORT_HTTP, service.http_port),
@@ -72,7 +77,7 @@ fn transports(host: &str, service: &EndpointServiceConfig) -> Vec<TransportMetaD
         connection_info: vec![VersionConnectionInfo {
             version: 1,
             connection_info: TransportConnectionInfo {
-                public_key: Vec::new(),
+                public_key: public_key.to_vec(),
                 host: host.to_owned(),
                 port: port.into(),
             }
@@ -82,19 +87,19 @@ fn transports(host: &str, service: &EndpointServiceConfig) -> Vec<TransportMetaD
     .collect()
 }
 
-/// The load an Operations node reports: endpoint sessions (none until endpoints connect) and the
-/// host's one-minute load average.
-pub fn load_source() -> LoadSource {
-    Arc::new(current_load)
+/// The load an Operations node reports: its endpoint sessions (`sessions`, kept by the
+/// Operations service) and the host's one-minute load average.
+pub fn load_source(sessions: Arc<AtomicUsize>) -> LoadSource {
+    Arc::new(move || current_load(sessions.load(Ordering::Relaxed)))
 }
 
-fn current_load() -> LoadInfo {
+fn current_load(endpoint_sessions: usize) -> LoadInfo {
     let load_average = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|text| text.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0);
     LoadInfo {
-        endpoint_count: 0,
+        endpoint_count: i32::try_from(endpoint_sessions).unwrap_or(i32::MAX),
         load_average,
     }
 }

@@ -1,24 +1,132 @@
 //! The Operations service: the workers endpoints connect to.
 //!
-//! Operations owns endpoint sessions (registration, profiles, configuration, notifications,
-//! events, logs) and keeps endpoint data in the endpoint store. This crate grows those parts issue
-//! by issue; today it holds the endpoint-store connection and reports its readiness.
+//! Endpoints reach it over Kaatcp (default 9997) and HTTP (`/EP/Sync`, `/EP/LongSync`, default
+//! 9999). Each request flows transport → [`sync::SyncProcessor`] (registration, profile, groups,
+//! configuration, notifications) → the endpoint store, with application metadata read through
+//! the [`catalog::Catalog`] cache. Control's change notifications (Thrift `onNotification`)
+//! invalidate the catalog and are pushed to the connected sessions of the application, which
+//! receive the new configuration or notifications without asking.
+//!
+//! - [`catalog`]: application metadata as Operations uses it, cached per application.
+//! - [`membership`], [`configuration`], [`topics`]: the pure rules of groups, configuration
+//!   merge and topic lists.
+//! - [`sessions`]: the sessions of this node by endpoint, for pushes.
+//! - [`sync`]: one request in, one response out.
+
+pub mod catalog;
+pub mod configuration;
+mod digest;
+pub mod membership;
+pub mod sessions;
+pub mod sync;
+pub mod topics;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
+use kaa_cluster::Cluster;
+use kaa_cluster::routing::{EndpointAddress, EndpointMessage, EndpointRouter, Hop};
+use kaa_idl::endpoint::sync::{SyncRequest, SyncResponse};
+use kaa_idl::thrift::operations::Notification;
 use kaa_model::health::Probe;
 use kaa_store::endpoint::EndpointStore;
+use kaa_store::metadata::MetadataStore;
+use kaa_transport::http::{HttpListener, HttpSettings, Paths};
+use kaa_transport::tcp::TcpSettings;
+use kaa_transport::{EndpointService, Listeners, NodeKeys, SyncFailure};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::catalog::Catalog;
+use crate::sessions::{Push, Sessions};
+use crate::sync::{EndpointSession, SyncProcessor};
+
+/// How an Operations service runs.
+#[derive(Debug, Clone)]
+pub struct OperationsSettings {
+    /// This node's id, recorded on the profiles of the endpoints it serves.
+    pub node_id: String,
+    /// Whether endpoints may open unencrypted Kaatcp sessions.
+    pub allow_plaintext: bool,
+    /// Kept equal to the number of endpoints with a session on this node.
+    pub session_count: Arc<AtomicUsize>,
+}
 
 /// A running Operations service.
 pub struct OperationsService {
     store: EndpointStore,
+    router: EndpointRouter,
+    node_id: String,
+    catalog: Arc<Catalog>,
+    sessions: Arc<Sessions>,
+    http: HttpListener,
+    stop_tcp: CancellationToken,
+    tasks: TaskTracker,
 }
 
 impl OperationsService {
-    /// Starts Operations on an open endpoint store.
-    pub fn start(store: EndpointStore) -> Self {
+    /// Starts serving endpoints on `listeners`, with endpoint data in `store` and application
+    /// metadata from `metadata`.
+    pub fn start(
+        store: EndpointStore,
+        metadata: MetadataStore,
+        keys: NodeKeys,
+        listeners: Listeners,
+        cluster: Cluster,
+        settings: OperationsSettings,
+    ) -> std::io::Result<Self> {
+        let node_id = settings.node_id.clone();
+        let catalog = Arc::new(Catalog::new(metadata));
+        let sessions = Arc::new(Sessions::counted(settings.session_count.clone()));
+        let processor = Arc::new(Endpoints(SyncProcessor::new(
+            catalog.clone(),
+            store.clone(),
+            sessions.clone(),
+            settings.node_id.clone(),
+        )));
+        let stop_tcp = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(kaa_transport::tcp::serve(
+            listeners.tcp,
+            processor.clone(),
+            keys.clone(),
+            TcpSettings {
+                allow_plaintext: settings.allow_plaintext,
+                ..TcpSettings::default()
+            },
+            stop_tcp.clone(),
+            tasks.clone(),
+        ));
+        let http = kaa_transport::http::serve(
+            listeners.http,
+            Paths::Operations,
+            processor,
+            keys,
+            HttpSettings::default(),
+        )?;
         tracing::info!("operations service started");
-        Self { store }
+        Ok(Self {
+            store,
+            router: EndpointRouter::new(cluster),
+            node_id,
+            catalog,
+            sessions,
+            http,
+            stop_tcp,
+            tasks,
+        })
+    }
+
+    /// What acts on Control's notifications; cheap to clone into the Thrift handler.
+    pub fn changes(&self) -> Changes {
+        Changes {
+            catalog: self.catalog.clone(),
+            sessions: self.sessions.clone(),
+            store: self.store.clone(),
+            router: self.router.clone(),
+            node_id: self.node_id.clone(),
+        }
     }
 
     /// What must answer for this service to be ready: the endpoint store.
@@ -26,9 +134,131 @@ impl OperationsService {
         vec![Arc::new(self.store.clone())]
     }
 
-    /// Stops the service.
+    /// Stops accepting, closes sessions (each endpoint gets DISCONNECT), then the store.
     pub async fn stop(self) {
+        self.stop_tcp.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.http.stop().await;
         self.store.close().await;
         tracing::info!("operations service stopped");
+    }
+}
+
+/// Applies Control's change notifications and endpoint-directed messages to this node.
+#[derive(Clone)]
+pub struct Changes {
+    catalog: Arc<Catalog>,
+    sessions: Arc<Sessions>,
+    store: EndpointStore,
+    router: EndpointRouter,
+    node_id: String,
+}
+
+impl Changes {
+    /// A metadata change: the application's cached metadata is dropped and its connected
+    /// endpoints resync (a new topic notification makes them fetch notifications).
+    pub fn on_notification(&self, notification: &Notification) {
+        let Some(app_id) = notification.app_id.as_deref() else {
+            return;
+        };
+        self.catalog.invalidate(app_id);
+        let push = if notification.notification_id.is_some() {
+            Push::Notifications
+        } else {
+            Push::Resync
+        };
+        let reached = self.sessions.push_app(app_id, &push);
+        tracing::debug!(
+            app = app_id,
+            ?push,
+            sessions = reached,
+            "applied a change notification"
+        );
+    }
+
+    /// A message for one endpoint. On the local hop it becomes a push to the endpoint's session
+    /// here, if there is one. On the global hop (this node owns the endpoint on the ring) it is
+    /// forwarded to the node its profile says serves it, in the background.
+    pub fn on_endpoint_message(
+        &self,
+        hop: Hop,
+        address: EndpointAddress,
+        message: EndpointMessage,
+    ) {
+        let push = match &message {
+            EndpointMessage::Unicast(_) => Push::Notifications,
+            EndpointMessage::ServerProfile => Push::ServerProfile,
+            EndpointMessage::Deregistration => Push::Revoked,
+        };
+        if hop == Hop::Local {
+            let delivered = self.sessions.push(&address.key_hash, push);
+            tracing::debug!(?message, delivered, "endpoint message");
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let node = match this.store.profile(&address.key_hash).await {
+                Ok(Some(profile)) => profile.node_id,
+                Ok(None) => None,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot route an endpoint message");
+                    return;
+                }
+            };
+            match node {
+                Some(node) if node == this.node_id => {
+                    this.sessions.push(&address.key_hash, push);
+                }
+                Some(node) => {
+                    if let Err(error) = this.router.send(&node, Hop::Local, &address, message).await
+                    {
+                        tracing::debug!(%error, %node, "endpoint message not forwarded; the endpoint gets it on its next sync");
+                    }
+                }
+                None => {
+                    tracing::debug!("endpoint has no session; it gets the message on its next sync")
+                }
+            }
+        });
+    }
+}
+
+/// The sync processor as an endpoint transport service.
+struct Endpoints(SyncProcessor);
+
+impl EndpointService for Endpoints {
+    type Session = EndpointSession;
+    type Push = Push;
+    const KEEPS_SESSIONS: bool = true;
+    const SIGNS_RESPONSES: bool = false;
+    const VERIFIES_SIGNATURES: bool = true;
+
+    fn open(&self, pushes: mpsc::Sender<Push>) -> EndpointSession {
+        self.0.open(pushes)
+    }
+
+    async fn public_key(&self, key_hash: &[u8]) -> Result<Option<Vec<u8>>, SyncFailure> {
+        self.0.public_key(key_hash).await
+    }
+
+    async fn sync(
+        &self,
+        session: &mut EndpointSession,
+        request: SyncRequest,
+    ) -> Result<SyncResponse, SyncFailure> {
+        self.0.sync(session, request).await
+    }
+
+    async fn push(
+        &self,
+        session: &mut EndpointSession,
+        push: Push,
+    ) -> Result<Option<SyncResponse>, SyncFailure> {
+        self.0.push(session, push).await
+    }
+
+    fn close(&self, session: EndpointSession) {
+        self.0.close(session);
     }
 }

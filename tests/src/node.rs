@@ -144,6 +144,7 @@ impl NodeBuilder {
             child,
             admin,
             thrift,
+            settings: self.settings,
             log_path,
             _dir: dir,
         })
@@ -157,12 +158,22 @@ pub struct Node {
     pub admin: SocketAddr,
     /// Its internode Thrift address.
     pub thrift: SocketAddr,
+    settings: Vec<(String, String)>,
     log_path: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Node {
-    /// `http://<admin>/<path>`.
+    /// The port given to `key` (e.g. `bootstrap.tcp_port`).
+    pub fn port(&self, key: &str) -> u16 {
+        self.settings
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or_else(|| panic!("no port set for {key}"))
+    }
+
+    /// `http://<admin address><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.admin, path)
     }

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::applications::{BUILDERS, TENANT_ROLES, app_group};
+use super::applications::{BUILDERS, TENANT_ROLES, app_group, tenant_application};
 use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody};
-use super::schemas::parse_schema;
+use super::schemas::{app_schema, check_document};
 use super::{ApiState, PageOf, PageQuery, change};
 
 /// A profile filter or a configuration.
@@ -105,22 +105,15 @@ async fn checked_body(
 ) -> Result<String, ApiError> {
     match kind {
         DocumentKind::Configuration => {
-            let schema = state
-                .store
-                .schema(app_id, "configuration", schema_version)
-                .await
-                .map_err(|_| {
-                    ApiError::invalid("schema_version", "no configuration schema of this version")
-                })?;
-            let schema = parse_schema("schema_version", &schema.body)?;
-            if let Err(invalid) = schema.validate_json(body) {
-                let first = &invalid.errors()[0];
-                let field = match first.path.strip_prefix('$') {
-                    Some(rest) => format!("body{rest}"),
-                    None => "body".to_owned(),
-                };
-                return Err(ApiError::invalid(&field, invalid.to_string()));
-            }
+            let schema = app_schema(
+                state,
+                app_id,
+                "configuration",
+                schema_version,
+                "schema_version",
+            )
+            .await?;
+            check_document(&schema, body, "body")?;
             Ok(body.to_string())
         }
         DocumentKind::ProfileFilter => {
@@ -426,6 +419,53 @@ pub async fn list_filters(
         &query,
     )
     .await
+}
+
+/// A filter expression and sample profiles to try it on.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterTest {
+    /// The expression, e.g. `cp.model == "T-1000" && sp.tier >= 2`.
+    pub body: String,
+    /// A sample client profile (`cp`), as JSON.
+    #[schema(value_type = Object)]
+    pub client_profile: Value,
+    /// A sample server profile (`sp`), as JSON (default: empty).
+    #[schema(value_type = Object)]
+    #[serde(default)]
+    pub server_profile: Value,
+}
+
+/// Whether a filter selects an endpoint with the sample profiles.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FilterTestResult {
+    /// True if an endpoint with these profiles would join the group.
+    pub matches: bool,
+}
+
+/// Tries a filter expression on sample profiles without saving anything: a compile or
+/// evaluation error comes back as 422 at `body` with its line and column.
+#[utoipa::path(tag = "profile filters", security(("bearer" = [])), params(("id" = String, Path)), request_body = FilterTest,
+    responses((status = 200, body = FilterTestResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/api/v1/applications/{id}/profile-filters/test")]
+pub async fn test_filter(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    id: web::Path<String>,
+    Body(test): Body<FilterTest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&TENANT_ROLES)?;
+    tenant_application(&state, &caller, &id).await?;
+    let filter = ProfileFilter::compile(&test.body)
+        .map_err(|error| ApiError::invalid("body", error.to_string()))?;
+    let server_profile = match test.server_profile {
+        Value::Null => Value::Object(Default::default()),
+        other => other,
+    };
+    let matches = filter
+        .matches(&test.client_profile, &server_profile)
+        .map_err(|error| ApiError::invalid("body", error.to_string()))?;
+    Ok(HttpResponse::Ok().json(FilterTestResult { matches }))
 }
 
 /// Writes a profile filter draft; the expression is compiled first (TENANT_DEVELOPER). The

@@ -14,6 +14,7 @@ pub mod applications;
 pub mod auth;
 pub mod components;
 pub mod documents;
+pub mod endpoints;
 pub mod error;
 pub mod events;
 pub mod schemas;
@@ -25,7 +26,9 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, web};
+use kaa_cluster::routing::EndpointRouter;
 use kaa_idl::thrift::operations::{Notification, Operation};
+use kaa_store::endpoint::EndpointStore;
 use kaa_store::metadata::{MetadataStore, Page, Paged};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -38,13 +41,26 @@ use error::{ApiError, MAX_BODY_BYTES};
 #[derive(Clone)]
 pub struct ApiState {
     pub(crate) store: MetadataStore,
+    pub(crate) endpoints: EndpointStore,
+    pub(crate) router: EndpointRouter,
     announcer: Arc<ChangeAnnouncer>,
 }
 
 impl ApiState {
-    /// State over `store`, announcing changes through `announcer`.
-    pub fn new(store: MetadataStore, announcer: Arc<ChangeAnnouncer>) -> Self {
-        Self { store, announcer }
+    /// State over the metadata `store` and the `endpoints` store, announcing changes through
+    /// `announcer` and sending endpoint messages through `router`.
+    pub fn new(
+        store: MetadataStore,
+        endpoints: EndpointStore,
+        router: EndpointRouter,
+        announcer: Arc<ChangeAnnouncer>,
+    ) -> Self {
+        Self {
+            store,
+            endpoints,
+            router,
+            announcer,
+        }
     }
 
     /// Tells every live Operations node about a committed change (leader only; a node that
@@ -171,7 +187,7 @@ impl Modify for BearerAuth {
         documents::list_configurations, documents::create_configuration, documents::get_configuration,
         documents::update_configuration, documents::delete_configuration,
         documents::activate_configuration, documents::deactivate_configuration,
-        documents::list_filters, documents::create_filter, documents::get_filter,
+        documents::list_filters, documents::create_filter, documents::test_filter, documents::get_filter,
         documents::update_filter, documents::delete_filter, documents::activate_filter, documents::deactivate_filter,
         topics::list_topics, topics::create_topic, topics::list_group_topics, topics::attach_topic, topics::detach_topic,
         events::list_families, events::create_family, events::get_family,
@@ -180,6 +196,9 @@ impl Modify for BearerAuth {
         components::list_appenders, components::create_appender, components::get_appender, components::delete_appender,
         components::list_verifiers, components::create_verifier, components::delete_verifier,
         components::list_sdk_profiles, components::create_sdk_profile, components::delete_sdk_profile,
+        endpoints::provision_credentials, endpoints::list_credentials, endpoints::get_credentials,
+        endpoints::revoke_credentials, endpoints::list_endpoints, endpoints::get_endpoint,
+        endpoints::update_server_profile, endpoints::send_notification, endpoints::send_unicast,
     ),
     modifiers(&BearerAuth),
 )]
@@ -246,6 +265,7 @@ pub fn configure(state: ApiState) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .service(documents::deactivate_configuration)
             .service(documents::list_filters)
             .service(documents::create_filter)
+            .service(documents::test_filter)
             .service(documents::get_filter)
             .service(documents::update_filter)
             .service(documents::delete_filter)
@@ -275,6 +295,15 @@ pub fn configure(state: ApiState) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .service(components::delete_verifier)
             .service(components::list_sdk_profiles)
             .service(components::create_sdk_profile)
-            .service(components::delete_sdk_profile);
+            .service(components::delete_sdk_profile)
+            .service(endpoints::provision_credentials)
+            .service(endpoints::list_credentials)
+            .service(endpoints::get_credentials)
+            .service(endpoints::revoke_credentials)
+            .service(endpoints::list_endpoints)
+            .service(endpoints::get_endpoint)
+            .service(endpoints::update_server_profile)
+            .service(endpoints::send_notification)
+            .service(endpoints::send_unicast);
     }
 }

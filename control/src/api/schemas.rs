@@ -7,6 +7,7 @@ use kaa_model::Role;
 use kaa_model::schema::AvroSchema;
 use kaa_store::metadata::{SCHEMA_KINDS, SchemaVersion};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::applications::tenant_application;
@@ -78,6 +79,45 @@ pub(crate) fn parse_schema(field: &str, text: &str) -> Result<AvroSchema, ApiErr
         };
         ApiError::invalid(&at, error.kind.to_string())
     })
+}
+
+/// Parses the application's schema of `kind` and `version`, for checking documents against it;
+/// a missing version is an error at `version_field`.
+pub(crate) async fn app_schema(
+    state: &ApiState,
+    app_id: &str,
+    kind: &str,
+    version: i64,
+    version_field: &str,
+) -> Result<AvroSchema, ApiError> {
+    let schema = state
+        .store
+        .schema(app_id, kind, version)
+        .await
+        .map_err(|_| {
+            ApiError::invalid(version_field, format!("no {kind} schema of this version"))
+        })?;
+    parse_schema(version_field, &schema.body)
+}
+
+/// Checks a JSON document against a schema; the error names the first offending field under
+/// `field` (e.g. `body.interval`).
+pub(crate) fn check_document(
+    schema: &AvroSchema,
+    body: &Value,
+    field: &str,
+) -> Result<(), ApiError> {
+    match schema.validate_json(body) {
+        Ok(()) => Ok(()),
+        Err(invalid) => {
+            let first = &invalid.errors()[0];
+            let at = match first.path.strip_prefix('$') {
+                Some(rest) => format!("{field}{rest}"),
+                None => field.to_owned(),
+            };
+            Err(ApiError::invalid(&at, invalid.to_string()))
+        }
+    }
 }
 
 /// An application's schema versions of `kind`, newest first.

@@ -4,6 +4,9 @@
 
 mod admin_api;
 mod cluster;
+mod endpoint_cluster;
+mod endpoint_path;
+mod endpoint_store;
 mod events_api;
 mod metadata_events;
 mod metadata_store;

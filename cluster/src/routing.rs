@@ -1,0 +1,159 @@
+//! Messages for one endpoint, delivered to the Operations node that holds its session.
+//!
+//! Kaa's route, kept here: whoever has a message for an endpoint (Control, for a unicast
+//! notification, a server-profile change or revoked credentials) sends it to the endpoint's
+//! *global* owner, the Operations node that owns `Base64(endpointKeyHash)` on the hash ring. The
+//! owner knows which node serves the endpoint's session now and forwards the message there as a
+//! *local* message, which that node turns into a push. A node that receives a local message for
+//! an endpoint it does not serve drops it: the endpoint gets the change on its next sync anyway.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use kaa_idl::thrift::operations::{
+    TOperationsServiceSyncClient, ThriftActorClassifier, ThriftClusterEntityType,
+    ThriftEndpointDeregistrationMessage, ThriftEntityAddress, ThriftServerProfileUpdateMessage,
+    ThriftUnicastNotificationMessage,
+};
+
+use crate::Cluster;
+use crate::rpc::{ClientPool, ClientSettings, Operations, PeerAddr, RpcError};
+
+/// What an endpoint is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointMessage {
+    /// A unicast notification with this id is stored for it.
+    Unicast(String),
+    /// Its server-side profile changed.
+    ServerProfile,
+    /// Its credentials were revoked.
+    Deregistration,
+}
+
+/// Which hop a message is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hop {
+    /// To the endpoint's global owner on the ring.
+    Global,
+    /// To the node serving the endpoint's session.
+    Local,
+}
+
+/// Who the message is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointAddress {
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Application token.
+    pub app_token: String,
+    /// SHA-1 of the endpoint's public key.
+    pub key_hash: Vec<u8>,
+}
+
+/// Why a message could not be routed.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// No Operations node is live (or the named one is gone).
+    #[error("no live operations node for this endpoint")]
+    NoNode,
+    /// The call failed.
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+}
+
+/// Sends endpoint messages to Operations nodes.
+#[derive(Clone)]
+pub struct EndpointRouter {
+    cluster: Cluster,
+    pool: Arc<ClientPool<Operations>>,
+}
+
+/// The ring key of an endpoint: standard Base64 of its key hash, as Kaa hashes it.
+pub fn ring_key(key_hash: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(key_hash)
+}
+
+impl EndpointRouter {
+    /// A router over the cluster's live view.
+    pub fn new(cluster: Cluster) -> Self {
+        Self {
+            cluster,
+            pool: Arc::new(ClientPool::new(ClientSettings::default())),
+        }
+    }
+
+    /// The node id of the endpoint's global owner.
+    pub fn owner(&self, key_hash: &[u8]) -> Option<String> {
+        let view = self.cluster.view();
+        view.ring.owner(&ring_key(key_hash)).map(str::to_owned)
+    }
+
+    /// Sends `message` for `address` to Operations node `node_id` on `hop`.
+    pub async fn send(
+        &self,
+        node_id: &str,
+        hop: Hop,
+        address: &EndpointAddress,
+        message: EndpointMessage,
+    ) -> Result<(), RouteError> {
+        let peer = self.peer(node_id).ok_or(RouteError::NoNode)?;
+        let entity = ThriftEntityAddress {
+            tenant_id: Some(address.tenant_id.clone()),
+            application_token: Some(address.app_token.clone()),
+            entity_type: Some(ThriftClusterEntityType::ENDPOINT),
+            entity_id: Some(address.key_hash.clone()),
+        };
+        let classifier = Some(match hop {
+            Hop::Global => ThriftActorClassifier::GLOBAL,
+            Hop::Local => ThriftActorClassifier::LOCAL,
+        });
+        self.pool
+            .call(&peer, move |client| match message {
+                EndpointMessage::Unicast(id) => {
+                    client.on_unicast_notification(ThriftUnicastNotificationMessage {
+                        address: Some(entity),
+                        actor_classifier: classifier,
+                        notification_id: Some(id),
+                    })
+                }
+                EndpointMessage::ServerProfile => {
+                    client.on_server_profile_update(ThriftServerProfileUpdateMessage {
+                        address: Some(entity),
+                        actor_classifier: classifier,
+                    })
+                }
+                EndpointMessage::Deregistration => {
+                    client.on_endpoint_deregistration(ThriftEndpointDeregistrationMessage {
+                        address: Some(entity),
+                        actor_classifier: classifier,
+                    })
+                }
+            })
+            .await?;
+        Ok(())
+    }
+
+    fn peer(&self, node_id: &str) -> Option<PeerAddr> {
+        let view = self.cluster.view();
+        let info = view.operations.get(node_id)?;
+        let port = u16::try_from(info.connection_info.thrift_port).ok()?;
+        Some(PeerAddr::new(
+            info.connection_info.thrift_host.clone(),
+            port,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_key_is_standard_base64_with_padding() {
+        assert_eq!(ring_key(b""), "");
+        assert_eq!(ring_key(b"f"), "Zg==");
+        assert_eq!(ring_key(b"fo"), "Zm8=");
+        assert_eq!(ring_key(b"foo"), "Zm9v");
+        assert_eq!(ring_key(&[0xfb, 0xff]), "+/8=");
+    }
+}

@@ -1,0 +1,285 @@
+//! What an Operations node knows of each application's metadata, read from the SQL metadata
+//! store and cached until Control announces a change.
+//!
+//! A sync names its application by the SDK token of the endpoint's SDK profile. The catalog
+//! answers with an [`AppContext`]: the application, its groups by weight with their compiled
+//! active profile filters, active configurations and topics, and the parsed schemas endpoints
+//! use. Contexts are immutable and shared (`Arc`); a change notification for an application drops
+//! its context, and the next sync loads a fresh one. Loading twice under a race is harmless.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use kaa_model::filter::ProfileFilter;
+use kaa_model::schema::AvroSchema;
+use kaa_store::StoreError;
+use kaa_store::metadata::{
+    Application, DocumentKind, EndpointGroup, GROUP_ALL, MetadataStore, Page, SdkProfile, TopicKind,
+};
+use serde_json::Value;
+
+/// Why an application's metadata could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// No SDK profile has this token.
+    #[error("unknown SDK token")]
+    UnknownSdkToken,
+    /// The metadata store failed.
+    #[error("metadata store: {0}")]
+    Store(#[from] StoreError),
+    /// Stored metadata cannot be used (a schema or filter that no longer parses).
+    #[error("application {app}: {what}")]
+    Broken {
+        /// Application id.
+        app: String,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+/// A notification topic as endpoints see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Metadata id.
+    pub id: String,
+    /// The `long` id on the wire.
+    pub wire_id: i64,
+    /// Name.
+    pub name: String,
+    /// Mandatory or optional.
+    pub kind: TopicKind,
+}
+
+/// The wire id of a topic: the low 63 bits of its UUIDv7 id, whose last 62 bits are random, so
+/// ids of one application never collide in practice and need no lookup table.
+pub fn topic_wire_id(id: &str) -> i64 {
+    let low = uuid::Uuid::parse_str(id)
+        .map(|uuid| uuid.as_u64_pair().1)
+        .unwrap_or_else(|_| u64::from(kaa_idl::zk::crc32(id.as_bytes())));
+    (low & i64::MAX as u64) as i64
+}
+
+/// An active profile filter of a group.
+#[derive(Debug, Clone)]
+pub struct GroupFilter {
+    /// Document id.
+    pub id: String,
+    /// Client-profile schema version it applies to (0: any).
+    pub client_version: i64,
+    /// Server-profile schema version it applies to (0: any).
+    pub server_version: i64,
+    /// The compiled expression.
+    pub filter: ProfileFilter,
+}
+
+/// An endpoint group with what is active in it.
+#[derive(Debug, Clone)]
+pub struct GroupContext {
+    /// The group.
+    pub group: EndpointGroup,
+    /// Active filters; the group `all` has none and matches every endpoint.
+    pub filters: Vec<GroupFilter>,
+    /// Active configurations by configuration-schema version: document id and body.
+    pub configurations: HashMap<i64, (String, Value)>,
+    /// Topics attached to the group.
+    pub topics: Vec<TopicInfo>,
+}
+
+impl GroupContext {
+    /// Whether this is the group every endpoint belongs to.
+    pub fn is_all(&self) -> bool {
+        self.group.name == GROUP_ALL && self.group.weight == 0
+    }
+
+    /// The filter that decides membership for these profile versions, if any.
+    pub fn filter_for(&self, client_version: i64, server_version: i64) -> Option<&GroupFilter> {
+        let fits = |wanted: i64, have: i64| wanted == 0 || wanted == have;
+        self.filters
+            .iter()
+            .filter(|f| {
+                fits(f.client_version, client_version) && fits(f.server_version, server_version)
+            })
+            .max_by_key(|f| (f.client_version, f.server_version))
+    }
+}
+
+/// One application's metadata as Operations uses it.
+#[derive(Debug)]
+pub struct AppContext {
+    /// The application.
+    pub app: Application,
+    /// Groups by ascending weight.
+    pub groups: Vec<GroupContext>,
+    schemas: HashMap<(String, i64), Arc<AvroSchema>>,
+}
+
+impl AppContext {
+    /// The parsed schema of `kind` (`client_profile`, `configuration`, …) and `version`.
+    pub fn schema(&self, kind: &str, version: i64) -> Option<&Arc<AvroSchema>> {
+        self.schemas.get(&(kind.to_owned(), version))
+    }
+}
+
+/// The catalog of application contexts of one Operations node.
+pub struct Catalog {
+    metadata: MetadataStore,
+    apps: RwLock<HashMap<String, Arc<AppContext>>>,
+    sdk_profiles: RwLock<HashMap<String, Arc<SdkProfile>>>,
+}
+
+/// Every item of a paged listing.
+const ALL: Page = Page {
+    offset: 0,
+    limit: 10_000,
+};
+
+impl Catalog {
+    /// An empty catalog over `metadata`.
+    pub fn new(metadata: MetadataStore) -> Self {
+        Self {
+            metadata,
+            apps: RwLock::default(),
+            sdk_profiles: RwLock::default(),
+        }
+    }
+
+    /// The metadata store the catalog reads.
+    pub fn metadata(&self) -> &MetadataStore {
+        &self.metadata
+    }
+
+    /// The SDK profile with `sdk_token` and its application's context.
+    pub async fn by_sdk_token(
+        &self,
+        sdk_token: &str,
+    ) -> Result<(Arc<SdkProfile>, Arc<AppContext>), CatalogError> {
+        let cached = read(&self.sdk_profiles).get(sdk_token).cloned();
+        let profile = match cached {
+            Some(profile) => profile,
+            None => {
+                let profile = match self.metadata.sdk_profile_by_token(sdk_token).await {
+                    Ok(profile) => Arc::new(profile),
+                    Err(StoreError::NotFound(_)) => return Err(CatalogError::UnknownSdkToken),
+                    Err(error) => return Err(error.into()),
+                };
+                write(&self.sdk_profiles).insert(sdk_token.to_owned(), profile.clone());
+                profile
+            }
+        };
+        let app = self.app(&profile.app_id).await?;
+        Ok((profile, app))
+    }
+
+    /// The context of application `app_id`, loaded if not cached.
+    pub async fn app(&self, app_id: &str) -> Result<Arc<AppContext>, CatalogError> {
+        if let Some(app) = read(&self.apps).get(app_id) {
+            return Ok(app.clone());
+        }
+        let app = Arc::new(self.load(app_id).await?);
+        write(&self.apps).insert(app_id.to_owned(), app.clone());
+        Ok(app)
+    }
+
+    /// Forgets what is cached of `app_id`; the next use reloads it.
+    pub fn invalidate(&self, app_id: &str) {
+        write(&self.apps).remove(app_id);
+        write(&self.sdk_profiles).retain(|_, profile| profile.app_id != app_id);
+    }
+
+    async fn load(&self, app_id: &str) -> Result<AppContext, CatalogError> {
+        let broken = |what: String| CatalogError::Broken {
+            app: app_id.to_owned(),
+            what,
+        };
+        let app = self.metadata.application(app_id).await?;
+        let filters = self
+            .metadata
+            .active_documents(app_id, DocumentKind::ProfileFilter)
+            .await?;
+        let configurations = self
+            .metadata
+            .active_documents(app_id, DocumentKind::Configuration)
+            .await?;
+        let mut groups = Vec::new();
+        for group in self.metadata.groups(app_id, ALL).await?.items {
+            let mut context = GroupContext {
+                filters: Vec::new(),
+                configurations: HashMap::new(),
+                topics: Vec::new(),
+                group,
+            };
+            for document in filters.iter().filter(|d| d.group_id == context.group.id) {
+                let filter = ProfileFilter::compile(&document.body)
+                    .map_err(|e| broken(format!("filter {}: {e}", document.id)))?;
+                context.filters.push(GroupFilter {
+                    id: document.id.clone(),
+                    client_version: document.schema_version,
+                    server_version: document.server_schema_version,
+                    filter,
+                });
+            }
+            for document in configurations
+                .iter()
+                .filter(|d| d.group_id == context.group.id)
+            {
+                let body: Value = serde_json::from_str(&document.body)
+                    .map_err(|e| broken(format!("configuration {}: {e}", document.id)))?;
+                context
+                    .configurations
+                    .insert(document.schema_version, (document.id.clone(), body));
+            }
+            for topic in self.metadata.group_topics(&context.group.id).await? {
+                context.topics.push(TopicInfo {
+                    wire_id: topic_wire_id(&topic.id),
+                    id: topic.id,
+                    name: topic.name,
+                    kind: topic.kind,
+                });
+            }
+            groups.push(context);
+        }
+        groups.sort_by_key(|g| g.group.weight);
+        let mut schemas = HashMap::new();
+        for kind in [
+            "client_profile",
+            "server_profile",
+            "configuration",
+            "notification",
+            "log",
+        ] {
+            for version in self.metadata.schemas(app_id, kind, ALL).await?.items {
+                let schema = AvroSchema::parse(&version.body)
+                    .map_err(|e| broken(format!("{kind} schema v{}: {e}", version.version)))?;
+                schemas.insert((kind.to_owned(), version.version), Arc::new(schema));
+            }
+        }
+        Ok(AppContext {
+            app,
+            groups,
+            schemas,
+        })
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_wire_ids_are_positive_and_stable() {
+        let id = "0193a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b";
+        let wire = topic_wire_id(id);
+        assert!(wire > 0);
+        assert_eq!(wire, topic_wire_id(id));
+        assert_eq!(wire, 0x0a6b_7c8d_9e0f_1a2b);
+    }
+}

@@ -1,0 +1,656 @@
+//! Sync processing: one decoded `SyncRequest` of an endpoint in, one `SyncResponse` out.
+//!
+//! The flow of one request, as Kaa 0.10's Operations service runs it:
+//! 1. **Meta**: the SDK token names the SDK profile and so the application and its schema
+//!    versions; the endpoint is named by the SHA-1 hash of its public key.
+//! 2. **Profile**: a request carrying the endpoint's public key registers it (through the
+//!    application's credentials service); a profile body is decoded with the client-profile schema
+//!    and stored with its SHA-1 hash. A request without a profile whose profile hash differs from
+//!    the stored one gets `PROFILE_RESYNC`.
+//! 3. **Groups**: membership is recomputed when the profile or the application changed.
+//! 4. **Configuration**: the merge of the member groups' active configurations; the full Avro
+//!    body is sent when the endpoint's hash differs.
+//! 5. **Notifications**: the topic list when its hash differs, subscription commands, new topic
+//!    notifications after the endpoint's sequence numbers, and unicast notifications.
+//!
+//! The same steps run for a [`Push`]: a change the endpoint did not ask about is turned into the
+//! response it would have received had it asked, and sent unsolicited.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kaa_idl::endpoint::sync::{
+    ConfigurationSyncResponse, EventSequenceNumberResponse, EventSyncResponse,
+    LogDeliveryErrorCode, LogDeliveryStatus, LogSyncResponse, Notification,
+    NotificationSyncRequest, NotificationSyncResponse, NotificationType, ProfileSyncRequest,
+    ProfileSyncResponse, SubscriptionCommandType, SubscriptionType, SyncRequest, SyncResponse,
+    SyncResponseResultType, SyncResponseStatus, Topic,
+};
+use kaa_store::StoreError;
+use kaa_store::endpoint::{
+    CredentialStatus, Credentials, EndpointProfile, EndpointStore, GroupState, NotificationKind,
+};
+use kaa_store::metadata::{SdkProfile, TopicKind};
+use kaa_transport::SyncFailure;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::catalog::{AppContext, Catalog, CatalogError, TopicInfo, topic_wire_id};
+use crate::configuration::{self, Layer};
+use crate::digest::sha1;
+use crate::membership::{self, Profiles};
+use crate::sessions::{Push, Sessions};
+use crate::topics::{self, Command};
+
+/// What a session remembers between requests: who the endpoint is and what it was last sent.
+#[derive(Debug)]
+pub struct EndpointSession {
+    id: u64,
+    pushes: mpsc::Sender<Push>,
+    endpoint: Option<Known>,
+}
+
+/// The endpoint a session serves, once its first request named it.
+#[derive(Debug, Clone)]
+struct Known {
+    key_hash: Vec<u8>,
+    sdk_token: String,
+    last_request_id: i32,
+    /// Configuration hash the endpoint holds (what it sent or what it was last sent).
+    configuration_hash: Vec<u8>,
+    /// Topic-list hash the endpoint holds.
+    topic_list_hash: i32,
+    /// Last sequence number the endpoint has per topic wire id.
+    topic_states: BTreeMap<i64, i32>,
+}
+
+/// Turns requests into responses for the endpoints of this Operations node.
+pub struct SyncProcessor {
+    catalog: Arc<Catalog>,
+    store: EndpointStore,
+    sessions: Arc<Sessions>,
+    node_id: String,
+}
+
+impl From<CatalogError> for SyncFailure {
+    fn from(error: CatalogError) -> Self {
+        match error {
+            CatalogError::UnknownSdkToken => SyncFailure::BadRequest(error.to_string()),
+            other => SyncFailure::Internal(other.to_string()),
+        }
+    }
+}
+
+fn internal(error: StoreError) -> SyncFailure {
+    SyncFailure::Internal(format!("endpoint store: {error}"))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// How many times a profile write is retried after a concurrent write won.
+const SAVE_ATTEMPTS: usize = 3;
+
+impl SyncProcessor {
+    /// A processor over the catalog and store, registering sessions in `sessions`.
+    pub fn new(
+        catalog: Arc<Catalog>,
+        store: EndpointStore,
+        sessions: Arc<Sessions>,
+        node_id: String,
+    ) -> Self {
+        Self {
+            catalog,
+            store,
+            sessions,
+            node_id,
+        }
+    }
+
+    /// A new session whose pushes arrive on `pushes`.
+    pub fn open(&self, pushes: mpsc::Sender<Push>) -> EndpointSession {
+        EndpointSession {
+            id: self.sessions.new_session_id(),
+            pushes,
+            endpoint: None,
+        }
+    }
+
+    /// Forgets a closed session.
+    pub fn close(&self, session: EndpointSession) {
+        if let Some(known) = session.endpoint {
+            self.sessions.unregister(&known.key_hash, session.id);
+        }
+    }
+
+    /// The stored public key of an endpoint, to verify a request that does not carry it.
+    pub async fn public_key(&self, key_hash: &[u8]) -> Result<Option<Vec<u8>>, SyncFailure> {
+        let profile = self.store.profile(key_hash).await.map_err(internal)?;
+        Ok(profile.map(|p| p.public_key))
+    }
+
+    /// Answers one request of `session`.
+    pub async fn sync(
+        &self,
+        session: &mut EndpointSession,
+        request: SyncRequest,
+    ) -> Result<SyncResponse, SyncFailure> {
+        let meta = request
+            .sync_request_meta_data
+            .as_ref()
+            .ok_or_else(|| SyncFailure::BadRequest("request has no meta data".into()))?;
+        let (sdk, app) = self.catalog.by_sdk_token(&meta.sdk_token).await?;
+        let key_hash = endpoint_key_hash(&request)?;
+        if let Some(known) = &session.endpoint
+            && known.key_hash != key_hash
+        {
+            return Err(SyncFailure::BadRequest(
+                "a session serves one endpoint; this request names another".into(),
+            ));
+        }
+        let first_of_session = session.endpoint.is_none();
+        let mut response = SyncResponse::new(request.request_id, SyncResponseResultType::Success);
+
+        let mut profile = match &request.profile_sync_request {
+            Some(update) => {
+                let profile = self.update_profile(&app, &sdk, &key_hash, update).await?;
+                response.profile_sync_response = Some(ProfileSyncResponse {
+                    response_status: SyncResponseStatus::Delta,
+                });
+                profile
+            }
+            None => {
+                let stored = self.store.profile(&key_hash).await.map_err(internal)?;
+                match stored {
+                    Some(profile)
+                        if meta.profile_hash.as_deref()
+                            == Some(profile.profile_hash.as_slice()) =>
+                    {
+                        profile
+                    }
+                    _ => {
+                        response.status = SyncResponseResultType::ProfileResync;
+                        return Ok(response);
+                    }
+                }
+            }
+        };
+        if profile.application_id != app.app.id {
+            return Err(SyncFailure::BadRequest(
+                "endpoint is registered to another application".into(),
+            ));
+        }
+        if first_of_session && request.profile_sync_request.is_none() {
+            self.check_credentials(&app, &key_hash, &profile.public_key)
+                .await?;
+        }
+
+        if first_of_session {
+            self.sessions
+                .register(&key_hash, &app.app.id, session.id, session.pushes.clone());
+        }
+        let known = session.endpoint.get_or_insert_with(|| Known {
+            key_hash: key_hash.clone(),
+            sdk_token: sdk.sdk_token.clone(),
+            last_request_id: request.request_id,
+            configuration_hash: Vec::new(),
+            topic_list_hash: topics::NULL_LIST_HASH,
+            topic_states: BTreeMap::new(),
+        });
+        known.last_request_id = request.request_id;
+        if let Some(configuration) = &request.configuration_sync_request {
+            known.configuration_hash = configuration.configuration_hash.clone();
+        }
+        if let Some(notifications) = &request.notification_sync_request {
+            known.topic_list_hash = notifications.topic_list_hash;
+            for state in notifications.topic_states.iter().flatten() {
+                known.topic_states.insert(state.topic_id, state.seq_number);
+            }
+        }
+        let state = self.refresh(&app, &sdk, &mut profile)?;
+        if request.configuration_sync_request.is_some() {
+            response.configuration_sync_response = Some(self.configuration_answer(known, &state));
+        }
+        if let Some(notifications) = &request.notification_sync_request {
+            let answer = self
+                .notification_answer(known, &mut profile, &state, Some(notifications))
+                .await?;
+            response.notification_sync_response = Some(answer);
+        }
+        if request.event_sync_request.is_some() {
+            response.event_sync_response = Some(EventSyncResponse {
+                event_sequence_number_response: Some(EventSequenceNumberResponse { seq_num: 0 }),
+                event_listeners_responses: None,
+                events: None,
+            });
+        }
+        if let Some(logs) = &request.log_sync_request
+            && logs.log_entries.as_ref().is_some_and(|e| !e.is_empty())
+        {
+            // Log collection arrives with the log appenders; until then nothing is acknowledged,
+            // so the SDK keeps the batch and retries.
+            response.log_sync_response = Some(LogSyncResponse {
+                delivery_statuses: Some(vec![LogDeliveryStatus {
+                    request_id: logs.request_id,
+                    result: SyncResponseResultType::Failure,
+                    error_code: Some(LogDeliveryErrorCode::NoAppendersConfigured),
+                }]),
+            });
+        }
+        profile.last_seen_ms = now_ms();
+        profile.node_id = Some(self.node_id.clone());
+        self.save(profile, &state).await?;
+        Ok(response)
+    }
+
+    /// Turns a push into an unsolicited response for the session's endpoint; `None` when the
+    /// endpoint already has everything.
+    pub async fn push(
+        &self,
+        session: &mut EndpointSession,
+        push: Push,
+    ) -> Result<Option<SyncResponse>, SyncFailure> {
+        let Some(known) = session.endpoint.as_mut() else {
+            return Ok(None);
+        };
+        if push == Push::Revoked {
+            return Err(SyncFailure::Revoked);
+        }
+        let (sdk, app) = self.catalog.by_sdk_token(&known.sdk_token).await?;
+        let Some(mut profile) = self
+            .store
+            .profile(&known.key_hash)
+            .await
+            .map_err(internal)?
+        else {
+            return Err(SyncFailure::Revoked);
+        };
+        let state = self.refresh(&app, &sdk, &mut profile)?;
+        let mut response =
+            SyncResponse::new(known.last_request_id, SyncResponseResultType::Success);
+        let configuration = self.configuration_answer(known, &state);
+        if configuration.response_status != SyncResponseStatus::NoDelta {
+            response.configuration_sync_response = Some(configuration);
+        }
+        let notifications = self
+            .notification_answer(known, &mut profile, &state, None)
+            .await?;
+        if notifications.response_status != SyncResponseStatus::NoDelta {
+            response.notification_sync_response = Some(notifications);
+        }
+        self.save(profile, &state).await?;
+        let changed = response.configuration_sync_response.is_some()
+            || response.notification_sync_response.is_some();
+        Ok(changed.then_some(response))
+    }
+
+    async fn check_credentials(
+        &self,
+        app: &AppContext,
+        key_hash: &[u8],
+        public_key: &[u8],
+    ) -> Result<(), SyncFailure> {
+        let stored = self
+            .store
+            .credentials(&app.app.id, key_hash)
+            .await
+            .map_err(internal)?;
+        match (stored, app.app.credentials_service.as_str()) {
+            (Some(c), _) if c.status == CredentialStatus::Revoked => Err(SyncFailure::Revoked),
+            (Some(c), _) if c.status == CredentialStatus::InUse => Ok(()),
+            (Some(c), _) => {
+                let in_use = Credentials {
+                    status: CredentialStatus::InUse,
+                    ..c
+                };
+                self.store
+                    .provision_credentials(&in_use)
+                    .await
+                    .map_err(internal)
+            }
+            (None, "internal") => Err(SyncFailure::VerificationFailed(
+                "no credentials are provisioned for this endpoint".into(),
+            )),
+            (None, _) => self
+                .store
+                .provision_credentials(&Credentials {
+                    application_id: app.app.id.clone(),
+                    endpoint_key_hash: key_hash.to_vec(),
+                    public_key: public_key.to_vec(),
+                    status: CredentialStatus::InUse,
+                })
+                .await
+                .map_err(internal),
+        }
+    }
+
+    /// Registers the endpoint or updates its client profile.
+    async fn update_profile(
+        &self,
+        app: &AppContext,
+        sdk: &SdkProfile,
+        key_hash: &[u8],
+        update: &ProfileSyncRequest,
+    ) -> Result<EndpointProfile, SyncFailure> {
+        let stored = self.store.profile(key_hash).await.map_err(internal)?;
+        let public_key = match (&update.endpoint_public_key, &stored) {
+            (Some(key), _) => key.clone(),
+            (None, Some(stored)) => stored.public_key.clone(),
+            (None, None) => {
+                return Err(SyncFailure::BadRequest(
+                    "an unregistered endpoint must send its public key".into(),
+                ));
+            }
+        };
+        self.check_credentials(app, key_hash, &public_key).await?;
+        decode_client_profile(app, sdk, &update.profile_body)?;
+        let mut profile = stored.unwrap_or_else(|| EndpointProfile {
+            application_id: app.app.id.clone(),
+            endpoint_key_hash: key_hash.to_vec(),
+            public_key: public_key.clone(),
+            access_token: None,
+            sdk_token: sdk.sdk_token.clone(),
+            client_profile_version: 0,
+            client_profile: Vec::new(),
+            profile_hash: Vec::new(),
+            server_profile_version: sdk.server_profile_version as i32,
+            server_profile: "{}".into(),
+            groups: Vec::new(),
+            configuration_hash: Vec::new(),
+            topic_hash: 0,
+            subscriptions: Vec::new(),
+            system_notification_seq: 0,
+            owner_id: None,
+            node_id: None,
+            last_seen_ms: 0,
+            version: 0,
+        });
+        profile.public_key = public_key;
+        profile.sdk_token = sdk.sdk_token.clone();
+        profile.client_profile_version = sdk.client_profile_version as i32;
+        profile.profile_hash = sha1(&update.profile_body).to_vec();
+        profile.client_profile = update.profile_body.clone();
+        if update.endpoint_access_token.is_some() {
+            profile.access_token = update.endpoint_access_token.clone();
+        }
+        // Membership is recomputed from the new profile.
+        profile.groups.clear();
+        Ok(profile)
+    }
+
+    /// Recomputes membership and configuration for the current metadata and profile.
+    fn refresh(
+        &self,
+        app: &AppContext,
+        sdk: &SdkProfile,
+        profile: &mut EndpointProfile,
+    ) -> Result<Derived, SyncFailure> {
+        let client = decode_client_profile(app, sdk, &profile.client_profile)?;
+        let server: Value = serde_json::from_str(&profile.server_profile).unwrap_or(Value::Null);
+        let members = membership::groups(
+            app,
+            Profiles {
+                client_version: i64::from(profile.client_profile_version),
+                client: &client,
+                server_version: i64::from(profile.server_profile_version),
+                server: &server,
+            },
+        );
+        let configuration_version = sdk.configuration_version;
+        let mut layers = Vec::new();
+        let mut groups = Vec::new();
+        for member in &members {
+            let configuration = member.group.configurations.get(&configuration_version);
+            if let Some((_, body)) = configuration {
+                layers.push(Layer {
+                    weight: member.group.group.weight,
+                    body,
+                });
+            }
+            groups.push(GroupState {
+                group_id: member.group.group.id.clone(),
+                filter_id: member.filter_id.map(str::to_owned),
+                configuration_id: configuration.map(|(id, _)| id.clone()),
+            });
+        }
+        let configuration = match app.schema("configuration", configuration_version) {
+            Some(schema) if !layers.is_empty() => Some(
+                configuration::build(schema, &layers)
+                    .map_err(|e| SyncFailure::Internal(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let offered = topics::offered(members.iter().map(|m| m.group));
+        profile.groups = groups;
+        if let Some(merged) = &configuration {
+            profile.configuration_hash = merged.hash.clone();
+        }
+        profile.topic_hash = topics::topic_list_hash(&offered);
+        Ok(Derived {
+            configuration,
+            offered,
+        })
+    }
+
+    fn configuration_answer(
+        &self,
+        known: &mut Known,
+        state: &Derived,
+    ) -> ConfigurationSyncResponse {
+        match &state.configuration {
+            Some(merged) if merged.hash != known.configuration_hash => {
+                known.configuration_hash = merged.hash.clone();
+                ConfigurationSyncResponse {
+                    response_status: SyncResponseStatus::Resync,
+                    conf_schema_body: None,
+                    conf_delta_body: Some(merged.body.clone()),
+                }
+            }
+            _ => ConfigurationSyncResponse {
+                response_status: SyncResponseStatus::NoDelta,
+                conf_schema_body: None,
+                conf_delta_body: None,
+            },
+        }
+    }
+
+    async fn notification_answer(
+        &self,
+        known: &mut Known,
+        profile: &mut EndpointProfile,
+        state: &Derived,
+        request: Option<&NotificationSyncRequest>,
+    ) -> Result<NotificationSyncResponse, SyncFailure> {
+        let now = now_ms();
+        let commands: Vec<Command> = request
+            .and_then(|r| r.subscription_commands.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|c| match c.command {
+                SubscriptionCommandType::Add => Command::Subscribe(c.topic_id),
+                SubscriptionCommandType::Remove => Command::Unsubscribe(c.topic_id),
+            })
+            .collect();
+        let subscribed = profile.subscriptions.iter().map(|id| topic_wire_id(id));
+        let subscriptions: BTreeSet<i64> =
+            topics::subscriptions(&state.offered, subscribed, &commands);
+        let subscription_ids: Vec<String> = state
+            .offered
+            .iter()
+            .filter(|t| subscriptions.contains(&t.wire_id))
+            .map(|t| t.id.clone())
+            .collect();
+        profile.subscriptions = subscription_ids;
+
+        let mut answer = NotificationSyncResponse {
+            response_status: SyncResponseStatus::NoDelta,
+            notifications: None,
+            available_topics: None,
+        };
+        if known.topic_list_hash != profile.topic_hash {
+            known.topic_list_hash = profile.topic_hash;
+            answer.available_topics = Some(state.offered.iter().map(wire_topic).collect());
+            answer.response_status = SyncResponseStatus::Delta;
+        }
+        for accepted in request
+            .and_then(|r| r.accepted_unicast_notifications.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            self.store
+                .delete_unicast(&known.key_hash, accepted)
+                .await
+                .map_err(internal)?;
+        }
+        let mut notifications = Vec::new();
+        for topic in state
+            .offered
+            .iter()
+            .filter(|t| subscriptions.contains(&t.wire_id))
+        {
+            let after = known.topic_states.get(&topic.wire_id).copied().unwrap_or(0);
+            let stored = self
+                .store
+                .notifications(&topic.id, after, now)
+                .await
+                .map_err(internal)?;
+            for notification in stored {
+                known
+                    .topic_states
+                    .insert(topic.wire_id, notification.seq.max(after));
+                notifications.push(Notification {
+                    topic_id: topic.wire_id,
+                    notification_type: notification_type(notification.kind),
+                    uid: None,
+                    seq_number: Some(notification.seq),
+                    body: notification.body,
+                });
+            }
+        }
+        for unicast in self
+            .store
+            .unicasts(&known.key_hash, now)
+            .await
+            .map_err(internal)?
+        {
+            notifications.push(Notification {
+                topic_id: topic_wire_id(&unicast.topic_id),
+                notification_type: notification_type(unicast.kind),
+                uid: Some(unicast.id),
+                seq_number: None,
+                body: unicast.body,
+            });
+        }
+        if !notifications.is_empty() {
+            answer.notifications = Some(notifications);
+            answer.response_status = SyncResponseStatus::Delta;
+        }
+        Ok(answer)
+    }
+
+    /// Stores the profile with what was derived, retrying on a concurrent write.
+    async fn save(&self, mut profile: EndpointProfile, state: &Derived) -> Result<(), SyncFailure> {
+        if let Some(merged) = &state.configuration {
+            self.store
+                .save_configuration(&merged.hash, &merged.body)
+                .await
+                .map_err(internal)?;
+        }
+        for _ in 0..SAVE_ATTEMPTS {
+            match self.store.save_profile(&profile).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict(_)) => {
+                    let Some(current) = self
+                        .store
+                        .profile(&profile.endpoint_key_hash)
+                        .await
+                        .map_err(internal)?
+                    else {
+                        return Err(SyncFailure::Revoked);
+                    };
+                    // Keep what the other writer changed outside this sync (server profile).
+                    profile.version = current.version;
+                    profile.server_profile = current.server_profile;
+                    profile.server_profile_version = current.server_profile_version;
+                }
+                Err(error) => return Err(internal(error)),
+            }
+        }
+        Err(SyncFailure::Internal(
+            "the endpoint profile kept changing concurrently".into(),
+        ))
+    }
+}
+
+/// What the current metadata makes of an endpoint.
+struct Derived {
+    configuration: Option<configuration::MergedConfiguration>,
+    offered: Vec<TopicInfo>,
+}
+
+fn wire_topic(topic: &TopicInfo) -> Topic {
+    Topic {
+        id: topic.wire_id,
+        name: topic.name.clone(),
+        subscription_type: match topic.kind {
+            TopicKind::Mandatory => SubscriptionType::Mandatory,
+            TopicKind::Optional => SubscriptionType::Optional,
+        },
+    }
+}
+
+fn notification_type(kind: NotificationKind) -> NotificationType {
+    match kind {
+        NotificationKind::System => NotificationType::System,
+        NotificationKind::User => NotificationType::Custom,
+    }
+}
+
+/// The endpoint's key hash: from the meta data, or the SHA-1 of the public key it sends; when
+/// both are present they must agree.
+fn endpoint_key_hash(request: &SyncRequest) -> Result<Vec<u8>, SyncFailure> {
+    let meta_hash = request
+        .sync_request_meta_data
+        .as_ref()
+        .and_then(|m| m.endpoint_public_key_hash.clone());
+    let key = request
+        .profile_sync_request
+        .as_ref()
+        .and_then(|p| p.endpoint_public_key.as_deref());
+    match (meta_hash, key) {
+        (Some(hash), Some(key)) if hash != sha1(key) => Err(SyncFailure::BadRequest(
+            "endpointPublicKeyHash is not the SHA-1 of endpointPublicKey".into(),
+        )),
+        (Some(hash), _) => Ok(hash),
+        (None, Some(key)) => Ok(sha1(key).to_vec()),
+        (None, None) => Err(SyncFailure::BadRequest(
+            "request names no endpoint (no key hash, no public key)".into(),
+        )),
+    }
+}
+
+/// The client profile as JSON, decoded with the SDK profile's client-profile schema.
+fn decode_client_profile(
+    app: &AppContext,
+    sdk: &SdkProfile,
+    body: &[u8],
+) -> Result<Value, SyncFailure> {
+    if sdk.client_profile_version == 0 {
+        return Ok(Value::Object(Default::default()));
+    }
+    let schema = app
+        .schema("client_profile", sdk.client_profile_version)
+        .ok_or_else(|| {
+            SyncFailure::Internal(format!(
+                "client-profile schema v{} is missing",
+                sdk.client_profile_version
+            ))
+        })?;
+    schema
+        .decode_to_json(body)
+        .map_err(|e| SyncFailure::BadRequest(format!("client profile: {e}")))
+}

@@ -1,0 +1,189 @@
+//! A Kaatcp channel to one server: CONNECT with the first request, then requests, responses,
+//! pushes and pings over one TCP connection, encrypted when the server's public key is known.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use kaa_idl::endpoint::crypto::{self, PublicKey, SessionKey};
+use kaa_idl::endpoint::kaatcp::{
+    Connect, DisconnectReason, Frame, FrameDecoder, KaaSync, ReturnCode,
+};
+use kaa_idl::endpoint::sync::{SyncRequest, SyncResponse};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::SdkError;
+use crate::keys::EndpointKeys;
+
+/// Largest frame the SDK accepts from a server.
+const MAX_FRAME: usize = 4 * 1024 * 1024;
+
+/// How the channel protects its payloads.
+pub enum Security<'a> {
+    /// Plaintext (servers may refuse it).
+    Plain,
+    /// AES session key wrapped under the server's key, signed by the endpoint's key.
+    Encrypted {
+        /// The server's X.509 DER public key.
+        server_key: &'a [u8],
+        /// The endpoint's keys, to sign the wrapped session key.
+        endpoint: &'a EndpointKeys,
+    },
+}
+
+/// One open Kaatcp connection.
+pub struct Channel {
+    stream: TcpStream,
+    buffer: BytesMut,
+    decoder: FrameDecoder,
+    key: Option<SessionKey>,
+}
+
+impl Channel {
+    /// Connects to `addr` and sends CONNECT with `first`; returns the channel and the answer.
+    pub async fn connect(
+        addr: &str,
+        security: Security<'_>,
+        keep_alive: u16,
+        first: &SyncRequest,
+        timeout: Duration,
+    ) -> Result<(Channel, SyncResponse), SdkError> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| SdkError::Timeout("tcp connect"))??;
+        stream.set_nodelay(true)?;
+        let (key, session_key, signature) = match security {
+            Security::Plain => (None, None, None),
+            Security::Encrypted {
+                server_key,
+                endpoint,
+            } => {
+                let keys_error = |e: crypto::CryptoError| SdkError::Keys(e.to_string());
+                let key = SessionKey::generate().map_err(keys_error)?;
+                let wrapped = PublicKey::from_der(server_key)
+                    .and_then(|server| server.wrap_session_key(&key))
+                    .map_err(keys_error)?;
+                let signature = endpoint.pair().sign(&wrapped).map_err(keys_error)?;
+                (Some(key), Some(wrapped), Some(signature))
+            }
+        };
+        let mut channel = Channel {
+            stream,
+            buffer: BytesMut::with_capacity(4096),
+            decoder: FrameDecoder::new(MAX_FRAME),
+            key,
+        };
+        let payload = channel.seal(&first.encode());
+        let connect = Connect {
+            next_protocol_id: crypto::PROTOCOL_AVRO_V2,
+            session_key: session_key.map(block).transpose()?,
+            signature: signature.map(block).transpose()?,
+            keep_alive,
+            payload,
+        };
+        channel.write(&Frame::Connect(Box::new(connect))).await?;
+        let answer = tokio::time::timeout(timeout, async {
+            match channel.read_frame().await? {
+                Frame::ConnAck(ReturnCode::Accepted) => {}
+                Frame::ConnAck(code) => return Err(SdkError::Refused(format!("CONNACK {code:?}"))),
+                other => {
+                    return Err(SdkError::Protocol(format!(
+                        "expected CONNACK, got {other:?}"
+                    )));
+                }
+            }
+            match channel.read_frame().await? {
+                Frame::KaaSync(sync) => channel.open_response(&sync),
+                other => Err(SdkError::Protocol(format!(
+                    "expected KAASYNC, got {other:?}"
+                ))),
+            }
+        })
+        .await
+        .map_err(|_| SdkError::Timeout("CONNACK"))??;
+        Ok((channel, answer))
+    }
+
+    /// Sends a request; its answer arrives through [`Channel::receive`].
+    pub async fn send(&mut self, request: &SyncRequest) -> Result<(), SdkError> {
+        let payload = self.seal(&request.encode());
+        let frame = Frame::KaaSync(KaaSync {
+            request: true,
+            encrypted: self.key.is_some(),
+            message_id: 0,
+            payload,
+        });
+        self.write(&frame).await
+    }
+
+    /// Sends PINGREQ.
+    pub async fn ping(&mut self) -> Result<(), SdkError> {
+        self.write(&Frame::PingReq).await
+    }
+
+    /// The next response from the server, answered or pushed; PINGRESP is skipped. Cancel-safe.
+    pub async fn receive(&mut self) -> Result<SyncResponse, SdkError> {
+        loop {
+            match self.read_frame().await? {
+                Frame::KaaSync(sync) => return self.open_response(&sync),
+                Frame::PingResp => continue,
+                Frame::Disconnect(reason) => {
+                    return Err(SdkError::Refused(format!("DISCONNECT {reason:?}")));
+                }
+                other => {
+                    return Err(SdkError::Protocol(format!("unexpected frame {other:?}")));
+                }
+            }
+        }
+    }
+
+    /// Says goodbye (DISCONNECT NONE) and closes.
+    pub async fn close(mut self) {
+        let _ = self.write(&Frame::Disconnect(DisconnectReason::None)).await;
+        let _ = self.stream.shutdown().await;
+    }
+
+    fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        match &self.key {
+            Some(key) => key.encrypt(plain),
+            None => plain.to_vec(),
+        }
+    }
+
+    fn open_response(&self, sync: &KaaSync) -> Result<SyncResponse, SdkError> {
+        let plain = match &self.key {
+            Some(key) => key
+                .decrypt(&sync.payload)
+                .map_err(|e| SdkError::Protocol(format!("response: {e}")))?,
+            None => sync.payload.clone(),
+        };
+        SyncResponse::decode(&plain).map_err(|e| SdkError::Protocol(e.to_string()))
+    }
+
+    async fn write(&mut self, frame: &Frame) -> Result<(), SdkError> {
+        self.stream.write_all(&frame.encode()).await?;
+        Ok(())
+    }
+
+    async fn read_frame(&mut self) -> Result<Frame, SdkError> {
+        loop {
+            if let Some(frame) = self
+                .decoder
+                .decode(&mut self.buffer)
+                .map_err(|e| SdkError::Protocol(e.to_string()))?
+            {
+                return Ok(frame);
+            }
+            if self.stream.read_buf(&mut self.buffer).await? == 0 {
+                return Err(SdkError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+    }
+}
+
+/// A 256-byte RSA block, as CONNECT carries it.
+fn block(bytes: Vec<u8>) -> Result<[u8; 256], SdkError> {
+    bytes.try_into().map_err(|bytes: Vec<u8>| {
+        SdkError::Keys(format!("RSA block of {} bytes, not 256", bytes.len()))
+    })
+}

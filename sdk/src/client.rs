@@ -1,0 +1,465 @@
+//! The endpoint client: bootstrap, connect, register, keep the session, surface what the server
+//! sends, and fail over.
+//!
+//! [`KaaClient::start`] spawns one task that owns the connection. The application reads
+//! [`Event`]s (configuration, notifications, topic lists, connection changes) and sends
+//! commands (subscribe, unsubscribe, new profile). Each session starts with a full request
+//! (public key and profile, configuration hash, topic list hash and sequence numbers), so a
+//! reconnect to another server resumes where the last one stopped. On any failure the client
+//! waits a moment and moves on to the next Operations server of the bootstrap list, bootstrapping
+//! again when the list is used up.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kaa_idl::endpoint::sync::{
+    ConfigurationSyncRequest, EventSequenceNumberRequest, EventSyncRequest,
+    NotificationSyncRequest, ProfileSyncRequest, SubscriptionCommand, SubscriptionCommandType,
+    SyncRequest, SyncRequestMetaData, SyncResponse, SyncResponseResultType, SyncResponseStatus,
+    Topic, TopicState, topic_list_hash,
+};
+use sha1::{Digest, Sha1};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::SdkError;
+use crate::bootstrap::{OperationsServer, Transport, fetch_servers};
+use crate::channel::{Channel, Security};
+use crate::keys::EndpointKeys;
+
+/// A Bootstrap server the client may ask.
+#[derive(Debug, Clone)]
+pub struct BootstrapServer {
+    /// `host:port` of its Kaatcp transport.
+    pub address: String,
+    /// Its public key (X.509 DER); `None` bootstraps in plaintext.
+    pub public_key: Option<Vec<u8>>,
+}
+
+/// How the client runs.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Bootstrap servers, tried in order.
+    pub bootstrap: Vec<BootstrapServer>,
+    /// The SDK token of the application's SDK profile.
+    pub sdk_token: String,
+    /// The client profile, Avro binary (empty for an application without a profile schema).
+    pub profile: Vec<u8>,
+    /// Where the endpoint's keys live.
+    pub state_dir: PathBuf,
+    /// The endpoint access token (owners attach endpoints by it).
+    pub access_token: String,
+    /// Network timeouts.
+    pub timeout: Duration,
+    /// Pause before trying the next server.
+    pub retry_delay: Duration,
+    /// Kaatcp keepalive announced to servers, in seconds; pings go at half of it.
+    pub keep_alive: u16,
+}
+
+/// What the client tells the application.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A session is up with this server (`host:port`).
+    Connected(String),
+    /// The session ended; the client is reconnecting.
+    Disconnected(String),
+    /// A new configuration body (Avro binary of the configuration schema).
+    Configuration(Vec<u8>),
+    /// The topics offered to this endpoint.
+    Topics(Vec<Topic>),
+    /// A notification: topic id, sequence number (topic notifications) or uid (unicast), body.
+    Notification {
+        /// Topic id on the wire.
+        topic_id: i64,
+        /// Sequence number within the topic (topic notifications).
+        seq_number: Option<i32>,
+        /// Id of a unicast notification.
+        uid: Option<String>,
+        /// Avro binary body.
+        body: Vec<u8>,
+    },
+}
+
+/// What the application asks of the client.
+#[derive(Debug)]
+enum Command {
+    Subscribe(i64),
+    Unsubscribe(i64),
+    Profile(Vec<u8>),
+}
+
+/// A running endpoint client.
+pub struct KaaClient {
+    commands: mpsc::Sender<Command>,
+    events: mpsc::Receiver<Event>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+    key_hash: [u8; 20],
+}
+
+impl KaaClient {
+    /// Loads (or creates) the endpoint's keys and starts connecting in the background.
+    pub fn start(config: ClientConfig) -> Result<Self, SdkError> {
+        let keys = EndpointKeys::load_or_create(&config.state_dir)?;
+        let key_hash = *keys.key_hash();
+        let (commands_tx, commands_rx) = mpsc::channel(16);
+        let (events_tx, events_rx) = mpsc::channel(256);
+        let stop = CancellationToken::new();
+        let runner = Runner {
+            state: State {
+                profile: config.profile.clone(),
+                ..State::default()
+            },
+            config,
+            keys,
+            events: events_tx,
+            commands: commands_rx,
+            stop: stop.clone(),
+        };
+        let task = tokio::spawn(runner.run());
+        Ok(Self {
+            commands: commands_tx,
+            events: events_rx,
+            stop,
+            task,
+            key_hash,
+        })
+    }
+
+    /// The endpoint's key hash (its identity on the server).
+    pub fn key_hash(&self) -> &[u8; 20] {
+        &self.key_hash
+    }
+
+    /// The next event; `None` after [`KaaClient::stop`].
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// Subscribes to an optional topic.
+    pub async fn subscribe(&self, topic_id: i64) {
+        let _ = self.commands.send(Command::Subscribe(topic_id)).await;
+    }
+
+    /// Unsubscribes from an optional topic.
+    pub async fn unsubscribe(&self, topic_id: i64) {
+        let _ = self.commands.send(Command::Unsubscribe(topic_id)).await;
+    }
+
+    /// Replaces the client profile (Avro binary) and sends it.
+    pub async fn set_profile(&self, profile: Vec<u8>) {
+        let _ = self.commands.send(Command::Profile(profile)).await;
+    }
+
+    /// Closes the session (DISCONNECT) and stops.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// What the endpoint holds across sessions.
+#[derive(Default)]
+struct State {
+    profile: Vec<u8>,
+    configuration_hash: Vec<u8>,
+    topic_list_hash: i32,
+    topic_states: BTreeMap<i64, i32>,
+    accepted_unicasts: Vec<String>,
+    next_request_id: i32,
+}
+
+struct Runner {
+    config: ClientConfig,
+    keys: EndpointKeys,
+    state: State,
+    events: mpsc::Sender<Event>,
+    commands: mpsc::Receiver<Command>,
+    stop: CancellationToken,
+}
+
+/// Why a session ended.
+enum End {
+    Stopped,
+    Failed(SdkError),
+}
+
+impl Runner {
+    async fn run(mut self) {
+        while !self.stop.is_cancelled() {
+            let servers = match self.bootstrap().await {
+                Ok(servers) => servers,
+                Err(error) => {
+                    tracing::warn!(%error, "bootstrap failed");
+                    if self.pause().await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            for server in servers.iter().filter(|s| s.transport == Transport::Tcp) {
+                match self.session(server).await {
+                    End::Stopped => return,
+                    End::Failed(error) => {
+                        tracing::info!(server = %server.address(), %error, "session ended");
+                        let _ = self
+                            .events
+                            .send(Event::Disconnected(error.to_string()))
+                            .await;
+                        if self.pause().await {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits before the next attempt; true if the client was stopped meanwhile.
+    async fn pause(&self) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(self.config.retry_delay) => false,
+            _ = self.stop.cancelled() => true,
+        }
+    }
+
+    async fn bootstrap(&self) -> Result<Vec<OperationsServer>, SdkError> {
+        let mut last = SdkError::Unreachable("no bootstrap server configured".into());
+        for server in &self.config.bootstrap {
+            let security = match &server.public_key {
+                Some(key) => Security::Encrypted {
+                    server_key: key,
+                    endpoint: &self.keys,
+                },
+                None => Security::Plain,
+            };
+            match fetch_servers(
+                &server.address,
+                security,
+                &self.config.sdk_token,
+                self.config.timeout,
+            )
+            .await
+            {
+                Ok(list) if !list.is_empty() => return Ok(list),
+                Ok(_) => last = SdkError::Unreachable("bootstrap listed no server".into()),
+                Err(error) => last = error,
+            }
+        }
+        Err(last)
+    }
+
+    async fn session(&mut self, server: &OperationsServer) -> End {
+        let first = self.full_request();
+        let security = Security::Encrypted {
+            server_key: &server.public_key,
+            endpoint: &self.keys,
+        };
+        let connected = Channel::connect(
+            &server.address(),
+            security,
+            self.config.keep_alive,
+            &first,
+            self.config.timeout,
+        )
+        .await;
+        let (mut channel, response) = match connected {
+            Ok(connected) => connected,
+            Err(error) => return End::Failed(error),
+        };
+        let _ = self.events.send(Event::Connected(server.address())).await;
+        if let Err(error) = self.absorb(&mut channel, response).await {
+            return End::Failed(error);
+        }
+        let mut ping = tokio::time::interval(Duration::from_secs(
+            u64::from(self.config.keep_alive / 2).max(1),
+        ));
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => {
+                    channel.close().await;
+                    return End::Stopped;
+                }
+                _ = ping.tick() => {
+                    if let Err(error) = channel.ping().await {
+                        return End::Failed(error);
+                    }
+                }
+                Some(command) = self.commands.recv() => {
+                    let request = self.command_request(command);
+                    if let Err(error) = channel.send(&request).await {
+                        return End::Failed(error);
+                    }
+                }
+                received = channel.receive() => {
+                    let outcome = match received {
+                        Ok(response) => self.absorb(&mut channel, response).await,
+                        Err(error) => Err(error),
+                    };
+                    if let Err(error) = outcome {
+                        return End::Failed(error);
+                    }
+                }
+            }
+        }
+    }
+
+    fn request_id(&mut self) -> i32 {
+        self.state.next_request_id += 1;
+        self.state.next_request_id
+    }
+
+    fn meta(&self) -> SyncRequestMetaData {
+        SyncRequestMetaData {
+            sdk_token: self.config.sdk_token.clone(),
+            endpoint_public_key_hash: Some(self.keys.key_hash().to_vec()),
+            profile_hash: Some(Sha1::digest(&self.state.profile).to_vec()),
+            timeout: Some(self.config.timeout.as_millis() as i64),
+        }
+    }
+
+    fn notification_request(
+        &mut self,
+        commands: Vec<SubscriptionCommand>,
+    ) -> NotificationSyncRequest {
+        NotificationSyncRequest {
+            topic_list_hash: self.state.topic_list_hash,
+            topic_states: Some(
+                self.state
+                    .topic_states
+                    .iter()
+                    .map(|(&topic_id, &seq_number)| TopicState {
+                        topic_id,
+                        seq_number,
+                    })
+                    .collect(),
+            ),
+            accepted_unicast_notifications: Some(std::mem::take(&mut self.state.accepted_unicasts)),
+            subscription_commands: Some(commands),
+        }
+    }
+
+    /// The first request of a session: every section, as the Java SDK sends it.
+    fn full_request(&mut self) -> SyncRequest {
+        let request_id = self.request_id();
+        let notifications = self.notification_request(Vec::new());
+        SyncRequest {
+            request_id,
+            sync_request_meta_data: Some(self.meta()),
+            profile_sync_request: Some(ProfileSyncRequest {
+                endpoint_public_key: Some(self.keys.public_der().to_vec()),
+                profile_body: self.state.profile.clone(),
+                endpoint_access_token: Some(self.config.access_token.clone()),
+            }),
+            configuration_sync_request: Some(ConfigurationSyncRequest {
+                configuration_hash: self.state.configuration_hash.clone(),
+                resync_only: Some(true),
+            }),
+            notification_sync_request: Some(notifications),
+            event_sync_request: Some(EventSyncRequest {
+                event_sequence_number_request: Some(EventSequenceNumberRequest),
+                event_listeners_requests: None,
+                events: None,
+            }),
+            ..SyncRequest::default()
+        }
+    }
+
+    fn command_request(&mut self, command: Command) -> SyncRequest {
+        let request_id = self.request_id();
+        match command {
+            Command::Subscribe(topic_id) | Command::Unsubscribe(topic_id) => {
+                let kind = match command {
+                    Command::Subscribe(_) => SubscriptionCommandType::Add,
+                    _ => SubscriptionCommandType::Remove,
+                };
+                let notifications = self.notification_request(vec![SubscriptionCommand {
+                    topic_id,
+                    command: kind,
+                }]);
+                SyncRequest {
+                    request_id,
+                    sync_request_meta_data: Some(self.meta()),
+                    notification_sync_request: Some(notifications),
+                    ..SyncRequest::default()
+                }
+            }
+            Command::Profile(profile) => {
+                self.state.profile = profile;
+                SyncRequest {
+                    request_id,
+                    sync_request_meta_data: Some(self.meta()),
+                    profile_sync_request: Some(ProfileSyncRequest {
+                        endpoint_public_key: None,
+                        profile_body: self.state.profile.clone(),
+                        endpoint_access_token: None,
+                    }),
+                    configuration_sync_request: Some(ConfigurationSyncRequest {
+                        configuration_hash: self.state.configuration_hash.clone(),
+                        resync_only: Some(true),
+                    }),
+                    ..SyncRequest::default()
+                }
+            }
+        }
+    }
+
+    /// Takes in a response: events for the application, state for the next request, and a
+    /// full profile when the server asks for it.
+    async fn absorb(
+        &mut self,
+        channel: &mut Channel,
+        response: SyncResponse,
+    ) -> Result<(), SdkError> {
+        match response.status {
+            SyncResponseResultType::ProfileResync => {
+                let request = self.full_request();
+                return channel.send(&request).await;
+            }
+            SyncResponseResultType::Failure => {
+                return Err(SdkError::Refused("sync failed".into()));
+            }
+            _ => {}
+        }
+        if let Some(configuration) = response.configuration_sync_response
+            && configuration.response_status != SyncResponseStatus::NoDelta
+            && let Some(body) = configuration.conf_delta_body
+        {
+            self.state.configuration_hash = Sha1::digest(&body).to_vec();
+            let _ = self.events.send(Event::Configuration(body)).await;
+        }
+        if let Some(notifications) = response.notification_sync_response {
+            if let Some(topics) = notifications.available_topics {
+                self.state.topic_list_hash = topic_list_hash(topics.iter().map(|t| t.id));
+                let _ = self.events.send(Event::Topics(topics)).await;
+            }
+            for notification in notifications.notifications.into_iter().flatten() {
+                if let Some(seq) = notification.seq_number {
+                    let state = self
+                        .state
+                        .topic_states
+                        .entry(notification.topic_id)
+                        .or_default();
+                    *state = (*state).max(seq);
+                }
+                if let Some(uid) = &notification.uid {
+                    self.state.accepted_unicasts.push(uid.clone());
+                }
+                let _ = self
+                    .events
+                    .send(Event::Notification {
+                        topic_id: notification.topic_id,
+                        seq_number: notification.seq_number,
+                        uid: notification.uid,
+                        body: notification.body,
+                    })
+                    .await;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,38 @@
+//! The kaa-rs endpoint SDK runtime: what an endpoint application links to talk to a kaa-rs (or
+//! Kaa 0.10) cluster, and what generated SDKs will package.
+//!
+//! Flow: [`bootstrap::fetch_servers`] asks a Bootstrap server for the live Operations servers;
+//! [`client::KaaClient`] connects to one of them over Kaatcp ([`channel::Channel`]), registers
+//! the endpoint with its key pair ([`keys::EndpointKeys`], kept in a state dir like the Java SDK's
+//! `key.private`/`key.public`), sends its profile, and hands configuration and notifications to
+//! the application as [`client::Event`]s — also those the server pushes later. When the
+//! connection fails it reconnects, moving on to the next server of the bootstrap list.
+
+pub mod bootstrap;
+pub mod channel;
+pub mod client;
+pub mod http;
+pub mod keys;
+
+/// Why an SDK operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SdkError {
+    /// A network operation failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The server sent bytes that do not decode.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// The server refused the session (CONNACK code) or ended it (DISCONNECT reason).
+    #[error("refused by the server: {0}")]
+    Refused(String),
+    /// Key material is invalid.
+    #[error("keys: {0}")]
+    Keys(String),
+    /// No server answered.
+    #[error("no server reachable: {0}")]
+    Unreachable(String),
+    /// The server took too long.
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+}

@@ -1,0 +1,325 @@
+//! The endpoint path across a real cluster: two `kaa-node` processes in ZooKeeper sharing
+//! PostgreSQL metadata and a Cassandra endpoint store. An SDK endpoint bootstraps from both,
+//! gets configuration pushes and a unicast notification routed through the ring to the node that
+//! holds its session, survives a `kill -9` of that node by failing over to the other, and keeps
+//! receiving pushes there.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use kaa_sdk::client::{BootstrapServer, ClientConfig, Event, KaaClient};
+use kaa_tests::api::{ApiClient, Reply};
+use kaa_tests::infra::{self, ZOOKEEPER_LOCK};
+use kaa_tests::node::{Node, NodeBuilder};
+use serde_json::{Value, json};
+
+use crate::unique;
+
+const PASSWORD: &str = "cluster-endpoints-1";
+
+#[track_caller]
+fn expect(reply: &Reply, status: u16) {
+    assert_eq!(reply.status, status, "{:#}", reply.body);
+}
+
+fn id(reply: &Reply) -> String {
+    reply.body["id"].as_str().unwrap().to_owned()
+}
+
+fn node(chroot: &str, id: &str, control: bool, sql: &str, keyspace: &str) -> NodeBuilder {
+    NodeBuilder::with_config("")
+        .env("KAA_ADMIN_USER", "admin")
+        .env("KAA_ADMIN_PASSWORD", PASSWORD)
+        .set("node.id", id)
+        .set("node.thrift_host", "127.0.0.1")
+        .set("zookeeper.connect", infra::zookeeper())
+        .set("zookeeper.chroot", chroot)
+        .set("zookeeper.session_timeout", "2s")
+        .set("zookeeper.load_report_interval", "500ms")
+        .set("control.enabled", control)
+        .set("sql.url", sql)
+        .set("endpoint_store.backend", "cassandra")
+        .set("endpoint_store.keyspace", keyspace)
+}
+
+async fn wait_event<T>(
+    client: &mut KaaClient,
+    within: Duration,
+    what: &str,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let event = tokio::time::timeout_at(deadline, client.next_event())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+            .expect("client stopped");
+        if let Some(found) = pick(&event) {
+            return found;
+        }
+    }
+}
+
+fn interval_of(body: &[u8]) -> i32 {
+    // Avro int: zig-zag varint.
+    let mut value: u32 = 0;
+    for (i, byte) in body.iter().enumerate() {
+        value |= u32::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            break;
+        }
+    }
+    ((value >> 1) as i32) ^ -((value & 1) as i32)
+}
+
+async fn activate(developer: &ApiClient, app: &str, group: &str, interval: i32) {
+    let configurations = format!("{app}/groups/{group}/configurations");
+    let draft = developer
+        .post(
+            &configurations,
+            json!({ "schema_version": 1, "body": {"interval": interval} }),
+        )
+        .await;
+    expect(&draft, 201);
+    expect(
+        &developer
+            .post(
+                &format!("{configurations}/{}/activate", id(&draft)),
+                json!({}),
+            )
+            .await,
+        200,
+    );
+}
+
+#[tokio::test]
+async fn endpoints_fail_over_between_operations_nodes_and_messages_follow_them() {
+    let _zk = ZOOKEEPER_LOCK.read().await;
+    infra::ensure_up("postgresql");
+    infra::ensure_up("cassandra");
+    let database = infra::fresh_database(&infra::postgres(), "postgresql").await;
+    let keyspace = infra::fresh_keyspace().await;
+    let chroot = format!("/{}", unique("endpoints"));
+    // The Operations-only node sorts first, so the endpoint connects there first.
+    let mut worker = node(&chroot, "node-a-ops", false, &database.url, &keyspace.name)
+        .spawn()
+        .unwrap();
+    let mut control = node(
+        &chroot,
+        "node-b-control",
+        true,
+        &database.url,
+        &keyspace.name,
+    )
+    .spawn()
+    .unwrap();
+    for node in [&mut worker, &mut control] {
+        node.wait_for("/ready", 200, Duration::from_secs(60))
+            .await
+            .unwrap();
+    }
+    // Both see both Operations nodes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let views: Vec<Option<Value>> = vec![
+            worker.get_json("/cluster").await,
+            control.get_json("/cluster").await,
+        ];
+        if views.iter().all(|v| {
+            v.as_ref()
+                .and_then(|v| v["operations"].as_array().map(Vec::len))
+                == Some(2)
+        }) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "views: {views:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let base = format!("http://{}", control.admin);
+    let admin = ApiClient::login(&base, "admin", PASSWORD).await;
+    let tenant = admin
+        .post("/api/v1/tenants", json!({ "name": "fleet" }))
+        .await;
+    expect(&tenant, 201);
+    expect(
+        &admin
+            .post(
+                "/api/v1/users",
+                json!({ "username": "boss", "password": PASSWORD, "role": "TENANT_ADMIN", "tenant_id": id(&tenant) }),
+            )
+            .await,
+        201,
+    );
+    let boss = ApiClient::login(&base, "boss", PASSWORD).await;
+    expect(
+        &boss
+            .post(
+                "/api/v1/users",
+                json!({ "username": "dev", "password": PASSWORD, "role": "TENANT_DEVELOPER" }),
+            )
+            .await,
+        201,
+    );
+    let app = boss
+        .post("/api/v1/applications", json!({ "name": "trackers" }))
+        .await;
+    expect(&app, 201);
+    let developer = ApiClient::login(&base, "dev", PASSWORD).await;
+    let app = format!("/api/v1/applications/{}", id(&app));
+    for (kind, schema) in [
+        (
+            "configuration",
+            json!({"type": "record", "name": "TrackerConfig", "fields": [{"name": "interval", "type": "int"}]}),
+        ),
+        (
+            "notification",
+            json!({"type": "record", "name": "Note", "fields": [{"name": "text", "type": "string"}]}),
+        ),
+    ] {
+        expect(
+            &developer
+                .post(
+                    &format!("{app}/schemas/{kind}"),
+                    json!({ "name": kind, "schema": schema }),
+                )
+                .await,
+            201,
+        );
+    }
+    let groups = developer.get(&format!("{app}/groups")).await;
+    let all = groups.body["items"][0]["id"].as_str().unwrap().to_owned();
+    activate(&developer, &app, &all, 1).await;
+    let sdk = developer
+        .post(
+            &format!("{app}/sdk-profiles"),
+            json!({ "name": "v1", "configuration_version": 1, "notification_version": 1 }),
+        )
+        .await;
+    expect(&sdk, 201);
+    let topic = developer
+        .post(
+            &format!("{app}/topics"),
+            json!({ "name": "direct", "kind": "optional" }),
+        )
+        .await;
+    expect(&topic, 201);
+
+    let state = tempfile::tempdir().unwrap();
+    let bootstrap = |node: &Node| BootstrapServer {
+        address: format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
+        public_key: None,
+    };
+    let mut client = KaaClient::start(ClientConfig {
+        bootstrap: vec![bootstrap(&worker), bootstrap(&control)],
+        sdk_token: sdk.body["sdk_token"].as_str().unwrap().to_owned(),
+        profile: Vec::new(),
+        state_dir: state.path().to_owned(),
+        access_token: "tracker-1".into(),
+        timeout: Duration::from_secs(5),
+        retry_delay: Duration::from_millis(200),
+        keep_alive: 30,
+    })
+    .unwrap();
+    let within = Duration::from_secs(30);
+    let first = wait_event(&mut client, within, "the first session", |e| match e {
+        Event::Connected(server) => Some(server.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        first,
+        format!("127.0.0.1:{}", worker.port("operations.tcp_port")),
+        "the endpoint starts on the first server of the bootstrap list"
+    );
+    let config = wait_event(&mut client, within, "the configuration", |e| match e {
+        Event::Configuration(body) => Some(interval_of(body)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(config, 1);
+
+    // Control (on the other node) announces a change; the worker pushes it.
+    activate(&developer, &app, &all, 2).await;
+    let pushed = wait_event(&mut client, within, "a pushed configuration", |e| match e {
+        Event::Configuration(body) => Some(interval_of(body)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(pushed, 2);
+
+    // A unicast travels Control → ring owner → the worker holding the session.
+    let key = URL_SAFE_NO_PAD.encode(client.key_hash());
+    let endpoint = developer.get(&format!("{app}/endpoints/{key}")).await;
+    expect(&endpoint, 200);
+    assert_eq!(endpoint.body["node_id"], "node-a-ops");
+    let unicast = |text: &'static str| {
+        let developer = &developer;
+        let path = format!("{app}/endpoints/{key}/notifications");
+        let topic = id(&topic);
+        async move {
+            let sent = developer
+                .post(&path, json!({ "topic_id": topic, "body": {"text": text} }))
+                .await;
+            expect(&sent, 201);
+            sent.body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let uid = unicast("on the worker").await;
+    let got = wait_event(
+        &mut client,
+        within,
+        "a unicast on the worker",
+        |e| match e {
+            Event::Notification { uid: Some(uid), .. } => Some(uid.clone()),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(got, uid);
+
+    // The worker dies; the endpoint fails over to the other node and messages follow it.
+    worker.kill9();
+    let second = wait_event(
+        &mut client,
+        within,
+        "a session on the other node",
+        |e| match e {
+            Event::Connected(server) => Some(server.clone()),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(
+        second,
+        format!("127.0.0.1:{}", control.port("operations.tcp_port"))
+    );
+    activate(&developer, &app, &all, 3).await;
+    let after = wait_event(&mut client, within, "a push after failover", |e| match e {
+        Event::Configuration(body) if interval_of(body) == 3 => Some(3),
+        _ => None,
+    })
+    .await;
+    assert_eq!(after, 3);
+    let endpoint = developer.get(&format!("{app}/endpoints/{key}")).await;
+    assert_eq!(endpoint.body["node_id"], "node-b-control");
+    let uid = unicast("after failover").await;
+    let got = wait_event(
+        &mut client,
+        within,
+        "a unicast after failover",
+        |e| match e {
+            Event::Notification { uid: Some(got), .. } if *got == uid => Some(got.clone()),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(got, uid);
+
+    client.stop().await;
+    control.signal(nix::sys::signal::Signal::SIGTERM);
+    control.wait_exit(Duration::from_secs(20)).await.unwrap();
+    keyspace.drop().await;
+    database.drop().await;
+}

@@ -1,0 +1,77 @@
+//! Endpoint transports shared by the Bootstrap and Operations services: the Kaatcp listener, the
+//! HTTP listener (`/BS/Sync`, `/EP/Sync`, `/EP/LongSync`), Kaa's session crypto and the node's
+//! RSA key pair.
+//!
+//! Bytes become typed messages in `kaa-idl`'s pure codecs; this crate owns the sockets around
+//! them. A service plugs in through [`EndpointService`]: it turns each decrypted `SyncRequest`
+//! into a `SyncResponse`, and may push unsolicited responses to a live session. Each connection
+//! is one lightweight task holding a few KB of state; nothing on the sync path takes a global
+//! lock.
+
+mod failure;
+pub mod http;
+pub mod keys;
+mod secure;
+pub mod tcp;
+
+use std::future::Future;
+
+use kaa_idl::endpoint::sync::{SyncRequest, SyncResponse};
+use tokio::sync::mpsc;
+
+pub use failure::SyncFailure;
+pub use keys::NodeKeys;
+
+/// What a service answers on an endpoint transport.
+pub trait EndpointService: Send + Sync + 'static {
+    /// Per-session state, created when a connection opens.
+    type Session: Send + 'static;
+    /// What can be pushed to a live session.
+    type Push: Send + 'static;
+
+    /// Whether sessions outlive their first request. Bootstrap answers one request and keeps
+    /// nothing; Operations keeps sessions for pushes and later requests.
+    const KEEPS_SESSIONS: bool;
+
+    /// Whether HTTP responses carry `X-SIGNATURE` (Bootstrap signs its answers).
+    const SIGNS_RESPONSES: bool;
+
+    /// Whether endpoint signatures are checked (Operations); Bootstrap ignores them, as Kaa.
+    const VERIFIES_SIGNATURES: bool;
+
+    /// A new session whose pushes arrive through `pushes`.
+    fn open(&self, pushes: mpsc::Sender<Self::Push>) -> Self::Session;
+
+    /// The stored public key (X.509 DER) of an endpoint, to verify the signature of a request
+    /// that does not carry the key itself.
+    fn public_key(
+        &self,
+        key_hash: &[u8],
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, SyncFailure>> + Send;
+
+    /// Answers one request.
+    fn sync(
+        &self,
+        session: &mut Self::Session,
+        request: SyncRequest,
+    ) -> impl Future<Output = Result<SyncResponse, SyncFailure>> + Send;
+
+    /// Turns a push into an unsolicited response, or nothing if the endpoint has it already.
+    fn push(
+        &self,
+        session: &mut Self::Session,
+        push: Self::Push,
+    ) -> impl Future<Output = Result<Option<SyncResponse>, SyncFailure>> + Send;
+
+    /// The session ended.
+    fn close(&self, session: Self::Session);
+}
+
+/// The two listening sockets of an endpoint service, bound by the node before start-up so a
+/// port in use fails the start with its config key.
+pub struct Listeners {
+    /// Kaatcp.
+    pub tcp: tokio::net::TcpListener,
+    /// HTTP.
+    pub http: std::net::TcpListener,
+}
