@@ -51,11 +51,13 @@ impl BootstrapService {
                 allow_plaintext,
                 ..TcpSettings::default()
             },
+            listeners.tls.clone(),
             stop_tcp.clone(),
             tasks.clone(),
         ));
         let http = kaa_transport::http::serve(
             listeners.http,
+            listeners.tls,
             Paths::Bootstrap,
             service,
             keys,

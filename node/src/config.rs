@@ -260,6 +260,10 @@ pub struct EndpointServiceConfig {
     /// Whether endpoints may open Kaatcp sessions without a session key (plaintext). HTTP
     /// syncs are always encrypted.
     pub allow_plaintext: bool,
+    /// PEM certificate chain: when set (with `tls_private_key`), both transports speak TLS only.
+    pub tls_certificate: String,
+    /// PEM private key of `tls_certificate`.
+    pub tls_private_key: String,
 }
 
 impl EndpointServiceConfig {
@@ -269,6 +273,8 @@ impl EndpointServiceConfig {
             tcp_port: 9997,
             http_port: 9999,
             allow_plaintext: true,
+            tls_certificate: String::new(),
+            tls_private_key: String::new(),
         }
     }
 
@@ -278,6 +284,8 @@ impl EndpointServiceConfig {
             tcp_port: 9888,
             http_port: 9889,
             allow_plaintext: true,
+            tls_certificate: String::new(),
+            tls_private_key: String::new(),
         }
     }
 }
@@ -496,6 +504,14 @@ impl Config {
                     return invalid("endpoint_store.url", "mongodb and sql stores need a URL");
                 }
                 _ => {}
+            }
+        }
+        for (key, service) in [
+            ("operations.tls_certificate", &self.operations),
+            ("bootstrap.tls_certificate", &self.bootstrap),
+        ] {
+            if service.tls_certificate.is_empty() != service.tls_private_key.is_empty() {
+                return invalid(key, "TLS needs both tls_certificate and tls_private_key");
             }
         }
         self.validate_ports()

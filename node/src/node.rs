@@ -283,7 +283,17 @@ async fn bind(
         .with_context(|| format!("cannot listen on {section}.tcp_port {}", service.tcp_port))?;
     let http = std::net::TcpListener::bind((host, service.http_port))
         .with_context(|| format!("cannot listen on {section}.http_port {}", service.http_port))?;
-    Ok(Listeners { tcp, http })
+    let tls = if service.tls_certificate.is_empty() {
+        None
+    } else {
+        let config = kaa_transport::tls::server_config(
+            std::path::Path::new(&config.expand(&service.tls_certificate)),
+            std::path::Path::new(&config.expand(&service.tls_private_key)),
+        )
+        .with_context(|| format!("cannot set up TLS ({section}.tls_certificate)"))?;
+        Some(config)
+    };
+    Ok(Listeners { tcp, http, tls })
 }
 
 /// Calls `connect` until it succeeds or `patience` runs out, backing off between attempts.

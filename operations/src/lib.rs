@@ -95,11 +95,13 @@ impl OperationsService {
                 allow_plaintext: settings.allow_plaintext,
                 ..TcpSettings::default()
             },
+            listeners.tls.clone(),
             stop_tcp.clone(),
             tasks.clone(),
         ));
         let http = kaa_transport::http::serve(
             listeners.http,
+            listeners.tls,
             Paths::Operations,
             processor,
             keys,

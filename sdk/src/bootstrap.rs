@@ -53,7 +53,7 @@ pub async fn fetch_servers(
     timeout: Duration,
 ) -> Result<Vec<OperationsServer>, SdkError> {
     let (channel, response) =
-        Channel::connect(addr, security, 60, &request(sdk_token), timeout).await?;
+        Channel::connect(addr, None, security, 60, &request(sdk_token), timeout).await?;
     channel.close().await;
     servers(response)
 }

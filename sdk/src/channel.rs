@@ -9,8 +9,12 @@ use kaa_idl::endpoint::kaatcp::{
     Connect, DisconnectReason, Frame, FrameDecoder, KaaSync, ReturnCode,
 };
 use kaa_idl::endpoint::sync::{SyncRequest, SyncResponse};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use crate::SdkError;
 use crate::keys::EndpointKeys;
@@ -31,18 +35,28 @@ pub enum Security<'a> {
     },
 }
 
+/// A byte stream to a server: plain TCP or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// TLS towards servers: the client configuration (trusted roots) to use.
+pub type Tls = Arc<tokio_rustls::rustls::ClientConfig>;
+
 /// One open Kaatcp connection.
 pub struct Channel {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     buffer: BytesMut,
     decoder: FrameDecoder,
     key: Option<SessionKey>,
 }
 
 impl Channel {
-    /// Connects to `addr` and sends CONNECT with `first`; returns the channel and the answer.
+    /// Connects to `addr` (over TLS when `tls` is given, checking the certificate against the
+    /// host of `addr`) and sends CONNECT with `first`; returns the channel and the answer.
     pub async fn connect(
         addr: &str,
+        tls: Option<&Tls>,
         security: Security<'_>,
         keep_alive: u16,
         first: &SyncRequest,
@@ -52,6 +66,19 @@ impl Channel {
             .await
             .map_err(|_| SdkError::Timeout("tcp connect"))??;
         stream.set_nodelay(true)?;
+        let stream: Box<dyn Stream> = match tls {
+            None => Box::new(stream),
+            Some(config) => {
+                let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+                let name = ServerName::try_from(host.to_owned())
+                    .map_err(|e| SdkError::Keys(format!("TLS server name {host}: {e}")))?;
+                let connector = TlsConnector::from(config.clone());
+                let stream = tokio::time::timeout(timeout, connector.connect(name, stream))
+                    .await
+                    .map_err(|_| SdkError::Timeout("TLS handshake"))??;
+                Box::new(stream)
+            }
+        };
         let (key, session_key, signature) = match security {
             Security::Plain => (None, None, None),
             Security::Encrypted {

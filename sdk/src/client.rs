@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::SdkError;
 use crate::bootstrap::{OperationsServer, Transport, fetch_servers};
-use crate::channel::{Channel, Security};
+use crate::channel::{Channel, Security, Tls};
 use crate::keys::EndpointKeys;
 
 /// A Bootstrap server the client may ask.
@@ -57,6 +57,8 @@ pub struct ClientConfig {
     pub retry_delay: Duration,
     /// Kaatcp keepalive announced to servers, in seconds; pings go at half of it.
     pub keep_alive: u16,
+    /// TLS towards Operations servers (their transports must have TLS on), or none.
+    pub tls: Option<Tls>,
 }
 
 /// What the client tells the application.
@@ -260,6 +262,7 @@ impl Runner {
         };
         let connected = Channel::connect(
             &server.address(),
+            self.config.tls.as_ref(),
             security,
             self.config.keep_alive,
             &first,

@@ -22,6 +22,7 @@ use kaa_idl::endpoint::http::{
 };
 use kaa_idl::endpoint::sync::{SyncResponse, SyncResponseStatus};
 use tokio::sync::mpsc;
+use tokio_rustls::rustls::ServerConfig;
 
 use crate::secure::{self, Opening};
 use crate::{EndpointService, NodeKeys, SyncFailure};
@@ -76,9 +77,10 @@ struct Shared<S> {
     settings: HttpSettings,
 }
 
-/// Serves `paths` on `listener` for `service`.
+/// Serves `paths` on `listener` for `service`, behind TLS when `tls` is given.
 pub fn serve<S: EndpointService>(
     listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
     paths: Paths,
     service: Arc<S>,
     keys: NodeKeys,
@@ -104,8 +106,11 @@ pub fn serve<S: EndpointService>(
     })
     .workers(workers)
     .disable_signals()
-    .shutdown_timeout(5)
-    .listen(listener)?;
+    .shutdown_timeout(5);
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, (*config).clone())?,
+        None => server.listen(listener)?,
+    };
     let addrs = server.addrs();
     let server = server.run();
     let handle = server.handle();

@@ -13,6 +13,7 @@ pub mod http;
 pub mod keys;
 mod secure;
 pub mod tcp;
+pub mod tls;
 
 use std::future::Future;
 
@@ -68,10 +69,12 @@ pub trait EndpointService: Send + Sync + 'static {
 }
 
 /// The two listening sockets of an endpoint service, bound by the node before start-up so a
-/// port in use fails the start with its config key.
+/// port in use fails the start with its config key, and the TLS in front of them, if any.
 pub struct Listeners {
     /// Kaatcp.
     pub tcp: tokio::net::TcpListener,
     /// HTTP.
     pub http: std::net::TcpListener,
+    /// TLS for both, when configured.
+    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
 }

@@ -20,6 +20,8 @@ use kaa_idl::endpoint::sync::SyncResponse;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info_span, warn};
@@ -48,16 +50,19 @@ impl Default for TcpSettings {
     }
 }
 
-/// Accepts connections on `listener` until `shutdown`, each served by its own task in `tasks`.
+/// Accepts connections on `listener` until `shutdown`, each served by its own task in `tasks`,
+/// behind TLS when `tls` is given.
 pub async fn serve<S: EndpointService>(
     listener: TcpListener,
     service: Arc<S>,
     keys: NodeKeys,
     settings: TcpSettings,
+    tls: Option<Arc<ServerConfig>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 ) {
     let settings = Arc::new(settings);
+    let tls = tls.map(TlsAcceptor::from);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -79,10 +84,23 @@ pub async fn serve<S: EndpointService>(
             settings: settings.clone(),
             shutdown: shutdown.clone(),
         };
+        let tls = tls.clone();
+        let handshake_timeout = settings.connect_timeout;
         tasks.spawn(
-            connection
-                .run(stream, peer)
-                .instrument(info_span!("kaatcp", %peer)),
+            async move {
+                match tls {
+                    None => connection.run(stream, peer).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
+                        {
+                            Ok(Ok(stream)) => connection.run(stream, peer).await,
+                            Ok(Err(error)) => debug!(%error, "tls handshake failed"),
+                            Err(_) => debug!("tls handshake timed out"),
+                        }
+                    }
+                }
+            }
+            .instrument(info_span!("kaatcp", %peer)),
         );
     }
 }

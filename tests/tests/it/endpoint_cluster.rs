@@ -220,6 +220,7 @@ async fn endpoints_fail_over_between_operations_nodes_and_messages_follow_them()
         timeout: Duration::from_secs(5),
         retry_delay: Duration::from_millis(200),
         keep_alive: 30,
+        tls: None,
     })
     .unwrap();
     let within = Duration::from_secs(30);

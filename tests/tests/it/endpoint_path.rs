@@ -191,6 +191,7 @@ async fn endpoint_registers_gets_configuration_pushes_and_notifications() {
         timeout: Duration::from_secs(10),
         retry_delay: Duration::from_millis(200),
         keep_alive: 60,
+        tls: None,
     })
     .unwrap();
 
@@ -309,6 +310,7 @@ fn sdk_client(node: &Node, sdk_token: &str, state: &std::path::Path) -> KaaClien
         timeout: Duration::from_secs(10),
         retry_delay: Duration::from_millis(300),
         keep_alive: 60,
+        tls: None,
     })
     .unwrap()
 }
@@ -705,6 +707,108 @@ async fn http_transports_bootstrap_signed_and_sync_encrypted() {
         }
         other => panic!("a forged signature was accepted: {other:?}"),
     }
+    node.signal(nix::sys::signal::Signal::SIGTERM);
+    node.wait_exit(Duration::from_secs(20)).await.unwrap();
+}
+
+/// A self-signed certificate for 127.0.0.1 and its key, as PEM files in `dir`, made with the
+/// `openssl` command Debian ships.
+fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let certificate = dir.join("node.crt");
+    let key = dir.join("node.key");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=kaa-test",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&certificate)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(status.success(), "openssl could not make a certificate");
+    (certificate, key)
+}
+
+#[tokio::test]
+async fn operations_transports_can_require_tls() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::{ClientConfig as TlsConfig, RootCertStore};
+
+    let certs = tempfile::tempdir().unwrap();
+    let (certificate, key) = self_signed(certs.path());
+    let mut node = NodeBuilder::standalone()
+        .env("KAA_ADMIN_USER", "admin")
+        .env("KAA_ADMIN_PASSWORD", PASSWORD)
+        .set("node.thrift_host", "127.0.0.1")
+        .set("operations.tls_certificate", certificate.display())
+        .set("operations.tls_private_key", key.display())
+        .set("operations.allow_plaintext", false)
+        .spawn()
+        .unwrap();
+    node.wait_for("/ready", 200, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let (_developer, app) = application(&node).await;
+
+    // A client without TLS gets nothing from the TLS port: the handshake fails and it is closed.
+    let operations = format!("127.0.0.1:{}", node.port("operations.tcp_port"));
+    let mut plain = tokio::net::TcpStream::connect(&operations).await.unwrap();
+    plain.write_all(&[0xc0, 0x00]).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), plain.read_to_end(&mut answer)).await;
+    assert!(
+        !answer.starts_with(&[0xd0]),
+        "a plaintext PINGREQ was answered: {answer:?}"
+    );
+
+    // The SDK trusting the node's certificate connects over TLS and gets its configuration.
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&certificate).unwrap())
+        .unwrap();
+    let tls = TlsConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let state = tempfile::tempdir().unwrap();
+    let mut client = KaaClient::start(ClientConfig {
+        bootstrap: vec![BootstrapServer {
+            address: format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
+            public_key: None,
+        }],
+        sdk_token: app.sdk_token.clone(),
+        profile: Vec::new(),
+        state_dir: state.path().to_owned(),
+        access_token: "tls-endpoint".into(),
+        timeout: Duration::from_secs(10),
+        retry_delay: Duration::from_millis(200),
+        keep_alive: 60,
+        tls: Some(std::sync::Arc::new(tls)),
+    })
+    .unwrap();
+    assert_eq!(
+        wait_event(&mut client, Duration::from_secs(20), configuration_event).await,
+        sensor_config(10, "normal")
+    );
+    client.stop().await;
     node.signal(nix::sys::signal::Signal::SIGTERM);
     node.wait_exit(Duration::from_secs(20)).await.unwrap();
 }
