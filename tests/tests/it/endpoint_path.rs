@@ -812,3 +812,166 @@ async fn operations_transports_can_require_tls() {
     node.signal(nix::sys::signal::Signal::SIGTERM);
     node.wait_exit(Duration::from_secs(20)).await.unwrap();
 }
+
+#[tokio::test]
+async fn optional_topics_follow_subscriptions_and_a_new_profile_changes_groups() {
+    let mut node = standalone().await;
+    let (developer, app) = application(&node).await;
+    let profile_schema = json!({"type": "record", "name": "Device", "fields": [{"name": "model", "type": "string"}]});
+    expect(
+        &developer
+            .post(
+                &format!("{}/schemas/client_profile", app.path),
+                json!({ "name": "device", "schema": profile_schema }),
+            )
+            .await,
+        201,
+    );
+    let pro = developer
+        .post(
+            &format!("{}/groups", app.path),
+            json!({ "name": "pro", "weight": 20 }),
+        )
+        .await;
+    expect(&pro, 201);
+    let pro = id(&pro);
+    let filters = format!("{}/groups/{pro}/profile-filters", app.path);
+    let filter = developer
+        .post(
+            &filters,
+            json!({ "client_profile_version": 1, "body": "cp.model == \"pro\"" }),
+        )
+        .await;
+    expect(&filter, 201);
+    expect(
+        &developer
+            .post(&format!("{filters}/{}/activate", id(&filter)), json!({}))
+            .await,
+        200,
+    );
+    set_configuration(&developer, &app.path, &pro, 77).await;
+    let news = developer
+        .post(
+            &format!("{}/topics", app.path),
+            json!({ "name": "news", "kind": "optional" }),
+        )
+        .await;
+    expect(&news, 201);
+    let news = id(&news);
+    expect(
+        &developer
+            .send(
+                Method::PUT,
+                &format!("{}/groups/{}/topics/{news}", app.path, app.all_group),
+                None,
+            )
+            .await,
+        204,
+    );
+    let sdk = developer
+        .post(
+            &format!("{}/sdk-profiles", app.path),
+            json!({ "name": "v3", "configuration_version": 1, "notification_version": 1, "client_profile_version": 1 }),
+        )
+        .await;
+    expect(&sdk, 201);
+    // Avro of {model: "basic"}: a length-prefixed string.
+    let profile = |model: &str| [&[(model.len() as u8) << 1][..], model.as_bytes()].concat();
+    let state = tempfile::tempdir().unwrap();
+    let mut client = KaaClient::start(ClientConfig {
+        bootstrap: vec![BootstrapServer {
+            address: format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
+            public_key: None,
+        }],
+        sdk_token: sdk.body["sdk_token"].as_str().unwrap().to_owned(),
+        profile: profile("basic"),
+        state_dir: state.path().to_owned(),
+        access_token: "reader".into(),
+        timeout: Duration::from_secs(10),
+        retry_delay: Duration::from_millis(200),
+        keep_alive: 60,
+        tls: None,
+    })
+    .unwrap();
+    let within = Duration::from_secs(20);
+    assert_eq!(
+        wait_event(&mut client, within, configuration_event).await,
+        sensor_config(10, "normal")
+    );
+    let topics = wait_event(&mut client, within, |e| match e {
+        Event::Topics(topics) => Some(topics.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(topics.len(), 1);
+    let news_wire = topics[0].id;
+    let send = |text: &'static str| {
+        let developer = &developer;
+        let path = format!("{}/topics/{news}/notifications", app.path);
+        async move {
+            let sent = developer
+                .post(&path, json!({ "body": {"text": text} }))
+                .await;
+            expect(&sent, 201);
+            sent.body["seq"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(send("before subscribing").await, 1);
+    // Subscribing fetches what the topic holds.
+    client.subscribe(news_wire).await;
+    let first = wait_event(&mut client, within, |e| match e {
+        Event::Notification {
+            topic_id,
+            seq_number,
+            ..
+        } if *topic_id == news_wire => Some(*seq_number),
+        _ => None,
+    })
+    .await;
+    assert_eq!(first, Some(1));
+    assert_eq!(send("while subscribed").await, 2);
+    let second = wait_event(&mut client, within, |e| match e {
+        Event::Notification {
+            topic_id,
+            seq_number,
+            ..
+        } if *topic_id == news_wire => Some(*seq_number),
+        _ => None,
+    })
+    .await;
+    assert_eq!(second, Some(2));
+    // After unsubscribing, nothing more arrives from the topic; a new profile moves the endpoint
+    // into the `pro` group, whose configuration then arrives.
+    client.unsubscribe(news_wire).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(send("after unsubscribing").await, 3);
+    client.set_profile(profile("pro")).await;
+    let pro_config = wait_event(&mut client, within, |e| match e {
+        Event::Notification { topic_id, .. } if *topic_id == news_wire => {
+            panic!("a notification arrived after unsubscribing")
+        }
+        Event::Configuration(body) => Some(body.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(pro_config, sensor_config(77, "normal"));
+    let view = developer
+        .get(&format!(
+            "{}/endpoints/{}",
+            app.path,
+            URL_SAFE_NO_PAD.encode(client.key_hash())
+        ))
+        .await;
+    assert_eq!(view.body["client_profile"], json!({"model": "pro"}));
+    assert!(
+        view.body["groups"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(pro)),
+        "{:#}",
+        view.body
+    );
+    client.stop().await;
+    node.signal(nix::sys::signal::Signal::SIGTERM);
+    node.wait_exit(Duration::from_secs(20)).await.unwrap();
+}
