@@ -148,6 +148,18 @@ impl Channel {
         self.write(&Frame::PingReq).await
     }
 
+    /// Sends PINGREQ and waits for PINGRESP: one transport round trip, no sync work.
+    pub async fn ping_round_trip(&mut self) -> Result<(), SdkError> {
+        self.ping().await?;
+        loop {
+            match self.read_frame().await? {
+                Frame::PingResp => return Ok(()),
+                Frame::KaaSync(_) => continue,
+                other => return Err(SdkError::Protocol(format!("unexpected frame {other:?}"))),
+            }
+        }
+    }
+
     /// The next response from the server, answered or pushed; PINGRESP is skipped. Cancel-safe.
     pub async fn receive(&mut self) -> Result<SyncResponse, SdkError> {
         loop {

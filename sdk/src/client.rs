@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::SdkError;
 use crate::bootstrap::{OperationsServer, Transport, fetch_servers};
 use crate::channel::{Channel, Security, Tls};
+use crate::http;
 use crate::keys::EndpointKeys;
 
 /// A Bootstrap server the client may ask.
@@ -57,8 +58,10 @@ pub struct ClientConfig {
     pub retry_delay: Duration,
     /// Kaatcp keepalive announced to servers, in seconds; pings go at half of it.
     pub keep_alive: u16,
-    /// TLS towards Operations servers (their transports must have TLS on), or none.
+    /// TLS towards Operations servers over Kaatcp (their transports must have TLS on), or none.
     pub tls: Option<Tls>,
+    /// Kaatcp sessions (pushes arrive at once) or HTTP (long polls).
+    pub transport: Transport,
 }
 
 /// What the client tells the application.
@@ -202,8 +205,13 @@ impl Runner {
                     continue;
                 }
             };
-            for server in servers.iter().filter(|s| s.transport == Transport::Tcp) {
-                match self.session(server).await {
+            let transport = self.config.transport;
+            for server in servers.iter().filter(|s| s.transport == transport) {
+                let ended = match transport {
+                    Transport::Tcp => self.session(server).await,
+                    Transport::Http => self.http_session(server).await,
+                };
+                match ended {
                     End::Stopped => return,
                     End::Failed(error) => {
                         tracing::info!(server = %server.address(), %error, "session ended");
@@ -274,7 +282,7 @@ impl Runner {
             Err(error) => return End::Failed(error),
         };
         let _ = self.events.send(Event::Connected(server.address())).await;
-        if let Err(error) = self.absorb(&mut channel, response).await {
+        if let Err(error) = self.absorb_over(&mut channel, response).await {
             return End::Failed(error);
         }
         let mut ping = tokio::time::interval(Duration::from_secs(
@@ -300,7 +308,7 @@ impl Runner {
                 }
                 received = channel.receive() => {
                     let outcome = match received {
-                        Ok(response) => self.absorb(&mut channel, response).await,
+                        Ok(response) => self.absorb_over(&mut channel, response).await,
                         Err(error) => Err(error),
                     };
                     if let Err(error) = outcome {
@@ -308,6 +316,78 @@ impl Runner {
                     }
                 }
             }
+        }
+    }
+
+    /// Takes in a response on a Kaatcp session, sending the follow-up request if there is one.
+    async fn absorb_over(
+        &mut self,
+        channel: &mut Channel,
+        response: SyncResponse,
+    ) -> Result<(), SdkError> {
+        match self.absorb(response).await? {
+            Some(request) => channel.send(&request).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A session over HTTP: the full request, then long polls (`/EP/LongSync`) that the server
+    /// answers when it has news, with commands sent as they come (`/EP/Sync`).
+    async fn http_session(&mut self, server: &OperationsServer) -> End {
+        let address = server.address();
+        let mut request = self.full_request();
+        let mut announced = false;
+        loop {
+            let path = if request.profile_sync_request.is_some() {
+                http::Path::Sync
+            } else {
+                http::Path::LongSync
+            };
+            let exchange = http::sync(
+                &address,
+                path,
+                &server.public_key,
+                &self.keys,
+                &request,
+                self.config.timeout * 2,
+            );
+            let response = tokio::select! {
+                _ = self.stop.cancelled() => return End::Stopped,
+                Some(command) = self.commands.recv() => {
+                    request = self.command_request(command);
+                    continue;
+                }
+                response = exchange => response,
+            };
+            let response = match response {
+                Ok(response) => response,
+                Err(error) => return End::Failed(error),
+            };
+            if !announced {
+                announced = true;
+                let _ = self.events.send(Event::Connected(address.clone())).await;
+            }
+            request = match self.absorb(response).await {
+                Ok(Some(follow_up)) => follow_up,
+                Ok(None) => self.poll_request(),
+                Err(error) => return End::Failed(error),
+            };
+        }
+    }
+
+    /// A long-poll request: what the endpoint holds, so the server answers when that changes.
+    fn poll_request(&mut self) -> SyncRequest {
+        let request_id = self.request_id();
+        let notifications = self.notification_request(Vec::new());
+        SyncRequest {
+            request_id,
+            sync_request_meta_data: Some(self.meta()),
+            configuration_sync_request: Some(ConfigurationSyncRequest {
+                configuration_hash: self.state.configuration_hash.clone(),
+                resync_only: Some(true),
+            }),
+            notification_sync_request: Some(notifications),
+            ..SyncRequest::default()
         }
     }
 
@@ -411,18 +491,11 @@ impl Runner {
         }
     }
 
-    /// Takes in a response: events for the application, state for the next request, and a
-    /// full profile when the server asks for it.
-    async fn absorb(
-        &mut self,
-        channel: &mut Channel,
-        response: SyncResponse,
-    ) -> Result<(), SdkError> {
+    /// Takes in a response: events for the application and state for the next request; returns
+    /// the request to send next when the server asks for the full profile.
+    async fn absorb(&mut self, response: SyncResponse) -> Result<Option<SyncRequest>, SdkError> {
         match response.status {
-            SyncResponseResultType::ProfileResync => {
-                let request = self.full_request();
-                return channel.send(&request).await;
-            }
+            SyncResponseResultType::ProfileResync => return Ok(Some(self.full_request())),
             SyncResponseResultType::Failure => {
                 return Err(SdkError::Refused("sync failed".into()));
             }
@@ -463,6 +536,6 @@ impl Runner {
                     .await;
             }
         }
-        Ok(())
+        Ok(None)
     }
 }

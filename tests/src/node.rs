@@ -43,6 +43,7 @@ pub fn free_port() -> u16 {
 
 /// How to start a node.
 pub struct NodeBuilder {
+    program: Option<PathBuf>,
     standalone: bool,
     config_toml: Option<String>,
     /// `--set` overrides in order; a later entry for the same key replaces the earlier one.
@@ -53,6 +54,7 @@ pub struct NodeBuilder {
 impl NodeBuilder {
     fn new(standalone: bool, config_toml: Option<String>) -> Self {
         let mut builder = Self {
+            program: None,
             standalone,
             config_toml,
             settings: Vec::new(),
@@ -88,6 +90,12 @@ impl NodeBuilder {
     pub fn set(mut self, key: &str, value: impl ToString) -> Self {
         self.settings.retain(|(k, _)| k != key);
         self.settings.push((key.into(), value.to_string()));
+        self
+    }
+
+    /// Runs this `kaa-node` executable instead of the debug build (benchmarks use a release one).
+    pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
+        self.program = Some(path.into());
         self
     }
 
@@ -127,7 +135,10 @@ impl NodeBuilder {
 
         let log_path = dir.path().join("node.log");
         let log = std::fs::File::create(&log_path)?;
-        let mut command = Command::new(binary());
+        let mut command = match &self.program {
+            Some(program) => Command::new(program),
+            None => Command::new(binary()),
+        };
         command
             .args(&args)
             .env_remove("RUST_LOG")

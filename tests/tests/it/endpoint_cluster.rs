@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use kaa_sdk::bootstrap::Transport;
 use kaa_sdk::client::{BootstrapServer, ClientConfig, Event, KaaClient};
 use kaa_tests::api::{ApiClient, Reply};
 use kaa_tests::infra::{self, ZOOKEEPER_LOCK};
@@ -221,6 +222,7 @@ async fn endpoints_fail_over_between_operations_nodes_and_messages_follow_them()
         retry_delay: Duration::from_millis(200),
         keep_alive: 30,
         tls: None,
+        transport: Transport::Tcp,
     })
     .unwrap();
     let within = Duration::from_secs(30);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use kaa_sdk::bootstrap::Transport;
 use kaa_sdk::client::{BootstrapServer, ClientConfig, Event, KaaClient};
 use kaa_tests::api::{ApiClient, Reply};
 use kaa_tests::node::{Node, NodeBuilder};
@@ -192,6 +193,7 @@ async fn endpoint_registers_gets_configuration_pushes_and_notifications() {
         retry_delay: Duration::from_millis(200),
         keep_alive: 60,
         tls: None,
+        transport: Transport::Tcp,
     })
     .unwrap();
 
@@ -296,8 +298,18 @@ async fn standalone() -> Node {
     node
 }
 
-/// An SDK client of `sdk_token` bootstrapping from `node`, keys in `state`.
+/// An SDK client of `sdk_token` bootstrapping from `node`, keys in `state`, over Kaatcp.
 fn sdk_client(node: &Node, sdk_token: &str, state: &std::path::Path) -> KaaClient {
+    sdk_client_over(node, sdk_token, state, Transport::Tcp)
+}
+
+/// An SDK client of `sdk_token` bootstrapping from `node`, keys in `state`, over `transport`.
+fn sdk_client_over(
+    node: &Node,
+    sdk_token: &str,
+    state: &std::path::Path,
+    transport: Transport,
+) -> KaaClient {
     KaaClient::start(ClientConfig {
         bootstrap: vec![BootstrapServer {
             address: format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
@@ -311,6 +323,7 @@ fn sdk_client(node: &Node, sdk_token: &str, state: &std::path::Path) -> KaaClien
         retry_delay: Duration::from_millis(300),
         keep_alive: 60,
         tls: None,
+        transport,
     })
     .unwrap()
 }
@@ -574,7 +587,7 @@ async fn http_transports_bootstrap_signed_and_sync_encrypted() {
         ConfigurationSyncRequest, ProfileSyncRequest, SyncRequest, SyncRequestMetaData,
         SyncResponseResultType, SyncResponseStatus,
     };
-    use kaa_sdk::bootstrap::{Transport, fetch_servers, fetch_servers_http};
+    use kaa_sdk::bootstrap::{fetch_servers, fetch_servers_http};
     use kaa_sdk::channel::Security;
     use kaa_sdk::http::{Path, sync};
     use kaa_sdk::keys::EndpointKeys;
@@ -802,6 +815,7 @@ async fn operations_transports_can_require_tls() {
         retry_delay: Duration::from_millis(200),
         keep_alive: 60,
         tls: Some(std::sync::Arc::new(tls)),
+        transport: Transport::Tcp,
     })
     .unwrap();
     assert_eq!(
@@ -891,6 +905,7 @@ async fn optional_topics_follow_subscriptions_and_a_new_profile_changes_groups()
         retry_delay: Duration::from_millis(200),
         keep_alive: 60,
         tls: None,
+        transport: Transport::Tcp,
     })
     .unwrap();
     let within = Duration::from_secs(20);
@@ -970,6 +985,38 @@ async fn optional_topics_follow_subscriptions_and_a_new_profile_changes_groups()
             .contains(&json!(pro)),
         "{:#}",
         view.body
+    );
+    client.stop().await;
+    node.signal(nix::sys::signal::Signal::SIGTERM);
+    node.wait_exit(Duration::from_secs(20)).await.unwrap();
+}
+
+#[tokio::test]
+async fn http_sessions_long_poll_for_configuration_changes() {
+    let mut node = standalone().await;
+    let (developer, app) = application(&node).await;
+    let state = tempfile::tempdir().unwrap();
+    let mut client = sdk_client_over(&node, &app.sdk_token, state.path(), Transport::Http);
+    let within = Duration::from_secs(20);
+    let server = wait_event(&mut client, within, |e| match e {
+        Event::Connected(server) => Some(server.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        server,
+        format!("127.0.0.1:{}", node.port("operations.http_port"))
+    );
+    assert_eq!(
+        wait_event(&mut client, within, configuration_event).await,
+        sensor_config(10, "normal")
+    );
+    // The next long poll is held by the server and answered with the change.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    set_configuration(&developer, &app.path, &app.all_group, 61).await;
+    assert_eq!(
+        wait_event(&mut client, within, configuration_event).await,
+        sensor_config(61, "normal")
     );
     client.stop().await;
     node.signal(nix::sys::signal::Signal::SIGTERM);
