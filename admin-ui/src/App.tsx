@@ -11,6 +11,7 @@ import { UsersPage } from './pages/Users';
 import { ApplicationsPage } from './pages/Applications';
 import { ApplicationPage, isAppTab } from './pages/Application';
 import { GROUP_TABS, GroupPage, type GroupTab } from './pages/Group';
+import { EndpointPage } from './pages/Endpoint';
 import { EventFamiliesPage, EventFamilyPage } from './pages/EventFamilies';
 import { Empty, Loading } from './ui';
 
@@ -133,6 +134,7 @@ function Routes({ path }: { path: string }) {
   if ((m = match('/applications/:app/groups/:group', path))) return <GroupPage appId={m.app} groupId={m.group} />;
   if ((m = match('/applications/:app/groups/:group/:tab', path)) && (GROUP_TABS as readonly string[]).includes(m.tab))
     return <GroupPage appId={m.app} groupId={m.group} tab={m.tab as GroupTab} />;
+  if ((m = match('/applications/:app/endpoints/:key', path))) return <EndpointPage appId={m.app} keyHash={m.key} />;
   if (match('/event-families', path)) return <EventFamiliesPage />;
   if ((m = match('/event-families/:family', path))) return <EventFamilyPage familyId={m.family} />;
   if (match(CLUSTER_PAGE, path))

@@ -131,6 +131,42 @@ export interface Change {
   op: string;
   created_ms: number;
 }
+/** An endpoint's credentials (`…/credentials`). */
+export interface Credentials {
+  /** SHA-1 of the public key, URL-safe Base64 without padding: the endpoint's id in URLs. */
+  endpoint_key_hash: string;
+  status: 'AVAILABLE' | 'IN_USE' | 'REVOKED' | string;
+  /** Standard Base64 of the X.509 DER public key. */
+  public_key: string;
+}
+/** A registered endpoint (`…/endpoints`). */
+export interface Endpoint {
+  endpoint_key_hash: string;
+  access_token?: string | null;
+  sdk_token: string;
+  client_profile_version: number;
+  /** Decoded with its schema; null when it cannot be decoded. */
+  client_profile?: unknown;
+  server_profile_version: number;
+  server_profile: unknown;
+  /** Group ids. */
+  groups: string[];
+  /** SHA-1 of its configuration, hex ('' before it has one). */
+  configuration_hash: string;
+  /** Topic ids. */
+  subscriptions: string[];
+  node_id?: string | null;
+  last_seen_ms: number;
+  credentials_status?: string | null;
+}
+/** A notification stored for delivery. */
+export interface SentNotification {
+  id: string;
+  topic_id: string;
+  /** The topic's sequence number (topic notifications; null for unicast). */
+  seq?: number | null;
+  expires_at_ms: number;
+}
 export interface PageOf<T> {
   items: T[];
   next_offset: number | null;

@@ -71,3 +71,6 @@ export const FILTER_HELP: { title: string; text: string }[] = [
 ];
 
 export const FILTER_EXAMPLE = 'cp.os == "android" && cp.version >= 5';
+
+/** The sample client profile the filter tester starts with when there is no client-profile schema. */
+export const SAMPLE_CLIENT_PROFILE = { os: 'android', version: 6 };

@@ -235,3 +235,150 @@ export function familyVersionBody(
   }
   return { body: { classes: out } };
 }
+
+// ---- JSON documents typed by the operator ----
+
+/** A JSON text parsed, or the parse error in words for the field that holds it. */
+export function parseJsonField(text: string): { value: unknown } | { error: string } {
+  if (!text.trim()) return { error: 'Enter a JSON value' };
+  try {
+    return { value: JSON.parse(text) };
+  } catch (e) {
+    return { error: `Not JSON: ${(e as Error).message}` };
+  }
+}
+
+/** A request body, or the form field that is wrong and why (checked here, before any request). */
+export type Checked = { body: Record<string, unknown> } | { field: string; message: string };
+
+// ---- profile filter test ----
+
+/** The `POST …/profile-filters/test` body: an empty server profile stands for `{}`. */
+export function filterTestBody(expression: string, clientProfile: string, serverProfile: string): Checked {
+  const cp = parseJsonField(clientProfile);
+  if ('error' in cp) return { field: 'client_profile', message: cp.error };
+  let sp: unknown = {};
+  if (serverProfile.trim()) {
+    const parsed = parseJsonField(serverProfile);
+    if ('error' in parsed) return { field: 'server_profile', message: parsed.error };
+    sp = parsed.value;
+  }
+  return { body: { body: expression, client_profile: cp.value, server_profile: sp } };
+}
+
+// ---- notifications and server profiles ----
+
+export interface NotificationForm {
+  /** Unicast only. */
+  topicId?: string | null;
+  body: string;
+  /** '' = the newest notification schema. */
+  schemaVersion: string;
+  /** '' = the API's default (one day). */
+  ttlSeconds: string | number;
+}
+
+/** The `POST …/notifications` body (topic or unicast). */
+export function notificationBody(form: NotificationForm, unicast: boolean): Checked {
+  if (unicast && !form.topicId) return { field: 'topic_id', message: 'Choose the topic the notification belongs to' };
+  const parsed = parseJsonField(form.body);
+  if ('error' in parsed) return { field: 'body', message: parsed.error };
+  const body: Record<string, unknown> = { body: parsed.value };
+  if (unicast) body.topic_id = form.topicId;
+  put(body, 'schema_version', versionOrNull(form.schemaVersion));
+  put(body, 'ttl_seconds', intOrText(form.ttlSeconds));
+  return { body };
+}
+
+/** The `PUT …/server-profile` body. */
+export function serverProfileBody(version: string | null, text: string): Checked {
+  const v = versionOrNull(version);
+  if (v === undefined) return { field: 'version', message: 'Choose the server-profile schema version' };
+  const parsed = parseJsonField(text);
+  if ('error' in parsed) return { field: 'body', message: parsed.error };
+  return { body: { version: v, body: parsed.value } };
+}
+
+/** A TTL in words: `90` → `1 min 30 s`, `86400` → `1 d`. */
+export function ttlText(seconds: number): string {
+  const units: [string, number][] = [['d', 86400], ['h', 3600], ['min', 60], ['s', 1]];
+  const parts: string[] = [];
+  let rest = Math.max(0, Math.floor(seconds));
+  for (const [unit, size] of units) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)} ${unit}`);
+      rest %= size;
+    }
+  }
+  return parts.length ? parts.slice(0, 2).join(' ') : '0 s';
+}
+
+// ---- sample documents from Avro schemas ----
+
+/**
+ * A sample JSON document for an Avro schema (the shape the API validates profiles and
+ * notifications against): field defaults where the schema has them, else a plain value of the
+ * type (0, "", false, the first symbol, null for a union with null, the first branch otherwise).
+ */
+export function sampleFromSchema(schema: unknown, named: Map<string, unknown> = new Map(), depth = 0, namespace = ''): unknown {
+  if (depth > 16) return null;
+  const next = (t: unknown, ns = namespace) => sampleFromSchema(t, named, depth + 1, ns);
+  if (typeof schema === 'string') {
+    switch (schema) {
+      case 'null':
+        return null;
+      case 'boolean':
+        return false;
+      case 'int':
+      case 'long':
+        return 0;
+      case 'float':
+      case 'double':
+        return 0.0;
+      case 'string':
+      case 'bytes':
+        return '';
+      default: {
+        // A named type: as written, or relative to the enclosing namespace.
+        const found = named.get(schema) ?? named.get(namespace ? `${namespace}.${schema}` : schema);
+        return found ? next(found) : null;
+      }
+    }
+  }
+  if (Array.isArray(schema)) {
+    if (schema.some((s) => s === 'null')) return null;
+    return schema.length ? next(schema[0]) : null;
+  }
+  if (!schema || typeof schema !== 'object') return null;
+  const s = schema as Record<string, unknown>;
+  let ns = namespace;
+  if (typeof s.name === 'string' && (s.type === 'record' || s.type === 'enum' || s.type === 'fixed')) {
+    // Avro full names: a dotted name is full, else the namespace given or inherited applies.
+    const dot = s.name.lastIndexOf('.');
+    ns = dot >= 0 ? s.name.slice(0, dot) : typeof s.namespace === 'string' ? s.namespace : namespace;
+    const short = dot >= 0 ? s.name.slice(dot + 1) : s.name;
+    named.set(ns ? `${ns}.${short}` : short, s);
+    named.set(short, s);
+  }
+  switch (s.type) {
+    case 'record': {
+      const out: Record<string, unknown> = {};
+      for (const f of Array.isArray(s.fields) ? s.fields : []) {
+        const field = f as Record<string, unknown>;
+        if (typeof field.name !== 'string') continue;
+        out[field.name] = 'default' in field ? field.default : next(field.type, ns);
+      }
+      return out;
+    }
+    case 'enum':
+      return Array.isArray(s.symbols) && s.symbols.length ? s.symbols[0] : '';
+    case 'array':
+      return [];
+    case 'map':
+      return {};
+    case 'fixed':
+      return '';
+    default:
+      return next(s.type);
+  }
+}

@@ -179,11 +179,13 @@ export function versionText(v?: number | null, none = '—'): string {
   return v ? `v${v}` : none;
 }
 
-/** A token (application, SDK, verifier) with a copy button. */
-export function Token({ value, label }: { value: string; label: string }) {
+/** A token (application, SDK, verifier) with a copy button; `display` shows a shortened form. */
+export function Token({ value, label, display }: { value: string; label: string; display?: string }) {
   return (
     <Group gap={4} wrap="nowrap">
-      <Code>{value}</Code>
+      <Code title={display ? value : undefined} style={{ wordBreak: 'break-all' }}>
+        {display ?? value}
+      </Code>
       <CopyButton value={value}>
         {({ copied, copy }) => (
           <Button size="compact-xs" variant="subtle" onClick={copy} aria-label={`Copy ${label}`}>
@@ -191,6 +193,35 @@ export function Token({ value, label }: { value: string; label: string }) {
           </Button>
         )}
       </CopyButton>
+    </Group>
+  );
+}
+
+/** Previous/next for an API list read a page at a time (`?offset=&limit=`, `next_offset`). */
+export function Pager(props: {
+  offset: number;
+  /** Items on this page. */
+  shown: number;
+  next: number | null;
+  pageSize: number;
+  onChange: (offset: number) => void;
+  noun: string;
+}) {
+  const { offset, shown, next, pageSize } = props;
+  if (offset === 0 && next === null) return null;
+  return (
+    <Group justify="space-between" wrap="wrap" aria-label={`Pages of ${props.noun}`} role="navigation">
+      <Text size="sm" c="dimmed">
+        {shown ? `${props.noun} ${offset + 1}–${offset + shown}` : `no ${props.noun} from ${offset + 1} on`}
+      </Text>
+      <Group gap="xs">
+        <Button size="xs" variant="default" disabled={offset === 0} onClick={() => props.onChange(Math.max(0, offset - pageSize))}>
+          Previous page
+        </Button>
+        <Button size="xs" variant="default" disabled={next === null} onClick={() => next !== null && props.onChange(next)}>
+          Next page
+        </Button>
+      </Group>
     </Group>
   );
 }

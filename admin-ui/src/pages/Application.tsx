@@ -8,6 +8,8 @@ import { useApp } from '../context';
 import { can } from '../roles';
 import { AppendersTab } from './app/Appenders';
 import { ChangesTab } from './app/Changes';
+import { CredentialsTab } from './app/Credentials';
+import { EndpointsTab } from './app/Endpoints';
 import { EventMapsTab } from './app/EventMaps';
 import { SdkProfilesTab } from './app/SdkProfiles';
 import { TopicsTab } from './app/Topics';
@@ -25,6 +27,8 @@ export const SCHEMA_KINDS = [
 
 export const APP_TABS = [
   { value: 'groups', label: 'Endpoint groups' },
+  { value: 'endpoints', label: 'Endpoints' },
+  { value: 'credentials', label: 'Credentials' },
   { value: 'schemas', label: 'Schemas' },
   { value: 'topics', label: 'Topics' },
   { value: 'event-maps', label: 'Event maps' },
@@ -85,6 +89,12 @@ export function ApplicationPage({ appId, tab }: { appId: string; tab: AppTab }) 
         </Tabs.List>
         <Tabs.Panel value="groups" pt="md">
           <GroupsTab appId={appId} />
+        </Tabs.Panel>
+        <Tabs.Panel value="endpoints" pt="md">
+          <EndpointsTab appId={appId} />
+        </Tabs.Panel>
+        <Tabs.Panel value="credentials" pt="md">
+          <CredentialsTab appId={appId} />
         </Tabs.Panel>
         <Tabs.Panel value="schemas" pt="md">
           <SchemasTab appId={appId} />

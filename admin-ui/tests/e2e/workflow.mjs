@@ -1,21 +1,26 @@
 // Browser test of the admin UI against a real standalone kaa-node: Debian's Chromium driven by
 // playwright-core through a whole operator workflow, from the Kaa admin to a developer's active
-// profile filter and configuration, topics, log appender, user verifier, event class family and
-// map, SDK profile and change log, then the Kaa admin's live cluster page; plus a read-only tenant
-// user, the narrow layout, keyboard use, the 401 path and the SPA fallback. Any console error or
-// warning fails it. Screenshots go to admin-ui/test-results/screenshots/.
+// profile filter (tried on sample profiles first) and configuration, topics, log appender, user
+// verifier, event class family and map, SDK profile and change log, credentials provisioned from
+// an uploaded key file and revoked, real endpoints registered over Kaa's HTTP protocol
+// (kaa-endpoint.mjs) and shown, searched and edited, unicast and topic notifications that the
+// endpoint then receives, and the Kaa admin's live cluster page; plus a read-only tenant user, the
+// narrow layout, keyboard use, the 401 path and the SPA fallback. Any console error or warning
+// fails it. Screenshots go to admin-ui/test-results/screenshots/.
 //
 //   npm run build && npm run e2e        (needs target/debug/kaa-node: cargo build --bin kaa-node)
 //
 // KAA_NODE_BIN overrides the binary, CHROMIUM the browser. Fails (never skips) when either is
 // missing.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { avroRecord, keyHashOf, syncEndpoint } from './kaa-endpoint.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const uiDir = resolve(here, '../..');
@@ -25,6 +30,7 @@ const browserPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const shots = join(uiDir, 'test-results/screenshots');
 const ADMIN_PASSWORD = 'e2e-admin-password';
 const PASSWORD = 'secret-password-1';
+const FILTER_EXAMPLE_TEXT = 'cp.os == "android" && cp.version >= 5';
 
 function fail(message) {
   console.error(`FAIL: ${message}`);
@@ -152,6 +158,25 @@ const fieldErrors = (scope) => scope.locator('.mantine-InputWrapper-error');
 async function navLabels(page) {
   return (await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts()).map((s) => s.trim());
 }
+async function waitForValue(locator, expected, what) {
+  const deadline = Date.now() + 10_000;
+  let value;
+  while (Date.now() < deadline) {
+    value = await locator.inputValue();
+    if (value === expected) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(value)}`);
+}
+/** A fresh RSA-2048 endpoint key pair: the public half as X.509 DER (what key.public holds). */
+function endpointKeys() {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'der' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  return { publicDer: publicKey, privateKey };
+}
 function same(actual, expected, what) {
   if (JSON.stringify(actual) !== JSON.stringify(expected))
     throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
@@ -276,8 +301,22 @@ try {
   await page.getByRole('button', { name: 'Upload schema' }).click();
   await expectVisible(page.getByRole('cell', { name: 'Device config' }), 'schema version 1');
   await shot(page, '08-schemas');
+  const uploadSchema = async (kind, name, record) => {
+    await choose(page, 'Schema kind', kind);
+    await page.getByLabel('Display name').fill(name);
+    await schemaBox.fill(JSON.stringify({ type: 'record', namespace: 'org.example', ...record }, null, 2));
+    await page.getByRole('button', { name: 'Upload schema' }).click();
+    await expectVisible(page.getByRole('cell', { name }), `${kind.toLowerCase()} schema ${name}`);
+  };
+  await uploadSchema('Client profile', 'Device profile', { name: 'DeviceProfile', fields: [{ name: 'os', type: 'string' }, { name: 'version', type: 'int' }] });
+  await uploadSchema('Server profile', 'Service tier', { name: 'ServiceTier', fields: [{ name: 'tier', type: 'int' }] });
+  await uploadSchema('Notification', 'Alert', { name: 'Alert', fields: [{ name: 'text', type: 'string' }] });
   step('keyboard: arrow keys move between the application tabs');
   await page.getByRole('tab', { name: 'Schemas' }).focus();
+  await page.keyboard.press('ArrowLeft');
+  await page.waitForURL(/\/credentials$/);
+  await page.keyboard.press('ArrowLeft');
+  await page.waitForURL(/\/endpoints$/);
   await page.keyboard.press('ArrowLeft');
   await page.waitForURL(/\/groups$/);
   await page.getByRole('link', { name: 'beta' }).click();
@@ -288,7 +327,7 @@ try {
   await expectVisible(page.getByText(/No profile filters in this group/), 'the empty state of filters');
   const filterBox = page.getByLabel('Filter expression');
   await filterBox.fill('cp.os == "android"\n  &&& cp.version >= 5');
-  await form(page, 'New profile filter').getByRole('button', { name: 'Compile and save draft' }).click();
+  await form(page, 'New profile filter').getByRole('button', { name: 'Save draft' }).click();
   await expectVisible(page.getByTestId('filter-error').filter({ hasText: /^Line 2, column \d+: / }), 'the compile error with its line and column');
   await expectVisible(page.getByTestId('filter-error-excerpt').filter({ hasText: '^' }), 'the offending line with a caret');
   const caret = await filterBox.evaluate((el) => [document.activeElement === el, el.selectionStart]);
@@ -305,11 +344,36 @@ try {
   await filterRow.getByRole('button', { name: 'Edit filter draft' }).click();
   await expectVisible(page.getByRole('heading', { name: 'Edit profile filter draft' }), 'the filter draft in the editor');
   await filterBox.fill('cp.os == "android" && cp.version >= 6 // Android 6 and later');
-  await page.getByRole('button', { name: 'Compile and save changes' }).click();
+  await form(page, 'Edit profile filter draft').getByRole('button', { name: 'Save changes' }).click();
   await expectVisible(filterRow.getByText('cp.version >= 6'), 'the edited filter');
   await filterRow.getByRole('button', { name: 'Activate' }).click();
   await expectVisible(filterRow.getByText('active', { exact: true }), 'the activated filter');
   await shot(page, '10-group-filters');
+
+  step('filter test: the expression on sample profiles, no match, match, then an evaluation error at the caret');
+  const tester = form(page, 'Test profile filter');
+  await filterBox.fill('cp.os == "android" && cp.version >= 6');
+  // The sample client profile starts from the client-profile schema: os "" and version 0.
+  await tester.getByRole('button', { name: 'cp from client-profile schema v1' }).click();
+  same(JSON.parse(await tester.getByLabel('Sample client profile (cp, JSON)').inputValue()), { os: '', version: 0 }, 'the sample from the schema');
+  await tester.getByRole('button', { name: 'Test filter' }).click();
+  await expectVisible(page.locator('[data-testid="filter-test-result"][data-matches="false"]'), 'the no-match result');
+  await tester.getByLabel('Sample client profile (cp, JSON)').fill('{"os": "android", "version": 7}');
+  await expectNone(page.getByTestId('filter-test-result'), 'a result left from other inputs');
+  await tester.getByRole('button', { name: 'Test filter' }).click();
+  await expectVisible(page.locator('[data-testid="filter-test-result"][data-matches="true"]').filter({ hasText: 'would join the group' }), 'the match result');
+  await shot(page, '10b-filter-test');
+  await tester.getByLabel('Sample client profile (cp, JSON)').fill('{"os": android}');
+  await tester.getByRole('button', { name: 'Test filter' }).click();
+  await expectVisible(fieldErrors(tester).filter({ hasText: /Not JSON/ }), 'the sample profile that is not JSON, at its field');
+  await tester.getByLabel('Sample client profile (cp, JSON)').fill('{"os": "android", "version": 7}');
+  await filterBox.fill('cp.os == "android" &&\n  cp.version + "x" == "7x"');
+  await tester.getByRole('button', { name: 'Test filter' }).click();
+  await expectVisible(page.getByTestId('filter-error').filter({ hasText: /^Line 2, column \d+: .*\+/ }), 'the evaluation error at its line and column');
+  const testCaret = await filterBox.evaluate((el) => [document.activeElement === el, el.selectionStart]);
+  if (!testCaret[0] || testCaret[1] < 'cp.os == "android" &&\n'.length) throw new Error(`the cursor is not at the evaluation error: ${testCaret}`);
+  await expectNone(page.getByTestId('filter-compiled'), 'a saved filter (a test saves nothing)');
+  await filterBox.fill(FILTER_EXAMPLE_TEXT);
   await filterRow.getByRole('button', { name: 'Deactivate filter' }).click();
   await expectVisible(page.getByRole('dialog').getByText(/Endpoints it matched leave the group/), 'the deactivate confirmation');
   await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
@@ -448,6 +512,9 @@ try {
   const sdkForm = form(page, 'New SDK profile');
   await sdkForm.getByLabel('Profile name').fill('thermostat-sdk');
   await choose(page, 'Configuration schema', 'v1 — Device config');
+  await choose(page, 'Client profile schema', 'v1 — Device profile');
+  await choose(page, 'Server profile schema', 'v1 — Service tier');
+  await choose(page, 'Notification schema', 'v1 — Alert');
   await choose(page, 'Event maps', 'Thermostat events v1');
   await page.keyboard.press('Escape');
   await choose(page, 'Default user verifier', 'trustful-verifier (trustful)');
@@ -456,6 +523,8 @@ try {
   await expectVisible(sdkRow.getByText('Thermostat events v1'), 'the SDK profile with its event map');
   await expectVisible(sdkRow.getByText('trustful-verifier'), 'the SDK profile with its default verifier');
   await expectVisible(sdkRow.getByText(/configuration v1/), 'the pinned configuration schema');
+  await expectVisible(sdkRow.getByText(/client profile v1/), 'the pinned client-profile schema');
+  const sdkToken = (await sdkRow.locator('code').first().innerText()).trim();
   await shot(page, '18-sdk-profiles');
   await page.getByRole('tab', { name: 'Event maps' }).click();
   await page.getByRole('button', { name: 'Delete event map Thermostat events v1' }).click();
@@ -471,6 +540,159 @@ try {
   const seqs = await page.getByTestId('change-row').locator('td:first-child').allInnerTexts();
   if (Number(seqs[0]) < Number(seqs[seqs.length - 1])) throw new Error(`changes not newest first: ${seqs.join(',')}`);
   await shot(page, '19-change-log');
+
+  step('credentials: a pasted non-key refused, key.public uploaded (Base64 in the browser), provisioned, duplicate refused, revoked');
+  const provisioned = endpointKeys();
+  const provisionedHash = keyHashOf(provisioned.publicDer);
+  await page.getByRole('tab', { name: 'Credentials' }).click();
+  await page.waitForURL(/\/credentials$/);
+  await expectVisible(page.getByText(/No credentials yet/), 'the empty state of credentials');
+  const credForm = form(page, 'Provision credentials');
+  const keyBox = credForm.getByLabel('Endpoint public key');
+  await keyBox.fill('this is not a key');
+  await credForm.getByRole('button', { name: 'Provision credentials' }).click();
+  await expectVisible(fieldErrors(credForm).filter({ hasText: 'Not Base64' }), 'the key error at its field');
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), credForm.getByRole('button', { name: 'Upload key file…' }).click()]);
+  await chooser.setFiles({ name: 'key.public', mimeType: 'application/octet-stream', buffer: provisioned.publicDer });
+  const uploaded = provisioned.publicDer.toString('base64');
+  await waitForValue(keyBox, uploaded, 'the uploaded DER key as Base64');
+  await expectVisible(page.getByTestId('key-preview').filter({ hasText: provisionedHash }), 'the key hash computed in the browser');
+  await credForm.getByRole('button', { name: 'Provision credentials' }).click();
+  await expectVisible(page.getByTestId('credentials-provisioned').filter({ hasText: provisionedHash }), 'the provisioned key hash');
+  const provisionedRow = page.getByTestId('credentials-row').filter({ hasText: provisionedHash });
+  await expectVisible(provisionedRow.getByText('AVAILABLE'), 'the new credentials AVAILABLE');
+  await keyBox.fill(uploaded);
+  await credForm.getByRole('button', { name: 'Provision credentials' }).click();
+  await expectVisible(credForm.getByRole('alert').filter({ hasText: /exist/ }), 'the duplicate refused in words');
+  await provisionedRow.getByRole('button', { name: `Revoke credentials ${provisionedHash}` }).click();
+  await expectVisible(page.getByRole('dialog').getByText(/can never register again/), 'the revoke confirmation');
+  await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+  await expectVisible(provisionedRow.getByText('REVOKED'), 'the revoked credentials');
+  await expectNone(provisionedRow.getByRole('button', { name: /Revoke/ }), 'a revoke button on revoked credentials');
+  await shot(page, '19b-credentials');
+
+  step('endpoints: the empty state, then two real endpoints register over Kaa HTTP');
+  await page.getByRole('tab', { name: 'Endpoints' }).click();
+  await page.waitForURL(/\/endpoints$/);
+  await expectVisible(page.getByText(/No endpoint has registered with this application yet/), 'the empty state of endpoints');
+  await shot(page, '19c-endpoints-empty');
+  const serverKeyDer = readFileSync(join(dataDir, 'keys/node.public'));
+  const kitchen = { keys: endpointKeys(), accessToken: 'kitchen-thermostat', profile: avroRecord([['string', 'android'], ['int', 7]]) };
+  const garage = { keys: endpointKeys(), accessToken: 'garage-sensor', profile: avroRecord([['string', 'ios'], ['int', 3]]) };
+  const sync = (ep, requestId = 1) =>
+    syncEndpoint({ address: `127.0.0.1:${opsHttp}`, serverKeyDer, keys: ep.keys, sdkToken, profileBody: ep.profile, accessToken: ep.accessToken, requestId });
+  for (const ep of [kitchen, garage]) {
+    const answer = await sync(ep);
+    if (answer.status !== 'SUCCESS') throw new Error(`registration of ${ep.accessToken}: ${JSON.stringify(answer)}`);
+    ep.hash = keyHashOf(ep.keys.publicDer);
+  }
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  const endpointRows = page.getByTestId('endpoint-row');
+  await expectVisible(endpointRows.filter({ hasText: 'garage-sensor' }), 'the registered endpoints');
+  same(await endpointRows.count(), 2, 'endpoints listed');
+  await expectVisible(endpointRows.filter({ hasText: 'kitchen-thermostat' }).getByText('beta', { exact: true }), 'the android endpoint in group beta (its filter matched)');
+  await expectNone(endpointRows.filter({ hasText: 'garage-sensor' }).getByText('beta', { exact: true }), 'the ios endpoint in group beta');
+  await expectVisible(endpointRows.filter({ hasText: 'kitchen-thermostat' }).getByText('IN USE'), 'credentials in use (trustful registration)');
+  const search = page.getByLabel('Search this page');
+  await search.fill('KITCHEN');
+  await expectVisible(endpointRows.filter({ hasText: 'kitchen-thermostat' }), 'the endpoint found by access token');
+  same(await endpointRows.count(), 1, 'endpoints matching "KITCHEN"');
+  const garageHex = Buffer.from(garage.hash, 'base64url').toString('hex');
+  await search.fill(garageHex.slice(0, 12));
+  await expectVisible(endpointRows.filter({ hasText: 'garage-sensor' }), 'the endpoint found by its key hash in hex');
+  same(await endpointRows.count(), 1, 'endpoints matching a hex key hash prefix');
+  await search.fill('no-such-endpoint');
+  await expectVisible(page.getByText(/No endpoint on this page matches/), 'the no-match state of the search');
+  await search.fill('');
+  await shot(page, '19d-endpoints');
+  const openForm = form(page, 'Open endpoint by key hash');
+  await openForm.getByLabel('Open by key hash').fill('not-a-hash');
+  await openForm.getByRole('button', { name: 'Open' }).click();
+  await expectVisible(fieldErrors(openForm).filter({ hasText: /Not a key hash/ }), 'the bad key hash at its field');
+  await openForm.getByLabel('Open by key hash').fill(Buffer.from(kitchen.hash, 'base64url').toString('base64')); // standard Base64 works too
+  await openForm.getByLabel('Open by key hash').press('Enter');
+  await page.waitForURL(new RegExp(`/endpoints/${kitchen.hash}$`));
+
+  step('endpoint page: profiles, groups by name, server profile edited (invalid, then valid), unicast delivered');
+  await expectVisible(page.getByTestId('endpoint-client-profile').filter({ hasText: '"android"' }), 'the decoded client profile');
+  await expectVisible(page.getByTestId('endpoint-groups').getByRole('link', { name: 'beta' }), 'group beta by name');
+  await expectVisible(page.getByTestId('endpoint-groups').getByRole('link', { name: 'all' }), 'group all by name');
+  await expectVisible(page.getByTestId('endpoint-subscriptions').getByText('alerts'), 'the subscription to alerts (attached to beta)');
+  await expectVisible(page.getByText('IN USE'), 'the credentials status');
+  await expectVisible(page.getByTestId('endpoint-configuration-hash').filter({ hasText: /^[0-9a-f]{40}$/ }), 'the configuration hash');
+  await page.getByRole('button', { name: 'Edit server profile' }).click();
+  const spForm = form(page, 'Edit server profile');
+  await spForm.getByLabel('Server profile (JSON)').fill('{"tier": "gold"}');
+  await spForm.getByRole('button', { name: 'Save server profile' }).click();
+  await expectVisible(fieldErrors(spForm).filter({ hasText: /tier/ }), 'the server-profile error at its field');
+  await spForm.getByLabel('Server profile (JSON)').fill('{"tier": 2}');
+  await spForm.getByRole('button', { name: 'Save server profile' }).click();
+  await expectVisible(page.getByTestId('server-profile-saved'), 'the saved server profile');
+  await expectVisible(page.getByTestId('endpoint-server-profile').filter({ hasText: '"tier": 2' }), 'the new server profile');
+  const unicast = form(page, 'Unicast notification');
+  await choose(page, 'Topic', 'alerts (mandatory, subscribed)');
+  await unicast.getByLabel('Notification body (JSON)').fill('{"text": "hello kitchen"}');
+  await unicast.getByLabel('Time to live (seconds)').fill('600');
+  await unicast.getByRole('button', { name: 'Send to this endpoint' }).click();
+  await expectVisible(page.getByTestId('notification-sent').filter({ hasText: /Unicast on topic alerts/ }), 'the sent unicast');
+  await shot(page, '19e-endpoint');
+  const afterUnicast = await sync(kitchen, 2);
+  const direct = afterUnicast.notifications?.notifications.find((n) => n.uid);
+  if (!direct || !direct.body.toString('utf8').includes('hello kitchen'))
+    throw new Error(`the endpoint did not receive the unicast: ${JSON.stringify(afterUnicast.notifications)}`);
+  await page.reload();
+  await expectVisible(page.getByTestId('endpoint-server-profile').filter({ hasText: '"tier": 2' }), 'the endpoint page after a reload');
+  await page.screenshot({ path: join(shots, 'readme-endpoint.png') }); // the source of docs/img/admin-ui-configurations.png (the README screenshot)
+
+  step('topic notification: invalid body at its field, then sent twice with sequence numbers 1 and 2, received by the endpoint');
+  await page.goto(`${appUrl}/topics`);
+  await page.getByRole('button', { name: 'Send notification to alerts' }).focus(); // keyboard: Enter opens the dialog
+  await page.keyboard.press('Enter');
+  const topicForm = page.getByRole('dialog').getByRole('form', { name: 'Topic notification' });
+  await topicForm.getByLabel('Notification body (JSON)').fill('{"text": 5}');
+  await topicForm.getByRole('button', { name: 'Send notification' }).click();
+  await expectVisible(fieldErrors(topicForm).filter({ hasText: /body\.text/ }), 'the notification body error at its field');
+  await topicForm.getByLabel('Notification body (JSON)').fill('{"text": "storm warning"}');
+  await topicForm.getByLabel('Time to live (seconds)').fill('3600');
+  await topicForm.getByRole('button', { name: 'Send notification' }).click();
+  await expectVisible(page.getByTestId('notification-seq').filter({ hasText: /^1$/ }), 'sequence number 1');
+  await topicForm.getByRole('button', { name: 'Send notification' }).click();
+  await expectVisible(page.getByTestId('notification-seq').filter({ hasText: /^2$/ }), 'sequence number 2');
+  await expectVisible(page.getByTestId('notification-sent').filter({ hasText: '(1 h)' }), 'the TTL in words');
+  await page.screenshot({ path: join(shots, '19f-topic-notification.png') });
+  await page.keyboard.press('Escape');
+  await page.getByRole('dialog').waitFor({ state: 'detached' });
+  const afterTopic = await sync(kitchen, 3);
+  const topicSeqs = (afterTopic.notifications?.notifications ?? []).filter((n) => n.seqNumber != null && n.body.toString('utf8').includes('storm warning')).map((n) => n.seqNumber);
+  same(topicSeqs.sort(), [1, 2], 'topic notifications received by the endpoint');
+
+  step('revoking a registered endpoint from its page: its next sync is refused');
+  await page.goto(`${appUrl}/endpoints/${garage.hash}`);
+  await expectVisible(page.getByTestId('endpoint-access-token').filter({ hasText: 'garage-sensor' }), 'the garage endpoint');
+  await page.getByRole('button', { name: `Revoke credentials ${garage.hash}` }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+  await expectVisible(page.getByText('REVOKED'), 'the revoked endpoint');
+  const refused = await sync(garage, 2).then(() => null, (e) => e);
+  if (!refused) throw new Error('a revoked endpoint could still sync');
+  const garageUrl = page.url();
+
+  step('endpoint pages: 24 more endpoints register, the list reads them 25 at a time');
+  for (let i = 1; i <= 24; i++) {
+    const ep = { keys: endpointKeys(), accessToken: `fleet-${String(i).padStart(2, '0')}`, profile: avroRecord([['string', 'linux'], ['int', i]]) };
+    const answer = await sync(ep);
+    if (answer.status !== 'SUCCESS') throw new Error(`registration of ${ep.accessToken}: ${JSON.stringify(answer)}`);
+  }
+  await page.goto(`${appUrl}/endpoints`);
+  await expectVisible(endpointRows.first(), 'the first page of endpoints');
+  same(await endpointRows.count(), 25, 'endpoints on the first page');
+  const pages = page.getByRole('navigation', { name: 'Pages of endpoints' });
+  await expectVisible(pages.getByText('endpoints 1–25'), 'the range of the first page');
+  await pages.getByRole('button', { name: 'Next page' }).click();
+  await expectVisible(pages.getByText('endpoints 26–26'), 'the second page');
+  same(await endpointRows.count(), 1, 'endpoints on the second page');
+  if (!(await pages.getByRole('button', { name: 'Next page' }).isDisabled())) throw new Error('a next page after the last one');
+  await pages.getByRole('button', { name: 'Previous page' }).click();
+  await expectVisible(pages.getByText('endpoints 1–25'), 'the first page again');
   await logout(page);
 
   step('TENANT_USER: reads, sees no write actions');
@@ -486,13 +708,29 @@ try {
   await expectNone(page.getByRole('tab', { name: 'Change log' }), 'the change log tab (not for tenant users)');
   await page.getByRole('tab', { name: 'Topics' }).click();
   await expectVisible(page.getByTestId('topic-row').filter({ hasText: 'alerts' }), 'the topics (read)');
-  await expectNone(page.getByRole('button', { name: 'Create topic' }), 'create-topic button');
+  await expectNone(page.getByRole('button', { name: /Create topic|Send notification/ }), 'topic write buttons');
+  await page.getByRole('tab', { name: 'Endpoints' }).click();
+  await expectVisible(page.getByTestId('endpoint-row'), 'the endpoints (read)');
+  await page.getByRole('tab', { name: 'Credentials' }).click();
+  await expectVisible(page.getByTestId('credentials-row').filter({ hasText: 'REVOKED' }), 'the credentials (read)');
+  await expectNone(page.getByRole('button', { name: /Provision|Revoke/ }), 'credentials write buttons');
   await page.getByRole('tab', { name: 'SDK profiles' }).click();
   await expectVisible(page.getByTestId('sdk-profile-row'), 'the SDK profiles (read)');
   await expectNone(page.getByRole('button', { name: /Create SDK profile|Delete/ }), 'SDK profile write buttons');
+  await page.goto(`${appUrl}/endpoints/${kitchen.hash}`);
+  await expectVisible(page.getByTestId('endpoint-client-profile'), 'the kitchen endpoint page (read)');
+  await expectVisible(page.getByText('IN USE'), 'the kitchen endpoint’s credentials (read)');
+  await expectNone(page.getByRole('button', { name: /Edit server profile|Send to this endpoint|Revoke/ }), 'endpoint write buttons');
+  await expectNone(page.getByRole('form', { name: 'Unicast notification' }), 'the unicast form');
   await page.goto(groupUrl);
   await expectVisible(page.getByTestId('filter-row').getByText('active', { exact: true }), 'the active filter (read)');
-  await expectNone(page.getByRole('button', { name: /Activate|Deactivate|Compile|Edit|Delete/ }), 'filter write buttons');
+  await expectNone(page.getByRole('button', { name: /Activate|Deactivate|Save|Edit|Delete/ }), 'filter write buttons');
+  // Testing a filter reads nothing but the application: tenant users may try one.
+  await waitForValue(page.getByLabel('Filter expression'), 'cp.os == "android" && cp.version >= 6 // Android 6 and later', 'the active filter in the tester');
+  await form(page, 'Test profile filter').getByLabel('Sample client profile (cp, JSON)').fill('{"os": "android", "version": 9}');
+  await form(page, 'Test profile filter').getByRole('button', { name: 'Test filter' }).click();
+  await expectVisible(page.locator('[data-testid="filter-test-result"][data-matches="true"]'), 'a tenant user’s filter test');
+  await shot(page, '20b-tenant-user-filter-test');
   await page.getByRole('tab', { name: 'Configurations' }).click();
   await expectVisible(page.getByTestId('configuration-row').getByText('active', { exact: true }), 'the active configuration (read)');
   await expectNone(page.getByRole('button', { name: /Activate|Deactivate|Save draft|Delete|Edit/ }), 'configuration write buttons');
@@ -543,6 +781,16 @@ try {
   await expectVisible(phone.getByTestId('filter-row'), 'the filters on a narrow screen');
   await noSidewaysScroll('group page');
   await shot(phone, '23-narrow-group-filters');
+  await phone.goto(garageUrl);
+  await expectVisible(phone.getByTestId('endpoint-client-profile'), 'the endpoint page on a narrow screen');
+  await noSidewaysScroll('endpoint page');
+  await shot(phone, '23b-narrow-endpoint');
+  await phone.goto(`${appUrl}/credentials`);
+  await expectVisible(phone.getByTestId('credentials-row'), 'the credentials on a narrow screen');
+  await noSidewaysScroll('credentials page');
+  await phone.goto(`${appUrl}/endpoints`);
+  await expectVisible(phone.getByTestId('endpoint-row'), 'the endpoints on a narrow screen');
+  await noSidewaysScroll('endpoints page');
   await phone.goto(`${appUrl}/log-appenders`);
   await expectVisible(phone.getByTestId('appender-row'), 'the appenders on a narrow screen');
   await noSidewaysScroll('appenders page');

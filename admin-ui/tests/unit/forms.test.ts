@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
-  appenderBody, appenderFieldNames, emptyAppenderForm, eventMapBody, familyVersionBody, formatJson, intOrText,
-  sdkProfileBody, settingsSummary, verifierBody, versionOrNull,
+  appenderBody, appenderFieldNames, emptyAppenderForm, eventMapBody, familyVersionBody, filterTestBody, formatJson, intOrText,
+  notificationBody, sampleFromSchema, sdkProfileBody, serverProfileBody, settingsSummary, ttlText, verifierBody, versionOrNull,
 } from '../../src/forms';
 
 describe('field values', () => {
@@ -113,5 +113,98 @@ describe('familyVersionBody', () => {
     ]);
     expect(bad).toMatchObject({ index: 1 });
     expect('message' in bad && bad.message).toMatch(/^Not JSON/);
+  });
+});
+
+describe('filterTestBody', () => {
+  it('sends the expression with both sample profiles, an empty server profile as {}', () => {
+    expect(filterTestBody('cp.os == "android"', '{"os": "android"}', '')).toEqual({
+      body: { body: 'cp.os == "android"', client_profile: { os: 'android' }, server_profile: {} },
+    });
+    expect(filterTestBody('sp.tier > 1', '{}', '{"tier": 2}')).toEqual({ body: { body: 'sp.tier > 1', client_profile: {}, server_profile: { tier: 2 } } });
+  });
+  it('names the profile that is not JSON', () => {
+    expect(filterTestBody('true', '{os: 1}', '{}')).toEqual({ field: 'client_profile', message: expect.stringMatching(/^Not JSON/) });
+    expect(filterTestBody('true', '', '{}')).toEqual({ field: 'client_profile', message: 'Enter a JSON value' });
+    expect(filterTestBody('true', '{}', '[')).toEqual({ field: 'server_profile', message: expect.stringMatching(/^Not JSON/) });
+  });
+});
+
+describe('notificationBody', () => {
+  it('maps a topic notification: body, optional schema version and TTL', () => {
+    expect(notificationBody({ body: '{"text": "hi"}', schemaVersion: '', ttlSeconds: '' }, false)).toEqual({ body: { body: { text: 'hi' } } });
+    expect(notificationBody({ body: '{"text": "hi"}', schemaVersion: '2', ttlSeconds: 3600 }, false)).toEqual({
+      body: { body: { text: 'hi' }, schema_version: 2, ttl_seconds: 3600 },
+    });
+  });
+  it('names the topic of a unicast notification, and requires one', () => {
+    expect(notificationBody({ topicId: 't1', body: '{}', schemaVersion: '', ttlSeconds: '60' }, true)).toEqual({
+      body: { body: {}, topic_id: 't1', ttl_seconds: 60 },
+    });
+    expect(notificationBody({ topicId: null, body: '{}', schemaVersion: '', ttlSeconds: '' }, true)).toEqual({
+      field: 'topic_id',
+      message: expect.any(String),
+    });
+  });
+  it('refuses a body that is not JSON at the body field; passes odd TTLs on for the API to name', () => {
+    expect(notificationBody({ body: 'hello', schemaVersion: '', ttlSeconds: '' }, false)).toEqual({ field: 'body', message: expect.stringMatching(/^Not JSON/) });
+    expect(notificationBody({ body: '1', schemaVersion: '', ttlSeconds: 'soon' }, false)).toEqual({ body: { body: 1, ttl_seconds: 'soon' } });
+  });
+});
+
+describe('serverProfileBody', () => {
+  it('sends the schema version and the JSON body', () => {
+    expect(serverProfileBody('1', '{"tier": 2}')).toEqual({ body: { version: 1, body: { tier: 2 } } });
+    expect(serverProfileBody(null, '{}')).toEqual({ field: 'version', message: expect.any(String) });
+    expect(serverProfileBody('1', '{tier}')).toEqual({ field: 'body', message: expect.stringMatching(/^Not JSON/) });
+  });
+});
+
+describe('ttlText', () => {
+  it('says a TTL in at most two units', () => {
+    expect(ttlText(86400)).toBe('1 d');
+    expect(ttlText(90)).toBe('1 min 30 s');
+    expect(ttlText(90061)).toBe('1 d 1 h');
+    expect(ttlText(0)).toBe('0 s');
+  });
+});
+
+describe('sampleFromSchema', () => {
+  it('fills a record with defaults or plain values of each type', () => {
+    const schema = {
+      type: 'record',
+      name: 'Device',
+      namespace: 'org.example',
+      fields: [
+        { name: 'os', type: 'string' },
+        { name: 'version', type: 'int' },
+        { name: 'beta', type: 'boolean', default: true },
+        { name: 'ratio', type: 'double' },
+        { name: 'nickname', type: ['null', 'string'] },
+        { name: 'kind', type: { type: 'enum', name: 'Kind', symbols: ['THERMOSTAT', 'SENSOR'] } },
+        { name: 'tags', type: { type: 'array', items: 'string' } },
+        { name: 'labels', type: { type: 'map', values: 'string' } },
+        { name: 'inner', type: { type: 'record', name: 'Inner', fields: [{ name: 'x', type: 'long' }] } },
+        { name: 'again', type: 'org.example.Inner' },
+        { name: 'kind2', type: 'Kind' },
+      ],
+    };
+    expect(sampleFromSchema(schema)).toEqual({
+      os: '',
+      version: 0,
+      beta: true,
+      ratio: 0,
+      nickname: null,
+      kind: 'THERMOSTAT',
+      tags: [],
+      labels: {},
+      inner: { x: 0 },
+      again: { x: 0 },
+      kind2: 'THERMOSTAT',
+    });
+  });
+  it('stops on recursive schemas', () => {
+    const list = { type: 'record', name: 'Node', fields: [{ name: 'next', type: 'Node' }] };
+    expect(() => sampleFromSchema(list)).not.toThrow();
   });
 });

@@ -1,11 +1,13 @@
-// The application's notification topics. Attaching them to groups happens on a group's page.
+// The application's notification topics, and sending a notification to one (it gets the topic's
+// next sequence number). Attaching topics to groups happens on a group's page.
 import { useState } from 'react';
-import { Button, Group, SegmentedControl, Stack, Table, Text, TextInput } from '@mantine/core';
+import { Button, Group, Modal, SegmentedControl, Stack, Table, Text, TextInput } from '@mantine/core';
 import { enc, fieldError, isFieldError, type Topic } from '../../api';
 import { useApp } from '../../context';
 import { can } from '../../roles';
 import { Empty, ErrorAlert, formatTime, Loading, useAction, useLoad } from '../../ui';
 import { TopicKind } from '../group/Topics';
+import { NotificationSender } from './Notify';
 
 export function TopicsTab({ appId }: { appId: string }) {
   const { client, session } = useApp();
@@ -14,6 +16,7 @@ export function TopicsTab({ appId }: { appId: string }) {
   const topics = useLoad(() => client.all<Topic>(path), [client, path]);
   const [name, setName] = useState('');
   const [kind, setKind] = useState('mandatory');
+  const [sending, setSending] = useState<Topic | null>(null);
   const action = useAction();
 
   const create = async (e: React.FormEvent) => {
@@ -69,6 +72,7 @@ export function TopicsTab({ appId }: { appId: string }) {
                 <Table.Th>Kind</Table.Th>
                 <Table.Th>Created</Table.Th>
                 <Table.Th>Id</Table.Th>
+                {writable && <Table.Th>Actions</Table.Th>}
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
@@ -84,12 +88,30 @@ export function TopicsTab({ appId }: { appId: string }) {
                       {t.id}
                     </Text>
                   </Table.Td>
+                  {writable && (
+                    <Table.Td>
+                      <Button size="xs" variant="light" onClick={() => setSending(t)} aria-label={`Send notification to ${t.name}`}>
+                        Send notification
+                      </Button>
+                    </Table.Td>
+                  )}
                 </Table.Tr>
               ))}
             </Table.Tbody>
           </Table>
         </Table.ScrollContainer>
       )}
+      <Modal opened={!!sending} onClose={() => setSending(null)} title={`Send a notification to topic “${sending?.name ?? ''}”`} size="lg">
+        {sending && (
+          <Stack>
+            <Text size="sm" c="dimmed">
+              Every endpoint receiving the topic gets it: pushed to connected ones, at the next sync to the others, until it
+              expires.
+            </Text>
+            <NotificationSender appId={appId} path={`${path}/${enc(sending.id)}/notifications`} topicName={sending.name} label="Topic notification" />
+          </Stack>
+        )}
+      </Modal>
     </Stack>
   );
 }

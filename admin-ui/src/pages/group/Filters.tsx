@@ -1,11 +1,14 @@
 // A group's profile filters, per client- and server-profile schema version: drafts compiled by
 // the API on every write (a compile error is shown at the editor, at its line and column), then
-// activated (replacing the active filter for the same versions) and deactivated.
+// activated (replacing the active filter for the same versions) and deactivated. Any expression
+// can be tried first on sample client and server profiles (`POST …/profile-filters/test`), which
+// saves nothing; the test is open to every role that reads the application.
 import { useEffect, useRef, useState } from 'react';
-import { Accordion, Alert, Box, Button, Code, Group, Paper, Select, Stack, Table, Text, Title } from '@mantine/core';
+import { Accordion, Alert, Box, Button, Code, Group, Paper, Select, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import { ApiError, enc, fieldError, isFieldError, type Doc, type Group as EpGroup, type Schema } from '../../api';
 import { useApp } from '../../context';
-import { errorExcerpt, FILTER_EXAMPLE, FILTER_HELP, offsetAt, parseFilterError } from '../../filter';
+import { errorExcerpt, FILTER_EXAMPLE, FILTER_HELP, offsetAt, parseFilterError, SAMPLE_CLIENT_PROFILE } from '../../filter';
+import { filterTestBody, sampleFromSchema } from '../../forms';
 import { can } from '../../roles';
 import { CodeArea, Empty, ErrorAlert, formatTime, Loading, useAction, useLoad, versionText } from '../../ui';
 import { DocActions, StatusBadge } from './docs';
@@ -99,6 +102,7 @@ export function FiltersTab({ appId, group }: { appId: string; group: EpGroup }) 
       {writable && schemas.data && (
         <FilterEditor
           key={editing?.id ?? 'new'}
+          appId={appId}
           path={path}
           clientSchemas={schemas.data[0]}
           serverSchemas={schemas.data[1]}
@@ -114,6 +118,14 @@ export function FiltersTab({ appId, group }: { appId: string; group: EpGroup }) 
         <Alert color="green" role="status" data-testid="filter-compiled">
           The filter compiles and was saved as a draft. Activate it to put it into effect.
         </Alert>
+      )}
+      {!writable && schemas.data && docs.data && (
+        <ReadOnlyTester
+          appId={appId}
+          initial={String((docs.data?.find((d) => d.status === 'active') ?? docs.data?.[0])?.body ?? FILTER_EXAMPLE)}
+          clientSchemas={schemas.data[0]}
+          serverSchemas={schemas.data[1]}
+        />
       )}
       <FilterHelp />
     </Stack>
@@ -152,6 +164,7 @@ function CompileError({ source, message }: { source: string; message: string }) 
 }
 
 function FilterEditor(props: {
+  appId: string;
   path: string;
   clientSchemas: Schema[];
   serverSchemas: Schema[];
@@ -167,24 +180,23 @@ function FilterEditor(props: {
   const [text, setText] = useState(draft ? String(draft.body) : FILTER_EXAMPLE);
   // The source the last error refers to: the excerpt shows what was compiled, not later edits.
   const [submitted, setSubmitted] = useState('');
+  // An error the last test found in the expression (the editor shows it as it shows compile errors).
+  const [testError, setTestError] = useState<BodyError | null>(null);
   const action = useAction();
   const area = useRef<HTMLTextAreaElement>(null);
+  const saveError =
+    action.error instanceof ApiError && action.error.field === 'body'
+      ? { source: submitted, message: action.error.message, token: action.error }
+      : null;
+  const shown = testError ?? saveError;
 
   // Put the cursor where the compiler stopped.
-  useEffect(() => {
-    const e = action.error;
-    if (!(e instanceof ApiError) || e.field !== 'body') return;
-    const at = parseFilterError(e.message);
-    const el = area.current;
-    if (!at || !el) return;
-    const offset = offsetAt(submitted, at.line, at.column);
-    el.focus();
-    el.setSelectionRange(offset, Math.min(offset + 1, submitted.length));
-  }, [action.error, submitted]);
+  useCaretAt(area, shown);
 
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
     setSubmitted(text);
+    setTestError(null);
     props.onResult(false);
     const ok = await action.run(() => {
       if (draft) return client.patch<Doc>(`${props.path}/${enc(draft.id)}`, { body: text });
@@ -196,67 +208,251 @@ function FilterEditor(props: {
     props.onResult(ok);
   };
 
-  const bodyError =
-    action.error instanceof ApiError && action.error.field === 'body' ? (
-      <CompileError source={submitted} message={action.error.message} />
-    ) : (
-      fieldError(action.error, 'body')
-    );
+  const bodyError = shown ? <CompileError source={shown.source} message={shown.message} /> : fieldError(action.error, 'body');
+  const pinned = (schemas: Schema[], version: string) => (version ? schemas.find((s) => String(s.version) === version) : undefined);
 
   return (
     <Paper withBorder p="md">
-      <form onSubmit={submit} aria-label={draft ? 'Edit profile filter draft' : 'New profile filter'}>
-        <Stack>
-          <Title order={2} size="h4">
-            {draft ? 'Edit profile filter draft' : 'New profile filter draft'}
-          </Title>
-          <Group align="flex-start" wrap="wrap">
-            <Select
-              label="Client profile schema"
-              data={versionOptions(props.clientSchemas)}
-              value={clientVersion}
-              onChange={(v) => setClientVersion(v ?? '')}
-              error={fieldError(action.error, 'client_profile_version')}
-              allowDeselect={false}
-              disabled={!!draft}
-              w={260}
+      <Stack>
+        <form onSubmit={submit} aria-label={draft ? 'Edit profile filter draft' : 'New profile filter'}>
+          <Stack>
+            <Title order={2} size="h4">
+              {draft ? 'Edit profile filter draft' : 'New profile filter draft'}
+            </Title>
+            <Group align="flex-start" wrap="wrap">
+              <Select
+                label="Client profile schema"
+                data={versionOptions(props.clientSchemas)}
+                value={clientVersion}
+                onChange={(v) => setClientVersion(v ?? '')}
+                error={fieldError(action.error, 'client_profile_version')}
+                allowDeselect={false}
+                disabled={!!draft}
+                w={260}
+              />
+              <Select
+                label="Server profile schema"
+                data={versionOptions(props.serverSchemas)}
+                value={serverVersion}
+                onChange={(v) => setServerVersion(v ?? '')}
+                error={fieldError(action.error, 'server_profile_version')}
+                allowDeselect={false}
+                disabled={!!draft}
+                w={260}
+              />
+            </Group>
+            <CodeArea
+              ref={area}
+              label="Filter expression"
+              description="True for the endpoints that belong to the group; cp is the client profile, sp the server profile. The server compiles it when you save."
+              value={text}
+              onChange={(e) => {
+                setTestError(null);
+                setText(e.currentTarget.value);
+              }}
+              error={bodyError}
+              minRows={3}
+              required
             />
-            <Select
-              label="Server profile schema"
-              data={versionOptions(props.serverSchemas)}
-              value={serverVersion}
-              onChange={(v) => setServerVersion(v ?? '')}
-              error={fieldError(action.error, 'server_profile_version')}
-              allowDeselect={false}
-              disabled={!!draft}
-              w={260}
-            />
-          </Group>
-          <CodeArea
-            ref={area}
-            label="Filter expression"
-            description="True for the endpoints that belong to the group; cp is the client profile, sp the server profile. The server compiles it when you save."
-            value={text}
-            onChange={(e) => setText(e.currentTarget.value)}
-            error={bodyError}
-            minRows={3}
-            required
-          />
-          <Group>
-            <Button type="submit" loading={action.busy}>
-              {draft ? 'Compile and save changes' : 'Compile and save draft'}
-            </Button>
-            {draft && (
-              <Button variant="subtle" onClick={props.onCancel}>
-                Cancel editing
+            <Group>
+              <Button type="submit" loading={action.busy}>
+                {draft ? 'Save changes' : 'Save draft'}
               </Button>
+              {draft && (
+                <Button variant="subtle" onClick={props.onCancel}>
+                  Cancel editing
+                </Button>
+              )}
+            </Group>
+            {!isFieldError(action.error, ['body', 'client_profile_version', 'server_profile_version']) && (
+              <ErrorAlert error={action.error} />
             )}
-          </Group>
-          {!isFieldError(action.error, ['body', 'client_profile_version', 'server_profile_version']) && (
-            <ErrorAlert error={action.error} />
+          </Stack>
+        </form>
+        <FilterTester
+          appId={props.appId}
+          expression={text}
+          onExpressionError={(e) => {
+            if (e) action.clear();
+            setTestError(e);
+          }}
+          clientSchema={pinned(props.clientSchemas, clientVersion) ?? newestOf(props.clientSchemas)}
+          serverSchema={pinned(props.serverSchemas, serverVersion) ?? newestOf(props.serverSchemas)}
+        />
+      </Stack>
+    </Paper>
+  );
+}
+
+/** A filter error at a place in the source the editor showed when it was found. */
+interface BodyError {
+  source: string;
+  message: string;
+  /** Identifies one occurrence, so the same error found again moves the cursor again. */
+  token?: unknown;
+}
+
+/** Focuses the text area with the cursor on the position `error` names, whenever it changes. */
+function useCaretAt(area: React.RefObject<HTMLTextAreaElement | null>, error: BodyError | null) {
+  const source = error?.source;
+  const message = error?.message;
+  const token = error?.token ?? error;
+  useEffect(() => {
+    if (source === undefined || message === undefined) return;
+    const at = parseFilterError(message);
+    const el = area.current;
+    if (!at || !el) return;
+    const offset = offsetAt(source, at.line, at.column);
+    el.focus();
+    el.setSelectionRange(offset, Math.min(offset + 1, source.length));
+  }, [area, source, message, token]);
+}
+
+function newestOf(schemas: Schema[]): Schema | undefined {
+  return schemas.reduce<Schema | undefined>((a, s) => (!a || s.version > a.version ? s : a), undefined);
+}
+
+/**
+ * Tries `expression` on sample profiles typed as JSON. An error in the expression (compile or
+ * evaluation) goes to `onExpressionError`, for the editor that holds it to show at the caret.
+ */
+function FilterTester(props: {
+  appId: string;
+  expression: string;
+  onExpressionError: (error: BodyError | null) => void;
+  clientSchema?: Schema;
+  serverSchema?: Schema;
+}) {
+  const { client } = useApp();
+  const { clientSchema, serverSchema } = props;
+  const [cp, setCp] = useState(() => JSON.stringify(clientSchema ? sampleFromSchema(clientSchema.schema) : SAMPLE_CLIENT_PROFILE, null, 2));
+  const [sp, setSp] = useState('{}');
+  const [result, setResult] = useState<{ matches: boolean; expression: string } | null>(null);
+  const action = useAction();
+  const { onExpressionError } = props;
+
+  // A result belongs to the inputs it was computed for.
+  useEffect(() => setResult(null), [props.expression, cp, sp]);
+
+  const submit = async (e: React.FormEvent) => {
+    e.preventDefault();
+    setResult(null);
+    onExpressionError(null);
+    const checked = filterTestBody(props.expression, cp, sp);
+    if ('field' in checked) {
+      action.setError(new ApiError(0, 'invalid', checked.message, checked.field));
+      return;
+    }
+    const expression = props.expression;
+    let answer: { matches: boolean } | undefined;
+    const ok = await action.run(async () => {
+      answer = await client.post<{ matches: boolean }>(`/applications/${enc(props.appId)}/profile-filters/test`, checked.body);
+    });
+    if (ok && answer) setResult({ matches: answer.matches, expression });
+  };
+
+  // The expression's errors are shown at the expression, not here.
+  useEffect(() => {
+    const e = action.error;
+    if (e instanceof ApiError && e.field === 'body') {
+      onExpressionError({ source: props.expression, message: e.message });
+      action.clear();
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [action.error]);
+
+  return (
+    <form onSubmit={submit} aria-label="Test profile filter">
+      <Stack gap="sm">
+        <Title order={3} size="h5">
+          Test against a sample profile
+        </Title>
+        <Text size="sm" c="dimmed">
+          Runs the expression above on these profiles without saving anything: would an endpoint with them join the group?
+        </Text>
+        <SimpleGrid cols={{ base: 1, md: 2 }}>
+          <CodeArea
+            label="Sample client profile (cp, JSON)"
+            value={cp}
+            onChange={(e) => setCp(e.currentTarget.value)}
+            error={fieldError(action.error, 'client_profile')}
+            minRows={3}
+            maxRows={14}
+          />
+          <CodeArea
+            label="Sample server profile (sp, JSON)"
+            value={sp}
+            onChange={(e) => setSp(e.currentTarget.value)}
+            error={fieldError(action.error, 'server_profile')}
+            minRows={3}
+            maxRows={14}
+          />
+        </SimpleGrid>
+        <Group>
+          <Button type="submit" variant="light" loading={action.busy}>
+            Test filter
+          </Button>
+          {clientSchema && (
+            <Button variant="subtle" onClick={() => setCp(JSON.stringify(sampleFromSchema(clientSchema.schema), null, 2))}>
+              cp from client-profile schema v{clientSchema.version}
+            </Button>
           )}
-        </Stack>
-      </form>
+          {serverSchema && (
+            <Button variant="subtle" onClick={() => setSp(JSON.stringify(sampleFromSchema(serverSchema.schema), null, 2))}>
+              sp from server-profile schema v{serverSchema.version}
+            </Button>
+          )}
+        </Group>
+        {!isFieldError(action.error, ['client_profile', 'server_profile', 'body']) && <ErrorAlert error={action.error} />}
+        {result && (
+          <Alert
+            color={result.matches ? 'green' : 'gray'}
+            role="status"
+            data-testid="filter-test-result"
+            data-matches={String(result.matches)}
+            title={result.matches ? 'Matches' : 'Does not match'}
+          >
+            {result.matches
+              ? 'An endpoint with these profiles would join the group.'
+              : 'An endpoint with these profiles would not join the group (a filter that reads an absent field does not match).'}
+          </Alert>
+        )}
+      </Stack>
+    </form>
+  );
+}
+
+/** The tester for roles that cannot write filters: an expression of its own, prefilled. */
+function ReadOnlyTester(props: { appId: string; initial: string; clientSchemas: Schema[]; serverSchemas: Schema[] }) {
+  const [text, setText] = useState(props.initial);
+  const [error, setError] = useState<BodyError | null>(null);
+  const area = useRef<HTMLTextAreaElement>(null);
+  useCaretAt(area, error);
+  return (
+    <Paper withBorder p="md">
+      <Stack>
+        <Title order={2} size="h4">
+          Try a filter
+        </Title>
+        <CodeArea
+          ref={area}
+          label="Filter expression"
+          value={text}
+          onChange={(e) => {
+            setError(null);
+            setText(e.currentTarget.value);
+          }}
+          error={error ? <CompileError source={error.source} message={error.message} /> : undefined}
+          minRows={2}
+        />
+        <FilterTester
+          appId={props.appId}
+          expression={text}
+          onExpressionError={setError}
+          clientSchema={newestOf(props.clientSchemas)}
+          serverSchema={newestOf(props.serverSchemas)}
+        />
+      </Stack>
     </Paper>
   );
 }
