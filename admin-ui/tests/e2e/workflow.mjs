@@ -642,7 +642,7 @@ try {
     throw new Error(`the endpoint did not receive the unicast: ${JSON.stringify(afterUnicast.notifications)}`);
   await page.reload();
   await expectVisible(page.getByTestId('endpoint-server-profile').filter({ hasText: '"tier": 2' }), 'the endpoint page after a reload');
-  await page.screenshot({ path: join(shots, 'readme-endpoint.png') }); // the source of docs/img/admin-ui-configurations.png (the README screenshot)
+  await page.screenshot({ path: join(shots, 'readme-endpoint.png') }); // the source of docs/img/admin-ui-endpoint.png (the README screenshot)
 
   step('topic notification: invalid body at its field, then sent twice with sequence numbers 1 and 2, received by the endpoint');
   await page.goto(`${appUrl}/topics`);
