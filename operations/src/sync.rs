@@ -155,6 +155,8 @@ impl SyncProcessor {
         let first_of_session = session.endpoint.is_none();
         let mut response = SyncResponse::new(request.request_id, SyncResponseResultType::Success);
 
+        // What is stored, to write back only what this sync changes.
+        let mut stored_before = None;
         let mut profile = match &request.profile_sync_request {
             Some(update) => {
                 let profile = self.update_profile(&app, &sdk, &key_hash, update).await?;
@@ -170,6 +172,7 @@ impl SyncProcessor {
                         if meta.profile_hash.as_deref()
                             == Some(profile.profile_hash.as_slice()) =>
                     {
+                        stored_before = Some(profile.clone());
                         profile
                     }
                     _ => {
@@ -243,7 +246,7 @@ impl SyncProcessor {
         }
         profile.last_seen_ms = now_ms();
         profile.node_id = Some(self.node_id.clone());
-        self.save(profile, &state).await?;
+        self.save(profile, stored_before.as_ref(), &state).await?;
         Ok(response)
     }
 
@@ -269,6 +272,7 @@ impl SyncProcessor {
         else {
             return Err(SyncFailure::Revoked);
         };
+        let stored_before = profile.clone();
         let state = self.refresh(&app, &sdk, &mut profile)?;
         let mut response =
             SyncResponse::new(known.last_request_id, SyncResponseResultType::Success);
@@ -282,7 +286,7 @@ impl SyncProcessor {
         if notifications.response_status != SyncResponseStatus::NoDelta {
             response.notification_sync_response = Some(notifications);
         }
-        self.save(profile, &state).await?;
+        self.save(profile, Some(&stored_before), &state).await?;
         let changed = response.configuration_sync_response.is_some()
             || response.notification_sync_response.is_some();
         Ok(changed.then_some(response))
@@ -358,7 +362,7 @@ impl SyncProcessor {
             client_profile: Vec::new(),
             profile_hash: Vec::new(),
             server_profile_version: sdk.server_profile_version as i32,
-            server_profile: "{}".into(),
+            server_profile: default_server_profile(app, sdk.server_profile_version),
             groups: Vec::new(),
             configuration_hash: Vec::new(),
             topic_hash: 0,
@@ -552,9 +556,23 @@ impl SyncProcessor {
         Ok(answer)
     }
 
-    /// Stores the profile with what was derived, retrying on a concurrent write.
-    async fn save(&self, mut profile: EndpointProfile, state: &Derived) -> Result<(), SyncFailure> {
-        if let Some(merged) = &state.configuration {
+    /// Stores the profile with what was derived, retrying on a concurrent write. Nothing is
+    /// written when the sync changed nothing but the last-seen time and that is recent enough:
+    /// a steady endpoint's syncs only read.
+    async fn save(
+        &self,
+        mut profile: EndpointProfile,
+        before: Option<&EndpointProfile>,
+        state: &Derived,
+    ) -> Result<(), SyncFailure> {
+        if let Some(before) = before
+            && unchanged(before, &profile)
+        {
+            return Ok(());
+        }
+        if let Some(merged) = &state.configuration
+            && before.is_none_or(|b| b.configuration_hash != merged.hash)
+        {
             self.store
                 .save_configuration(&merged.hash, &merged.body)
                 .await
@@ -584,6 +602,19 @@ impl SyncProcessor {
             "the endpoint profile kept changing concurrently".into(),
         ))
     }
+}
+
+/// How stale a stored last-seen time may get before a sync that changes nothing else writes it.
+const LAST_SEEN_GRANULARITY_MS: i64 = 60_000;
+
+/// Whether `after` differs from `before` only by a last-seen time within the granularity.
+fn unchanged(before: &EndpointProfile, after: &EndpointProfile) -> bool {
+    after.last_seen_ms - before.last_seen_ms < LAST_SEEN_GRANULARITY_MS
+        && *before
+            == EndpointProfile {
+                last_seen_ms: before.last_seen_ms,
+                ..after.clone()
+            }
 }
 
 /// What the current metadata makes of an endpoint.
@@ -633,6 +664,18 @@ fn endpoint_key_hash(request: &SyncRequest) -> Result<Vec<u8>, SyncFailure> {
     }
 }
 
+/// A new endpoint's server profile: the defaults of the pinned server-profile schema, or `{}`
+/// when there is no schema or some field has no default (operators set it through REST).
+fn default_server_profile(app: &AppContext, version: i64) -> String {
+    app.schema("server_profile", version)
+        .and_then(|schema| {
+            let empty = Value::Object(Default::default());
+            let bytes = schema.encode_json(&empty).ok()?;
+            schema.decode_to_json(&bytes).ok()
+        })
+        .map_or_else(|| "{}".to_owned(), |defaults| defaults.to_string())
+}
+
 /// The client profile as JSON, decoded with the SDK profile's client-profile schema.
 fn decode_client_profile(
     app: &AppContext,
@@ -653,4 +696,49 @@ fn decode_client_profile(
     schema
         .decode_to_json(body)
         .map_err(|e| SyncFailure::BadRequest(format!("client profile: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile() -> EndpointProfile {
+        EndpointProfile {
+            application_id: "app".into(),
+            endpoint_key_hash: vec![1; 20],
+            public_key: vec![2; 8],
+            access_token: None,
+            sdk_token: "sdk".into(),
+            client_profile_version: 0,
+            client_profile: Vec::new(),
+            profile_hash: vec![3; 20],
+            server_profile_version: 0,
+            server_profile: "{}".into(),
+            groups: Vec::new(),
+            configuration_hash: vec![4; 20],
+            topic_hash: 1,
+            subscriptions: Vec::new(),
+            system_notification_seq: 0,
+            owner_id: None,
+            node_id: Some("n1".into()),
+            last_seen_ms: 1_000_000,
+            version: 7,
+        }
+    }
+
+    #[test]
+    fn only_real_changes_or_an_old_last_seen_are_written() {
+        let before = profile();
+        let mut after = before.clone();
+        after.last_seen_ms += 5_000;
+        assert!(unchanged(&before, &after), "a fresh last-seen alone");
+        after.last_seen_ms = before.last_seen_ms + LAST_SEEN_GRANULARITY_MS;
+        assert!(!unchanged(&before, &after), "last-seen a minute old");
+        let mut moved = before.clone();
+        moved.node_id = Some("n2".into());
+        assert!(!unchanged(&before, &moved), "another node serves it");
+        let mut reconfigured = before.clone();
+        reconfigured.configuration_hash = vec![5; 20];
+        assert!(!unchanged(&before, &reconfigured));
+    }
 }

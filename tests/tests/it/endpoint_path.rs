@@ -465,6 +465,12 @@ async fn server_profile_change_moves_the_endpoint_to_a_group_and_unicasts_reach_
     );
     let key = URL_SAFE_NO_PAD.encode(client.key_hash());
     let endpoint = format!("{}/endpoints/{key}", app.path);
+    let registered = developer.get(&endpoint).await;
+    assert_eq!(
+        registered.body["server_profile"],
+        json!({"vip": false}),
+        "a new endpoint starts with the server-profile schema's defaults"
+    );
     let wrong = developer
         .send(
             Method::PUT,
@@ -567,6 +573,62 @@ async fn malformed_frames_close_only_their_own_session() {
         .unwrap()
         .unwrap();
     assert_eq!(answer, [0x20, 0x02, 0x00, 0x05]);
+
+    // Inside a live session, a KAASYNC whose payload does not decrypt ends that session with
+    // DISCONNECT BAD_REQUEST (e0 02 00 01).
+    let mut live = tokio::net::TcpStream::connect(&operations).await.unwrap();
+    let request = kaa_idl::endpoint::sync::SyncRequest {
+        request_id: 1,
+        sync_request_meta_data: Some(kaa_idl::endpoint::sync::SyncRequestMetaData {
+            sdk_token: app.sdk_token.clone(),
+            endpoint_public_key_hash: None,
+            profile_hash: None,
+            timeout: None,
+        }),
+        profile_sync_request: Some(kaa_idl::endpoint::sync::ProfileSyncRequest {
+            endpoint_public_key: Some(
+                kaa_sdk::keys::EndpointKeys::generate()
+                    .unwrap()
+                    .public_der()
+                    .to_vec(),
+            ),
+            profile_body: Vec::new(),
+            endpoint_access_token: None,
+        }),
+        ..Default::default()
+    };
+    use kaa_idl::endpoint::kaatcp::{Connect, Frame, KaaSync};
+    let connect = Frame::Connect(Box::new(Connect {
+        next_protocol_id: kaa_idl::endpoint::crypto::PROTOCOL_AVRO_V2,
+        session_key: None,
+        signature: None,
+        keep_alive: 60,
+        payload: request.encode(),
+    }));
+    live.write_all(&connect.encode()).await.unwrap();
+    let mut connack = [0u8; 4];
+    live.read_exact(&mut connack).await.unwrap();
+    assert_eq!(
+        connack,
+        [0x20, 0x02, 0x00, 0x01],
+        "plaintext session accepted"
+    );
+    let garbage = Frame::KaaSync(KaaSync {
+        request: true,
+        encrypted: false,
+        message_id: 0,
+        payload: vec![0xff; 3],
+    });
+    live.write_all(&garbage.encode()).await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(within, live.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        rest.ends_with(&[0xe0, 0x02, 0x00, 0x01]),
+        "expected DISCONNECT BAD_REQUEST at the end of {rest:02x?}"
+    );
 
     // The well-behaved endpoint's session is untouched: it still gets pushes.
     let developer = ApiClient::login(format!("http://{}", node.admin), "dev", PASSWORD).await;
@@ -704,6 +766,23 @@ async fn http_transports_bootstrap_signed_and_sync_encrypted() {
         answer.configuration_sync_response.unwrap().response_status,
         SyncResponseStatus::NoDelta
     );
+    // A profile hash that is not the stored one: the server asks for the profile.
+    let stale = SyncRequest {
+        request_id: 3,
+        sync_request_meta_data: Some(meta(vec![7; 20])),
+        ..SyncRequest::default()
+    };
+    let answer = sync(
+        &http.address(),
+        Path::Sync,
+        &node_key,
+        &endpoint,
+        &stale,
+        timeout,
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status, SyncResponseResultType::ProfileResync);
     // Signed by a key the server does not know for this endpoint: refused with 400.
     let forged = sync(
         &http.address(),
