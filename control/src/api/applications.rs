@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody};
+use super::openapi::{CredentialsServiceName, Name};
 use super::{ApiState, PageOf, PageQuery, change, check_name};
 
 pub(crate) const TENANT_ROLES: [Role; 3] =
@@ -29,6 +30,7 @@ pub struct ApplicationView {
     /// The token endpoint SDKs carry.
     pub app_token: String,
     /// `trustful` or `internal`.
+    #[schema(value_type = CredentialsServiceName)]
     pub credentials_service: String,
     /// Sequence number of the last change.
     pub seq: i64,
@@ -55,9 +57,11 @@ impl From<&Application> for ApplicationView {
 #[serde(deny_unknown_fields)]
 pub struct NewApplication {
     /// Name, unique in the tenant.
+    #[schema(value_type = Name)]
     pub name: String,
     /// `trustful` (any endpoint key is accepted, the default) or `internal` (only provisioned
     /// credentials).
+    #[schema(value_type = Option<CredentialsServiceName>)]
     pub credentials_service: Option<String>,
 }
 
@@ -66,8 +70,10 @@ pub struct NewApplication {
 #[serde(deny_unknown_fields)]
 pub struct ApplicationChanges {
     /// New name.
+    #[schema(value_type = Option<Name>)]
     pub name: Option<String>,
     /// New credentials service.
+    #[schema(value_type = Option<CredentialsServiceName>)]
     pub credentials_service: Option<String>,
 }
 
@@ -135,7 +141,7 @@ pub async fn create_application(
 
 /// One application.
 #[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = ApplicationView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ApplicationView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}")]
 pub async fn get_application(
     state: web::Data<ApiState>,
@@ -218,7 +224,7 @@ pub struct ChangesQuery {
 
 /// The application's changes after `since`, oldest first (TENANT_ADMIN, TENANT_DEVELOPER).
 #[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = String, Path), ChangesQuery),
-    responses((status = 200, body = Vec<ChangeView>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Vec<ChangeView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/changes")]
 pub async fn list_changes(
     state: web::Data<ApiState>,
@@ -275,17 +281,19 @@ impl From<&EndpointGroup> for GroupView {
 #[serde(deny_unknown_fields)]
 pub struct NewGroup {
     /// Name, unique in the application.
+    #[schema(value_type = Name)]
     pub name: String,
     /// Merge weight: positive and unique in the application.
     #[schema(minimum = 1)]
     pub weight: i64,
-    /// Free text.
+    /// Free text, at most 1024 characters.
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
 }
 
 /// The application's endpoint groups, by weight.
 #[utoipa::path(tag = "groups", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
-    responses((status = 200, body = PageOf<GroupView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PageOf<GroupView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/groups")]
 pub async fn list_groups(
     state: web::Data<ApiState>,
@@ -355,7 +363,7 @@ pub(crate) async fn app_group(
 
 /// One endpoint group.
 #[utoipa::path(tag = "groups", security(("bearer" = [])), params(("id" = String, Path), ("group" = String, Path)),
-    responses((status = 200, body = GroupView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = GroupView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/groups/{group}")]
 pub async fn get_group(
     state: web::Data<ApiState>,

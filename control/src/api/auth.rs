@@ -23,8 +23,11 @@ use super::users::UserView;
 /// How long a session lasts.
 const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
 
-/// The shortest password accepted.
+/// The shortest password accepted, in characters.
 pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// The longest password accepted, in characters.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// Hashes a password with Argon2id (CPU-heavy: run it off the async workers).
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
@@ -63,8 +66,11 @@ pub fn check_password(field: &str, password: &str) -> Result<(), ApiError> {
             format!("must be at least {MIN_PASSWORD_LEN} characters"),
         ));
     }
-    if password.len() > 1024 {
-        return Err(ApiError::invalid(field, "must be at most 1024 bytes"));
+    if password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(ApiError::invalid(
+            field,
+            format!("must be at most {MAX_PASSWORD_CHARS} characters"),
+        ));
     }
     Ok(())
 }

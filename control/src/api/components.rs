@@ -15,10 +15,17 @@ use utoipa::ToSchema;
 use super::applications::{BUILDERS, TENANT_ROLES, tenant_application};
 use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody, parse_value};
+use super::openapi::{AppenderTypeName, HeaderFieldName, Name, VerifierTypeName};
 use super::{ApiState, PageOf, PageQuery, change, check_name};
 
 /// The log record header fields an appender can write (Kaa's names).
 pub const HEADER_FIELDS: [&str; 5] = ["KEYHASH", "VERSION", "TIMESTAMP", "TOKEN", "LSVERSION"];
+
+/// The log appender types.
+pub const APPENDER_TYPES: [&str; 4] = ["cassandra", "mongodb", "file", "rest"];
+
+/// The user verifier types.
+pub const VERIFIER_TYPES: [&str; 2] = ["trustful", "http"];
 
 // ---- log appenders ----
 
@@ -31,6 +38,7 @@ pub struct AppenderView {
     pub name: String,
     /// `cassandra`, `mongodb`, `file` or `rest`.
     #[serde(rename = "type")]
+    #[schema(value_type = AppenderTypeName)]
     pub appender_type: String,
     /// Lowest log schema version it takes.
     pub min_log_version: i64,
@@ -39,6 +47,7 @@ pub struct AppenderView {
     /// Endpoints get SUCCESS only after this appender stored their logs.
     pub confirm_delivery: bool,
     /// Header fields written with each record.
+    #[schema(value_type = Vec<HeaderFieldName>)]
     pub header_fields: Vec<String>,
     /// Type-specific settings.
     #[schema(value_type = Object)]
@@ -68,18 +77,23 @@ impl From<&LogAppender> for AppenderView {
 #[serde(deny_unknown_fields)]
 pub struct NewAppender {
     /// Name, unique in the application.
+    #[schema(value_type = Name)]
     pub name: String,
     /// `cassandra`, `mongodb`, `file` or `rest`.
     #[serde(rename = "type")]
+    #[schema(value_type = AppenderTypeName)]
     pub appender_type: String,
     /// Lowest log schema version it takes (default 1).
+    #[schema(minimum = 1)]
     pub min_log_version: Option<i64>,
-    /// Highest log schema version it takes (default: no upper bound).
+    /// Highest log schema version it takes, not below the lowest (default: no upper bound).
+    #[schema(minimum = 1)]
     pub max_log_version: Option<i64>,
     /// Acknowledge logs only once stored here (default false).
     #[serde(default)]
     pub confirm_delivery: bool,
     /// Header fields to write: KEYHASH, VERSION, TIMESTAMP, TOKEN, LSVERSION (default all).
+    #[schema(value_type = Option<Vec<HeaderFieldName>>)]
     pub header_fields: Option<Vec<String>>,
     /// Settings of the type: cassandra `{table, keyspace?, columns: [{name, source}], ttl_seconds?}`,
     /// mongodb `{collection, ttl_seconds?}`, file `{path, max_file_bytes?, max_files?}`,
@@ -241,7 +255,7 @@ fn check_appender_settings(appender_type: &str, settings: &Value) -> Result<Stri
 
 /// The application's log appenders.
 #[utoipa::path(tag = "log appenders", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
-    responses((status = 200, body = PageOf<AppenderView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PageOf<AppenderView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/log-appenders")]
 pub async fn list_appenders(
     state: web::Data<ApiState>,
@@ -319,7 +333,7 @@ pub async fn create_appender(
 
 /// One log appender.
 #[utoipa::path(tag = "log appenders", security(("bearer" = [])), params(("id" = String, Path), ("appender" = String, Path)),
-    responses((status = 200, body = AppenderView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = AppenderView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/log-appenders/{appender}")]
 pub async fn get_appender(
     state: web::Data<ApiState>,
@@ -365,6 +379,7 @@ pub struct VerifierView {
     pub name: String,
     /// `trustful` or `http`.
     #[serde(rename = "type")]
+    #[schema(value_type = VerifierTypeName)]
     pub verifier_type: String,
     /// The token SDKs name it by.
     pub verifier_token: String,
@@ -393,9 +408,11 @@ impl From<&UserVerifier> for VerifierView {
 #[serde(deny_unknown_fields)]
 pub struct NewVerifier {
     /// Name, unique in the application.
+    #[schema(value_type = Name)]
     pub name: String,
     /// `trustful` (accepts any owner) or `http` (checks the access token at a URL).
     #[serde(rename = "type")]
+    #[schema(value_type = VerifierTypeName)]
     pub verifier_type: String,
     /// http: `{url, timeout_ms?}`; trustful: none.
     #[schema(value_type = Option<Object>)]
@@ -411,7 +428,7 @@ struct HttpVerifierSettings {
 
 /// The application's user verifiers.
 #[utoipa::path(tag = "user verifiers", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
-    responses((status = 200, body = PageOf<VerifierView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PageOf<VerifierView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/user-verifiers")]
 pub async fn list_verifiers(
     state: web::Data<ApiState>,
@@ -556,19 +573,26 @@ impl From<&SdkProfile> for SdkProfileView {
 #[serde(deny_unknown_fields)]
 pub struct NewSdkProfile {
     /// Name, unique in the application.
+    #[schema(value_type = Name)]
     pub name: String,
     /// Client-profile schema version to pin.
+    #[schema(minimum = 1)]
     pub client_profile_version: Option<i64>,
     /// Server-profile schema version to pin.
+    #[schema(minimum = 1)]
     pub server_profile_version: Option<i64>,
     /// Configuration schema version to pin.
+    #[schema(minimum = 1)]
     pub configuration_version: Option<i64>,
     /// Notification schema version to pin.
+    #[schema(minimum = 1)]
     pub notification_version: Option<i64>,
     /// Log schema version to pin.
+    #[schema(minimum = 1)]
     pub log_version: Option<i64>,
-    /// Event maps of the application the SDK speaks.
+    /// Event maps of the application the SDK speaks, at most 64.
     #[serde(default)]
+    #[schema(max_items = 64)]
     pub event_map_ids: Vec<String>,
     /// The default user verifier, by id or token.
     pub default_verifier: Option<String>,
@@ -597,7 +621,7 @@ async fn pinned(
 
 /// The application's SDK profiles.
 #[utoipa::path(tag = "sdk profiles", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
-    responses((status = 200, body = PageOf<SdkProfileView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PageOf<SdkProfileView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/sdk-profiles")]
 pub async fn list_sdk_profiles(
     state: web::Data<ApiState>,

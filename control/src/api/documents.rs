@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use super::applications::{BUILDERS, TENANT_ROLES, app_group, tenant_application};
 use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody};
+use super::openapi::{DocumentBody, DocumentStatusName};
 use super::schemas::{app_schema, check_document};
 use super::{ApiState, PageOf, PageQuery, change};
 
@@ -32,10 +33,11 @@ pub struct DocumentView {
     pub schema_version: i64,
     /// Filters: the server-profile schema version (0 = any).
     pub server_schema_version: i64,
-    /// The configuration (JSON) or the filter expression (a string).
-    #[schema(value_type = Object)]
+    /// The configuration (a JSON object) or the filter expression (a string).
+    #[schema(value_type = DocumentBody)]
     pub body: Value,
     /// `draft`, `active` or `deprecated`.
+    #[schema(value_type = DocumentStatusName)]
     pub status: String,
     /// Creation time, Unix milliseconds.
     pub created_ms: i64,
@@ -78,9 +80,11 @@ pub struct NewConfiguration {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewFilter {
-    /// Client-profile schema version it applies to (absent: any).
+    /// Client-profile schema version it applies to (absent or 0: any).
+    #[schema(minimum = 0)]
     pub client_profile_version: Option<i64>,
-    /// Server-profile schema version it applies to (absent: any).
+    /// Server-profile schema version it applies to (absent or 0: any).
+    #[schema(minimum = 0)]
     pub server_profile_version: Option<i64>,
     /// The expression, e.g. `cp.model == "T-1000" && sp.tier >= 2`.
     pub body: String,
@@ -90,8 +94,8 @@ pub struct NewFilter {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DraftChanges {
-    /// The new configuration document, or the new filter expression.
-    #[schema(value_type = Object)]
+    /// The new configuration document (a JSON object), or the new filter expression (a string).
+    #[schema(value_type = DocumentBody)]
     pub body: Value,
 }
 
@@ -250,7 +254,7 @@ async fn set_active(
 
 /// A group's configurations, newest first.
 #[utoipa::path(tag = "configurations", security(("bearer" = [])), params(("id" = String, Path), ("group" = String, Path), PageQuery),
-    responses((status = 200, body = PageOf<DocumentView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PageOf<DocumentView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/groups/{group}/configurations")]
 pub async fn list_configurations(
     state: web::Data<ApiState>,
@@ -270,7 +274,7 @@ pub async fn list_configurations(
 
 /// Writes a configuration draft, validated against its schema (TENANT_DEVELOPER).
 #[utoipa::path(tag = "configurations", security(("bearer" = [])), params(("id" = String, Path), ("group" = String, Path)), request_body = NewConfiguration,
-    responses((status = 201, body = DocumentView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = DocumentView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/api/v1/applications/{id}/groups/{group}/configurations")]
 pub async fn create_configuration(
     state: web::Data<ApiState>,
@@ -307,7 +311,7 @@ pub async fn create_configuration(
 
 /// One configuration.
 #[utoipa::path(tag = "configurations", security(("bearer" = [])), params(("id" = String, Path), ("group" = String, Path), ("document" = String, Path)),
-    responses((status = 200, body = DocumentView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = DocumentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/groups/{group}/configurations/{document}")]
 pub async fn get_configuration(
     state: web::Data<ApiState>,
@@ -363,7 +367,7 @@ pub async fn delete_configuration(
 
 /// Activates a configuration draft (TENANT_DEVELOPER).
 #[utoipa::path(tag = "configurations", security(("bearer" = [])), params(("id" = String, Path), ("group" = String, Path), ("document" = String, Path)),
-    responses((status = 200, body = DocumentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = DocumentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/api/v1/applications/{id}/groups/{group}/configurations/{document}/activate")]
 pub async fn activate_configuration(
     state: web::Data<ApiState>,
@@ -403,7 +407,7 @@ pub async fn deactivate_configuration(
 
 /// A group's profile filters, newest first.
 #[utoipa::path(tag = "profile filters", security(("bearer" = [])), params(("id" = String, Path), ("group" = String, Path), PageQuery),
-    responses((status = 200, body = PageOf<DocumentView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PageOf<DocumentView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/groups/{group}/profile-filters")]
 pub async fn list_filters(
     state: web::Data<ApiState>,
@@ -446,7 +450,7 @@ pub struct FilterTestResult {
 /// Tries a filter expression on sample profiles without saving anything: a compile or
 /// evaluation error comes back as 422 at `body` with its line and column.
 #[utoipa::path(tag = "profile filters", security(("bearer" = [])), params(("id" = String, Path)), request_body = FilterTest,
-    responses((status = 200, body = FilterTestResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = FilterTestResult), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/api/v1/applications/{id}/profile-filters/test")]
 pub async fn test_filter(
     state: web::Data<ApiState>,
@@ -471,7 +475,7 @@ pub async fn test_filter(
 /// Writes a profile filter draft; the expression is compiled first (TENANT_DEVELOPER). The
 /// group `all` takes no filter: every endpoint is in it.
 #[utoipa::path(tag = "profile filters", security(("bearer" = [])), params(("id" = String, Path), ("group" = String, Path)), request_body = NewFilter,
-    responses((status = 201, body = DocumentView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = DocumentView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/api/v1/applications/{id}/groups/{group}/profile-filters")]
 pub async fn create_filter(
     state: web::Data<ApiState>,
@@ -527,7 +531,7 @@ pub async fn create_filter(
 
 /// One profile filter.
 #[utoipa::path(tag = "profile filters", security(("bearer" = [])), params(("id" = String, Path), ("group" = String, Path), ("document" = String, Path)),
-    responses((status = 200, body = DocumentView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = DocumentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/groups/{group}/profile-filters/{document}")]
 pub async fn get_filter(
     state: web::Data<ApiState>,
@@ -583,7 +587,7 @@ pub async fn delete_filter(
 
 /// Activates a profile filter draft (TENANT_DEVELOPER).
 #[utoipa::path(tag = "profile filters", security(("bearer" = [])), params(("id" = String, Path), ("group" = String, Path), ("document" = String, Path)),
-    responses((status = 200, body = DocumentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = DocumentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/api/v1/applications/{id}/groups/{group}/profile-filters/{document}/activate")]
 pub async fn activate_filter(
     state: web::Data<ApiState>,

@@ -105,6 +105,7 @@ pub struct EndpointView {
 #[serde(deny_unknown_fields)]
 pub struct ServerProfileUpdate {
     /// Server-profile schema version the body follows.
+    #[schema(minimum = 1)]
     pub version: i64,
     /// The profile, validated against that schema.
     pub body: Value,
@@ -117,8 +118,10 @@ pub struct NewNotification {
     /// The body, validated against the notification schema.
     pub body: Value,
     /// Notification schema version (default: the newest).
+    #[schema(minimum = 1)]
     pub schema_version: Option<i64>,
     /// Seconds the notification stays deliverable (default 1 day, at most 30 days).
+    #[schema(minimum = 1, maximum = 2592000)]
     pub ttl_seconds: Option<i64>,
     /// Unicast only: the topic it belongs to.
     pub topic_id: Option<String>,
@@ -267,7 +270,7 @@ pub async fn provision_credentials(
 
 /// The application's credentials.
 #[utoipa::path(tag = "endpoints", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
-    responses((status = 200, body = PageOf<CredentialsView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PageOf<CredentialsView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/credentials")]
 pub async fn list_credentials(
     state: web::Data<ApiState>,
@@ -300,7 +303,7 @@ pub async fn list_credentials(
 
 /// One endpoint's credentials.
 #[utoipa::path(tag = "endpoints", security(("bearer" = [])), params(("id" = String, Path), ("key" = String, Path)),
-    responses((status = 200, body = CredentialsView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CredentialsView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/credentials/{key}")]
 pub async fn get_credentials(
     state: web::Data<ApiState>,
@@ -401,7 +404,7 @@ async fn endpoint_view(
 
 /// The application's endpoints.
 #[utoipa::path(tag = "endpoints", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
-    responses((status = 200, body = PageOf<EndpointView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PageOf<EndpointView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/endpoints")]
 pub async fn list_endpoints(
     state: web::Data<ApiState>,
@@ -434,7 +437,7 @@ pub async fn list_endpoints(
 
 /// One endpoint: profiles, groups, configuration, credentials status, last seen.
 #[utoipa::path(tag = "endpoints", security(("bearer" = [])), params(("id" = String, Path), ("key" = String, Path)),
-    responses((status = 200, body = EndpointView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = EndpointView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/endpoints/{key}")]
 pub async fn get_endpoint(
     state: web::Data<ApiState>,
@@ -451,7 +454,7 @@ pub async fn get_endpoint(
 /// Replaces an endpoint's server profile (TENANT_DEVELOPER); its groups and configuration are
 /// recomputed and pushed to it.
 #[utoipa::path(tag = "endpoints", security(("bearer" = [])), params(("id" = String, Path), ("key" = String, Path)), request_body = ServerProfileUpdate,
-    responses((status = 200, body = EndpointView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = EndpointView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[put("/api/v1/applications/{id}/endpoints/{key}/server-profile")]
 pub async fn update_server_profile(
     state: web::Data<ApiState>,

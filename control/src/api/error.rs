@@ -13,6 +13,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
+use super::strict::Strict;
+
 /// The JSON body of every error response.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -175,7 +177,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
 ///
 /// Every request body is a JSON object. serde would also read a struct from an array of its
 /// fields in declaration order (`["acme"]` as `{"name": "acme"}`), which the OpenAPI document
-/// does not allow and no client means, so anything but an object is refused first.
+/// does not allow and no client means, so anything but an object is refused first, and nested
+/// structs too must be objects ([`Strict`]): `{"classes": [[{…}, "event"]]}` fails at
+/// `classes[0]`.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::new(
@@ -185,7 +189,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let value = serde_path_to_error::deserialize(Strict(&mut deserializer)).map_err(|error| {
         let message = error.inner().to_string();
         let field = error.path().to_string();
         let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", message);
@@ -202,7 +206,8 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 /// Decodes the JSON `value` found at request field `field` as `T`, naming the inner field of the
-/// first error (`settings.columns[1].name`). `value` must be a JSON object, as in [`parse`].
+/// first error (`settings.columns[1].name`). `value` must be a JSON object, and so must every
+/// struct in it, as in [`parse`].
 pub fn parse_value<T: DeserializeOwned>(
     field: &str,
     value: &serde_json::Value,
@@ -210,7 +215,7 @@ pub fn parse_value<T: DeserializeOwned>(
     if !value.is_object() {
         return Err(ApiError::invalid(field, "must be a JSON object"));
     }
-    serde_path_to_error::deserialize(value).map_err(|error| {
+    serde_path_to_error::deserialize(Strict(value)).map_err(|error| {
         let inner = error.path().to_string();
         let at = if inner == "." {
             field.to_owned()
@@ -283,5 +288,39 @@ mod tests {
         assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(error.body.field.as_deref(), Some("settings"));
         assert!(parse_value::<Inner>("settings", &serde_json::json!({"weight": 1})).is_ok());
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Settings {
+        columns: Vec<Inner>,
+    }
+
+    #[test]
+    fn nested_structs_come_only_from_objects() {
+        // serde alone reads nested structs from arrays too.
+        assert!(serde_json::from_str::<Outer>(r#"{"name": "a", "inner": [1]}"#).is_ok());
+        let error = parse::<Outer>(br#"{"name": "a", "inner": [1]}"#).unwrap_err();
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(error.body.error, "invalid_body");
+        assert_eq!(error.body.field.as_deref(), Some("inner"));
+        assert!(
+            error
+                .body
+                .message
+                .starts_with("invalid type: sequence, expected a JSON object"),
+            "{}",
+            error.body.message
+        );
+
+        let settings = serde_json::json!({"columns": [{"weight": 1}, [2]]});
+        let error = parse_value::<Settings>("settings", &settings).unwrap_err();
+        assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error.body.field.as_deref(), Some("settings.columns[1]"));
+        assert!(
+            parse_value::<Settings>("settings", &serde_json::json!({"columns": [{"weight": 1}]}))
+                .is_ok()
+        );
     }
 }

@@ -25,6 +25,7 @@ use utoipa::ToSchema;
 use super::applications::{BUILDERS, TENANT_ROLES, tenant_application};
 use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody};
+use super::openapi::{EventActionName, EventClassKindName, Name};
 use super::schemas::parse_schema;
 use super::{ApiState, PageOf, PageQuery, change, check_name};
 
@@ -72,12 +73,18 @@ impl From<&EventFamily> for FamilyView {
 #[serde(deny_unknown_fields)]
 pub struct NewFamily {
     /// Name, unique in the tenant.
+    #[schema(value_type = Name)]
     pub name: String,
     /// Namespace of the generated family class: dot-separated identifiers, e.g.
-    /// `org.kaaproject.kaa.demo`.
+    /// `org.kaaproject.kaa.demo`, at most 255 characters.
+    #[schema(
+        max_length = 255,
+        pattern = r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$"
+    )]
     pub namespace: String,
     /// Name of the generated family class, an identifier unique in the tenant, e.g.
-    /// `ThermostatEventFamily`.
+    /// `ThermostatEventFamily`, at most 128 characters.
+    #[schema(max_length = 128, pattern = r"^[A-Za-z_][A-Za-z0-9_]*$")]
     pub class_name: String,
 }
 
@@ -182,6 +189,7 @@ pub struct ClassView {
     /// Full name of the record schema.
     pub fqn: String,
     /// `event` or `object`.
+    #[schema(value_type = EventClassKindName)]
     pub kind: String,
     /// The Avro record schema.
     #[schema(value_type = Object)]
@@ -234,6 +242,7 @@ pub struct NewClass {
     #[schema(value_type = Object)]
     pub schema: Value,
     /// `event` (sent between endpoints) or `object` (a type events carry).
+    #[schema(value_type = EventClassKindName)]
     pub kind: String,
 }
 
@@ -243,6 +252,7 @@ pub struct NewClass {
 pub struct NewFamilyVersion {
     /// The event classes, 1 to 256, with distinct full names that no other family of the tenant
     /// uses.
+    #[schema(min_items = 1, max_items = 256)]
     pub classes: Vec<NewClass>,
 }
 
@@ -360,6 +370,7 @@ pub struct EventMapView {
     /// The mapped version of the family.
     pub version: i64,
     /// Per event class FQN: `source`, `sink` or `both`.
+    #[schema(value_type = BTreeMap<String, EventActionName>)]
     pub actions: BTreeMap<String, String>,
     /// Creation time, Unix milliseconds.
     pub created_ms: i64,
@@ -395,6 +406,7 @@ pub struct NewEventMap {
     /// Per event class FQN of that version: `source` (endpoints send it), `sink` (they receive
     /// it) or `both`. Only classes of kind `event` take an action; classes left out are neither
     /// sent nor received.
+    #[schema(value_type = BTreeMap<String, EventActionName>)]
     pub actions: BTreeMap<String, String>,
 }
 

@@ -17,15 +17,17 @@ pub mod documents;
 pub mod endpoints;
 pub mod error;
 pub mod events;
+pub mod openapi;
 pub mod schemas;
+mod strict;
 pub mod tenants;
 pub mod topics;
 pub mod users;
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, web};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use kaa_cluster::routing::EndpointRouter;
 use kaa_idl::thrift::operations::{Notification, Operation};
 use kaa_store::endpoint::EndpointStore;
@@ -35,7 +37,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use crate::announce::ChangeAnnouncer;
-use error::{ApiError, MAX_BODY_BYTES};
+use error::{ApiError, ErrorBody, MAX_BODY_BYTES};
+use openapi::CommonResponses;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -139,6 +142,18 @@ impl<T> PageOf<T> {
     }
 }
 
+/// The longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 128;
+
+/// [`check_name`]'s rules as a regular expression of the OpenAPI document (read alike by
+/// ECMA-262, Python and Rust): no control characters (`\x00-\x1F`, `\x7F-\x9F`) and neither
+/// first nor last a white space character as `str::trim` knows them.
+pub const NAME_PATTERN: &str = concat!(
+    r"^[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]",
+    r"(?:[^\x00-\x1F\x7F-\x9F]*",
+    r"[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?$",
+);
+
 /// Checks a display name: trimmed, 1 to 128 characters, no control characters.
 fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
     if name.trim() != name || name.is_empty() {
@@ -147,7 +162,7 @@ fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
             "must not be empty or start or end with spaces",
         ));
     }
-    if name.chars().count() > 128 {
+    if name.chars().count() > MAX_NAME_CHARS {
         return Err(ApiError::invalid(field, "must be at most 128 characters"));
     }
     if name.chars().any(char::is_control) {
@@ -200,7 +215,7 @@ impl Modify for BearerAuth {
         endpoints::revoke_credentials, endpoints::list_endpoints, endpoints::get_endpoint,
         endpoints::update_server_profile, endpoints::send_notification, endpoints::send_unicast,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
 )]
 pub struct ApiDoc;
 
@@ -209,6 +224,54 @@ pub struct ApiDoc;
 #[get("/api/v1/openapi.json")]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// Every path of the API with the methods served on it, from the OpenAPI document (which lists
+/// exactly the served routes).
+fn routes() -> Vec<(String, Vec<Method>)> {
+    ApiDoc::openapi()
+        .paths
+        .paths
+        .into_iter()
+        .map(|(path, item)| {
+            let methods = [
+                (Method::GET, item.get.is_some()),
+                (Method::HEAD, item.head.is_some()),
+                (Method::POST, item.post.is_some()),
+                (Method::PUT, item.put.is_some()),
+                (Method::PATCH, item.patch.is_some()),
+                (Method::DELETE, item.delete.is_some()),
+                (Method::OPTIONS, item.options.is_some()),
+                (Method::TRACE, item.trace.is_some()),
+            ];
+            let served = methods
+                .into_iter()
+                .filter_map(|(method, served)| served.then_some(method))
+                .collect();
+            (path, served)
+        })
+        .collect()
+}
+
+/// The 405 of a path served with `allowed` methods only, with `Allow` and the JSON error body.
+fn method_not_allowed(request: &HttpRequest, allowed: &[Method]) -> HttpResponse {
+    let allow = allowed
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = format!(
+        "{} is not served on {}; use {allow}",
+        request.method(),
+        request.path()
+    );
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allow))
+        .json(ErrorBody {
+            error: "method_not_allowed",
+            message,
+            field: None,
+        })
 }
 
 fn query_error(error: actix_web::error::QueryPayloadError) -> ApiError {
@@ -221,8 +284,10 @@ fn query_error(error: actix_web::error::QueryPayloadError) -> ApiError {
     }
 }
 
-/// Mounts the API (and its JSON error handling for paths and queries) on an actix app.
+/// Mounts the API (and its JSON error handling for paths and queries) on an actix app. A method
+/// not served on an API path answers 405 with `Allow`.
 pub fn configure(state: ApiState) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    let routes = Arc::new(routes());
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(web::Data::new(state.clone()))
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
@@ -305,5 +370,63 @@ pub fn configure(state: ApiState) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .service(endpoints::update_server_profile)
             .service(endpoints::send_notification)
             .service(endpoints::send_unicast);
+        // After every handler, so these only see the methods no handler of the path took. No two
+        // paths of the API match the same request (see the tests), so each 405 names them all.
+        for (path, allowed) in routes.iter() {
+            let allowed = allowed.clone();
+            cfg.service(
+                web::resource(path.as_str()).to(move |request: HttpRequest| {
+                    let response = method_not_allowed(&request, &allowed);
+                    async move { response }
+                }),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether some request path matches both templates (parameters take one segment each).
+    fn overlap(a: &str, b: &str) -> bool {
+        let param = |s: &str| s.starts_with('{') && s.ends_with('}');
+        let (a, b): (Vec<_>, Vec<_>) = (a.split('/').collect(), b.split('/').collect());
+        a.len() == b.len()
+            && a.iter()
+                .zip(&b)
+                .all(|(x, y)| x == y || param(x) || param(y))
+    }
+
+    #[test]
+    fn no_two_paths_match_the_same_request() {
+        let routes = routes();
+        assert!(routes.len() > 40);
+        for (i, (a, methods)) in routes.iter().enumerate() {
+            assert!(!methods.is_empty(), "{a}");
+            for (b, _) in &routes[i + 1..] {
+                assert!(!overlap(a, b), "{a} and {b} match the same requests");
+            }
+        }
+        assert!(overlap("/a/{id}/x", "/a/b/{c}"));
+        assert!(!overlap("/a/{id}/x", "/a/b/y"));
+    }
+
+    #[test]
+    fn methods_not_served_are_named_in_allow() {
+        let routes = routes();
+        let (_, allowed) = routes
+            .iter()
+            .find(|(path, _)| path == "/api/v1/tenants/{id}")
+            .unwrap();
+        let request = actix_web::test::TestRequest::put()
+            .uri("/api/v1/tenants/x")
+            .to_http_request();
+        let response = method_not_allowed(&request, allowed);
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            response.headers().get(header::ALLOW).unwrap(),
+            "GET, PATCH, DELETE"
+        );
     }
 }

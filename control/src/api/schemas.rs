@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use super::applications::tenant_application;
 use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody};
+use super::openapi::{Name, SchemaKindName};
 use super::{ApiState, PageOf, PageQuery, check_name};
 
 /// One version of a schema.
@@ -21,6 +22,7 @@ pub struct SchemaView {
     /// Id.
     pub id: String,
     /// `client_profile`, `server_profile`, `configuration`, `notification` or `log`.
+    #[schema(value_type = SchemaKindName)]
     pub kind: String,
     /// 1, 2, … per application and kind.
     pub version: i64,
@@ -51,6 +53,7 @@ impl From<&SchemaVersion> for SchemaView {
 #[serde(deny_unknown_fields)]
 pub struct NewSchema {
     /// Display name.
+    #[schema(value_type = Name)]
     pub name: String,
     /// An Avro record schema (JSON).
     #[schema(value_type = Object)]
@@ -121,8 +124,8 @@ pub(crate) fn check_document(
 }
 
 /// An application's schema versions of `kind`, newest first.
-#[utoipa::path(tag = "schemas", security(("bearer" = [])), params(("id" = String, Path), ("kind" = String, Path), PageQuery),
-    responses((status = 200, body = PageOf<SchemaView>), (status = 404, body = ErrorBody)))]
+#[utoipa::path(tag = "schemas", security(("bearer" = [])), params(("id" = String, Path), ("kind" = SchemaKindName, Path), PageQuery),
+    responses((status = 200, body = PageOf<SchemaView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/schemas/{kind}")]
 pub async fn list_schemas(
     state: web::Data<ApiState>,
@@ -141,8 +144,8 @@ pub async fn list_schemas(
 }
 
 /// Uploads the next version of an application's schema of `kind` (TENANT_DEVELOPER).
-#[utoipa::path(tag = "schemas", security(("bearer" = [])), params(("id" = String, Path), ("kind" = String, Path)), request_body = NewSchema,
-    responses((status = 201, body = SchemaView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(tag = "schemas", security(("bearer" = [])), params(("id" = String, Path), ("kind" = SchemaKindName, Path)), request_body = NewSchema,
+    responses((status = 201, body = SchemaView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/api/v1/applications/{id}/schemas/{kind}")]
 pub async fn create_schema(
     state: web::Data<ApiState>,
@@ -166,8 +169,8 @@ pub async fn create_schema(
 }
 
 /// One schema version.
-#[utoipa::path(tag = "schemas", security(("bearer" = [])), params(("id" = String, Path), ("kind" = String, Path), ("version" = i64, Path)),
-    responses((status = 200, body = SchemaView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(tag = "schemas", security(("bearer" = [])), params(("id" = String, Path), ("kind" = SchemaKindName, Path), ("version" = i64, Path)),
+    responses((status = 200, body = SchemaView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/schemas/{kind}/{version}")]
 pub async fn get_schema(
     state: web::Data<ApiState>,

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody};
+use super::openapi::Name;
 use super::{ApiState, PageOf, PageQuery, check_name};
 
 /// A tenant.
@@ -36,6 +37,7 @@ impl From<&Tenant> for TenantView {
 #[serde(deny_unknown_fields)]
 pub struct TenantBody {
     /// Unique name.
+    #[schema(value_type = Name)]
     pub name: String,
 }
 
@@ -90,7 +92,7 @@ pub async fn get_tenant(
 
 /// Renames a tenant (KAA_ADMIN).
 #[utoipa::path(tag = "tenants", security(("bearer" = [])), params(("id" = String, Path)), request_body = TenantBody,
-    responses((status = 200, body = TenantView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = TenantView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[patch("/api/v1/tenants/{id}")]
 pub async fn update_tenant(
     state: web::Data<ApiState>,

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::applications::{BUILDERS, TENANT_ROLES, app_group, tenant_application};
 use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody};
+use super::openapi::{Name, TopicKindName};
 use super::{ApiState, PageOf, PageQuery, change, check_name};
 
 /// A notification topic.
@@ -23,6 +24,7 @@ pub struct TopicView {
     /// Name, unique in the application.
     pub name: String,
     /// `mandatory` or `optional`.
+    #[schema(value_type = TopicKindName)]
     pub kind: String,
     /// Creation time, Unix milliseconds.
     pub created_ms: i64,
@@ -45,15 +47,17 @@ impl From<&Topic> for TopicView {
 #[serde(deny_unknown_fields)]
 pub struct NewTopic {
     /// Name, unique in the application.
+    #[schema(value_type = Name)]
     pub name: String,
     /// `mandatory` (every endpoint of an attached group receives it) or `optional` (endpoints
     /// subscribe).
+    #[schema(value_type = TopicKindName)]
     pub kind: String,
 }
 
 /// The application's topics.
 #[utoipa::path(tag = "topics", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
-    responses((status = 200, body = PageOf<TopicView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PageOf<TopicView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/topics")]
 pub async fn list_topics(
     state: web::Data<ApiState>,
@@ -89,7 +93,7 @@ pub async fn create_topic(
 
 /// The topics attached to a group.
 #[utoipa::path(tag = "topics", security(("bearer" = [])), params(("id" = String, Path), ("group" = String, Path)),
-    responses((status = 200, body = Vec<TopicView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Vec<TopicView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/v1/applications/{id}/groups/{group}/topics")]
 pub async fn list_group_topics(
     state: web::Data<ApiState>,

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Caller, check_password, hash_password};
 use super::error::{ApiError, Body, ErrorBody};
+use super::openapi::{Name, Password, RoleName};
 use super::{ApiState, PageOf, PageQuery, check_name};
 
 /// A user, without secrets.
@@ -24,7 +25,7 @@ pub struct UserView {
     /// Login name.
     pub username: String,
     /// Role.
-    #[schema(value_type = String, example = "TENANT_DEVELOPER")]
+    #[schema(value_type = RoleName, example = "TENANT_DEVELOPER")]
     pub role: Role,
     /// Creation time, Unix milliseconds.
     pub created_ms: i64,
@@ -47,11 +48,13 @@ impl From<&User> for UserView {
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Unique login name.
+    #[schema(value_type = Name)]
     pub username: String,
-    /// At least 8 characters.
+    /// 8 to 1024 characters.
+    #[schema(value_type = Password)]
     pub password: String,
     /// Role.
-    #[schema(value_type = String, example = "TENANT_DEVELOPER")]
+    #[schema(value_type = RoleName, example = "TENANT_DEVELOPER")]
     pub role: Role,
     /// Tenant (KAA_ADMIN creating a TENANT_ADMIN); a TENANT_ADMIN's users join its own tenant.
     pub tenant_id: Option<String>,
@@ -62,9 +65,10 @@ pub struct NewUser {
 #[serde(deny_unknown_fields)]
 pub struct UserChanges {
     /// New role (not by the user themself).
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<RoleName>)]
     pub role: Option<Role>,
-    /// New password.
+    /// New password, 8 to 1024 characters.
+    #[schema(value_type = Option<Password>)]
     pub password: Option<String>,
 }
 
@@ -75,9 +79,11 @@ pub struct UserChanges {
 pub struct UserQuery {
     /// KAA_ADMIN: list this tenant's users instead of the KAA_ADMINs.
     pub tenant_id: Option<String>,
-    /// Items to skip.
+    /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
-    /// Most items to return.
+    /// Most items to return (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

@@ -918,3 +918,142 @@ async fn openapi_document_lists_every_served_route() {
     expect(&unrouted, 404);
     assert_eq!(unrouted.body["error"], "no_route");
 }
+
+#[tokio::test]
+async fn a_method_not_served_on_an_api_path_is_405_with_allow() {
+    let node = control_node(None).await;
+    let admin = ApiClient::login(base(&node), "admin", ADMIN_PASSWORD).await;
+    let tenant = id(&admin
+        .post("/api/v1/tenants", json!({ "name": "acme" }))
+        .await);
+    let http = reqwest::Client::new();
+    for (method, path, allow) in [
+        (
+            Method::PUT,
+            format!("/api/v1/tenants/{tenant}"),
+            "GET, PATCH, DELETE",
+        ),
+        (Method::DELETE, "/api/v1/tenants".to_owned(), "GET, POST"),
+        (Method::POST, "/api/v1/me".to_owned(), "GET"),
+        (Method::GET, "/api/v1/auth/login".to_owned(), "POST"),
+        (Method::PATCH, "/api/v1/openapi.json".to_owned(), "GET"),
+        (
+            Method::PUT,
+            "/api/v1/applications/x/groups/y".to_owned(),
+            "GET, DELETE",
+        ),
+        (
+            Method::OPTIONS,
+            "/api/v1/applications/x/profile-filters/test".to_owned(),
+            "POST",
+        ),
+    ] {
+        // With a session or without: the method is wrong either way, and nothing is done.
+        for token in [admin.token(), None] {
+            let mut request = http.request(method.clone(), format!("{}{path}", base(&node)));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 405, "{method} {path}");
+            assert_eq!(
+                response.headers()["allow"].to_str().unwrap(),
+                allow,
+                "{method} {path}"
+            );
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"], "method_not_allowed", "{method} {path}");
+            assert!(body["message"].as_str().unwrap().contains(allow), "{body}");
+        }
+    }
+    // The tenant is still there; served methods and unknown paths answer as before.
+    expect(&admin.get(&format!("/api/v1/tenants/{tenant}")).await, 200);
+    let unrouted = admin
+        .send(Method::PUT, "/api/v1/nothing-here", Some(json!({})))
+        .await;
+    expect(&unrouted, 404);
+    assert_eq!(unrouted.body["error"], "no_route");
+}
+
+#[tokio::test]
+async fn nested_structs_sent_as_arrays_are_refused_naming_the_field() {
+    let node = control_node(None).await;
+    let world = world(&node).await;
+    let developer = &world.acme.developer;
+    let app = format!("/api/v1/applications/{}", world.acme.app);
+
+    // A cassandra column as `[name, source]` instead of `{name, source}`; serde alone would read
+    // it, in field order.
+    let appenders = format!("{app}/log-appenders");
+    for (columns, field) in [
+        (json!([["event_id", "record"]]), "settings.columns[0]"),
+        (
+            json!([{ "name": "event_id", "source": "record" }, ["ts", "header.TIMESTAMP"]]),
+            "settings.columns[1]",
+        ),
+    ] {
+        let refused = developer
+            .post(
+                &appenders,
+                json!({ "name": "events", "type": "cassandra",
+                    "settings": { "table": "events", "columns": columns } }),
+            )
+            .await;
+        expect(&refused, 422);
+        assert_eq!(refused.body["error"], "invalid");
+        assert_eq!(refused.body["field"], field);
+        assert!(
+            refused.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("expected a JSON object"),
+            "{}",
+            refused.body
+        );
+    }
+    assert_eq!(
+        developer.get(&appenders).await.body["items"],
+        json!([]),
+        "nothing was stored"
+    );
+    let accepted = developer
+        .post(
+            &appenders,
+            json!({ "name": "events", "type": "cassandra",
+                "settings": { "table": "events", "columns": [{ "name": "event_id", "source": "record" }] } }),
+        )
+        .await;
+    expect(&accepted, 201);
+
+    // An event class as `[schema, kind]` instead of `{schema, kind}`.
+    let family = developer
+        .post(
+            "/api/v1/event-families",
+            json!({ "name": "thermo", "namespace": "org.acme", "class_name": "Thermo" }),
+        )
+        .await;
+    expect(&family, 201);
+    let versions = format!("/api/v1/event-families/{}/versions", id(&family));
+    let ping = json!({ "type": "record", "name": "Ping", "namespace": "org.acme",
+        "fields": [{ "name": "value", "type": "int" }] });
+    for classes in [
+        json!([[ping, "event"]]),
+        json!([{ "schema": ping, "kind": "event" }, [ping, "object"]]),
+    ] {
+        let refused = developer
+            .post(&versions, json!({ "classes": classes.clone() }))
+            .await;
+        expect(&refused, 400);
+        assert_eq!(refused.body["error"], "invalid_body");
+        let at = classes.as_array().unwrap().len() - 1;
+        assert_eq!(refused.body["field"], format!("classes[{at}]"));
+    }
+    assert_eq!(developer.get(&versions).await.body["items"], json!([]));
+    let accepted = developer
+        .post(
+            &versions,
+            json!({ "classes": [{ "schema": ping, "kind": "event" }] }),
+        )
+        .await;
+    expect(&accepted, 201);
+}
