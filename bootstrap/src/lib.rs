@@ -17,18 +17,14 @@ use kaa_idl::endpoint::sync::{
     BootstrapSyncResponse, ProtocolMetaData, ProtocolVersionPair, SyncRequest, SyncResponse,
     SyncResponseResultType,
 };
-use kaa_transport::http::{HttpListener, HttpSettings, Paths};
+use kaa_transport::http::Paths;
 use kaa_transport::tcp::TcpSettings;
-use kaa_transport::{EndpointService, Listeners, NodeKeys, SyncFailure};
+use kaa_transport::{EndpointService, Listeners, NodeKeys, Serving, SyncFailure};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// A running Bootstrap service.
 pub struct BootstrapService {
-    http: HttpListener,
-    stop_tcp: CancellationToken,
-    tasks: TaskTracker,
+    serving: Serving,
 }
 
 impl BootstrapService {
@@ -40,43 +36,23 @@ impl BootstrapService {
         listeners: Listeners,
         allow_plaintext: bool,
     ) -> std::io::Result<Self> {
-        let service = Arc::new(ServerList { cluster });
-        let stop_tcp = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        tasks.spawn(kaa_transport::tcp::serve(
-            listeners.tcp,
-            service.clone(),
-            keys.clone(),
+        let serving = Serving::start(
+            listeners,
+            Paths::Bootstrap,
+            Arc::new(ServerList { cluster }),
+            keys,
             TcpSettings {
                 allow_plaintext,
                 ..TcpSettings::default()
             },
-            listeners.tls.clone(),
-            stop_tcp.clone(),
-            tasks.clone(),
-        ));
-        let http = kaa_transport::http::serve(
-            listeners.http,
-            listeners.tls,
-            Paths::Bootstrap,
-            service,
-            keys,
-            HttpSettings::default(),
         )?;
         tracing::info!("bootstrap service started");
-        Ok(Self {
-            http,
-            stop_tcp,
-            tasks,
-        })
+        Ok(Self { serving })
     }
 
     /// Stops listening and lets answers in flight finish.
     pub async fn stop(self) {
-        self.stop_tcp.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
-        self.http.stop().await;
+        self.serving.stop().await;
         tracing::info!("bootstrap service stopped");
     }
 }

@@ -31,12 +31,10 @@ use kaa_idl::thrift::operations::Notification;
 use kaa_model::health::Probe;
 use kaa_store::endpoint::EndpointStore;
 use kaa_store::metadata::MetadataStore;
-use kaa_transport::http::{HttpListener, HttpSettings, Paths};
+use kaa_transport::http::Paths;
 use kaa_transport::tcp::TcpSettings;
-use kaa_transport::{EndpointService, Listeners, NodeKeys, SyncFailure};
+use kaa_transport::{EndpointService, Listeners, NodeKeys, Serving, SyncFailure};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::catalog::Catalog;
 use crate::sessions::{Push, Sessions};
@@ -60,9 +58,7 @@ pub struct OperationsService {
     node_id: String,
     catalog: Arc<Catalog>,
     sessions: Arc<Sessions>,
-    http: HttpListener,
-    stop_tcp: CancellationToken,
-    tasks: TaskTracker,
+    serving: Serving,
 }
 
 impl OperationsService {
@@ -85,27 +81,15 @@ impl OperationsService {
             sessions.clone(),
             settings.node_id.clone(),
         )));
-        let stop_tcp = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        tasks.spawn(kaa_transport::tcp::serve(
-            listeners.tcp,
-            processor.clone(),
-            keys.clone(),
+        let serving = Serving::start(
+            listeners,
+            Paths::Operations,
+            processor,
+            keys,
             TcpSettings {
                 allow_plaintext: settings.allow_plaintext,
                 ..TcpSettings::default()
             },
-            listeners.tls.clone(),
-            stop_tcp.clone(),
-            tasks.clone(),
-        ));
-        let http = kaa_transport::http::serve(
-            listeners.http,
-            listeners.tls,
-            Paths::Operations,
-            processor,
-            keys,
-            HttpSettings::default(),
         )?;
         tracing::info!("operations service started");
         Ok(Self {
@@ -114,9 +98,7 @@ impl OperationsService {
             node_id,
             catalog,
             sessions,
-            http,
-            stop_tcp,
-            tasks,
+            serving,
         })
     }
 
@@ -138,10 +120,7 @@ impl OperationsService {
 
     /// Stops accepting, closes sessions (each endpoint gets DISCONNECT), then the store.
     pub async fn stop(self) {
-        self.stop_tcp.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
-        self.http.stop().await;
+        self.serving.stop().await;
         self.store.close().await;
         tracing::info!("operations service stopped");
     }

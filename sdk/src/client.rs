@@ -50,7 +50,7 @@ pub struct ClientConfig {
     pub profile: Vec<u8>,
     /// Where the endpoint's keys live.
     pub state_dir: PathBuf,
-    /// The endpoint access token (owners attach endpoints by it).
+    /// The endpoint access token (owners attach endpoints by it); empty: none.
     pub access_token: String,
     /// Network timeouts.
     pub timeout: Duration,
@@ -62,6 +62,30 @@ pub struct ClientConfig {
     pub tls: Option<Tls>,
     /// Kaatcp sessions (pushes arrive at once) or HTTP (long polls).
     pub transport: Transport,
+}
+
+impl ClientConfig {
+    /// A Kaatcp client of the SDK profile `sdk_token`, bootstrapping from `bootstrap`, keys in
+    /// `state_dir`, with an empty profile and default timings (10 s timeouts, retries after 1 s,
+    /// keepalive 200 s as the Java SDK); change the fields for anything else.
+    pub fn new(
+        bootstrap: Vec<BootstrapServer>,
+        sdk_token: impl Into<String>,
+        state_dir: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            bootstrap,
+            sdk_token: sdk_token.into(),
+            profile: Vec::new(),
+            state_dir: state_dir.into(),
+            access_token: String::new(),
+            timeout: Duration::from_secs(10),
+            retry_delay: Duration::from_secs(1),
+            keep_alive: 200,
+            tls: None,
+            transport: Transport::Tcp,
+        }
+    }
 }
 
 /// What the client tells the application.
@@ -436,7 +460,8 @@ impl Runner {
             profile_sync_request: Some(ProfileSyncRequest {
                 endpoint_public_key: Some(self.keys.public_der().to_vec()),
                 profile_body: self.state.profile.clone(),
-                endpoint_access_token: Some(self.config.access_token.clone()),
+                endpoint_access_token: (!self.config.access_token.is_empty())
+                    .then(|| self.config.access_token.clone()),
             }),
             configuration_sync_request: Some(ConfigurationSyncRequest {
                 configuration_hash: self.state.configuration_hash.clone(),

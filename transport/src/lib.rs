@@ -16,9 +16,15 @@ pub mod tcp;
 pub mod tls;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use kaa_idl::endpoint::sync::{SyncRequest, SyncResponse};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::http::{HttpListener, HttpSettings, Paths};
+use crate::tcp::TcpSettings;
 
 pub use failure::SyncFailure;
 pub use keys::NodeKeys;
@@ -77,4 +83,55 @@ pub struct Listeners {
     pub http: std::net::TcpListener,
     /// TLS for both, when configured.
     pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+}
+
+/// A service answering on both transports; [`Serving::stop`] ends both.
+pub struct Serving {
+    http: HttpListener,
+    stop_tcp: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Serving {
+    /// Serves `service` on both `listeners` (Kaatcp with `tcp` settings, HTTP on `paths`).
+    pub fn start<S: EndpointService>(
+        listeners: Listeners,
+        paths: Paths,
+        service: Arc<S>,
+        keys: NodeKeys,
+        tcp: TcpSettings,
+    ) -> std::io::Result<Self> {
+        let stop_tcp = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(tcp::serve(
+            listeners.tcp,
+            service.clone(),
+            keys.clone(),
+            tcp,
+            listeners.tls.clone(),
+            stop_tcp.clone(),
+            tasks.clone(),
+        ));
+        let http = http::serve(
+            listeners.http,
+            listeners.tls,
+            paths,
+            service,
+            keys,
+            HttpSettings::default(),
+        )?;
+        Ok(Self {
+            http,
+            stop_tcp,
+            tasks,
+        })
+    }
+
+    /// Stops accepting; open Kaatcp sessions get DISCONNECT, HTTP requests in flight finish.
+    pub async fn stop(self) {
+        self.stop_tcp.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.http.stop().await;
+    }
 }

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use kaa_sdk::bootstrap::Transport;
 use kaa_sdk::client::{BootstrapServer, ClientConfig, Event, KaaClient};
 use kaa_tests::api::{ApiClient, Reply};
 use kaa_tests::infra::{self, ZOOKEEPER_LOCK};
@@ -213,16 +212,15 @@ async fn endpoints_fail_over_between_operations_nodes_and_messages_follow_them()
         public_key: None,
     };
     let mut client = KaaClient::start(ClientConfig {
-        bootstrap: vec![bootstrap(&worker), bootstrap(&control)],
-        sdk_token: sdk.body["sdk_token"].as_str().unwrap().to_owned(),
-        profile: Vec::new(),
-        state_dir: state.path().to_owned(),
         access_token: "tracker-1".into(),
         timeout: Duration::from_secs(5),
         retry_delay: Duration::from_millis(200),
         keep_alive: 30,
-        tls: None,
-        transport: Transport::Tcp,
+        ..ClientConfig::new(
+            vec![bootstrap(&worker), bootstrap(&control)],
+            sdk.body["sdk_token"].as_str().unwrap().to_owned(),
+            state.path().to_owned(),
+        )
     })
     .unwrap();
     let within = Duration::from_secs(30);

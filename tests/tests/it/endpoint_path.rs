@@ -179,23 +179,7 @@ async fn endpoint_registers_gets_configuration_pushes_and_notifications() {
     let (developer, app) = application(&node).await;
 
     let state = tempfile::tempdir().unwrap();
-    let bootstrap_port = node.port("bootstrap.tcp_port");
-    let mut client = KaaClient::start(ClientConfig {
-        bootstrap: vec![BootstrapServer {
-            address: format!("127.0.0.1:{bootstrap_port}"),
-            public_key: None,
-        }],
-        sdk_token: app.sdk_token.clone(),
-        profile: Vec::new(),
-        state_dir: state.path().to_owned(),
-        access_token: "sensor-1".into(),
-        timeout: Duration::from_secs(10),
-        retry_delay: Duration::from_millis(200),
-        keep_alive: 60,
-        tls: None,
-        transport: Transport::Tcp,
-    })
-    .unwrap();
+    let mut client = sdk_client(&node, &app.sdk_token, state.path());
 
     let within = Duration::from_secs(20);
     let server = wait_event(&mut client, within, |e| match e {
@@ -298,34 +282,27 @@ async fn standalone() -> Node {
     node
 }
 
-/// An SDK client of `sdk_token` bootstrapping from `node`, keys in `state`, over Kaatcp.
-fn sdk_client(node: &Node, sdk_token: &str, state: &std::path::Path) -> KaaClient {
-    sdk_client_over(node, sdk_token, state, Transport::Tcp)
+/// The SDK configuration the tests use: bootstrap from `node` over Kaatcp, keys in `state`,
+/// quick retries.
+fn client_config(node: &Node, sdk_token: &str, state: &std::path::Path) -> ClientConfig {
+    ClientConfig {
+        access_token: "sensor".into(),
+        retry_delay: Duration::from_millis(200),
+        keep_alive: 60,
+        ..ClientConfig::new(
+            vec![BootstrapServer {
+                address: format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
+                public_key: None,
+            }],
+            sdk_token,
+            state,
+        )
+    }
 }
 
-/// An SDK client of `sdk_token` bootstrapping from `node`, keys in `state`, over `transport`.
-fn sdk_client_over(
-    node: &Node,
-    sdk_token: &str,
-    state: &std::path::Path,
-    transport: Transport,
-) -> KaaClient {
-    KaaClient::start(ClientConfig {
-        bootstrap: vec![BootstrapServer {
-            address: format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
-            public_key: None,
-        }],
-        sdk_token: sdk_token.to_owned(),
-        profile: Vec::new(),
-        state_dir: state.to_owned(),
-        access_token: "sensor".into(),
-        timeout: Duration::from_secs(10),
-        retry_delay: Duration::from_millis(300),
-        keep_alive: 60,
-        tls: None,
-        transport,
-    })
-    .unwrap()
+/// An SDK client of `sdk_token` bootstrapping from `node`, keys in `state`, over Kaatcp.
+fn sdk_client(node: &Node, sdk_token: &str, state: &std::path::Path) -> KaaClient {
+    KaaClient::start(client_config(node, sdk_token, state)).unwrap()
 }
 
 fn configuration_event(event: &Event) -> Option<Vec<u8>> {
@@ -882,19 +859,9 @@ async fn operations_transports_can_require_tls() {
     .with_no_client_auth();
     let state = tempfile::tempdir().unwrap();
     let mut client = KaaClient::start(ClientConfig {
-        bootstrap: vec![BootstrapServer {
-            address: format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
-            public_key: None,
-        }],
-        sdk_token: app.sdk_token.clone(),
-        profile: Vec::new(),
-        state_dir: state.path().to_owned(),
         access_token: "tls-endpoint".into(),
-        timeout: Duration::from_secs(10),
-        retry_delay: Duration::from_millis(200),
-        keep_alive: 60,
         tls: Some(std::sync::Arc::new(tls)),
-        transport: Transport::Tcp,
+        ..client_config(&node, &app.sdk_token, state.path())
     })
     .unwrap();
     assert_eq!(
@@ -972,19 +939,9 @@ async fn optional_topics_follow_subscriptions_and_a_new_profile_changes_groups()
     let profile = |model: &str| [&[(model.len() as u8) << 1][..], model.as_bytes()].concat();
     let state = tempfile::tempdir().unwrap();
     let mut client = KaaClient::start(ClientConfig {
-        bootstrap: vec![BootstrapServer {
-            address: format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
-            public_key: None,
-        }],
-        sdk_token: sdk.body["sdk_token"].as_str().unwrap().to_owned(),
         profile: profile("basic"),
-        state_dir: state.path().to_owned(),
         access_token: "reader".into(),
-        timeout: Duration::from_secs(10),
-        retry_delay: Duration::from_millis(200),
-        keep_alive: 60,
-        tls: None,
-        transport: Transport::Tcp,
+        ..client_config(&node, sdk.body["sdk_token"].as_str().unwrap(), state.path())
     })
     .unwrap();
     let within = Duration::from_secs(20);
@@ -1075,7 +1032,11 @@ async fn http_sessions_long_poll_for_configuration_changes() {
     let mut node = standalone().await;
     let (developer, app) = application(&node).await;
     let state = tempfile::tempdir().unwrap();
-    let mut client = sdk_client_over(&node, &app.sdk_token, state.path(), Transport::Http);
+    let mut client = KaaClient::start(ClientConfig {
+        transport: Transport::Http,
+        ..client_config(&node, &app.sdk_token, state.path())
+    })
+    .unwrap();
     let within = Duration::from_secs(20);
     let server = wait_event(&mut client, within, |e| match e {
         Event::Connected(server) => Some(server.clone()),
