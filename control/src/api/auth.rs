@@ -18,16 +18,11 @@ use utoipa::ToSchema;
 
 use super::ApiState;
 use super::error::{ApiError, Body, ErrorBody};
+use super::limits::{MAX_PASSWORD_CHARS, MIN_PASSWORD_LEN};
 use super::users::UserView;
 
 /// How long a session lasts.
 const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
-
-/// The shortest password accepted, in characters.
-pub const MIN_PASSWORD_LEN: usize = 8;
-
-/// The longest password accepted, in characters.
-pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// Hashes a password with Argon2id (CPU-heavy: run it off the async workers).
 pub async fn hash_password(password: String) -> Result<String, ApiError> {

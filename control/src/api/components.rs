@@ -15,17 +15,9 @@ use utoipa::ToSchema;
 use super::applications::{BUILDERS, TENANT_ROLES, tenant_application};
 use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody, parse_value};
+use super::limits::HEADER_FIELDS;
 use super::openapi::{AppenderTypeName, HeaderFieldName, Name, VerifierTypeName};
 use super::{ApiState, PageOf, PageQuery, change, check_name};
-
-/// The log record header fields an appender can write (Kaa's names).
-pub const HEADER_FIELDS: [&str; 5] = ["KEYHASH", "VERSION", "TIMESTAMP", "TOKEN", "LSVERSION"];
-
-/// The log appender types.
-pub const APPENDER_TYPES: [&str; 4] = ["cassandra", "mongodb", "file", "rest"];
-
-/// The user verifier types.
-pub const VERIFIER_TYPES: [&str; 2] = ["trustful", "http"];
 
 // ---- log appenders ----
 

@@ -17,6 +17,7 @@ pub mod documents;
 pub mod endpoints;
 pub mod error;
 pub mod events;
+pub mod limits;
 pub mod openapi;
 pub mod schemas;
 mod strict;

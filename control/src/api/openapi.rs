@@ -18,9 +18,10 @@ use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::{Modify, PartialSchema, ToSchema};
 
-use super::auth::{MAX_PASSWORD_CHARS, MIN_PASSWORD_LEN};
-use super::components::{APPENDER_TYPES, HEADER_FIELDS, VERIFIER_TYPES};
 use super::error::{ErrorBody, MAX_BODY_BYTES};
+use super::limits::{
+    APPENDER_TYPES, HEADER_FIELDS, MAX_PASSWORD_CHARS, MIN_PASSWORD_LEN, VERIFIER_TYPES,
+};
 use super::{MAX_NAME_CHARS, NAME_PATTERN};
 
 /// Declares a unit type whose OpenAPI schema is the string schema `$schema`, named `$name`.
