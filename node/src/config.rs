@@ -332,6 +332,8 @@ pub struct EndpointStoreConfig {
     pub contact_points: Vec<String>,
     /// Cassandra keyspace.
     pub keyspace: String,
+    /// Cassandra replicas per row, used when kaa-rs creates the keyspace.
+    pub replication_factor: u16,
     /// MongoDB connection string or SQL URL; `{data_dir}` is expanded.
     pub url: String,
     /// MongoDB database.
@@ -344,6 +346,7 @@ impl Default for EndpointStoreConfig {
             backend: EndpointStoreKind::Cassandra,
             contact_points: vec!["127.0.0.1:9042".into()],
             keyspace: "kaa".into(),
+            replication_factor: 1,
             url: String::new(),
             database: "kaa".into(),
         }
@@ -500,6 +503,9 @@ impl Config {
                         "cassandra needs at least one",
                     );
                 }
+                EndpointStoreKind::Cassandra if store.replication_factor == 0 => {
+                    return invalid("endpoint_store.replication_factor", "must be at least 1");
+                }
                 EndpointStoreKind::Mongodb | EndpointStoreKind::Sql if store.url.is_empty() => {
                     return invalid("endpoint_store.url", "mongodb and sql stores need a URL");
                 }
@@ -587,6 +593,7 @@ impl Config {
             EndpointStoreKind::Cassandra => EndpointBackend::Cassandra {
                 contact_points: store.contact_points.clone(),
                 keyspace: store.keyspace.clone(),
+                replication_factor: store.replication_factor,
             },
             EndpointStoreKind::Mongodb => EndpointBackend::MongoDb {
                 url: self.expand(&store.url),

@@ -59,6 +59,7 @@ pub struct OperationsService {
     catalog: Arc<Catalog>,
     sessions: Arc<Sessions>,
     serving: Serving,
+    purger: tokio::task::JoinHandle<()>,
 }
 
 impl OperationsService {
@@ -91,6 +92,7 @@ impl OperationsService {
                 ..TcpSettings::default()
             },
         )?;
+        let purger = tokio::spawn(purge_expired(store.clone()));
         tracing::info!("operations service started");
         Ok(Self {
             store,
@@ -99,6 +101,7 @@ impl OperationsService {
             catalog,
             sessions,
             serving,
+            purger,
         })
     }
 
@@ -120,9 +123,31 @@ impl OperationsService {
 
     /// Stops accepting, closes sessions (each endpoint gets DISCONNECT), then the store.
     pub async fn stop(self) {
+        self.purger.abort();
         self.serving.stop().await;
         self.store.close().await;
         tracing::info!("operations service stopped");
+    }
+}
+
+/// How often expired notifications are deleted from the endpoint store.
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deletes expired topic and unicast notifications now and then. Syncs never deliver expired
+/// ones anyway; this only keeps the store from growing (Cassandra expires them by TTL itself).
+/// Every Operations node runs it; the deletes are idempotent.
+async fn purge_expired(store: EndpointStore) {
+    let mut ticks = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        ticks.tick().await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        match store.purge_expired(now).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "deleted expired notifications"),
+            Err(error) => tracing::warn!(%error, "cannot delete expired notifications"),
+        }
     }
 }
 

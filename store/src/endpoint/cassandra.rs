@@ -33,9 +33,6 @@ use super::{
 use crate::StoreError;
 use crate::metadata::now_ms;
 
-/// Replication of a keyspace this store creates (it leaves an existing keyspace as it is).
-const REPLICATION: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
-
 /// Cassandra's longest TTL: 20 years.
 const MAX_TTL_SECONDS: i64 = 20 * 365 * 24 * 3600;
 
@@ -80,6 +77,7 @@ const PROFILE_COLUMNS: &str = "endpoint_key_hash, application_id, public_key, ac
 pub struct CassandraEndpoints {
     session: Arc<Session>,
     keyspace: String,
+    replication_factor: u16,
     statements: Arc<OnceCell<Statements>>,
 }
 
@@ -327,8 +325,14 @@ impl CassandraEndpoints {
     pub(super) async fn connect(
         contact_points: &[String],
         keyspace: &str,
+        replication_factor: u16,
         timeout: Duration,
     ) -> Result<Self, StoreError> {
+        if replication_factor == 0 {
+            return Err(StoreError::Config(
+                "Cassandra replication factor must be at least 1".into(),
+            ));
+        }
         let valid = !keyspace.is_empty()
             && keyspace.len() <= 48
             && keyspace
@@ -347,6 +351,7 @@ impl CassandraEndpoints {
         Ok(Self {
             session: Arc::new(session),
             keyspace: keyspace.to_owned(),
+            replication_factor,
             statements: Arc::new(OnceCell::new()),
         })
     }
@@ -355,7 +360,11 @@ impl CassandraEndpoints {
         let ks = &self.keyspace;
         self.session
             .query_unpaged(
-                format!("CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {REPLICATION}"),
+                format!(
+                    "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = \
+                     {{'class': 'SimpleStrategy', 'replication_factor': {}}}",
+                    self.replication_factor
+                ),
                 &[],
             )
             .await?;

@@ -48,8 +48,10 @@ pub enum EndpointBackend {
         /// `host:port` of the nodes to contact first.
         contact_points: Vec<String>,
         /// Keyspace holding kaa-rs tables (letters, digits and `_`); created by
-        /// [`EndpointStore::prepare`] with SimpleStrategy and one replica when missing.
+        /// [`EndpointStore::prepare`] with SimpleStrategy when missing.
         keyspace: String,
+        /// Replicas of each row when the keyspace is created (1 for a single Cassandra node).
+        replication_factor: u16,
     },
     /// A MongoDB (wire-compatible) server.
     MongoDb {
@@ -104,10 +106,12 @@ impl EndpointStore {
             EndpointBackend::Cassandra {
                 contact_points,
                 keyspace,
+                replication_factor,
             } => Ok(Self::Cassandra(
                 cassandra::CassandraEndpoints::connect(
                     contact_points,
                     keyspace,
+                    *replication_factor,
                     Duration::from_secs(5),
                 )
                 .await?,

@@ -69,6 +69,7 @@ impl Fresh {
             Backend::Cassandra => {
                 let keyspace = infra::fresh_keyspace().await;
                 let backend = EndpointBackend::Cassandra {
+                    replication_factor: 1,
                     contact_points: vec![infra::cassandra()],
                     keyspace: keyspace.name.clone(),
                 };
