@@ -260,6 +260,11 @@ pub struct EndpointServiceConfig {
     /// Whether endpoints may open Kaatcp sessions without a session key (plaintext). HTTP
     /// syncs are always encrypted.
     pub allow_plaintext: bool,
+    /// Interface the transports listen on; empty: `node.thrift_host`. `0.0.0.0` for all.
+    pub bind_host: String,
+    /// Host endpoints are told to connect to (bootstrap answers, ZooKeeper); empty:
+    /// `node.thrift_host`. Set it to the address devices reach this node at.
+    pub public_host: String,
     /// PEM certificate chain: when set (with `tls_private_key`), both transports speak TLS only.
     pub tls_certificate: String,
     /// PEM private key of `tls_certificate`.
@@ -267,12 +272,32 @@ pub struct EndpointServiceConfig {
 }
 
 impl EndpointServiceConfig {
+    /// The interface to listen on.
+    pub fn bind_host<'a>(&'a self, node: &'a NodeConfig) -> &'a str {
+        if self.bind_host.is_empty() {
+            &node.thrift_host
+        } else {
+            &self.bind_host
+        }
+    }
+
+    /// The host endpoints connect to.
+    pub fn public_host<'a>(&'a self, node: &'a NodeConfig) -> &'a str {
+        if self.public_host.is_empty() {
+            &node.thrift_host
+        } else {
+            &self.public_host
+        }
+    }
+
     fn operations() -> Self {
         Self {
             enabled: true,
             tcp_port: 9997,
             http_port: 9999,
             allow_plaintext: true,
+            bind_host: String::new(),
+            public_host: String::new(),
             tls_certificate: String::new(),
             tls_private_key: String::new(),
         }
@@ -284,6 +309,8 @@ impl EndpointServiceConfig {
             tcp_port: 9888,
             http_port: 9889,
             allow_plaintext: true,
+            bind_host: String::new(),
+            public_host: String::new(),
             tls_certificate: String::new(),
             tls_private_key: String::new(),
         }

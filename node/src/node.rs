@@ -277,7 +277,7 @@ async fn bind(
     service: &EndpointServiceConfig,
     section: &str,
 ) -> anyhow::Result<Listeners> {
-    let host = config.node.thrift_host.as_str();
+    let host = service.bind_host(&config.node);
     let tcp = tokio::net::TcpListener::bind((host, service.tcp_port))
         .await
         .with_context(|| format!("cannot listen on {section}.tcp_port {}", service.tcp_port))?;

@@ -42,13 +42,21 @@ pub fn registration(config: &Config, public_key: &[u8]) -> Registration {
             connection_info: connection_info.clone(),
             load_info: current_load(0),
             time_started: started_ms,
-            transports: transports(&host, public_key, &config.operations),
+            transports: transports(
+                config.operations.public_host(&config.node),
+                public_key,
+                &config.operations,
+            ),
         });
     let bootstrap = services
         .contains(Service::Bootstrap)
         .then(|| BootstrapNodeInfo {
             connection_info,
-            transports: transports(&host, public_key, &config.bootstrap),
+            transports: transports(
+                config.bootstrap.public_host(&config.node),
+                public_key,
+                &config.bootstrap,
+            ),
             time_started: started_ms,
         });
     Registration {
@@ -101,5 +109,37 @@ fn current_load(endpoint_sessions: usize) -> LoadInfo {
     LoadInfo {
         endpoint_count: i32::try_from(endpoint_sessions).unwrap_or(i32::MAX),
         load_average,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kaa_idl::zk::TransportConnectionInfo;
+
+    use super::*;
+
+    #[test]
+    fn transports_advertise_the_public_host_and_the_node_key() {
+        let mut config = Config::default();
+        config.node.thrift_host = "10.0.0.5".into();
+        config.operations.public_host = "devices.example.org".into();
+        let registration = registration(&config, b"key");
+        let operations = registration.operations.unwrap();
+        assert_eq!(operations.connection_info.thrift_host, "10.0.0.5");
+        for transport in &operations.transports {
+            let info =
+                TransportConnectionInfo::decode(&transport.connection_info[0].connection_info)
+                    .unwrap();
+            assert_eq!(info.host, "devices.example.org");
+            assert_eq!(info.public_key, b"key");
+        }
+        // Bootstrap has no public host of its own here: the node's host.
+        let bootstrap = registration.bootstrap.unwrap();
+        let info = TransportConnectionInfo::decode(
+            &bootstrap.transports[0].connection_info[0].connection_info,
+        )
+        .unwrap();
+        assert_eq!(info.host, "10.0.0.5");
+        assert_eq!(config.operations.bind_host(&config.node), "10.0.0.5");
     }
 }
