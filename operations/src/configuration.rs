@@ -10,7 +10,7 @@
 use kaa_model::schema::AvroSchema;
 use serde_json::Value;
 
-use crate::digest::sha1;
+use kaa_idl::endpoint::crypto::sha1;
 
 /// One group's configuration as input to the merge.
 #[derive(Debug, Clone, Copy)]

@@ -15,7 +15,6 @@
 
 pub mod catalog;
 pub mod configuration;
-mod digest;
 pub mod membership;
 pub mod sessions;
 pub mod sync;
@@ -140,10 +139,7 @@ async fn purge_expired(store: EndpointStore) {
     let mut ticks = tokio::time::interval(PURGE_INTERVAL);
     loop {
         ticks.tick().await;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        match store.purge_expired(now).await {
+        match store.purge_expired(kaa_store::metadata::now_ms()).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "deleted expired notifications"),
             Err(error) => tracing::warn!(%error, "cannot delete expired notifications"),

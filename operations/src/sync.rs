@@ -18,8 +18,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use kaa_idl::endpoint::crypto::sha1;
 use kaa_idl::endpoint::sync::{
     ConfigurationSyncResponse, EventSequenceNumberResponse, EventSyncResponse,
     LogDeliveryErrorCode, LogDeliveryStatus, LogSyncResponse, Notification,
@@ -31,14 +31,13 @@ use kaa_store::StoreError;
 use kaa_store::endpoint::{
     CredentialStatus, Credentials, EndpointProfile, EndpointStore, GroupState, NotificationKind,
 };
-use kaa_store::metadata::{SdkProfile, TopicKind};
+use kaa_store::metadata::{SdkProfile, TopicKind, now_ms};
 use kaa_transport::SyncFailure;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::catalog::{AppContext, Catalog, CatalogError, TopicInfo, topic_wire_id};
 use crate::configuration::{self, Layer};
-use crate::digest::sha1;
 use crate::membership::{self, Profiles};
 use crate::sessions::{Push, Sessions};
 use crate::topics::{self, Command};
@@ -84,12 +83,6 @@ impl From<CatalogError> for SyncFailure {
 
 fn internal(error: StoreError) -> SyncFailure {
     SyncFailure::Internal(format!("endpoint store: {error}"))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// How many times a profile write is retried after a concurrent write won.

@@ -13,13 +13,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kaa_idl::endpoint::crypto::sha1;
 use kaa_idl::endpoint::sync::{
     ConfigurationSyncRequest, EventSequenceNumberRequest, EventSyncRequest,
     NotificationSyncRequest, ProfileSyncRequest, SubscriptionCommand, SubscriptionCommandType,
     SyncRequest, SyncRequestMetaData, SyncResponse, SyncResponseResultType, SyncResponseStatus,
     Topic, TopicState, topic_list_hash,
 };
-use sha1::{Digest, Sha1};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -424,7 +424,7 @@ impl Runner {
         SyncRequestMetaData {
             sdk_token: self.config.sdk_token.clone(),
             endpoint_public_key_hash: Some(self.keys.key_hash().to_vec()),
-            profile_hash: Some(Sha1::digest(&self.state.profile).to_vec()),
+            profile_hash: Some(sha1(&self.state.profile).to_vec()),
             timeout: Some(self.config.timeout.as_millis() as i64),
         }
     }
@@ -530,7 +530,7 @@ impl Runner {
             && configuration.response_status != SyncResponseStatus::NoDelta
             && let Some(body) = configuration.conf_delta_body
         {
-            self.state.configuration_hash = Sha1::digest(&body).to_vec();
+            self.state.configuration_hash = sha1(&body).to_vec();
             let _ = self.events.send(Event::Configuration(body)).await;
         }
         if let Some(notifications) = response.notification_sync_response {

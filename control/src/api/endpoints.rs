@@ -18,7 +18,7 @@ use kaa_store::endpoint::{
     CredentialStatus, Credentials, EndpointProfile, Notification as TopicNotification,
     NotificationKind, UnicastNotification,
 };
-use kaa_store::metadata::Application;
+use kaa_store::metadata::{Application, Page, now_ms, paged};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -149,23 +149,11 @@ fn endpoint_key(encoded: &str) -> Result<Vec<u8>, ApiError> {
         .ok_or_else(|| ApiError::not_found("endpoint"))
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn endpoint_store_error(error: StoreError) -> ApiError {
-    match error {
-        StoreError::NotFound(what) => ApiError::not_found(what),
-        other => {
-            tracing::error!(error = %other, "endpoint store failure");
-            ApiError::new(
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                "the endpoint store failed; try again",
-            )
-        }
+/// `page` with one item more, for [`paged`] to tell whether another page exists.
+fn with_one_more(page: Page) -> Page {
+    Page {
+        offset: page.offset,
+        limit: page.limit + 1,
     }
 }
 
@@ -175,12 +163,7 @@ async fn app_endpoint(
     app: &Application,
     key: &[u8],
 ) -> Result<EndpointProfile, ApiError> {
-    match state
-        .endpoints
-        .profile(key)
-        .await
-        .map_err(endpoint_store_error)?
-    {
+    match state.endpoints.profile(key).await? {
         Some(profile) if profile.application_id == app.id => Ok(profile),
         _ => Err(ApiError::not_found("endpoint")),
     }
@@ -242,12 +225,7 @@ pub async fn provision_credentials(
     PublicKey::from_der(&der)
         .map_err(|e| ApiError::invalid("public_key", format!("not an RSA public key: {e}")))?;
     let hash = key_hash(&der).to_vec();
-    if let Some(existing) = state
-        .endpoints
-        .credentials(&app.id, &hash)
-        .await
-        .map_err(endpoint_store_error)?
-    {
+    if let Some(existing) = state.endpoints.credentials(&app.id, &hash).await? {
         return Err(ApiError::new(
             actix_web::http::StatusCode::CONFLICT,
             "conflict",
@@ -260,11 +238,7 @@ pub async fn provision_credentials(
         public_key: der,
         status: CredentialStatus::Available,
     };
-    state
-        .endpoints
-        .provision_credentials(&credentials)
-        .await
-        .map_err(endpoint_store_error)?;
+    state.endpoints.provision_credentials(&credentials).await?;
     Ok(HttpResponse::Created().json(CredentialsView::from(&credentials)))
 }
 
@@ -281,24 +255,11 @@ pub async fn list_credentials(
     caller.require(&TENANT_ROLES)?;
     let app = tenant_application(&state, &caller, &id).await?;
     let page = query.page()?;
-    let mut items = state
+    let listed = state
         .endpoints
-        .list_credentials(
-            &app.id,
-            kaa_store::metadata::Page {
-                offset: page.offset,
-                limit: page.limit + 1,
-            },
-        )
-        .await
-        .map_err(endpoint_store_error)?;
-    let next_offset =
-        (items.len() as i64 > page.limit).then_some(page.offset.saturating_add(page.limit));
-    items.truncate(page.limit as usize);
-    Ok(HttpResponse::Ok().json(PageOf {
-        items: items.iter().map(CredentialsView::from).collect(),
-        next_offset,
-    }))
+        .list_credentials(&app.id, with_one_more(page))
+        .await?;
+    Ok(HttpResponse::Ok().json(PageOf::<CredentialsView>::from(paged(listed, page))))
 }
 
 /// One endpoint's credentials.
@@ -317,8 +278,7 @@ pub async fn get_credentials(
     let credentials = state
         .endpoints
         .credentials(&app.id, &key)
-        .await
-        .map_err(endpoint_store_error)?
+        .await?
         .ok_or_else(|| ApiError::not_found("credentials"))?;
     Ok(HttpResponse::Ok().json(CredentialsView::from(&credentials)))
 }
@@ -340,16 +300,14 @@ pub async fn revoke_credentials(
     let found = state
         .endpoints
         .set_credentials_status(&app.id, &key, CredentialStatus::Revoked)
-        .await
-        .map_err(endpoint_store_error)?;
+        .await?;
     if !found {
         return Err(ApiError::not_found("credentials"));
     }
     let credentials = state
         .endpoints
         .credentials(&app.id, &key)
-        .await
-        .map_err(endpoint_store_error)?
+        .await?
         .ok_or_else(|| ApiError::not_found("credentials"))?;
     tell_endpoint(&state, &app, key, EndpointMessage::Deregistration);
     Ok(HttpResponse::Ok().json(CredentialsView::from(&credentials)))
@@ -379,8 +337,7 @@ async fn endpoint_view(
     let credentials = state
         .endpoints
         .credentials(&app.id, &profile.endpoint_key_hash)
-        .await
-        .map_err(endpoint_store_error)?;
+        .await?;
     Ok(EndpointView {
         endpoint_key_hash: URL_SAFE_NO_PAD.encode(&profile.endpoint_key_hash),
         access_token: profile.access_token,
@@ -415,24 +372,21 @@ pub async fn list_endpoints(
     caller.require(&TENANT_ROLES)?;
     let app = tenant_application(&state, &caller, &id).await?;
     let page = query.page()?;
-    let profiles = state
-        .endpoints
-        .list_profiles(
-            &app.id,
-            kaa_store::metadata::Page {
-                offset: page.offset,
-                limit: page.limit + 1,
-            },
-        )
-        .await
-        .map_err(endpoint_store_error)?;
-    let next_offset =
-        (profiles.len() as i64 > page.limit).then_some(page.offset.saturating_add(page.limit));
+    let listed = paged(
+        state
+            .endpoints
+            .list_profiles(&app.id, with_one_more(page))
+            .await?,
+        page,
+    );
     let mut items = Vec::new();
-    for profile in profiles.into_iter().take(page.limit as usize) {
+    for profile in listed.items {
         items.push(endpoint_view(&state, &app, profile).await?);
     }
-    Ok(HttpResponse::Ok().json(PageOf { items, next_offset }))
+    Ok(HttpResponse::Ok().json(PageOf {
+        items,
+        next_offset: listed.next,
+    }))
 }
 
 /// One endpoint: profiles, groups, configuration, credentials status, last seen.
@@ -482,7 +436,7 @@ pub async fn update_server_profile(
                 break;
             }
             Err(StoreError::Conflict(_)) => continue,
-            Err(error) => return Err(endpoint_store_error(error)),
+            Err(error) => return Err(error.into()),
         }
     }
     let profile = saved.ok_or_else(|| {
@@ -570,11 +524,7 @@ pub async fn send_notification(
         body,
         expires_at_ms,
     };
-    state
-        .endpoints
-        .save_notification(&notification)
-        .await
-        .map_err(endpoint_store_error)?;
+    state.endpoints.save_notification(&notification).await?;
     state.announce(Notification {
         app_id: Some(app.id.clone()),
         topic_id: Some(topic.id.clone()),
@@ -627,11 +577,7 @@ pub async fn send_unicast(
         body,
         expires_at_ms,
     };
-    state
-        .endpoints
-        .save_unicast(&unicast)
-        .await
-        .map_err(endpoint_store_error)?;
+    state.endpoints.save_unicast(&unicast).await?;
     tell_endpoint(
         &state,
         &app,

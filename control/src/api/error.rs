@@ -120,11 +120,11 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", rule)
             }
             other => {
-                tracing::error!(error = %other, "metadata store failure");
+                tracing::error!(error = %other, "storage failure");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "storage_unavailable",
-                    "the metadata database failed; try again",
+                    "storage (the metadata database or the endpoint store) failed; try again",
                 )
             }
         }

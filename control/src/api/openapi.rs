@@ -251,7 +251,7 @@ fn common_responses() -> [Common; 9] {
         common(
             "503",
             "Unavailable",
-            "The metadata database failed (`storage_unavailable`), or this node is a standby \
+            "Storage failed (`storage_unavailable`), or this node is a standby \
              Control (`not_leader`, with the leader's admin URL in `X-Kaa-Leader`); try again",
         ),
     ]

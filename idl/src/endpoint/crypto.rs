@@ -53,9 +53,14 @@ pub fn access_point_id(host: &str, port: u16) -> i32 {
     crc32(format!("{host}:{port}").as_bytes()) as i32
 }
 
+/// SHA-1, the hash Kaa uses for key hashes, profile hashes and configuration hashes.
+pub fn sha1(bytes: &[u8]) -> [u8; 20] {
+    Sha1::digest(bytes).into()
+}
+
 /// The endpoint key hash: SHA-1 of the X.509 DER public key exactly as sent.
 pub fn key_hash(public_key_der: &[u8]) -> [u8; 20] {
-    Sha1::digest(public_key_der).into()
+    sha1(public_key_der)
 }
 
 /// Why a key could not be used or a message could not be decrypted or verified.

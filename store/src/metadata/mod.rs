@@ -203,9 +203,10 @@ fn conflict(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     }
 }
 
-fn paged<T>(mut items: Vec<T>, page: Page) -> Paged<T> {
-    // One row more than asked tells whether another page exists.
-    let next = (items.len() as i64 > page.limit).then(|| page.offset + page.limit);
+/// One page from `items`, listed with one item more than `page` asks for: that extra item tells
+/// whether another page exists.
+pub fn paged<T>(mut items: Vec<T>, page: Page) -> Paged<T> {
+    let next = (items.len() as i64 > page.limit).then(|| page.offset.saturating_add(page.limit));
     items.truncate(page.limit as usize);
     Paged { items, next }
 }
