@@ -2,10 +2,12 @@
 //!
 //! Control keeps tenants, applications, schemas, groups and the rest in the SQL metadata database
 //! ([`kaa_store::metadata`]), serves the admin REST API on the node's admin port ([`api`]), and
-//! on the elected leader tells Operations nodes about every change ([`announce`]).
+//! on the elected leader tells Operations nodes about every change ([`announce`]) and balances
+//! their load with redirection rules ([`rebalance`]).
 
 pub mod announce;
 pub mod api;
+pub mod rebalance;
 
 use std::sync::Arc;
 
@@ -17,8 +19,11 @@ use kaa_store::endpoint::EndpointStore;
 use kaa_store::metadata::MetadataStore;
 use kaa_store::sql::SqlDatabase;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::announce::ChangeAnnouncer;
 use crate::api::ApiState;
+use crate::rebalance::{RebalanceSettings, run_rebalancer};
 
 /// Why Control could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,15 +40,17 @@ pub enum ControlError {
 pub struct ControlService {
     store: MetadataStore,
     api: ApiState,
+    rebalancer: (CancellationToken, tokio::task::JoinHandle<()>),
 }
 
 impl ControlService {
-    /// Starts Control on an open metadata database: brings its schema up to date and makes sure a
-    /// KAA_ADMIN exists.
+    /// Starts Control on an open metadata database: brings its schema up to date, makes sure a
+    /// KAA_ADMIN exists, and balances Operations load with `rebalance` while this node leads.
     pub async fn start(
         metadata: SqlDatabase,
         endpoints: EndpointStore,
         cluster: Cluster,
+        rebalance: RebalanceSettings,
     ) -> Result<Self, ControlError> {
         let dialect = metadata.dialect();
         let store = MetadataStore::open(metadata).await?;
@@ -54,10 +61,16 @@ impl ControlService {
             store.clone(),
             endpoints,
             EndpointRouter::new(cluster.clone()),
-            Arc::new(ChangeAnnouncer::new(cluster)),
+            Arc::new(ChangeAnnouncer::new(cluster.clone())),
         );
+        let stop_rebalancing = CancellationToken::new();
+        let rebalancer = tokio::spawn(run_rebalancer(cluster, rebalance, stop_rebalancing.clone()));
         tracing::info!(?dialect, "control service started");
-        Ok(Self { store, api })
+        Ok(Self {
+            store,
+            api,
+            rebalancer: (stop_rebalancing, rebalancer),
+        })
     }
 
     /// The admin API's state, for mounting with [`api::configure`].
@@ -70,8 +83,11 @@ impl ControlService {
         vec![Arc::new(self.store.database().probe("metadata-sql"))]
     }
 
-    /// Stops the service; the metadata pool closes its connections.
+    /// Stops the service: the rebalancer ends, then the metadata pool closes its connections.
     pub async fn stop(self) {
+        let (stop_rebalancing, rebalancer) = self.rebalancer;
+        stop_rebalancing.cancel();
+        let _ = rebalancer.await;
         self.store.database().pool().close().await;
         tracing::info!("control service stopped");
     }

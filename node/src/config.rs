@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use kaa_control::rebalance::RebalanceSettings;
 use kaa_model::{Service, ServiceSet};
 use kaa_store::endpoint::EndpointBackend;
 use serde::{Deserialize, Serialize};
@@ -219,13 +220,28 @@ pub struct ControlConfig {
     /// Folder of the built admin UI (`admin-ui/dist`), served at `/` on the admin port; empty
     /// means `./admin-ui/dist` under the working directory, when it exists.
     pub ui_dir: PathBuf,
+    /// How often the leader recomputes load-balancing redirection rules.
+    #[serde(with = "humantime_serde")]
+    pub rebalance_interval: Duration,
+    /// Endpoint-count difference between the most and least loaded Operations nodes below which
+    /// nothing is redirected.
+    pub rebalance_min_difference: u64,
+    /// Largest share of new sessions an overloaded node redirects (0..=1).
+    pub rebalance_max_initial_redirect: f64,
+    /// Largest share of running sessions' syncs an overloaded node redirects (0..=1).
+    pub rebalance_max_session_redirect: f64,
 }
 
 impl Default for ControlConfig {
     fn default() -> Self {
+        let rebalance = RebalanceSettings::default();
         Self {
             enabled: true,
             ui_dir: PathBuf::new(),
+            rebalance_interval: rebalance.interval,
+            rebalance_min_difference: rebalance.min_difference,
+            rebalance_max_initial_redirect: rebalance.max_initial_redirect,
+            rebalance_max_session_redirect: rebalance.max_session_redirect,
         }
     }
 }
@@ -244,6 +260,16 @@ impl ControlConfig {
         }
         let default = PathBuf::from(DEFAULT_UI_DIR);
         default.join("index.html").is_file().then_some(default)
+    }
+
+    /// How the leader balances Operations load.
+    pub fn rebalance(&self) -> RebalanceSettings {
+        RebalanceSettings {
+            interval: self.rebalance_interval,
+            min_difference: self.rebalance_min_difference,
+            max_initial_redirect: self.rebalance_max_initial_redirect,
+            max_session_redirect: self.rebalance_max_session_redirect,
+        }
     }
 }
 
@@ -510,6 +536,23 @@ impl Config {
         }
         if self.zookeeper.load_report_interval < Duration::from_millis(100) {
             return invalid("zookeeper.load_report_interval", "must be at least 100ms");
+        }
+        if self.control.rebalance_interval < Duration::from_millis(100) {
+            return invalid("control.rebalance_interval", "must be at least 100ms");
+        }
+        for (key, share) in [
+            (
+                "control.rebalance_max_initial_redirect",
+                self.control.rebalance_max_initial_redirect,
+            ),
+            (
+                "control.rebalance_max_session_redirect",
+                self.control.rebalance_max_session_redirect,
+            ),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                return invalid(key, "must be between 0 and 1");
+            }
         }
         if (self.control.enabled || self.operations.enabled) && self.sql.url.trim().is_empty() {
             return invalid(

@@ -135,7 +135,8 @@ impl Internode {
         if let Some(changes) = operations {
             processors = processors.operations(OperationsHandler {
                 changes,
-                counter: counters.notifications.clone(),
+                notifications: counters.notifications.clone(),
+                redirection_rules: counters.redirection_rules.clone(),
             });
         }
         if config.services().contains(Service::Bootstrap) {
@@ -183,6 +184,7 @@ struct NodeFacts {
 #[derive(Clone)]
 struct Counters {
     notifications: Counter,
+    redirection_rules: Counter,
     server_list_updates: Counter,
 }
 
@@ -190,12 +192,18 @@ impl Counters {
     fn register(registry: &mut Registry) -> Self {
         let counters = Self {
             notifications: Counter::default(),
+            redirection_rules: Counter::default(),
             server_list_updates: Counter::default(),
         };
         registry.register(
             "kaa_internode_notifications",
             "Metadata change notifications received from Control (OperationsService.onNotification)",
             counters.notifications.clone(),
+        );
+        registry.register(
+            "kaa_internode_redirection_rules",
+            "Load-balancing redirection rules received from the Control leader (OperationsService.setRedirectionRule)",
+            counters.redirection_rules.clone(),
         );
         registry.register(
             "kaa_internode_server_list_updates",
@@ -480,12 +488,13 @@ fn redact_url(url: &str) -> Option<String> {
 /// Operations service; accepts the rest.
 struct OperationsHandler {
     changes: Changes,
-    counter: Counter,
+    notifications: Counter,
+    redirection_rules: Counter,
 }
 
 impl OperationsServiceSyncHandler for OperationsHandler {
     fn handle_on_notification(&self, notification: Notification) -> thrift::Result<()> {
-        self.counter.inc();
+        self.notifications.inc();
         info!(
             op = ?notification.op,
             app = ?notification.app_id,
@@ -498,7 +507,8 @@ impl OperationsServiceSyncHandler for OperationsHandler {
     }
 
     fn handle_set_redirection_rule(&self, rule: RedirectionRule) -> thrift::Result<()> {
-        info!(rule_id = ?rule.rule_id, access_point = ?rule.access_point_id, "redirection rule received, not applied yet");
+        self.redirection_rules.inc();
+        self.changes.on_redirection_rule(&rule);
         Ok(())
     }
 

@@ -215,8 +215,15 @@ async fn start_services(
                 })
                 .await?;
                 let endpoints = open_endpoint_store(config, patience).await?;
-                running.control =
-                    Some(ControlService::start(metadata, endpoints, cluster.clone()).await?);
+                running.control = Some(
+                    ControlService::start(
+                        metadata,
+                        endpoints,
+                        cluster.clone(),
+                        config.control.rebalance(),
+                    )
+                    .await?,
+                );
             }
             Service::Operations => {
                 let store = open_endpoint_store(config, patience).await?;

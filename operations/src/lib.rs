@@ -11,11 +11,13 @@
 //! - [`membership`], [`configuration`], [`topics`]: the pure rules of groups, configuration
 //!   merge and topic lists.
 //! - [`sessions`]: the sessions of this node by endpoint, for pushes.
+//! - [`redirection`]: the load balancer's rules that send some endpoints to other nodes.
 //! - [`sync`]: one request in, one response out.
 
 pub mod catalog;
 pub mod configuration;
 pub mod membership;
+pub mod redirection;
 pub mod sessions;
 pub mod sync;
 pub mod topics;
@@ -26,7 +28,7 @@ use std::sync::atomic::AtomicUsize;
 use kaa_cluster::Cluster;
 use kaa_cluster::routing::{EndpointAddress, EndpointMessage, EndpointRouter, Hop};
 use kaa_idl::endpoint::sync::{SyncRequest, SyncResponse};
-use kaa_idl::thrift::operations::Notification;
+use kaa_idl::thrift::operations::{Notification, RedirectionRule};
 use kaa_model::health::Probe;
 use kaa_store::endpoint::EndpointStore;
 use kaa_store::metadata::MetadataStore;
@@ -36,6 +38,7 @@ use kaa_transport::{EndpointService, Listeners, NodeKeys, Serving, SyncFailure};
 use tokio::sync::mpsc;
 
 use crate::catalog::Catalog;
+use crate::redirection::RedirectionRules;
 use crate::sessions::{Push, Sessions};
 use crate::sync::{EndpointSession, SyncProcessor};
 
@@ -57,6 +60,7 @@ pub struct OperationsService {
     node_id: String,
     catalog: Arc<Catalog>,
     sessions: Arc<Sessions>,
+    redirection: Arc<RedirectionRules>,
     serving: Serving,
     purger: tokio::task::JoinHandle<()>,
 }
@@ -75,10 +79,12 @@ impl OperationsService {
         let node_id = settings.node_id.clone();
         let catalog = Arc::new(Catalog::new(metadata));
         let sessions = Arc::new(Sessions::counted(settings.session_count.clone()));
+        let redirection = Arc::new(RedirectionRules::default());
         let processor = Arc::new(Endpoints(SyncProcessor::new(
             catalog.clone(),
             store.clone(),
             sessions.clone(),
+            redirection.clone(),
             settings.node_id.clone(),
         )));
         let serving = Serving::start(
@@ -99,6 +105,7 @@ impl OperationsService {
             node_id,
             catalog,
             sessions,
+            redirection,
             serving,
             purger,
         })
@@ -109,6 +116,7 @@ impl OperationsService {
         Changes {
             catalog: self.catalog.clone(),
             sessions: self.sessions.clone(),
+            redirection: self.redirection.clone(),
             store: self.store.clone(),
             router: self.router.clone(),
             node_id: self.node_id.clone(),
@@ -152,6 +160,7 @@ async fn purge_expired(store: EndpointStore) {
 pub struct Changes {
     catalog: Arc<Catalog>,
     sessions: Arc<Sessions>,
+    redirection: Arc<RedirectionRules>,
     store: EndpointStore,
     router: EndpointRouter,
     node_id: String,
@@ -177,6 +186,24 @@ impl Changes {
             sessions = reached,
             "applied a change notification"
         );
+    }
+
+    /// A redirection rule from the Control leader's load balancer: until it expires, a share of
+    /// this node's new sessions (and of running sessions' syncs) is sent to its target.
+    pub fn on_redirection_rule(&self, rule: &RedirectionRule) {
+        let (Some(target), Some(rule_id)) = (rule.access_point_id, rule.rule_id) else {
+            tracing::warn!(?rule, "redirection rule without a target or id ignored");
+            return;
+        };
+        let ttl = std::time::Duration::from_millis(rule.rule_t_t_l.unwrap_or(0).max(0) as u64);
+        self.redirection.apply(RedirectionRules::rule(
+            rule_id,
+            target,
+            rule.init_redirect_probability.map_or(0.0, |p| p.0),
+            rule.session_redirect_probability.map_or(0.0, |p| p.0),
+            ttl,
+            std::time::Instant::now(),
+        ));
     }
 
     /// A message for one endpoint. On the local hop it becomes a push to the endpoint's session

@@ -24,8 +24,8 @@ use kaa_idl::endpoint::sync::{
     ConfigurationSyncResponse, EventSequenceNumberResponse, EventSyncResponse,
     LogDeliveryErrorCode, LogDeliveryStatus, LogSyncResponse, Notification,
     NotificationSyncRequest, NotificationSyncResponse, NotificationType, ProfileSyncRequest,
-    ProfileSyncResponse, SubscriptionCommandType, SubscriptionType, SyncRequest, SyncResponse,
-    SyncResponseResultType, SyncResponseStatus, Topic,
+    ProfileSyncResponse, RedirectSyncResponse, SubscriptionCommandType, SubscriptionType,
+    SyncRequest, SyncResponse, SyncResponseResultType, SyncResponseStatus, Topic,
 };
 use kaa_store::StoreError;
 use kaa_store::endpoint::{
@@ -39,6 +39,7 @@ use tokio::sync::mpsc;
 use crate::catalog::{AppContext, Catalog, CatalogError, TopicInfo, topic_wire_id};
 use crate::configuration::{self, Layer};
 use crate::membership::{self, Profiles};
+use crate::redirection::{self, Moment, RedirectionRules};
 use crate::sessions::{Push, Sessions};
 use crate::topics::{self, Command};
 
@@ -69,6 +70,7 @@ pub struct SyncProcessor {
     catalog: Arc<Catalog>,
     store: EndpointStore,
     sessions: Arc<Sessions>,
+    redirection: Arc<RedirectionRules>,
     node_id: String,
 }
 
@@ -94,12 +96,14 @@ impl SyncProcessor {
         catalog: Arc<Catalog>,
         store: EndpointStore,
         sessions: Arc<Sessions>,
+        redirection: Arc<RedirectionRules>,
         node_id: String,
     ) -> Self {
         Self {
             catalog,
             store,
             sessions,
+            redirection,
             node_id,
         }
     }
@@ -146,6 +150,20 @@ impl SyncProcessor {
             ));
         }
         let first_of_session = session.endpoint.is_none();
+        let moment = if first_of_session {
+            Moment::SessionStart
+        } else {
+            Moment::InSession
+        };
+        let now = std::time::Instant::now();
+        if let Some(access_point_id) = self.redirection.pick(moment, redirection::draw(), now) {
+            // Before anything is stored: the endpoint registers on the node it is sent to.
+            tracing::debug!(?moment, access_point_id, "endpoint redirected");
+            let mut response =
+                SyncResponse::new(request.request_id, SyncResponseResultType::Redirect);
+            response.redirect_sync_response = Some(RedirectSyncResponse { access_point_id });
+            return Ok(response);
+        }
         let mut response = SyncResponse::new(request.request_id, SyncResponseResultType::Success);
 
         // What is stored, to write back only what this sync changes.

@@ -9,7 +9,7 @@
 //! waits a moment and moves on to the next Operations server of the bootstrap list, bootstrapping
 //! again when the list is used up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -95,6 +95,8 @@ pub enum Event {
     Connected(String),
     /// The session ended; the client is reconnecting.
     Disconnected(String),
+    /// The server sent the endpoint to a less loaded server (`host:port`), which it tries next.
+    Redirected(String),
     /// A new configuration body (Avro binary of the configuration schema).
     Configuration(Vec<u8>),
     /// The topics offered to this endpoint.
@@ -230,13 +232,34 @@ impl Runner {
                 }
             };
             let transport = self.config.transport;
-            for server in servers.iter().filter(|s| s.transport == transport) {
+            let mut queue: VecDeque<&OperationsServer> = servers
+                .iter()
+                .filter(|s| s.transport == transport)
+                .collect();
+            let mut redirects = 0;
+            while let Some(server) = queue.pop_front() {
                 let ended = match transport {
                     Transport::Tcp => self.session(server).await,
                     Transport::Http => self.http_session(server).await,
                 };
                 match ended {
                     End::Stopped => return,
+                    End::Failed(SdkError::Redirected(access_point))
+                        if redirects < servers.len() =>
+                    {
+                        // The server is overloaded and names a less loaded one: go there at once.
+                        let target = servers.iter().find(|s| {
+                            s.transport == transport && s.access_point_id == access_point
+                        });
+                        let Some(target) = target else {
+                            tracing::warn!(access_point, "redirected to an unknown access point");
+                            continue;
+                        };
+                        redirects += 1;
+                        tracing::info!(from = %server.address(), to = %target.address(), "redirected");
+                        let _ = self.events.send(Event::Redirected(target.address())).await;
+                        queue.push_front(target);
+                    }
                     End::Failed(error) => {
                         tracing::info!(server = %server.address(), %error, "session ended");
                         let _ = self
@@ -523,6 +546,13 @@ impl Runner {
             SyncResponseResultType::ProfileResync => return Ok(Some(self.full_request())),
             SyncResponseResultType::Failure => {
                 return Err(SdkError::Refused("sync failed".into()));
+            }
+            SyncResponseResultType::Redirect => {
+                let access_point = response
+                    .redirect_sync_response
+                    .map(|r| r.access_point_id)
+                    .ok_or_else(|| SdkError::Protocol("REDIRECT without an access point".into()))?;
+                return Err(SdkError::Redirected(access_point));
             }
             _ => {}
         }

@@ -35,4 +35,7 @@ pub enum SdkError {
     /// The server took too long.
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
+    /// The server redirected the endpoint to the Operations server with this access point id.
+    #[error("redirected to access point {0}")]
+    Redirected(i32),
 }

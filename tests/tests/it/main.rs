@@ -8,6 +8,7 @@ mod endpoint_cluster;
 mod endpoint_path;
 mod endpoint_store;
 mod events_api;
+mod load_balancing;
 mod metadata_events;
 mod metadata_store;
 mod node_lifecycle;
