@@ -11,11 +11,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kaa_idl::endpoint::crypto::sha1;
 use kaa_idl::endpoint::sync::{
-    ConfigurationSyncRequest, EventSequenceNumberRequest, EventSyncRequest,
+    ConfigurationSyncRequest, EventSequenceNumberRequest, EventSyncRequest, LogDeliveryErrorCode,
     NotificationSyncRequest, ProfileSyncRequest, SubscriptionCommand, SubscriptionCommandType,
     SyncRequest, SyncRequestMetaData, SyncResponse, SyncResponseResultType, SyncResponseStatus,
     Topic, TopicState, topic_list_hash,
@@ -29,6 +30,7 @@ use crate::bootstrap::{OperationsServer, Transport, fetch_servers};
 use crate::channel::{Channel, Security, Tls};
 use crate::http;
 use crate::keys::EndpointKeys;
+use crate::logs::{Delivery, LogBuffer, LogSettings, SharedLogs, Uploader};
 
 /// A Bootstrap server the client may ask.
 #[derive(Debug, Clone)]
@@ -62,6 +64,8 @@ pub struct ClientConfig {
     pub tls: Option<Tls>,
     /// Kaatcp sessions (pushes arrive at once) or HTTP (long polls).
     pub transport: Transport,
+    /// Log upload: batch size, buffer size, delivery timeout.
+    pub logs: LogSettings,
 }
 
 impl ClientConfig {
@@ -84,6 +88,7 @@ impl ClientConfig {
             keep_alive: 200,
             tls: None,
             transport: Transport::Tcp,
+            logs: LogSettings::default(),
         }
     }
 }
@@ -97,6 +102,22 @@ pub enum Event {
     Disconnected(String),
     /// The server sent the endpoint to a less loaded server (`host:port`), which it tries next.
     Redirected(String),
+    /// The server stored log records `first..=last` (ids from [`KaaClient::log`]).
+    LogsDelivered {
+        /// First record id.
+        first: u64,
+        /// Last record id.
+        last: u64,
+    },
+    /// Log records `first..=last` were not stored; the client sends them again.
+    LogsFailed {
+        /// First record id.
+        first: u64,
+        /// Last record id.
+        last: u64,
+        /// The server's reason; none when no status came within the delivery timeout.
+        code: Option<LogDeliveryErrorCode>,
+    },
     /// A new configuration body (Avro binary of the configuration schema).
     Configuration(Vec<u8>),
     /// The topics offered to this endpoint.
@@ -129,6 +150,7 @@ pub struct KaaClient {
     stop: CancellationToken,
     task: JoinHandle<()>,
     key_hash: [u8; 20],
+    logs: Arc<SharedLogs>,
 }
 
 impl KaaClient {
@@ -136,6 +158,10 @@ impl KaaClient {
     pub fn start(config: ClientConfig) -> Result<Self, SdkError> {
         let keys = EndpointKeys::load_or_create(&config.state_dir)?;
         let key_hash = *keys.key_hash();
+        let logs = SharedLogs::new(LogBuffer::open(
+            &config.state_dir.join("logs"),
+            config.logs.clone(),
+        )?);
         let (commands_tx, commands_rx) = mpsc::channel(16);
         let (events_tx, events_rx) = mpsc::channel(256);
         let stop = CancellationToken::new();
@@ -144,6 +170,11 @@ impl KaaClient {
                 profile: config.profile.clone(),
                 ..State::default()
             },
+            uploader: Uploader::new(
+                logs.clone(),
+                config.logs.delivery_timeout,
+                config.retry_delay,
+            ),
             config,
             keys,
             events: events_tx,
@@ -157,7 +188,16 @@ impl KaaClient {
             stop,
             task,
             key_hash,
+            logs,
         })
+    }
+
+    /// Stores a log record (Avro binary of the SDK profile's log schema) in the endpoint's
+    /// persistent buffer and returns its id; the client uploads it and reports its fate as
+    /// [`Event::LogsDelivered`] or [`Event::LogsFailed`] (then retries). Fails when the buffer
+    /// is full ([`SdkError::LogBufferFull`]) or cannot be written.
+    pub fn log(&self, record: Vec<u8>) -> Result<u64, SdkError> {
+        self.logs.append(record)
     }
 
     /// The endpoint's key hash (its identity on the server).
@@ -205,6 +245,7 @@ struct State {
 
 struct Runner {
     config: ClientConfig,
+    uploader: Uploader,
     keys: EndpointKeys,
     state: State,
     events: mpsc::Sender<Event>,
@@ -310,6 +351,8 @@ impl Runner {
     }
 
     async fn session(&mut self, server: &OperationsServer) -> End {
+        self.uploader.session_ended();
+        let logs = self.uploader.logs().clone();
         let first = self.full_request();
         let security = Security::Encrypted {
             server_key: &server.public_key,
@@ -353,6 +396,21 @@ impl Runner {
                         return End::Failed(error);
                     }
                 }
+                _ = logs.appended() => {
+                    if let Some(request) = self.log_request()
+                        && let Err(error) = channel.send(&request).await
+                    {
+                        return End::Failed(error);
+                    }
+                }
+                _ = until(self.uploader.deadline()) => {
+                    self.log_deadline().await;
+                    if let Some(request) = self.log_request()
+                        && let Err(error) = channel.send(&request).await
+                    {
+                        return End::Failed(error);
+                    }
+                }
                 received = channel.receive() => {
                     let outcome = match received {
                         Ok(response) => self.absorb_over(&mut channel, response).await,
@@ -381,15 +439,18 @@ impl Runner {
     /// A session over HTTP: the full request, then long polls (`/EP/LongSync`) that the server
     /// answers when it has news, with commands sent as they come (`/EP/Sync`).
     async fn http_session(&mut self, server: &OperationsServer) -> End {
+        self.uploader.session_ended();
+        let logs = self.uploader.logs().clone();
         let address = server.address();
         let mut request = self.full_request();
         let mut announced = false;
         loop {
-            let path = if request.profile_sync_request.is_some() {
-                http::Path::Sync
-            } else {
-                http::Path::LongSync
-            };
+            let path =
+                if request.profile_sync_request.is_some() || request.log_sync_request.is_some() {
+                    http::Path::Sync
+                } else {
+                    http::Path::LongSync
+                };
             let exchange = http::sync(
                 &address,
                 path,
@@ -402,6 +463,19 @@ impl Runner {
                 _ = self.stop.cancelled() => return End::Stopped,
                 Some(command) = self.commands.recv() => {
                     request = self.command_request(command);
+                    continue;
+                }
+                _ = logs.appended() => {
+                    if let Some(logs) = self.log_request() {
+                        request = logs;
+                    }
+                    continue;
+                }
+                _ = until(self.uploader.deadline()) => {
+                    self.log_deadline().await;
+                    if let Some(logs) = self.log_request() {
+                        request = logs;
+                    }
                     continue;
                 }
                 response = exchange => response,
@@ -436,6 +510,32 @@ impl Runner {
             notification_sync_request: Some(notifications),
             ..SyncRequest::default()
         }
+    }
+
+    /// A request carrying the next log batch, if one is due.
+    fn log_request(&mut self) -> Option<SyncRequest> {
+        let logs = self.uploader.next(tokio::time::Instant::now())?;
+        Some(SyncRequest {
+            request_id: self.request_id(),
+            sync_request_meta_data: Some(self.meta()),
+            log_sync_request: Some(logs),
+            ..SyncRequest::default()
+        })
+    }
+
+    /// A log deadline passed: a batch that got no status in time is reported failed.
+    async fn log_deadline(&mut self) {
+        if let Some(delivery) = self.uploader.on_deadline(tokio::time::Instant::now()) {
+            self.report(delivery).await;
+        }
+    }
+
+    async fn report(&self, delivery: Delivery) {
+        let event = match delivery {
+            Delivery::Delivered { first, last } => Event::LogsDelivered { first, last },
+            Delivery::Failed { first, last, code } => Event::LogsFailed { first, last, code },
+        };
+        let _ = self.events.send(event).await;
     }
 
     fn request_id(&mut self) -> i32 {
@@ -540,7 +640,8 @@ impl Runner {
     }
 
     /// Takes in a response: events for the application and state for the next request; returns
-    /// the request to send next when the server asks for the full profile.
+    /// the request to send next: the full profile when the server asks for it, else the next log
+    /// batch when one is due.
     async fn absorb(&mut self, response: SyncResponse) -> Result<Option<SyncRequest>, SdkError> {
         match response.status {
             SyncResponseResultType::ProfileResync => return Ok(Some(self.full_request())),
@@ -555,6 +656,16 @@ impl Runner {
                 return Err(SdkError::Redirected(access_point));
             }
             _ => {}
+        }
+        let statuses = response
+            .log_sync_response
+            .as_ref()
+            .and_then(|logs| logs.delivery_statuses.as_deref());
+        if let Some(statuses) = statuses {
+            let now = tokio::time::Instant::now();
+            for delivery in self.uploader.on_statuses(statuses, now)? {
+                self.report(delivery).await;
+            }
         }
         if let Some(configuration) = response.configuration_sync_response
             && configuration.response_status != SyncResponseStatus::NoDelta
@@ -591,6 +702,15 @@ impl Runner {
                     .await;
             }
         }
-        Ok(None)
+        // The next log batch goes as soon as the last one is settled.
+        Ok(self.log_request())
+    }
+}
+
+/// Resolves at `deadline`, or never without one.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }

@@ -13,6 +13,7 @@ pub mod channel;
 pub mod client;
 pub mod http;
 pub mod keys;
+pub mod logs;
 
 /// Why an SDK operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,9 @@ pub enum SdkError {
     /// The server took too long.
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
+    /// The log buffer holds this many unacknowledged records already.
+    #[error("the log buffer is full ({0} records wait for the server)")]
+    LogBufferFull(usize),
     /// The server redirected the endpoint to the Operations server with this access point id.
     #[error("redirected to access point {0}")]
     Redirected(i32),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use kaa_idl::endpoint::sync::LogDeliveryErrorCode;
 use kaa_sdk::bootstrap::Transport;
 use kaa_sdk::client::{BootstrapServer, ClientConfig, Event, KaaClient};
 use kaa_tests::api::{ApiClient, Reply};
@@ -1061,4 +1062,43 @@ async fn http_sessions_long_poll_for_configuration_changes() {
     client.stop().await;
     node.signal(nix::sys::signal::Signal::SIGTERM);
     node.wait_exit(Duration::from_secs(20)).await.unwrap();
+}
+
+#[tokio::test]
+async fn unacknowledged_log_records_are_retried_and_survive_an_endpoint_restart() {
+    let node = standalone().await;
+    let (_developer, app) = application(&node).await;
+    let state = tempfile::tempdir().unwrap();
+    let mut client = sdk_client(&node, &app.sdk_token, state.path());
+    let ids: Vec<u64> = (0..3u8).map(|n| client.log(vec![n; 4]).unwrap()).collect();
+    assert_eq!(ids, [1, 2, 3]);
+    // No appender: the server refuses the batch with a reason, and the SDK tries again.
+    for attempt in 0..2 {
+        let failed = wait_event(&mut client, Duration::from_secs(30), |e| match e {
+            Event::LogsFailed { first, last, code } => Some((*first, *last, *code)),
+            Event::LogsDelivered { .. } => panic!("a batch was acknowledged without appenders"),
+            _ => None,
+        })
+        .await;
+        assert_eq!(
+            failed,
+            (1, 3, Some(LogDeliveryErrorCode::NoAppendersConfigured)),
+            "attempt {attempt}"
+        );
+    }
+    client.stop().await;
+    // The records outlive the process's client: a new one finds them and sends them again.
+    let mut restarted = sdk_client(&node, &app.sdk_token, state.path());
+    let failed = wait_event(&mut restarted, Duration::from_secs(30), |e| match e {
+        Event::LogsFailed { first, last, .. } => Some((*first, *last)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(failed, (1, 3));
+    assert_eq!(
+        restarted.log(vec![9]).unwrap(),
+        4,
+        "ids continue after a restart"
+    );
+    restarted.stop().await;
 }
