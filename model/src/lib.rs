@@ -8,12 +8,16 @@
 //!   checks, JSON validation, and Avro binary encoding and decoding.
 //! - [`filter`]: profile filters, the safe CEL-subset expressions over an endpoint's client and
 //!   server profiles that decide its endpoint groups.
+//! - [`appender`], [`verifier`]: the settings of log appenders and user verifiers, checked by
+//!   Control and run by Operations.
 
+pub mod appender;
 pub mod filter;
 pub mod health;
 mod role;
 pub mod schema;
 mod service;
+pub mod verifier;
 
 pub use role::{Role, UnknownRole};
 pub use service::{Service, ServiceSet};

@@ -116,6 +116,8 @@ pub struct Config {
     pub sql: SqlConfig,
     /// The endpoint-data store.
     pub endpoint_store: EndpointStoreConfig,
+    /// Log records from endpoints (Operations).
+    pub log_collection: LogCollectionConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
     /// Logging.
@@ -406,6 +408,26 @@ impl Default for EndpointStoreConfig {
     }
 }
 
+/// `[log_collection]`: how Operations hands endpoints' log records to log appenders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogCollectionConfig {
+    /// Batches each appender queues before it refuses more (the endpoint retries later).
+    pub queue_batches: usize,
+    /// How long a sync waits for appenders that confirm delivery before answering FAILURE.
+    #[serde(with = "humantime_serde")]
+    pub delivery_wait: Duration,
+}
+
+impl Default for LogCollectionConfig {
+    fn default() -> Self {
+        Self {
+            queue_batches: 256,
+            delivery_wait: Duration::from_secs(10),
+        }
+    }
+}
+
 /// `[shutdown]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -464,6 +486,7 @@ impl Default for Config {
             bootstrap: EndpointServiceConfig::bootstrap(),
             sql: SqlConfig::default(),
             endpoint_store: EndpointStoreConfig::default(),
+            log_collection: LogCollectionConfig::default(),
             shutdown: ShutdownConfig::default(),
             log: LogConfig::default(),
         }
@@ -553,6 +576,12 @@ impl Config {
             if !(0.0..=1.0).contains(&share) {
                 return invalid(key, "must be between 0 and 1");
             }
+        }
+        if self.log_collection.queue_batches == 0 {
+            return invalid("log_collection.queue_batches", "must be at least 1");
+        }
+        if self.log_collection.delivery_wait < Duration::from_millis(100) {
+            return invalid("log_collection.delivery_wait", "must be at least 100ms");
         }
         if (self.control.enabled || self.operations.enabled) && self.sql.url.trim().is_empty() {
             return invalid(

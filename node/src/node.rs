@@ -22,6 +22,7 @@ use kaa_cluster::zookeeper::ZkSettings;
 use kaa_control::ControlService;
 use kaa_model::Service;
 use kaa_model::health::Probe;
+use kaa_operations::logs::{LogCollectionSettings, StoreDefaults};
 use kaa_operations::{OperationsService, OperationsSettings};
 use kaa_store::StoreError;
 use kaa_store::endpoint::EndpointStore;
@@ -240,6 +241,11 @@ async fn start_services(
                     node_id: config.node_id(),
                     allow_plaintext: config.operations.allow_plaintext,
                     session_count: session_count.clone(),
+                    logs: LogCollectionSettings {
+                        queue_batches: config.log_collection.queue_batches,
+                        delivery_wait: config.log_collection.delivery_wait,
+                        defaults: StoreDefaults::of(&config.endpoint_backend()),
+                    },
                 };
                 running.operations = Some(OperationsService::start(
                     store,

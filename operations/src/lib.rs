@@ -12,10 +12,12 @@
 //!   merge and topic lists.
 //! - [`sessions`]: the sessions of this node by endpoint, for pushes.
 //! - [`redirection`]: the load balancer's rules that send some endpoints to other nodes.
+//! - [`logs`]: log records from endpoints, written by the application's log appenders.
 //! - [`sync`]: one request in, one response out.
 
 pub mod catalog;
 pub mod configuration;
+pub mod logs;
 pub mod membership;
 pub mod redirection;
 pub mod sessions;
@@ -38,6 +40,7 @@ use kaa_transport::{EndpointService, Listeners, NodeKeys, Serving, SyncFailure};
 use tokio::sync::mpsc;
 
 use crate::catalog::Catalog;
+use crate::logs::{LogCollectionSettings, LogCollector};
 use crate::redirection::RedirectionRules;
 use crate::sessions::{Push, Sessions};
 use crate::sync::{EndpointSession, SyncProcessor};
@@ -51,7 +54,12 @@ pub struct OperationsSettings {
     pub allow_plaintext: bool,
     /// Kept equal to the number of endpoints with a session on this node.
     pub session_count: Arc<AtomicUsize>,
+    /// Log collection.
+    pub logs: LogCollectionSettings,
 }
+
+/// How long a stopping node lets log appenders write what they have queued.
+const LOG_DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A running Operations service.
 pub struct OperationsService {
@@ -61,6 +69,7 @@ pub struct OperationsService {
     catalog: Arc<Catalog>,
     sessions: Arc<Sessions>,
     redirection: Arc<RedirectionRules>,
+    logs: Arc<LogCollector>,
     serving: Serving,
     purger: tokio::task::JoinHandle<()>,
 }
@@ -77,6 +86,7 @@ impl OperationsService {
         settings: OperationsSettings,
     ) -> std::io::Result<Self> {
         let node_id = settings.node_id.clone();
+        let logs = Arc::new(LogCollector::new(metadata.clone(), settings.logs.clone()));
         let catalog = Arc::new(Catalog::new(metadata));
         let sessions = Arc::new(Sessions::counted(settings.session_count.clone()));
         let redirection = Arc::new(RedirectionRules::default());
@@ -85,6 +95,7 @@ impl OperationsService {
             store.clone(),
             sessions.clone(),
             redirection.clone(),
+            logs.clone(),
             settings.node_id.clone(),
         )));
         let serving = Serving::start(
@@ -106,6 +117,7 @@ impl OperationsService {
             catalog,
             sessions,
             redirection,
+            logs,
             serving,
             purger,
         })
@@ -117,6 +129,7 @@ impl OperationsService {
             catalog: self.catalog.clone(),
             sessions: self.sessions.clone(),
             redirection: self.redirection.clone(),
+            logs: self.logs.clone(),
             store: self.store.clone(),
             router: self.router.clone(),
             node_id: self.node_id.clone(),
@@ -128,10 +141,12 @@ impl OperationsService {
         vec![Arc::new(self.store.clone())]
     }
 
-    /// Stops accepting, closes sessions (each endpoint gets DISCONNECT), then the store.
+    /// Stops accepting, closes sessions (each endpoint gets DISCONNECT), lets log appenders
+    /// write what they have queued, then closes the store.
     pub async fn stop(self) {
         self.purger.abort();
         self.serving.stop().await;
+        self.logs.stop(LOG_DRAIN_GRACE).await;
         self.store.close().await;
         tracing::info!("operations service stopped");
     }
@@ -161,6 +176,7 @@ pub struct Changes {
     catalog: Arc<Catalog>,
     sessions: Arc<Sessions>,
     redirection: Arc<RedirectionRules>,
+    logs: Arc<LogCollector>,
     store: EndpointStore,
     router: EndpointRouter,
     node_id: String,
@@ -174,6 +190,7 @@ impl Changes {
             return;
         };
         self.catalog.invalidate(app_id);
+        self.logs.invalidate(app_id);
         let push = if notification.notification_id.is_some() {
             Push::Notifications
         } else {

@@ -12,6 +12,8 @@
 //!    body is sent when the endpoint's hash differs.
 //! 5. **Notifications**: the topic list when its hash differs, subscription commands, new topic
 //!    notifications after the endpoint's sequence numbers, and unicast notifications.
+//! 6. **Logs**: a batch of log records goes to the application's log appenders; its delivery
+//!    status answers in the same response (see [`crate::logs`]).
 //!
 //! The same steps run for a [`Push`]: a change the endpoint did not ask about is turned into the
 //! response it would have received had it asked, and sent unsolicited.
@@ -21,11 +23,10 @@ use std::sync::Arc;
 
 use kaa_idl::endpoint::crypto::sha1;
 use kaa_idl::endpoint::sync::{
-    ConfigurationSyncResponse, EventSequenceNumberResponse, EventSyncResponse,
-    LogDeliveryErrorCode, LogDeliveryStatus, LogSyncResponse, Notification,
-    NotificationSyncRequest, NotificationSyncResponse, NotificationType, ProfileSyncRequest,
-    ProfileSyncResponse, RedirectSyncResponse, SubscriptionCommandType, SubscriptionType,
-    SyncRequest, SyncResponse, SyncResponseResultType, SyncResponseStatus, Topic,
+    ConfigurationSyncResponse, EventSequenceNumberResponse, EventSyncResponse, LogSyncResponse,
+    Notification, NotificationSyncRequest, NotificationSyncResponse, NotificationType,
+    ProfileSyncRequest, ProfileSyncResponse, RedirectSyncResponse, SubscriptionCommandType,
+    SubscriptionType, SyncRequest, SyncResponse, SyncResponseResultType, SyncResponseStatus, Topic,
 };
 use kaa_store::StoreError;
 use kaa_store::endpoint::{
@@ -38,6 +39,7 @@ use tokio::sync::mpsc;
 
 use crate::catalog::{AppContext, Catalog, CatalogError, TopicInfo, topic_wire_id};
 use crate::configuration::{self, Layer};
+use crate::logs::LogCollector;
 use crate::membership::{self, Profiles};
 use crate::redirection::{self, Moment, RedirectionRules};
 use crate::sessions::{Push, Sessions};
@@ -71,6 +73,7 @@ pub struct SyncProcessor {
     store: EndpointStore,
     sessions: Arc<Sessions>,
     redirection: Arc<RedirectionRules>,
+    logs: Arc<LogCollector>,
     node_id: String,
 }
 
@@ -97,6 +100,7 @@ impl SyncProcessor {
         store: EndpointStore,
         sessions: Arc<Sessions>,
         redirection: Arc<RedirectionRules>,
+        logs: Arc<LogCollector>,
         node_id: String,
     ) -> Self {
         Self {
@@ -104,6 +108,7 @@ impl SyncProcessor {
             store,
             sessions,
             redirection,
+            logs,
             node_id,
         }
     }
@@ -245,14 +250,9 @@ impl SyncProcessor {
         if let Some(logs) = &request.log_sync_request
             && logs.log_entries.as_ref().is_some_and(|e| !e.is_empty())
         {
-            // Log collection arrives with the log appenders; until then nothing is acknowledged,
-            // so the SDK keeps the batch and retries.
+            let status = self.logs.collect(&app, &sdk, &key_hash, logs).await;
             response.log_sync_response = Some(LogSyncResponse {
-                delivery_statuses: Some(vec![LogDeliveryStatus {
-                    request_id: logs.request_id,
-                    result: SyncResponseResultType::Failure,
-                    error_code: Some(LogDeliveryErrorCode::NoAppendersConfigured),
-                }]),
+                delivery_statuses: Some(vec![status]),
             });
         }
         profile.last_seen_ms = now_ms();

@@ -113,3 +113,55 @@ impl ApiClient {
         }
     }
 }
+
+/// A tenant `tenant` with an admin `boss` and a developer `dev` (all with `password`), and an
+/// application `app` the admin created, on the node at `base` whose first admin is `admin` with
+/// `password`. Returns the developer's client and the application's path
+/// (`/api/v1/applications/<id>`).
+pub async fn new_application(
+    base: &str,
+    password: &str,
+    tenant: &str,
+    app: &str,
+) -> (ApiClient, String) {
+    let created = |reply: &Reply, what: &str| -> String {
+        assert_eq!(reply.status, 201, "create {what}: {:#}", reply.body);
+        reply.body["id"].as_str().unwrap_or_default().to_owned()
+    };
+    let admin = ApiClient::login(base, "admin", password).await;
+    let tenant_id = created(
+        &admin
+            .post("/api/v1/tenants", serde_json::json!({ "name": tenant }))
+            .await,
+        "tenant",
+    );
+    created(
+        &admin
+            .post(
+                "/api/v1/users",
+                serde_json::json!({ "username": "boss", "password": password, "role": "TENANT_ADMIN", "tenant_id": tenant_id }),
+            )
+            .await,
+        "tenant admin",
+    );
+    let boss = ApiClient::login(base, "boss", password).await;
+    created(
+        &boss
+            .post(
+                "/api/v1/users",
+                serde_json::json!({ "username": "dev", "password": password, "role": "TENANT_DEVELOPER" }),
+            )
+            .await,
+        "developer",
+    );
+    let app_id = created(
+        &boss
+            .post("/api/v1/applications", serde_json::json!({ "name": app }))
+            .await,
+        "application",
+    );
+    (
+        ApiClient::login(base, "dev", password).await,
+        format!("/api/v1/applications/{app_id}"),
+    )
+}

@@ -7,3 +7,4 @@
 pub mod api;
 pub mod infra;
 pub mod node;
+pub mod stubs;

@@ -103,6 +103,21 @@ impl NodeBuilder {
         Self::new(false, Some(toml.into()))
     }
 
+    /// A cluster node `id` in ZooKeeper (from `deploy/local/infra.sh`) under `chroot`, on
+    /// 127.0.0.1, whose first admin is `admin` with `admin_password`; a short ZooKeeper session
+    /// and quick load reports, so the cluster notices changes within seconds.
+    pub fn cluster_member(chroot: &str, id: &str, admin_password: &str) -> Self {
+        Self::with_config("")
+            .env("KAA_ADMIN_USER", "admin")
+            .env("KAA_ADMIN_PASSWORD", admin_password)
+            .set("node.id", id)
+            .set("node.thrift_host", "127.0.0.1")
+            .set("zookeeper.connect", crate::infra::zookeeper())
+            .set("zookeeper.chroot", chroot)
+            .set("zookeeper.session_timeout", "2s")
+            .set("zookeeper.load_report_interval", "500ms")
+    }
+
     /// Sets `--set key=value`, replacing an earlier value of `key`.
     pub fn set(mut self, key: &str, value: impl ToString) -> Self {
         self.settings.retain(|(k, _)| k != key);

@@ -7,6 +7,10 @@
 
 use actix_web::{HttpResponse, delete, get, post, web};
 use kaa_idl::thrift::operations::{Notification, Operation};
+use kaa_model::appender::{
+    CassandraSettings, FileSettings, HEADER_FIELDS, InvalidSetting, MongoSettings, RestSettings,
+};
+use kaa_model::verifier::HttpVerifierSettings;
 use kaa_store::metadata::{LogAppender, SdkProfile, UserVerifier};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,7 +19,6 @@ use utoipa::ToSchema;
 use super::applications::{BUILDERS, TENANT_ROLES, tenant_application};
 use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody, parse_value};
-use super::limits::HEADER_FIELDS;
 use super::openapi::{AppenderTypeName, HeaderFieldName, Name, VerifierTypeName};
 use super::{ApiState, PageOf, PageQuery, change, check_name};
 
@@ -87,154 +90,27 @@ pub struct NewAppender {
     /// Header fields to write: KEYHASH, VERSION, TIMESTAMP, TOKEN, LSVERSION (default all).
     #[schema(value_type = Option<Vec<HeaderFieldName>>)]
     pub header_fields: Option<Vec<String>>,
-    /// Settings of the type: cassandra `{table, keyspace?, columns: [{name, source}], ttl_seconds?}`,
-    /// mongodb `{collection, ttl_seconds?}`, file `{path, max_file_bytes?, max_files?}`,
+    /// Settings of the type: cassandra `{table, keyspace?, columns: [{name, source}], ttl_seconds?,
+    /// contact_points?}`, mongodb `{collection, ttl_seconds?, url?, database?}`, file `{path,
+    /// max_file_bytes?, max_files?}`,
     /// rest `{url, timeout_ms?, retries?}`.
     #[schema(value_type = Object)]
     pub settings: Value,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CassandraSettings {
-    keyspace: Option<String>,
-    table: String,
-    columns: Vec<CassandraColumn>,
-    /// Accepted and stored for the appender; nothing to check.
-    #[serde(rename = "ttl_seconds")]
-    _ttl_seconds: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CassandraColumn {
-    name: String,
-    source: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MongoSettings {
-    collection: String,
-    /// Accepted and stored for the appender; nothing to check.
-    #[serde(rename = "ttl_seconds")]
-    _ttl_seconds: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    path: String,
-    max_file_bytes: Option<u64>,
-    max_files: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RestSettings {
-    url: String,
-    timeout_ms: Option<u64>,
-    retries: Option<u32>,
-}
-
-/// A lowercase CQL or MongoDB identifier.
-fn identifier(field: &str, name: &str) -> Result<(), ApiError> {
-    let mut chars = name.chars();
-    let valid = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && name.len() <= 48;
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            field,
-            "must be a lowercase identifier: a-z, 0-9 and _, at most 48",
-        ))
-    }
-}
-
-fn http_url(field: &str, url: &str) -> Result<(), ApiError> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    match rest {
-        Some(host)
-            if !host.is_empty() && !url.chars().any(char::is_whitespace) && url.len() <= 2048 =>
-        {
-            Ok(())
-        }
-        _ => Err(ApiError::invalid(
-            field,
-            "must be an http:// or https:// URL",
-        )),
+impl From<InvalidSetting> for ApiError {
+    fn from(error: InvalidSetting) -> Self {
+        ApiError::invalid(&error.field, error.message)
     }
 }
 
 /// Checks settings of `appender_type`; returns them as stored.
 fn check_appender_settings(appender_type: &str, settings: &Value) -> Result<String, ApiError> {
     match appender_type {
-        "cassandra" => {
-            let s: CassandraSettings = parse_value("settings", settings)?;
-            if let Some(keyspace) = &s.keyspace {
-                identifier("settings.keyspace", keyspace)?;
-            }
-            identifier("settings.table", &s.table)?;
-            if s.columns.is_empty() {
-                return Err(ApiError::invalid(
-                    "settings.columns",
-                    "name at least one column",
-                ));
-            }
-            for (i, column) in s.columns.iter().enumerate() {
-                identifier(&format!("settings.columns[{i}].name"), &column.name)?;
-                let valid_source = match column.source.split_once('.') {
-                    Some(("header", field)) => HEADER_FIELDS.contains(&field),
-                    Some(("record", path)) => !path.is_empty(),
-                    None => column.source == "record",
-                    _ => false,
-                };
-                if !valid_source {
-                    return Err(ApiError::invalid(
-                        &format!("settings.columns[{i}].source"),
-                        "must be header.<KEYHASH|VERSION|TIMESTAMP|TOKEN|LSVERSION>, record.<field path> or record",
-                    ));
-                }
-            }
-        }
-        "mongodb" => {
-            let s: MongoSettings = parse_value("settings", settings)?;
-            identifier("settings.collection", &s.collection)?;
-        }
-        "file" => {
-            let s: FileSettings = parse_value("settings", settings)?;
-            if !s.path.starts_with('/') || s.path.contains("..") || s.path.len() > 1024 {
-                return Err(ApiError::invalid(
-                    "settings.path",
-                    "must be an absolute path without ..",
-                ));
-            }
-            if s.max_file_bytes == Some(0) || s.max_files == Some(0) {
-                return Err(ApiError::invalid(
-                    "settings",
-                    "max_file_bytes and max_files must be positive",
-                ));
-            }
-        }
-        "rest" => {
-            let s: RestSettings = parse_value("settings", settings)?;
-            http_url("settings.url", &s.url)?;
-            if s.retries.is_some_and(|r| r > 20) {
-                return Err(ApiError::invalid("settings.retries", "must be at most 20"));
-            }
-            if s.timeout_ms.is_some_and(|t| t == 0 || t > 600_000) {
-                return Err(ApiError::invalid(
-                    "settings.timeout_ms",
-                    "must be between 1 and 600000",
-                ));
-            }
-        }
+        "cassandra" => parse_value::<CassandraSettings>("settings", settings)?.check()?,
+        "mongodb" => parse_value::<MongoSettings>("settings", settings)?.check()?,
+        "file" => parse_value::<FileSettings>("settings", settings)?.check()?,
+        "rest" => parse_value::<RestSettings>("settings", settings)?.check()?,
         _ => {
             return Err(ApiError::invalid(
                 "type",
@@ -411,13 +287,6 @@ pub struct NewVerifier {
     pub settings: Option<Value>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HttpVerifierSettings {
-    url: String,
-    timeout_ms: Option<u64>,
-}
-
 /// The application's user verifiers.
 #[utoipa::path(tag = "user verifiers", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
     responses((status = 200, body = PageOf<VerifierView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -460,14 +329,7 @@ pub async fn create_verifier(
             ));
         }
         "http" => {
-            let s: HttpVerifierSettings = parse_value("settings", &settings)?;
-            http_url("settings.url", &s.url)?;
-            if s.timeout_ms.is_some_and(|t| t == 0 || t > 60_000) {
-                return Err(ApiError::invalid(
-                    "settings.timeout_ms",
-                    "must be between 1 and 60000",
-                ));
-            }
+            parse_value::<HttpVerifierSettings>("settings", &settings)?.check()?;
         }
         _ => return Err(ApiError::invalid("type", "must be trustful or http")),
     }

@@ -7,11 +7,6 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 /// The longest password accepted, in characters.
 pub const MAX_PASSWORD_CHARS: usize = 1024;
 
-/// The log record header fields an appender can write (Kaa's names).
-pub const HEADER_FIELDS: [&str; 5] = ["KEYHASH", "VERSION", "TIMESTAMP", "TOKEN", "LSVERSION"];
-
-/// The log appender types.
-pub const APPENDER_TYPES: [&str; 4] = ["cassandra", "mongodb", "file", "rest"];
-
-/// The user verifier types.
-pub const VERIFIER_TYPES: [&str; 2] = ["trustful", "http"];
+/// Log appender types and header fields, user verifier types: shared with Operations.
+pub use kaa_model::appender::{APPENDER_TYPES, HEADER_FIELDS};
+pub use kaa_model::verifier::VERIFIER_TYPES;

@@ -28,15 +28,7 @@ fn id(reply: &Reply) -> String {
 }
 
 fn node(chroot: &str, id: &str, control: bool, sql: &str, keyspace: &str) -> NodeBuilder {
-    NodeBuilder::with_config("")
-        .env("KAA_ADMIN_USER", "admin")
-        .env("KAA_ADMIN_PASSWORD", PASSWORD)
-        .set("node.id", id)
-        .set("node.thrift_host", "127.0.0.1")
-        .set("zookeeper.connect", infra::zookeeper())
-        .set("zookeeper.chroot", chroot)
-        .set("zookeeper.session_timeout", "2s")
-        .set("zookeeper.load_report_interval", "500ms")
+    NodeBuilder::cluster_member(chroot, id, PASSWORD)
         .set("control.enabled", control)
         .set("sql.url", sql)
         .set("endpoint_store.backend", "cassandra")

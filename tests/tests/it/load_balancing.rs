@@ -33,13 +33,7 @@ fn id(reply: &Reply) -> String {
 }
 
 fn node(chroot: &str, id: &str, control: bool, sql: &str) -> NodeBuilder {
-    NodeBuilder::with_config("")
-        .env("KAA_ADMIN_USER", "admin")
-        .env("KAA_ADMIN_PASSWORD", PASSWORD)
-        .set("node.id", id)
-        .set("node.thrift_host", "127.0.0.1")
-        .set("zookeeper.connect", infra::zookeeper())
-        .set("zookeeper.chroot", chroot)
+    NodeBuilder::cluster_member(chroot, id, PASSWORD)
         .set("zookeeper.load_report_interval", "300ms")
         .set("control.enabled", control)
         .set("control.rebalance_interval", "1s")

@@ -9,6 +9,7 @@ mod endpoint_path;
 mod endpoint_store;
 mod events_api;
 mod load_balancing;
+mod log_collection;
 mod metadata_events;
 mod metadata_store;
 mod node_lifecycle;

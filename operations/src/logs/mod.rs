@@ -1,0 +1,486 @@
+//! Log collection: the records endpoints upload, decoded with their log schema and written by
+//! the application's log appenders (Cassandra, MongoDB, file, REST).
+//!
+//! Each appender has a bounded queue of batches and one worker that writes them in order, so a
+//! slow or unreachable storage holds back only its own appender and memory stays bounded. A sync
+//! carrying logs hands its batch to every appender whose log schema versions include the batch's,
+//! then waits (at most [`LogCollectionSettings::delivery_wait`]) for the appenders that confirm
+//! delivery. The endpoint gets SUCCESS only once every confirming appender stored the batch;
+//! otherwise FAILURE with Kaa's error code, and the SDK keeps the records and sends them again:
+//! - no appender for the version: `NO_APPENDERS_CONFIGURED`;
+//! - a queue full, records that do not decode, an appender misconfigured: `APPENDER_INTERNAL_ERROR`;
+//! - storage unreachable (or no answer within the wait): `REMOTE_CONNECTION_ERROR`;
+//! - storage refused the write: `REMOTE_INTERNAL_ERROR`.
+//!
+//! Delivery is at least once: a batch stored by one appender and refused by another, or stored
+//! after the wait ran out, is stored again when the endpoint resends it. A batch whose sync gave
+//! up waiting is skipped if its worker has not started it yet. Appenders that do not confirm get
+//! the batch if their queue has room and retry a failed write a few times; what they still cannot
+//! write is logged and dropped, as they promised nothing.
+//!
+//! Appenders are loaded per application on first use and reloaded after a change notification;
+//! an appender whose definition did not change keeps its worker and queue.
+
+mod cassandra;
+mod file;
+mod mongo;
+pub mod record;
+mod rest;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kaa_idl::endpoint::sync::{
+    LogDeliveryErrorCode, LogDeliveryStatus, LogSyncRequest, SyncResponseResultType,
+};
+use kaa_model::appender::{
+    CassandraSettings, FileSettings, HeaderField, MongoSettings, RestSettings,
+};
+use kaa_store::endpoint::EndpointBackend;
+use kaa_store::metadata::{LogAppender, MetadataStore, Page, SdkProfile, now_ms};
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use self::cassandra::CassandraSink;
+use self::file::FileSink;
+use self::mongo::MongoSink;
+use self::record::{LogBatch, LogHeader};
+use self::rest::RestSink;
+use crate::catalog::AppContext;
+
+/// The Cassandra a `cassandra` appender writes to when its settings name none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CassandraDefaults {
+    /// `host:port` of the nodes.
+    pub contact_points: Vec<String>,
+    /// Keyspace when the appender names none.
+    pub keyspace: String,
+    /// Replication of keyspaces the appender creates.
+    pub replication_factor: u16,
+}
+
+/// The MongoDB a `mongodb` appender writes to when its settings name none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MongoDefaults {
+    /// `mongodb://` URL.
+    pub url: String,
+    /// Database when the appender names none.
+    pub database: String,
+}
+
+/// Where appenders write when their settings do not say: the node's own endpoint store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreDefaults {
+    /// Set when the endpoint store is Cassandra.
+    pub cassandra: Option<CassandraDefaults>,
+    /// Set when the endpoint store is MongoDB.
+    pub mongo: Option<MongoDefaults>,
+}
+
+impl StoreDefaults {
+    /// The defaults a node with endpoint store `backend` offers.
+    pub fn of(backend: &EndpointBackend) -> Self {
+        match backend {
+            EndpointBackend::Cassandra {
+                contact_points,
+                keyspace,
+                replication_factor,
+            } => Self {
+                cassandra: Some(CassandraDefaults {
+                    contact_points: contact_points.clone(),
+                    keyspace: keyspace.clone(),
+                    replication_factor: *replication_factor,
+                }),
+                mongo: None,
+            },
+            EndpointBackend::MongoDb { url, database } => Self {
+                cassandra: None,
+                mongo: Some(MongoDefaults {
+                    url: url.clone(),
+                    database: database.clone(),
+                }),
+            },
+            EndpointBackend::Sql { .. } => Self::default(),
+        }
+    }
+}
+
+/// How log collection runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogCollectionSettings {
+    /// Batches each appender holds before it refuses more.
+    pub queue_batches: usize,
+    /// How long a sync waits for confirming appenders before it answers FAILURE.
+    pub delivery_wait: Duration,
+    /// Where Cassandra and MongoDB appenders write by default.
+    pub defaults: StoreDefaults,
+}
+
+/// Why an appender could not store a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The storage cannot be reached.
+    #[error("storage unreachable: {0}")]
+    Connection(String),
+    /// The storage answered with an error.
+    #[error("storage refused the write: {0}")]
+    Remote(String),
+    /// The appender itself failed (its settings, encoding, a local file).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl SinkError {
+    fn code(&self) -> LogDeliveryErrorCode {
+        match self {
+            Self::Connection(_) => LogDeliveryErrorCode::RemoteConnectionError,
+            Self::Remote(_) => LogDeliveryErrorCode::RemoteInternalError,
+            Self::Internal(_) => LogDeliveryErrorCode::AppenderInternalError,
+        }
+    }
+}
+
+/// An appender's connection to its storage.
+enum Sink {
+    Cassandra(CassandraSink),
+    Mongo(MongoSink),
+    File(FileSink),
+    Rest(RestSink),
+}
+
+impl Sink {
+    async fn open(
+        definition: &LogAppender,
+        defaults: &StoreDefaults,
+        http: &reqwest::Client,
+    ) -> Result<Self, SinkError> {
+        let fields = HeaderField::parse_list(&definition.header_fields);
+        Ok(match definition.appender_type.as_str() {
+            "cassandra" => {
+                let settings: CassandraSettings = settings(definition)?;
+                Self::Cassandra(CassandraSink::connect(&settings, defaults).await?)
+            }
+            "mongodb" => {
+                let settings: MongoSettings = settings(definition)?;
+                Self::Mongo(MongoSink::connect(&settings, defaults, fields).await?)
+            }
+            "file" => {
+                let settings: FileSettings = settings(definition)?;
+                Self::File(FileSink::open(&settings, fields).await?)
+            }
+            "rest" => {
+                let settings: RestSettings = settings(definition)?;
+                Self::Rest(RestSink::new(http.clone(), &settings, fields))
+            }
+            other => {
+                return Err(SinkError::Internal(format!(
+                    "unknown appender type {other}"
+                )));
+            }
+        })
+    }
+
+    async fn write(&mut self, batch: &LogBatch) -> Result<(), SinkError> {
+        match self {
+            Self::Cassandra(sink) => sink.write(batch).await,
+            Self::Mongo(sink) => sink.write(batch).await,
+            Self::File(sink) => sink.write(batch).await,
+            Self::Rest(sink) => sink.write(batch).await,
+        }
+    }
+}
+
+fn settings<T: DeserializeOwned>(definition: &LogAppender) -> Result<T, SinkError> {
+    serde_json::from_str(&definition.settings)
+        .map_err(|e| SinkError::Internal(format!("settings of appender {}: {e}", definition.name)))
+}
+
+/// The outcome a confirming appender reports for one batch.
+type Outcome = Result<(), LogDeliveryErrorCode>;
+
+/// One batch for one appender.
+struct Job {
+    batch: Arc<LogBatch>,
+    /// Set when the appender confirms delivery: where the outcome goes.
+    reply: Option<oneshot::Sender<Outcome>>,
+}
+
+/// A running appender: its definition and its worker's queue.
+struct Appender {
+    definition: LogAppender,
+    queue: mpsc::Sender<Job>,
+}
+
+impl Appender {
+    fn takes(&self, log_version: i64) -> bool {
+        let d = &self.definition;
+        d.min_log_version <= log_version
+            && (d.max_log_version == 0 || log_version <= d.max_log_version)
+    }
+}
+
+/// The appenders of one application.
+struct AppAppenders {
+    /// False once a change notification made the list stale.
+    current: bool,
+    appenders: Vec<Arc<Appender>>,
+}
+
+/// Every appender listing of an application.
+const ALL: Page = Page {
+    offset: 0,
+    limit: 10_000,
+};
+
+/// Attempts at a batch no endpoint waits for.
+const UNCONFIRMED_ATTEMPTS: u32 = 3;
+
+/// The log collection of one Operations node.
+pub struct LogCollector {
+    metadata: MetadataStore,
+    settings: LogCollectionSettings,
+    http: reqwest::Client,
+    apps: Mutex<HashMap<String, AppAppenders>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl LogCollector {
+    /// A collector reading appender definitions from `metadata`.
+    pub fn new(metadata: MetadataStore, settings: LogCollectionSettings) -> Self {
+        Self {
+            metadata,
+            settings,
+            http: reqwest::Client::new(),
+            apps: Mutex::default(),
+            workers: Mutex::default(),
+        }
+    }
+
+    /// Marks the application's appender list stale; the next batch reloads it.
+    pub fn invalidate(&self, app_id: &str) {
+        if let Some(app) = lock(&self.apps).get_mut(app_id) {
+            app.current = false;
+        }
+    }
+
+    /// Hands the request's records to the application's appenders and answers with their
+    /// delivery status.
+    pub async fn collect(
+        &self,
+        app: &AppContext,
+        sdk: &SdkProfile,
+        key_hash: &[u8],
+        request: &LogSyncRequest,
+    ) -> LogDeliveryStatus {
+        let result = self.deliver(app, sdk, key_hash, request).await;
+        if let Err(code) = &result {
+            tracing::debug!(app = %app.app.id, ?code, "log batch not delivered");
+        }
+        LogDeliveryStatus {
+            request_id: request.request_id,
+            result: if result.is_ok() {
+                SyncResponseResultType::Success
+            } else {
+                SyncResponseResultType::Failure
+            },
+            error_code: result.err(),
+        }
+    }
+
+    async fn deliver(
+        &self,
+        app: &AppContext,
+        sdk: &SdkProfile,
+        key_hash: &[u8],
+        request: &LogSyncRequest,
+    ) -> Outcome {
+        let version = sdk.log_version;
+        let appenders: Vec<Arc<Appender>> = self
+            .appenders(&app.app.id)
+            .await
+            .map_err(|error| {
+                tracing::warn!(app = %app.app.id, %error, "cannot load log appenders");
+                LogDeliveryErrorCode::AppenderInternalError
+            })?
+            .into_iter()
+            .filter(|a| a.takes(version))
+            .collect();
+        if appenders.is_empty() {
+            return Err(LogDeliveryErrorCode::NoAppendersConfigured);
+        }
+        let schema = app.schema("log", version).ok_or_else(|| {
+            tracing::warn!(app = %app.app.id, version, "log schema version missing");
+            LogDeliveryErrorCode::AppenderInternalError
+        })?;
+        let header = LogHeader::new(key_hash, &app.app.app_token, now_ms(), version);
+        let entries = request.log_entries.as_deref().unwrap_or_default();
+        let batch = LogBatch::decode(header, schema, entries).map_err(|error| {
+            tracing::warn!(app = %app.app.id, %error, "log records do not match the log schema");
+            LogDeliveryErrorCode::AppenderInternalError
+        })?;
+        let batch = Arc::new(batch);
+        let mut outcomes = Vec::new();
+        for appender in &appenders {
+            let (reply, outcome) = if appender.definition.confirm_delivery {
+                let (reply, outcome) = oneshot::channel();
+                (Some(reply), Some(outcome))
+            } else {
+                (None, None)
+            };
+            let job = Job {
+                batch: batch.clone(),
+                reply,
+            };
+            match (appender.queue.try_send(job), outcome) {
+                (Ok(()), Some(outcome)) => outcomes.push(outcome),
+                (Ok(()), None) => {}
+                (Err(_), Some(_)) => {
+                    tracing::warn!(appender = %appender.definition.name, "log appender queue full; batch refused");
+                    return Err(LogDeliveryErrorCode::AppenderInternalError);
+                }
+                (Err(_), None) => {
+                    tracing::warn!(appender = %appender.definition.name, records = batch.events.len(), "log appender queue full; records dropped by an appender that does not confirm delivery");
+                }
+            }
+        }
+        let all = futures::future::join_all(outcomes);
+        match tokio::time::timeout(self.settings.delivery_wait, all).await {
+            Ok(outcomes) => outcomes.into_iter().try_for_each(|outcome| {
+                outcome.unwrap_or(Err(LogDeliveryErrorCode::AppenderInternalError))
+            }),
+            Err(_) => Err(LogDeliveryErrorCode::RemoteConnectionError),
+        }
+    }
+
+    /// The application's appenders, (re)loaded when missing or stale.
+    async fn appenders(&self, app_id: &str) -> Result<Vec<Arc<Appender>>, kaa_store::StoreError> {
+        if let Some(app) = lock(&self.apps).get(app_id)
+            && app.current
+        {
+            return Ok(app.appenders.clone());
+        }
+        let definitions = self.metadata.appenders(app_id, ALL).await?.items;
+        let mut apps = lock(&self.apps);
+        let previous = apps
+            .remove(app_id)
+            .map(|app| app.appenders)
+            .unwrap_or_default();
+        let appenders: Vec<Arc<Appender>> = definitions
+            .into_iter()
+            .map(
+                |definition| match previous.iter().find(|a| a.definition == definition) {
+                    Some(running) => running.clone(),
+                    None => self.spawn(definition),
+                },
+            )
+            .collect();
+        apps.insert(
+            app_id.to_owned(),
+            AppAppenders {
+                current: true,
+                appenders: appenders.clone(),
+            },
+        );
+        Ok(appenders)
+    }
+
+    fn spawn(&self, definition: LogAppender) -> Arc<Appender> {
+        let (queue, jobs) = mpsc::channel(self.settings.queue_batches.max(1));
+        tracing::info!(appender = %definition.name, kind = %definition.appender_type, app = %definition.app_id, "log appender started");
+        let worker = tokio::spawn(run_appender(
+            definition.clone(),
+            self.settings.defaults.clone(),
+            self.http.clone(),
+            jobs,
+        ));
+        let mut workers = lock(&self.workers);
+        workers.retain(|w| !w.is_finished());
+        workers.push(worker);
+        Arc::new(Appender { definition, queue })
+    }
+
+    /// Stops taking batches and lets every appender write what it has queued, waiting at most
+    /// `grace`.
+    pub async fn stop(&self, grace: Duration) {
+        lock(&self.apps).clear();
+        let workers = std::mem::take(&mut *lock(&self.workers));
+        let all = futures::future::join_all(workers);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!(?grace, "log appenders did not finish their queues in time");
+        }
+    }
+}
+
+/// One appender's worker: writes queued batches in order, opening the storage connection on
+/// first use and again after a failed write. Ends when the appender is dropped and its queue is
+/// drained.
+async fn run_appender(
+    definition: LogAppender,
+    defaults: StoreDefaults,
+    http: reqwest::Client,
+    mut jobs: mpsc::Receiver<Job>,
+) {
+    let mut sink: Option<Sink> = None;
+    while let Some(job) = jobs.recv().await {
+        if job.reply.as_ref().is_some_and(|reply| reply.is_closed()) {
+            // The endpoint was already answered FAILURE; it sends the records again.
+            continue;
+        }
+        let attempts = if job.reply.is_some() {
+            1
+        } else {
+            UNCONFIRMED_ATTEMPTS
+        };
+        let mut outcome = Ok(());
+        for attempt in 1..=attempts {
+            outcome = write(&mut sink, &definition, &defaults, &http, &job.batch).await;
+            match &outcome {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::warn!(appender = %definition.name, %error, attempt, "log appender write failed");
+                    if attempt < attempts {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }
+        match job.reply {
+            Some(reply) => {
+                let _ = reply.send(outcome.map_err(|error| error.code()));
+            }
+            None if outcome.is_err() => {
+                tracing::error!(appender = %definition.name, records = job.batch.events.len(), "log records dropped by an appender that does not confirm delivery");
+            }
+            None => {}
+        }
+    }
+    tracing::info!(appender = %definition.name, "log appender stopped");
+}
+
+async fn write(
+    sink: &mut Option<Sink>,
+    definition: &LogAppender,
+    defaults: &StoreDefaults,
+    http: &reqwest::Client,
+    batch: &LogBatch,
+) -> Result<(), SinkError> {
+    if sink.is_none() {
+        *sink = Some(Sink::open(definition, defaults, http).await?);
+    }
+    let Some(open) = sink.as_mut() else {
+        return Err(SinkError::Internal("appender not open".into()));
+    };
+    let result = open.write(batch).await;
+    if result.is_err() {
+        *sink = None;
+    }
+    result
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,211 @@
+//! Small network stand-ins the tests control: an HTTP endpoint that records what it is sent and
+//! answers with a status the test chooses (a REST log appender's target, an HTTP user
+//! verifier), and a TCP proxy that can cut a real server off (a storage outage).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+/// One request an [`HttpStub`] received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Request path.
+    pub path: String,
+    /// Body, parsed as JSON (`Null` when it is not).
+    pub body: serde_json::Value,
+    /// The status it was answered.
+    pub status: u16,
+}
+
+/// An HTTP/1.1 server on 127.0.0.1 that records each request and answers `status()` with an
+/// empty body. Stops when dropped.
+pub struct HttpStub {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    status: Arc<AtomicU16>,
+    received: Arc<Mutex<Vec<Received>>>,
+    stop: CancellationToken,
+}
+
+impl HttpStub {
+    /// Starts answering 200.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind stub");
+        let stub = Self {
+            addr: listener.local_addr().expect("stub address"),
+            status: Arc::new(AtomicU16::new(200)),
+            received: Arc::default(),
+            stop: CancellationToken::new(),
+        };
+        let (status, received, stop) = (
+            stub.status.clone(),
+            stub.received.clone(),
+            stub.stop.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    _ = stop.cancelled() => return,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                tokio::spawn(serve(stream, status.clone(), received.clone()));
+            }
+        });
+        stub
+    }
+
+    /// `http://<addr><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Answers `status` from now on.
+    pub fn answer(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Every request so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("stub lock").clone()
+    }
+}
+
+impl Drop for HttpStub {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Serves one keep-alive connection.
+async fn serve(mut stream: TcpStream, status: Arc<AtomicU16>, received: Arc<Mutex<Vec<Received>>>) {
+    let mut buffer = Vec::new();
+    loop {
+        let head_end = loop {
+            if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            let mut chunk = [0u8; 8192];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
+        let path = head
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        let length: usize = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())
+                    .flatten()
+            })
+            .unwrap_or(0);
+        while buffer.len() < head_end + length {
+            let mut chunk = [0u8; 65536];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body = serde_json::from_slice(&buffer[head_end..head_end + length])
+            .unwrap_or(serde_json::Value::Null);
+        buffer.drain(..head_end + length);
+        let code = status.load(Ordering::SeqCst);
+        received.lock().expect("stub lock").push(Received {
+            path,
+            body,
+            status: code,
+        });
+        let response = format!("HTTP/1.1 {code} Stub\r\ncontent-length: 0\r\n\r\n");
+        if stream.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 in front of a real server. [`TcpProxy::cut`] closes every
+/// connection through it and refuses new ones until [`TcpProxy::restore`], as a network outage
+/// between a node and the server would. Stops when dropped.
+pub struct TcpProxy {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    cut: Arc<AtomicBool>,
+    /// Cancelled to close the connections of the current period.
+    generation: Arc<Mutex<CancellationToken>>,
+    stop: CancellationToken,
+}
+
+impl TcpProxy {
+    /// Starts forwarding to `target` (`host:port`).
+    pub async fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let proxy = Self {
+            addr: listener.local_addr().expect("proxy address"),
+            cut: Arc::default(),
+            generation: Arc::new(Mutex::new(CancellationToken::new())),
+            stop: CancellationToken::new(),
+        };
+        let (cut, generation, stop) = (
+            proxy.cut.clone(),
+            proxy.generation.clone(),
+            proxy.stop.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    _ = stop.cancelled() => return,
+                };
+                let Ok((mut inbound, _)) = accepted else {
+                    continue;
+                };
+                if cut.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let closed = generation.lock().expect("proxy lock").clone();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = closed.cancelled() => {}
+                    }
+                });
+            }
+        });
+        proxy
+    }
+
+    /// Closes every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        let mut generation = self.generation.lock().expect("proxy lock");
+        generation.cancel();
+        *generation = CancellationToken::new();
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        self.generation.lock().expect("proxy lock").cancel();
+    }
+}

@@ -1,0 +1,564 @@
+//! Log collection end to end: SDK endpoints upload log records to real `kaa-node` processes,
+//! whose log appenders write them to real Cassandra, MongoDB, a file and an HTTP endpoint.
+//! Every record the endpoint saw acknowledged is stored; records the server refused are kept by
+//! the endpoint and stored once the storage is back (at least once: duplicates are counted and
+//! printed, losses fail the test).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use futures::TryStreamExt;
+use kaa_idl::endpoint::sync::LogDeliveryErrorCode;
+use kaa_sdk::client::{BootstrapServer, ClientConfig, Event, KaaClient};
+use kaa_sdk::logs::LogSettings;
+use kaa_tests::api::{ApiClient, Reply, new_application};
+use kaa_tests::infra::{self, ZOOKEEPER_LOCK};
+use kaa_tests::node::{Node, NodeBuilder};
+use kaa_tests::stubs::{HttpStub, TcpProxy};
+use serde_json::{Value, json};
+
+use crate::unique;
+
+const PASSWORD: &str = "log-collection-1";
+
+#[track_caller]
+fn expect(reply: &Reply, status: u16) {
+    assert_eq!(reply.status, status, "{:#}", reply.body);
+}
+
+/// The log schema of the tests' endpoints.
+fn reading_schema() -> Value {
+    json!({"type": "record", "name": "Reading", "fields": [
+        {"name": "seq", "type": "long"},
+        {"name": "level", "type": "string"}]})
+}
+
+/// Avro binary of a `Reading`: zig-zag varint long, then a length-prefixed string.
+fn reading(seq: i64, level: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut zigzag = ((seq << 1) ^ (seq >> 63)) as u64;
+    while zigzag >= 0x80 {
+        out.push((zigzag as u8) | 0x80);
+        zigzag >>= 7;
+    }
+    out.push(zigzag as u8);
+    out.push((level.len() as u8) << 1);
+    out.extend_from_slice(level.as_bytes());
+    out
+}
+
+/// An application with log schema v1 and an SDK profile pinning it; returns the developer, the
+/// application path and the SDK token.
+async fn logging_application(node: &Node) -> (ApiClient, String, String) {
+    let base = format!("http://{}", node.admin);
+    let (developer, app) = new_application(&base, PASSWORD, "plant", "meters").await;
+    expect(
+        &developer
+            .post(
+                &format!("{app}/schemas/log"),
+                json!({ "name": "reading", "schema": reading_schema() }),
+            )
+            .await,
+        201,
+    );
+    let sdk = developer
+        .post(
+            &format!("{app}/sdk-profiles"),
+            json!({ "name": "v1", "log_version": 1 }),
+        )
+        .await;
+    expect(&sdk, 201);
+    let token = sdk.body["sdk_token"].as_str().unwrap().to_owned();
+    (developer, app, token)
+}
+
+async fn add_appender(developer: &ApiClient, app: &str, body: Value) {
+    expect(
+        &developer.post(&format!("{app}/log-appenders"), body).await,
+        201,
+    );
+}
+
+fn client(servers: &[&Node], sdk_token: &str, state: &std::path::Path) -> KaaClient {
+    KaaClient::start(ClientConfig {
+        access_token: "meter".into(),
+        timeout: Duration::from_secs(5),
+        retry_delay: Duration::from_millis(200),
+        keep_alive: 30,
+        logs: LogSettings {
+            buffer_records: 100_000,
+            ..LogSettings::default()
+        },
+        ..ClientConfig::new(
+            servers
+                .iter()
+                .map(|node| BootstrapServer {
+                    address: format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
+                    public_key: None,
+                })
+                .collect(),
+            sdk_token,
+            state,
+        )
+    })
+    .unwrap()
+}
+
+/// What an endpoint saw of its log uploads.
+#[derive(Debug, Default)]
+struct Deliveries {
+    /// Highest record id acknowledged (batches are acknowledged in order).
+    acked: u64,
+    /// Refused batches by error code.
+    failures: BTreeMap<String, usize>,
+    /// When the first and the last refusal arrived.
+    first_failure: Option<Instant>,
+    last_failure: Option<Instant>,
+}
+
+impl Deliveries {
+    /// Takes one event into account.
+    fn see(&mut self, event: &Event) {
+        match event {
+            Event::LogsDelivered { last, .. } => self.acked = self.acked.max(*last),
+            Event::LogsFailed { code, .. } => {
+                *self.failures.entry(format!("{code:?}")).or_default() += 1;
+                self.first_failure.get_or_insert_with(Instant::now);
+                self.last_failure = Some(Instant::now());
+            }
+            _ => {}
+        }
+    }
+
+    /// Follows the client's events until `acked` reaches `target` or `within` passes; calls
+    /// `progress` after each acknowledgement.
+    async fn until_acked(
+        &mut self,
+        client: &mut KaaClient,
+        target: u64,
+        within: Duration,
+        mut progress: impl FnMut(u64),
+    ) {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.acked < target {
+            let event = tokio::time::timeout_at(deadline, client.next_event())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "only {} of {target} records acknowledged in {within:?}; failures {:?}",
+                        self.acked, self.failures
+                    )
+                })
+                .expect("client stopped");
+            let before = self.acked;
+            self.see(&event);
+            if self.acked > before {
+                progress(self.acked);
+            }
+        }
+    }
+}
+
+/// Every `seq` in a list of stored records, with how often each was stored.
+fn tally(seqs: impl IntoIterator<Item = i64>) -> BTreeMap<i64, usize> {
+    let mut counts = BTreeMap::new();
+    for seq in seqs {
+        *counts.entry(seq).or_default() += 1;
+    }
+    counts
+}
+
+/// Asserts that every seq in `0..expected` was stored and none other; returns the duplicates.
+#[track_caller]
+fn check_complete(what: &str, counts: &BTreeMap<i64, usize>, expected: i64) -> usize {
+    let stored: BTreeSet<i64> = counts.keys().copied().collect();
+    let wanted: BTreeSet<i64> = (0..expected).collect();
+    let lost: Vec<&i64> = wanted.difference(&stored).take(10).collect();
+    assert!(
+        lost.is_empty(),
+        "{what}: {} records lost, e.g. {lost:?}",
+        wanted.difference(&stored).count()
+    );
+    assert_eq!(stored, wanted, "{what}: unexpected records");
+    counts.values().map(|n| n - 1).sum()
+}
+
+async fn cassandra_seqs(contact_point: &str, table: &str) -> Vec<i64> {
+    let session = scylla::client::session_builder::SessionBuilder::new()
+        .known_node(contact_point)
+        .build()
+        .await
+        .unwrap();
+    let mut pager = session
+        .query_iter(format!("SELECT seq FROM {table}"), &[])
+        .await
+        .unwrap()
+        .rows_stream::<(Option<String>,)>()
+        .unwrap();
+    let mut seqs = Vec::new();
+    while let Some((seq,)) = pager.try_next().await.unwrap() {
+        seqs.push(
+            seq.expect("seq column set")
+                .parse()
+                .expect("seq is a number"),
+        );
+    }
+    seqs
+}
+
+#[tokio::test]
+async fn each_appender_type_stores_every_acknowledged_record() {
+    infra::ensure_up("cassandra");
+    infra::ensure_up("mongodb");
+    let keyspace = infra::fresh_keyspace().await;
+    let mongo = infra::fresh_mongo_database().await;
+    let files = tempfile::tempdir().unwrap();
+    let rest = HttpStub::start().await;
+    // The REST target refuses at first: nothing may be acknowledged until it takes the records.
+    rest.answer(503);
+
+    let mut node = NodeBuilder::standalone()
+        .env("KAA_ADMIN_USER", "admin")
+        .env("KAA_ADMIN_PASSWORD", PASSWORD)
+        .set("node.thrift_host", "127.0.0.1")
+        .spawn()
+        .unwrap();
+    node.wait_for("/ready", 200, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let (developer, app, sdk_token) = logging_application(&node).await;
+    let log_file = files.path().join("meters/readings.log");
+    add_appender(
+        &developer,
+        &app,
+        json!({"name": "cassandra", "type": "cassandra", "confirm_delivery": true,
+               "settings": {"keyspace": keyspace.name, "table": "readings",
+                            "contact_points": [infra::cassandra()],
+                            "columns": [{"name": "seq", "source": "record.seq"},
+                                        {"name": "level", "source": "record.level"},
+                                        {"name": "endpoint", "source": "header.KEYHASH"},
+                                        {"name": "received_ms", "source": "header.TIMESTAMP"}]}}),
+    )
+    .await;
+    add_appender(
+        &developer,
+        &app,
+        json!({"name": "mongo", "type": "mongodb", "confirm_delivery": true,
+               "header_fields": ["KEYHASH", "LSVERSION"],
+               "settings": {"collection": "readings", "url": infra::mongodb(), "database": mongo.name}}),
+    )
+    .await;
+    add_appender(
+        &developer,
+        &app,
+        json!({"name": "file", "type": "file", "confirm_delivery": true,
+               "settings": {"path": log_file.display().to_string(), "max_file_bytes": 1_000_000}}),
+    )
+    .await;
+    add_appender(
+        &developer,
+        &app,
+        json!({"name": "rest", "type": "rest", "confirm_delivery": true,
+               "settings": {"url": rest.url("/ingest"), "retries": 0}}),
+    )
+    .await;
+
+    let state = tempfile::tempdir().unwrap();
+    let mut endpoint = client(&[&node], &sdk_token, state.path());
+    const RECORDS: i64 = 1000;
+    for seq in 0..RECORDS {
+        let level = if seq % 10 == 0 { "WARN" } else { "INFO" };
+        endpoint.log(reading(seq, level)).unwrap();
+    }
+    let mut deliveries = Deliveries::default();
+    let refused = loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), endpoint.next_event())
+            .await
+            .expect("a delivery status")
+            .expect("client stopped");
+        deliveries.see(&event);
+        assert_eq!(
+            deliveries.acked, 0,
+            "acknowledged while an appender refuses"
+        );
+        if let Event::LogsFailed { code, .. } = event {
+            break code;
+        }
+    };
+    assert_eq!(refused, Some(LogDeliveryErrorCode::RemoteInternalError));
+    rest.answer(200);
+    deliveries
+        .until_acked(
+            &mut endpoint,
+            RECORDS as u64,
+            Duration::from_secs(60),
+            |_| {},
+        )
+        .await;
+    let key_hash = STANDARD.encode(endpoint.key_hash());
+
+    // Cassandra: typed header columns, record fields as text.
+    let rows = cassandra_seqs(&infra::cassandra(), &format!("{}.readings", keyspace.name)).await;
+    let cassandra_duplicates = check_complete("cassandra", &tally(rows), RECORDS);
+
+    // MongoDB: {header with the chosen fields, event}.
+    let collection = mongodb::Client::with_uri_str(infra::mongodb())
+        .await
+        .unwrap()
+        .database(&mongo.name)
+        .collection::<mongodb::bson::Document>("readings");
+    let documents: Vec<mongodb::bson::Document> = collection
+        .find(mongodb::bson::doc! {})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let header = documents[0].get_document("header").unwrap();
+    assert_eq!(header.get_str("endpointKeyHash").unwrap(), key_hash);
+    assert_eq!(header.len(), 2, "only the chosen header fields: {header}");
+    let mongo_seqs = documents
+        .iter()
+        .map(|d| d.get_document("event").unwrap().get_i64("seq").unwrap());
+    let mongo_duplicates = check_complete("mongodb", &tally(mongo_seqs), RECORDS);
+
+    // File: JSON lines with every header field by default.
+    let lines: Vec<Value> = std::fs::read_to_string(&log_file)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines[0]["header"]["endpointKeyHash"], key_hash);
+    assert_eq!(lines[0]["header"]["logSchemaVersion"], 1);
+    assert_eq!(lines[0]["header"]["headerVersion"], 1);
+    assert!(lines[0]["header"]["applicationToken"].is_string());
+    assert_eq!(lines[0]["event"], json!({"seq": 0, "level": "WARN"}));
+    let file_seqs = lines.iter().map(|l| l["event"]["seq"].as_i64().unwrap());
+    let file_duplicates = check_complete("file", &tally(file_seqs), RECORDS);
+
+    // REST: only the batches it answered 2xx count as stored.
+    let received = rest.received();
+    let refused_posts = received.iter().filter(|r| r.status != 200).count();
+    assert!(refused_posts >= 1);
+    let rest_seqs: Vec<i64> = received
+        .iter()
+        .filter(|r| r.status == 200 && r.path == "/ingest")
+        .flat_map(|r| r.body.as_array().cloned().unwrap_or_default())
+        .map(|d| d["event"]["seq"].as_i64().unwrap())
+        .collect();
+    let rest_duplicates = check_complete("rest", &tally(rest_seqs), RECORDS);
+
+    println!(
+        "log appenders: {RECORDS} records acknowledged; duplicates from the refused batch: cassandra {cassandra_duplicates}, mongodb {mongo_duplicates}, file {file_duplicates}, rest {rest_duplicates}; REST posts refused {refused_posts}; failures {:?}",
+        deliveries.failures
+    );
+    endpoint.stop().await;
+    node.signal(nix::sys::signal::Signal::SIGTERM);
+    node.wait_exit(Duration::from_secs(20)).await.unwrap();
+    keyspace.drop().await;
+    mongo.drop().await;
+}
+
+/// Waits until both nodes see two Operations nodes.
+async fn wait_for_two_operations_nodes(nodes: [&Node; 2]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut seen = Vec::new();
+        for node in nodes {
+            seen.push(
+                node.get_json("/cluster")
+                    .await
+                    .and_then(|v| v["operations"].as_array().map(Vec::len)),
+            );
+        }
+        if seen.iter().all(|n| *n == Some(2)) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "views: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn no_acknowledged_record_is_lost_when_the_operations_node_is_killed_mid_upload() {
+    let _zk = ZOOKEEPER_LOCK.read().await;
+    infra::ensure_up("postgresql");
+    infra::ensure_up("cassandra");
+    let database = infra::fresh_database(&infra::postgres(), "postgresql").await;
+    let keyspace = infra::fresh_keyspace().await;
+    let chroot = format!("/{}", unique("logs"));
+    let member = |id: &str, control: bool| {
+        NodeBuilder::cluster_member(&chroot, id, PASSWORD)
+            .set("control.enabled", control)
+            .set("sql.url", &database.url)
+            .set("endpoint_store.backend", "cassandra")
+            .set("endpoint_store.keyspace", &keyspace.name)
+    };
+    // The Operations-only node sorts first: the endpoint uploads there until it is killed.
+    let mut worker = member("node-a-ops", false).spawn().unwrap();
+    let mut control = member("node-b-control", true).spawn().unwrap();
+    for node in [&mut worker, &mut control] {
+        node.wait_for("/ready", 200, Duration::from_secs(60))
+            .await
+            .unwrap();
+    }
+    wait_for_two_operations_nodes([&worker, &control]).await;
+    let (developer, app, sdk_token) = logging_application(&control).await;
+    // No contact points or keyspace: the appender writes to the nodes' own Cassandra keyspace.
+    add_appender(
+        &developer,
+        &app,
+        json!({"name": "archive", "type": "cassandra", "confirm_delivery": true,
+               "settings": {"table": "readings",
+                            "columns": [{"name": "seq", "source": "record.seq"}]}}),
+    )
+    .await;
+
+    const RECORDS: u64 = 100_000;
+    const KILL_AT: u64 = 30_000;
+    let state = tempfile::tempdir().unwrap();
+    let mut endpoint = client(&[&worker, &control], &sdk_token, state.path());
+    let started = Instant::now();
+    for seq in 0..RECORDS {
+        endpoint.log(reading(seq as i64, "INFO")).unwrap();
+    }
+    let mut deliveries = Deliveries::default();
+    deliveries
+        .until_acked(&mut endpoint, KILL_AT, Duration::from_secs(120), |_| {})
+        .await;
+    let acked_before_kill = deliveries.acked;
+    let to_worker = format!("127.0.0.1:{}", worker.port("operations.tcp_port"));
+    worker.kill9();
+    let killed = Instant::now();
+    deliveries
+        .until_acked(&mut endpoint, RECORDS, Duration::from_secs(300), |_| {})
+        .await;
+    let elapsed = started.elapsed();
+    let after_kill = killed.elapsed();
+
+    let rows = cassandra_seqs(&infra::cassandra(), &format!("{}.readings", keyspace.name)).await;
+    let stored = rows.len();
+    let duplicates = check_complete("cassandra", &tally(rows), RECORDS as i64);
+    println!(
+        "kill -9 mid-upload: {RECORDS} records, {acked_before_kill} acknowledged by the killed node {to_worker}, \
+         all {} acknowledged after {:.1}s ({:.1}s after the kill; {:.0} records/s overall); \
+         rows stored {stored}, duplicates {duplicates}, lost 0; refusals {:?}",
+        deliveries.acked,
+        elapsed.as_secs_f64(),
+        after_kill.as_secs_f64(),
+        RECORDS as f64 / elapsed.as_secs_f64(),
+        deliveries.failures,
+    );
+    endpoint.stop().await;
+    control.signal(nix::sys::signal::Signal::SIGTERM);
+    control.wait_exit(Duration::from_secs(20)).await.unwrap();
+    keyspace.drop().await;
+    database.drop().await;
+}
+
+#[tokio::test]
+async fn a_30_second_cassandra_outage_delays_records_but_loses_none() {
+    infra::ensure_up("cassandra");
+    let keyspace = infra::fresh_keyspace().await;
+    // The node reaches Cassandra through a proxy the test can cut, as a network outage would.
+    let proxy = TcpProxy::start(infra::cassandra()).await;
+    let mut node = NodeBuilder::standalone()
+        .env("KAA_ADMIN_USER", "admin")
+        .env("KAA_ADMIN_PASSWORD", PASSWORD)
+        .set("node.thrift_host", "127.0.0.1")
+        .set("log_collection.delivery_wait", "3s")
+        .spawn()
+        .unwrap();
+    node.wait_for("/ready", 200, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let (developer, app, sdk_token) = logging_application(&node).await;
+    add_appender(
+        &developer,
+        &app,
+        json!({"name": "archive", "type": "cassandra", "confirm_delivery": true,
+               "settings": {"keyspace": keyspace.name, "table": "readings",
+                            "contact_points": [proxy.addr.to_string()],
+                            "columns": [{"name": "seq", "source": "record.seq"}]}}),
+    )
+    .await;
+    let state = tempfile::tempdir().unwrap();
+    let mut endpoint = client(&[&node], &sdk_token, state.path());
+
+    // 100 records/s throughout: 5 s before, 30 s of outage, 5 s after.
+    const OUTAGE: Duration = Duration::from_secs(30);
+    let mut deliveries = Deliveries::default();
+    let mut next_seq: i64 = 0;
+    let mut ticks = tokio::time::interval(Duration::from_millis(100));
+    let started = Instant::now();
+    let mut cut_at = None;
+    let mut restored_at = None;
+    let mut acked_at_restore = 0;
+    let mut first_ack_after_restore = None;
+    while started.elapsed() < Duration::from_secs(40) {
+        tokio::select! {
+            _ = ticks.tick() => {
+                for _ in 0..10 {
+                    endpoint.log(reading(next_seq, "INFO")).unwrap();
+                    next_seq += 1;
+                }
+            }
+            event = endpoint.next_event() => {
+                let event = event.expect("client stopped");
+                let before = deliveries.acked;
+                deliveries.see(&event);
+                if restored_at.is_some() && deliveries.acked > before {
+                    first_ack_after_restore.get_or_insert_with(Instant::now);
+                }
+            }
+        }
+        if cut_at.is_none() && started.elapsed() >= Duration::from_secs(5) {
+            assert!(
+                deliveries.acked > 0,
+                "records were stored before the outage"
+            );
+            proxy.cut();
+            cut_at = Some(Instant::now());
+        }
+        if let Some(cut) = cut_at
+            && restored_at.is_none()
+            && cut.elapsed() >= OUTAGE
+        {
+            proxy.restore();
+            restored_at = Some(Instant::now());
+            acked_at_restore = deliveries.acked;
+        }
+    }
+    let refused_during_outage: usize = deliveries.failures.values().sum();
+    assert!(
+        deliveries.failures.contains_key(&format!(
+            "{:?}",
+            Some(LogDeliveryErrorCode::RemoteConnectionError)
+        )),
+        "the outage was reported as a connection error: {:?}",
+        deliveries.failures
+    );
+    let total = next_seq as u64;
+    deliveries
+        .until_acked(&mut endpoint, total, Duration::from_secs(120), |_| {})
+        .await;
+    let caught_up = restored_at.map(|r| r.elapsed());
+    let rows = cassandra_seqs(&infra::cassandra(), &format!("{}.readings", keyspace.name)).await;
+    let stored = rows.len();
+    let duplicates = check_complete("cassandra", &tally(rows), next_seq);
+    let recovery = first_ack_after_restore
+        .zip(restored_at)
+        .map(|(ack, restore)| ack.duration_since(restore));
+    println!(
+        "30 s Cassandra outage: {total} records, {acked_at_restore} acknowledged when it ended, \
+         {refused_during_outage} refused batches {:?}; first acknowledgement {recovery:?} after it ended, \
+         all acknowledged {caught_up:?} after; rows {stored}, duplicates {duplicates}, lost 0",
+        deliveries.failures
+    );
+    endpoint.stop().await;
+    node.signal(nix::sys::signal::Signal::SIGTERM);
+    node.wait_exit(Duration::from_secs(20)).await.unwrap();
+    keyspace.drop().await;
+}
