@@ -208,3 +208,65 @@ impl FreshMongoDatabase {
         }
     }
 }
+
+/// A Cassandra node of one test's own, for a test that stops its storage while other tests use
+/// the shared one: `deploy/local/infra.sh up cassandra` with its own ports (CQL 19042, storage
+/// 17000, JMX 17199) and its own run directory. Stopped (SIGTERM, as an operator would) by
+/// [`PrivateCassandra::down`] and when dropped.
+pub struct PrivateCassandra {
+    dir: tempfile::TempDir,
+}
+
+impl PrivateCassandra {
+    /// CQL port of the private node.
+    pub const CQL_PORT: u16 = 19042;
+
+    /// Starts a fresh node and waits until it answers CQL.
+    pub fn start() -> Self {
+        let node = Self {
+            dir: tempfile::tempdir().expect("private Cassandra dir"),
+        };
+        node.up();
+        node
+    }
+
+    /// `host:port` of the node's CQL transport.
+    pub fn contact_point(&self) -> String {
+        format!("127.0.0.1:{}", Self::CQL_PORT)
+    }
+
+    /// Starts the node (again), keeping its data; returns once it answers CQL.
+    pub fn up(&self) {
+        self.run("up");
+    }
+
+    /// Stops the node; returns once the process has exited.
+    pub fn down(&self) {
+        self.run("down");
+    }
+
+    fn run(&self, action: &str) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/local/infra.sh");
+        let output = std::process::Command::new("bash")
+            .args([script, action, "cassandra"])
+            .env("KAA_INFRA_DIR", self.dir.path())
+            .env("CASSANDRA_CQL_PORT", Self::CQL_PORT.to_string())
+            .env("CASSANDRA_STORAGE_PORT", "17000")
+            .env("CASSANDRA_JMX_PORT", "17199")
+            .env("CASSANDRA_HEAP", "512M")
+            .output()
+            .expect("run deploy/local/infra.sh");
+        assert!(
+            output.status.success(),
+            "deploy/local/infra.sh {action} cassandra (private node) failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for PrivateCassandra {
+    fn drop(&mut self) {
+        self.run("down");
+    }
+}

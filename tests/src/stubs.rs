@@ -1,9 +1,8 @@
-//! Small network stand-ins the tests control: an HTTP endpoint that records what it is sent and
-//! answers with a status the test chooses (a REST log appender's target, an HTTP user
-//! verifier), and a TCP proxy that can cut a real server off (a storage outage).
+//! A network stand-in the tests control: an HTTP endpoint that records what it is sent and
+//! answers with a status the test chooses (a REST log appender's target, an HTTP user verifier).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -130,82 +129,5 @@ async fn serve(mut stream: TcpStream, status: Arc<AtomicU16>, received: Arc<Mute
         if stream.write_all(response.as_bytes()).await.is_err() {
             return;
         }
-    }
-}
-
-/// A TCP proxy on 127.0.0.1 in front of a real server. [`TcpProxy::cut`] closes every
-/// connection through it and refuses new ones until [`TcpProxy::restore`], as a network outage
-/// between a node and the server would. Stops when dropped.
-pub struct TcpProxy {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    cut: Arc<AtomicBool>,
-    /// Cancelled to close the connections of the current period.
-    generation: Arc<Mutex<CancellationToken>>,
-    stop: CancellationToken,
-}
-
-impl TcpProxy {
-    /// Starts forwarding to `target` (`host:port`).
-    pub async fn start(target: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-        let proxy = Self {
-            addr: listener.local_addr().expect("proxy address"),
-            cut: Arc::default(),
-            generation: Arc::new(Mutex::new(CancellationToken::new())),
-            stop: CancellationToken::new(),
-        };
-        let (cut, generation, stop) = (
-            proxy.cut.clone(),
-            proxy.generation.clone(),
-            proxy.stop.clone(),
-        );
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    accepted = listener.accept() => accepted,
-                    _ = stop.cancelled() => return,
-                };
-                let Ok((mut inbound, _)) = accepted else {
-                    continue;
-                };
-                if cut.load(Ordering::SeqCst) {
-                    drop(inbound);
-                    continue;
-                }
-                let closed = generation.lock().expect("proxy lock").clone();
-                let target = target.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = closed.cancelled() => {}
-                    }
-                });
-            }
-        });
-        proxy
-    }
-
-    /// Closes every connection and refuses new ones.
-    pub fn cut(&self) {
-        self.cut.store(true, Ordering::SeqCst);
-        let mut generation = self.generation.lock().expect("proxy lock");
-        generation.cancel();
-        *generation = CancellationToken::new();
-    }
-
-    /// Accepts connections again.
-    pub fn restore(&self) {
-        self.cut.store(false, Ordering::SeqCst);
-    }
-}
-
-impl Drop for TcpProxy {
-    fn drop(&mut self) {
-        self.stop.cancel();
-        self.generation.lock().expect("proxy lock").cancel();
     }
 }

@@ -9,14 +9,16 @@
 #   cassandra.pid
 # Ports: 9042 CQL, 7000 storage, 7199 JMX (localhost only; for deploy/local/cassandra/nodetool.sh).
 # Environment: CASSANDRA_VERSION (default below), CASSANDRA_HEAP (default 768M), CASSANDRA_START_TIMEOUT (s),
-# CASSANDRA_JVM_OPTS (extra JVM flags, space-separated, added last).
+# CASSANDRA_JVM_OPTS (extra JVM flags, space-separated, added last), CASSANDRA_CQL_PORT,
+# CASSANDRA_STORAGE_PORT, CASSANDRA_JMX_PORT. With other ports and another KAA_INFRA_DIR, a second,
+# independent node runs beside the first (a test that stops its storage uses one of its own).
 
 CASSANDRA_VERSION=${CASSANDRA_VERSION:-5.0.9}
 CASSANDRA_HEAP=${CASSANDRA_HEAP:-768M}
 CASSANDRA_START_TIMEOUT=${CASSANDRA_START_TIMEOUT:-180}
-CASSANDRA_CQL_PORT=9042
-CASSANDRA_STORAGE_PORT=7000
-CASSANDRA_JMX_PORT=7199
+CASSANDRA_CQL_PORT=${CASSANDRA_CQL_PORT:-9042}
+CASSANDRA_STORAGE_PORT=${CASSANDRA_STORAGE_PORT:-7000}
+CASSANDRA_JMX_PORT=${CASSANDRA_JMX_PORT:-7199}
 CASSANDRA_SRC=$DEPLOY_LOCAL/cassandra
 CASSANDRA_HOME=$KAA_INFRA_CACHE/cassandra-$CASSANDRA_VERSION
 CASSANDRA_LIB=$CASSANDRA_HOME/lib
@@ -101,7 +103,9 @@ cassandra_start() {
     [ -n "$jamm" ] || { fail_server cassandra "" "no jars in $CASSANDRA_LIB (install first)"; return 1; }
 
     mkdir -p "$CASSANDRA_RUN"/{conf,data,commitlog,saved_caches,hints,cdc_raw,triggers,logs,tmp}
-    sed "s|@RUN@|$CASSANDRA_RUN|g" "$CASSANDRA_SRC/cassandra.yaml.tmpl" >"$CASSANDRA_RUN/conf/cassandra.yaml"
+    sed -e "s|@RUN@|$CASSANDRA_RUN|g" -e "s|@CQL_PORT@|$CASSANDRA_CQL_PORT|g" \
+        -e "s|@STORAGE_PORT@|$CASSANDRA_STORAGE_PORT|g" \
+        "$CASSANDRA_SRC/cassandra.yaml.tmpl" >"$CASSANDRA_RUN/conf/cassandra.yaml"
     cp "$CASSANDRA_SRC/logback.xml" "$CASSANDRA_RUN/conf/logback.xml"
     [ -f "$CASSANDRA_LOG" ] && mv -f "$CASSANDRA_LOG" "$CASSANDRA_LOG.1"
 
