@@ -1,7 +1,8 @@
 //! Messages for one endpoint, delivered to the Operations node that holds its session.
 //!
 //! Kaa's route, kept here: whoever has a message for an endpoint (Control, for a unicast
-//! notification, a server-profile change or revoked credentials) sends it to the endpoint's
+//! notification, a server-profile change or revoked credentials; Operations, when an endpoint
+//! attaches another to its owner or detaches it) sends it to the endpoint's
 //! *global* owner, the Operations node that owns `Base64(endpointKeyHash)` on the hash ring. The
 //! owner knows which node serves the endpoint's session now and forwards the message there as a
 //! *local* message, which that node turns into a push. A node that receives a local message for
@@ -12,8 +13,8 @@ use std::sync::Arc;
 use base64::Engine as _;
 use kaa_idl::thrift::operations::{
     TOperationsServiceSyncClient, ThriftActorClassifier, ThriftClusterEntityType,
-    ThriftEndpointDeregistrationMessage, ThriftEntityAddress, ThriftServerProfileUpdateMessage,
-    ThriftUnicastNotificationMessage,
+    ThriftEndpointDeregistrationMessage, ThriftEntityAddress, ThriftOwnerChangeMessage,
+    ThriftServerProfileUpdateMessage, ThriftUnicastNotificationMessage,
 };
 
 use crate::Cluster;
@@ -28,6 +29,11 @@ pub enum EndpointMessage {
     ServerProfile,
     /// Its credentials were revoked.
     Deregistration,
+    /// Another endpoint, named by its access token, attached it to its owner or detached it.
+    OwnerChanged {
+        /// The access token of the endpoint that made the change.
+        by_access_token: String,
+    },
 }
 
 /// Which hop a message is on.
@@ -126,6 +132,13 @@ impl EndpointRouter {
                     client.on_endpoint_deregistration(ThriftEndpointDeregistrationMessage {
                         address: Some(entity),
                         actor_classifier: classifier,
+                    })
+                }
+                EndpointMessage::OwnerChanged { by_access_token } => {
+                    client.on_owner_change(ThriftOwnerChangeMessage {
+                        address: Some(entity),
+                        actor_classifier: classifier,
+                        by_endpoint_access_token: Some(by_access_token),
                     })
                 }
             })

@@ -107,7 +107,10 @@ struct EndpointEvent {
   2: endpoint_id sender
   3: binary eventData
   4: shared.Long createTime
+  /** The sender's sequence number of the event. */
   5: shared.Integer version
+  /** kaa-rs: the event class (Kaa carried it inside eventData). */
+  6: string eventClassFqn
 }
 
 struct RouteAddress {
@@ -137,6 +140,8 @@ struct EndpointRouteUpdate {
   4: EventRouteUpdateType updateType
   5: int cfSchemaVersion
   6: binary ucfHash
+  /** kaa-rs: the event classes the endpoint receives (its SDK profile's event maps). */
+  7: list<string> eventClassFqns
 }
 
 struct EndpointStateUpdate {
@@ -210,6 +215,14 @@ struct ThriftUnicastNotificationMessage {
   3: string notificationId
 }
 
+/** kaa-rs: another endpoint attached this endpoint to its owner, or detached it. */
+struct ThriftOwnerChangeMessage {
+  1: ThriftEntityAddress address
+  2: ThriftActorClassifier actorClassifier
+  /** The access token of the endpoint that made the change. */
+  3: string byEndpointAccessToken
+}
+
 struct ThriftServerProfileUpdateMessage {
   1: ThriftEntityAddress address
   2: ThriftActorClassifier actorClassifier
@@ -239,4 +252,14 @@ service OperationsService {
 
   /** An endpoint was deregistered. */
   void onEndpointDeregistration(1: ThriftEndpointDeregistrationMessage message)
+
+  /** kaa-rs: an endpoint's owner was changed by another endpoint. */
+  void onOwnerChange(1: ThriftOwnerChangeMessage message)
+
+  /**
+   * kaa-rs: the endpoints of owner `userId` (whose routes this node holds as the owner's ring
+   * owner), other than `requester`, that receive every class in `eventClassFqns`; their key hashes.
+   */
+  list<binary> findEventListeners(1: user_id userId, 2: list<string> eventClassFqns,
+                                  3: endpoint_id requester)
 }

@@ -6,9 +6,10 @@
 //! handlers run on the server's connection tasks, so they do only quick work: Control's change
 //! notifications and endpoint messages (unicast notification, server profile, deregistration)
 //! go straight to the Operations service's [`Changes`], which invalidates caches and queues
-//! pushes for the sessions concerned. Bootstrap server lists are counted and queued to a logging
-//! task (Bootstrap reads the live list from ZooKeeper). Calls whose handling arrives with later
-//! features (event routing, redirection) are accepted and logged, nothing more.
+//! pushes for the sessions concerned; event-routing messages and listener queries go to its event
+//! routing, redirection rules to its load-balancing rules. Bootstrap server lists are counted and
+//! queued to a logging task (Bootstrap reads the live list from ZooKeeper). Calls whose handling
+//! has no use here (Kaa's entity route messages, user configuration updates) are logged.
 //!
 //! `stats` on the console and `kaa_internode_*` on `/metrics` count what arrived.
 
@@ -29,7 +30,8 @@ use kaa_idl::thrift::kaa_node::{
 use kaa_idl::thrift::operations::{
     Message, Notification, Operation, OperationsServiceSyncHandler, RedirectionRule,
     ThriftActorClassifier, ThriftEndpointDeregistrationMessage, ThriftEntityAddress,
-    ThriftEntityRouteMessage, ThriftServerProfileUpdateMessage, ThriftUnicastNotificationMessage,
+    ThriftEntityRouteMessage, ThriftOwnerChangeMessage, ThriftServerProfileUpdateMessage,
+    ThriftUnicastNotificationMessage,
     UserConfigurationUpdate,
 };
 use kaa_model::Service;
@@ -137,6 +139,7 @@ impl Internode {
                 changes,
                 notifications: counters.notifications.clone(),
                 redirection_rules: counters.redirection_rules.clone(),
+                event_messages: counters.event_messages.clone(),
             });
         }
         if config.services().contains(Service::Bootstrap) {
@@ -185,6 +188,7 @@ struct NodeFacts {
 struct Counters {
     notifications: Counter,
     redirection_rules: Counter,
+    event_messages: Counter,
     server_list_updates: Counter,
 }
 
@@ -193,6 +197,7 @@ impl Counters {
         let counters = Self {
             notifications: Counter::default(),
             redirection_rules: Counter::default(),
+            event_messages: Counter::default(),
             server_list_updates: Counter::default(),
         };
         registry.register(
@@ -204,6 +209,11 @@ impl Counters {
             "kaa_internode_redirection_rules",
             "Load-balancing redirection rules received from the Control leader (OperationsService.setRedirectionRule)",
             counters.redirection_rules.clone(),
+        );
+        registry.register(
+            "kaa_internode_event_messages",
+            "Event-routing messages (route updates and events) received from Operations nodes (OperationsService.sendMessages)",
+            counters.event_messages.clone(),
         );
         registry.register(
             "kaa_internode_server_list_updates",
@@ -490,6 +500,7 @@ struct OperationsHandler {
     changes: Changes,
     notifications: Counter,
     redirection_rules: Counter,
+    event_messages: Counter,
 }
 
 impl OperationsServiceSyncHandler for OperationsHandler {
@@ -513,9 +524,33 @@ impl OperationsServiceSyncHandler for OperationsHandler {
     }
 
     fn handle_send_messages(&self, messages: Vec<Message>) -> thrift::Result<()> {
-        info!(
-            count = messages.len(),
-            "event messages received, not routed yet"
+        self.event_messages.inc_by(messages.len() as u64);
+        self.changes.on_event_messages(messages).map_err(|error| {
+            thrift::Error::Application(ApplicationError::new(
+                ApplicationErrorKind::InternalError,
+                error.to_string(),
+            ))
+        })
+    }
+
+    fn handle_find_event_listeners(
+        &self,
+        user_id: String,
+        event_class_fqns: Vec<String>,
+        requester: Vec<u8>,
+    ) -> thrift::Result<Vec<Vec<u8>>> {
+        Ok(self
+            .changes
+            .find_event_listeners(&user_id, &event_class_fqns, &requester))
+    }
+
+    fn handle_on_owner_change(&self, message: ThriftOwnerChangeMessage) -> thrift::Result<()> {
+        self.to_endpoint(
+            message.address,
+            message.actor_classifier,
+            EndpointMessage::OwnerChanged {
+                by_access_token: message.by_endpoint_access_token.unwrap_or_default(),
+            },
         );
         Ok(())
     }

@@ -3,8 +3,8 @@
 //!
 //! A sync names its application by the SDK token of the endpoint's SDK profile. The catalog
 //! answers with an [`AppContext`]: the application, its groups by weight with their compiled
-//! active profile filters, active configurations and topics, and the parsed schemas endpoints
-//! use. Contexts are immutable and shared (`Arc`); a change notification for an application drops
+//! active profile filters, active configurations and topics, the parsed schemas endpoints use,
+//! its user verifiers and its event maps. Contexts are immutable and shared (`Arc`); a change notification for an application drops
 //! its context, and the next sync loads a fresh one. Loading twice under a race is harmless.
 
 use std::collections::HashMap;
@@ -14,7 +14,8 @@ use kaa_model::filter::ProfileFilter;
 use kaa_model::schema::AvroSchema;
 use kaa_store::StoreError;
 use kaa_store::metadata::{
-    Application, DocumentKind, EndpointGroup, GROUP_ALL, MetadataStore, Page, SdkProfile, TopicKind,
+    Application, DocumentKind, EndpointGroup, EventAction, GROUP_ALL, MetadataStore, Page,
+    SdkProfile, TopicKind, UserVerifier,
 };
 use serde_json::Value;
 
@@ -110,13 +111,46 @@ pub struct AppContext {
     pub app: Application,
     /// Groups by ascending weight.
     pub groups: Vec<GroupContext>,
+    /// User verifiers, by verifier token.
+    pub verifiers: HashMap<String, UserVerifier>,
     schemas: HashMap<(String, i64), Arc<AvroSchema>>,
+    /// Event map id → (event class FQN, what the application's endpoints do with it).
+    event_maps: HashMap<String, Vec<(String, EventAction)>>,
+}
+
+/// The event classes an SDK profile's endpoints send and receive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventClasses {
+    /// FQNs they may send.
+    pub sends: std::collections::BTreeSet<String>,
+    /// FQNs they receive.
+    pub receives: std::collections::BTreeSet<String>,
 }
 
 impl AppContext {
     /// The parsed schema of `kind` (`client_profile`, `configuration`, …) and `version`.
     pub fn schema(&self, kind: &str, version: i64) -> Option<&Arc<AvroSchema>> {
         self.schemas.get(&(kind.to_owned(), version))
+    }
+
+    /// The event classes of the endpoints of SDK profile `sdk`: those of the event maps it
+    /// names (`event_map_ids`, a JSON array of map ids of this application).
+    pub fn event_classes(&self, sdk: &SdkProfile) -> EventClasses {
+        let map_ids: Vec<String> = serde_json::from_str(&sdk.event_map_ids).unwrap_or_default();
+        let mut classes = EventClasses::default();
+        for (fqn, action) in map_ids
+            .iter()
+            .filter_map(|id| self.event_maps.get(id))
+            .flatten()
+        {
+            if matches!(action, EventAction::Source | EventAction::Both) {
+                classes.sends.insert(fqn.clone());
+            }
+            if matches!(action, EventAction::Sink | EventAction::Both) {
+                classes.receives.insert(fqn.clone());
+            }
+        }
+        classes
     }
 }
 
@@ -253,10 +287,31 @@ impl Catalog {
                 schemas.insert((kind.to_owned(), version.version), Arc::new(schema));
             }
         }
+        let verifiers = self
+            .metadata
+            .verifiers(app_id, ALL)
+            .await?
+            .items
+            .into_iter()
+            .map(|v| (v.verifier_token.clone(), v))
+            .collect();
+        let event_maps = self
+            .metadata
+            .event_maps(app_id, ALL)
+            .await?
+            .items
+            .into_iter()
+            .map(|map| {
+                let actions = map.actions.into_iter().map(|a| (a.fqn, a.action)).collect();
+                (map.id, actions)
+            })
+            .collect();
         Ok(AppContext {
             app,
             groups,
+            verifiers,
             schemas,
+            event_maps,
         })
     }
 }

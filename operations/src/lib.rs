@@ -13,12 +13,16 @@
 //! - [`sessions`]: the sessions of this node by endpoint, for pushes.
 //! - [`redirection`]: the load balancer's rules that send some endpoints to other nodes.
 //! - [`logs`]: log records from endpoints, written by the application's log appenders.
+//! - [`owners`], [`events`]: endpoints attached to owners, and events between the endpoints of
+//!   one owner, routed through the owner's ring owner.
 //! - [`sync`]: one request in, one response out.
 
 pub mod catalog;
 pub mod configuration;
+pub mod events;
 pub mod logs;
 pub mod membership;
+pub mod owners;
 pub mod redirection;
 pub mod sessions;
 pub mod sync;
@@ -30,7 +34,7 @@ use std::sync::atomic::AtomicUsize;
 use kaa_cluster::Cluster;
 use kaa_cluster::routing::{EndpointAddress, EndpointMessage, EndpointRouter, Hop};
 use kaa_idl::endpoint::sync::{SyncRequest, SyncResponse};
-use kaa_idl::thrift::operations::{Notification, RedirectionRule};
+use kaa_idl::thrift::operations::{Message, Notification, RedirectionRule};
 use kaa_model::health::Probe;
 use kaa_store::endpoint::EndpointStore;
 use kaa_store::metadata::MetadataStore;
@@ -40,10 +44,11 @@ use kaa_transport::{EndpointService, Listeners, NodeKeys, Serving, SyncFailure};
 use tokio::sync::mpsc;
 
 use crate::catalog::Catalog;
+use crate::events::{EventRouting, RoutingError};
 use crate::logs::{LogCollectionSettings, LogCollector};
 use crate::redirection::RedirectionRules;
 use crate::sessions::{Push, Sessions};
-use crate::sync::{EndpointSession, SyncProcessor};
+use crate::sync::{Collaborators, EndpointSession, SyncProcessor};
 
 /// How an Operations service runs.
 #[derive(Debug, Clone)]
@@ -70,6 +75,7 @@ pub struct OperationsService {
     sessions: Arc<Sessions>,
     redirection: Arc<RedirectionRules>,
     logs: Arc<LogCollector>,
+    events: Arc<EventRouting>,
     serving: Serving,
     purger: tokio::task::JoinHandle<()>,
 }
@@ -90,12 +96,18 @@ impl OperationsService {
         let catalog = Arc::new(Catalog::new(metadata));
         let sessions = Arc::new(Sessions::counted(settings.session_count.clone()));
         let redirection = Arc::new(RedirectionRules::default());
+        let router = EndpointRouter::new(cluster.clone());
+        let events = EventRouting::start(node_id.clone(), cluster, sessions.clone());
         let processor = Arc::new(Endpoints(SyncProcessor::new(
             catalog.clone(),
             store.clone(),
-            sessions.clone(),
-            redirection.clone(),
-            logs.clone(),
+            Collaborators {
+                sessions: sessions.clone(),
+                redirection: redirection.clone(),
+                logs: logs.clone(),
+                events: events.clone(),
+                router: router.clone(),
+            },
             settings.node_id.clone(),
         )));
         let serving = Serving::start(
@@ -112,7 +124,8 @@ impl OperationsService {
         tracing::info!("operations service started");
         Ok(Self {
             store,
-            router: EndpointRouter::new(cluster),
+            router,
+            events,
             node_id,
             catalog,
             sessions,
@@ -130,6 +143,7 @@ impl OperationsService {
             sessions: self.sessions.clone(),
             redirection: self.redirection.clone(),
             logs: self.logs.clone(),
+            events: self.events.clone(),
             store: self.store.clone(),
             router: self.router.clone(),
             node_id: self.node_id.clone(),
@@ -177,12 +191,31 @@ pub struct Changes {
     sessions: Arc<Sessions>,
     redirection: Arc<RedirectionRules>,
     logs: Arc<LogCollector>,
+    events: Arc<EventRouting>,
     store: EndpointStore,
     router: EndpointRouter,
     node_id: String,
 }
 
 impl Changes {
+    /// Event-routing messages from another Operations node (route updates for the owner tables
+    /// held here, events to route or to deliver); fails when the event queues are full, so the
+    /// sender retries.
+    pub fn on_event_messages(&self, messages: Vec<Message>) -> Result<(), RoutingError> {
+        self.events.on_messages(messages)
+    }
+
+    /// Another node's query: the endpoints of `owner` other than `requester` that receive
+    /// every class in `fqns`.
+    pub fn find_event_listeners(
+        &self,
+        owner: &str,
+        fqns: &[String],
+        requester: &[u8],
+    ) -> Vec<Vec<u8>> {
+        self.events.find_listeners(owner, fqns, requester)
+    }
+
     /// A metadata change: the application's cached metadata is dropped and its connected
     /// endpoints resync (a new topic notification makes them fetch notifications).
     pub fn on_notification(&self, notification: &Notification) {
@@ -236,6 +269,9 @@ impl Changes {
             EndpointMessage::Unicast(_) => Push::Notifications,
             EndpointMessage::ServerProfile => Push::ServerProfile,
             EndpointMessage::Deregistration => Push::Revoked,
+            EndpointMessage::OwnerChanged { by_access_token } => {
+                Push::OwnerChanged(by_access_token.clone())
+            }
         };
         if hop == Hop::Local {
             let delivered = self.sessions.push(&address.key_hash, push);

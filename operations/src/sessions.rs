@@ -2,7 +2,8 @@
 //! session that serves an endpoint.
 //!
 //! A session registers a sender of [`Push`]es when it learns its endpoint; the registry keeps
-//! only the newest session per endpoint (a reconnect replaces the old one). The map is split into
+//! only the newest session per endpoint (a reconnect replaces the old one). Events from other
+//! endpoints wait in the session's entry until the session takes them. The map is split into
 //! shards, each behind its own short-lived mutex, so syncs of different endpoints never wait on
 //! one global lock.
 
@@ -11,6 +12,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use kaa_idl::endpoint::sync::Event;
 use tokio::sync::mpsc;
 
 /// Something a connected endpoint must be told without having asked.
@@ -24,15 +26,26 @@ pub enum Push {
     ServerProfile,
     /// The endpoint's credentials were revoked: end the session.
     Revoked,
+    /// Events wait in the session's queue ([`Sessions::take_events`]).
+    Events,
+    /// Another endpoint, named by its access token, attached this one to its owner or detached
+    /// it.
+    OwnerChanged(String),
 }
 
-/// A registered session: its id (to unregister only itself) and where pushes go.
-#[derive(Debug, Clone)]
+/// A registered session: its id (to unregister only itself), where pushes go, and the events
+/// waiting for it.
+#[derive(Debug)]
 struct Entry {
     session_id: u64,
     app_id: String,
     pushes: mpsc::Sender<Push>,
+    events: Vec<Event>,
 }
+
+/// Events a session holds for its endpoint before the oldest are dropped (an endpoint that
+/// stopped reading).
+const MAX_QUEUED_EVENTS: usize = 10_000;
 
 const SHARDS: usize = 64;
 
@@ -89,6 +102,7 @@ impl Sessions {
                 session_id,
                 app_id: app_id.to_owned(),
                 pushes,
+                events: Vec::new(),
             },
         );
         if previous.is_none() {
@@ -118,6 +132,30 @@ impl Sessions {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Queues `events` for the endpoint's session and wakes it; false when it has none here.
+    pub fn deliver_events(&self, key_hash: &[u8], events: Vec<Event>) -> bool {
+        let mut shard = self.shard(key_hash);
+        let Some(entry) = shard.get_mut(key_hash) else {
+            return false;
+        };
+        entry.events.extend(events);
+        if entry.events.len() > MAX_QUEUED_EVENTS {
+            let excess = entry.events.len() - MAX_QUEUED_EVENTS;
+            entry.events.drain(..excess);
+            tracing::warn!(dropped = excess, "an endpoint's event queue overflowed");
+        }
+        let _ = entry.pushes.try_send(Push::Events);
+        true
+    }
+
+    /// Takes the events queued for session `session_id` of the endpoint, oldest first.
+    pub fn take_events(&self, key_hash: &[u8], session_id: u64) -> Vec<Event> {
+        match self.shard(key_hash).get_mut(key_hash) {
+            Some(entry) if entry.session_id == session_id => std::mem::take(&mut entry.events),
+            _ => Vec::new(),
         }
     }
 

@@ -21,12 +21,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use kaa_cluster::routing::EndpointRouter;
 use kaa_idl::endpoint::crypto::sha1;
 use kaa_idl::endpoint::sync::{
-    ConfigurationSyncResponse, EventSequenceNumberResponse, EventSyncResponse, LogSyncResponse,
-    Notification, NotificationSyncRequest, NotificationSyncResponse, NotificationType,
-    ProfileSyncRequest, ProfileSyncResponse, RedirectSyncResponse, SubscriptionCommandType,
-    SubscriptionType, SyncRequest, SyncResponse, SyncResponseResultType, SyncResponseStatus, Topic,
+    ConfigurationSyncResponse, EventSyncResponse, LogSyncResponse, Notification,
+    NotificationSyncRequest, NotificationSyncResponse, NotificationType, ProfileSyncRequest,
+    ProfileSyncResponse, RedirectSyncResponse, SubscriptionCommandType, SubscriptionType,
+    SyncRequest, SyncResponse, SyncResponseResultType, SyncResponseStatus, Topic,
 };
 use kaa_store::StoreError;
 use kaa_store::endpoint::{
@@ -39,6 +40,7 @@ use tokio::sync::mpsc;
 
 use crate::catalog::{AppContext, Catalog, CatalogError, TopicInfo, topic_wire_id};
 use crate::configuration::{self, Layer};
+use crate::events::EventRouting;
 use crate::logs::LogCollector;
 use crate::membership::{self, Profiles};
 use crate::redirection::{self, Moment, RedirectionRules};
@@ -55,8 +57,8 @@ pub struct EndpointSession {
 
 /// The endpoint a session serves, once its first request named it.
 #[derive(Debug, Clone)]
-struct Known {
-    key_hash: Vec<u8>,
+pub(crate) struct Known {
+    pub(crate) key_hash: Vec<u8>,
     sdk_token: String,
     last_request_id: i32,
     /// Configuration hash the endpoint holds (what it sent or what it was last sent).
@@ -65,16 +67,39 @@ struct Known {
     topic_list_hash: i32,
     /// Last sequence number the endpoint has per topic wire id.
     topic_states: BTreeMap<i64, i32>,
+    /// The owner the session last saw on the profile.
+    pub(crate) owner_id: Option<String>,
+    /// Whether the session registered its endpoint with the owner's route table.
+    pub(crate) registered: bool,
+    /// Highest event sequence number the endpoint sent in this session.
+    pub(crate) event_seq: i32,
 }
 
 /// Turns requests into responses for the endpoints of this Operations node.
 pub struct SyncProcessor {
     catalog: Arc<Catalog>,
-    store: EndpointStore,
-    sessions: Arc<Sessions>,
+    pub(crate) store: EndpointStore,
+    pub(crate) sessions: Arc<Sessions>,
     redirection: Arc<RedirectionRules>,
     logs: Arc<LogCollector>,
+    pub(crate) events: Arc<EventRouting>,
+    pub(crate) router: EndpointRouter,
+    pub(crate) http: reqwest::Client,
     node_id: String,
+}
+
+/// What a processor works with besides the store and catalog.
+pub struct Collaborators {
+    /// The sessions of this node.
+    pub sessions: Arc<Sessions>,
+    /// The load balancer's rules.
+    pub redirection: Arc<RedirectionRules>,
+    /// Log collection.
+    pub logs: Arc<LogCollector>,
+    /// Event routing.
+    pub events: Arc<EventRouting>,
+    /// Messages to other endpoints' sessions.
+    pub router: EndpointRouter,
 }
 
 impl From<CatalogError> for SyncFailure {
@@ -86,7 +111,7 @@ impl From<CatalogError> for SyncFailure {
     }
 }
 
-fn internal(error: StoreError) -> SyncFailure {
+pub(crate) fn internal(error: StoreError) -> SyncFailure {
     SyncFailure::Internal(format!("endpoint store: {error}"))
 }
 
@@ -94,21 +119,22 @@ fn internal(error: StoreError) -> SyncFailure {
 const SAVE_ATTEMPTS: usize = 3;
 
 impl SyncProcessor {
-    /// A processor over the catalog and store, registering sessions in `sessions`.
+    /// A processor over the catalog and store, registering sessions in `with.sessions`.
     pub fn new(
         catalog: Arc<Catalog>,
         store: EndpointStore,
-        sessions: Arc<Sessions>,
-        redirection: Arc<RedirectionRules>,
-        logs: Arc<LogCollector>,
+        with: Collaborators,
         node_id: String,
     ) -> Self {
         Self {
             catalog,
             store,
-            sessions,
-            redirection,
-            logs,
+            sessions: with.sessions,
+            redirection: with.redirection,
+            logs: with.logs,
+            events: with.events,
+            router: with.router,
+            http: reqwest::Client::new(),
             node_id,
         }
     }
@@ -122,10 +148,14 @@ impl SyncProcessor {
         }
     }
 
-    /// Forgets a closed session.
+    /// Forgets a closed session and withdraws its event route.
     pub fn close(&self, session: EndpointSession) {
         if let Some(known) = session.endpoint {
             self.sessions.unregister(&known.key_hash, session.id);
+            if known.registered {
+                let events = self.events.clone();
+                tokio::spawn(async move { events.unregister(&known.key_hash).await });
+            }
         }
     }
 
@@ -212,6 +242,7 @@ impl SyncProcessor {
             self.sessions
                 .register(&key_hash, &app.app.id, session.id, session.pushes.clone());
         }
+        let session_id = session.id;
         let known = session.endpoint.get_or_insert_with(|| Known {
             key_hash: key_hash.clone(),
             sdk_token: sdk.sdk_token.clone(),
@@ -219,6 +250,9 @@ impl SyncProcessor {
             configuration_hash: Vec::new(),
             topic_list_hash: topics::NULL_LIST_HASH,
             topic_states: BTreeMap::new(),
+            owner_id: None,
+            registered: false,
+            event_seq: 0,
         });
         known.last_request_id = request.request_id;
         if let Some(configuration) = &request.configuration_sync_request {
@@ -230,7 +264,13 @@ impl SyncProcessor {
                 known.topic_states.insert(state.topic_id, state.seq_number);
             }
         }
-        let state = self.refresh(&app, &sdk, &mut profile)?;
+        if let Some(user) = &request.user_sync_request {
+            response.user_sync_response =
+                Some(self.user_sync(&app, &sdk, &mut profile, user).await?);
+        }
+        self.follow_owner(&app, &sdk, known, &profile).await;
+        let user_layer = self.user_configuration(&app, &sdk, &profile).await?;
+        let state = self.refresh(&app, &sdk, &mut profile, user_layer.as_ref())?;
         if request.configuration_sync_request.is_some() {
             response.configuration_sync_response = Some(self.configuration_answer(known, &state));
         }
@@ -240,12 +280,14 @@ impl SyncProcessor {
                 .await?;
             response.notification_sync_response = Some(answer);
         }
-        if request.event_sync_request.is_some() {
-            response.event_sync_response = Some(EventSyncResponse {
-                event_sequence_number_response: Some(EventSequenceNumberResponse { seq_num: 0 }),
-                event_listeners_responses: None,
-                events: None,
-            });
+        if let Some(events) = &request.event_sync_request {
+            response.event_sync_response = Some(self.event_sync(&app, &sdk, known, events).await?);
+        }
+        if let Some(waiting) = self.waiting_events(known, session_id) {
+            response
+                .event_sync_response
+                .get_or_insert_with(EventSyncResponse::default)
+                .events = Some(waiting);
         }
         if let Some(logs) = &request.log_sync_request
             && logs.log_entries.as_ref().is_some_and(|e| !e.is_empty())
@@ -268,11 +310,24 @@ impl SyncProcessor {
         session: &mut EndpointSession,
         push: Push,
     ) -> Result<Option<SyncResponse>, SyncFailure> {
+        let session_id = session.id;
         let Some(known) = session.endpoint.as_mut() else {
             return Ok(None);
         };
         if push == Push::Revoked {
             return Err(SyncFailure::Revoked);
+        }
+        let mut response =
+            SyncResponse::new(known.last_request_id, SyncResponseResultType::Success);
+        if push == Push::Events {
+            let Some(events) = self.waiting_events(known, session_id) else {
+                return Ok(None);
+            };
+            response.event_sync_response = Some(EventSyncResponse {
+                events: Some(events),
+                ..EventSyncResponse::default()
+            });
+            return Ok(Some(response));
         }
         let (sdk, app) = self.catalog.by_sdk_token(&known.sdk_token).await?;
         let Some(mut profile) = self
@@ -284,9 +339,12 @@ impl SyncProcessor {
             return Err(SyncFailure::Revoked);
         };
         let stored_before = profile.clone();
-        let state = self.refresh(&app, &sdk, &mut profile)?;
-        let mut response =
-            SyncResponse::new(known.last_request_id, SyncResponseResultType::Success);
+        if let Push::OwnerChanged(by) = &push {
+            response.user_sync_response = Self::owner_change_notice(known, &profile, by.clone());
+            self.follow_owner(&app, &sdk, known, &profile).await;
+        }
+        let user_layer = self.user_configuration(&app, &sdk, &profile).await?;
+        let state = self.refresh(&app, &sdk, &mut profile, user_layer.as_ref())?;
         let configuration = self.configuration_answer(known, &state);
         if configuration.response_status != SyncResponseStatus::NoDelta {
             response.configuration_sync_response = Some(configuration);
@@ -299,7 +357,8 @@ impl SyncProcessor {
         }
         self.save(profile, Some(&stored_before), &state).await?;
         let changed = response.configuration_sync_response.is_some()
-            || response.notification_sync_response.is_some();
+            || response.notification_sync_response.is_some()
+            || response.user_sync_response.is_some();
         Ok(changed.then_some(response))
     }
 
@@ -397,12 +456,29 @@ impl SyncProcessor {
         Ok(profile)
     }
 
-    /// Recomputes membership and configuration for the current metadata and profile.
+    /// The configuration the endpoint's owner has for its application and configuration
+    /// version, if any.
+    async fn user_configuration(
+        &self,
+        app: &AppContext,
+        sdk: &SdkProfile,
+        profile: &EndpointProfile,
+    ) -> Result<Option<Value>, SyncFailure> {
+        let Some(owner) = &profile.owner_id else {
+            return Ok(None);
+        };
+        let _ = (owner, app, sdk);
+        Ok(None) // PENDING-USER-CONFIGURATION: store lookup lands with the store methods
+    }
+
+    /// Recomputes membership and configuration for the current metadata and profile; the
+    /// owner's configuration, when there is one, overrides the groups' merge.
     fn refresh(
         &self,
         app: &AppContext,
         sdk: &SdkProfile,
         profile: &mut EndpointProfile,
+        user: Option<&Value>,
     ) -> Result<Derived, SyncFailure> {
         let client = decode_client_profile(app, sdk, &profile.client_profile)?;
         let server: Value = serde_json::from_str(&profile.server_profile).unwrap_or(Value::Null);
@@ -430,6 +506,12 @@ impl SyncProcessor {
                 group_id: member.group.group.id.clone(),
                 filter_id: member.filter_id.map(str::to_owned),
                 configuration_id: configuration.map(|(id, _)| id.clone()),
+            });
+        }
+        if let Some(body) = user {
+            layers.push(Layer {
+                weight: i64::MAX,
+                body,
             });
         }
         let configuration = match app.schema("configuration", configuration_version) {
@@ -601,7 +683,11 @@ impl SyncProcessor {
                     else {
                         return Err(SyncFailure::Revoked);
                     };
-                    // Keep what the other writer changed outside this sync (server profile).
+                    // Keep what the other writer changed outside this sync (server profile,
+                    // and the owner unless this sync changed it).
+                    if before.is_none_or(|b| b.owner_id == profile.owner_id) {
+                        profile.owner_id = current.owner_id;
+                    }
                     profile.version = current.version;
                     profile.server_profile = current.server_profile;
                     profile.server_profile_version = current.server_profile_version;

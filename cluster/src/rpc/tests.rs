@@ -8,7 +8,7 @@ use kaa_idl::thrift::kaa_node::{
 };
 use kaa_idl::thrift::operations::{
     Message, Notification, Operation, OperationsServiceSyncHandler, RedirectionRule,
-    ThriftEndpointDeregistrationMessage, ThriftEntityRouteMessage,
+    ThriftEndpointDeregistrationMessage, ThriftEntityRouteMessage, ThriftOwnerChangeMessage,
     ThriftServerProfileUpdateMessage, ThriftUnicastNotificationMessage, UserConfigurationUpdate,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -91,6 +91,17 @@ impl OperationsServiceSyncHandler for Recorder {
         _: ThriftEndpointDeregistrationMessage,
     ) -> thrift::Result<()> {
         Ok(())
+    }
+    fn handle_on_owner_change(&self, _: ThriftOwnerChangeMessage) -> thrift::Result<()> {
+        Ok(())
+    }
+    fn handle_find_event_listeners(
+        &self,
+        _: String,
+        _: Vec<String>,
+        _: Vec<u8>,
+    ) -> thrift::Result<Vec<Vec<u8>>> {
+        Ok(Vec::new())
     }
 }
 

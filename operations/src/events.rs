@@ -1,0 +1,714 @@
+//! Events between the endpoints of one owner, across Operations nodes.
+//!
+//! Each owner has one *route table*, held by the Operations node that owns the owner id on the
+//! hash ring (the owner's ring owner): which of the owner's endpoints have a session, on which
+//! node, and which event classes each receives. The node serving an endpoint's session registers
+//! it there (`ENDPOINT_ROUTE_UPDATE` ADD when the attached endpoint's session starts or it is
+//! attached, DELETE when the session ends or it is detached) and keeps its registrations, so
+//! that it can register them again.
+//!
+//! An event flows source session → its node → the owner's ring owner, which resolves the targets
+//! (the named endpoint, or every other endpoint of the owner that receives the class) and
+//! forwards the event to each target's node, which queues it for the session and pushes it.
+//! The ring owner handles each owner's events on one ordered queue (a shard), and a source's node
+//! hands over one event after the other, so events of one source arrive in the order sent.
+//!
+//! **Healing.** When the live Operations nodes change, every node drops route entries that
+//! point at nodes that left and tables of owners it no longer owns on the ring, and registers
+//! all of its own sessions again with their owners' (possibly new) ring owners. The same
+//! re-registration runs every [`REFRESH_INTERVAL`], which also repairs a table lost to a
+//! restart. Until a table is rebuilt, events for endpoints missing from it are not delivered.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kaa_cluster::Cluster;
+use kaa_cluster::membership::ClusterView;
+use kaa_cluster::routing::ring_key;
+use kaa_cluster::rpc::{ClientPool, ClientSettings, Operations, PeerAddr, RpcError};
+use kaa_idl::endpoint::sync::Event;
+use kaa_idl::thrift::operations::{
+    EndpointEvent, EndpointRouteUpdate, Event as ThriftEvent, EventMessageType,
+    EventRouteUpdateType, Message, RouteAddress, TOperationsServiceSyncClient,
+};
+use tokio::sync::{mpsc, watch};
+
+use crate::sessions::Sessions;
+
+/// How often every node registers its sessions again, besides after each cluster change.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long a source's node keeps trying to hand an event to the owner's ring owner (waiting
+/// for the cluster view to settle after a node left) before the sync fails.
+const HAND_OVER_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Ordered queues at the ring owner; an owner's events always use the same one.
+const SHARDS: usize = 16;
+
+/// Events a shard queues before the ring owner refuses more (the source's node retries).
+const SHARD_CAPACITY: usize = 4096;
+
+/// An endpoint with a session on this node, attached to an owner: what its owner's ring owner
+/// is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// Owner id (`<tenant id>:<user external id>`).
+    pub owner_id: String,
+    /// Tenant of the owner.
+    pub tenant_id: String,
+    /// Token of the endpoint's application.
+    pub app_token: String,
+    /// The endpoint's key hash.
+    pub key_hash: Vec<u8>,
+    /// Event classes it receives.
+    pub receives: BTreeSet<String>,
+}
+
+/// Where one of an owner's endpoints is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Route {
+    node_id: String,
+    app_token: String,
+    receives: BTreeSet<String>,
+}
+
+/// One target of an event: the endpoint, its node and application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The endpoint's key hash.
+    pub key_hash: Vec<u8>,
+    /// The node serving its session.
+    pub node_id: String,
+    /// Its application token.
+    pub app_token: String,
+}
+
+/// The route tables a node holds as ring owner: owner id → endpoint key hash → route. Pure.
+#[derive(Debug, Default)]
+pub struct OwnerRoutes {
+    owners: HashMap<String, HashMap<Vec<u8>, Route>>,
+}
+
+impl OwnerRoutes {
+    /// Records that `key_hash` of `owner` has a session on `node_id`.
+    pub fn add(
+        &mut self,
+        owner: &str,
+        key_hash: &[u8],
+        node_id: &str,
+        app_token: &str,
+        receives: BTreeSet<String>,
+    ) {
+        self.owners.entry(owner.to_owned()).or_default().insert(
+            key_hash.to_vec(),
+            Route {
+                node_id: node_id.to_owned(),
+                app_token: app_token.to_owned(),
+                receives,
+            },
+        );
+    }
+
+    /// Forgets `key_hash` of `owner` if its route still names `node_id` (a newer session on
+    /// another node is kept).
+    pub fn remove(&mut self, owner: &str, key_hash: &[u8], node_id: &str) {
+        if let Some(routes) = self.owners.get_mut(owner) {
+            if routes.get(key_hash).is_some_and(|r| r.node_id == node_id) {
+                routes.remove(key_hash);
+            }
+            if routes.is_empty() {
+                self.owners.remove(owner);
+            }
+        }
+    }
+
+    /// Where an event of class `fqn` from `source` goes: the endpoint `target` if it is the
+    /// owner's and receives the class, else every other endpoint of the owner that receives it.
+    pub fn targets(
+        &self,
+        owner: &str,
+        source: &[u8],
+        fqn: &str,
+        target: Option<&[u8]>,
+    ) -> Vec<Target> {
+        let Some(routes) = self.owners.get(owner) else {
+            return Vec::new();
+        };
+        let mut targets: Vec<Target> = routes
+            .iter()
+            .filter(|(key, _)| match target {
+                Some(target) => key.as_slice() == target,
+                None => key.as_slice() != source,
+            })
+            .filter(|(_, route)| route.receives.contains(fqn))
+            .map(|(key, route)| Target {
+                key_hash: key.clone(),
+                node_id: route.node_id.clone(),
+                app_token: route.app_token.clone(),
+            })
+            .collect();
+        targets.sort_by(|a, b| a.key_hash.cmp(&b.key_hash));
+        targets
+    }
+
+    /// The owner's endpoints other than `requester` that receive every class in `fqns`.
+    pub fn listeners(&self, owner: &str, requester: &[u8], fqns: &[String]) -> Vec<Vec<u8>> {
+        let mut listeners: Vec<Vec<u8>> = self
+            .owners
+            .get(owner)
+            .into_iter()
+            .flatten()
+            .filter(|(key, route)| {
+                key.as_slice() != requester && fqns.iter().all(|f| route.receives.contains(f))
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        listeners.sort();
+        listeners
+    }
+
+    /// Keeps only routes to nodes `live` accepts and tables of owners `owned` accepts.
+    pub fn retain(&mut self, live: impl Fn(&str) -> bool, owned: impl Fn(&str) -> bool) {
+        self.owners.retain(|owner, routes| {
+            routes.retain(|_, route| live(&route.node_id));
+            !routes.is_empty() && owned(owner)
+        });
+    }
+
+    /// How many endpoints have a route.
+    pub fn len(&self) -> usize {
+        self.owners.values().map(HashMap::len).sum()
+    }
+
+    /// Whether no route is held.
+    pub fn is_empty(&self) -> bool {
+        self.owners.is_empty()
+    }
+}
+
+/// Why an event or a registration did not reach the owner's ring owner.
+#[derive(Debug, thiserror::Error)]
+pub enum RoutingError {
+    /// No Operations node is live.
+    #[error("no live operations node owns this owner")]
+    NoNode,
+    /// The call failed.
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    /// This node's queue for the owner is full.
+    #[error("event queue full")]
+    Full,
+}
+
+/// An event on its way through the owner's ring owner.
+struct Routed {
+    owner_id: String,
+    tenant_id: String,
+    source: Vec<u8>,
+    event: Event,
+}
+
+/// Event routing of one Operations node: its own sessions' registrations, the route tables it
+/// holds as ring owner, and the ordered queues that forward events.
+pub struct EventRouting {
+    node_id: String,
+    cluster: Cluster,
+    pool: Arc<ClientPool<Operations>>,
+    sessions: Arc<Sessions>,
+    routes: Mutex<OwnerRoutes>,
+    local: Mutex<HashMap<Vec<u8>, Registration>>,
+    shards: Vec<mpsc::Sender<Routed>>,
+    hasher: RandomState,
+}
+
+impl EventRouting {
+    /// Starts the shard queues and the healing task; they end when the runtime does or the
+    /// returned value and its clones are dropped.
+    pub fn start(node_id: String, cluster: Cluster, sessions: Arc<Sessions>) -> Arc<Self> {
+        let mut shards = Vec::with_capacity(SHARDS);
+        let mut receivers = Vec::with_capacity(SHARDS);
+        for _ in 0..SHARDS {
+            let (sender, receiver) = mpsc::channel(SHARD_CAPACITY);
+            shards.push(sender);
+            receivers.push(receiver);
+        }
+        let routing = Arc::new(Self {
+            node_id,
+            pool: Arc::new(ClientPool::new(ClientSettings::default())),
+            sessions,
+            routes: Mutex::default(),
+            local: Mutex::default(),
+            shards,
+            hasher: RandomState::new(),
+            cluster: cluster.clone(),
+        });
+        for receiver in receivers {
+            tokio::spawn(forward(Arc::downgrade(&routing), receiver));
+        }
+        tokio::spawn(heal(Arc::downgrade(&routing), cluster.watch_view()));
+        routing
+    }
+
+    /// Registers a session's endpoint with its owner's ring owner.
+    pub async fn register(&self, registration: Registration) -> Result<(), RoutingError> {
+        lock(&self.local).insert(registration.key_hash.clone(), registration.clone());
+        let message = self.route_update(&registration, EventRouteUpdateType::ADD);
+        self.to_ring_owner(&registration.owner_id, vec![message])
+            .await
+    }
+
+    /// Withdraws a registration (the session ended or the endpoint left its owner); best effort.
+    pub async fn unregister(&self, key_hash: &[u8]) {
+        let Some(registration) = lock(&self.local).remove(key_hash) else {
+            return;
+        };
+        let message = self.route_update(&registration, EventRouteUpdateType::DELETE);
+        if let Err(error) = self
+            .to_ring_owner(&registration.owner_id, vec![message])
+            .await
+        {
+            tracing::debug!(%error, "route withdrawal not delivered; the ring owner prunes it");
+        }
+    }
+
+    /// Hands an event of `from` over to its owner's ring owner, retrying while the cluster view
+    /// settles.
+    pub async fn send(&self, from: &Registration, event: Event) -> Result<(), RoutingError> {
+        let message = Message {
+            type_: Some(EventMessageType::EVENT),
+            event_id: None,
+            event: Some(ThriftEvent {
+                user_id: Some(from.owner_id.clone()),
+                tenant_id: Some(from.tenant_id.clone()),
+                endpoint_event: Some(EndpointEvent {
+                    uuid: None,
+                    sender: Some(from.key_hash.clone()),
+                    event_data: Some(event.event_data),
+                    create_time: Some(kaa_store::metadata::now_ms()),
+                    version: Some(event.seq_num),
+                    event_class_fqn: Some(event.event_class_fqn),
+                }),
+                route_address: event.target.map(|target| RouteAddress {
+                    endpoint_key: Some(decode_key(&target)),
+                    application_token: None,
+                    operations_server_id: None,
+                }),
+            }),
+            route: None,
+            user_route: None,
+            endpoint_route_update: None,
+            endpoint_state_update: None,
+        };
+        let deadline = tokio::time::Instant::now() + HAND_OVER_TIMEOUT;
+        loop {
+            match self
+                .to_ring_owner(&from.owner_id, vec![message.clone()])
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(%error, "event not handed over yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// The endpoints of `from`'s owner that receive every class in `fqns`.
+    pub async fn listeners(
+        &self,
+        from: &Registration,
+        fqns: Vec<String>,
+    ) -> Result<Vec<Vec<u8>>, RoutingError> {
+        let owner_node = self.ring_owner(&from.owner_id)?;
+        if owner_node == self.node_id {
+            return Ok(self.find_listeners(&from.owner_id, &fqns, &from.key_hash));
+        }
+        let peer = self.peer(&owner_node)?;
+        let (owner, requester) = (from.owner_id.clone(), from.key_hash.clone());
+        Ok(self
+            .pool
+            .call(&peer, move |client| {
+                client.find_event_listeners(owner, fqns, requester)
+            })
+            .await?)
+    }
+
+    /// Answers another node's listener query from the tables held here.
+    pub fn find_listeners(&self, owner: &str, fqns: &[String], requester: &[u8]) -> Vec<Vec<u8>> {
+        lock(&self.routes).listeners(owner, requester, fqns)
+    }
+
+    /// Applies event-routing messages from another node (or this one): route updates change the
+    /// tables held here, events are routed (no node in their address) or delivered to a session
+    /// here (this node in their address). Fails when a routing queue is full.
+    pub fn on_messages(&self, messages: Vec<Message>) -> Result<(), RoutingError> {
+        for message in messages {
+            match message.type_ {
+                Some(EventMessageType::ENDPOINT_ROUTE_UPDATE) => {
+                    if let Some(update) = message.endpoint_route_update {
+                        self.apply_route_update(update);
+                    }
+                }
+                Some(EventMessageType::EVENT) => {
+                    if let Some(event) = message.event {
+                        self.on_event(event)?;
+                    }
+                }
+                other => tracing::debug!(?other, "event-routing message type ignored"),
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_route_update(&self, update: EndpointRouteUpdate) {
+        let (Some(owner), Some(address)) = (update.user_id, update.route_address) else {
+            tracing::warn!("route update without an owner or address ignored");
+            return;
+        };
+        let (Some(key_hash), Some(node_id)) = (address.endpoint_key, address.operations_server_id)
+        else {
+            tracing::warn!("route update without an endpoint or node ignored");
+            return;
+        };
+        let mut routes = lock(&self.routes);
+        match update.update_type {
+            Some(EventRouteUpdateType::DELETE) => routes.remove(&owner, &key_hash, &node_id),
+            _ => routes.add(
+                &owner,
+                &key_hash,
+                &node_id,
+                &address.application_token.unwrap_or_default(),
+                update
+                    .event_class_fqns
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+            ),
+        }
+    }
+
+    fn on_event(&self, event: ThriftEvent) -> Result<(), RoutingError> {
+        let address = event.route_address.clone().unwrap_or_default();
+        let endpoint_event = event.endpoint_event.unwrap_or_default();
+        let sdk_event = Event {
+            seq_num: endpoint_event.version.unwrap_or(0),
+            event_class_fqn: endpoint_event.event_class_fqn.unwrap_or_default(),
+            event_data: endpoint_event.event_data.unwrap_or_default(),
+            source: endpoint_event.sender.as_deref().map(ring_key),
+            target: None,
+        };
+        if address.operations_server_id.is_some() {
+            // The last hop: a session of this node.
+            let target = address.endpoint_key.unwrap_or_default();
+            if !self.sessions.deliver_events(&target, vec![sdk_event]) {
+                tracing::debug!("event for an endpoint without a session here dropped");
+            }
+            return Ok(());
+        }
+        let owner_id = event.user_id.unwrap_or_default();
+        let routed = Routed {
+            tenant_id: event.tenant_id.unwrap_or_default(),
+            source: endpoint_event.sender.unwrap_or_default(),
+            event: Event {
+                target: address.endpoint_key.as_deref().map(ring_key),
+                ..sdk_event
+            },
+            owner_id,
+        };
+        let shard = (self.hasher.hash_one(&routed.owner_id) as usize) % SHARDS;
+        self.shards[shard]
+            .try_send(routed)
+            .map_err(|_| RoutingError::Full)
+    }
+
+    /// Sends `messages` to the ring owner of `owner_id`, or applies them here if that is this
+    /// node.
+    async fn to_ring_owner(
+        &self,
+        owner_id: &str,
+        messages: Vec<Message>,
+    ) -> Result<(), RoutingError> {
+        let node = self.ring_owner(owner_id)?;
+        self.to_node(&node, messages).await
+    }
+
+    async fn to_node(&self, node: &str, messages: Vec<Message>) -> Result<(), RoutingError> {
+        if node == self.node_id {
+            return self.on_messages(messages);
+        }
+        let peer = self.peer(node)?;
+        self.pool
+            .call(&peer, move |client| client.send_messages(messages))
+            .await?;
+        Ok(())
+    }
+
+    fn route_update(&self, registration: &Registration, kind: EventRouteUpdateType) -> Message {
+        Message {
+            type_: Some(EventMessageType::ENDPOINT_ROUTE_UPDATE),
+            event_id: None,
+            event: None,
+            route: None,
+            user_route: None,
+            endpoint_route_update: Some(EndpointRouteUpdate {
+                tenant_id: Some(registration.tenant_id.clone()),
+                user_id: Some(registration.owner_id.clone()),
+                route_address: Some(RouteAddress {
+                    endpoint_key: Some(registration.key_hash.clone()),
+                    application_token: Some(registration.app_token.clone()),
+                    operations_server_id: Some(self.node_id.clone()),
+                }),
+                update_type: Some(kind),
+                cf_schema_version: None,
+                ucf_hash: None,
+                event_class_fqns: Some(registration.receives.iter().cloned().collect()),
+            }),
+            endpoint_state_update: None,
+        }
+    }
+
+    fn ring_owner(&self, owner_id: &str) -> Result<String, RoutingError> {
+        self.cluster
+            .view()
+            .ring
+            .owner(owner_id)
+            .map(str::to_owned)
+            .ok_or(RoutingError::NoNode)
+    }
+
+    fn peer(&self, node_id: &str) -> Result<PeerAddr, RoutingError> {
+        let view = self.cluster.view();
+        let info = view.operations.get(node_id).ok_or(RoutingError::NoNode)?;
+        let port =
+            u16::try_from(info.connection_info.thrift_port).map_err(|_| RoutingError::NoNode)?;
+        Ok(PeerAddr::new(
+            info.connection_info.thrift_host.clone(),
+            port,
+        ))
+    }
+
+    /// Prunes the tables held here for `view` and registers every local session again.
+    async fn reconcile(&self, view: &ClusterView) {
+        {
+            let mut routes = lock(&self.routes);
+            routes.retain(
+                |node| view.operations.contains_key(node),
+                |owner| view.ring.owner(owner) == Some(self.node_id.as_str()),
+            );
+        }
+        let registrations: Vec<Registration> = lock(&self.local).values().cloned().collect();
+        let mut by_node: HashMap<String, Vec<Message>> = HashMap::new();
+        for registration in &registrations {
+            if let Some(node) = view.ring.owner(&registration.owner_id) {
+                by_node
+                    .entry(node.to_owned())
+                    .or_default()
+                    .push(self.route_update(registration, EventRouteUpdateType::ADD));
+            }
+        }
+        for (node, messages) in by_node {
+            let count = messages.len();
+            if let Err(error) = self.to_node(&node, messages).await {
+                tracing::warn!(%error, %node, count, "routes not registered again; next round retries");
+            }
+        }
+        tracing::debug!(
+            registrations = registrations.len(),
+            held = lock(&self.routes).len(),
+            "event routes reconciled"
+        );
+    }
+}
+
+/// A shard's worker at the ring owner: resolves each event's targets and forwards it, one
+/// event after the other.
+async fn forward(routing: std::sync::Weak<EventRouting>, mut queue: mpsc::Receiver<Routed>) {
+    while let Some(routed) = queue.recv().await {
+        let Some(routing) = routing.upgrade() else {
+            return;
+        };
+        let target = routed.event.target.as_deref().map(decode_key);
+        let targets = lock(&routing.routes).targets(
+            &routed.owner_id,
+            &routed.source,
+            &routed.event.event_class_fqn,
+            target.as_deref(),
+        );
+        for target in targets {
+            let message = Message {
+                type_: Some(EventMessageType::EVENT),
+                event_id: None,
+                event: Some(ThriftEvent {
+                    user_id: Some(routed.owner_id.clone()),
+                    tenant_id: Some(routed.tenant_id.clone()),
+                    endpoint_event: Some(EndpointEvent {
+                        uuid: None,
+                        sender: Some(routed.source.clone()),
+                        event_data: Some(routed.event.event_data.clone()),
+                        create_time: None,
+                        version: Some(routed.event.seq_num),
+                        event_class_fqn: Some(routed.event.event_class_fqn.clone()),
+                    }),
+                    route_address: Some(RouteAddress {
+                        endpoint_key: Some(target.key_hash.clone()),
+                        application_token: Some(target.app_token.clone()),
+                        operations_server_id: Some(target.node_id.clone()),
+                    }),
+                }),
+                route: None,
+                user_route: None,
+                endpoint_route_update: None,
+                endpoint_state_update: None,
+            };
+            if let Err(error) = routing.to_node(&target.node_id, vec![message]).await {
+                tracing::warn!(%error, node = %target.node_id, "event not delivered to the target's node");
+            }
+        }
+    }
+}
+
+/// Reconciles after every change of the live view and every [`REFRESH_INTERVAL`].
+async fn heal(
+    routing: std::sync::Weak<EventRouting>,
+    mut views: watch::Receiver<Arc<ClusterView>>,
+) {
+    let mut refresh = tokio::time::interval(REFRESH_INTERVAL);
+    refresh.tick().await;
+    loop {
+        tokio::select! {
+            changed = views.changed() => if changed.is_err() { return },
+            _ = refresh.tick() => {}
+        }
+        let view = views.borrow_and_update().clone();
+        let Some(routing) = routing.upgrade() else {
+            return;
+        };
+        routing.reconcile(&view).await;
+    }
+}
+
+/// A key hash from its Base64 text (as endpoints name targets); undecodable text names no one.
+fn decode_key(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap_or_default()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(fqns: &[&str]) -> BTreeSet<String> {
+        fqns.iter().map(|f| (*f).to_owned()).collect()
+    }
+
+    fn table() -> OwnerRoutes {
+        let mut routes = OwnerRoutes::default();
+        routes.add(
+            "t:alice",
+            b"phone",
+            "node-a",
+            "app1",
+            set(&["Ping", "Pong"]),
+        );
+        routes.add("t:alice", b"lamp", "node-b", "app2", set(&["Ping"]));
+        routes.add("t:alice", b"tv", "node-b", "app2", set(&[]));
+        routes.add("t:bob", b"car", "node-a", "app1", set(&["Ping"]));
+        routes
+    }
+
+    fn keys(targets: Vec<Target>) -> Vec<Vec<u8>> {
+        targets.into_iter().map(|t| t.key_hash).collect()
+    }
+
+    #[test]
+    fn broadcasts_reach_the_owners_other_endpoints_that_receive_the_class() {
+        let routes = table();
+        assert_eq!(
+            keys(routes.targets("t:alice", b"phone", "Ping", None)),
+            vec![b"lamp".to_vec()]
+        );
+        assert_eq!(
+            keys(routes.targets("t:alice", b"lamp", "Ping", None)),
+            vec![b"phone".to_vec()]
+        );
+        assert!(routes.targets("t:alice", b"phone", "Pong", None).is_empty());
+        assert!(routes.targets("t:carol", b"x", "Ping", None).is_empty());
+        let to_lamp = routes.targets("t:alice", b"phone", "Ping", None);
+        assert_eq!(to_lamp[0].node_id, "node-b");
+        assert_eq!(to_lamp[0].app_token, "app2");
+    }
+
+    #[test]
+    fn a_targeted_event_reaches_only_that_endpoint_of_the_same_owner() {
+        let routes = table();
+        assert_eq!(
+            keys(routes.targets("t:alice", b"lamp", "Pong", Some(b"phone"))),
+            vec![b"phone".to_vec()]
+        );
+        assert!(
+            routes
+                .targets("t:alice", b"lamp", "Ping", Some(b"car"))
+                .is_empty(),
+            "another owner's endpoint is never a target"
+        );
+        assert!(
+            routes
+                .targets("t:alice", b"phone", "Ping", Some(b"tv"))
+                .is_empty(),
+            "a target that does not receive the class gets nothing"
+        );
+    }
+
+    #[test]
+    fn listeners_receive_every_class_asked_for() {
+        let routes = table();
+        assert_eq!(
+            routes.listeners("t:alice", b"tv", &["Ping".into()]),
+            vec![b"lamp".to_vec(), b"phone".to_vec()]
+        );
+        assert_eq!(
+            routes.listeners("t:alice", b"tv", &["Ping".into(), "Pong".into()]),
+            vec![b"phone".to_vec()]
+        );
+        assert!(
+            routes
+                .listeners("t:alice", b"phone", &["Pong".into()])
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn removal_keeps_a_newer_route_and_retain_prunes_dead_nodes_and_foreign_owners() {
+        let mut routes = table();
+        // The phone reconnected on node-b before node-a withdrew its old route.
+        routes.add("t:alice", b"phone", "node-b", "app1", set(&["Ping"]));
+        routes.remove("t:alice", b"phone", "node-a");
+        assert_eq!(
+            keys(routes.targets("t:alice", b"lamp", "Ping", None)),
+            vec![b"phone".to_vec()]
+        );
+        routes.remove("t:alice", b"phone", "node-b");
+        assert!(routes.targets("t:alice", b"lamp", "Ping", None).is_empty());
+
+        let mut routes = table();
+        assert_eq!(routes.len(), 4);
+        routes.retain(|node| node != "node-b", |_| true);
+        assert_eq!(routes.len(), 2);
+        routes.retain(|_| true, |owner| owner == "t:bob");
+        assert_eq!(routes.len(), 1);
+        routes.retain(|_| true, |_| false);
+        assert!(routes.is_empty());
+    }
+}
