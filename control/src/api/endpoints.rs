@@ -94,6 +94,8 @@ pub struct EndpointView {
     pub subscriptions: Vec<String>,
     /// The Operations node serving (or that last served) it.
     pub node_id: Option<String>,
+    /// Its owner, `<tenant id>:<user external id>`, once attached to one.
+    pub owner_id: Option<String>,
     /// When it last synced, Unix milliseconds.
     pub last_seen_ms: i64,
     /// Its credentials status.
@@ -354,6 +356,7 @@ async fn endpoint_view(
             .collect(),
         subscriptions: profile.subscriptions,
         node_id: profile.node_id,
+        owner_id: profile.owner_id,
         last_seen_ms: profile.last_seen_ms,
         credentials_status: credentials.map(|c| status_name(c.status).to_owned()),
     })
