@@ -31,8 +31,7 @@ use kaa_idl::thrift::operations::{
     Message, Notification, Operation, OperationsServiceSyncHandler, RedirectionRule,
     ThriftActorClassifier, ThriftEndpointDeregistrationMessage, ThriftEntityAddress,
     ThriftEntityRouteMessage, ThriftOwnerChangeMessage, ThriftServerProfileUpdateMessage,
-    ThriftUnicastNotificationMessage,
-    UserConfigurationUpdate,
+    ThriftUnicastNotificationMessage, UserConfigurationUpdate,
 };
 use kaa_model::Service;
 use kaa_operations::Changes;

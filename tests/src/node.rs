@@ -97,6 +97,14 @@ impl NodeBuilder {
         Self::new(true, None)
     }
 
+    /// `kaa-node standalone` on 127.0.0.1 whose first admin is `admin` with `admin_password`.
+    pub fn standalone_with_admin(admin_password: &str) -> Self {
+        Self::standalone()
+            .env("KAA_ADMIN_USER", "admin")
+            .env("KAA_ADMIN_PASSWORD", admin_password)
+            .set("node.thrift_host", "127.0.0.1")
+    }
+
     /// `kaa-node --config <file>` with `toml` as the file's content, a fresh data dir and free
     /// ports.
     pub fn with_config(toml: impl Into<String>) -> Self {
@@ -135,6 +143,15 @@ impl NodeBuilder {
     pub fn env(mut self, name: &str, value: impl ToString) -> Self {
         self.env.push((name.into(), value.to_string()));
         self
+    }
+
+    /// Starts the process and waits until it is ready; panics with its log otherwise.
+    pub async fn start(self) -> Node {
+        let mut node = self.spawn().expect("spawn kaa-node");
+        node.wait_for("/ready", 200, Duration::from_secs(60))
+            .await
+            .expect("kaa-node ready");
+        node
     }
 
     /// Starts the process, its output going to a log file.
@@ -255,6 +272,26 @@ impl Node {
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until this node's view of the cluster counts `count` live Operations nodes.
+    pub async fn wait_operations(&self, count: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let seen = self
+                .get_json("/cluster")
+                .await
+                .and_then(|v| v["operations"].as_array().map(Vec::len));
+            if seen == Some(count) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} sees {seen:?} operations nodes, not {count}",
+                self.admin
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

@@ -14,6 +14,7 @@ use kaa_tests::infra::{self, ZOOKEEPER_LOCK};
 use kaa_tests::node::{Node, NodeBuilder};
 use serde_json::{Value, json};
 
+use crate::support::{read_avro_long, wait_event};
 use crate::unique;
 
 const PASSWORD: &str = "cluster-endpoints-1";
@@ -35,34 +36,8 @@ fn node(chroot: &str, id: &str, control: bool, sql: &str, keyspace: &str) -> Nod
         .set("endpoint_store.keyspace", keyspace)
 }
 
-async fn wait_event<T>(
-    client: &mut KaaClient,
-    within: Duration,
-    what: &str,
-    mut pick: impl FnMut(&Event) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let event = tokio::time::timeout_at(deadline, client.next_event())
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-            .expect("client stopped");
-        if let Some(found) = pick(&event) {
-            return found;
-        }
-    }
-}
-
 fn interval_of(body: &[u8]) -> i32 {
-    // Avro int: zig-zag varint.
-    let mut value: u32 = 0;
-    for (i, byte) in body.iter().enumerate() {
-        value |= u32::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            break;
-        }
-    }
-    ((value >> 1) as i32) ^ -((value & 1) as i32)
+    read_avro_long(body) as i32
 }
 
 async fn activate(developer: &ApiClient, app: &str, group: &str, interval: i32) {

@@ -15,6 +15,8 @@ use kaa_tests::node::{Node, NodeBuilder};
 use reqwest::Method;
 use serde_json::json;
 
+use crate::support;
+
 const PASSWORD: &str = "endpoint-path-1";
 
 fn id(reply: &Reply) -> String {
@@ -33,18 +35,9 @@ fn expect(reply: &Reply, status: u16) {
 async fn wait_event<T>(
     client: &mut KaaClient,
     within: Duration,
-    mut pick: impl FnMut(&Event) -> Option<T>,
+    pick: impl FnMut(&Event) -> Option<T>,
 ) -> T {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let event = tokio::time::timeout_at(deadline, client.next_event())
-            .await
-            .expect("timed out waiting for an endpoint event")
-            .expect("client stopped");
-        if let Some(found) = pick(&event) {
-            return found;
-        }
-    }
+    support::wait_event(client, within, "an endpoint event", pick).await
 }
 
 struct App {
@@ -154,29 +147,15 @@ async fn set_configuration(developer: &ApiClient, app: &str, group: &str, interv
 
 /// Avro binary of `{interval, mode}`: zig-zag varint, then a length-prefixed string.
 fn sensor_config(interval: i32, mode: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut zigzag = ((interval << 1) ^ (interval >> 31)) as u32;
-    while zigzag >= 0x80 {
-        out.push((zigzag as u8) | 0x80);
-        zigzag >>= 7;
-    }
-    out.push(zigzag as u8);
-    out.push((mode.len() as u8) << 1);
+    let mut out = support::avro_long(i64::from(interval));
+    out.extend(support::avro_long(mode.len() as i64));
     out.extend_from_slice(mode.as_bytes());
     out
 }
 
 #[tokio::test]
 async fn endpoint_registers_gets_configuration_pushes_and_notifications() {
-    let mut node = NodeBuilder::standalone()
-        .env("KAA_ADMIN_USER", "admin")
-        .env("KAA_ADMIN_PASSWORD", PASSWORD)
-        .set("node.thrift_host", "127.0.0.1")
-        .spawn()
-        .unwrap();
-    node.wait_for("/ready", 200, Duration::from_secs(30))
-        .await
-        .unwrap();
+    let mut node = standalone().await;
     let (developer, app) = application(&node).await;
 
     let state = tempfile::tempdir().unwrap();
@@ -271,16 +250,7 @@ async fn endpoint_registers_gets_configuration_pushes_and_notifications() {
 
 /// A standalone node with the first admin set, ready.
 async fn standalone() -> Node {
-    let mut node = NodeBuilder::standalone()
-        .env("KAA_ADMIN_USER", "admin")
-        .env("KAA_ADMIN_PASSWORD", PASSWORD)
-        .set("node.thrift_host", "127.0.0.1")
-        .spawn()
-        .unwrap();
-    node.wait_for("/ready", 200, Duration::from_secs(30))
-        .await
-        .unwrap();
-    node
+    NodeBuilder::standalone_with_admin(PASSWORD).start().await
 }
 
 /// The SDK configuration the tests use: bootstrap from `node` over Kaatcp, keys in `state`,

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use futures::TryStreamExt;
 use kaa_idl::endpoint::sync::LogDeliveryErrorCode;
-use kaa_sdk::client::{BootstrapServer, ClientConfig, Event, KaaClient};
+use kaa_sdk::client::{ClientConfig, Event, KaaClient};
 use kaa_sdk::logs::LogSettings;
 use kaa_tests::api::{ApiClient, Reply, new_application};
 use kaa_tests::infra::{self, PrivateCassandra, ZOOKEEPER_LOCK};
@@ -19,6 +19,7 @@ use kaa_tests::node::{Node, NodeBuilder};
 use kaa_tests::stubs::HttpStub;
 use serde_json::{Value, json};
 
+use crate::support::{avro_long, endpoint_config};
 use crate::unique;
 
 const PASSWORD: &str = "log-collection-1";
@@ -35,16 +36,10 @@ fn reading_schema() -> Value {
         {"name": "level", "type": "string"}]})
 }
 
-/// Avro binary of a `Reading`: zig-zag varint long, then a length-prefixed string.
+/// Avro binary of a `Reading`: a long, then a length-prefixed string.
 fn reading(seq: i64, level: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut zigzag = ((seq << 1) ^ (seq >> 63)) as u64;
-    while zigzag >= 0x80 {
-        out.push((zigzag as u8) | 0x80);
-        zigzag >>= 7;
-    }
-    out.push(zigzag as u8);
-    out.push((level.len() as u8) << 1);
+    let mut out = avro_long(seq);
+    out.extend(avro_long(level.len() as i64));
     out.extend_from_slice(level.as_bytes());
     out
 }
@@ -83,25 +78,12 @@ async fn add_appender(developer: &ApiClient, app: &str, body: Value) {
 
 fn client(servers: &[&Node], sdk_token: &str, state: &std::path::Path) -> KaaClient {
     KaaClient::start(ClientConfig {
-        access_token: "meter".into(),
         timeout: Duration::from_secs(5),
-        retry_delay: Duration::from_millis(200),
-        keep_alive: 30,
         logs: LogSettings {
             buffer_records: 100_000,
             ..LogSettings::default()
         },
-        ..ClientConfig::new(
-            servers
-                .iter()
-                .map(|node| BootstrapServer {
-                    address: format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
-                    public_key: None,
-                })
-                .collect(),
-            sdk_token,
-            state,
-        )
+        ..endpoint_config(servers, sdk_token, "meter", state)
     })
     .unwrap()
 }
@@ -219,15 +201,7 @@ async fn each_appender_type_stores_every_acknowledged_record() {
     // The REST target refuses at first: nothing may be acknowledged until it takes the records.
     rest.answer(503);
 
-    let mut node = NodeBuilder::standalone()
-        .env("KAA_ADMIN_USER", "admin")
-        .env("KAA_ADMIN_PASSWORD", PASSWORD)
-        .set("node.thrift_host", "127.0.0.1")
-        .spawn()
-        .unwrap();
-    node.wait_for("/ready", 200, Duration::from_secs(30))
-        .await
-        .unwrap();
+    let mut node = NodeBuilder::standalone_with_admin(PASSWORD).start().await;
     let (developer, app, sdk_token) = logging_application(&node).await;
     let log_file = files.path().join("meters/readings.log");
     add_appender(
@@ -361,26 +335,6 @@ async fn each_appender_type_stores_every_acknowledged_record() {
     mongo.drop().await;
 }
 
-/// Waits until both nodes see two Operations nodes.
-async fn wait_for_two_operations_nodes(nodes: [&Node; 2]) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut seen = Vec::new();
-        for node in nodes {
-            seen.push(
-                node.get_json("/cluster")
-                    .await
-                    .and_then(|v| v["operations"].as_array().map(Vec::len)),
-            );
-        }
-        if seen.iter().all(|n| *n == Some(2)) {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "views: {seen:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn no_acknowledged_record_is_lost_when_the_operations_node_is_killed_mid_upload() {
     let _zk = ZOOKEEPER_LOCK.read().await;
@@ -404,7 +358,9 @@ async fn no_acknowledged_record_is_lost_when_the_operations_node_is_killed_mid_u
             .await
             .unwrap();
     }
-    wait_for_two_operations_nodes([&worker, &control]).await;
+    for node in [&worker, &control] {
+        node.wait_operations(2, Duration::from_secs(20)).await;
+    }
     let (developer, app, sdk_token) = logging_application(&control).await;
     // No contact points or keyspace: the appender writes to the nodes' own Cassandra keyspace.
     add_appender(
@@ -462,16 +418,10 @@ async fn no_acknowledged_record_is_lost_when_the_operations_node_is_killed_mid_u
 async fn while_cassandra_is_stopped_nothing_is_acknowledged_and_afterwards_everything_is_stored() {
     // A node of the test's own: stopping the shared one would fail other tests.
     let cassandra = PrivateCassandra::start();
-    let mut node = NodeBuilder::standalone()
-        .env("KAA_ADMIN_USER", "admin")
-        .env("KAA_ADMIN_PASSWORD", PASSWORD)
-        .set("node.thrift_host", "127.0.0.1")
+    let mut node = NodeBuilder::standalone_with_admin(PASSWORD)
         .set("log_collection.delivery_wait", "3s")
-        .spawn()
-        .unwrap();
-    node.wait_for("/ready", 200, Duration::from_secs(30))
-        .await
-        .unwrap();
+        .start()
+        .await;
     let (developer, app, sdk_token) = logging_application(&node).await;
     add_appender(
         &developer,

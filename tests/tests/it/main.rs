@@ -15,6 +15,7 @@ mod metadata_store;
 mod node_lifecycle;
 mod schemathesis;
 mod smoke;
+mod support;
 mod thrift_interop;
 
 /// A name unique to this test run, for databases, tables, keyspaces and znodes.
