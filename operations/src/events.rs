@@ -392,7 +392,15 @@ impl EventRouting {
     }
 
     fn on_event(&self, event: ThriftEvent) -> Result<(), RoutingError> {
-        let address = event.route_address.clone().unwrap_or_default();
+        // Thrift reads an absent field of default requiredness as its empty value, so empty
+        // means absent.
+        let address = event.route_address.as_ref();
+        let target_key = address
+            .and_then(|a| a.endpoint_key.clone())
+            .filter(|key| !key.is_empty());
+        let to_session_here = address
+            .and_then(|a| a.operations_server_id.as_deref())
+            .is_some_and(|node| !node.is_empty());
         let endpoint_event = event.endpoint_event.unwrap_or_default();
         let sdk_event = Event {
             seq_num: endpoint_event.version.unwrap_or(0),
@@ -401,9 +409,9 @@ impl EventRouting {
             source: endpoint_event.sender.as_deref().map(ring_key),
             target: None,
         };
-        if address.operations_server_id.is_some() {
+        if to_session_here {
             // The last hop: a session of this node.
-            let target = address.endpoint_key.unwrap_or_default();
+            let target = target_key.unwrap_or_default();
             if !self.sessions.deliver_events(&target, vec![sdk_event]) {
                 tracing::debug!("event for an endpoint without a session here dropped");
             }
@@ -414,7 +422,7 @@ impl EventRouting {
             tenant_id: event.tenant_id.unwrap_or_default(),
             source: endpoint_event.sender.unwrap_or_default(),
             event: Event {
-                target: address.endpoint_key.as_deref().map(ring_key),
+                target: target_key.as_deref().map(ring_key),
                 ..sdk_event
             },
             owner_id,
@@ -571,16 +579,27 @@ async fn forward(routing: std::sync::Weak<EventRouting>, mut queue: mpsc::Receiv
     }
 }
 
-/// Reconciles after every change of the live view and every [`REFRESH_INTERVAL`].
+/// Reconciles after every change of the live Operations nodes and every [`REFRESH_INTERVAL`].
 async fn heal(
     routing: std::sync::Weak<EventRouting>,
     mut views: watch::Receiver<Arc<ClusterView>>,
 ) {
     let mut refresh = tokio::time::interval(REFRESH_INTERVAL);
     refresh.tick().await;
+    let mut members: Vec<String> = views.borrow().operations.keys().cloned().collect();
     loop {
         tokio::select! {
-            changed = views.changed() => if changed.is_err() { return },
+            changed = views.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                // Load reports change the view too; only a change of members moves owners.
+                let now: Vec<String> = views.borrow().operations.keys().cloned().collect();
+                if now == members {
+                    continue;
+                }
+                members = now;
+            }
             _ = refresh.tick() => {}
         }
         let view = views.borrow_and_update().clone();

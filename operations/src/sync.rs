@@ -356,9 +356,17 @@ impl SyncProcessor {
             response.notification_sync_response = Some(notifications);
         }
         self.save(profile, Some(&stored_before), &state).await?;
+        // Events that arrived while this push's wake-up could not be queued go along.
+        if let Some(waiting) = self.waiting_events(known, session_id) {
+            response.event_sync_response = Some(EventSyncResponse {
+                events: Some(waiting),
+                ..EventSyncResponse::default()
+            });
+        }
         let changed = response.configuration_sync_response.is_some()
             || response.notification_sync_response.is_some()
-            || response.user_sync_response.is_some();
+            || response.user_sync_response.is_some()
+            || response.event_sync_response.is_some();
         Ok(changed.then_some(response))
     }
 

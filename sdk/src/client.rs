@@ -2,8 +2,9 @@
 //! sends, and fail over.
 //!
 //! [`KaaClient::start`] spawns one task that owns the connection. The application reads
-//! [`Event`]s (configuration, notifications, topic lists, connection changes) and sends
-//! commands (subscribe, unsubscribe, new profile). Each session starts with a full request
+//! [`Event`]s (configuration, notifications, topic lists, connection changes, owner changes,
+//! events from other endpoints) and sends commands (subscribe, unsubscribe, new profile), log
+//! records, and owner and event requests (see [`crate::owner`]). Each session starts with a full request
 //! (public key and profile, configuration hash, topic list hash and sequence numbers), so a
 //! reconnect to another server resumes where the last one stopped. On any failure the client
 //! waits a moment and moves on to the next Operations server of the bootstrap list, bootstrapping
@@ -19,7 +20,7 @@ use kaa_idl::endpoint::sync::{
     ConfigurationSyncRequest, EventSequenceNumberRequest, EventSyncRequest, LogDeliveryErrorCode,
     NotificationSyncRequest, ProfileSyncRequest, SubscriptionCommand, SubscriptionCommandType,
     SyncRequest, SyncRequestMetaData, SyncResponse, SyncResponseResultType, SyncResponseStatus,
-    Topic, TopicState, topic_list_hash,
+    Topic, TopicState, UserAttachErrorCode, UserAttachRequest, topic_list_hash,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -31,6 +32,7 @@ use crate::channel::{Channel, Security, Tls};
 use crate::http;
 use crate::keys::EndpointKeys;
 use crate::logs::{Delivery, LogBuffer, LogSettings, SharedLogs, Uploader};
+use crate::owner::SharedOwner;
 
 /// A Bootstrap server the client may ask.
 #[derive(Debug, Clone)]
@@ -133,6 +135,64 @@ pub enum Event {
         /// Avro binary body.
         body: Vec<u8>,
     },
+    /// The endpoint's own attach ([`KaaClient::attach_to_owner`]) succeeded.
+    AttachedToOwner {
+        /// The owner's external id.
+        user_external_id: String,
+    },
+    /// The endpoint's own attach was refused.
+    OwnerAttachFailed {
+        /// Why, as the server says.
+        code: Option<UserAttachErrorCode>,
+        /// The server's explanation.
+        reason: Option<String>,
+    },
+    /// Another endpoint attached this one to its owner.
+    AttachedByEndpoint {
+        /// The owner's external id.
+        user_external_id: String,
+        /// The access token of the endpoint that did it.
+        by_access_token: String,
+    },
+    /// Another endpoint detached this one from its owner.
+    DetachedByEndpoint {
+        /// The access token of the endpoint that did it.
+        by_access_token: String,
+    },
+    /// The answer to [`KaaClient::attach_endpoint`].
+    EndpointAttached {
+        /// The request id the call returned.
+        request_id: i32,
+        /// The attached endpoint's key hash (Base64).
+        key_hash: Option<String>,
+        /// Whether it was attached.
+        success: bool,
+    },
+    /// The answer to [`KaaClient::detach_endpoint`].
+    EndpointDetached {
+        /// The request id the call returned.
+        request_id: i32,
+        /// Whether it was detached.
+        success: bool,
+    },
+    /// An event from another endpoint of the owner.
+    EventReceived {
+        /// Its event class.
+        fqn: String,
+        /// Avro binary of the class.
+        data: Vec<u8>,
+        /// The sender's key hash (Base64).
+        source: Option<String>,
+    },
+    /// The answer to [`KaaClient::find_listeners`].
+    Listeners {
+        /// The request id the call returned.
+        request_id: i32,
+        /// Key hashes (Base64) of the owner's endpoints that receive every class asked for.
+        listeners: Vec<String>,
+        /// Whether the server could answer.
+        success: bool,
+    },
 }
 
 /// What the application asks of the client.
@@ -151,6 +211,7 @@ pub struct KaaClient {
     task: JoinHandle<()>,
     key_hash: [u8; 20],
     logs: Arc<SharedLogs>,
+    owner: Arc<SharedOwner>,
 }
 
 impl KaaClient {
@@ -162,6 +223,7 @@ impl KaaClient {
             &config.state_dir.join("logs"),
             config.logs.clone(),
         )?);
+        let owner = SharedOwner::new();
         let (commands_tx, commands_rx) = mpsc::channel(16);
         let (events_tx, events_rx) = mpsc::channel(256);
         let stop = CancellationToken::new();
@@ -175,6 +237,7 @@ impl KaaClient {
                 config.logs.delivery_timeout,
                 config.retry_delay,
             ),
+            owner: owner.clone(),
             config,
             keys,
             events: events_tx,
@@ -189,6 +252,7 @@ impl KaaClient {
             task,
             key_hash,
             logs,
+            owner,
         })
     }
 
@@ -198,6 +262,73 @@ impl KaaClient {
     /// is full ([`SdkError::LogBufferFull`]) or cannot be written.
     pub fn log(&self, record: Vec<u8>) -> Result<u64, SdkError> {
         self.logs.append(record)
+    }
+
+    /// Attaches this endpoint to owner `user_external_id`, proven by `user_access_token` through
+    /// the application's user verifier `verifier_token` (`None`: the SDK profile's default).
+    /// The answer comes as [`Event::AttachedToOwner`] or [`Event::OwnerAttachFailed`].
+    pub fn attach_to_owner(
+        &self,
+        verifier_token: Option<String>,
+        user_external_id: String,
+        user_access_token: String,
+    ) -> Result<(), SdkError> {
+        self.running()?;
+        self.owner.update(|pending| {
+            pending.attach_to_owner(UserAttachRequest {
+                user_verifier_id: verifier_token.unwrap_or_default(),
+                user_external_id,
+                user_access_token,
+            })
+        });
+        Ok(())
+    }
+
+    /// Attaches the endpoint with access token `endpoint_access_token` to this endpoint's owner;
+    /// returns the request id [`Event::EndpointAttached`] answers.
+    pub fn attach_endpoint(&self, endpoint_access_token: String) -> Result<i32, SdkError> {
+        self.running()?;
+        Ok(self
+            .owner
+            .update(|pending| pending.attach_endpoint(endpoint_access_token)))
+    }
+
+    /// Detaches the endpoint with key hash `endpoint_key_hash` (Base64) from this endpoint's
+    /// owner; returns the request id [`Event::EndpointDetached`] answers.
+    pub fn detach_endpoint(&self, endpoint_key_hash: String) -> Result<i32, SdkError> {
+        self.running()?;
+        Ok(self
+            .owner
+            .update(|pending| pending.detach_endpoint(endpoint_key_hash)))
+    }
+
+    /// Sends an event of class `fqn` (Avro binary `data`) to endpoint `target` (key hash,
+    /// Base64) or, with `None`, to every other endpoint of the owner that receives the class.
+    /// Events go in the order sent, at least once.
+    pub fn send_event(
+        &self,
+        fqn: String,
+        data: Vec<u8>,
+        target: Option<String>,
+    ) -> Result<(), SdkError> {
+        self.running()?;
+        self.owner
+            .update(|pending| pending.send_event(fqn, data, target));
+        Ok(())
+    }
+
+    /// Asks which endpoints of the owner receive every class in `fqns`; returns the request id
+    /// [`Event::Listeners`] answers.
+    pub fn find_listeners(&self, fqns: Vec<String>) -> Result<i32, SdkError> {
+        self.running()?;
+        Ok(self.owner.update(|pending| pending.find_listeners(fqns)))
+    }
+
+    fn running(&self) -> Result<(), SdkError> {
+        if self.stop.is_cancelled() || self.task.is_finished() {
+            return Err(SdkError::Refused("the client has stopped".into()));
+        }
+        Ok(())
     }
 
     /// The endpoint's key hash (its identity on the server).
@@ -246,6 +377,7 @@ struct State {
 struct Runner {
     config: ClientConfig,
     uploader: Uploader,
+    owner: Arc<SharedOwner>,
     keys: EndpointKeys,
     state: State,
     events: mpsc::Sender<Event>,
@@ -352,7 +484,9 @@ impl Runner {
 
     async fn session(&mut self, server: &OperationsServer) -> End {
         self.uploader.session_ended();
+        self.owner.pending().session_ended();
         let logs = self.uploader.logs().clone();
+        let owner = self.owner.clone();
         let first = self.full_request();
         let security = Security::Encrypted {
             server_key: &server.public_key,
@@ -397,7 +531,14 @@ impl Runner {
                     }
                 }
                 _ = logs.appended() => {
-                    if let Some(request) = self.log_request()
+                    if let Some(request) = self.next_request()
+                        && let Err(error) = channel.send(&request).await
+                    {
+                        return End::Failed(error);
+                    }
+                }
+                _ = owner.changed() => {
+                    if let Some(request) = self.next_request()
                         && let Err(error) = channel.send(&request).await
                     {
                         return End::Failed(error);
@@ -405,7 +546,7 @@ impl Runner {
                 }
                 _ = until(self.uploader.deadline()) => {
                     self.log_deadline().await;
-                    if let Some(request) = self.log_request()
+                    if let Some(request) = self.next_request()
                         && let Err(error) = channel.send(&request).await
                     {
                         return End::Failed(error);
@@ -440,17 +581,22 @@ impl Runner {
     /// answers when it has news, with commands sent as they come (`/EP/Sync`).
     async fn http_session(&mut self, server: &OperationsServer) -> End {
         self.uploader.session_ended();
+        self.owner.pending().session_ended();
         let logs = self.uploader.logs().clone();
+        let owner = self.owner.clone();
         let address = server.address();
         let mut request = self.full_request();
         let mut announced = false;
         loop {
-            let path =
-                if request.profile_sync_request.is_some() || request.log_sync_request.is_some() {
-                    http::Path::Sync
-                } else {
-                    http::Path::LongSync
-                };
+            let answered_at_once = request.profile_sync_request.is_some()
+                || request.log_sync_request.is_some()
+                || request.user_sync_request.is_some()
+                || request.event_sync_request.is_some();
+            let path = if answered_at_once {
+                http::Path::Sync
+            } else {
+                http::Path::LongSync
+            };
             let exchange = http::sync(
                 &address,
                 path,
@@ -466,15 +612,21 @@ impl Runner {
                     continue;
                 }
                 _ = logs.appended() => {
-                    if let Some(logs) = self.log_request() {
-                        request = logs;
+                    if let Some(next) = self.next_request() {
+                        request = next;
+                    }
+                    continue;
+                }
+                _ = owner.changed() => {
+                    if let Some(next) = self.next_request() {
+                        request = next;
                     }
                     continue;
                 }
                 _ = until(self.uploader.deadline()) => {
                     self.log_deadline().await;
-                    if let Some(logs) = self.log_request() {
-                        request = logs;
+                    if let Some(next) = self.next_request() {
+                        request = next;
                     }
                     continue;
                 }
@@ -512,13 +664,25 @@ impl Runner {
         }
     }
 
-    /// A request carrying the next log batch, if one is due.
-    fn log_request(&mut self) -> Option<SyncRequest> {
-        let logs = self.uploader.next(tokio::time::Instant::now())?;
+    /// A request carrying what is due: the next log batch, and the owner and event work the
+    /// application queued; `None` when nothing is.
+    fn next_request(&mut self) -> Option<SyncRequest> {
+        let logs = self.uploader.next(tokio::time::Instant::now());
+        let request_id = self.state.next_request_id + 1;
+        let (user, events) = self
+            .owner
+            .pending()
+            .sections(request_id)
+            .unwrap_or_default();
+        if logs.is_none() && user.is_none() && events.is_none() {
+            return None;
+        }
         Some(SyncRequest {
             request_id: self.request_id(),
             sync_request_meta_data: Some(self.meta()),
-            log_sync_request: Some(logs),
+            log_sync_request: logs,
+            user_sync_request: user,
+            event_sync_request: events,
             ..SyncRequest::default()
         })
     }
@@ -667,6 +831,14 @@ impl Runner {
                 self.report(delivery).await;
             }
         }
+        let owner_events = self.owner.pending().absorb(
+            response.request_id,
+            response.user_sync_response,
+            response.event_sync_response,
+        );
+        for event in owner_events {
+            let _ = self.events.send(event).await;
+        }
         if let Some(configuration) = response.configuration_sync_response
             && configuration.response_status != SyncResponseStatus::NoDelta
             && let Some(body) = configuration.conf_delta_body
@@ -702,8 +874,8 @@ impl Runner {
                     .await;
             }
         }
-        // The next log batch goes as soon as the last one is settled.
-        Ok(self.log_request())
+        // The next log batch and queued events go as soon as the last ones are settled.
+        Ok(self.next_request())
     }
 }
 

@@ -6,7 +6,9 @@
 //! the endpoint with its key pair ([`keys::EndpointKeys`], kept in a state dir like the Java SDK's
 //! `key.private`/`key.public`), sends its profile, and hands configuration and notifications to
 //! the application as [`client::Event`]s — also those the server pushes later. When the
-//! connection fails it reconnects, moving on to the next server of the bootstrap list.
+//! connection fails it reconnects, moving on to the next server of the bootstrap list. Log
+//! records wait in a persistent buffer until the server stored them ([`logs`]); owner requests
+//! and events wait in [`owner`] until a response settles them.
 
 pub mod bootstrap;
 pub mod channel;
@@ -14,6 +16,7 @@ pub mod client;
 pub mod http;
 pub mod keys;
 pub mod logs;
+pub mod owner;
 
 /// Why an SDK operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -346,9 +346,23 @@ impl Node {
     }
 }
 
+/// Lines of a node's log printed when a test fails while the node runs.
+const LOG_TAIL_ON_FAILURE: usize = 150;
+
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(LOG_TAIL_ON_FAILURE)..];
+            eprintln!(
+                "---- last {} lines of the log of kaa-node {} ----\n{}",
+                tail.len(),
+                self.admin,
+                tail.join("\n")
+            );
+        }
     }
 }
