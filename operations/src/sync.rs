@@ -475,8 +475,12 @@ impl SyncProcessor {
         let Some(owner) = &profile.owner_id else {
             return Ok(None);
         };
-        let _ = (owner, app, sdk);
-        Ok(None) // PENDING-USER-CONFIGURATION: store lookup lands with the store methods
+        let stored = self
+            .store
+            .user_configuration(owner, &app.app.id, sdk.configuration_version)
+            .await
+            .map_err(internal)?;
+        Ok(stored.and_then(|c| serde_json::from_str(&c.body).ok()))
     }
 
     /// Recomputes membership and configuration for the current metadata and profile; the

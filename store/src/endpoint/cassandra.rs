@@ -28,7 +28,7 @@ use tokio::sync::OnceCell;
 
 use super::{
     CredentialStatus, Credentials, EndpointProfile, GroupState, Notification, NotificationKind,
-    Page, TopicListEntry, UnicastNotification,
+    Page, TopicListEntry, UnicastNotification, UserConfiguration,
 };
 use crate::StoreError;
 use crate::metadata::now_ms;
@@ -65,6 +65,12 @@ const SCHEMA: &[&str] = &[
         endpoint_key_hash blob, id text, topic_id text, kind text, body blob, expires_at_ms bigint,
         PRIMARY KEY ((endpoint_key_hash), id))",
     "CREATE TABLE IF NOT EXISTS {ks}.topic_lists (hash int PRIMARY KEY, topic_ids list<text>)",
+    "CREATE TABLE IF NOT EXISTS {ks}.endpoint_profiles_by_owner (
+        owner_id text, endpoint_key_hash blob,
+        PRIMARY KEY ((owner_id), endpoint_key_hash))",
+    "CREATE TABLE IF NOT EXISTS {ks}.user_configurations (
+        owner_id text, application_id text, schema_version bigint, body text, updated_ms bigint,
+        PRIMARY KEY ((owner_id, application_id), schema_version))",
 ];
 
 const PROFILE_COLUMNS: &str = "endpoint_key_hash, application_id, public_key, access_token, \
@@ -108,6 +114,13 @@ struct Statements {
     delete_unicast: PreparedStatement,
     save_topic_list: PreparedStatement,
     topic_list: PreparedStatement,
+    index_by_owner: PreparedStatement,
+    unindex_by_owner: PreparedStatement,
+    list_by_owner: PreparedStatement,
+    save_user_configuration: PreparedStatement,
+    user_configurations: PreparedStatement,
+    user_configuration: PreparedStatement,
+    delete_user_configuration: PreparedStatement,
 }
 
 impl Statements {
@@ -221,6 +234,33 @@ impl Statements {
                 "INSERT INTO {ks}.topic_lists (hash, topic_ids) VALUES (?, ?)"
             ),
             topic_list: prepare!("SELECT topic_ids FROM {ks}.topic_lists WHERE hash = ?"),
+            index_by_owner: prepare!(
+                "INSERT INTO {ks}.endpoint_profiles_by_owner (owner_id, endpoint_key_hash) \
+                 VALUES (?, ?)"
+            ),
+            unindex_by_owner: prepare!(
+                "DELETE FROM {ks}.endpoint_profiles_by_owner \
+                 WHERE owner_id = ? AND endpoint_key_hash = ?"
+            ),
+            list_by_owner: prepare!(
+                "SELECT endpoint_key_hash FROM {ks}.endpoint_profiles_by_owner WHERE owner_id = ?"
+            ),
+            save_user_configuration: prepare!(
+                "INSERT INTO {ks}.user_configurations \
+                 (owner_id, application_id, schema_version, body, updated_ms) VALUES (?, ?, ?, ?, ?)"
+            ),
+            user_configurations: prepare!(
+                "SELECT schema_version, body, updated_ms FROM {ks}.user_configurations \
+                 WHERE owner_id = ? AND application_id = ?"
+            ),
+            user_configuration: prepare!(
+                "SELECT schema_version, body, updated_ms FROM {ks}.user_configurations \
+                 WHERE owner_id = ? AND application_id = ? AND schema_version = ?"
+            ),
+            delete_user_configuration: prepare!(
+                "DELETE FROM {ks}.user_configurations \
+                 WHERE owner_id = ? AND application_id = ? AND schema_version = ? IF EXISTS"
+            ),
         })
     }
 }
@@ -545,6 +585,12 @@ impl CassandraEndpoints {
                 .execute_unpaged(&st.index_by_token, (&p.application_id, token, key))
                 .await?;
         }
+        // Entries of a former owner stay behind; reads check the profile's owner and drop them.
+        if let Some(owner) = &p.owner_id {
+            self.session
+                .execute_unpaged(&st.index_by_owner, (owner, key))
+                .await?;
+        }
         Ok(())
     }
 
@@ -794,6 +840,124 @@ impl CassandraEndpoints {
     }
 
     // ---- topic lists ----
+
+    pub(super) async fn profiles_by_owner(
+        &self,
+        owner_id: &str,
+    ) -> Result<Vec<EndpointProfile>, StoreError> {
+        let st = self.statements().await?;
+        let result = self
+            .session
+            .execute_unpaged(&st.list_by_owner, (owner_id,))
+            .await?;
+        let keys: Vec<Vec<u8>> = rows::<(Vec<u8>,)>(result)?
+            .into_iter()
+            .map(|(key,)| key)
+            .collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let result = self.session.execute_unpaged(&st.profiles, (&keys,)).await?;
+        let found: HashMap<Vec<u8>, EndpointProfile> = rows::<ProfileRow>(result)?
+            .into_iter()
+            .map(|row| (row.endpoint_key_hash.clone(), EndpointProfile::from(row)))
+            .collect();
+        let mut owned = Vec::new();
+        for key in keys {
+            match found.get(&key) {
+                Some(profile) if profile.owner_id.as_deref() == Some(owner_id) => {
+                    owned.push(profile.clone());
+                }
+                _ => {
+                    self.session
+                        .execute_unpaged(&st.unindex_by_owner, (owner_id, &key))
+                        .await?;
+                }
+            }
+        }
+        Ok(owned)
+    }
+
+    pub(super) async fn save_user_configuration(
+        &self,
+        c: &UserConfiguration,
+    ) -> Result<(), StoreError> {
+        let st = self.statements().await?;
+        self.session
+            .execute_unpaged(
+                &st.save_user_configuration,
+                (
+                    &c.owner_id,
+                    &c.app_id,
+                    c.schema_version,
+                    &c.body,
+                    c.updated_ms,
+                ),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn user_configurations(
+        &self,
+        owner_id: &str,
+        app_id: &str,
+    ) -> Result<Vec<UserConfiguration>, StoreError> {
+        let st = self.statements().await?;
+        let result = self
+            .session
+            .execute_unpaged(&st.user_configurations, (owner_id, app_id))
+            .await?;
+        Ok(rows::<(i64, String, i64)>(result)?
+            .into_iter()
+            .map(|(schema_version, body, updated_ms)| UserConfiguration {
+                owner_id: owner_id.to_owned(),
+                app_id: app_id.to_owned(),
+                schema_version,
+                body,
+                updated_ms,
+            })
+            .collect())
+    }
+
+    pub(super) async fn user_configuration(
+        &self,
+        owner_id: &str,
+        app_id: &str,
+        schema_version: i64,
+    ) -> Result<Option<UserConfiguration>, StoreError> {
+        let st = self.statements().await?;
+        let result = self
+            .session
+            .execute_unpaged(&st.user_configuration, (owner_id, app_id, schema_version))
+            .await?;
+        Ok(rows::<(i64, String, i64)>(result)?.into_iter().next().map(
+            |(schema_version, body, updated_ms)| UserConfiguration {
+                owner_id: owner_id.to_owned(),
+                app_id: app_id.to_owned(),
+                schema_version,
+                body,
+                updated_ms,
+            },
+        ))
+    }
+
+    pub(super) async fn delete_user_configuration(
+        &self,
+        owner_id: &str,
+        app_id: &str,
+        schema_version: i64,
+    ) -> Result<bool, StoreError> {
+        let st = self.statements().await?;
+        let result = self
+            .session
+            .execute_unpaged(
+                &st.delete_user_configuration,
+                (owner_id, app_id, schema_version),
+            )
+            .await?;
+        applied(result)
+    }
 
     pub(super) async fn save_topic_list(&self, entry: &TopicListEntry) -> Result<(), StoreError> {
         let st = self.statements().await?;

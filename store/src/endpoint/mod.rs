@@ -1,6 +1,6 @@
 //! The endpoint-data store of the Operations service: credentials, endpoint profiles, merged
-//! configurations, notifications and topic lists, in Cassandra, MongoDB, or SQL for standalone
-//! nodes.
+//! configurations, notifications, topic lists and owners' configurations, in Cassandra, MongoDB,
+//! or SQL for standalone nodes.
 //!
 //! [`EndpointStore`] is one API over three implementations, chosen by [`EndpointBackend`]:
 //! [`connect`](EndpointStore::connect) opens the connections, [`prepare`](EndpointStore::prepare)
@@ -32,7 +32,7 @@ mod sql;
 pub use crate::metadata::Page;
 pub use records::{
     CredentialStatus, Credentials, EndpointProfile, GroupState, Notification, NotificationKind,
-    TopicListEntry, UnicastNotification,
+    TopicListEntry, UnicastNotification, UserConfiguration,
 };
 
 /// Where endpoint data lives.
@@ -296,6 +296,54 @@ impl EndpointStore {
             Self::Cassandra(_) => Ok(0),
             Self::MongoDb(store) => store.purge_expired(now_ms).await,
         }
+    }
+
+    // ---- owners ----
+
+    /// Every endpoint profile attached to owner `owner_id`, ordered by key hash.
+    pub async fn profiles_by_owner(
+        &self,
+        owner_id: &str,
+    ) -> Result<Vec<EndpointProfile>, StoreError> {
+        dispatch!(self, store => store.profiles_by_owner(owner_id).await)
+    }
+
+    /// Stores an owner's configuration, replacing the one for the same owner, application and
+    /// schema version.
+    pub async fn save_user_configuration(
+        &self,
+        configuration: &UserConfiguration,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, store => store.save_user_configuration(configuration).await)
+    }
+
+    /// The owner's configuration for the application and schema version, if any.
+    pub async fn user_configuration(
+        &self,
+        owner_id: &str,
+        app_id: &str,
+        schema_version: i64,
+    ) -> Result<Option<UserConfiguration>, StoreError> {
+        dispatch!(self, store => store.user_configuration(owner_id, app_id, schema_version).await)
+    }
+
+    /// The owner's configurations for the application, by schema version.
+    pub async fn user_configurations(
+        &self,
+        owner_id: &str,
+        app_id: &str,
+    ) -> Result<Vec<UserConfiguration>, StoreError> {
+        dispatch!(self, store => store.user_configurations(owner_id, app_id).await)
+    }
+
+    /// Deletes the owner's configuration; false when there was none.
+    pub async fn delete_user_configuration(
+        &self,
+        owner_id: &str,
+        app_id: &str,
+        schema_version: i64,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, store => store.delete_user_configuration(owner_id, app_id, schema_version).await)
     }
 
     // ---- topic lists ----

@@ -21,7 +21,7 @@ use mongodb::{Collection, IndexModel};
 
 use super::{
     CredentialStatus, Credentials, EndpointProfile, GroupState, Notification, NotificationKind,
-    Page, TopicListEntry, UnicastNotification,
+    Page, TopicListEntry, UnicastNotification, UserConfiguration,
 };
 use crate::StoreError;
 
@@ -30,6 +30,7 @@ const PROFILES: &str = "endpoint_profiles";
 const CONFIGURATIONS: &str = "endpoint_configurations";
 const NOTIFICATIONS: &str = "topic_notifications";
 const UNICASTS: &str = "unicast_notifications";
+const USER_CONFIGURATIONS: &str = "user_configurations";
 const TOPIC_LISTS: &str = "topic_lists";
 
 /// MongoDB's duplicate key error.
@@ -56,7 +57,7 @@ impl MongoEndpoints {
     }
 
     pub(super) async fn prepare(&self) -> Result<(), StoreError> {
-        let indexes: [(&str, &str, Document, bool); 7] = [
+        let indexes: [(&str, &str, Document, bool); 9] = [
             (
                 CREDENTIALS,
                 "by_key",
@@ -94,6 +95,18 @@ impl MongoEndpoints {
                 true,
             ),
             (UNICASTS, "by_expiry", doc! { "expires_at_ms": 1 }, false),
+            (
+                PROFILES,
+                "by_owner",
+                doc! { "owner_id": 1, "_id": 1 },
+                false,
+            ),
+            (
+                USER_CONFIGURATIONS,
+                "by_owner",
+                doc! { "owner_id": 1, "application_id": 1, "schema_version": 1 },
+                true,
+            ),
         ];
         for (collection, name, keys, unique) in indexes {
             let options = IndexOptions::builder()
@@ -419,6 +432,89 @@ impl MongoEndpoints {
 
     // ---- topic lists ----
 
+    pub(super) async fn profiles_by_owner(
+        &self,
+        owner_id: &str,
+    ) -> Result<Vec<EndpointProfile>, StoreError> {
+        let found: Vec<Document> = self
+            .collection(PROFILES)
+            .find(doc! { "owner_id": owner_id })
+            .sort(doc! { "_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        found.iter().map(profile_from).collect()
+    }
+
+    pub(super) async fn save_user_configuration(
+        &self,
+        c: &UserConfiguration,
+    ) -> Result<(), StoreError> {
+        let key = doc! {
+            "owner_id": &c.owner_id,
+            "application_id": &c.app_id,
+            "schema_version": c.schema_version,
+        };
+        let mut document = key.clone();
+        document.insert("body", &c.body);
+        document.insert("updated_ms", c.updated_ms);
+        self.collection(USER_CONFIGURATIONS)
+            .replace_one(key, document)
+            .upsert(true)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn user_configurations(
+        &self,
+        owner_id: &str,
+        app_id: &str,
+    ) -> Result<Vec<UserConfiguration>, StoreError> {
+        let found: Vec<Document> = self
+            .collection(USER_CONFIGURATIONS)
+            .find(doc! { "owner_id": owner_id, "application_id": app_id })
+            .sort(doc! { "schema_version": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        found.iter().map(user_configuration_from).collect()
+    }
+
+    pub(super) async fn user_configuration(
+        &self,
+        owner_id: &str,
+        app_id: &str,
+        schema_version: i64,
+    ) -> Result<Option<UserConfiguration>, StoreError> {
+        self.collection(USER_CONFIGURATIONS)
+            .find_one(doc! {
+                "owner_id": owner_id,
+                "application_id": app_id,
+                "schema_version": schema_version,
+            })
+            .await?
+            .as_ref()
+            .map(user_configuration_from)
+            .transpose()
+    }
+
+    pub(super) async fn delete_user_configuration(
+        &self,
+        owner_id: &str,
+        app_id: &str,
+        schema_version: i64,
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .collection(USER_CONFIGURATIONS)
+            .delete_one(doc! {
+                "owner_id": owner_id,
+                "application_id": app_id,
+                "schema_version": schema_version,
+            })
+            .await?;
+        Ok(done.deleted_count > 0)
+    }
+
     pub(super) async fn save_topic_list(&self, entry: &TopicListEntry) -> Result<(), StoreError> {
         self.collection(TOPIC_LISTS)
             .replace_one(
@@ -442,6 +538,25 @@ impl MongoEndpoints {
             })
             .transpose()
     }
+}
+
+fn user_configuration_from(d: &Document) -> Result<UserConfiguration, StoreError> {
+    let text = |field: &'static str| {
+        d.get_str(field)
+            .map(str::to_owned)
+            .map_err(|_| StoreError::Corrupt(field))
+    };
+    Ok(UserConfiguration {
+        owner_id: text("owner_id")?,
+        app_id: text("application_id")?,
+        schema_version: d
+            .get_i64("schema_version")
+            .map_err(|_| StoreError::Corrupt("schema_version"))?,
+        body: text("body")?,
+        updated_ms: d
+            .get_i64("updated_ms")
+            .map_err(|_| StoreError::Corrupt("updated_ms"))?,
+    })
 }
 
 fn is_duplicate_key(error: &mongodb::error::Error) -> bool {

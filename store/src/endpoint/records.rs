@@ -183,3 +183,19 @@ pub struct TopicListEntry {
     /// The topic ids.
     pub topic_ids: Vec<String>,
 }
+
+/// An owner's configuration for one application and configuration-schema version: it overrides
+/// the merged group configuration of each of the owner's endpoints of that application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserConfiguration {
+    /// The owner (`<tenant id>:<user external id>`).
+    pub owner_id: String,
+    /// Application id.
+    pub app_id: String,
+    /// Configuration-schema version it follows.
+    pub schema_version: i64,
+    /// The JSON document.
+    pub body: String,
+    /// When it was last written, Unix milliseconds.
+    pub updated_ms: i64,
+}

@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{
     CredentialStatus, Credentials, EndpointProfile, GroupState, Notification, NotificationKind,
-    Page, TopicListEntry, UnicastNotification,
+    Page, TopicListEntry, UnicastNotification, UserConfiguration,
 };
 use crate::StoreError;
 use crate::sql::{Dialect, SqlDatabase};
@@ -19,6 +19,7 @@ use crate::sql::{Dialect, SqlDatabase};
 #[rustfmt::skip]
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "endpoint data", include_str!("../../endpoint_migrations/0001_endpoints.sql")),
+    (2, "owners", include_str!("../../endpoint_migrations/0002_owners.sql")),
 ];
 
 /// Where the applied endpoint migrations are recorded.
@@ -469,6 +470,101 @@ impl SqlEndpoints {
         Ok(purged)
     }
 
+    // ---- owners ----
+
+    pub(super) async fn profiles_by_owner(
+        &self,
+        owner_id: &str,
+    ) -> Result<Vec<EndpointProfile>, StoreError> {
+        sqlx::query(self.sql(select_profiles!(
+            "WHERE owner_id = ? ORDER BY endpoint_key_hash"
+        )))
+        .bind(owner_id)
+        .fetch_all(self.db.pool())
+        .await?
+        .iter()
+        .map(profile_from)
+        .collect()
+    }
+
+    pub(super) async fn save_user_configuration(
+        &self,
+        c: &UserConfiguration,
+    ) -> Result<(), StoreError> {
+        sqlx::query(self.upsert(
+            "INSERT INTO user_configurations \
+             (owner_id, application_id, schema_version, body, updated_ms) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (owner_id, application_id, schema_version) \
+             DO UPDATE SET body = excluded.body, updated_ms = excluded.updated_ms",
+            "INSERT INTO user_configurations \
+             (owner_id, application_id, schema_version, body, updated_ms) VALUES (?, ?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE body = VALUES(body), updated_ms = VALUES(updated_ms)",
+        ))
+        .bind(&c.owner_id)
+        .bind(&c.app_id)
+        .bind(c.schema_version)
+        .bind(&c.body)
+        .bind(c.updated_ms)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn user_configurations(
+        &self,
+        owner_id: &str,
+        app_id: &str,
+    ) -> Result<Vec<UserConfiguration>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT schema_version, body, updated_ms FROM user_configurations \
+             WHERE owner_id = ? AND application_id = ? ORDER BY schema_version",
+        ))
+        .bind(owner_id)
+        .bind(app_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|row| user_configuration_from(owner_id, app_id, row))
+            .collect()
+    }
+
+    pub(super) async fn user_configuration(
+        &self,
+        owner_id: &str,
+        app_id: &str,
+        schema_version: i64,
+    ) -> Result<Option<UserConfiguration>, StoreError> {
+        sqlx::query(self.sql(
+            "SELECT schema_version, body, updated_ms FROM user_configurations \
+             WHERE owner_id = ? AND application_id = ? AND schema_version = ?",
+        ))
+        .bind(owner_id)
+        .bind(app_id)
+        .bind(schema_version)
+        .fetch_optional(self.db.pool())
+        .await?
+        .map(|row| user_configuration_from(owner_id, app_id, &row))
+        .transpose()
+    }
+
+    pub(super) async fn delete_user_configuration(
+        &self,
+        owner_id: &str,
+        app_id: &str,
+        schema_version: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(self.sql(
+            "DELETE FROM user_configurations \
+             WHERE owner_id = ? AND application_id = ? AND schema_version = ?",
+        ))
+        .bind(owner_id)
+        .bind(app_id)
+        .bind(schema_version)
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     // ---- topic lists ----
 
     pub(super) async fn save_topic_list(&self, entry: &TopicListEntry) -> Result<(), StoreError> {
@@ -498,6 +594,20 @@ impl SqlEndpoints {
         })
         .transpose()
     }
+}
+
+fn user_configuration_from(
+    owner_id: &str,
+    app_id: &str,
+    row: &AnyRow,
+) -> Result<UserConfiguration, StoreError> {
+    Ok(UserConfiguration {
+        owner_id: owner_id.to_owned(),
+        app_id: app_id.to_owned(),
+        schema_version: row.try_get(0)?,
+        body: row.try_get(1)?,
+        updated_ms: row.try_get(2)?,
+    })
 }
 
 fn credentials_from(row: &AnyRow) -> Result<Credentials, StoreError> {

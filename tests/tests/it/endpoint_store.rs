@@ -10,7 +10,7 @@ use std::future::Future;
 use kaa_store::StoreError;
 use kaa_store::endpoint::{
     CredentialStatus, Credentials, EndpointBackend, EndpointProfile, EndpointStore, GroupState,
-    Notification, NotificationKind, Page, TopicListEntry, UnicastNotification,
+    Notification, NotificationKind, Page, TopicListEntry, UnicastNotification, UserConfiguration,
 };
 use kaa_store::metadata::now_ms;
 use kaa_tests::infra;
@@ -150,6 +150,7 @@ on_every_backend!(
     topic_notifications_in_order_until_they_expire,
     unicast_notifications_until_accepted_or_expired,
     topic_lists_by_hash,
+    owners_and_their_configurations,
 );
 
 // ---- fixtures ----
@@ -758,4 +759,115 @@ async fn topic_lists_by_hash(store: EndpointStore) {
     store.save_topic_list(&empty).await.unwrap();
     assert_eq!(store.topic_list(-7).await.unwrap(), Some(empty));
     assert_eq!(store.topic_list(43).await.unwrap(), None);
+}
+
+async fn owners_and_their_configurations(store: EndpointStore) {
+    let (app, other_app) = (new_id(), new_id());
+    let alice = format!("{}:alice", new_id());
+    let bob = format!("{}:bob", new_id());
+    assert!(store.profiles_by_owner(&alice).await.unwrap().is_empty());
+    for (app, first, owner) in [
+        (&app, 1, Some(&alice)),
+        (&app, 2, Some(&alice)),
+        (&other_app, 3, Some(&alice)),
+        (&app, 4, None),
+    ] {
+        let attached = EndpointProfile {
+            owner_id: owner.cloned(),
+            ..profile(app, first)
+        };
+        store.save_profile(&attached).await.unwrap();
+    }
+    let owned = |profiles: Vec<EndpointProfile>| -> Vec<Vec<u8>> {
+        profiles.into_iter().map(|p| p.endpoint_key_hash).collect()
+    };
+    assert_eq!(
+        owned(store.profiles_by_owner(&alice).await.unwrap()),
+        [key(1), key(2), key(3)]
+    );
+    // Detached, and moved to another owner: the index follows.
+    let detached = EndpointProfile {
+        owner_id: None,
+        ..store.profile(&key(2)).await.unwrap().unwrap()
+    };
+    store.save_profile(&detached).await.unwrap();
+    let moved = EndpointProfile {
+        owner_id: Some(bob.clone()),
+        ..store.profile(&key(1)).await.unwrap().unwrap()
+    };
+    store.save_profile(&moved).await.unwrap();
+    assert_eq!(
+        owned(store.profiles_by_owner(&alice).await.unwrap()),
+        [key(3)]
+    );
+    assert_eq!(
+        owned(store.profiles_by_owner(&bob).await.unwrap()),
+        [key(1)]
+    );
+
+    assert_eq!(
+        store.user_configuration(&alice, &app, 1).await.unwrap(),
+        None
+    );
+    let first = UserConfiguration {
+        owner_id: alice.clone(),
+        app_id: app.clone(),
+        schema_version: 1,
+        body: r#"{"interval":5}"#.into(),
+        updated_ms: 1_000,
+    };
+    store.save_user_configuration(&first).await.unwrap();
+    assert_eq!(
+        store.user_configuration(&alice, &app, 1).await.unwrap(),
+        Some(first.clone())
+    );
+    let replaced = UserConfiguration {
+        body: r#"{"interval":6}"#.into(),
+        updated_ms: 2_000,
+        ..first.clone()
+    };
+    store.save_user_configuration(&replaced).await.unwrap();
+    let second = UserConfiguration {
+        schema_version: 2,
+        ..first.clone()
+    };
+    store.save_user_configuration(&second).await.unwrap();
+    assert_eq!(
+        store.user_configurations(&alice, &app).await.unwrap(),
+        [replaced.clone(), second.clone()]
+    );
+    assert!(
+        store
+            .user_configurations(&alice, &other_app)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .user_configurations(&bob, &app)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .delete_user_configuration(&alice, &app, 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_user_configuration(&alice, &app, 1)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.user_configuration(&alice, &app, 1).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.user_configurations(&alice, &app).await.unwrap(),
+        [second]
+    );
 }
