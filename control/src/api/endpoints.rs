@@ -175,7 +175,12 @@ async fn app_endpoint(
 /// background. If the owner cannot be reached (it just died and the ring has not caught up), the
 /// message goes straight to the node the endpoint's profile names; failing that, the endpoint
 /// gets the change on its next sync.
-fn tell_endpoint(state: &ApiState, app: &Application, key: Vec<u8>, message: EndpointMessage) {
+pub(super) fn tell_endpoint(
+    state: &ApiState,
+    app: &Application,
+    key: Vec<u8>,
+    message: EndpointMessage,
+) {
     let router = state.router.clone();
     let endpoints = state.endpoints.clone();
     let address = EndpointAddress {

@@ -19,6 +19,7 @@ pub mod error;
 pub mod events;
 pub mod limits;
 pub mod openapi;
+pub mod owners;
 pub mod schemas;
 mod strict;
 pub mod tenants;
@@ -215,6 +216,8 @@ impl Modify for BearerAuth {
         endpoints::provision_credentials, endpoints::list_credentials, endpoints::get_credentials,
         endpoints::revoke_credentials, endpoints::list_endpoints, endpoints::get_endpoint,
         endpoints::update_server_profile, endpoints::send_notification, endpoints::send_unicast,
+        owners::list_owner_configurations, owners::get_owner_configuration,
+        owners::set_owner_configuration, owners::delete_owner_configuration,
     ),
     modifiers(&BearerAuth, &CommonResponses),
 )]
@@ -370,7 +373,11 @@ pub fn configure(state: ApiState) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .service(endpoints::get_endpoint)
             .service(endpoints::update_server_profile)
             .service(endpoints::send_notification)
-            .service(endpoints::send_unicast);
+            .service(endpoints::send_unicast)
+            .service(owners::list_owner_configurations)
+            .service(owners::get_owner_configuration)
+            .service(owners::set_owner_configuration)
+            .service(owners::delete_owner_configuration);
         // After every handler, so these only see the methods no handler of the path took. No two
         // paths of the API match the same request (see the tests), so each 405 names them all.
         for (path, allowed) in routes.iter() {

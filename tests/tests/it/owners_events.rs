@@ -88,10 +88,41 @@ async fn home_application(node: &Node, verifier_url: &str) -> HomeApp {
         )
         .await;
     expect(&http, 201);
+    // Configuration schema v1 {interval}, 10 for every endpoint (group `all`).
+    expect(
+        &developer
+            .post(
+                &format!("{path}/schemas/configuration"),
+                json!({"name": "settings", "schema": {"type": "record", "name": "Settings",
+                       "fields": [{"name": "interval", "type": "int"}]}}),
+            )
+            .await,
+        201,
+    );
+    let groups = developer.get(&format!("{path}/groups")).await;
+    let all = groups.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let configurations = format!("{path}/groups/{all}/configurations");
+    let draft = developer
+        .post(
+            &configurations,
+            json!({"schema_version": 1, "body": {"interval": 10}}),
+        )
+        .await;
+    expect(&draft, 201);
+    expect(
+        &developer
+            .post(
+                &format!("{configurations}/{}/activate", id(&draft)),
+                json!({}),
+            )
+            .await,
+        200,
+    );
     let sdk = developer
         .post(
             &format!("{path}/sdk-profiles"),
-            json!({"name": "v1", "event_map_ids": [id(&map)], "default_verifier": id(&trustful)}),
+            json!({"name": "v1", "configuration_version": 1, "event_map_ids": [id(&map)],
+                   "default_verifier": id(&trustful)}),
         )
         .await;
     expect(&sdk, 201);
@@ -295,6 +326,94 @@ async fn owners_attach_through_verifiers_and_their_endpoints_exchange_events() {
     lamp.stop().await;
     node.signal(nix::sys::signal::Signal::SIGTERM);
     node.wait_exit(Duration::from_secs(20)).await.unwrap();
+}
+
+/// The `interval` of a configuration body (Avro `{interval: int}`).
+fn interval(event: &Event) -> Option<i64> {
+    match event {
+        Event::Configuration(body) => Some(read_avro_long(body)),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn an_owners_configuration_overrides_the_groups_for_its_endpoints() {
+    let node = NodeBuilder::standalone_with_admin(PASSWORD).start().await;
+    let verifier = HttpStub::start().await;
+    let app = home_application(&node, &verifier.url("/verify")).await;
+    let within = Duration::from_secs(20);
+    let state = tempfile::tempdir().unwrap();
+    let mut phone = endpoint(&[&node], &app.sdk_token, "phone-1", state.path());
+    assert_eq!(
+        wait_event(&mut phone, within, "the group configuration", interval).await,
+        10
+    );
+    phone
+        .attach_to_owner(None, "carol".into(), "t".into())
+        .unwrap();
+    wait_event(&mut phone, within, "the attach", |e| match e {
+        Event::AttachedToOwner { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+
+    let owner = format!("{}/owners/carol/configurations", app.path);
+    let set = app
+        .developer
+        .send(
+            reqwest::Method::PUT,
+            &format!("{owner}/1"),
+            Some(json!({"body": {"interval": 99}})),
+        )
+        .await;
+    expect(&set, 200);
+    assert_eq!(set.body["body"], json!({"interval": 99}));
+    assert_eq!(
+        wait_event(&mut phone, within, "the owner's configuration", interval).await,
+        99,
+        "pushed without the endpoint asking"
+    );
+    let listed = app.developer.get(&owner).await;
+    expect(&listed, 200);
+    assert_eq!(listed.body[0]["schema_version"], 1);
+
+    // Bad input names the field and changes nothing.
+    let bad = app
+        .developer
+        .send(
+            reqwest::Method::PUT,
+            &format!("{owner}/1"),
+            Some(json!({"body": {"interval": "often"}})),
+        )
+        .await;
+    assert!((400..500).contains(&bad.status), "{:#}", bad.body);
+    assert_eq!(bad.body["field"], "body.interval", "{:#}", bad.body);
+    let missing_version = app
+        .developer
+        .send(
+            reqwest::Method::PUT,
+            &format!("{owner}/7"),
+            Some(json!({"body": {"interval": 1}})),
+        )
+        .await;
+    assert!((400..500).contains(&missing_version.status));
+    expect(&app.developer.get(&format!("{owner}/1")).await, 200);
+
+    // Removed: back to the group's configuration.
+    expect(&app.developer.delete(&format!("{owner}/1")).await, 204);
+    assert_eq!(
+        wait_event(
+            &mut phone,
+            within,
+            "the group configuration again",
+            interval
+        )
+        .await,
+        10
+    );
+    expect(&app.developer.delete(&format!("{owner}/1")).await, 404);
+    expect(&app.developer.get(&format!("{owner}/1")).await, 404);
+    phone.stop().await;
 }
 
 /// URL-safe Base64 without padding, as the admin API names endpoints.
