@@ -560,7 +560,7 @@ impl OperationsServiceSyncHandler for OperationsHandler {
     ) -> thrift::Result<()> {
         info!(
             count = updates.len(),
-            "user configuration updates received, not applied yet"
+            "user configuration updates received and ignored: kaa-rs tells the owner's endpoints through the endpoint route"
         );
         Ok(())
     }
@@ -571,7 +571,7 @@ impl OperationsServiceSyncHandler for OperationsHandler {
     ) -> thrift::Result<()> {
         info!(
             count = messages.len(),
-            "entity route messages received, not routed yet"
+            "entity route messages received and ignored: kaa-rs routes endpoint messages through the ring owner"
         );
         Ok(())
     }
