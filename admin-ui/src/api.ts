@@ -37,6 +37,11 @@ export interface Group {
   description: string;
   created_ms: number;
 }
+export interface OwnerConfiguration {
+  schema_version: number;
+  body: unknown;
+  updated_ms: number;
+}
 export interface Schema {
   id: string;
   kind: string;

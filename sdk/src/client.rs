@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use kaa_idl::endpoint::crypto::sha1;
 use kaa_idl::endpoint::sync::{
-    ConfigurationSyncRequest, EventSequenceNumberRequest, EventSyncRequest, LogDeliveryErrorCode,
+    ConfigurationSyncRequest, EventSequenceNumberRequest, EventSyncRequest,
     NotificationSyncRequest, ProfileSyncRequest, SubscriptionCommand, SubscriptionCommandType,
     SyncRequest, SyncRequestMetaData, SyncResponse, SyncResponseResultType, SyncResponseStatus,
-    Topic, TopicState, UserAttachErrorCode, UserAttachRequest, topic_list_hash,
+    TopicState, UserAttachRequest, topic_list_hash,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::SdkError;
 use crate::bootstrap::{OperationsServer, Transport, fetch_servers};
 use crate::channel::{Channel, Security, Tls};
+pub use crate::event::Event;
 use crate::http;
 use crate::keys::EndpointKeys;
 use crate::logs::{Delivery, LogBuffer, LogSettings, SharedLogs, Uploader};
@@ -93,106 +94,6 @@ impl ClientConfig {
             logs: LogSettings::default(),
         }
     }
-}
-
-/// What the client tells the application.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// A session is up with this server (`host:port`).
-    Connected(String),
-    /// The session ended; the client is reconnecting.
-    Disconnected(String),
-    /// The server sent the endpoint to a less loaded server (`host:port`), which it tries next.
-    Redirected(String),
-    /// The server stored log records `first..=last` (ids from [`KaaClient::log`]).
-    LogsDelivered {
-        /// First record id.
-        first: u64,
-        /// Last record id.
-        last: u64,
-    },
-    /// Log records `first..=last` were not stored; the client sends them again.
-    LogsFailed {
-        /// First record id.
-        first: u64,
-        /// Last record id.
-        last: u64,
-        /// The server's reason; none when no status came within the delivery timeout.
-        code: Option<LogDeliveryErrorCode>,
-    },
-    /// A new configuration body (Avro binary of the configuration schema).
-    Configuration(Vec<u8>),
-    /// The topics offered to this endpoint.
-    Topics(Vec<Topic>),
-    /// A notification: topic id, sequence number (topic notifications) or uid (unicast), body.
-    Notification {
-        /// Topic id on the wire.
-        topic_id: i64,
-        /// Sequence number within the topic (topic notifications).
-        seq_number: Option<i32>,
-        /// Id of a unicast notification.
-        uid: Option<String>,
-        /// Avro binary body.
-        body: Vec<u8>,
-    },
-    /// The endpoint's own attach ([`KaaClient::attach_to_owner`]) succeeded.
-    AttachedToOwner {
-        /// The owner's external id.
-        user_external_id: String,
-    },
-    /// The endpoint's own attach was refused.
-    OwnerAttachFailed {
-        /// Why, as the server says.
-        code: Option<UserAttachErrorCode>,
-        /// The server's explanation.
-        reason: Option<String>,
-    },
-    /// Another endpoint attached this one to its owner.
-    AttachedByEndpoint {
-        /// The owner's external id.
-        user_external_id: String,
-        /// The access token of the endpoint that did it.
-        by_access_token: String,
-    },
-    /// Another endpoint detached this one from its owner.
-    DetachedByEndpoint {
-        /// The access token of the endpoint that did it.
-        by_access_token: String,
-    },
-    /// The answer to [`KaaClient::attach_endpoint`].
-    EndpointAttached {
-        /// The request id the call returned.
-        request_id: i32,
-        /// The attached endpoint's key hash (Base64).
-        key_hash: Option<String>,
-        /// Whether it was attached.
-        success: bool,
-    },
-    /// The answer to [`KaaClient::detach_endpoint`].
-    EndpointDetached {
-        /// The request id the call returned.
-        request_id: i32,
-        /// Whether it was detached.
-        success: bool,
-    },
-    /// An event from another endpoint of the owner.
-    EventReceived {
-        /// Its event class.
-        fqn: String,
-        /// Avro binary of the class.
-        data: Vec<u8>,
-        /// The sender's key hash (Base64).
-        source: Option<String>,
-    },
-    /// The answer to [`KaaClient::find_listeners`].
-    Listeners {
-        /// The request id the call returned.
-        request_id: i32,
-        /// Key hashes (Base64) of the owner's endpoints that receive every class asked for.
-        listeners: Vec<String>,
-        /// Whether the server could answer.
-        success: bool,
-    },
 }
 
 /// What the application asks of the client.

@@ -13,6 +13,7 @@
 pub mod bootstrap;
 pub mod channel;
 pub mod client;
+mod event;
 pub mod http;
 pub mod keys;
 pub mod logs;

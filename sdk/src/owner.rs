@@ -19,7 +19,7 @@ use kaa_idl::endpoint::sync::{
 };
 use tokio::sync::Notify;
 
-use crate::client::Event;
+use crate::event::Event;
 
 /// Most events one request carries.
 const EVENTS_PER_REQUEST: usize = 256;

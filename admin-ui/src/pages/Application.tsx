@@ -11,6 +11,7 @@ import { ChangesTab } from './app/Changes';
 import { CredentialsTab } from './app/Credentials';
 import { EndpointsTab } from './app/Endpoints';
 import { EventMapsTab } from './app/EventMaps';
+import { OwnersTab } from './app/Owners';
 import { SdkProfilesTab } from './app/SdkProfiles';
 import { TopicsTab } from './app/Topics';
 import { VerifiersTab } from './app/Verifiers';
@@ -34,6 +35,7 @@ export const APP_TABS = [
   { value: 'event-maps', label: 'Event maps' },
   { value: 'log-appenders', label: 'Log appenders' },
   { value: 'user-verifiers', label: 'User verifiers' },
+  { value: 'owners', label: 'Owners' },
   { value: 'sdk-profiles', label: 'SDK profiles' },
   { value: 'changes', label: 'Change log' },
 ] as const;
@@ -110,6 +112,9 @@ export function ApplicationPage({ appId, tab }: { appId: string; tab: AppTab }) 
         </Tabs.Panel>
         <Tabs.Panel value="user-verifiers" pt="md">
           <VerifiersTab appId={appId} />
+        </Tabs.Panel>
+        <Tabs.Panel value="owners" pt="md">
+          <OwnersTab appId={appId} />
         </Tabs.Panel>
         <Tabs.Panel value="sdk-profiles" pt="md">
           <SdkProfilesTab appId={appId} />

@@ -475,6 +475,27 @@ try {
   await page.getByTestId('verifier-row').filter({ hasText: 'temporary' }).waitFor({ state: 'detached' });
   await shot(page, '15-user-verifiers');
 
+  step("owners: an owner's configuration refused at its field, then set and removed");
+  await page.getByRole('tab', { name: 'Owners' }).click();
+  await page.waitForURL(/\/owners$/);
+  const ownerForm = form(page, 'Open owner');
+  await ownerForm.getByLabel('User external id').fill('alice@example.com');
+  await ownerForm.getByRole('button', { name: 'Open owner' }).click();
+  await expectVisible(page.getByText(/No configuration for alice@example.com/), 'the empty state of the owner');
+  const ownerConfig = form(page, 'Set owner configuration');
+  const ownerBody = ownerConfig.getByLabel('Owner configuration (JSON)');
+  await ownerBody.fill('{"interval": "often"}');
+  await ownerConfig.getByRole('button', { name: 'Save configuration' }).click();
+  await expectVisible(fieldErrors(ownerConfig).filter({ hasText: /body\.interval/ }), "the owner configuration's error at its field");
+  await ownerBody.fill('{"interval": 5}');
+  await ownerConfig.getByRole('button', { name: 'Save configuration' }).click();
+  const ownerRow = page.getByTestId('owner-configuration-row');
+  await expectVisible(ownerRow.filter({ hasText: '"interval": 5' }), "alice's configuration");
+  await page.getByRole('button', { name: 'Remove configuration v1 of alice@example.com' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+  await expectVisible(page.getByText(/No configuration for alice@example.com/), "alice's configuration removed");
+  await shot(page, '15b-owners');
+
   step('event class family: invalid class schema at its field, then version 1');
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Event families' }).click();
   await expectVisible(page.getByText('No event class families yet.'), 'the empty state of families');
