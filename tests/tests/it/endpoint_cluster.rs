@@ -14,7 +14,7 @@ use kaa_tests::infra::{self, ZOOKEEPER_LOCK};
 use kaa_tests::node::{Node, NodeBuilder};
 use serde_json::{Value, json};
 
-use crate::support::{read_avro_long, wait_event};
+use crate::support::{activate_interval, read_avro_long, wait_event};
 use crate::unique;
 
 const PASSWORD: &str = "cluster-endpoints-1";
@@ -38,26 +38,6 @@ fn node(chroot: &str, id: &str, control: bool, sql: &str, keyspace: &str) -> Nod
 
 fn interval_of(body: &[u8]) -> i32 {
     read_avro_long(body) as i32
-}
-
-async fn activate(developer: &ApiClient, app: &str, group: &str, interval: i32) {
-    let configurations = format!("{app}/groups/{group}/configurations");
-    let draft = developer
-        .post(
-            &configurations,
-            json!({ "schema_version": 1, "body": {"interval": interval} }),
-        )
-        .await;
-    expect(&draft, 201);
-    expect(
-        &developer
-            .post(
-                &format!("{configurations}/{}/activate", id(&draft)),
-                json!({}),
-            )
-            .await,
-        200,
-    );
 }
 
 #[tokio::test]
@@ -157,7 +137,7 @@ async fn endpoints_fail_over_between_operations_nodes_and_messages_follow_them()
     }
     let groups = developer.get(&format!("{app}/groups")).await;
     let all = groups.body["items"][0]["id"].as_str().unwrap().to_owned();
-    activate(&developer, &app, &all, 1).await;
+    activate_interval(&developer, &app, &all, 1).await;
     let sdk = developer
         .post(
             &format!("{app}/sdk-profiles"),
@@ -209,7 +189,7 @@ async fn endpoints_fail_over_between_operations_nodes_and_messages_follow_them()
     assert_eq!(config, 1);
 
     // Control (on the other node) announces a change; the worker pushes it.
-    activate(&developer, &app, &all, 2).await;
+    activate_interval(&developer, &app, &all, 2).await;
     let pushed = wait_event(&mut client, within, "a pushed configuration", |e| match e {
         Event::Configuration(body) => Some(interval_of(body)),
         _ => None,
@@ -263,7 +243,7 @@ async fn endpoints_fail_over_between_operations_nodes_and_messages_follow_them()
         second,
         format!("127.0.0.1:{}", control.port("operations.tcp_port"))
     );
-    activate(&developer, &app, &all, 3).await;
+    activate_interval(&developer, &app, &all, 3).await;
     let after = wait_event(&mut client, within, "a push after failover", |e| match e {
         Event::Configuration(body) if interval_of(body) == 3 => Some(3),
         _ => None,

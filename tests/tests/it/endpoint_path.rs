@@ -105,7 +105,7 @@ async fn application(node: &Node) -> (ApiClient, App) {
     );
     let groups = developer.get(&format!("{path}/groups")).await;
     let all_group = groups.body["items"][0]["id"].as_str().unwrap().to_owned();
-    set_configuration(&developer, &path, &all_group, 10).await;
+    support::activate_interval(&developer, &path, &all_group, 10).await;
     let sdk = developer
         .post(
             &format!("{path}/sdk-profiles"),
@@ -122,27 +122,6 @@ async fn application(node: &Node) -> (ApiClient, App) {
             all_group,
         },
     )
-}
-
-/// Activates a configuration `{interval}` for the group.
-async fn set_configuration(developer: &ApiClient, app: &str, group: &str, interval: i32) {
-    let configurations = format!("{app}/groups/{group}/configurations");
-    let draft = developer
-        .post(
-            &configurations,
-            json!({ "schema_version": 1, "body": {"interval": interval} }),
-        )
-        .await;
-    expect(&draft, 201);
-    expect(
-        &developer
-            .post(
-                &format!("{configurations}/{}/activate", id(&draft)),
-                json!({}),
-            )
-            .await,
-        200,
-    );
 }
 
 /// Avro binary of `{interval, mode}`: zig-zag varint, then a length-prefixed string.
@@ -176,7 +155,7 @@ async fn endpoint_registers_gets_configuration_pushes_and_notifications() {
     assert_eq!(first, sensor_config(10, "normal"));
 
     // A change made through REST reaches the connected endpoint without it asking.
-    set_configuration(&developer, &app.path, &app.all_group, 25).await;
+    support::activate_interval(&developer, &app.path, &app.all_group, 25).await;
     let pushed = wait_event(&mut client, within, |e| match e {
         Event::Configuration(body) => Some(body.clone()),
         _ => None,
@@ -395,7 +374,7 @@ async fn server_profile_change_moves_the_endpoint_to_a_group_and_unicasts_reach_
             .await,
         200,
     );
-    set_configuration(&developer, &app.path, &vip, 99).await;
+    support::activate_interval(&developer, &app.path, &vip, 99).await;
     // A second SDK profile that pins the server-profile schema.
     let sdk = developer
         .post(
@@ -580,7 +559,7 @@ async fn malformed_frames_close_only_their_own_session() {
 
     // The well-behaved endpoint's session is untouched: it still gets pushes.
     let developer = ApiClient::login(format!("http://{}", node.admin), "dev", PASSWORD).await;
-    set_configuration(&developer, &app.path, &app.all_group, 42).await;
+    support::activate_interval(&developer, &app.path, &app.all_group, 42).await;
     assert_eq!(
         wait_event(&mut client, within, configuration_event).await,
         sensor_config(42, "normal")
@@ -880,7 +859,7 @@ async fn optional_topics_follow_subscriptions_and_a_new_profile_changes_groups()
             .await,
         200,
     );
-    set_configuration(&developer, &app.path, &pro, 77).await;
+    support::activate_interval(&developer, &app.path, &pro, 77).await;
     let news = developer
         .post(
             &format!("{}/topics", app.path),
@@ -1024,7 +1003,7 @@ async fn http_sessions_long_poll_for_configuration_changes() {
     );
     // The next long poll is held by the server and answered with the change.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    set_configuration(&developer, &app.path, &app.all_group, 61).await;
+    support::activate_interval(&developer, &app.path, &app.all_group, 61).await;
     assert_eq!(
         wait_event(&mut client, within, configuration_event).await,
         sensor_config(61, "normal")

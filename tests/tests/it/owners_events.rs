@@ -14,7 +14,7 @@ use kaa_tests::node::{Node, NodeBuilder};
 use kaa_tests::stubs::HttpStub;
 use serde_json::{Value, json};
 
-use crate::support::{avro_long, endpoint_config, read_avro_long, wait_event};
+use crate::support::{activate_interval, avro_long, endpoint_config, read_avro_long, wait_event};
 use crate::unique;
 
 const PASSWORD: &str = "owners-events-1";
@@ -101,23 +101,7 @@ async fn home_application(node: &Node, verifier_url: &str) -> HomeApp {
     );
     let groups = developer.get(&format!("{path}/groups")).await;
     let all = groups.body["items"][0]["id"].as_str().unwrap().to_owned();
-    let configurations = format!("{path}/groups/{all}/configurations");
-    let draft = developer
-        .post(
-            &configurations,
-            json!({"schema_version": 1, "body": {"interval": 10}}),
-        )
-        .await;
-    expect(&draft, 201);
-    expect(
-        &developer
-            .post(
-                &format!("{configurations}/{}/activate", id(&draft)),
-                json!({}),
-            )
-            .await,
-        200,
-    );
+    activate_interval(&developer, &path, &all, 10).await;
     let sdk = developer
         .post(
             &format!("{path}/sdk-profiles"),

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use kaa_sdk::client::{BootstrapServer, ClientConfig, Event, KaaClient};
+use kaa_tests::api::ApiClient;
 use kaa_tests::node::Node;
+use serde_json::json;
 
 /// An SDK configuration bootstrapping from `nodes` over Kaatcp with access token
 /// `access_token`, keys in `state`, quick retries; change fields for anything else.
@@ -51,6 +53,24 @@ pub async fn wait_event<T>(
             return found;
         }
     }
+}
+
+/// Creates a configuration `{interval}` (schema version 1) for `group` of application `app`
+/// (its path) and activates it.
+pub async fn activate_interval(developer: &ApiClient, app: &str, group: &str, interval: i32) {
+    let configurations = format!("{app}/groups/{group}/configurations");
+    let draft = developer
+        .post(
+            &configurations,
+            json!({ "schema_version": 1, "body": {"interval": interval} }),
+        )
+        .await;
+    assert_eq!(draft.status, 201, "{:#}", draft.body);
+    let id = draft.body["id"].as_str().unwrap_or_default();
+    let activated = developer
+        .post(&format!("{configurations}/{id}/activate"), json!({}))
+        .await;
+    assert_eq!(activated.status, 200, "{:#}", activated.body);
 }
 
 /// Avro's encoding of an `int` or `long`: zig-zag, then a base-128 varint.
