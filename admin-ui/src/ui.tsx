@@ -1,9 +1,9 @@
-// Small shared pieces: loading hook, error and empty states, confirmation, links.
+// Small shared pieces: loading hook, error and empty states, confirmation, links, schema versions.
 import { forwardRef, useCallback, useEffect, useState, type ReactNode } from 'react';
 import {
-  Alert, Anchor, Button, Code, CopyButton, Group, Loader, Modal, Stack, Text, Textarea, type TextareaProps,
+  Alert, Anchor, Button, Code, CopyButton, Group, Loader, Modal, Select, Stack, Text, Textarea, type TextareaProps,
 } from '@mantine/core';
-import { errorText } from './api';
+import { errorText, type Schema } from './api';
 import { navigate } from './router';
 
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
@@ -223,5 +223,31 @@ export function Pager(props: {
         </Button>
       </Group>
     </Group>
+  );
+}
+
+/** A choice among an application's schema versions of one kind ("v2 — name"); the value is the
+ *  version number as text. */
+export function SchemaVersionSelect(props: {
+  label: string;
+  schemas: Schema[];
+  value: string;
+  onChange: (version: string) => void;
+  error?: string;
+  disabled?: boolean;
+  description?: string;
+}) {
+  return (
+    <Select
+      label={props.label}
+      data={props.schemas.map((s) => ({ value: String(s.version), label: `v${s.version} — ${s.name}` }))}
+      value={props.value}
+      onChange={(v) => v && props.onChange(v)}
+      error={props.error}
+      allowDeselect={false}
+      disabled={props.disabled}
+      description={props.description}
+      maw={320}
+    />
   );
 }

@@ -2,12 +2,12 @@
 // configuration schema version, a JSON document that overrides the groups' merged configuration
 // for that owner's endpoints of the application, which get it pushed.
 import { useState } from 'react';
-import { Button, Code, Group, Paper, Select, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Button, Code, Group, Paper, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { enc, fieldError, isFieldError, type OwnerConfiguration, type Schema } from '../../api';
 import { useApp } from '../../context';
 import { formatJson, parseJsonField } from '../../forms';
 import { can } from '../../roles';
-import { CodeArea, ConfirmButton, Empty, ErrorAlert, formatTime, Link, Loading, useAction, useLoad } from '../../ui';
+import { CodeArea, ConfirmButton, Empty, ErrorAlert, formatTime, Link, Loading, SchemaVersionSelect, useAction, useLoad } from '../../ui';
 
 export function OwnersTab({ appId }: { appId: string }) {
   const [typed, setTyped] = useState('');
@@ -142,14 +142,12 @@ function OwnerConfigurationEditor(props: { path: string; schemas: Schema[]; onDo
           <Text size="sm" c="dimmed">
             Replaces this owner's configuration for the schema version; connected endpoints get it at once.
           </Text>
-          <Select
+          <SchemaVersionSelect
             label="Configuration schema"
-            data={props.schemas.map((s) => ({ value: String(s.version), label: `v${s.version} — ${s.name}` }))}
+            schemas={props.schemas}
             value={version}
-            onChange={(v) => v && setVersion(v)}
+            onChange={setVersion}
             error={fieldError(action.error, 'version')}
-            allowDeselect={false}
-            maw={320}
           />
           <CodeArea
             label="Owner configuration (JSON)"

@@ -1,12 +1,12 @@
 // A group's configurations: JSON drafts validated by the API against their configuration schema
 // version, edited, activated (replacing the active one for that version) and deactivated.
 import { useState } from 'react';
-import { Button, Code, Group, Paper, Select, Stack, Table, Title } from '@mantine/core';
+import { Button, Code, Group, Paper, Stack, Table, Title } from '@mantine/core';
 import { enc, fieldError, isFieldError, type Doc, type Schema } from '../../api';
 import { useApp } from '../../context';
 import { formatJson } from '../../forms';
 import { can } from '../../roles';
-import { CodeArea, Empty, ErrorAlert, formatTime, Link, Loading, useAction, useLoad } from '../../ui';
+import { CodeArea, Empty, ErrorAlert, formatTime, Link, Loading, SchemaVersionSelect, useAction, useLoad } from '../../ui';
 import { DocActions, StatusBadge } from './docs';
 
 export function ConfigurationsTab({ appId, groupId }: { appId: string; groupId: string }) {
@@ -134,16 +134,14 @@ function ConfigurationEditor(props: { path: string; schemas: Schema[]; draft: Do
           <Title order={2} size="h4">
             {draft ? 'Edit configuration draft' : 'New configuration draft'}
           </Title>
-          <Select
+          <SchemaVersionSelect
             label="Configuration schema"
-            data={schemas.map((s) => ({ value: String(s.version), label: `v${s.version} — ${s.name}` }))}
+            schemas={schemas}
             value={version}
-            onChange={(v) => v && setVersion(v)}
+            onChange={setVersion}
             error={fieldError(action.error, 'schema_version')}
-            allowDeselect={false}
             disabled={!!draft}
             description={draft ? 'A draft keeps its schema version' : undefined}
-            maw={320}
           />
           <CodeArea
             label="Configuration (JSON)"
