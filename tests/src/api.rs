@@ -27,7 +27,12 @@ impl ApiClient {
         Self {
             base: base.into(),
             token: None,
-            http: reqwest::Client::new(),
+            // Idle connections are dropped before the server's keep-alive (5 s) can close them
+            // under a request sent on them (which fails as an incomplete message).
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
+                .build()
+                .expect("HTTP client"),
         }
     }
 
