@@ -129,13 +129,7 @@ impl SyncProcessor {
         profile: &mut EndpointProfile,
         request: &UserSyncRequest,
     ) -> Result<UserSyncResponse, SyncFailure> {
-        let mut response = UserSyncResponse {
-            user_attach_response: None,
-            user_attach_notification: None,
-            user_detach_notification: None,
-            endpoint_attach_responses: None,
-            endpoint_detach_responses: None,
-        };
+        let mut response = UserSyncResponse::default();
         if let Some(attach) = &request.user_attach_request {
             response.user_attach_response = Some(self.attach_self(app, sdk, profile, attach).await);
         }
@@ -445,13 +439,7 @@ impl SyncProcessor {
         if known.owner_id == profile.owner_id {
             return None;
         }
-        let mut response = UserSyncResponse {
-            user_attach_response: None,
-            user_attach_notification: None,
-            user_detach_notification: None,
-            endpoint_attach_responses: None,
-            endpoint_detach_responses: None,
-        };
+        let mut response = UserSyncResponse::default();
         match &profile.owner_id {
             Some(owner) => {
                 response.user_attach_notification = Some(UserAttachNotification {

@@ -273,16 +273,6 @@ mod tests {
 
     use super::*;
 
-    fn user_response() -> UserSyncResponse {
-        UserSyncResponse {
-            user_attach_response: None,
-            user_attach_notification: None,
-            user_detach_notification: None,
-            endpoint_attach_responses: None,
-            endpoint_detach_responses: None,
-        }
-    }
-
     #[test]
     fn events_leave_the_queue_only_when_their_request_is_answered() {
         let mut pending = Pending::default();
@@ -362,7 +352,7 @@ mod tests {
                     endpoint_key_hash: Some("k".into()),
                     result: SyncResponseResultType::Success,
                 }]),
-                ..user_response()
+                ..UserSyncResponse::default()
             }),
             Some(EventSyncResponse {
                 event_listeners_responses: Some(vec![EventListenersResponse {
@@ -423,7 +413,7 @@ mod tests {
                     error_code: Some(UserAttachErrorCode::TokenInvalid),
                     error_reason: Some("no".into()),
                 }),
-                ..user_response()
+                ..UserSyncResponse::default()
             }),
             None,
         );
