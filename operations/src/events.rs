@@ -64,6 +64,8 @@ pub struct Registration {
     pub key_hash: Vec<u8>,
     /// Event classes it receives.
     pub receives: BTreeSet<String>,
+    /// The session that registered it (a newer session of the endpoint replaces it).
+    pub session_id: u64,
 }
 
 /// Where one of an owner's endpoints is.
@@ -259,9 +261,17 @@ impl EventRouting {
             .await
     }
 
-    /// Withdraws a registration (the session ended or the endpoint left its owner); best effort.
-    pub async fn unregister(&self, key_hash: &[u8]) {
-        let Some(registration) = lock(&self.local).remove(key_hash) else {
+    /// Withdraws session `session_id`'s registration of the endpoint (the session ended or the
+    /// endpoint left its owner); a newer session's registration stays. Best effort.
+    pub async fn unregister(&self, key_hash: &[u8], session_id: u64) {
+        let registration = {
+            let mut local = lock(&self.local);
+            match local.get(key_hash) {
+                Some(r) if r.session_id == session_id => local.remove(key_hash),
+                _ => None,
+            }
+        };
+        let Some(registration) = registration else {
             return;
         };
         let message = self.route_update(&registration, EventRouteUpdateType::DELETE);

@@ -335,7 +335,9 @@ impl SyncProcessor {
             return;
         }
         if known.registered && known.owner_id != profile.owner_id {
-            self.events.unregister(&known.key_hash).await;
+            self.events
+                .unregister(&known.key_hash, known.session_id)
+                .await;
             known.registered = false;
         }
         known.owner_id = profile.owner_id.clone();
@@ -348,6 +350,7 @@ impl SyncProcessor {
             app_token: app.app.app_token.clone(),
             key_hash: known.key_hash.clone(),
             receives: app.event_classes(sdk).receives,
+            session_id: known.session_id,
         };
         match self.events.register(registration).await {
             Ok(()) => known.registered = true,
@@ -383,6 +386,7 @@ impl SyncProcessor {
             app_token: app.app.app_token.clone(),
             key_hash: known.key_hash.clone(),
             receives: Default::default(),
+            session_id: known.session_id,
         });
         let sends = app.event_classes(sdk).sends;
         for event in request.events.iter().flatten() {

@@ -59,6 +59,8 @@ pub struct EndpointSession {
 #[derive(Debug, Clone)]
 pub(crate) struct Known {
     pub(crate) key_hash: Vec<u8>,
+    /// The session's id.
+    pub(crate) session_id: u64,
     sdk_token: String,
     last_request_id: i32,
     /// Configuration hash the endpoint holds (what it sent or what it was last sent).
@@ -154,7 +156,9 @@ impl SyncProcessor {
             self.sessions.unregister(&known.key_hash, session.id);
             if known.registered {
                 let events = self.events.clone();
-                tokio::spawn(async move { events.unregister(&known.key_hash).await });
+                tokio::spawn(
+                    async move { events.unregister(&known.key_hash, known.session_id).await },
+                );
             }
         }
     }
@@ -245,6 +249,7 @@ impl SyncProcessor {
         let session_id = session.id;
         let known = session.endpoint.get_or_insert_with(|| Known {
             key_hash: key_hash.clone(),
+            session_id,
             sdk_token: sdk.sdk_token.clone(),
             last_request_id: request.request_id,
             configuration_hash: Vec::new(),
