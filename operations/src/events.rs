@@ -636,7 +636,102 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
+    use kaa_cluster::membership::{NodeDescriptor, Registration as NodeRegistration};
+    use kaa_idl::zk::{ConnectionInfo, LoadInfo, OperationsNodeInfo};
+
     use super::*;
+    use crate::sessions::Push;
+
+    /// Event routing of a standalone node `n1` (it owns every owner on the ring).
+    fn standalone_routing(sessions: Arc<Sessions>) -> Arc<EventRouting> {
+        let cluster = Cluster::standalone(NodeRegistration {
+            descriptor: NodeDescriptor {
+                id: "n1".into(),
+                services: vec![kaa_model::Service::Operations],
+                admin_url: String::new(),
+                thrift_host: "127.0.0.1".into(),
+                thrift_port: 1,
+                started_ms: 0,
+                version: String::new(),
+            },
+            operations: Some(OperationsNodeInfo {
+                connection_info: ConnectionInfo {
+                    thrift_host: "127.0.0.1".into(),
+                    thrift_port: 1,
+                    public_key: None,
+                },
+                load_info: LoadInfo {
+                    endpoint_count: 0,
+                    load_average: 0.0,
+                },
+                time_started: 0,
+                transports: Vec::new(),
+            }),
+            bootstrap: None,
+        });
+        EventRouting::start("n1".into(), cluster, sessions)
+    }
+
+    fn registration(key: &[u8], session_id: u64) -> Registration {
+        Registration {
+            owner_id: "t:alice".into(),
+            tenant_id: "t".into(),
+            app_token: "app".into(),
+            key_hash: key.to_vec(),
+            receives: set(&["Ping"]),
+            session_id,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_reaches_the_session_of_the_owners_other_endpoint() {
+        let sessions = Arc::new(Sessions::default());
+        let routing = standalone_routing(sessions.clone());
+        let (pushes, mut pushed) = mpsc::channel(8);
+        sessions.register(b"lamp", "app", 7, pushes);
+        routing.register(registration(b"phone", 1)).await.unwrap();
+        routing.register(registration(b"lamp", 7)).await.unwrap();
+        let ping = |n: u8| Event {
+            seq_num: i32::from(n),
+            event_class_fqn: "Ping".into(),
+            event_data: vec![n],
+            source: None,
+            target: None,
+        };
+        for n in 1..=3 {
+            routing
+                .send(&registration(b"phone", 1), ping(n))
+                .await
+                .unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            let push = tokio::time::timeout_at(deadline, pushed.recv())
+                .await
+                .expect("events pushed");
+            assert_eq!(push, Some(Push::Events));
+            got.extend(sessions.take_events(b"lamp", 7));
+        }
+        assert_eq!(
+            got.iter().map(|e| e.event_data[0]).collect::<Vec<_>>(),
+            [1, 2, 3],
+            "in the order sent"
+        );
+        assert_eq!(got[0].source.as_deref(), Some(ring_key(b"phone").as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_closing_session_keeps_the_registration_of_a_newer_one() {
+        let routing = standalone_routing(Arc::new(Sessions::default()));
+        let listeners = || routing.find_listeners("t:alice", &["Ping".into()], b"other");
+        routing.register(registration(b"lamp", 1)).await.unwrap();
+        routing.register(registration(b"lamp", 2)).await.unwrap();
+        routing.unregister(b"lamp", 1).await;
+        assert_eq!(listeners(), vec![b"lamp".to_vec()]);
+        routing.unregister(b"lamp", 2).await;
+        assert!(listeners().is_empty());
+    }
 
     fn set(fqns: &[&str]) -> BTreeSet<String> {
         fqns.iter().map(|f| (*f).to_owned()).collect()
