@@ -171,8 +171,8 @@ impl Statements {
                  WHERE endpoint_key_hash IN ?"
             )),
             profile_keys: prepare!(
-                "SELECT application_id, access_token, version FROM {ks}.endpoint_profiles \
-                 WHERE endpoint_key_hash = ?"
+                "SELECT application_id, access_token, owner_id, version \
+                 FROM {ks}.endpoint_profiles WHERE endpoint_key_hash = ?"
             ),
             delete_profile: prepare!(
                 "DELETE FROM {ks}.endpoint_profiles WHERE endpoint_key_hash = ? IF EXISTS"
@@ -516,11 +516,10 @@ impl CassandraEndpoints {
                 .session
                 .execute_unpaged(&st.profile_keys, (&p.endpoint_key_hash,))
                 .await?;
-            match rows::<(String, Option<String>, i64)>(result)?
-                .into_iter()
-                .next()
-            {
-                Some((app, token, version)) if version == p.version => Some((app, token)),
+            match rows::<ProfileKeys>(result)?.into_iter().next() {
+                Some((app, token, owner, version)) if version == p.version => {
+                    Some((app, token, owner))
+                }
                 _ => return Err(CONFLICT),
             }
         };
@@ -563,7 +562,7 @@ impl CassandraEndpoints {
         }
 
         let key = &p.endpoint_key_hash;
-        if let Some((app, token)) = previous {
+        if let Some((app, token, owner)) = previous {
             if app != p.application_id {
                 self.session
                     .execute_unpaged(&st.unindex_by_app, (&app, key))
@@ -576,6 +575,13 @@ impl CassandraEndpoints {
                     .execute_unpaged(&st.unindex_by_token, (&app, &token))
                     .await?;
             }
+            if let Some(owner) = owner
+                && Some(&owner) != p.owner_id.as_ref()
+            {
+                self.session
+                    .execute_unpaged(&st.unindex_by_owner, (&owner, key))
+                    .await?;
+            }
         }
         self.session
             .execute_unpaged(&st.index_by_app, (&p.application_id, key))
@@ -585,7 +591,6 @@ impl CassandraEndpoints {
                 .execute_unpaged(&st.index_by_token, (&p.application_id, token, key))
                 .await?;
         }
-        // Entries of a former owner stay behind; reads check the profile's owner and drop them.
         if let Some(owner) = &p.owner_id {
             self.session
                 .execute_unpaged(&st.index_by_owner, (owner, key))
@@ -679,10 +684,7 @@ impl CassandraEndpoints {
             .session
             .execute_unpaged(&st.profile_keys, (key_hash,))
             .await?;
-        let Some((app, token, _)) = rows::<(String, Option<String>, i64)>(result)?
-            .into_iter()
-            .next()
-        else {
+        let Some((app, token, owner, _)) = rows::<ProfileKeys>(result)?.into_iter().next() else {
             return Ok(false);
         };
         let result = self
@@ -696,6 +698,11 @@ impl CassandraEndpoints {
         if let Some(token) = token {
             self.session
                 .execute_unpaged(&st.unindex_by_token, (&app, &token))
+                .await?;
+        }
+        if let Some(owner) = owner {
+            self.session
+                .execute_unpaged(&st.unindex_by_owner, (&owner, key_hash))
                 .await?;
         }
         Ok(deleted)
@@ -910,12 +917,8 @@ impl CassandraEndpoints {
             .await?;
         Ok(rows::<(i64, String, i64)>(result)?
             .into_iter()
-            .map(|(schema_version, body, updated_ms)| UserConfiguration {
-                owner_id: owner_id.to_owned(),
-                app_id: app_id.to_owned(),
-                schema_version,
-                body,
-                updated_ms,
+            .map(|(schema_version, body, updated_ms)| {
+                UserConfiguration::stored(owner_id, app_id, schema_version, body, updated_ms)
             })
             .collect())
     }
@@ -932,12 +935,8 @@ impl CassandraEndpoints {
             .execute_unpaged(&st.user_configuration, (owner_id, app_id, schema_version))
             .await?;
         Ok(rows::<(i64, String, i64)>(result)?.into_iter().next().map(
-            |(schema_version, body, updated_ms)| UserConfiguration {
-                owner_id: owner_id.to_owned(),
-                app_id: app_id.to_owned(),
-                schema_version,
-                body,
-                updated_ms,
+            |(schema_version, body, updated_ms)| {
+                UserConfiguration::stored(owner_id, app_id, schema_version, body, updated_ms)
             },
         ))
     }

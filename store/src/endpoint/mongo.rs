@@ -541,22 +541,15 @@ impl MongoEndpoints {
 }
 
 fn user_configuration_from(d: &Document) -> Result<UserConfiguration, StoreError> {
-    let text = |field: &'static str| {
-        d.get_str(field)
-            .map(str::to_owned)
-            .map_err(|_| StoreError::Corrupt(field))
-    };
-    Ok(UserConfiguration {
-        owner_id: text("owner_id")?,
-        app_id: text("application_id")?,
-        schema_version: d
-            .get_i64("schema_version")
-            .map_err(|_| StoreError::Corrupt("schema_version"))?,
-        body: text("body")?,
-        updated_ms: d
-            .get_i64("updated_ms")
-            .map_err(|_| StoreError::Corrupt("updated_ms"))?,
-    })
+    let text = |field: &'static str| d.get_str(field).map_err(|_| StoreError::Corrupt(field));
+    let number = |field: &'static str| d.get_i64(field).map_err(|_| StoreError::Corrupt(field));
+    Ok(UserConfiguration::stored(
+        text("owner_id")?,
+        text("application_id")?,
+        number("schema_version")?,
+        text("body")?.to_owned(),
+        number("updated_ms")?,
+    ))
 }
 
 fn is_duplicate_key(error: &mongodb::error::Error) -> bool {

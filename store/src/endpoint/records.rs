@@ -199,3 +199,22 @@ pub struct UserConfiguration {
     /// When it was last written, Unix milliseconds.
     pub updated_ms: i64,
 }
+
+impl UserConfiguration {
+    /// A stored configuration of `owner_id` for `app_id`, as a backend reads it back.
+    pub(crate) fn stored(
+        owner_id: &str,
+        app_id: &str,
+        schema_version: i64,
+        body: String,
+        updated_ms: i64,
+    ) -> Self {
+        Self {
+            owner_id: owner_id.to_owned(),
+            app_id: app_id.to_owned(),
+            schema_version,
+            body,
+            updated_ms,
+        }
+    }
+}

@@ -601,13 +601,13 @@ fn user_configuration_from(
     app_id: &str,
     row: &AnyRow,
 ) -> Result<UserConfiguration, StoreError> {
-    Ok(UserConfiguration {
-        owner_id: owner_id.to_owned(),
-        app_id: app_id.to_owned(),
-        schema_version: row.try_get(0)?,
-        body: row.try_get(1)?,
-        updated_ms: row.try_get(2)?,
-    })
+    Ok(UserConfiguration::stored(
+        owner_id,
+        app_id,
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+    ))
 }
 
 fn credentials_from(row: &AnyRow) -> Result<Credentials, StoreError> {
