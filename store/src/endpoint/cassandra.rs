@@ -3,14 +3,17 @@
 //! Tables are laid out for the reads Operations makes: a profile by key hash is one partition; an
 //! application's credentials and its profiles' key hashes (`endpoint_profiles_by_app`) are one
 //! partition each, clustered by key hash, which gives listing order and paging; an access token
-//! points at its endpoint through `endpoint_profiles_by_token`; a topic's notifications are one
+//! points at its endpoint through `endpoint_profiles_by_token` and an owner at its endpoints
+//! through `endpoint_profiles_by_owner`; an owner's configurations for one application are one
+//! partition clustered by schema version; a topic's notifications are one
 //! partition clustered by sequence number. Notifications are written with a TTL, so Cassandra drops
 //! them when they expire; reads filter by `expires_at_ms` too, since TTLs count whole seconds.
 //!
 //! Profile writes are lightweight transactions (`UPDATE … IF version = ?`, where a missing row has
-//! a null version), which gives the store's optimistic concurrency. The two index tables are
-//! written after the profile; lookups through them re-check the profile, so an index entry left
-//! behind by a failed write is never believed.
+//! a null version), which gives the store's optimistic concurrency. The three index tables are
+//! written after the profile (entries for a former token or owner removed by the write that
+//! replaced them); lookups through them re-check the profile, so an index entry left behind by a
+//! failed write is never believed.
 //!
 //! Statements are prepared once, on first use after [`CassandraEndpoints::prepare`] made the tables.
 
@@ -357,6 +360,8 @@ impl From<ProfileRow> for EndpointProfile {
     }
 }
 
+/// What a profile's index entries are made of: application, access token, owner, and the version.
+type ProfileKeys = (String, Option<String>, Option<String>, i64);
 type CredentialsRow = (String, Vec<u8>, Vec<u8>, String);
 type NotificationRow = (String, String, String, i32, String, Vec<u8>, i64);
 type UnicastRow = (String, Vec<u8>, String, String, Vec<u8>, i64);
@@ -846,7 +851,7 @@ impl CassandraEndpoints {
         applied(result)
     }
 
-    // ---- topic lists ----
+    // ---- owners ----
 
     pub(super) async fn profiles_by_owner(
         &self,
@@ -869,20 +874,14 @@ impl CassandraEndpoints {
             .into_iter()
             .map(|row| (row.endpoint_key_hash.clone(), EndpointProfile::from(row)))
             .collect();
-        let mut owned = Vec::new();
-        for key in keys {
-            match found.get(&key) {
-                Some(profile) if profile.owner_id.as_deref() == Some(owner_id) => {
-                    owned.push(profile.clone());
-                }
-                _ => {
-                    self.session
-                        .execute_unpaged(&st.unindex_by_owner, (owner_id, &key))
-                        .await?;
-                }
-            }
-        }
-        Ok(owned)
+        // Kept in key-hash order (the index's clustering order); an entry whose profile is gone
+        // or has another owner now is left by a write that failed halfway, and is not believed.
+        Ok(keys
+            .iter()
+            .filter_map(|key| found.get(key))
+            .filter(|profile| profile.owner_id.as_deref() == Some(owner_id))
+            .cloned()
+            .collect())
     }
 
     pub(super) async fn save_user_configuration(
@@ -957,6 +956,8 @@ impl CassandraEndpoints {
             .await?;
         applied(result)
     }
+
+    // ---- topic lists ----
 
     pub(super) async fn save_topic_list(&self, entry: &TopicListEntry) -> Result<(), StoreError> {
         let st = self.statements().await?;

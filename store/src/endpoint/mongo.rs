@@ -430,7 +430,7 @@ impl MongoEndpoints {
         Ok(purged)
     }
 
-    // ---- topic lists ----
+    // ---- owners ----
 
     pub(super) async fn profiles_by_owner(
         &self,
@@ -514,6 +514,8 @@ impl MongoEndpoints {
             .await?;
         Ok(done.deleted_count > 0)
     }
+
+    // ---- topic lists ----
 
     pub(super) async fn save_topic_list(&self, entry: &TopicListEntry) -> Result<(), StoreError> {
         self.collection(TOPIC_LISTS)
