@@ -485,7 +485,13 @@ impl SyncProcessor {
             .user_configuration(owner, &app.app.id, sdk.configuration_version)
             .await
             .map_err(internal)?;
-        Ok(stored.and_then(|c| serde_json::from_str(&c.body).ok()))
+        Ok(stored.and_then(|c| match serde_json::from_str(&c.body) {
+            Ok(body) => Some(body),
+            Err(error) => {
+                tracing::warn!(owner, %error, "stored owner configuration is not JSON; ignored");
+                None
+            }
+        }))
     }
 
     /// Recomputes membership and configuration for the current metadata and profile; the

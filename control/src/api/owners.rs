@@ -8,6 +8,8 @@
 
 use actix_web::{HttpResponse, delete, get, put, web};
 use kaa_cluster::routing::EndpointMessage;
+use kaa_model::schema::AvroSchema;
+use kaa_store::StoreError;
 use kaa_store::endpoint::UserConfiguration;
 use kaa_store::metadata::{Application, now_ms};
 use serde::{Deserialize, Serialize};
@@ -19,7 +21,7 @@ use super::applications::{BUILDERS, TENANT_ROLES, tenant_application};
 use super::auth::Caller;
 use super::endpoints::tell_endpoint;
 use super::error::{ApiError, Body, ErrorBody};
-use super::schemas::{app_schema, check_document};
+use super::schemas::{check_document, parse_schema};
 
 /// An owner's configuration for one configuration-schema version.
 #[derive(Debug, Serialize, ToSchema)]
@@ -61,6 +63,19 @@ fn owner_of(app: &Application, user: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(format!("{}:{user}", app.tenant_id))
+}
+
+/// The application's configuration schema `version`, named in the path: 404 when there is none.
+async fn configuration_schema(
+    state: &ApiState,
+    app: &Application,
+    version: i64,
+) -> Result<AvroSchema, ApiError> {
+    match state.store.schema(&app.id, "configuration", version).await {
+        Ok(schema) => parse_schema("version", &schema.body),
+        Err(StoreError::NotFound(_)) => Err(ApiError::not_found("configuration schema version")),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Tells each of the owner's endpoints of the application to resync.
@@ -141,7 +156,7 @@ pub async fn set_owner_configuration(
     let (id, user, version) = path.into_inner();
     let app = tenant_application(&state, &caller, &id).await?;
     let owner = owner_of(&app, &user)?;
-    let schema = app_schema(&state, &app.id, "configuration", version, "version").await?;
+    let schema = configuration_schema(&state, &app, version).await?;
     check_document(&schema, &update.body, "body")?;
     let configuration = UserConfiguration {
         owner_id: owner.clone(),

@@ -804,6 +804,21 @@ async fn owners_and_their_configurations(store: EndpointStore) {
         owned(store.profiles_by_owner(&bob).await.unwrap()),
         [key(1)]
     );
+    // Attached again to its former owner, and a deleted profile: the index follows both.
+    let reattached = EndpointProfile {
+        owner_id: Some(alice.clone()),
+        ..store.profile(&key(2)).await.unwrap().unwrap()
+    };
+    store.save_profile(&reattached).await.unwrap();
+    assert!(store.delete_profile(&key(3)).await.unwrap());
+    let listed = store.profiles_by_owner(&alice).await.unwrap();
+    assert_eq!(owned(listed.clone()), [key(2)]);
+    assert_eq!(
+        listed[0].version,
+        reattached.version + 1,
+        "the stored profile"
+    );
+    assert_eq!(listed[0].owner_id.as_deref(), Some(alice.as_str()));
 
     assert_eq!(
         store.user_configuration(&alice, &app, 1).await.unwrap(),
@@ -821,6 +836,13 @@ async fn owners_and_their_configurations(store: EndpointStore) {
         store.user_configuration(&alice, &app, 1).await.unwrap(),
         Some(first.clone())
     );
+    // Owner ids compare exactly (MariaDB's default collation would not).
+    let shouted = alice.to_uppercase();
+    assert_eq!(
+        store.user_configuration(&shouted, &app, 1).await.unwrap(),
+        None
+    );
+    assert!(store.profiles_by_owner(&shouted).await.unwrap().is_empty());
     let replaced = UserConfiguration {
         body: r#"{"interval":6}"#.into(),
         updated_ms: 2_000,

@@ -13,6 +13,7 @@ mod log_collection;
 mod metadata_events;
 mod metadata_store;
 mod node_lifecycle;
+mod owner_configurations;
 mod owners_events;
 mod schemathesis;
 mod smoke;
