@@ -286,31 +286,18 @@ impl EventRouting {
     /// Hands an event of `from` over to its owner's ring owner, retrying while the cluster view
     /// settles.
     pub async fn send(&self, from: &Registration, event: Event) -> Result<(), RoutingError> {
-        let message = Message {
-            type_: Some(EventMessageType::EVENT),
-            event_id: None,
-            event: Some(ThriftEvent {
-                user_id: Some(from.owner_id.clone()),
-                tenant_id: Some(from.tenant_id.clone()),
-                endpoint_event: Some(EndpointEvent {
-                    uuid: None,
-                    sender: Some(from.key_hash.clone()),
-                    event_data: Some(event.event_data),
-                    create_time: Some(kaa_store::metadata::now_ms()),
-                    version: Some(event.seq_num),
-                    event_class_fqn: Some(event.event_class_fqn),
-                }),
-                route_address: event.target.map(|target| RouteAddress {
-                    endpoint_key: Some(decode_key(&target)),
-                    application_token: None,
-                    operations_server_id: None,
-                }),
-            }),
-            route: None,
-            user_route: None,
-            endpoint_route_update: None,
-            endpoint_state_update: None,
-        };
+        let target = event.target.as_deref().map(|target| RouteAddress {
+            endpoint_key: Some(decode_key(target)),
+            application_token: None,
+            operations_server_id: None,
+        });
+        let message = event_message(
+            &from.owner_id,
+            &from.tenant_id,
+            &from.key_hash,
+            &event,
+            target,
+        );
         let deadline = tokio::time::Instant::now() + HAND_OVER_TIMEOUT;
         loop {
             match self
@@ -557,35 +544,54 @@ async fn forward(routing: std::sync::Weak<EventRouting>, mut queue: mpsc::Receiv
             target.as_deref(),
         );
         for target in targets {
-            let message = Message {
-                type_: Some(EventMessageType::EVENT),
-                event_id: None,
-                event: Some(ThriftEvent {
-                    user_id: Some(routed.owner_id.clone()),
-                    tenant_id: Some(routed.tenant_id.clone()),
-                    endpoint_event: Some(EndpointEvent {
-                        uuid: None,
-                        sender: Some(routed.source.clone()),
-                        event_data: Some(routed.event.event_data.clone()),
-                        create_time: None,
-                        version: Some(routed.event.seq_num),
-                        event_class_fqn: Some(routed.event.event_class_fqn.clone()),
-                    }),
-                    route_address: Some(RouteAddress {
-                        endpoint_key: Some(target.key_hash.clone()),
-                        application_token: Some(target.app_token.clone()),
-                        operations_server_id: Some(target.node_id.clone()),
-                    }),
-                }),
-                route: None,
-                user_route: None,
-                endpoint_route_update: None,
-                endpoint_state_update: None,
+            let address = RouteAddress {
+                endpoint_key: Some(target.key_hash.clone()),
+                application_token: Some(target.app_token.clone()),
+                operations_server_id: Some(target.node_id.clone()),
             };
+            let message = event_message(
+                &routed.owner_id,
+                &routed.tenant_id,
+                &routed.source,
+                &routed.event,
+                Some(address),
+            );
             if let Err(error) = routing.to_node(&target.node_id, vec![message]).await {
                 tracing::warn!(%error, node = %target.node_id, "event not delivered to the target's node");
             }
         }
+    }
+}
+
+/// An `EVENT` message of owner `owner_id` from endpoint `sender`: to the ring owner when
+/// `address` names no node, to that node's session otherwise.
+fn event_message(
+    owner_id: &str,
+    tenant_id: &str,
+    sender: &[u8],
+    event: &Event,
+    address: Option<RouteAddress>,
+) -> Message {
+    Message {
+        type_: Some(EventMessageType::EVENT),
+        event_id: None,
+        event: Some(ThriftEvent {
+            user_id: Some(owner_id.to_owned()),
+            tenant_id: Some(tenant_id.to_owned()),
+            endpoint_event: Some(EndpointEvent {
+                uuid: None,
+                sender: Some(sender.to_vec()),
+                event_data: Some(event.event_data.clone()),
+                create_time: Some(kaa_store::metadata::now_ms()),
+                version: Some(event.seq_num),
+                event_class_fqn: Some(event.event_class_fqn.clone()),
+            }),
+            route_address: address,
+        }),
+        route: None,
+        user_route: None,
+        endpoint_route_update: None,
+        endpoint_state_update: None,
     }
 }
 
