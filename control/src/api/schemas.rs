@@ -85,7 +85,7 @@ pub(crate) fn parse_schema(field: &str, text: &str) -> Result<AvroSchema, ApiErr
 }
 
 /// Parses the application's schema of `kind` and `version`, for checking documents against it;
-/// a missing version is an error at `version_field`.
+/// a missing version is an error at `version_field`, a failing store a server error.
 pub(crate) async fn app_schema(
     state: &ApiState,
     app_id: &str,
@@ -93,13 +93,16 @@ pub(crate) async fn app_schema(
     version: i64,
     version_field: &str,
 ) -> Result<AvroSchema, ApiError> {
-    let schema = state
-        .store
-        .schema(app_id, kind, version)
-        .await
-        .map_err(|_| {
-            ApiError::invalid(version_field, format!("no {kind} schema of this version"))
-        })?;
+    let schema = match state.store.schema(app_id, kind, version).await {
+        Ok(schema) => schema,
+        Err(kaa_store::StoreError::NotFound(_)) => {
+            return Err(ApiError::invalid(
+                version_field,
+                format!("no {kind} schema of this version"),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    };
     parse_schema(version_field, &schema.body)
 }
 
