@@ -1,14 +1,13 @@
 //! Logging in and out, and who is calling.
 //!
-//! Passwords are stored as Argon2id PHC strings. A login returns a random bearer token; only its
-//! SHA-256 is stored (in the shared metadata database, so a session survives a Control failover).
+//! Passwords are stored as Argon2id PHC strings, hashed on a small fixed pool of threads
+//! ([`super::password`]). A login returns a random bearer token; only its SHA-256 is stored (in
+//! the shared metadata database, so a session survives a Control failover).
 //! [`Caller`] resolves the token of each request to its user.
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, post, web};
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use futures::future::LocalBoxFuture;
 use kaa_model::Role;
 use kaa_store::metadata::{MetadataStore, User, now_ms};
@@ -19,38 +18,19 @@ use utoipa::ToSchema;
 use super::ApiState;
 use super::error::{ApiError, Body, ErrorBody};
 use super::limits::{MAX_PASSWORD_CHARS, MIN_PASSWORD_LEN};
+use super::password::PasswordPool;
 use super::users::UserView;
 
 /// How long a session lasts.
 const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
 
-/// Hashes a password with Argon2id (CPU-heavy: run it off the async workers).
+/// Hashes a password with Argon2id on the process's hashing pool.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-    })
-    .await
-    .ok()
-    .and_then(Result::ok)
-    .ok_or_else(|| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "cannot hash the password",
-        )
-    })
+    Ok(PasswordPool::global()?.hash(password).await?)
 }
 
-async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .verify_password(password.as_bytes(), hash.as_str())
-            .is_ok()
-    })
-    .await
-    .unwrap_or(false)
+async fn verify_password(password: String, hash: String) -> Result<bool, ApiError> {
+    Ok(PasswordPool::global()?.verify(password, hash).await?)
 }
 
 /// Checks a new password against the rules, naming `field`.
@@ -177,6 +157,7 @@ pub struct Session {
         (status = 200, description = "Logged in", body = Session),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Wrong user name or password", body = ErrorBody),
+        (status = 503, description = "Too many logins at once (`busy`); try again in a moment", body = ErrorBody),
     )
 )]
 #[post("/api/v1/auth/login")]
@@ -196,7 +177,7 @@ pub async fn login(
         .user_by_name(&login.username)
         .await?
         .ok_or_else(wrong)?;
-    if !verify_password(login.password, user.password_hash.clone()).await {
+    if !verify_password(login.password, user.password_hash.clone()).await? {
         return Err(wrong());
     }
     let token = new_token()?;

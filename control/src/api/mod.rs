@@ -20,6 +20,7 @@ pub mod events;
 pub mod limits;
 pub mod openapi;
 pub mod owners;
+pub mod password;
 pub mod schemas;
 mod strict;
 pub mod tenants;

@@ -141,7 +141,7 @@ pub async fn list_users(
 
 /// Creates a user within the caller's authority.
 #[utoipa::path(tag = "users", security(("bearer" = [])), request_body = NewUser,
-    responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, description = "Too many password hashes at once (`busy`)", body = ErrorBody)))]
 #[post("/api/v1/users")]
 pub async fn create_user(
     state: web::Data<ApiState>,
@@ -219,7 +219,7 @@ pub async fn get_user(
 
 /// Changes a user's role or password; users may change their own password.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("id" = String, Path)), request_body = UserChanges,
-    responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, description = "Too many password hashes at once (`busy`)", body = ErrorBody)))]
 #[patch("/api/v1/users/{id}")]
 pub async fn update_user(
     state: web::Data<ApiState>,

@@ -10,6 +10,7 @@ mod endpoint_store;
 mod events_api;
 mod load_balancing;
 mod log_collection;
+mod login_memory;
 mod metadata_events;
 mod metadata_store;
 mod node_lifecycle;
