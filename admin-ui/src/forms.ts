@@ -50,7 +50,7 @@ export const APPENDER_TYPES: Record<AppenderType, { label: string; fields: Setti
   file: {
     label: 'File',
     fields: [
-      { key: 'path', label: 'Path', kind: 'text', required: true, placeholder: '/var/log/kaa/thermostat', description: 'Absolute path of the log files' },
+      { key: 'path', label: 'File name', kind: 'text', required: true, placeholder: 'thermostat.log', description: 'A bare file name; each Operations node keeps it under its file appender root, in a folder of the tenant and application' },
       { key: 'max_file_bytes', label: 'Max file size (bytes)', kind: 'int' },
       { key: 'max_files', label: 'Max files kept', kind: 'int' },
     ],
@@ -73,7 +73,6 @@ export const APPENDER_TYPES: Record<AppenderType, { label: string; fields: Setti
   cassandra: {
     label: 'Cassandra',
     fields: [
-      { key: 'keyspace', label: 'Keyspace', kind: 'text', placeholder: 'kaa' },
       { key: 'table', label: 'Table', kind: 'text', required: true, placeholder: 'logs' },
       { key: 'ttl_seconds', label: 'TTL (seconds)', kind: 'int' },
     ],

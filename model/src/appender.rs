@@ -3,6 +3,10 @@
 //!
 //! Control checks an appender's settings with these types before storing it; Operations reads
 //! the stored settings back into the same types to run the appender, so the two cannot disagree.
+//!
+//! Tenants name things only inside their own space: a Cassandra table in the tenant's keyspace
+//! and a MongoDB collection in the tenant's database (both [`log_namespace`]), a file by a bare
+//! name that Operations places under `<file appender root>/<tenant>/<application>/`.
 
 use serde::Deserialize;
 
@@ -85,6 +89,59 @@ impl ColumnSource {
     }
 }
 
+/// What every tenant's log keyspace (Cassandra) and database (MongoDB) is called after.
+pub const LOG_NAMESPACE_PREFIX: &str = "kaa_logs_";
+
+/// The Cassandra keyspace and MongoDB database that hold tenant `tenant_id`'s logs:
+/// [`LOG_NAMESPACE_PREFIX`] and the id's letters and digits, lowercase (a UUID's 32 hex digits),
+/// at most 48 characters as Cassandra allows.
+pub fn log_namespace(tenant_id: &str) -> String {
+    let mut name = LOG_NAMESPACE_PREFIX.to_owned();
+    name.extend(
+        tenant_id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .take(48 - LOG_NAMESPACE_PREFIX.len()),
+    );
+    name
+}
+
+/// Longest file name a file appender may take, leaving room for the rolled files' `.<n>`.
+pub const MAX_FILE_NAME: usize = 200;
+
+/// Why `name` cannot be a file (or directory) name under the file appender root: it must be
+/// one plain name of letters, digits, `.`, `_` and `-`, not starting with `.` (so neither `..`
+/// nor hidden files) and not ending in `.<digits>` (the rolled files' names).
+pub fn file_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name.len() > MAX_FILE_NAME {
+        Some("must be a file name of 1 to 200 characters")
+    } else if name.starts_with('/') {
+        Some("must be a relative file name, not an absolute path")
+    } else if name.contains('/') || name.contains('\\') {
+        Some("must be a file name without directories")
+    } else if name.starts_with('.') {
+        Some("must not start with . (no .. and no hidden files)")
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        Some("may hold only letters, digits, ., _ and -")
+    } else if name
+        .rsplit_once('.')
+        .is_some_and(|(_, last)| !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()))
+    {
+        Some("must not end in .<number>, which rolled files use")
+    } else {
+        None
+    }
+}
+
+/// Largest `max_file_bytes` Control takes (1 TiB); each node may cap it lower.
+pub const MAX_FILE_BYTES_LIMIT: u64 = 1 << 40;
+/// Largest `max_files` Control takes; each node may cap it lower.
+pub const MAX_FILES_LIMIT: u32 = 1000;
+
 /// A setting that cannot be used: the dotted field under `settings` and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
@@ -135,19 +192,19 @@ pub fn check_http_url(field: &str, url: &str) -> Result<(), InvalidSetting> {
     }
 }
 
-/// `cassandra`: one row per record in `keyspace.table`, keyed by a time-ordered UUID `id`.
+/// `cassandra`: one row per record in a table of the tenant's keyspace ([`log_namespace`]),
+/// keyed by a time-ordered UUID `id`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CassandraSettings {
-    /// Keyspace (default: the node's endpoint-store keyspace); created when missing.
-    pub keyspace: Option<String>,
-    /// Table, created when missing.
+    /// Table in the tenant's keyspace; both are created when missing.
     pub table: String,
     /// Columns besides `id` and where their values come from.
     pub columns: Vec<CassandraColumn>,
     /// Row time to live; none: kept.
     pub ttl_seconds: Option<u32>,
-    /// `host:port` of the Cassandra nodes (default: the node's endpoint store's).
+    /// `host:port` of the Cassandra nodes (default: the node's endpoint store's); outside the
+    /// operator's allow-list, only public addresses.
     pub contact_points: Option<Vec<String>>,
 }
 
@@ -161,29 +218,32 @@ pub struct CassandraColumn {
     pub source: String,
 }
 
-/// `mongodb`: one document per record, `{header, event}`.
+/// `mongodb`: one document per record, `{header, event}`, in a collection of the tenant's
+/// database ([`log_namespace`]).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MongoSettings {
-    /// Collection.
+    /// Collection in the tenant's database.
     pub collection: String,
     /// Documents expire this long after they were written; none: kept.
     pub ttl_seconds: Option<u32>,
-    /// `mongodb://` connection string (default: the node's endpoint store's).
+    /// `mongodb://` connection string (default: the node's endpoint store's); outside the
+    /// operator's allow-list, only public addresses.
     pub url: Option<String>,
-    /// Database (default: the node's endpoint store's).
-    pub database: Option<String>,
 }
 
-/// `file`: JSON lines `{header, event}` in a file rolled over by size.
+/// `file`: JSON lines `{header, event}` in a file rolled over by size, on each Operations node
+/// at `<file appender root>/<tenant id>/<application id>/<path>`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSettings {
-    /// Absolute path of the current file; rolled files get `.1`, `.2`, … appended.
+    /// Name of the current file (see [`file_name_problem`]); rolled files get `.1`, `.2`, …
+    /// appended.
     pub path: String,
-    /// Roll over once the file would grow past this many bytes (default 64 MiB).
+    /// Roll over once the file would grow past this many bytes (default 64 MiB; each node caps
+    /// it at its `operations.file_appender_max_file_bytes`).
     pub max_file_bytes: Option<u64>,
-    /// Rolled files kept (default 10).
+    /// Rolled files kept (default 10; each node caps it at `operations.file_appender_max_files`).
     pub max_files: Option<u32>,
 }
 
@@ -202,9 +262,6 @@ pub struct RestSettings {
 impl CassandraSettings {
     /// Checks names and sources.
     pub fn check(&self) -> Result<(), InvalidSetting> {
-        if let Some(keyspace) = &self.keyspace {
-            identifier("settings.keyspace", keyspace)?;
-        }
         identifier("settings.table", &self.table)?;
         if self.columns.is_empty() {
             return Err(invalid("settings.columns", "name at least one column"));
@@ -244,9 +301,6 @@ impl MongoSettings {
     /// Checks names and the URL.
     pub fn check(&self) -> Result<(), InvalidSetting> {
         identifier("settings.collection", &self.collection)?;
-        if let Some(database) = &self.database {
-            identifier("settings.database", database)?;
-        }
         if let Some(url) = &self.url
             && !url.starts_with("mongodb://")
             && !url.starts_with("mongodb+srv://")
@@ -258,18 +312,27 @@ impl MongoSettings {
 }
 
 impl FileSettings {
-    /// Checks the path and limits.
+    /// Checks the file name and limits.
     pub fn check(&self) -> Result<(), InvalidSetting> {
-        if !self.path.starts_with('/') || self.path.contains("..") || self.path.len() > 1024 {
+        if let Some(problem) = file_name_problem(&self.path) {
+            return Err(invalid("settings.path", problem));
+        }
+        if self
+            .max_file_bytes
+            .is_some_and(|n| n == 0 || n > MAX_FILE_BYTES_LIMIT)
+        {
             return Err(invalid(
-                "settings.path",
-                "must be an absolute path without ..",
+                "settings.max_file_bytes",
+                format!("must be between 1 and {MAX_FILE_BYTES_LIMIT}"),
             ));
         }
-        if self.max_file_bytes == Some(0) || self.max_files == Some(0) {
+        if self
+            .max_files
+            .is_some_and(|n| n == 0 || n > MAX_FILES_LIMIT)
+        {
             return Err(invalid(
-                "settings",
-                "max_file_bytes and max_files must be positive",
+                "settings.max_files",
+                format!("must be between 1 and {MAX_FILES_LIMIT}"),
             ));
         }
         Ok(())
@@ -336,7 +399,6 @@ mod tests {
     #[test]
     fn checks_name_the_offending_setting() {
         let cassandra = CassandraSettings {
-            keyspace: None,
             table: "logs".into(),
             columns: vec![
                 CassandraColumn {
@@ -368,7 +430,6 @@ mod tests {
             collection: "logs".into(),
             ttl_seconds: None,
             url: Some("http://x".into()),
-            database: None,
         };
         assert_eq!(mongo.check().unwrap_err().field, "settings.url");
         let rest = RestSettings {
@@ -378,10 +439,42 @@ mod tests {
         };
         assert_eq!(rest.check().unwrap_err().field, "settings.url");
         let file = FileSettings {
-            path: "relative/logs".into(),
+            path: "logs".into(),
             max_file_bytes: None,
-            max_files: None,
+            max_files: Some(MAX_FILES_LIMIT + 1),
         };
-        assert_eq!(file.check().unwrap_err().field, "settings.path");
+        assert_eq!(file.check().unwrap_err().field, "settings.max_files");
+    }
+
+    #[test]
+    fn a_file_appender_takes_only_a_plain_file_name() {
+        for good in ["readings.log", "a", "meters-2026_12.jsonl", "v1.2.log"] {
+            assert_eq!(file_name_problem(good), None, "{good}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "logs/readings.log",
+            "..",
+            "../x",
+            ".hidden",
+            "a\\b",
+            "white space",
+            "nul\0",
+            "readings.log.3",
+            &"x".repeat(MAX_FILE_NAME + 1),
+        ] {
+            assert!(file_name_problem(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn log_namespaces_are_the_tenant_ids_letters_and_digits() {
+        assert_eq!(
+            log_namespace("019aF0c2-7b1e-7c3d-9e8f-0123456789ab"),
+            "kaa_logs_019af0c27b1e7c3d9e8f0123456789ab"
+        );
+        assert_eq!(log_namespace(&"9".repeat(100)).len(), 48);
+        assert!(identifier("settings", &log_namespace("019af0c2-7b1e")).is_ok());
     }
 }

@@ -10,10 +10,12 @@
 //!   server profiles that decide its endpoint groups.
 //! - [`appender`], [`verifier`]: the settings of log appenders and user verifiers, checked by
 //!   Control and run by Operations.
+//! - [`outbound`]: which addresses Operations may call on a tenant's behalf.
 
 pub mod appender;
 pub mod filter;
 pub mod health;
+pub mod outbound;
 mod role;
 pub mod schema;
 mod service;

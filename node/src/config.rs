@@ -13,6 +13,7 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use kaa_control::rebalance::RebalanceSettings;
+use kaa_model::outbound::OutboundPolicy;
 use kaa_model::{Service, ServiceSet};
 use kaa_store::endpoint::EndpointBackend;
 use serde::{Deserialize, Serialize};
@@ -297,9 +298,41 @@ pub struct EndpointServiceConfig {
     pub tls_certificate: String,
     /// PEM private key of `tls_certificate`.
     pub tls_private_key: String,
+    /// Operations only: the directory file log appenders write under, each file at
+    /// `<root>/<tenant id>/<application id>/<name>`; empty: `<node.data_dir>/appenders`.
+    #[serde(default)]
+    pub file_appender_root: PathBuf,
+    /// Operations only: the largest `max_file_bytes` a file appender gets (larger are capped).
+    #[serde(default = "default_file_appender_max_file_bytes")]
+    pub file_appender_max_file_bytes: u64,
+    /// Operations only: the largest `max_files` a file appender gets (larger are capped).
+    #[serde(default = "default_file_appender_max_files")]
+    pub file_appender_max_files: u32,
+    /// Operations only: networks (`10.0.0.0/8`), addresses and host names that REST appenders,
+    /// HTTP user verifiers and tenants' Cassandra/MongoDB targets may reach besides public
+    /// addresses (loopback, private, link-local, CGNAT and cloud metadata are refused otherwise).
+    #[serde(default)]
+    pub outbound_allow: Vec<String>,
+}
+
+fn default_file_appender_max_file_bytes() -> u64 {
+    1 << 30
+}
+
+fn default_file_appender_max_files() -> u32 {
+    100
 }
 
 impl EndpointServiceConfig {
+    /// The file appender root: `file_appender_root`, or `appenders` under the data dir.
+    pub fn file_appender_root(&self, node: &NodeConfig) -> PathBuf {
+        if self.file_appender_root.as_os_str().is_empty() {
+            node.data_dir.join("appenders")
+        } else {
+            self.file_appender_root.clone()
+        }
+    }
+
     /// The interface to listen on.
     pub fn bind_host<'a>(&'a self, node: &'a NodeConfig) -> &'a str {
         if self.bind_host.is_empty() {
@@ -328,6 +361,10 @@ impl EndpointServiceConfig {
             public_host: String::new(),
             tls_certificate: String::new(),
             tls_private_key: String::new(),
+            file_appender_root: PathBuf::new(),
+            file_appender_max_file_bytes: default_file_appender_max_file_bytes(),
+            file_appender_max_files: default_file_appender_max_files(),
+            outbound_allow: Vec::new(),
         }
     }
 
@@ -341,6 +378,8 @@ impl EndpointServiceConfig {
             public_host: String::new(),
             tls_certificate: String::new(),
             tls_private_key: String::new(),
+            // Operations-only settings, left at their defaults (`validate` refuses others).
+            ..Self::operations()
         }
     }
 }
@@ -577,6 +616,7 @@ impl Config {
                 return invalid(key, "must be between 0 and 1");
             }
         }
+        self.validate_outbound()?;
         if self.log_collection.queue_batches == 0 {
             return invalid("log_collection.queue_batches", "must be at least 1");
         }
@@ -620,6 +660,52 @@ impl Config {
             }
         }
         self.validate_ports()
+    }
+
+    /// The file appender limits and the outbound allow-list are Operations' only.
+    fn validate_outbound(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        if let Err(error) = OutboundPolicy::new(&self.operations.outbound_allow) {
+            return invalid("operations.outbound_allow", error.to_string());
+        }
+        if self.operations.file_appender_max_file_bytes == 0 {
+            return invalid(
+                "operations.file_appender_max_file_bytes",
+                "must be at least 1".into(),
+            );
+        }
+        if self.operations.file_appender_max_files == 0 {
+            return invalid(
+                "operations.file_appender_max_files",
+                "must be at least 1".into(),
+            );
+        }
+        let operations_only = EndpointServiceConfig::operations();
+        let bootstrap = &self.bootstrap;
+        for (key, set) in [
+            (
+                "bootstrap.file_appender_root",
+                bootstrap.file_appender_root != operations_only.file_appender_root,
+            ),
+            (
+                "bootstrap.file_appender_max_file_bytes",
+                bootstrap.file_appender_max_file_bytes
+                    != operations_only.file_appender_max_file_bytes,
+            ),
+            (
+                "bootstrap.file_appender_max_files",
+                bootstrap.file_appender_max_files != operations_only.file_appender_max_files,
+            ),
+            (
+                "bootstrap.outbound_allow",
+                bootstrap.outbound_allow != operations_only.outbound_allow,
+            ),
+        ] {
+            if set {
+                return invalid(key, "only the operations service uses it; set it under [operations]".into());
+            }
+        }
+        Ok(())
     }
 
     /// Every enabled listener needs its own port.
@@ -774,6 +860,36 @@ mod tests {
         assert!(
             error.to_string().contains("no service is enabled"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn outbound_allow_list_and_file_appender_limits_are_checked_by_key() {
+        let base = Config::standalone(Path::new("/tmp/kaa"));
+        let load = |entry: &str| Config::load(base.clone(), None, &[entry.to_owned()]);
+        let config = load(r#"operations.outbound_allow=["10.0.0.0/8", "ingest.example.com"]"#)
+            .unwrap();
+        assert_eq!(config.operations.outbound_allow.len(), 2);
+        for (entry, key) in [
+            (
+                r#"operations.outbound_allow=["10.0.0.0/33"]"#,
+                "operations.outbound_allow",
+            ),
+            (
+                "operations.file_appender_max_files=0",
+                "operations.file_appender_max_files",
+            ),
+            (
+                r#"bootstrap.outbound_allow=["10.0.0.0/8"]"#,
+                "bootstrap.outbound_allow",
+            ),
+        ] {
+            let error = load(entry).unwrap_err();
+            assert!(error.to_string().contains(key), "{entry}: {error}");
+        }
+        assert_eq!(
+            base.operations.file_appender_root(&base.node),
+            PathBuf::from("/tmp/kaa/appenders")
         );
     }
 

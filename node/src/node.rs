@@ -22,7 +22,8 @@ use kaa_cluster::zookeeper::ZkSettings;
 use kaa_control::ControlService;
 use kaa_model::Service;
 use kaa_model::health::Probe;
-use kaa_operations::logs::{LogCollectionSettings, StoreDefaults};
+use kaa_model::outbound::OutboundPolicy;
+use kaa_operations::logs::{FileRoot, LogCollectionSettings, StoreDefaults};
 use kaa_operations::{OperationsService, OperationsSettings};
 use kaa_store::StoreError;
 use kaa_store::endpoint::EndpointStore;
@@ -245,7 +246,14 @@ async fn start_services(
                         queue_batches: config.log_collection.queue_batches,
                         delivery_wait: config.log_collection.delivery_wait,
                         defaults: StoreDefaults::of(&config.endpoint_backend()),
+                        files: FileRoot {
+                            path: config.operations.file_appender_root(&config.node),
+                            max_file_bytes: config.operations.file_appender_max_file_bytes,
+                            max_files: config.operations.file_appender_max_files,
+                        },
                     },
+                    outbound: OutboundPolicy::new(&config.operations.outbound_allow)
+                        .context("operations.outbound_allow")?,
                 };
                 running.operations = Some(OperationsService::start(
                     store,

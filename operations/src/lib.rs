@@ -13,6 +13,8 @@
 //! - [`sessions`]: the sessions of this node by endpoint, for pushes.
 //! - [`redirection`]: the load balancer's rules that send some endpoints to other nodes.
 //! - [`logs`]: log records from endpoints, written by the application's log appenders.
+//! - [`outbound`]: calls on a tenant's behalf (appenders, verifiers), only where the operator
+//!   allows.
 //! - [`owners`], [`events`]: endpoints attached to owners, and events between the endpoints of
 //!   one owner, routed through the owner's ring owner.
 //! - [`sync`]: one request in, one response out.
@@ -22,6 +24,7 @@ pub mod configuration;
 pub mod events;
 pub mod logs;
 pub mod membership;
+pub mod outbound;
 pub mod owners;
 pub mod redirection;
 pub mod sessions;
@@ -46,6 +49,7 @@ use tokio::sync::mpsc;
 use crate::catalog::Catalog;
 use crate::events::{EventRouting, RoutingError};
 use crate::logs::{LogCollectionSettings, LogCollector};
+use crate::outbound::Outbound;
 use crate::redirection::RedirectionRules;
 use crate::sessions::{Push, Sessions};
 use crate::sync::{Collaborators, EndpointSession, SyncProcessor};
@@ -61,6 +65,8 @@ pub struct OperationsSettings {
     pub session_count: Arc<AtomicUsize>,
     /// Log collection.
     pub logs: LogCollectionSettings,
+    /// Where calls on a tenant's behalf may go besides public addresses.
+    pub outbound: kaa_model::outbound::OutboundPolicy,
 }
 
 /// How long a stopping node lets log appenders write what they have queued.
@@ -92,7 +98,14 @@ impl OperationsService {
         settings: OperationsSettings,
     ) -> std::io::Result<Self> {
         let node_id = settings.node_id.clone();
-        let logs = Arc::new(LogCollector::new(metadata.clone(), settings.logs.clone()));
+        let outbound = Arc::new(
+            Outbound::new(settings.outbound.clone()).map_err(std::io::Error::other)?,
+        );
+        let logs = Arc::new(LogCollector::new(
+            metadata.clone(),
+            settings.logs.clone(),
+            outbound.clone(),
+        ));
         let catalog = Arc::new(Catalog::new(metadata));
         let sessions = Arc::new(Sessions::counted(settings.session_count.clone()));
         let redirection = Arc::new(RedirectionRules::default());
@@ -107,6 +120,7 @@ impl OperationsService {
                 logs: logs.clone(),
                 events: events.clone(),
                 router: router.clone(),
+                outbound,
             },
             settings.node_id.clone(),
         )));

@@ -5,7 +5,9 @@
 //! An owner is a user of the application's tenant, named by the external id its verifier vouched
 //! for; its id is `<tenant id>:<user external id>` (ids of different tenants never meet), stored
 //! on each attached endpoint's profile. Verifiers: `trustful` accepts any user; `http` POSTs
-//! `{user_external_id, user_access_token, endpoint_key_hash}` to its URL and accepts on 2xx.
+//! `{user_external_id, user_access_token, endpoint_key_hash}` to its URL and accepts on 2xx,
+//! through [`Outbound`] (only where the operator allows; one answer to the endpoint for every
+//! way of not reaching it).
 //!
 //! When an endpoint attaches or detaches another, the other endpoint's profile is written here
 //! and its session, wherever it is, is told through the endpoint's global owner on the ring
@@ -30,6 +32,7 @@ use kaa_transport::SyncFailure;
 
 use crate::catalog::AppContext;
 use crate::events::Registration;
+use crate::outbound::{Outbound, UNREACHABLE};
 use crate::sync::{Known, SyncProcessor, internal};
 
 /// How long an `http` verifier may take by default.
@@ -53,7 +56,7 @@ type Refusal = (UserAttachErrorCode, String);
 
 /// Asks `verifier` whether `access_token` proves user `external_id`.
 pub async fn verify(
-    http: &reqwest::Client,
+    outbound: &Outbound,
     verifier: &UserVerifier,
     external_id: &str,
     access_token: &str,
@@ -77,16 +80,14 @@ pub async fn verify(
                 "user_access_token": access_token,
                 "endpoint_key_hash": ring_key(key_hash),
             });
-            let response = http
-                .post(&settings.url)
-                .timeout(timeout)
-                .json(&body)
-                .send()
+            let response = outbound
+                .post_json(&settings.url, timeout, &body)
                 .await
-                .map_err(|e| {
+                .map_err(|error| {
+                    tracing::warn!(verifier = %verifier.name, %error, "user verifier not reached");
                     (
                         UserAttachErrorCode::ConnectionError,
-                        format!("verifier: {e}"),
+                        format!("verifier: {UNREACHABLE}"),
                     )
                 })?;
             let status = response.status();
@@ -187,7 +188,7 @@ impl SyncProcessor {
             )),
             Some(verifier) => {
                 verify(
-                    &self.http,
+                    &self.outbound,
                     verifier,
                     &request.user_external_id,
                     &request.user_access_token,
@@ -475,7 +476,7 @@ mod tests {
 
     #[tokio::test]
     async fn trustful_verifiers_accept_anyone_and_unknown_types_refuse() {
-        let http = reqwest::Client::new();
+        let outbound = Outbound::new(kaa_model::outbound::OutboundPolicy::default()).unwrap();
         let mut verifier = UserVerifier {
             id: "v".into(),
             app_id: "a".into(),
@@ -485,23 +486,46 @@ mod tests {
             settings: "{}".into(),
             created_ms: 0,
         };
-        assert!(verify(&http, &verifier, "alice", "x", b"k").await.is_ok());
+        assert!(verify(&outbound, &verifier, "alice", "x", b"k").await.is_ok());
         verifier.verifier_type = "oauth".into();
         assert_eq!(
-            verify(&http, &verifier, "alice", "x", b"k")
+            verify(&outbound, &verifier, "alice", "x", b"k")
                 .await
                 .unwrap_err()
                 .0,
             UserAttachErrorCode::InternalError
         );
-        verifier.verifier_type = "http".into();
-        verifier.settings = r#"{"url": "http://127.0.0.1:9/verify", "timeout_ms": 500}"#.into();
+    }
+
+    #[tokio::test]
+    async fn a_refused_address_and_a_closed_port_give_the_endpoint_the_same_answer() {
+        let mut verifier = UserVerifier {
+            id: "v".into(),
+            app_id: "a".into(),
+            name: "remote".into(),
+            verifier_type: "http".into(),
+            verifier_token: "tok".into(),
+            settings: r#"{"url": "http://127.0.0.1:9/verify", "timeout_ms": 500}"#.into(),
+            created_ms: 0,
+        };
+        let closed = Outbound::new(kaa_model::outbound::OutboundPolicy::default()).unwrap();
+        let refused = verify(&closed, &verifier, "alice", "x", b"k")
+            .await
+            .unwrap_err();
+        let allowed =
+            Outbound::new(kaa_model::outbound::OutboundPolicy::new(&["127.0.0.1"]).unwrap())
+                .unwrap();
+        let port_closed = verify(&allowed, &verifier, "alice", "x", b"k")
+            .await
+            .unwrap_err();
+        assert_eq!(refused, port_closed);
+        assert_eq!(refused.0, UserAttachErrorCode::ConnectionError);
+        verifier.settings = r#"{"url": "http://[::ffff:169.254.169.254]/latest"}"#.into();
         assert_eq!(
-            verify(&http, &verifier, "alice", "x", b"k")
+            verify(&allowed, &verifier, "alice", "x", b"k")
                 .await
-                .unwrap_err()
-                .0,
-            UserAttachErrorCode::ConnectionError
+                .unwrap_err(),
+            refused
         );
     }
 }

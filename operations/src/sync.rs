@@ -43,6 +43,7 @@ use crate::configuration::{self, Layer};
 use crate::events::EventRouting;
 use crate::logs::LogCollector;
 use crate::membership::{self, Profiles};
+use crate::outbound::Outbound;
 use crate::redirection::{self, Moment, RedirectionRules};
 use crate::sessions::{Push, Sessions};
 use crate::topics::{self, Command};
@@ -86,7 +87,7 @@ pub struct SyncProcessor {
     logs: Arc<LogCollector>,
     pub(crate) events: Arc<EventRouting>,
     pub(crate) router: EndpointRouter,
-    pub(crate) http: reqwest::Client,
+    pub(crate) outbound: Arc<Outbound>,
     node_id: String,
 }
 
@@ -102,6 +103,8 @@ pub struct Collaborators {
     pub events: Arc<EventRouting>,
     /// Messages to other endpoints' sessions.
     pub router: EndpointRouter,
+    /// Calls to tenants' user verifiers.
+    pub outbound: Arc<Outbound>,
 }
 
 impl From<CatalogError> for SyncFailure {
@@ -136,7 +139,7 @@ impl SyncProcessor {
             logs: with.logs,
             events: with.events,
             router: with.router,
-            http: reqwest::Client::new(),
+            outbound: with.outbound,
             node_id,
         }
     }

@@ -24,11 +24,11 @@ describe('field values', () => {
 
 describe('appenderBody', () => {
   it('sends only the chosen type settings, blanks left out', () => {
-    const form = { ...emptyAppenderForm('file'), name: ' files ', settings: { path: '/var/log/kaa', max_files: '3', max_file_bytes: '', url: 'ignored' } };
+    const form = { ...emptyAppenderForm('file'), name: ' files ', settings: { path: 'meters.log', max_files: '3', max_file_bytes: '', url: 'ignored' } };
     expect(appenderBody(form)).toEqual({
       name: 'files',
       type: 'file',
-      settings: { path: '/var/log/kaa', max_files: 3 },
+      settings: { path: 'meters.log', max_files: 3 },
       confirm_delivery: false,
       header_fields: ['KEYHASH', 'VERSION', 'TIMESTAMP', 'TOKEN', 'LSVERSION'],
       min_log_version: 1,

@@ -90,10 +90,13 @@ pub struct NewAppender {
     /// Header fields to write: KEYHASH, VERSION, TIMESTAMP, TOKEN, LSVERSION (default all).
     #[schema(value_type = Option<Vec<HeaderFieldName>>)]
     pub header_fields: Option<Vec<String>>,
-    /// Settings of the type: cassandra `{table, keyspace?, columns: [{name, source}], ttl_seconds?,
-    /// contact_points?}`, mongodb `{collection, ttl_seconds?, url?, database?}`, file `{path,
-    /// max_file_bytes?, max_files?}`,
-    /// rest `{url, timeout_ms?, retries?}`.
+    /// Settings of the type: cassandra `{table, columns: [{name, source}], ttl_seconds?,
+    /// contact_points?}` (in the tenant's keyspace `kaa_logs_<tenant id hex>`), mongodb
+    /// `{collection, ttl_seconds?, url?}` (in the tenant's database of the same name), file
+    /// `{path, max_file_bytes?, max_files?}` (`path` a bare file name, kept by each Operations
+    /// node under its file appender root, `<tenant id>/<application id>/`), rest
+    /// `{url, timeout_ms?, retries?}`. Contact points and URLs reach only public addresses
+    /// unless the operator allows more.
     #[schema(value_type = Object)]
     pub settings: Value,
 }

@@ -1,26 +1,34 @@
-//! The `cassandra` appender: one row per record in `keyspace.table`, keyed by a time-ordered
-//! UUID `id`, with the configured columns (header fields typed as Kaa's header record, record
+//! The `cassandra` appender: one row per record in `<tenant keyspace>.<table>`, keyed by a
+//! time-ordered UUID `id`, with the configured columns (header fields typed as Kaa's header record, record
 //! fields as text: strings as they are, anything else as JSON). `id` is a UUIDv7: unique, and
 //! ordered by write time.
 //!
 //! The keyspace and table are created when missing. Rows of one batch are written concurrently;
 //! the batch is stored once every row is.
+//!
+//! The keyspace is the tenant's ([`kaa_model::appender::log_namespace`]), never the endpoint
+//! store's. Contact points a tenant names are resolved and checked against the outbound policy;
+//! the driver connects to the checked addresses, and to the peers the cluster announces only
+//! when the policy admits them too.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use kaa_model::appender::{CassandraSettings, ColumnSource, HeaderField};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::cluster::metadata::Peer;
 use scylla::errors::{ExecutionError, RequestAttemptError};
+use scylla::policies::host_filter::HostFilter;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlValue;
 use serde_json::Value;
 
 use super::record::{LogBatch, column_value};
-use super::{SinkError, StoreDefaults};
+use super::{SinkEnv, SinkError};
+use crate::outbound::{CONNECT_TIMEOUT, Outbound};
 
 /// Rows of one batch in flight at once.
 const CONCURRENT_ROWS: usize = 32;
@@ -33,33 +41,32 @@ pub struct CassandraSink {
 }
 
 impl CassandraSink {
-    /// Connects, creates the keyspace and table when missing, prepares the insert.
+    /// Connects, creates the tenant's keyspace (`keyspace`) and the table when missing,
+    /// prepares the insert.
     pub async fn connect(
         settings: &CassandraSettings,
-        defaults: &StoreDefaults,
+        keyspace: &str,
+        env: &SinkEnv,
     ) -> Result<Self, SinkError> {
-        let contact_points = settings
-            .contact_points
-            .clone()
-            .or_else(|| defaults.cassandra.as_ref().map(|c| c.contact_points.clone()))
-            .ok_or_else(|| {
-                SinkError::Internal(
+        let defaults = env.defaults.cassandra.as_ref();
+        if defaults.is_some_and(|store| store.keyspace == keyspace) {
+            return Err(SinkError::Internal(format!(
+                "the tenant's log keyspace {keyspace} is the endpoint store's; refused"
+            )));
+        }
+        let builder = SessionBuilder::new().connection_timeout(CONNECT_TIMEOUT);
+        let builder = match (&settings.contact_points, defaults) {
+            (Some(points), _) => checked(builder, points, &env.outbound).await?,
+            (None, Some(store)) => builder.known_nodes(&store.contact_points),
+            (None, None) => {
+                return Err(SinkError::Internal(
                     "no contact_points in the appender and the node's endpoint store is not Cassandra"
                         .into(),
-                )
-            })?;
-        let keyspace = settings
-            .keyspace
-            .clone()
-            .or_else(|| defaults.cassandra.as_ref().map(|c| c.keyspace.clone()))
-            .unwrap_or_else(|| "kaa_logs".to_owned());
-        let replication = defaults
-            .cassandra
-            .as_ref()
-            .map_or(1, |c| c.replication_factor);
-        let session = SessionBuilder::new()
-            .known_nodes(&contact_points)
-            .connection_timeout(Duration::from_secs(5))
+                ));
+            }
+        };
+        let replication = defaults.map_or(1, |c| c.replication_factor);
+        let session = builder
             .build()
             .await
             .map_err(|e| SinkError::Connection(e.to_string()))?;
@@ -135,6 +142,48 @@ impl CassandraSink {
             written.map_err(remote)?;
         }
         Ok(())
+    }
+}
+
+/// `builder` connecting to the admitted addresses of a tenant's contact points, and to the
+/// peers the cluster announces only when the policy admits them.
+async fn checked(
+    builder: SessionBuilder,
+    points: &[String],
+    outbound: &Outbound,
+) -> Result<SessionBuilder, SinkError> {
+    let mut addresses = Vec::new();
+    for point in points {
+        let admitted = outbound
+            .resolve(point)
+            .await
+            .map_err(|e| SinkError::Connection(e.to_string()))?;
+        addresses.extend(admitted);
+    }
+    let filter = CheckedPeers {
+        policy: outbound.policy().clone(),
+        contact_points: addresses.clone(),
+    };
+    Ok(builder
+        .known_nodes_addr(&addresses)
+        .host_filter(Arc::new(filter)))
+}
+
+/// Admits the checked contact points and the peers the outbound policy admits.
+struct CheckedPeers {
+    policy: Arc<kaa_model::outbound::OutboundPolicy>,
+    contact_points: Vec<SocketAddr>,
+}
+
+impl HostFilter for CheckedPeers {
+    fn accept(&self, peer: &Peer) -> bool {
+        let ip = peer.address.ip();
+        let admitted = self.contact_points.iter().any(|a| a.ip() == ip)
+            || self.policy.check(&ip.to_string(), ip).is_ok();
+        if !admitted {
+            tracing::debug!(peer = %peer.address, "cassandra peer outside operations.outbound_allow; not connected");
+        }
+        admitted
     }
 }
 

@@ -20,6 +20,11 @@
 //!
 //! Appenders are loaded per application on first use and reloaded after a change notification;
 //! an appender whose definition did not change keeps its worker and queue.
+//!
+//! Appenders write only inside their tenant's space: Cassandra tables in the tenant's keyspace,
+//! MongoDB collections in the tenant's database ([`log_namespace`]), files under
+//! `<root>/<tenant>/<application>/` ([`FileRoot`]). The storage a tenant names itself (contact
+//! points, URLs) is reached only where the operator's outbound policy allows ([`Outbound`]).
 
 mod cassandra;
 mod file;
@@ -35,27 +40,29 @@ use kaa_idl::endpoint::sync::{
     LogDeliveryErrorCode, LogDeliveryStatus, LogSyncRequest, SyncResponseResultType,
 };
 use kaa_model::appender::{
-    CassandraSettings, FileSettings, HeaderField, MongoSettings, RestSettings,
+    CassandraSettings, FileSettings, HeaderField, MongoSettings, RestSettings, log_namespace,
 };
 use kaa_store::endpoint::EndpointBackend;
-use kaa_store::metadata::{LogAppender, MetadataStore, Page, SdkProfile, now_ms};
+use kaa_store::metadata::{Application, LogAppender, MetadataStore, Page, SdkProfile, now_ms};
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use self::cassandra::CassandraSink;
+pub use self::file::FileRoot;
 use self::file::FileSink;
 use self::mongo::MongoSink;
 use self::record::{LogBatch, LogHeader};
 use self::rest::RestSink;
 use crate::catalog::AppContext;
+use crate::outbound::Outbound;
 
 /// The Cassandra a `cassandra` appender writes to when its settings name none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CassandraDefaults {
     /// `host:port` of the nodes.
     pub contact_points: Vec<String>,
-    /// Keyspace when the appender names none.
+    /// The endpoint store's keyspace, which no appender may write to.
     pub keyspace: String,
     /// Replication of keyspaces the appender creates.
     pub replication_factor: u16,
@@ -66,7 +73,7 @@ pub struct CassandraDefaults {
 pub struct MongoDefaults {
     /// `mongodb://` URL.
     pub url: String,
-    /// Database when the appender names none.
+    /// The endpoint store's database, which no appender may write to.
     pub database: String,
 }
 
@@ -116,6 +123,22 @@ pub struct LogCollectionSettings {
     pub delivery_wait: Duration,
     /// Where Cassandra and MongoDB appenders write by default.
     pub defaults: StoreDefaults,
+    /// Where file appenders write.
+    pub files: FileRoot,
+}
+
+/// What every appender of a node works with.
+struct SinkEnv {
+    defaults: StoreDefaults,
+    files: FileRoot,
+    outbound: Arc<Outbound>,
+}
+
+/// The application an appender belongs to.
+#[derive(Clone)]
+struct Owner {
+    tenant_id: String,
+    app_id: String,
 }
 
 /// Why an appender could not store a batch.
@@ -153,26 +176,36 @@ enum Sink {
 impl Sink {
     async fn open(
         definition: &LogAppender,
-        defaults: &StoreDefaults,
-        http: &reqwest::Client,
+        owner: &Owner,
+        env: &SinkEnv,
     ) -> Result<Self, SinkError> {
         let fields = HeaderField::parse_list(&definition.header_fields);
+        let namespace = log_namespace(&owner.tenant_id);
         Ok(match definition.appender_type.as_str() {
             "cassandra" => {
                 let settings: CassandraSettings = settings(definition)?;
-                Self::Cassandra(CassandraSink::connect(&settings, defaults).await?)
+                Self::Cassandra(CassandraSink::connect(&settings, &namespace, env).await?)
             }
             "mongodb" => {
                 let settings: MongoSettings = settings(definition)?;
-                Self::Mongo(MongoSink::connect(&settings, defaults, fields).await?)
+                Self::Mongo(MongoSink::connect(&settings, &namespace, env, fields).await?)
             }
             "file" => {
                 let settings: FileSettings = settings(definition)?;
-                Self::File(FileSink::open(&settings, fields).await?)
+                Self::File(
+                    FileSink::open(
+                        &settings,
+                        &env.files,
+                        &owner.tenant_id,
+                        &owner.app_id,
+                        fields,
+                    )
+                    .await?,
+                )
             }
             "rest" => {
                 let settings: RestSettings = settings(definition)?;
-                Self::Rest(RestSink::new(http.clone(), &settings, fields))
+                Self::Rest(RestSink::new(env.outbound.clone(), &settings, fields))
             }
             other => {
                 return Err(SinkError::Internal(format!(
@@ -240,19 +273,30 @@ const UNCONFIRMED_ATTEMPTS: u32 = 3;
 /// The log collection of one Operations node.
 pub struct LogCollector {
     metadata: MetadataStore,
-    settings: LogCollectionSettings,
-    http: reqwest::Client,
+    queue_batches: usize,
+    delivery_wait: Duration,
+    env: Arc<SinkEnv>,
     apps: Mutex<HashMap<String, AppAppenders>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl LogCollector {
-    /// A collector reading appender definitions from `metadata`.
-    pub fn new(metadata: MetadataStore, settings: LogCollectionSettings) -> Self {
+    /// A collector reading appender definitions from `metadata`, calling tenants' storage
+    /// through `outbound`.
+    pub fn new(
+        metadata: MetadataStore,
+        settings: LogCollectionSettings,
+        outbound: Arc<Outbound>,
+    ) -> Self {
         Self {
             metadata,
-            settings,
-            http: reqwest::Client::new(),
+            queue_batches: settings.queue_batches,
+            delivery_wait: settings.delivery_wait,
+            env: Arc::new(SinkEnv {
+                defaults: settings.defaults,
+                files: settings.files,
+                outbound,
+            }),
             apps: Mutex::default(),
             workers: Mutex::default(),
         }
@@ -298,7 +342,7 @@ impl LogCollector {
     ) -> Outcome {
         let version = sdk.log_version;
         let appenders: Vec<Arc<Appender>> = self
-            .appenders(&app.app.id)
+            .appenders(&app.app)
             .await
             .map_err(|error| {
                 tracing::warn!(app = %app.app.id, %error, "cannot load log appenders");
@@ -346,7 +390,7 @@ impl LogCollector {
             }
         }
         let all = futures::future::join_all(outcomes);
-        match tokio::time::timeout(self.settings.delivery_wait, all).await {
+        match tokio::time::timeout(self.delivery_wait, all).await {
             Ok(outcomes) => outcomes.into_iter().try_for_each(|outcome| {
                 outcome.unwrap_or(Err(LogDeliveryErrorCode::AppenderInternalError))
             }),
@@ -355,13 +399,21 @@ impl LogCollector {
     }
 
     /// The application's appenders, (re)loaded when missing or stale.
-    async fn appenders(&self, app_id: &str) -> Result<Vec<Arc<Appender>>, kaa_store::StoreError> {
+    async fn appenders(
+        &self,
+        app: &Application,
+    ) -> Result<Vec<Arc<Appender>>, kaa_store::StoreError> {
+        let app_id = app.id.as_str();
         if let Some(app) = lock(&self.apps).get(app_id)
             && app.current
         {
             return Ok(app.appenders.clone());
         }
         let definitions = self.metadata.appenders(app_id, ALL).await?.items;
+        let owner = Owner {
+            tenant_id: app.tenant_id.clone(),
+            app_id: app_id.to_owned(),
+        };
         let mut apps = lock(&self.apps);
         let previous = apps
             .remove(app_id)
@@ -372,7 +424,7 @@ impl LogCollector {
             .map(
                 |definition| match previous.iter().find(|a| a.definition == definition) {
                     Some(running) => running.clone(),
-                    None => self.spawn(definition),
+                    None => self.spawn(definition, owner.clone()),
                 },
             )
             .collect();
@@ -386,13 +438,13 @@ impl LogCollector {
         Ok(appenders)
     }
 
-    fn spawn(&self, definition: LogAppender) -> Arc<Appender> {
-        let (queue, jobs) = mpsc::channel(self.settings.queue_batches.max(1));
+    fn spawn(&self, definition: LogAppender, owner: Owner) -> Arc<Appender> {
+        let (queue, jobs) = mpsc::channel(self.queue_batches.max(1));
         tracing::info!(appender = %definition.name, kind = %definition.appender_type, app = %definition.app_id, "log appender started");
         let worker = tokio::spawn(run_appender(
             definition.clone(),
-            self.settings.defaults.clone(),
-            self.http.clone(),
+            owner,
+            self.env.clone(),
             jobs,
         ));
         let mut workers = lock(&self.workers);
@@ -418,8 +470,8 @@ impl LogCollector {
 /// drained.
 async fn run_appender(
     definition: LogAppender,
-    defaults: StoreDefaults,
-    http: reqwest::Client,
+    owner: Owner,
+    env: Arc<SinkEnv>,
     mut jobs: mpsc::Receiver<Job>,
 ) {
     let mut sink: Option<Sink> = None;
@@ -435,7 +487,7 @@ async fn run_appender(
         };
         let mut outcome = Ok(());
         for attempt in 1..=attempts {
-            outcome = write(&mut sink, &definition, &defaults, &http, &job.batch).await;
+            outcome = write(&mut sink, &definition, &owner, &env, &job.batch).await;
             match &outcome {
                 Ok(()) => break,
                 Err(error) => {
@@ -462,12 +514,12 @@ async fn run_appender(
 async fn write(
     sink: &mut Option<Sink>,
     definition: &LogAppender,
-    defaults: &StoreDefaults,
-    http: &reqwest::Client,
+    owner: &Owner,
+    env: &SinkEnv,
     batch: &LogBatch,
 ) -> Result<(), SinkError> {
     if sink.is_none() {
-        *sink = Some(Sink::open(definition, defaults, http).await?);
+        *sink = Some(Sink::open(definition, owner, env).await?);
     }
     let Some(open) = sink.as_mut() else {
         return Err(SinkError::Internal("appender not open".into()));

@@ -1,15 +1,22 @@
-//! The `mongodb` appender: one document `{header, event}` per record in a collection, plus
+//! The `mongodb` appender: one document `{header, event}` per record in a collection of the
+//! tenant's database ([`kaa_model::appender::log_namespace`], never the endpoint store's), plus
 //! `written_at` (a date) that a TTL index expires when `ttl_seconds` is set.
+//!
+//! The hosts of a URL a tenant names are resolved and checked against the outbound policy.
+//! Without TLS the driver is given the checked addresses themselves, so the name cannot resolve
+//! elsewhere later; with TLS it keeps the names, which the server's certificate must match.
+//! Replica-set members a server announces are not checked (`docs/decisions/*-confined-appenders.md`).
 
 use std::time::Duration;
 
 use kaa_model::appender::{HeaderField, MongoSettings};
 use mongodb::bson::{self, Document};
-use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::options::{ClientOptions, IndexOptions, ServerAddress, Tls};
 use mongodb::{Collection, IndexModel};
 
 use super::record::LogBatch;
-use super::{SinkError, StoreDefaults};
+use super::{SinkEnv, SinkError};
+use crate::outbound::{CONNECT_TIMEOUT, Outbound};
 
 /// A connected MongoDB appender.
 pub struct MongoSink {
@@ -18,37 +25,40 @@ pub struct MongoSink {
 }
 
 impl MongoSink {
-    /// Connects and creates the TTL index when the appender expires documents.
+    /// Connects to the tenant's database `database` and creates the TTL index when the
+    /// appender expires documents.
     pub async fn connect(
         settings: &MongoSettings,
-        defaults: &StoreDefaults,
+        database: &str,
+        env: &SinkEnv,
         fields: Vec<HeaderField>,
     ) -> Result<Self, SinkError> {
-        let (default_url, default_database) = match &defaults.mongo {
-            Some(mongo) => (Some(mongo.url.clone()), Some(mongo.database.clone())),
-            None => (None, None),
+        let store = env.defaults.mongo.as_ref();
+        if store.is_some_and(|store| store.database == database) {
+            return Err(SinkError::Internal(format!(
+                "the tenant's log database {database} is the endpoint store's; refused"
+            )));
+        }
+        let mut options = match (&settings.url, store) {
+            (Some(url), _) => checked(url, &env.outbound).await?,
+            (None, Some(store)) => ClientOptions::parse(&store.url)
+                .await
+                .map_err(|e| SinkError::Internal(format!("MongoDB url: {e}")))?,
+            (None, None) => {
+                return Err(SinkError::Internal(
+                    "no url in the appender and the node's endpoint store is not MongoDB".into(),
+                ));
+            }
         };
-        let url = settings.url.clone().or(default_url).ok_or_else(|| {
-            SinkError::Internal(
-                "no url in the appender and the node's endpoint store is not MongoDB".into(),
-            )
-        })?;
-        let database = settings
-            .database
-            .clone()
-            .or(default_database)
-            .unwrap_or_else(|| "kaa_logs".to_owned());
-        let mut options = ClientOptions::parse(&url)
-            .await
-            .map_err(|e| SinkError::Internal(format!("MongoDB url: {e}")))?;
         options
             .server_selection_timeout
             .get_or_insert(Duration::from_secs(5));
+        options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
         options.app_name.get_or_insert_with(|| "kaa-rs".to_owned());
         let client = mongodb::Client::with_options(options)
             .map_err(|e| SinkError::Connection(e.to_string()))?;
         let collection = client
-            .database(&database)
+            .database(database)
             .collection::<Document>(&settings.collection);
         if let Some(ttl) = settings.ttl_seconds {
             let index = IndexModel::builder()
@@ -85,6 +95,35 @@ impl MongoSink {
             .map_err(connection_or_remote)?;
         Ok(())
     }
+}
+
+/// The options of a tenant's `url`, its hosts resolved and checked; any failure is a
+/// connection error, whatever its cause.
+async fn checked(url: &str, outbound: &Outbound) -> Result<ClientOptions, SinkError> {
+    let unreachable = |detail: String| SinkError::Connection(format!("MongoDB {detail}"));
+    let mut options = ClientOptions::parse(url)
+        .await
+        .map_err(|e| unreachable(format!("url: {e}")))?;
+    let plain = !matches!(options.tls, Some(Tls::Enabled(_)));
+    for host in &mut options.hosts {
+        let ServerAddress::Tcp { host: name, port } = &*host else {
+            return Err(unreachable(format!("{host}: only TCP hosts are allowed")));
+        };
+        let port = port.unwrap_or(27017);
+        let target = if name.contains(':') {
+            format!("[{name}]:{port}")
+        } else {
+            format!("{name}:{port}")
+        };
+        let admitted = outbound
+            .resolve(&target)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        if plain && let Some(address) = admitted.first() {
+            *host = ServerAddress::from(*address);
+        }
+    }
+    Ok(options)
 }
 
 fn connection_or_remote(error: mongodb::error::Error) -> SinkError {

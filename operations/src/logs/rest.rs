@@ -1,7 +1,9 @@
 //! The `rest` appender: each batch POSTed to a URL as a JSON array of `{header, event}`; any 2xx
 //! answer stores it. A failed attempt (no answer, timeout, 5xx) is retried `retries` times with a
-//! growing pause; a 4xx is not retried.
+//! growing pause; a 4xx is not retried. Calls go through [`Outbound`]: only to addresses the
+//! operator allows, no redirects followed; every failure to get an answer is one connection error.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kaa_model::appender::{HeaderField, RestSettings};
@@ -9,6 +11,7 @@ use serde_json::Value;
 
 use super::SinkError;
 use super::record::LogBatch;
+use crate::outbound::Outbound;
 
 /// Default per-attempt timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -19,7 +22,7 @@ const FIRST_PAUSE: Duration = Duration::from_millis(200);
 
 /// A REST appender.
 pub struct RestSink {
-    client: reqwest::Client,
+    outbound: Arc<Outbound>,
     url: String,
     timeout: Duration,
     retries: u32,
@@ -27,10 +30,10 @@ pub struct RestSink {
 }
 
 impl RestSink {
-    /// A sink posting to the appender's URL through `client`.
-    pub fn new(client: reqwest::Client, settings: &RestSettings, fields: Vec<HeaderField>) -> Self {
+    /// A sink posting to the appender's URL through `outbound`.
+    pub fn new(outbound: Arc<Outbound>, settings: &RestSettings, fields: Vec<HeaderField>) -> Self {
         Self {
-            client,
+            outbound,
             url: settings.url.clone(),
             timeout: settings
                 .timeout_ms
@@ -47,11 +50,8 @@ impl RestSink {
         let mut attempt = 0;
         loop {
             let outcome = self
-                .client
-                .post(&self.url)
-                .timeout(self.timeout)
-                .json(&body)
-                .send()
+                .outbound
+                .post_json(&self.url, self.timeout, &body)
                 .await;
             let error = match outcome {
                 Ok(response) if response.status().is_success() => return Ok(()),

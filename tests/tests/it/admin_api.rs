@@ -462,7 +462,7 @@ async fn workflow(sql_url: Option<&str>) {
             .await,
         422,
     );
-    expect(&acme.developer.post(&appenders, json!({ "name": "files", "type": "file", "min_log_version": 1, "max_log_version": 3, "settings": { "path": "/var/log/kaa/acme" } })).await, 201);
+    expect(&acme.developer.post(&appenders, json!({ "name": "files", "type": "file", "min_log_version": 1, "max_log_version": 3, "settings": { "path": "acme.log" } })).await, 201);
     expect(
         &acme
             .developer

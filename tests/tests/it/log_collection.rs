@@ -2,7 +2,9 @@
 //! whose log appenders write them to real Cassandra, MongoDB, a file and an HTTP endpoint.
 //! Every record the endpoint saw acknowledged is stored; records the server refused are kept by
 //! the endpoint and stored once the storage is back (at least once: duplicates are counted and
-//! printed, losses fail the test).
+//! printed, losses fail the test). Appenders write in their tenant's keyspace and database
+//! (`kaa_logs_<tenant>`) and under the node's file appender root; the test servers are on
+//! loopback, which the nodes allow explicitly.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -11,6 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use futures::TryStreamExt;
 use kaa_idl::endpoint::sync::LogDeliveryErrorCode;
+use kaa_model::appender::log_namespace;
 use kaa_sdk::client::{ClientConfig, Event, KaaClient};
 use kaa_sdk::logs::LogSettings;
 use kaa_tests::api::{ApiClient, Reply, new_application};
@@ -19,10 +22,10 @@ use kaa_tests::node::{Node, NodeBuilder};
 use kaa_tests::stubs::HttpStub;
 use serde_json::{Value, json};
 
-use crate::support::{avro_long, endpoint_config};
+use crate::support::{ALLOW_LOOPBACK, avro_long, endpoint_config};
 use crate::unique;
 
-const PASSWORD: &str = "log-collection-1";
+pub(crate) const PASSWORD: &str = "log-collection-1";
 
 #[track_caller]
 fn expect(reply: &Reply, status: u16) {
@@ -37,7 +40,7 @@ fn reading_schema() -> Value {
 }
 
 /// Avro binary of a `Reading`: a long, then a length-prefixed string.
-fn reading(seq: i64, level: &str) -> Vec<u8> {
+pub(crate) fn reading(seq: i64, level: &str) -> Vec<u8> {
     let mut out = avro_long(seq);
     out.extend(avro_long(level.len() as i64));
     out.extend_from_slice(level.as_bytes());
@@ -46,7 +49,7 @@ fn reading(seq: i64, level: &str) -> Vec<u8> {
 
 /// An application with log schema v1 and an SDK profile pinning it; returns the developer, the
 /// application path and the SDK token.
-async fn logging_application(node: &Node) -> (ApiClient, String, String) {
+pub(crate) async fn logging_application(node: &Node) -> (ApiClient, String, String) {
     let base = format!("http://{}", node.admin);
     let (developer, app) = new_application(&base, PASSWORD, "plant", "meters").await;
     expect(
@@ -69,14 +72,35 @@ async fn logging_application(node: &Node) -> (ApiClient, String, String) {
     (developer, app, token)
 }
 
-async fn add_appender(developer: &ApiClient, app: &str, body: Value) {
+/// The tenant id and application id of application `app` (its API path).
+pub(crate) async fn owner_ids(developer: &ApiClient, app: &str) -> (String, String) {
+    let view = developer.get(app).await;
+    expect(&view, 200);
+    let id = |key: &str| view.body[key].as_str().unwrap().to_owned();
+    (id("tenant_id"), id("id"))
+}
+
+/// Drops a tenant's log keyspace.
+async fn drop_keyspace(contact_point: &str, keyspace: &str) {
+    let session = scylla::client::session_builder::SessionBuilder::new()
+        .known_node(contact_point)
+        .build()
+        .await
+        .unwrap();
+    let statement = format!("DROP KEYSPACE IF EXISTS {keyspace}");
+    if let Err(error) = session.query_unpaged(statement, &[]).await {
+        eprintln!("could not drop test keyspace {keyspace}: {error}");
+    }
+}
+
+pub(crate) async fn add_appender(developer: &ApiClient, app: &str, body: Value) {
     expect(
         &developer.post(&format!("{app}/log-appenders"), body).await,
         201,
     );
 }
 
-fn client(servers: &[&Node], sdk_token: &str, state: &std::path::Path) -> KaaClient {
+pub(crate) fn client(servers: &[&Node], sdk_token: &str, state: &std::path::Path) -> KaaClient {
     KaaClient::start(ClientConfig {
         timeout: Duration::from_secs(5),
         logs: LogSettings {
@@ -90,11 +114,11 @@ fn client(servers: &[&Node], sdk_token: &str, state: &std::path::Path) -> KaaCli
 
 /// What an endpoint saw of its log uploads.
 #[derive(Debug, Default)]
-struct Deliveries {
+pub(crate) struct Deliveries {
     /// Highest record id acknowledged (batches are acknowledged in order).
-    acked: u64,
+    pub(crate) acked: u64,
     /// Refused batches by error code.
-    failures: BTreeMap<String, usize>,
+    pub(crate) failures: BTreeMap<String, usize>,
     /// When the first and the last refusal arrived.
     first_failure: Option<Instant>,
     last_failure: Option<Instant>,
@@ -102,7 +126,7 @@ struct Deliveries {
 
 impl Deliveries {
     /// Takes one event into account.
-    fn see(&mut self, event: &Event) {
+    pub(crate) fn see(&mut self, event: &Event) {
         match event {
             Event::LogsDelivered { last, .. } => self.acked = self.acked.max(*last),
             Event::LogsFailed { code, .. } => {
@@ -116,7 +140,7 @@ impl Deliveries {
 
     /// Follows the client's events until `acked` reaches `target` or `within` passes; calls
     /// `progress` after each acknowledgement.
-    async fn until_acked(
+    pub(crate) async fn until_acked(
         &mut self,
         client: &mut KaaClient,
         target: u64,
@@ -194,21 +218,25 @@ async fn cassandra_seqs(contact_point: &str, table: &str) -> Vec<i64> {
 async fn each_appender_type_stores_every_acknowledged_record() {
     infra::ensure_up("cassandra");
     infra::ensure_up("mongodb");
-    let keyspace = infra::fresh_keyspace().await;
-    let mongo = infra::fresh_mongo_database().await;
     let files = tempfile::tempdir().unwrap();
     let rest = HttpStub::start().await;
     // The REST target refuses at first: nothing may be acknowledged until it takes the records.
     rest.answer(503);
 
-    let mut node = NodeBuilder::standalone_with_admin(PASSWORD).start().await;
+    let mut node = NodeBuilder::standalone_with_admin(PASSWORD)
+        .set("operations.outbound_allow", ALLOW_LOOPBACK)
+        .set("operations.file_appender_root", files.path().display())
+        .start()
+        .await;
     let (developer, app, sdk_token) = logging_application(&node).await;
-    let log_file = files.path().join("meters/readings.log");
+    let (tenant_id, app_id) = owner_ids(&developer, &app).await;
+    let namespace = log_namespace(&tenant_id);
+    let log_file = files.path().join(&tenant_id).join(&app_id).join("readings.log");
     add_appender(
         &developer,
         &app,
         json!({"name": "cassandra", "type": "cassandra", "confirm_delivery": true,
-               "settings": {"keyspace": keyspace.name, "table": "readings",
+               "settings": {"table": "readings",
                             "contact_points": [infra::cassandra()],
                             "columns": [{"name": "seq", "source": "record.seq"},
                                         {"name": "level", "source": "record.level"},
@@ -221,14 +249,14 @@ async fn each_appender_type_stores_every_acknowledged_record() {
         &app,
         json!({"name": "mongo", "type": "mongodb", "confirm_delivery": true,
                "header_fields": ["KEYHASH", "LSVERSION"],
-               "settings": {"collection": "readings", "url": infra::mongodb(), "database": mongo.name}}),
+               "settings": {"collection": "readings", "url": infra::mongodb()}}),
     )
     .await;
     add_appender(
         &developer,
         &app,
         json!({"name": "file", "type": "file", "confirm_delivery": true,
-               "settings": {"path": log_file.display().to_string(), "max_file_bytes": 1_000_000}}),
+               "settings": {"path": "readings.log", "max_file_bytes": 1_000_000}}),
     )
     .await;
     add_appender(
@@ -274,14 +302,15 @@ async fn each_appender_type_stores_every_acknowledged_record() {
     let key_hash = STANDARD.encode(endpoint.key_hash());
 
     // Cassandra: typed header columns, record fields as text.
-    let rows = cassandra_seqs(&infra::cassandra(), &format!("{}.readings", keyspace.name)).await;
+    let rows = cassandra_seqs(&infra::cassandra(), &format!("{namespace}.readings")).await;
     let cassandra_duplicates = check_complete("cassandra", &tally(rows), RECORDS);
 
     // MongoDB: {header with the chosen fields, event}.
-    let collection = mongodb::Client::with_uri_str(infra::mongodb())
+    let mongo = mongodb::Client::with_uri_str(infra::mongodb())
         .await
         .unwrap()
-        .database(&mongo.name)
+        .database(&namespace);
+    let collection = mongo
         .collection::<mongodb::bson::Document>("readings");
     let documents: Vec<mongodb::bson::Document> = collection
         .find(mongodb::bson::doc! {})
@@ -331,8 +360,8 @@ async fn each_appender_type_stores_every_acknowledged_record() {
     endpoint.stop().await;
     node.signal(nix::sys::signal::Signal::SIGTERM);
     node.wait_exit(Duration::from_secs(20)).await.unwrap();
-    keyspace.drop().await;
-    mongo.drop().await;
+    drop_keyspace(&infra::cassandra(), &namespace).await;
+    mongo.drop().await.unwrap();
 }
 
 #[tokio::test]
@@ -362,7 +391,9 @@ async fn no_acknowledged_record_is_lost_when_the_operations_node_is_killed_mid_u
         node.wait_operations(2, Duration::from_secs(20)).await;
     }
     let (developer, app, sdk_token) = logging_application(&control).await;
-    // No contact points or keyspace: the appender writes to the nodes' own Cassandra keyspace.
+    let namespace = log_namespace(&owner_ids(&developer, &app).await.0);
+    // No contact points: the appender writes to the tenant's keyspace on the nodes' own
+    // Cassandra (the operator's servers, which need no allow-list entry).
     add_appender(
         &developer,
         &app,
@@ -394,7 +425,7 @@ async fn no_acknowledged_record_is_lost_when_the_operations_node_is_killed_mid_u
     let elapsed = started.elapsed();
     let after_kill = killed.elapsed();
 
-    let rows = cassandra_seqs(&infra::cassandra(), &format!("{}.readings", keyspace.name)).await;
+    let rows = cassandra_seqs(&infra::cassandra(), &format!("{namespace}.readings")).await;
     let stored = rows.len();
     let duplicates = check_complete("cassandra", &tally(rows), RECORDS as i64);
     println!(
@@ -411,6 +442,7 @@ async fn no_acknowledged_record_is_lost_when_the_operations_node_is_killed_mid_u
     control.signal(nix::sys::signal::Signal::SIGTERM);
     control.wait_exit(Duration::from_secs(20)).await.unwrap();
     keyspace.drop().await;
+    drop_keyspace(&infra::cassandra(), &namespace).await;
     database.drop().await;
 }
 
@@ -420,14 +452,16 @@ async fn while_cassandra_is_stopped_nothing_is_acknowledged_and_afterwards_every
     let cassandra = PrivateCassandra::start();
     let mut node = NodeBuilder::standalone_with_admin(PASSWORD)
         .set("log_collection.delivery_wait", "3s")
+        .set("operations.outbound_allow", ALLOW_LOOPBACK)
         .start()
         .await;
     let (developer, app, sdk_token) = logging_application(&node).await;
+    let namespace = log_namespace(&owner_ids(&developer, &app).await.0);
     add_appender(
         &developer,
         &app,
         json!({"name": "archive", "type": "cassandra", "confirm_delivery": true,
-               "settings": {"keyspace": "outage", "table": "readings",
+               "settings": {"table": "readings",
                             "contact_points": [cassandra.contact_point()],
                             "columns": [{"name": "seq", "source": "record.seq"}]}}),
     )
@@ -497,7 +531,7 @@ async fn while_cassandra_is_stopped_nothing_is_acknowledged_and_afterwards_every
         .until_acked(&mut endpoint, total, Duration::from_secs(120), |_| {})
         .await;
     let caught_up = restarted.elapsed();
-    let rows = cassandra_seqs(&cassandra.contact_point(), "outage.readings").await;
+    let rows = cassandra_seqs(&cassandra.contact_point(), &format!("{namespace}.readings")).await;
     let stored = rows.len();
     let duplicates = check_complete("cassandra", &tally(rows), next_seq);
     println!(

@@ -14,7 +14,9 @@ use kaa_tests::node::{Node, NodeBuilder};
 use kaa_tests::stubs::HttpStub;
 use serde_json::{Value, json};
 
-use crate::support::{activate_interval, avro_long, endpoint_config, read_avro_long, wait_event};
+use crate::support::{
+    ALLOW_LOOPBACK, activate_interval, avro_long, endpoint_config, read_avro_long, wait_event,
+};
 use crate::unique;
 
 const PASSWORD: &str = "owners-events-1";
@@ -163,7 +165,11 @@ async fn connected(client: &mut KaaClient) -> String {
 #[tokio::test]
 async fn owners_attach_through_verifiers_and_their_endpoints_exchange_events() {
     let verifier = HttpStub::start().await;
-    let mut node = NodeBuilder::standalone_with_admin(PASSWORD).start().await;
+    // The verifier stub is on loopback, which the node calls only when allowed.
+    let mut node = NodeBuilder::standalone_with_admin(PASSWORD)
+        .set("operations.outbound_allow", ALLOW_LOOPBACK)
+        .start()
+        .await;
     let app = home_application(&node, &verifier.url("/verify")).await;
     let within = Duration::from_secs(20);
     let (phone_state, lamp_state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -322,7 +328,10 @@ fn interval(event: &Event) -> Option<i64> {
 
 #[tokio::test]
 async fn an_owners_configuration_overrides_the_groups_for_its_endpoints() {
-    let node = NodeBuilder::standalone_with_admin(PASSWORD).start().await;
+    let node = NodeBuilder::standalone_with_admin(PASSWORD)
+        .set("operations.outbound_allow", ALLOW_LOOPBACK)
+        .start()
+        .await;
     let verifier = HttpStub::start().await;
     let app = home_application(&node, &verifier.url("/verify")).await;
     let within = Duration::from_secs(20);
@@ -422,6 +431,7 @@ async fn events_flow_between_nodes_and_again_after_the_owners_route_node_is_kill
             .set("sql.url", &database.url)
             .set("endpoint_store.backend", "sql")
             .set("endpoint_store.url", &database.url)
+            .set("operations.outbound_allow", ALLOW_LOOPBACK)
     };
     // Control and Bootstrap on their own node; Operations nodes join one by one, so that each
     // endpoint lands on the node that is first in the bootstrap list when it starts.

@@ -149,7 +149,7 @@ async fn fixture(base: &str) -> Fixture {
     let topic = post("/topics", json!({ "name": "alerts", "kind": "mandatory" })).await;
     let appender = post(
         "/log-appenders",
-        json!({ "name": "files", "type": "file", "settings": { "path": "/tmp/kaa-fuzz-logs" } }),
+        json!({ "name": "files", "type": "file", "settings": { "path": "fuzz.log" } }),
     )
     .await;
     let verifier = post(

@@ -9,6 +9,10 @@ use kaa_tests::api::ApiClient;
 use kaa_tests::node::Node;
 use serde_json::json;
 
+/// `operations.outbound_allow` for nodes whose tenants' appenders and verifiers call the test
+/// servers and stubs on this machine: loopback is refused unless the operator allows it.
+pub const ALLOW_LOOPBACK: &str = r#"["127.0.0.0/8", "::1"]"#;
+
 /// An SDK configuration bootstrapping from `nodes` over Kaatcp with access token
 /// `access_token`, keys in `state`, quick retries; change fields for anything else.
 pub fn endpoint_config(
