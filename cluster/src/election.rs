@@ -10,6 +10,9 @@
 //! two thirds of that timeout, so the old leader has stepped down before any standby can win.
 //! On reconnection within the same session, it acts again only after checking that the znode is
 //! still its own.
+//!
+//! The leader znode can be created, changed and deleted only with the cluster's credentials
+//! ([`crate::acl`]), so no outsider can take the lock or learn the leader's internode address.
 
 use std::time::Duration;
 
@@ -19,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use zookeeper_client as zk;
 
+use crate::acl::Readers;
 use crate::zookeeper::ZkSession;
 
 /// The leader znode, relative to the cluster's chroot.
@@ -108,7 +112,10 @@ pub async fn run_election(
         let mut states = client.state_watcher();
         loop {
             // Race for the znode.
-            let options = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+            // The leader's internode address is for the cluster only.
+            let options = session
+                .access()
+                .create_options(zk::CreateMode::Ephemeral, Readers::Cluster);
             let outcome = client.create(LEADER_PATH, &data, &options).await;
             let watcher = match outcome {
                 Ok(_) => {

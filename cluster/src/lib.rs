@@ -4,12 +4,14 @@
 //! opening a new one after an expiry. On each session it registers itself and watches the others
 //! ([`membership`]), and Control nodes run the leader election ([`election`]). The live Operations
 //! nodes form the consistent-hash [`ring`] that assigns endpoints and owners to nodes. A
-//! standalone node has the same [`Cluster`] handle, filled in-process.
+//! standalone node has the same [`Cluster`] handle, filled in-process. The znodes the cluster
+//! creates can be changed only with its ZooKeeper credentials ([`acl`]).
 //!
 //! Nodes call each other over internode Thrift ([`rpc`]): a server for this node's services and
 //! pooled clients for its peers'. Messages for one endpoint travel through its owner on the ring
 //! to the node serving its session ([`routing`]).
 
+pub mod acl;
 mod coordination;
 pub mod election;
 pub mod membership;

@@ -14,6 +14,10 @@
 //! if the id stays taken. On every new session (after an expiry) the node registers again by
 //! itself. One persistent recursive watch on the chroot keeps the [`ClusterView`] current; after
 //! a reconnection the view is reloaded whole, since events can be lost while disconnected.
+//!
+//! Only the cluster's credentials may change these znodes ([`crate::acl`]); the Operations and
+//! Bootstrap records, which Bootstrap hands to devices anyway, are readable by anyone. A node
+//! whose writes ZooKeeper refuses (wrong credentials, or a chroot created with others) stops.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 use zookeeper_client as zk;
 
+use crate::acl::{Readers, ZkAccess};
 use crate::election::LEADER_PATH;
 use crate::ring::HashRing;
 use crate::zookeeper::ZkSession;
@@ -114,6 +119,15 @@ pub enum MembershipError {
         /// The session that holds it.
         owner: i64,
     },
+    /// ZooKeeper refuses this node's writes: its credentials are not the ones the cluster's
+    /// znodes were created with.
+    #[error(
+        "zookeeper refuses to let this node write {path} (NoAuth): zookeeper.auth must hold the credentials this cluster's znodes were created with"
+    )]
+    NotAllowed {
+        /// The znode the write was refused on.
+        path: String,
+    },
 }
 
 /// Reads the node's current load.
@@ -140,12 +154,12 @@ pub async fn run_membership(
                 Err(_) => return,
             },
         };
-        match register(&client, &registration, patience).await {
+        match register(&client, session.access(), &registration, patience).await {
             Ok(()) => {
                 info!(node = %registration.descriptor.id, session = %client.session_id(), "registered in zookeeper")
             }
-            Err(RegisterError::Duplicate(error)) => {
-                error!(%error, "refusing to run with a duplicate node id");
+            Err(RegisterError::Fatal(error)) => {
+                error!(%error, "cannot register in zookeeper");
                 let _ = fatal.send(error).await;
                 return;
             }
@@ -181,57 +195,59 @@ pub async fn run_membership(
 }
 
 enum RegisterError {
-    Duplicate(MembershipError),
+    /// The node must stop.
+    Fatal(MembershipError),
+    /// Worth another try.
     Zk(zk::Error),
 }
 
-impl From<zk::Error> for RegisterError {
-    fn from(error: zk::Error) -> Self {
-        Self::Zk(error)
+impl RegisterError {
+    /// A refused write of `path` is fatal: the credentials will not change by retrying.
+    fn at(path: &str) -> impl Fn(zk::Error) -> RegisterError + '_ {
+        move |error| match error {
+            zk::Error::NoAuth => RegisterError::Fatal(MembershipError::NotAllowed {
+                path: path.to_owned(),
+            }),
+            error => RegisterError::Zk(error),
+        }
+    }
+}
+
+/// Who may read the znodes under `parent`, and the parent itself.
+fn readers(parent: &str) -> Readers {
+    match parent {
+        OPERATIONS_PATH | BOOTSTRAP_PATH => Readers::Anyone,
+        _ => Readers::Cluster,
     }
 }
 
 async fn register(
     client: &zk::Client,
+    access: &ZkAccess,
     registration: &Registration,
     patience: Duration,
 ) -> Result<(), RegisterError> {
-    let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     for parent in [NODES_PATH, OPERATIONS_PATH, BOOTSTRAP_PATH] {
-        match client.create(parent, &[], &persistent).await {
-            Ok(_) | Err(zk::Error::NodeExists) => {}
-            Err(error) => return Err(error.into()),
+        let options = access.create_options(zk::CreateMode::Persistent, readers(parent));
+        match client.create(parent, &[], &options).await {
+            Ok(_) => {}
+            Err(zk::Error::NodeExists) => access.restrict(client, parent, readers(parent)).await,
+            Err(error) => return Err(RegisterError::at(parent)(error)),
         }
     }
     let id = &registration.descriptor.id;
     let descriptor = serde_json::to_vec(&registration.descriptor).expect("descriptor serialises");
-    claim(
-        client,
-        &format!("{NODES_PATH}/{id}"),
-        &descriptor,
-        id,
-        patience,
-    )
-    .await?;
+    let mut claims = vec![(NODES_PATH, descriptor)];
     if let Some(operations) = &registration.operations {
-        claim(
-            client,
-            &format!("{OPERATIONS_PATH}/{id}"),
-            &operations.to_avro(),
-            id,
-            patience,
-        )
-        .await?;
+        claims.push((OPERATIONS_PATH, operations.to_avro()));
     }
     if let Some(bootstrap) = &registration.bootstrap {
-        claim(
-            client,
-            &format!("{BOOTSTRAP_PATH}/{id}"),
-            &bootstrap.to_avro(),
-            id,
-            patience,
-        )
-        .await?;
+        claims.push((BOOTSTRAP_PATH, bootstrap.to_avro()));
+    }
+    for (parent, data) in claims {
+        let options = access.create_options(zk::CreateMode::Ephemeral, readers(parent));
+        let path = format!("{parent}/{id}");
+        claim(client, &path, &data, &options, id, patience).await?;
     }
     Ok(())
 }
@@ -242,21 +258,27 @@ async fn claim(
     client: &zk::Client,
     path: &str,
     data: &[u8],
+    options: &zk::CreateOptions<'_>,
     id: &str,
     patience: Duration,
 ) -> Result<(), RegisterError> {
-    let ephemeral = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
     let deadline = tokio::time::Instant::now() + patience;
     loop {
-        match client.create(path, data, &ephemeral).await {
+        match client.create(path, data, options).await {
             Ok(_) => return Ok(()),
             Err(zk::Error::NodeExists) => {}
-            Err(error) => return Err(error.into()),
+            Err(error) => return Err(RegisterError::at(path)(error)),
         }
-        let (stat, watcher) = client.check_and_watch_stat(path).await?;
+        let (stat, watcher) = client
+            .check_and_watch_stat(path)
+            .await
+            .map_err(RegisterError::at(path))?;
         let Some(stat) = stat else { continue };
         if stat.ephemeral_owner == client.session_id().0 {
-            client.set_data(path, data, None).await?;
+            client
+                .set_data(path, data, None)
+                .await
+                .map_err(RegisterError::at(path))?;
             return Ok(());
         }
         warn!(
@@ -268,7 +290,7 @@ async fn claim(
             .await
             .is_err()
         {
-            return Err(RegisterError::Duplicate(MembershipError::DuplicateId {
+            return Err(RegisterError::Fatal(MembershipError::DuplicateId {
                 id: id.to_owned(),
                 owner: stat.ephemeral_owner,
             }));

@@ -1,7 +1,8 @@
 //! The node's ZooKeeper session, kept alive across expiries.
 //!
 //! [`ZkSession::spawn`] starts a supervisor task that connects, makes sure the cluster's chroot
-//! exists, and publishes the live client on a watch channel. When the session ends (expired,
+//! exists (with the cluster's ACL, see [`crate::acl`]), and publishes the live client on a watch
+//! channel. With digest credentials the session authenticates on every connection. When the session ends (expired,
 //! closed) the supervisor publishes `None` and connects again with backoff, so everything built on
 //! the session (registrations, watches, election) is redone by whoever subscribes.
 
@@ -15,6 +16,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use zookeeper_client as zk;
 
+use crate::acl::{Readers, ZkAccess};
+
 /// Where and how to reach ZooKeeper.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZkSettings {
@@ -24,6 +27,8 @@ pub struct ZkSettings {
     pub chroot: String,
     /// Session timeout; also bounds how fast a dead node's ephemeral znodes disappear.
     pub session_timeout: Duration,
+    /// How the session authenticates and the cluster's znodes are protected.
+    pub access: ZkAccess,
 }
 
 /// Errors of the ZooKeeper session.
@@ -42,6 +47,7 @@ pub enum ZkError {
 pub struct ZkSession {
     current: watch::Receiver<Option<zk::Client>>,
     session_timeout: Duration,
+    access: ZkAccess,
 }
 
 impl ZkSession {
@@ -55,10 +61,12 @@ impl ZkSession {
         validate_chroot(&settings.chroot)?;
         let (publish, current) = watch::channel(None);
         let session_timeout = settings.session_timeout;
+        let access = settings.access.clone();
         tracker.spawn(supervise(settings, publish, shutdown));
         Ok(Self {
             current,
             session_timeout,
+            access,
         })
     }
 
@@ -70,6 +78,11 @@ impl ZkSession {
     /// The configured session timeout.
     pub fn session_timeout(&self) -> Duration {
         self.session_timeout
+    }
+
+    /// How the cluster's znodes are protected.
+    pub fn access(&self) -> &ZkAccess {
+        &self.access
     }
 
     /// A receiver that sees every new session (`Some`) and every loss of one (`None`).
@@ -129,7 +142,14 @@ async fn supervise(
                 }
             }
             Err(error) => {
-                warn!(%error, connect = %settings.connect, retry_in = ?backoff, "zookeeper unreachable");
+                match error {
+                    ZkError::Client(zk::Error::NoAuth) => {
+                        warn!(chroot = %settings.chroot, retry_in = ?backoff, "zookeeper refuses to create the chroot with this node's credentials")
+                    }
+                    error => {
+                        warn!(%error, connect = %settings.connect, retry_in = ?backoff, "zookeeper unreachable")
+                    }
+                }
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(backoff) => {}
@@ -143,20 +163,29 @@ async fn supervise(
 }
 
 async fn open_session(settings: &ZkSettings) -> Result<zk::Client, ZkError> {
-    let root = zk::Client::connector()
+    let mut connector = zk::Client::connector()
         .with_session_timeout(settings.session_timeout)
         .with_connection_timeout(Duration::from_secs(2))
-        .with_fail_eagerly()
-        .connect(&settings.connect)
-        .await?;
+        .with_fail_eagerly();
+    if let Some(credentials) = settings.access.digest() {
+        connector = connector.with_auth("digest", credentials);
+    }
+    let root = connector.connect(&settings.connect).await?;
     if settings.chroot == "/" {
         return Ok(root);
     }
-    let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    // Kaa-compatible tooling may list the layout; only the cluster may change it.
+    let options = settings
+        .access
+        .create_options(zk::CreateMode::Persistent, Readers::Anyone);
     match root.mkdir(&settings.chroot, &options).await {
         Ok(()) | Err(zk::Error::NodeExists) => {}
         Err(error) => return Err(error.into()),
     }
+    settings
+        .access
+        .restrict(&root, &settings.chroot, Readers::Anyone)
+        .await;
     root.chroot(settings.chroot.as_str())
         .map_err(|_| ZkError::BadChroot(settings.chroot.clone()))
 }

@@ -9,12 +9,15 @@
 #
 # Node 1 runs every service; nodes 2..N run $KAA_CLUSTER_SERVICES (default: all three, so any
 # of them can take over as Control leader). Files: .cluster/node-<i>/{node.toml,node.log,pid}.
-# KAA_NODE_PROFILE=release uses a release build.
+# KAA_NODE_PROFILE=release uses a release build. Nodes authenticate to ZooKeeper with the digest
+# credentials $KAA_CLUSTER_ZOOKEEPER_AUTH (default kaa-local:kaa-local, like the local PostgreSQL's
+# kaa:kaa), so only they can change the znodes under /kaa-local.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 RUN=${KAA_CLUSTER_DIR:-$ROOT/.cluster}
 PROFILE=${KAA_NODE_PROFILE:-debug}
 SERVICES=${KAA_CLUSTER_SERVICES:-control,operations,bootstrap}
+ZOOKEEPER_AUTH=${KAA_CLUSTER_ZOOKEEPER_AUTH:-kaa-local:kaa-local}
 
 usage() { echo "usage: $0 {up N|down|status}" >&2; exit 2; }
 
@@ -38,6 +41,7 @@ host = "$ip"
 [zookeeper]
 connect = "127.0.0.1:2181"
 chroot = "/kaa-local"
+auth = "$ZOOKEEPER_AUTH"
 
 [control]
 enabled = $control
@@ -55,6 +59,7 @@ url = "postgres://kaa:kaa@127.0.0.1:5432/kaa"
 backend = "cassandra"
 contact_points = ["127.0.0.1:9042"]
 TOML
+  chmod 600 "$dir/node.toml" # it holds the ZooKeeper credentials
 }
 
 up() {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use kaa_cluster::acl::ZkAccess;
 use kaa_control::rebalance::RebalanceSettings;
 use kaa_model::outbound::OutboundPolicy;
 use kaa_model::{Service, ServiceSet};
@@ -201,6 +202,22 @@ pub struct ZooKeeperConfig {
     /// How often an Operations node refreshes its load in ZooKeeper.
     #[serde(with = "humantime_serde")]
     pub load_report_interval: Duration,
+    /// Digest credentials `user:password`; the znodes the cluster creates can be changed only
+    /// with them. Empty: none, which a cluster node accepts only with `insecure_open_acl`.
+    pub auth: String,
+    /// Run a cluster node without `auth`, its znodes open to anyone who reaches ZooKeeper.
+    pub insecure_open_acl: bool,
+}
+
+impl ZooKeeperConfig {
+    /// How the node authenticates and protects the cluster's znodes (after [`Config::validate`]).
+    pub fn access(&self) -> ZkAccess {
+        if self.auth.is_empty() {
+            ZkAccess::Open
+        } else {
+            ZkAccess::Digest(self.auth.clone())
+        }
+    }
 }
 
 impl Default for ZooKeeperConfig {
@@ -210,6 +227,8 @@ impl Default for ZooKeeperConfig {
             chroot: "/kaa".into(),
             session_timeout: Duration::from_secs(2),
             load_report_interval: Duration::from_secs(3),
+            auth: String::new(),
+            insecure_open_acl: false,
         }
     }
 }
@@ -599,6 +618,24 @@ impl Config {
         if self.zookeeper.load_report_interval < Duration::from_millis(100) {
             return invalid("zookeeper.load_report_interval", "must be at least 100ms");
         }
+        if !self.zookeeper.auth.is_empty() {
+            let complete = matches!(
+                self.zookeeper.auth.split_once(':'),
+                Some((user, password)) if !user.is_empty() && !password.is_empty()
+            );
+            if !complete {
+                return invalid(
+                    "zookeeper.auth",
+                    "must be digest credentials user:password, both non-empty",
+                );
+            }
+            if self.zookeeper.insecure_open_acl {
+                return invalid(
+                    "zookeeper.insecure_open_acl",
+                    "contradicts zookeeper.auth, which protects every znode; remove one of them",
+                );
+            }
+        }
         if self.control.rebalance_interval < Duration::from_millis(100) {
             return invalid("control.rebalance_interval", "must be at least 100ms");
         }
@@ -659,7 +696,26 @@ impl Config {
                 return invalid(key, "TLS needs both tls_certificate and tls_private_key");
             }
         }
-        self.validate_ports()
+        self.validate_ports()?;
+        self.validate_zookeeper_access()
+    }
+
+    /// Secure by default: a cluster node needs ZooKeeper credentials or an explicit opt-out.
+    /// Checked last, so a config with other mistakes is refused for those first.
+    fn validate_zookeeper_access(&self) -> Result<(), ConfigError> {
+        if self.node.mode == Mode::Cluster
+            && self.zookeeper.auth.is_empty()
+            && !self.zookeeper.insecure_open_acl
+        {
+            return Err(ConfigError::Invalid {
+                key: "zookeeper.auth",
+                message: "a cluster node needs digest credentials user:password, so that only \
+                          the cluster can change its znodes (or zookeeper.insecure_open_acl = \
+                          true to leave them open to anyone who reaches ZooKeeper)"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
     /// The file appender limits and the outbound allow-list are Operations' only.
@@ -801,9 +857,16 @@ mod tests {
         assert_eq!(parsed, Config::default());
     }
 
+    /// The default cluster config with what a cluster node must add to it.
+    fn cluster_config() -> Config {
+        let mut config = Config::default();
+        config.zookeeper.auth = "kaa:secret".into();
+        config
+    }
+
     #[test]
     fn default_config_and_standalone_preset_validate() {
-        Config::default().validate().unwrap();
+        cluster_config().validate().unwrap();
         let standalone = Config::standalone(Path::new("/tmp/kaa"));
         standalone.validate().unwrap();
         assert_eq!(
@@ -822,7 +885,7 @@ mod tests {
             "admin.port=8181".to_owned(),
             "bootstrap.enabled=false".to_owned(),
         ];
-        let config = Config::load(Config::default(), None, &overrides).unwrap();
+        let config = Config::load(cluster_config(), None, &overrides).unwrap();
         assert_eq!(config.admin.port, 8181);
         assert_eq!(config.services().to_string(), "control,operations");
     }
@@ -890,6 +953,46 @@ mod tests {
         assert_eq!(
             base.operations.file_appender_root(&base.node),
             PathBuf::from("/tmp/kaa/appenders")
+        );
+    }
+
+    #[test]
+    fn a_cluster_node_needs_zookeeper_credentials_unless_open_acls_are_asked_for() {
+        let error = Config::default().validate().unwrap_err();
+        assert!(error.to_string().contains("zookeeper.auth"), "{error}");
+        let open = ["zookeeper.insecure_open_acl=true".to_owned()];
+        let config = Config::load(Config::default(), None, &open).unwrap();
+        assert_eq!(config.zookeeper.access(), ZkAccess::Open);
+        let with_auth = ["zookeeper.auth=kaa:secret".to_owned()];
+        let config = Config::load(Config::default(), None, &with_auth).unwrap();
+        assert_eq!(
+            config.zookeeper.access(),
+            ZkAccess::Digest("kaa:secret".into())
+        );
+    }
+
+    #[test]
+    fn zookeeper_auth_must_be_user_and_password() {
+        for bad in ["kaa", "kaa:", ":secret", ":"] {
+            let overrides = [format!("zookeeper.auth={bad}")];
+            let error = Config::load(Config::default(), None, &overrides).unwrap_err();
+            assert!(
+                error.to_string().contains("zookeeper.auth"),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn open_acls_contradict_zookeeper_credentials() {
+        let overrides = [
+            "zookeeper.auth=kaa:secret".to_owned(),
+            "zookeeper.insecure_open_acl=true".to_owned(),
+        ];
+        let error = Config::load(Config::default(), None, &overrides).unwrap_err();
+        assert!(
+            error.to_string().contains("zookeeper.insecure_open_acl"),
+            "{error}"
         );
     }
 

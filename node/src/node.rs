@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use kaa_bootstrap::BootstrapService;
 use kaa_cluster::Cluster;
+use kaa_cluster::acl::ZkAccess;
 use kaa_cluster::zookeeper::ZkSettings;
 use kaa_control::ControlService;
 use kaa_model::Service;
@@ -97,10 +98,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let (cluster, mut fatal) = match config.node.mode {
         Mode::Standalone => (Cluster::standalone(registration), None),
         Mode::Cluster => {
+            let access = config.zookeeper.access();
+            if access == ZkAccess::Open {
+                warn!(
+                    "zookeeper.insecure_open_acl is set: anyone who reaches ZooKeeper can change this cluster's znodes, register a fake Operations node and take the Control lock (set zookeeper.auth)"
+                );
+            }
             let settings = ZkSettings {
                 connect: config.zookeeper.connect.clone(),
                 chroot: config.zookeeper.chroot.clone(),
                 session_timeout: config.zookeeper.session_timeout,
+                access,
             };
             let (cluster, fatal) = Cluster::join(
                 settings,

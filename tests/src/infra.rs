@@ -10,6 +10,9 @@ pub fn zookeeper() -> String {
     env_or("KAA_TEST_ZOOKEEPER", "127.0.0.1:2181")
 }
 
+/// The ZooKeeper digest credentials (`zookeeper.auth`) every cluster-mode test node gets.
+pub const ZOOKEEPER_AUTH: &str = "kaa-tests:kaa-tests-zookeeper-secret";
+
 /// PostgreSQL URL of the `kaa` database (`KAA_TEST_POSTGRES`).
 pub fn postgres() -> String {
     env_or("KAA_TEST_POSTGRES", "postgres://kaa:kaa@127.0.0.1:5432/kaa")

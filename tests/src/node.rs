@@ -89,6 +89,11 @@ impl NodeBuilder {
         ] {
             builder = builder.set(key, free_port());
         }
+        if !standalone {
+            // A cluster node refuses to start without ZooKeeper credentials; the same ones for
+            // every node, so nodes of one test share their chroot.
+            builder = builder.set("zookeeper.auth", crate::infra::ZOOKEEPER_AUTH);
+        }
         builder
     }
 

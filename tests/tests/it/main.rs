@@ -20,6 +20,7 @@ mod schemathesis;
 mod smoke;
 mod support;
 mod thrift_interop;
+mod zookeeper_acl;
 
 /// A name unique to this test run, for databases, tables, keyspaces and znodes.
 fn unique(prefix: &str) -> String {
