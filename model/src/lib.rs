@@ -10,11 +10,13 @@
 //!   server profiles that decide its endpoint groups.
 //! - [`appender`], [`verifier`]: the settings of log appenders and user verifiers, checked by
 //!   Control and run by Operations.
+//! - [`redact`]: hiding passwords and tokens in what nodes print, log and show.
 //! - [`outbound`]: which addresses Operations may call on a tenant's behalf.
 
 pub mod appender;
 pub mod filter;
 pub mod health;
+pub mod redact;
 pub mod outbound;
 mod role;
 pub mod schema;

@@ -2,8 +2,9 @@
 //!
 //! `/health` answers 200 while the process is alive. `/ready` runs every readiness probe the
 //! node's components registered (storage, ZooKeeper) concurrently and answers 200 only if all
-//! pass, 503 otherwise, naming each probe's state; it also answers 503 once shutdown begins, so a
-//! load balancer drains the node first. `/metrics` renders the node's Prometheus registry.
+//! pass, 503 otherwise, naming each probe's state (a failure's text with passwords in URLs
+//! hidden); it also answers 503 once shutdown begins, so a load balancer drains the node first.
+//! `/metrics` renders the node's Prometheus registry.
 //! `/cluster` shows this node's live view of the cluster (nodes, services, leader, Operations
 //! load, the hash ring) and `/cluster/owner?key=K` names the Operations node that owns key `K`.
 //!
@@ -365,7 +366,7 @@ async fn ready(state: web::Data<AdminState>) -> HttpResponse {
         .map(|(name, outcome)| {
             let value = match outcome {
                 Ok(()) => json!({ "ok": true }),
-                Err(reason) => json!({ "ok": false, "error": reason }),
+                Err(reason) => json!({ "ok": false, "error": kaa_model::redact::text(&reason) }),
             };
             (name, value)
         })

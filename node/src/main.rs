@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use kaa_model::redact;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -45,7 +46,7 @@ enum Command {
     },
     /// Print the commented default configuration.
     PrintConfig,
-    /// Validate the configuration and print it with every layer applied.
+    /// Validate the configuration and print it with every layer applied, secrets hidden.
     CheckConfig {
         /// Check the standalone preset instead of the cluster defaults.
         #[arg(long)]
@@ -88,10 +89,7 @@ fn main() -> ExitCode {
             } else {
                 Config::default()
             };
-            return match settings
-                .load(base)
-                .and_then(|c| Ok(toml::to_string_pretty(&c)?))
-            {
+            return match settings.load(base).and_then(|c| redacted_toml(&c)) {
                 Ok(text) => {
                     print!("{text}");
                     ExitCode::SUCCESS
@@ -124,15 +122,27 @@ fn main() -> ExitCode {
     }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error:#}");
+            tracing::error!("{}", redact::text(&format!("{error:#}")));
             fail("node failed", &error)
         }
     }
 }
 
 fn fail(context: &str, error: &anyhow::Error) -> ExitCode {
-    eprintln!("kaa-node: {context}: {error:#}");
+    eprintln!(
+        "kaa-node: {context}: {}",
+        redact::text(&format!("{error:#}"))
+    );
     ExitCode::FAILURE
+}
+
+/// `config` as TOML with its secrets hidden (passwords in URLs, `[zookeeper] auth`, …), for
+/// `check-config`, whose output ends up in tickets and chat.
+fn redacted_toml(config: &Config) -> anyhow::Result<String> {
+    // Read back from TOML text, the value holds only what TOML can print (no nulls).
+    let mut value: serde_json::Value = toml::from_str(&toml::to_string_pretty(config)?)?;
+    redact::json(&mut value);
+    Ok(toml::to_string_pretty(&value)?)
 }
 
 /// The first SIGINT or SIGTERM starts a graceful shutdown; a second one exits at once.

@@ -82,7 +82,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let node_id = config.node_id();
     let services = config.services();
     info!(node = %node_id, mode = ?config.node.mode, %services, "starting kaa-node");
-    std::fs::create_dir_all(&config.node.data_dir).with_context(|| {
+    create_data_dir(&config.node.data_dir).with_context(|| {
         format!(
             "cannot create node.data_dir {}",
             config.node.data_dir.display()
@@ -325,6 +325,26 @@ async fn bind(
     Ok(Listeners { tcp, http, tls })
 }
 
+/// Creates the data dir (and missing parents) readable by the node's user only (0700): it holds
+/// the node's private key and, standalone, its databases. An existing dir is left as the operator
+/// made it, with a warning when others may read it.
+fn create_data_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        warn!(
+            data_dir = %dir.display(),
+            mode = format!("{mode:o}"),
+            "node.data_dir is open to other users; chmod 700 it"
+        );
+    }
+    Ok(())
+}
+
 /// Calls `connect` until it succeeds or `patience` runs out, backing off between attempts.
 async fn retry<T, F, Fut>(what: &str, patience: Duration, mut connect: F) -> anyhow::Result<T>
 where
@@ -337,6 +357,7 @@ where
         match connect().await {
             Ok(value) => return Ok(value),
             Err(error) if started.elapsed() + backoff < patience => {
+                let error = kaa_model::redact::text(&error.to_string()).into_owned();
                 warn!(%error, retry_in = ?backoff, "{what} not reachable yet");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));

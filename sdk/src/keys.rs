@@ -1,7 +1,8 @@
 //! The endpoint's RSA key pair, kept in the SDK's state dir as the Java SDK keeps it:
-//! `key.private` (PKCS#8 DER) and `key.public` (X.509 DER). The endpoint is known to the
-//! server by the SHA-1 of the public key.
+//! `key.private` (PKCS#8 DER, mode 0600: readable by the device's user only) and `key.public`
+//! (X.509 DER). The endpoint is known to the server by the SHA-1 of the public key.
 
+use std::io::Write;
 use std::path::Path;
 
 use kaa_idl::endpoint::crypto::{KeyPair, key_hash};
@@ -38,7 +39,7 @@ impl EndpointKeys {
             .pair
             .private_key_der()
             .map_err(|e| SdkError::Keys(e.to_string()))?;
-        std::fs::write(&private, der)?;
+        write_private(&private, &der)?;
         std::fs::write(dir.join("key.public"), &keys.public_der)?;
         Ok(keys)
     }
@@ -66,5 +67,36 @@ impl EndpointKeys {
     /// SHA-1 of the public key: the endpoint's identity.
     pub fn key_hash(&self) -> &[u8; 20] {
         &self.key_hash
+    }
+}
+
+/// Writes a new private key file readable and writable by its owner only.
+fn write_private(path: &Path, der: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(der)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_private_key_is_stored_for_its_owner_only_and_reloaded() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let created = EndpointKeys::load_or_create(&state).unwrap();
+        let mode = std::fs::metadata(state.join("key.private"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "key.private mode {mode:o}");
+        let loaded = EndpointKeys::load_or_create(&state).unwrap();
+        assert_eq!(loaded.key_hash(), created.key_hash());
     }
 }

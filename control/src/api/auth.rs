@@ -86,6 +86,12 @@ impl Caller {
         }
     }
 
+    /// Whether the caller may see secrets: credentials in appender and verifier settings and
+    /// endpoint access tokens. A TENANT_USER watches but does not build, so it may not.
+    pub fn sees_secrets(&self) -> bool {
+        self.user.role != Role::TenantUser
+    }
+
     /// The caller's tenant; 403 for a KAA_ADMIN, who manages tenants but not their content.
     pub fn tenant(&self) -> Result<&str, ApiError> {
         self.user

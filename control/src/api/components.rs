@@ -10,6 +10,7 @@ use kaa_idl::thrift::operations::{Notification, Operation};
 use kaa_model::appender::{
     CassandraSettings, FileSettings, HEADER_FIELDS, InvalidSetting, MongoSettings, RestSettings,
 };
+use kaa_model::redact;
 use kaa_model::verifier::HttpVerifierSettings;
 use kaa_store::metadata::{LogAppender, SdkProfile, UserVerifier};
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,16 @@ use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody, parse_value};
 use super::openapi::{AppenderTypeName, HeaderFieldName, Name, VerifierTypeName};
 use super::{ApiState, PageOf, PageQuery, change, check_name};
+
+/// Stored settings as `caller` may see them: passwords, tokens and credentials in URLs are
+/// [`redact`]ed for a TENANT_USER, who watches but does not build.
+fn settings_view(stored: &str, caller: &Caller) -> Value {
+    let mut settings = serde_json::from_str(stored).unwrap_or(Value::Null);
+    if !caller.sees_secrets() {
+        redact::json(&mut settings);
+    }
+    settings
+}
 
 // ---- log appenders ----
 
@@ -44,15 +55,17 @@ pub struct AppenderView {
     /// Header fields written with each record.
     #[schema(value_type = Vec<HeaderFieldName>)]
     pub header_fields: Vec<String>,
-    /// Type-specific settings.
+    /// Type-specific settings. A TENANT_USER sees secrets in them (URL passwords, secret query
+    /// parameters, values under names such as `password` or `token`) as `***`.
     #[schema(value_type = Object)]
     pub settings: Value,
     /// Creation time, Unix milliseconds.
     pub created_ms: i64,
 }
 
-impl From<&LogAppender> for AppenderView {
-    fn from(a: &LogAppender) -> Self {
+impl AppenderView {
+    /// `a` as `caller` may see it: secrets in its settings hidden from a TENANT_USER.
+    fn new(a: &LogAppender, caller: &Caller) -> Self {
         Self {
             id: a.id.clone(),
             name: a.name.clone(),
@@ -61,7 +74,7 @@ impl From<&LogAppender> for AppenderView {
             max_log_version: (a.max_log_version > 0).then_some(a.max_log_version),
             confirm_delivery: a.confirm_delivery,
             header_fields: serde_json::from_str(&a.header_fields).unwrap_or_default(),
-            settings: serde_json::from_str(&a.settings).unwrap_or(Value::Null),
+            settings: settings_view(&a.settings, caller),
             created_ms: a.created_ms,
         }
     }
@@ -136,9 +149,15 @@ pub async fn list_appenders(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&TENANT_ROLES)?;
     let app = tenant_application(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(PageOf::<AppenderView>::from(
-        state.store.appenders(&app.id, query.page()?).await?,
-    )))
+    let page = state.store.appenders(&app.id, query.page()?).await?;
+    Ok(HttpResponse::Ok().json(PageOf {
+        items: page
+            .items
+            .iter()
+            .map(|item| AppenderView::new(item, &caller))
+            .collect(),
+        next_offset: page.next,
+    }))
 }
 
 /// Adds a log appender (TENANT_DEVELOPER).
@@ -199,7 +218,7 @@ pub async fn create_appender(
         appender_id: Some(appender.id.clone()),
         ..change(&app.id, seq, Operation::ADD_LOG_APPENDER)
     });
-    Ok(HttpResponse::Created().json(AppenderView::from(&appender)))
+    Ok(HttpResponse::Created().json(AppenderView::new(&appender, &caller)))
 }
 
 /// One log appender.
@@ -214,8 +233,9 @@ pub async fn get_appender(
     caller.require(&TENANT_ROLES)?;
     let (app_id, appender_id) = path.into_inner();
     let app = tenant_application(&state, &caller, &app_id).await?;
-    Ok(HttpResponse::Ok().json(AppenderView::from(
+    Ok(HttpResponse::Ok().json(AppenderView::new(
         &state.store.appender(&app.id, &appender_id).await?,
+        &caller,
     )))
 }
 
@@ -254,21 +274,23 @@ pub struct VerifierView {
     pub verifier_type: String,
     /// The token SDKs name it by.
     pub verifier_token: String,
-    /// Type-specific settings.
+    /// Type-specific settings. A TENANT_USER sees secrets in them (URL passwords, secret query
+    /// parameters, values under names such as `password` or `token`) as `***`.
     #[schema(value_type = Object)]
     pub settings: Value,
     /// Creation time, Unix milliseconds.
     pub created_ms: i64,
 }
 
-impl From<&UserVerifier> for VerifierView {
-    fn from(v: &UserVerifier) -> Self {
+impl VerifierView {
+    /// `v` as `caller` may see it: secrets in its settings hidden from a TENANT_USER.
+    fn new(v: &UserVerifier, caller: &Caller) -> Self {
         Self {
             id: v.id.clone(),
             name: v.name.clone(),
             verifier_type: v.verifier_type.clone(),
             verifier_token: v.verifier_token.clone(),
-            settings: serde_json::from_str(&v.settings).unwrap_or(Value::Null),
+            settings: settings_view(&v.settings, caller),
             created_ms: v.created_ms,
         }
     }
@@ -302,9 +324,15 @@ pub async fn list_verifiers(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&TENANT_ROLES)?;
     let app = tenant_application(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(PageOf::<VerifierView>::from(
-        state.store.verifiers(&app.id, query.page()?).await?,
-    )))
+    let page = state.store.verifiers(&app.id, query.page()?).await?;
+    Ok(HttpResponse::Ok().json(PageOf {
+        items: page
+            .items
+            .iter()
+            .map(|item| VerifierView::new(item, &caller))
+            .collect(),
+        next_offset: page.next,
+    }))
 }
 
 /// Adds a user verifier (TENANT_DEVELOPER).
@@ -350,7 +378,7 @@ pub async fn create_verifier(
         user_verifier_token: Some(verifier.verifier_token.clone()),
         ..change(&app.id, seq, Operation::ADD_USER_VERIFIER)
     });
-    Ok(HttpResponse::Created().json(VerifierView::from(&verifier)))
+    Ok(HttpResponse::Created().json(VerifierView::new(&verifier, &caller)))
 }
 
 /// Removes a user verifier (TENANT_DEVELOPER).

@@ -13,6 +13,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kaa_cluster::routing::{EndpointAddress, EndpointMessage, Hop};
 use kaa_idl::endpoint::crypto::{PublicKey, key_hash};
 use kaa_idl::thrift::operations::{Notification, Operation};
+use kaa_model::redact;
 use kaa_store::StoreError;
 use kaa_store::endpoint::{
     CredentialStatus, Credentials, EndpointProfile, Notification as TopicNotification,
@@ -74,7 +75,7 @@ pub struct NewCredentials {
 pub struct EndpointView {
     /// Key hash, URL-safe Base64 without padding.
     pub endpoint_key_hash: String,
-    /// Access token the endpoint chose (owners attach endpoints by it).
+    /// Access token the endpoint chose (owners attach endpoints by it); `***` for a TENANT_USER.
     pub access_token: Option<String>,
     /// SDK token of the SDK profile it runs.
     pub sdk_token: String,
@@ -320,8 +321,10 @@ pub async fn revoke_credentials(
     Ok(HttpResponse::Ok().json(CredentialsView::from(&credentials)))
 }
 
+/// `profile` as `caller` may see it: its access token hidden from a TENANT_USER.
 async fn endpoint_view(
     state: &ApiState,
+    caller: &Caller,
     app: &Application,
     profile: EndpointProfile,
 ) -> Result<EndpointView, ApiError> {
@@ -347,7 +350,13 @@ async fn endpoint_view(
         .await?;
     Ok(EndpointView {
         endpoint_key_hash: URL_SAFE_NO_PAD.encode(&profile.endpoint_key_hash),
-        access_token: profile.access_token,
+        access_token: profile.access_token.map(|token| {
+            if caller.sees_secrets() {
+                token
+            } else {
+                redact::REDACTED.to_owned()
+            }
+        }),
         sdk_token: profile.sdk_token,
         client_profile_version: profile.client_profile_version,
         client_profile,
@@ -389,7 +398,7 @@ pub async fn list_endpoints(
     );
     let mut items = Vec::new();
     for profile in listed.items {
-        items.push(endpoint_view(&state, &app, profile).await?);
+        items.push(endpoint_view(&state, &caller, &app, profile).await?);
     }
     Ok(HttpResponse::Ok().json(PageOf {
         items,
@@ -410,7 +419,7 @@ pub async fn get_endpoint(
     let (id, key) = path.into_inner();
     let app = tenant_application(&state, &caller, &id).await?;
     let profile = app_endpoint(&state, &app, &endpoint_key(&key)?).await?;
-    Ok(HttpResponse::Ok().json(endpoint_view(&state, &app, profile).await?))
+    Ok(HttpResponse::Ok().json(endpoint_view(&state, &caller, &app, profile).await?))
 }
 
 /// Replaces an endpoint's server profile (TENANT_DEVELOPER); its groups and configuration are
@@ -455,7 +464,7 @@ pub async fn update_server_profile(
         )
     })?;
     tell_endpoint(&state, &app, key, EndpointMessage::ServerProfile);
-    Ok(HttpResponse::Ok().json(endpoint_view(&state, &app, profile).await?))
+    Ok(HttpResponse::Ok().json(endpoint_view(&state, &caller, &app, profile).await?))
 }
 
 /// Checks a notification body and encodes it with the application's notification schema.

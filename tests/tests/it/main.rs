@@ -17,6 +17,7 @@ mod node_lifecycle;
 mod owner_configurations;
 mod owners_events;
 mod schemathesis;
+mod secrets;
 mod smoke;
 mod support;
 mod thrift_interop;
