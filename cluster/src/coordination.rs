@@ -1,6 +1,8 @@
 //! How a node takes part in its cluster: [`Cluster::join`] through ZooKeeper, or
 //! [`Cluster::standalone`] in-process. Either way the node reads the same two things: the live
-//! [`ClusterView`] and whether it acts as the Control leader.
+//! [`ClusterView`] and whether it acts as the Control leader. The handle also carries how this
+//! node secures its internode Thrift connections ([`Security`]), so every client pool built
+//! from it calls peers the same way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::election::run_election;
 use crate::membership::{ClusterView, LoadSource, MembershipError, Registration, run_membership};
 use crate::ring::HashRing;
+use crate::rpc::Security;
 use crate::zookeeper::{ZkError, ZkSession, ZkSettings};
 
 /// A node's handle on its cluster. Cheap to clone.
@@ -24,11 +27,12 @@ pub struct Cluster {
     view: watch::Receiver<Arc<ClusterView>>,
     leadership: watch::Receiver<bool>,
     zookeeper: Option<ZkSession>,
+    internode: Security,
 }
 
 impl Cluster {
     /// A standalone node: the view holds this node alone, and it leads if it runs Control.
-    pub fn standalone(registration: Registration) -> Self {
+    pub fn standalone(registration: Registration, internode: Security) -> Self {
         let id = registration.descriptor.id.clone();
         let mut view = ClusterView::default();
         let leads = registration.descriptor.services.contains(&Service::Control);
@@ -47,15 +51,18 @@ impl Cluster {
             view: watch::channel(Arc::new(view)).1,
             leadership: watch::channel(leads).1,
             zookeeper: None,
+            internode,
         }
     }
 
     /// Joins the cluster through ZooKeeper: keeps a session, registers this node on every
     /// session, watches the others, and runs the Control election if the node runs Control.
     /// A fatal membership error (a duplicate node id) arrives on the returned receiver.
+    /// `internode` secures its Thrift connections to peers.
     pub fn join(
         settings: ZkSettings,
         registration: Registration,
+        internode: Security,
         load: LoadSource,
         load_interval: Duration,
         shutdown: CancellationToken,
@@ -88,6 +95,7 @@ impl Cluster {
                 view,
                 leadership,
                 zookeeper: Some(session),
+                internode,
             },
             fatal,
         ))
@@ -118,6 +126,11 @@ impl Cluster {
         self.zookeeper
             .clone()
             .map(|session| Arc::new(session) as Arc<dyn Probe>)
+    }
+
+    /// How this node secures internode Thrift, for its server and its client pools.
+    pub fn internode(&self) -> &Security {
+        &self.internode
     }
 
     /// Whether the node coordinates through ZooKeeper.

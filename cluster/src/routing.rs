@@ -83,8 +83,11 @@ impl EndpointRouter {
     /// A router over the cluster's live view.
     pub fn new(cluster: Cluster) -> Self {
         Self {
+            pool: Arc::new(ClientPool::new(
+                ClientSettings::default(),
+                cluster.internode().clone(),
+            )),
             cluster,
-            pool: Arc::new(ClientPool::new(ClientSettings::default())),
         }
     }
 

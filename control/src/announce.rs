@@ -31,8 +31,8 @@ impl ChangeAnnouncer {
     /// An announcer over the cluster's live view.
     pub fn new(cluster: Cluster) -> Self {
         Self {
+            pool: ClientPool::new(ClientSettings::default(), cluster.internode().clone()),
             cluster,
-            pool: ClientPool::new(ClientSettings::default()),
         }
     }
 

@@ -133,7 +133,8 @@ pub async fn run_rebalancer(
     settings: RebalanceSettings,
     shutdown: CancellationToken,
 ) {
-    let pool = ClientPool::<Operations>::new(ClientSettings::default());
+    let pool =
+        ClientPool::<Operations>::new(ClientSettings::default(), cluster.internode().clone());
     // Rule ids only need to differ from the ones a previous leader sent.
     let mut next_rule_id = kaa_store::metadata::now_ms().saturating_mul(1000);
     let mut ticks = tokio::time::interval(settings.interval);

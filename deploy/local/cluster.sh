@@ -9,6 +9,8 @@
 #
 # Node 1 runs every service; nodes 2..N run $KAA_CLUSTER_SERVICES (default: all three, so any
 # of them can take over as Control leader). Files: .cluster/node-<i>/{node.toml,node.log,pid}.
+# Internode Thrift is mutual TLS: `kaa-node certs init` makes the cluster CA once in .cluster/ca,
+# and `kaa-node certs issue` each node's certificate for its IP in .cluster/node-<i>/tls.
 # KAA_NODE_PROFILE=release uses a release build. Nodes authenticate to ZooKeeper with the digest
 # credentials $KAA_CLUSTER_ZOOKEEPER_AUTH (default kaa-local:kaa-local, like the local PostgreSQL's
 # kaa:kaa), so only they can change the znodes under /kaa-local.
@@ -43,6 +45,11 @@ connect = "127.0.0.1:2181"
 chroot = "/kaa-local"
 auth = "$ZOOKEEPER_AUTH"
 
+[cluster]
+tls_ca = "$dir/tls/ca.pem"
+tls_cert = "$dir/tls/node-$i.pem"
+tls_key = "$dir/tls/node-$i.key"
+
 [control]
 enabled = $control
 
@@ -69,6 +76,7 @@ up() {
   [ "$PROFILE" = release ] && profile_flag=(--release)
   (cd "$ROOT" && cargo build --quiet --locked "${profile_flag[@]}" --bin kaa-node)
   bin="$ROOT/target/$PROFILE/kaa-node"
+  [ -f "$RUN/ca/ca.key" ] || "$bin" certs init --dir "$RUN/ca"
   for i in $(seq 1 "$n"); do
     local dir="$RUN/node-$i" services=$SERVICES
     [ "$i" -eq 1 ] && services=control,operations,bootstrap
@@ -76,6 +84,8 @@ up() {
     if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
       echo "node-$i already running (pid $(cat "$dir/pid"))"; continue
     fi
+    "$bin" certs issue --ca-dir "$RUN/ca" --name "node-$i" --ip "$(node_ip "$i")" --dns localhost \
+      --out "$dir/tls" >/dev/null
     write_config "$i" "$services" "$dir"
     setsid "$bin" --config "$dir/node.toml" >"$dir/node.log" 2>&1 </dev/null &
     echo $! >"$dir/pid"

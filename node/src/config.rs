@@ -108,6 +108,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// ZooKeeper (cluster mode).
     pub zookeeper: ZooKeeperConfig,
+    /// Internode Thrift security.
+    pub cluster: ClusterConfig,
     /// The Control service.
     pub control: ControlConfig,
     /// The Operations service.
@@ -231,6 +233,20 @@ impl Default for ZooKeeperConfig {
             insecure_open_acl: false,
         }
     }
+}
+
+/// `[cluster]`: mutual TLS on internode Thrift. Paths may use `{data_dir}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// PEM certificate of the cluster CA: peers must present a certificate it signed.
+    pub tls_ca: String,
+    /// PEM certificate of this node, signed by the cluster CA.
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: String,
+    /// Serve and call internode Thrift without TLS, to anyone who reaches the port.
+    pub insecure_plaintext: bool,
 }
 
 /// `[control]`.
@@ -539,6 +555,7 @@ impl Default for Config {
             node: NodeConfig::default(),
             admin: AdminConfig::default(),
             zookeeper: ZooKeeperConfig::default(),
+            cluster: ClusterConfig::default(),
             control: ControlConfig::default(),
             operations: EndpointServiceConfig::operations(),
             bootstrap: EndpointServiceConfig::bootstrap(),
@@ -697,7 +714,8 @@ impl Config {
             }
         }
         self.validate_ports()?;
-        self.validate_zookeeper_access()
+        self.validate_zookeeper_access()?;
+        self.validate_cluster()
     }
 
     /// Secure by default: a cluster node needs ZooKeeper credentials or an explicit opt-out.
@@ -714,6 +732,46 @@ impl Config {
                           true to leave them open to anyone who reaches ZooKeeper)"
                     .into(),
             });
+        }
+        Ok(())
+    }
+
+    /// Internode Thrift is mutual TLS unless plaintext is asked for; a cluster node needs its
+    /// files (a standalone node makes its own when none are set).
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        let cluster = &self.cluster;
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.into(),
+            })
+        };
+        let files = [
+            ("cluster.tls_ca", &cluster.tls_ca),
+            ("cluster.tls_cert", &cluster.tls_cert),
+            ("cluster.tls_key", &cluster.tls_key),
+        ];
+        let missing = files.iter().find(|(_, path)| path.is_empty());
+        let any_set = files.iter().any(|(_, path)| !path.is_empty());
+        if let (Some((key, _)), true) = (missing, any_set) {
+            return invalid(
+                key,
+                "internode TLS needs all of cluster.tls_ca, cluster.tls_cert and cluster.tls_key",
+            );
+        }
+        if cluster.insecure_plaintext && any_set {
+            return invalid(
+                "cluster.insecure_plaintext",
+                "the TLS files are set too: choose mutual TLS or plaintext",
+            );
+        }
+        if self.node.mode == Mode::Cluster && !any_set && !cluster.insecure_plaintext {
+            return invalid(
+                "cluster.tls_ca",
+                "a cluster node needs internode TLS: set cluster.tls_ca, cluster.tls_cert and \
+                 cluster.tls_key (`kaa-node certs init` and `kaa-node certs issue` make them), \
+                 or cluster.insecure_plaintext = true on a network nobody else reaches",
+            );
         }
         Ok(())
     }
@@ -859,7 +917,7 @@ mod tests {
 
     /// The default cluster config with what a cluster node must add to it.
     fn cluster_config() -> Config {
-        let mut config = Config::default();
+        let mut config = with_tls_files(Config::default());
         config.zookeeper.auth = "kaa:secret".into();
         config
     }
@@ -927,44 +985,14 @@ mod tests {
     }
 
     #[test]
-    fn outbound_allow_list_and_file_appender_limits_are_checked_by_key() {
-        let base = Config::standalone(Path::new("/tmp/kaa"));
-        let load = |entry: &str| Config::load(base.clone(), None, &[entry.to_owned()]);
-        let config = load(r#"operations.outbound_allow=["10.0.0.0/8", "ingest.example.com"]"#)
-            .unwrap();
-        assert_eq!(config.operations.outbound_allow.len(), 2);
-        for (entry, key) in [
-            (
-                r#"operations.outbound_allow=["10.0.0.0/33"]"#,
-                "operations.outbound_allow",
-            ),
-            (
-                "operations.file_appender_max_files=0",
-                "operations.file_appender_max_files",
-            ),
-            (
-                r#"bootstrap.outbound_allow=["10.0.0.0/8"]"#,
-                "bootstrap.outbound_allow",
-            ),
-        ] {
-            let error = load(entry).unwrap_err();
-            assert!(error.to_string().contains(key), "{entry}: {error}");
-        }
-        assert_eq!(
-            base.operations.file_appender_root(&base.node),
-            PathBuf::from("/tmp/kaa/appenders")
-        );
-    }
-
-    #[test]
     fn a_cluster_node_needs_zookeeper_credentials_unless_open_acls_are_asked_for() {
         let error = Config::default().validate().unwrap_err();
         assert!(error.to_string().contains("zookeeper.auth"), "{error}");
         let open = ["zookeeper.insecure_open_acl=true".to_owned()];
-        let config = Config::load(Config::default(), None, &open).unwrap();
+        let config = Config::load(with_tls_files(Config::default()), None, &open).unwrap();
         assert_eq!(config.zookeeper.access(), ZkAccess::Open);
         let with_auth = ["zookeeper.auth=kaa:secret".to_owned()];
-        let config = Config::load(Config::default(), None, &with_auth).unwrap();
+        let config = Config::load(with_tls_files(Config::default()), None, &with_auth).unwrap();
         assert_eq!(
             config.zookeeper.access(),
             ZkAccess::Digest("kaa:secret".into())
@@ -993,6 +1021,70 @@ mod tests {
         assert!(
             error.to_string().contains("zookeeper.insecure_open_acl"),
             "{error}"
+        );
+    }
+
+    fn with_tls_files(mut config: Config) -> Config {
+        config.cluster.tls_ca = "/etc/kaa/ca.pem".into();
+        config.cluster.tls_cert = "/etc/kaa/node.pem".into();
+        config.cluster.tls_key = "/etc/kaa/node.key".into();
+        config
+    }
+
+    fn invalid_key(config: &Config) -> &'static str {
+        match config.validate() {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid key, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cluster_node_needs_internode_tls_or_an_explicit_plaintext() {
+        let mut none = cluster_config();
+        none.cluster = ClusterConfig::default();
+        assert_eq!(invalid_key(&none), "cluster.tls_ca");
+        let mut plaintext = none.clone();
+        plaintext.cluster.insecure_plaintext = true;
+        plaintext.validate().unwrap();
+        assert_eq!(
+            invalid_key(&with_tls_files(plaintext)),
+            "cluster.insecure_plaintext"
+        );
+        let mut partial = cluster_config();
+        partial.cluster.tls_key.clear();
+        assert_eq!(invalid_key(&partial), "cluster.tls_key");
+        // A standalone node makes its own when none are set.
+        none.node.mode = Mode::Standalone;
+        none.validate().unwrap();
+    }
+
+    #[test]
+    fn outbound_allow_list_and_file_appender_limits_are_checked_by_key() {
+        let base = Config::standalone(Path::new("/tmp/kaa"));
+        let load = |entry: &str| Config::load(base.clone(), None, &[entry.to_owned()]);
+        let config = load(r#"operations.outbound_allow=["10.0.0.0/8", "ingest.example.com"]"#)
+            .unwrap();
+        assert_eq!(config.operations.outbound_allow.len(), 2);
+        for (entry, key) in [
+            (
+                r#"operations.outbound_allow=["10.0.0.0/33"]"#,
+                "operations.outbound_allow",
+            ),
+            (
+                "operations.file_appender_max_files=0",
+                "operations.file_appender_max_files",
+            ),
+            (
+                r#"bootstrap.outbound_allow=["10.0.0.0/8"]"#,
+                "bootstrap.outbound_allow",
+            ),
+        ] {
+            let error = load(entry).unwrap_err();
+            assert!(error.to_string().contains(key), "{entry}: {error}");
+        }
+        assert_eq!(
+            base.operations.file_appender_root(&base.node),
+            PathBuf::from("/tmp/kaa/appenders")
         );
     }
 

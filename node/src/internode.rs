@@ -12,16 +12,21 @@
 //! has no use here (Kaa's entity route messages, user configuration updates) are logged.
 //!
 //! `stats` on the console and `kaa_internode_*` on `/metrics` count what arrived.
+//!
+//! [`security`] decides how the port is secured: mutual TLS with the `[cluster]` files, a
+//! standalone node's own CA and certificate when it was given none, or plaintext when the
+//! operator explicitly asks for it.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use kaa_cluster::Cluster;
 use kaa_cluster::routing::{EndpointAddress, EndpointMessage, Hop};
-use kaa_cluster::rpc::{Processors, ServerSettings, ThriftServer};
+use kaa_cluster::rpc::certs::{self, NodeSubject, TlsFiles};
+use kaa_cluster::rpc::{Processors, Security, ServerSettings, ThriftServer};
 use kaa_control::announce::ChangeAnnouncer;
 use kaa_idl::thrift::bootstrap::{BootstrapServiceSyncHandler, ThriftOperationsServer};
 use kaa_idl::thrift::kaa_node::{
@@ -44,6 +49,65 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
+
+/// Where a standalone node given no `[cluster]` files keeps its own CA and certificate, under
+/// `node.data_dir`.
+pub const STANDALONE_TLS_DIR: &str = "internode-tls";
+
+/// How this node secures internode Thrift, on its server and in every client. Plaintext is
+/// logged as a warning on every start.
+pub fn security(config: &Config) -> anyhow::Result<Security> {
+    let cluster = &config.cluster;
+    if cluster.insecure_plaintext {
+        warn!(
+            port = config.node.thrift_port,
+            "internode thrift is plaintext (cluster.insecure_plaintext): anyone who reaches node.thrift_port can shut this node down, run console commands and send it messages"
+        );
+        return Ok(Security::Plaintext);
+    }
+    // Validation refuses a cluster node without files, so only a standalone node gets here
+    // without them.
+    let files = if cluster.tls_ca.is_empty() {
+        let dir = config.node.data_dir.join(STANDALONE_TLS_DIR);
+        let files = certs::standalone(&dir, &standalone_subject(&config.node.thrift_host))
+            .with_context(|| {
+                format!(
+                    "cannot make the standalone node's internode certificates in {}",
+                    dir.display()
+                )
+            })?;
+        info!(
+            ca = %files.ca.display(),
+            "internode thrift uses this standalone node's own CA; `kaa-node certs issue --ca-dir` it for clients"
+        );
+        files
+    } else {
+        TlsFiles {
+            ca: config.expand(&cluster.tls_ca).into(),
+            cert: config.expand(&cluster.tls_cert).into(),
+            key: config.expand(&cluster.tls_key).into(),
+        }
+    };
+    Security::mutual_tls(&files)
+        .context("cannot set up internode TLS (cluster.tls_ca, cluster.tls_cert, cluster.tls_key)")
+}
+
+/// A standalone node's certificate names its Thrift host and the loopback addresses, where
+/// local tools reach it.
+fn standalone_subject(thrift_host: &str) -> NodeSubject {
+    let mut subject = NodeSubject {
+        name: "node".into(),
+        ips: vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()],
+        dns: vec!["localhost".into()],
+    };
+    match thrift_host.parse::<IpAddr>() {
+        Ok(ip) if !ip.is_unspecified() && !subject.ips.contains(&ip) => subject.ips.push(ip),
+        Ok(_) => {}
+        Err(_) if thrift_host != "localhost" => subject.dns.push(thrift_host.to_owned()),
+        Err(_) => {}
+    }
+    subject
+}
 
 /// How many received messages may wait for their consumer before calls are refused.
 const QUEUE_CAPACITY: usize = 1024;
@@ -152,7 +216,8 @@ impl Internode {
         consumers.close();
 
         let (host, port) = (&config.node.thrift_host, config.node.thrift_port);
-        let server = ThriftServer::start(host, port, processors, ServerSettings::default())
+        let settings = ServerSettings::default();
+        let server = ThriftServer::start(host, port, processors, settings, cluster.internode())
             .await
             .context("cannot start the thrift server (node.thrift_host, node.thrift_port)")?;
         let _ = node.thrift_addr.set(server.local_addr());

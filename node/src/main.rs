@@ -2,7 +2,8 @@
 //!
 //! `kaa-node --config node.toml` runs a cluster node; `kaa-node standalone` runs all three
 //! services in one process on embedded storage; `kaa-node print-config` prints the commented
-//! default configuration. See [`config`] for how settings are layered.
+//! default configuration. See [`config`] for how settings are layered. `kaa-node certs init` and
+//! `kaa-node certs issue` make the cluster CA and the node certificates of internode mutual TLS.
 
 mod admin;
 mod config;
@@ -11,10 +12,12 @@ mod node;
 mod registration;
 
 use std::io::IsTerminal;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use kaa_cluster::rpc::certs::{self, NodeSubject};
 use kaa_model::redact;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -46,6 +49,9 @@ enum Command {
     },
     /// Print the commented default configuration.
     PrintConfig,
+    /// Make the certificates of internode mutual TLS (`[cluster]` tls_ca, tls_cert, tls_key).
+    #[command(subcommand)]
+    Certs(CertsCommand),
     /// Validate the configuration and print it with every layer applied, secrets hidden.
     CheckConfig {
         /// Check the standalone preset instead of the cluster defaults.
@@ -54,6 +60,68 @@ enum Command {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Create the cluster CA: DIR/ca.pem and DIR/ca.key (mode 0600; keep it off the nodes).
+    Init {
+        /// Folder for the CA; an existing CA there is never replaced.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Issue a node certificate signed by the CA: OUT/NAME.pem, OUT/NAME.key (0600), OUT/ca.pem.
+    Issue {
+        /// Folder of the CA made by `certs init`.
+        #[arg(long, value_name = "DIR")]
+        ca_dir: PathBuf,
+        /// Node name: the certificate's common name and the files' base name.
+        #[arg(long)]
+        name: String,
+        /// An IP address peers dial this node at (its node.thrift_host); repeatable.
+        #[arg(long = "ip", value_name = "IP")]
+        ips: Vec<IpAddr>,
+        /// A DNS name peers dial this node at; repeatable.
+        #[arg(long = "dns", value_name = "NAME")]
+        dns: Vec<String>,
+        /// Days the certificate is valid.
+        #[arg(long, default_value_t = certs::NODE_VALIDITY_DAYS)]
+        days: u32,
+        /// Folder for the node's files.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+impl CertsCommand {
+    fn run(self) -> Result<String, certs::CertError> {
+        match self {
+            CertsCommand::Init { dir } => {
+                let cert = certs::init_ca(&dir)?;
+                Ok(format!(
+                    "cluster CA: {} (key {})",
+                    cert.display(),
+                    dir.join(certs::CA_KEY_FILE).display()
+                ))
+            }
+            CertsCommand::Issue {
+                ca_dir,
+                name,
+                ips,
+                dns,
+                days,
+                out,
+            } => {
+                let files = certs::issue(&ca_dir, &NodeSubject { name, ips, dns }, days, &out)?;
+                Ok(format!(
+                    "[cluster]\ntls_ca = \"{}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+                    files.ca.display(),
+                    files.cert.display(),
+                    files.key.display()
+                ))
+            }
+        }
+    }
 }
 
 #[derive(Args, Default)]
@@ -79,6 +147,15 @@ fn main() -> ExitCode {
         Some(Command::PrintConfig) => {
             print!("{DEFAULT_CONFIG_TOML}");
             return ExitCode::SUCCESS;
+        }
+        Some(Command::Certs(command)) => {
+            return match command.run() {
+                Ok(report) => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail("cannot make certificates", &error.into()),
+            };
         }
         Some(Command::CheckConfig {
             standalone,

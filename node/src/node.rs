@@ -40,7 +40,7 @@ use tracing::{info, warn};
 
 use crate::admin::{AdminServer, AdminState};
 use crate::config::{Config, EndpointServiceConfig, Mode};
-use crate::internode::Internode;
+use crate::internode::{self, Internode};
 use crate::registration;
 
 /// The services that are running, each owning what it opened.
@@ -95,8 +95,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .context("cannot load or create the node key pair (node.data_dir)")?;
     let registration = registration::registration(&config, keys.public_der());
     let session_count = Arc::new(AtomicUsize::new(0));
+    let thrift_security = internode::security(&config)?;
     let (cluster, mut fatal) = match config.node.mode {
-        Mode::Standalone => (Cluster::standalone(registration), None),
+        Mode::Standalone => (Cluster::standalone(registration, thrift_security), None),
         Mode::Cluster => {
             let access = config.zookeeper.access();
             if access == ZkAccess::Open {
@@ -113,6 +114,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             let (cluster, fatal) = Cluster::join(
                 settings,
                 registration,
+                thrift_security,
                 registration::load_source(session_count.clone()),
                 config.zookeeper.load_report_interval,
                 leave_cluster.clone(),

@@ -238,7 +238,10 @@ impl EventRouting {
         }
         let routing = Arc::new(Self {
             node_id,
-            pool: Arc::new(ClientPool::new(ClientSettings::default())),
+            pool: Arc::new(ClientPool::new(
+                ClientSettings::default(),
+                cluster.internode().clone(),
+            )),
             sessions,
             routes: Mutex::default(),
             local: Mutex::default(),
@@ -650,31 +653,35 @@ mod tests {
 
     /// Event routing of a standalone node `n1` (it owns every owner on the ring).
     fn standalone_routing(sessions: Arc<Sessions>) -> Arc<EventRouting> {
-        let cluster = Cluster::standalone(NodeRegistration {
-            descriptor: NodeDescriptor {
-                id: "n1".into(),
-                services: vec![kaa_model::Service::Operations],
-                admin_url: String::new(),
-                thrift_host: "127.0.0.1".into(),
-                thrift_port: 1,
-                started_ms: 0,
-                version: String::new(),
-            },
-            operations: Some(OperationsNodeInfo {
-                connection_info: ConnectionInfo {
+        let cluster = Cluster::standalone(
+            NodeRegistration {
+                descriptor: NodeDescriptor {
+                    id: "n1".into(),
+                    services: vec![kaa_model::Service::Operations],
+                    admin_url: String::new(),
                     thrift_host: "127.0.0.1".into(),
                     thrift_port: 1,
-                    public_key: None,
+                    started_ms: 0,
+                    version: String::new(),
                 },
-                load_info: LoadInfo {
-                    endpoint_count: 0,
-                    load_average: 0.0,
-                },
-                time_started: 0,
-                transports: Vec::new(),
-            }),
-            bootstrap: None,
-        });
+                operations: Some(OperationsNodeInfo {
+                    connection_info: ConnectionInfo {
+                        thrift_host: "127.0.0.1".into(),
+                        thrift_port: 1,
+                        public_key: None,
+                    },
+                    load_info: LoadInfo {
+                        endpoint_count: 0,
+                        load_average: 0.0,
+                    },
+                    time_started: 0,
+                    transports: Vec::new(),
+                }),
+                bootstrap: None,
+            },
+            // Never dials: the one node owns every owner.
+            kaa_cluster::rpc::Security::Plaintext,
+        );
         EventRouting::start("n1".into(), cluster, sessions)
     }
 

@@ -10,6 +10,10 @@ them. Prints one JSON object with what each call returned.
     thrift_client.py --idl idl/thrift --host 127.0.0.1 --port 9090 probe
     thrift_client.py --idl idl/thrift --host 127.0.0.1 --port 9090 shutdown
 
+With `--ca` the connection is TLS (TSSLSocket over Python's `ssl`): the node's certificate must
+be signed by that CA and name `--host`; `--cert` and `--key` present a client certificate, which
+a node under mutual TLS requires.
+
 `probe` calls every KaaNodeService method but shutdown, one call of each kind on
 OperationsService and BootstrapService (structs, enums, lists, binary and double fields), then
 reads the node's counters back; `shutdown` calls KaaNodeService.shutdown.
@@ -19,6 +23,7 @@ import argparse
 import glob
 import json
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -98,6 +103,9 @@ def main():
     parser.add_argument("--idl", required=True, help="directory of the .thrift files")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--ca", help="PEM CA certificate: connect over TLS and trust only it")
+    parser.add_argument("--cert", help="PEM client certificate (with --ca)")
+    parser.add_argument("--key", help="PEM private key of --cert")
     parser.add_argument("action", choices=["probe", "shutdown"])
     args = parser.parse_args()
 
@@ -107,9 +115,23 @@ def main():
         from kaa_node import KaaNodeService
         from operations import OperationsService
         from thrift.protocol import TBinaryProtocol, TMultiplexedProtocol
-        from thrift.transport import TSocket, TTransport
+        from thrift.transport import TSocket, TSSLSocket, TTransport
 
-        socket = TSocket.TSocket(args.host, args.port)
+        if args.ca:
+            context = ssl.create_default_context(cafile=args.ca)
+            if args.cert:
+                context.load_cert_chain(args.cert, args.key)
+            # The context checks the certificate and that it names the host (IP SANs too);
+            # thrift's own hostname callback predates IP SANs.
+            socket = TSSLSocket.TSSLSocket(
+                args.host,
+                args.port,
+                ssl_context=context,
+                server_hostname=args.host,
+                validate_callback=lambda cert, hostname: None,
+            )
+        else:
+            socket = TSocket.TSocket(args.host, args.port)
         socket.setTimeout(10_000)
         transport = TTransport.TFramedTransport(socket)
         protocol = TBinaryProtocol.TBinaryProtocol(transport)

@@ -6,5 +6,6 @@
 
 pub mod api;
 pub mod infra;
+pub mod internode_tls;
 pub mod node;
 pub mod stubs;

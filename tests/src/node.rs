@@ -94,6 +94,15 @@ impl NodeBuilder {
             // every node, so nodes of one test share their chroot.
             builder = builder.set("zookeeper.auth", crate::infra::ZOOKEEPER_AUTH);
         }
+        if !standalone {
+            // Internode Thrift over mutual TLS under the test process's CA (a standalone node
+            // makes its own).
+            let files = crate::internode_tls::test_ca().node_files();
+            builder = builder
+                .set("cluster.tls_ca", files.ca.display())
+                .set("cluster.tls_cert", files.cert.display())
+                .set("cluster.tls_key", files.key.display());
+        }
         builder
     }
 

@@ -1,8 +1,11 @@
 //! Pooled blocking Thrift clients, one pool per service (see the parent module for the design).
+//! Under mutual TLS a connection completes its handshake when it is dialled, within the connect
+//! timeout, so a peer with the wrong certificate fails the dial, never a call.
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use kaa_idl::thrift::bootstrap::BootstrapServiceSyncClient;
@@ -13,20 +16,70 @@ use kaa_idl::thrift::operations::{
 use kaa_idl::thrift::service_names;
 use thrift::protocol::{TBinaryInputProtocol, TBinaryOutputProtocol, TMultiplexedOutputProtocol};
 use thrift::transport::{
-    ReadHalf, TFramedReadTransport, TFramedWriteTransport, TIoChannel, TTcpChannel, WriteHalf,
+    ReadHalf, TFramedReadTransport, TFramedWriteTransport, TIoChannel, WriteHalf,
 };
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::{ClientConnection, StreamOwned};
 use tracing::{debug, warn};
 
-use super::{PeerAddr, RpcError};
+use super::{PeerAddr, RpcError, Security};
 
 /// What a generated client reads replies with: binary protocol over framed transport.
-pub type InputProtocol = TBinaryInputProtocol<TFramedReadTransport<ReadHalf<TTcpChannel>>>;
+pub type InputProtocol = TBinaryInputProtocol<TFramedReadTransport<ReadHalf<Channel>>>;
 
 /// What a generated client writes calls with: binary protocol over framed transport, each call
 /// named `Service:method` for the peer's multiplexed processor.
-pub type OutputProtocol = TMultiplexedOutputProtocol<
-    TBinaryOutputProtocol<TFramedWriteTransport<WriteHalf<TTcpChannel>>>,
->;
+pub type OutputProtocol =
+    TMultiplexedOutputProtocol<TBinaryOutputProtocol<TFramedWriteTransport<WriteHalf<Channel>>>>;
+
+/// One connection's byte stream, plaintext or TLS, shared by the generated client's read and
+/// write halves. A call writes, flushes, then reads, so the halves never wait on each other.
+#[derive(Clone)]
+pub struct Channel(Arc<Mutex<Stream>>);
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Channel {
+    fn stream(&self) -> std::io::Result<MutexGuard<'_, Stream>> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("a call on this connection panicked"))
+    }
+}
+
+impl Read for Channel {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match &mut *self.stream()? {
+            Stream::Plain(stream) => stream.read(buf),
+            Stream::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Channel {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut *self.stream()? {
+            Stream::Plain(stream) => stream.write(buf),
+            Stream::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut *self.stream()? {
+            Stream::Plain(stream) => stream.flush(),
+            Stream::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
+impl TIoChannel for Channel {
+    fn split(self) -> thrift::Result<(ReadHalf<Self>, WriteHalf<Self>)> {
+        Ok((ReadHalf::new(self.clone()), WriteHalf::new(self)))
+    }
+}
 
 /// One internode service, as seen by a caller: its multiplexed name and its generated client.
 pub trait Service: 'static {
@@ -113,10 +166,11 @@ impl<S: Service> Connection<S> {
     }
 }
 
-/// Idle connections to each peer for service `S`, and the settings calls use. Cloning shares
-/// the pool.
+/// Idle connections to each peer for service `S`, and the settings and security calls use.
+/// Cloning shares the pool.
 pub struct ClientPool<S: Service> {
     settings: ClientSettings,
+    security: Security,
     idle: Arc<Mutex<HashMap<PeerAddr, Vec<Connection<S>>>>>,
 }
 
@@ -124,16 +178,18 @@ impl<S: Service> Clone for ClientPool<S> {
     fn clone(&self) -> Self {
         Self {
             settings: self.settings,
+            security: self.security.clone(),
             idle: self.idle.clone(),
         }
     }
 }
 
 impl<S: Service> ClientPool<S> {
-    /// An empty pool.
-    pub fn new(settings: ClientSettings) -> Self {
+    /// An empty pool whose connections are secured by `security`.
+    pub fn new(settings: ClientSettings, security: Security) -> Self {
         Self {
             settings,
+            security,
             idle: Arc::default(),
         }
     }
@@ -211,12 +267,20 @@ impl<S: Service> ClientPool<S> {
                     continue;
                 }
             };
-            let timeout = Some(self.settings.call_timeout);
             stream.set_nodelay(true).map_err(connect_error)?;
-            stream.set_read_timeout(timeout).map_err(connect_error)?;
-            stream.set_write_timeout(timeout).map_err(connect_error)?;
             let socket = stream.try_clone().map_err(connect_error)?;
-            let (read, write) = TTcpChannel::with_stream(stream)
+            let stream = match &self.security {
+                Security::Plaintext => Stream::Plain(stream),
+                Security::MutualTls(tls) => Stream::Tls(Box::new(self.handshake(
+                    peer,
+                    tls.client_config(),
+                    stream,
+                )?)),
+            };
+            let timeout = Some(self.settings.call_timeout);
+            socket.set_read_timeout(timeout).map_err(connect_error)?;
+            socket.set_write_timeout(timeout).map_err(connect_error)?;
+            let (read, write) = Channel(Arc::new(Mutex::new(stream)))
                 .split()
                 .map_err(|error| call_error(peer, error))?;
             debug!(%peer, service = S::NAME, "connected");
@@ -230,6 +294,34 @@ impl<S: Service> ClientPool<S> {
             return Ok(Connection { client, socket });
         }
         Err(connect_error(last_error))
+    }
+
+    /// Completes the TLS handshake with `peer` within the connect timeout, checking that its
+    /// certificate is the cluster CA's and names the host dialled.
+    fn handshake(
+        &self,
+        peer: &PeerAddr,
+        config: Arc<tokio_rustls::rustls::ClientConfig>,
+        mut stream: TcpStream,
+    ) -> Result<StreamOwned<ClientConnection, TcpStream>, RpcError> {
+        let handshake_error = |source| RpcError::Handshake {
+            peer: peer.clone(),
+            source,
+        };
+        let name = ServerName::try_from(peer.host.clone()).map_err(|error| {
+            handshake_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, error))
+        })?;
+        let mut connection = ClientConnection::new(config, name)
+            .map_err(|error| handshake_error(std::io::Error::other(error)))?;
+        let timeout = Some(self.settings.connect_timeout);
+        stream.set_read_timeout(timeout).map_err(handshake_error)?;
+        stream.set_write_timeout(timeout).map_err(handshake_error)?;
+        while connection.is_handshaking() {
+            connection
+                .complete_io(&mut stream)
+                .map_err(handshake_error)?;
+        }
+        Ok(StreamOwned::new(connection, stream))
     }
 
     /// An idle connection to `peer` that is still usable; unusable ones are dropped on the way.

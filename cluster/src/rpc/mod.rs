@@ -22,18 +22,25 @@
 //! peek checks that the peer has not closed it meanwhile (it restarted, say); a call that fails
 //! is never repeated, since the peer may have acted on it. [`fan_out`] calls many peers at once.
 //!
+//! Security ([`Security`]): mutual TLS under the cluster CA ([`certs`] makes the certificates),
+//! checked in the handshake before the server reads a frame; plaintext only when the operator
+//! asks for it.
+//!
 //! Every socket on both sides has `TCP_NODELAY`: a request is one small write, and Nagle's
 //! algorithm would hold it back waiting for the peer's delayed ACK.
 
+pub mod certs;
 mod client;
 pub mod frame;
 mod server;
+mod tls;
 
 pub use client::{
-    Bootstrap, ClientPool, ClientSettings, InputProtocol, KaaNode, Operations, OutputProtocol,
-    Service, fan_out, notify_operations,
+    Bootstrap, Channel, ClientPool, ClientSettings, InputProtocol, KaaNode, Operations,
+    OutputProtocol, Service, fan_out, notify_operations,
 };
 pub use server::{Processors, ServerSettings, ThriftServer};
+pub use tls::{MutualTls, Security, TlsError};
 
 #[cfg(test)]
 mod tests;
@@ -84,6 +91,15 @@ pub enum RpcError {
         /// The peer.
         peer: PeerAddr,
         /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The TLS handshake failed: the peer's certificate is not the cluster CA's or does not
+    /// name the host dialled, or the peer refused ours.
+    #[error("TLS handshake with {peer} failed: {source}")]
+    Handshake {
+        /// The peer.
+        peer: PeerAddr,
+        /// What went wrong.
         source: std::io::Error,
     },
     /// The call did not complete in time.

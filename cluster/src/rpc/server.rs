@@ -1,22 +1,25 @@
-//! The Thrift server on a node's Thrift port: an accept loop, one task per connection, frames
-//! handed to the multiplexed processor (see the parent module for the design).
+//! The Thrift server on a node's Thrift port: an accept loop, one task per connection (a TLS
+//! handshake first, under mutual TLS), frames handed to the multiplexed processor (see the
+//! parent module for the design).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use kaa_idl::thrift::bootstrap::{BootstrapServiceSyncHandler, BootstrapServiceSyncProcessor};
 use kaa_idl::thrift::kaa_node::{KaaNodeServiceSyncHandler, KaaNodeServiceSyncProcessor};
 use kaa_idl::thrift::operations::{OperationsServiceSyncHandler, OperationsServiceSyncProcessor};
 use kaa_idl::thrift::service_names;
 use thrift::server::{TMultiplexedProcessor, TProcessor};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, instrument, warn};
 
-use super::RpcError;
 use super::frame::{self, DEFAULT_MAX_FRAME_LEN, HEADER_LEN};
+use super::{RpcError, Security};
 
 /// The services a node serves, each under its multiplexed name.
 #[derive(Default)]
@@ -88,12 +91,15 @@ impl Processors {
 pub struct ServerSettings {
     /// Largest request payload accepted; a larger frame closes its connection.
     pub max_frame_len: usize,
+    /// How long a peer may take to complete the TLS handshake.
+    pub handshake_timeout: Duration,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -107,12 +113,13 @@ pub struct ThriftServer {
 
 impl ThriftServer {
     /// Listens on `host:port` (port 0 picks a free one) and serves `processors` on the current
-    /// tokio runtime until [`ThriftServer::stop`].
+    /// tokio runtime until [`ThriftServer::stop`], to peers that pass `security`.
     pub async fn start(
         host: &str,
         port: u16,
         processors: Processors,
         settings: ServerSettings,
+        security: &Security,
     ) -> Result<Self, RpcError> {
         let bind_error = |source| RpcError::Bind {
             addr: format!("{host}:{port}"),
@@ -122,9 +129,19 @@ impl ThriftServer {
         let local_addr = listener.local_addr().map_err(bind_error)?;
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
-        info!(addr = %local_addr, services = ?processors.names(), "thrift server listening");
+        let tls = match security {
+            Security::MutualTls(tls) => Some(TlsAcceptor::from(tls.server_config())),
+            Security::Plaintext => None,
+        };
+        info!(
+            addr = %local_addr,
+            services = ?processors.names(),
+            security = ?security,
+            "thrift server listening"
+        );
         tasks.spawn(accept_loop(
             listener,
+            tls,
             Arc::new(processors.multiplexed),
             settings,
             stop.clone(),
@@ -154,6 +171,7 @@ impl ThriftServer {
 
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     processor: Arc<TMultiplexedProcessor>,
     settings: ServerSettings,
     stop: CancellationToken,
@@ -166,9 +184,10 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                tasks.spawn(serve_connection(
+                tasks.spawn(accept_connection(
                     stream,
                     peer,
+                    tls.clone(),
                     processor.clone(),
                     settings,
                     stop.clone(),
@@ -183,12 +202,13 @@ async fn accept_loop(
     }
 }
 
-/// Serves one connection: a request frame in, a response frame out, until the peer closes, the
-/// server stops, or the peer sends something that is not framed Thrift.
+/// Takes one connection: under mutual TLS, the handshake must complete with a certificate the
+/// cluster CA signed before a single byte is read as Thrift.
 #[instrument(name = "thrift_connection", skip_all, fields(%peer))]
-async fn serve_connection(
-    mut stream: TcpStream,
+async fn accept_connection(
+    stream: TcpStream,
     peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
     processor: Arc<TMultiplexedProcessor>,
     settings: ServerSettings,
     stop: CancellationToken,
@@ -197,6 +217,32 @@ async fn serve_connection(
         debug!(%error, "cannot set TCP_NODELAY");
     }
     debug!("connection opened");
+    let Some(tls) = tls else {
+        serve_connection(stream, processor, settings, stop).await;
+        return;
+    };
+    let handshake = tokio::select! {
+        _ = stop.cancelled() => return,
+        handshake = tokio::time::timeout(settings.handshake_timeout, tls.accept(stream)) => handshake,
+    };
+    match handshake {
+        Ok(Ok(stream)) => serve_connection(stream, processor, settings, stop).await,
+        Ok(Err(error)) => warn!(%error, "thrift peer refused in the TLS handshake"),
+        Err(_) => warn!(
+            after = ?settings.handshake_timeout,
+            "thrift peer refused: no TLS handshake in time"
+        ),
+    }
+}
+
+/// Serves one connection: a request frame in, a response frame out, until the peer closes, the
+/// server stops, or the peer sends something that is not framed Thrift.
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    processor: Arc<TMultiplexedProcessor>,
+    settings: ServerSettings,
+    stop: CancellationToken,
+) {
     loop {
         let request = tokio::select! {
             _ = stop.cancelled() => break,
@@ -221,12 +267,20 @@ async fn serve_connection(
                 break;
             }
         };
-        if !response.is_empty()
-            && let Err(error) = stream.write_all(&response).await
-        {
-            debug!(%error, "cannot write thrift response");
-            break;
+        if !response.is_empty() {
+            // TLS buffers what it encrypts: the flush puts the answer on the wire.
+            let written = match stream.write_all(&response).await {
+                Ok(()) => stream.flush().await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = written {
+                debug!(%error, "cannot write thrift response");
+                break;
+            }
         }
+    }
+    if let Err(error) = stream.shutdown().await {
+        debug!(%error, "cannot close the thrift connection cleanly");
     }
     debug!("connection closed");
 }
@@ -237,8 +291,8 @@ enum FrameReadError {
 }
 
 /// Reads one frame's payload; `None` when the peer closed the connection between frames.
-async fn read_frame(
-    stream: &mut TcpStream,
+async fn read_frame<S: AsyncRead + Unpin>(
+    stream: &mut S,
     max_len: usize,
 ) -> Result<Option<Vec<u8>>, FrameReadError> {
     let mut header = [0; HEADER_LEN];

@@ -345,7 +345,8 @@ async fn a_second_node_with_the_same_id_is_refused() {
 async fn console(node: &Node, line: &str) -> (bool, String) {
     use kaa_cluster::rpc::{ClientPool, ClientSettings, KaaNode, PeerAddr, fan_out};
     use kaa_idl::thrift::kaa_node::{CommandStatus, TKaaNodeServiceSyncClient};
-    let pool = ClientPool::<KaaNode>::new(ClientSettings::default());
+    let security = kaa_tests::internode_tls::test_ca().security();
+    let pool = ClientPool::<KaaNode>::new(ClientSettings::default(), security);
     let peer = PeerAddr {
         host: "127.0.0.1".into(),
         port: node.thrift.port(),

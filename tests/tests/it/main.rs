@@ -8,6 +8,7 @@ mod endpoint_cluster;
 mod endpoint_path;
 mod endpoint_store;
 mod events_api;
+mod internode_tls;
 mod load_balancing;
 mod log_collection;
 mod login_memory;

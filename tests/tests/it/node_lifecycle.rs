@@ -177,6 +177,7 @@ fn printed_default_config_is_a_valid_config_file() {
         "[node]",
         "[admin]",
         "[zookeeper]",
+        "[cluster]",
         "[control]",
         "[operations]",
         "[bootstrap]",
@@ -190,11 +191,15 @@ fn printed_default_config_is_a_valid_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("default.toml");
     std::fs::write(&file, &text).unwrap();
-    // A cluster node must add its ZooKeeper credentials to the defaults.
+    // What a cluster node must add: its internode TLS files and ZooKeeper credentials.
+    let tls = kaa_tests::internode_tls::test_ca().node_files();
     let check = Command::new(binary())
         .arg("check-config")
         .arg("--config")
         .arg(&file)
+        .args(["--set", &format!("cluster.tls_ca={}", tls.ca.display())])
+        .args(["--set", &format!("cluster.tls_cert={}", tls.cert.display())])
+        .args(["--set", &format!("cluster.tls_key={}", tls.key.display())])
         .args(["--set", "zookeeper.auth=kaa:secret"])
         .output()
         .unwrap();
@@ -247,6 +252,59 @@ async fn cluster_node_is_ready_only_with_zookeeper() {
     assert!(
         lonely
             .wait_exit(Duration::from_secs(15))
+            .await
+            .unwrap()
+            .success()
+    );
+}
+
+#[tokio::test]
+async fn the_admin_port_speaks_https_only_when_given_a_certificate() {
+    // The test CA's node certificate names 127.0.0.1, so it serves as the admin certificate too.
+    let files = kaa_tests::internode_tls::test_ca().node_files();
+    let mut node = NodeBuilder::standalone()
+        .set("admin.tls_certificate", files.cert.display())
+        .set("admin.tls_private_key", files.key.display())
+        .spawn()
+        .unwrap();
+    let ca = std::fs::read(&files.ca).unwrap();
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap();
+    let https = format!("https://{}/health", node.admin);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let health = loop {
+        match trusting.get(&https).send().await {
+            Ok(response) => break response,
+            Err(error) if std::time::Instant::now() < deadline => {
+                let _ = error;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("no https answer: {error}\n{}", node.log()),
+        }
+    };
+    assert_eq!(health.status().as_u16(), 200);
+
+    // Plain HTTP on the same port gets no answer, and a client that does not trust the
+    // certificate's CA refuses the server.
+    assert!(
+        reqwest::get(node.url("/health")).await.is_err(),
+        "plain HTTP answered on a TLS admin port"
+    );
+    assert!(
+        reqwest::get(&https).await.is_err(),
+        "an untrusted certificate was accepted"
+    );
+    assert!(
+        !node.log().contains("the admin port speaks plain HTTP"),
+        "{}",
+        node.log()
+    );
+
+    node.signal(Signal::SIGTERM);
+    assert!(
+        node.wait_exit(Duration::from_secs(15))
             .await
             .unwrap()
             .success()

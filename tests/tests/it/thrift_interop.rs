@@ -1,12 +1,15 @@
 //! Interop: Python's `thrift` package (PyPI), with client code the Apache compiler generates from
 //! our IDL, calls a running `kaa-node` on its Thrift port (`tests/python/thrift_client.py`).
 //! Passing proves the node speaks standard multiplexed, framed, binary Thrift, not just a dialect
-//! our own client shares.
+//! our own client shares, and standard TLS: Python's `ssl` checks the node's certificate against
+//! the standalone node's own CA and presents a client certificate issued from it with
+//! `kaa-node certs issue`, as an operator's tool would; without one it is refused.
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::time::Duration;
 
-use kaa_tests::node::{Node, NodeBuilder};
+use kaa_tests::node::{Node, NodeBuilder, binary};
 use serde_json::Value;
 
 /// The venv `deploy/local/python-deps.sh` installs Python's `thrift` into.
@@ -25,19 +28,70 @@ fn python() -> PathBuf {
     python
 }
 
-/// Runs the Python client against `node` and returns the JSON it prints.
-async fn python_client(node: &Node, action: &str) -> Value {
+/// The TLS files the Python client connects with.
+struct ClientTls {
+    ca: PathBuf,
+    /// Certificate and key, or none.
+    identity: Option<(PathBuf, PathBuf)>,
+}
+
+impl ClientTls {
+    /// A client certificate for the standalone `node`, issued with `kaa-node certs issue` from
+    /// the CA the node made in its data dir, into `out`.
+    fn issued_for(node: &Node, out: &Path) -> Self {
+        let ca_dir = node.data_dir().join("internode-tls");
+        let issued = std::process::Command::new(binary())
+            .args([
+                "certs",
+                "issue",
+                "--name",
+                "python-client",
+                "--ip",
+                "127.0.0.1",
+            ])
+            .arg("--ca-dir")
+            .arg(&ca_dir)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .expect("run kaa-node certs issue");
+        assert!(
+            issued.status.success(),
+            "{}",
+            String::from_utf8_lossy(&issued.stderr)
+        );
+        Self {
+            ca: out.join("ca.pem"),
+            identity: Some((out.join("python-client.pem"), out.join("python-client.key"))),
+        }
+    }
+}
+
+/// Runs the Python client against `node` over TLS.
+async fn run_python_client(node: &Node, action: &str, tls: &ClientTls) -> Output {
     let tests_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let output = tokio::process::Command::new(python())
+    let mut command = tokio::process::Command::new(python());
+    command
         .arg(tests_dir.join("python/thrift_client.py"))
         .arg("--idl")
         .arg(tests_dir.join("../idl/thrift"))
         .args(["--host", "127.0.0.1", "--port"])
         .arg(node.thrift.port().to_string())
+        .arg("--ca")
+        .arg(&tls.ca);
+    if let Some((cert, key)) = &tls.identity {
+        command.arg("--cert").arg(cert).arg("--key").arg(key);
+    }
+    command
         .arg(action)
         .output()
         .await
-        .expect("run the Python thrift client");
+        .expect("run the Python thrift client")
+}
+
+/// Runs the Python client against `node` and returns the JSON it prints.
+async fn python_client(node: &Node, action: &str, tls: &ClientTls) -> Value {
+    let output = run_python_client(node, action, tls).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
@@ -60,8 +114,29 @@ async fn python_thrift_client_calls_a_running_node_and_shuts_it_down() {
     node.wait_for("/ready", 200, Duration::from_secs(20))
         .await
         .unwrap();
+    let client_dir = tempfile::tempdir().unwrap();
+    let tls = ClientTls::issued_for(&node, client_dir.path());
 
-    let probe = python_client(&node, "probe").await;
+    // Without a client certificate the node refuses the connection: nothing is called.
+    let anonymous = ClientTls {
+        ca: tls.ca.clone(),
+        identity: None,
+    };
+    let refused = run_python_client(&node, "probe", &anonymous).await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && refused.stdout.is_empty(),
+        "a client without a certificate is refused: {stderr}"
+    );
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert!(
+        node.log()
+            .contains("thrift peer refused in the TLS handshake"),
+        "{}",
+        node.log()
+    );
+
+    let probe = python_client(&node, "probe", &tls).await;
 
     assert_eq!(probe["server_name"], "interop-node");
     let memory = &probe["memory_usage"];
@@ -110,7 +185,7 @@ async fn python_thrift_client_calls_a_running_node_and_shuts_it_down() {
         "{metrics}"
     );
 
-    let shutdown = python_client(&node, "shutdown").await;
+    let shutdown = python_client(&node, "shutdown", &tls).await;
     assert_eq!(shutdown["shutdown"], "ok");
     let exit = node.wait_exit(Duration::from_secs(20)).await.unwrap();
     let log = node.log();
