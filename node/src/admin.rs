@@ -92,13 +92,15 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
-    /// Binds `host:port` and starts serving on the current tokio runtime.
+    /// Binds `host:port` and starts serving on the current tokio runtime, HTTPS only when `tls`
+    /// is given.
     ///
     /// `api` is Control's admin API, mounted under `/api/v1` when the node runs Control; `ui`
     /// is the folder of the built admin UI, served at `/`.
     pub fn start(
         host: &str,
         port: u16,
+        tls: Option<Arc<kaa_transport::tls::ServerConfig>>,
         state: AdminState,
         api: Option<ApiState>,
         ui: Option<PathBuf>,
@@ -132,8 +134,11 @@ impl AdminServer {
         })
         .workers(2)
         .disable_signals()
-        .shutdown_timeout(5)
-        .bind((host, port))?;
+        .shutdown_timeout(5);
+        let server = match tls {
+            Some(config) => server.bind_rustls_0_23((host, port), (*config).clone())?,
+            None => server.bind((host, port))?,
+        };
         let addrs = server.addrs();
         let server = server.run();
         let handle = server.handle();

@@ -179,6 +179,10 @@ pub struct AdminConfig {
     pub host: String,
     /// Listen port.
     pub port: u16,
+    /// PEM certificate chain: when set (with `tls_private_key`), the admin port speaks HTTPS only.
+    pub tls_certificate: String,
+    /// PEM private key of `tls_certificate`.
+    pub tls_private_key: String,
 }
 
 impl Default for AdminConfig {
@@ -186,6 +190,8 @@ impl Default for AdminConfig {
         Self {
             host: "0.0.0.0".into(),
             port: 8080,
+            tls_certificate: String::new(),
+            tls_private_key: String::new(),
         }
     }
 }
@@ -322,7 +328,9 @@ pub struct EndpointServiceConfig {
     /// HTTP port.
     pub http_port: u16,
     /// Whether endpoints may open Kaatcp sessions without a session key (plaintext). HTTP
-    /// syncs are always encrypted.
+    /// syncs are always encrypted. Operations: UNSAFE, for lab use only (default false);
+    /// unsigned sessions let anyone who knows an endpoint's key hash act as it. Bootstrap
+    /// (default true): its answer is a public list.
     pub allow_plaintext: bool,
     /// Interface the transports listen on; empty: `node.thrift_host`. `0.0.0.0` for all.
     pub bind_host: String,
@@ -391,7 +399,7 @@ impl EndpointServiceConfig {
             enabled: true,
             tcp_port: 9997,
             http_port: 9999,
-            allow_plaintext: true,
+            allow_plaintext: false,
             bind_host: String::new(),
             public_host: String::new(),
             tls_certificate: String::new(),
@@ -705,11 +713,24 @@ impl Config {
                 _ => {}
             }
         }
-        for (key, service) in [
-            ("operations.tls_certificate", &self.operations),
-            ("bootstrap.tls_certificate", &self.bootstrap),
+        for (key, certificate, private_key) in [
+            (
+                "admin.tls_certificate",
+                &self.admin.tls_certificate,
+                &self.admin.tls_private_key,
+            ),
+            (
+                "operations.tls_certificate",
+                &self.operations.tls_certificate,
+                &self.operations.tls_private_key,
+            ),
+            (
+                "bootstrap.tls_certificate",
+                &self.bootstrap.tls_certificate,
+                &self.bootstrap.tls_private_key,
+            ),
         ] {
-            if service.tls_certificate.is_empty() != service.tls_private_key.is_empty() {
+            if certificate.is_empty() != private_key.is_empty() {
                 return invalid(key, "TLS needs both tls_certificate and tls_private_key");
             }
         }

@@ -139,6 +139,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let draining = CancellationToken::new();
     let mut registry = node_metrics(&node_id, &config);
+    if let Some(operations) = &started.operations {
+        operations.register_metrics(&mut registry);
+    }
 
     // Internode Thrift: KaaNodeService, plus the services this node runs.
     let changes = started.operations.as_ref().map(OperationsService::changes);
@@ -173,8 +176,27 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         ),
         None => {}
     }
-    let admin = AdminServer::start(&config.admin.host, config.admin.port, state, api, ui)
-        .with_context(|| format!("cannot listen on admin.port {}", config.admin.port))?;
+    let admin_tls = tls_config(
+        &config,
+        &config.admin.tls_certificate,
+        &config.admin.tls_private_key,
+        "admin",
+    )?;
+    if admin_tls.is_none() {
+        warn!(
+            port = config.admin.port,
+            "the admin port speaks plain HTTP: passwords and tokens cross the network in the clear unless a TLS proxy fronts it (set admin.tls_certificate and admin.tls_private_key)"
+        );
+    }
+    let admin = AdminServer::start(
+        &config.admin.host,
+        config.admin.port,
+        admin_tls,
+        state,
+        api,
+        ui,
+    )
+    .with_context(|| format!("cannot listen on admin.port {}", config.admin.port))?;
     for addr in &admin.addrs {
         info!(%addr, "admin server listening");
     }
@@ -314,17 +336,32 @@ async fn bind(
         .with_context(|| format!("cannot listen on {section}.tcp_port {}", service.tcp_port))?;
     let http = std::net::TcpListener::bind((host, service.http_port))
         .with_context(|| format!("cannot listen on {section}.http_port {}", service.http_port))?;
-    let tls = if service.tls_certificate.is_empty() {
-        None
-    } else {
-        let config = kaa_transport::tls::server_config(
-            std::path::Path::new(&config.expand(&service.tls_certificate)),
-            std::path::Path::new(&config.expand(&service.tls_private_key)),
-        )
-        .with_context(|| format!("cannot set up TLS ({section}.tls_certificate)"))?;
-        Some(config)
-    };
+    let tls = tls_config(
+        config,
+        &service.tls_certificate,
+        &service.tls_private_key,
+        section,
+    )?;
     Ok(Listeners { tcp, http, tls })
+}
+
+/// The TLS server side of a listener from its `<section>.tls_certificate` and `tls_private_key`
+/// files, or `None` when they are not set.
+fn tls_config(
+    config: &Config,
+    certificate: &str,
+    private_key: &str,
+    section: &str,
+) -> anyhow::Result<Option<std::sync::Arc<kaa_transport::tls::ServerConfig>>> {
+    if certificate.is_empty() {
+        return Ok(None);
+    }
+    let server = kaa_transport::tls::server_config(
+        std::path::Path::new(&config.expand(certificate)),
+        std::path::Path::new(&config.expand(private_key)),
+    )
+    .with_context(|| format!("cannot set up TLS ({section}.tls_certificate)"))?;
+    Ok(Some(server))
 }
 
 /// Creates the data dir (and missing parents) readable by the node's user only (0700): it holds
