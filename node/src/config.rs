@@ -577,6 +577,19 @@ impl Default for Config {
 }
 
 impl Config {
+    /// This configuration as TOML with its secrets hidden (passwords in URLs,
+    /// `[zookeeper] auth`, …), for `check-config` and the internode `config` command, whose
+    /// output ends up in tickets and chat.
+    pub fn redacted_toml(&self) -> String {
+        let render = || -> Result<String, Box<dyn std::error::Error>> {
+            // Read back from TOML text, the value holds only what TOML can print (no nulls).
+            let mut value: serde_json::Value = toml::from_str(&toml::to_string_pretty(self)?)?;
+            kaa_model::redact::json(&mut value);
+            Ok(toml::to_string_pretty(&value)?)
+        };
+        render().unwrap_or_else(|error| format!("# cannot render the configuration: {error}\n"))
+    }
+
     /// The standalone preset: every service, SQLite under `data_dir`, no ZooKeeper.
     pub fn standalone(data_dir: &Path) -> Self {
         let mut config = Config::default();
@@ -837,7 +850,10 @@ impl Config {
             ),
         ] {
             if set {
-                return invalid(key, "only the operations service uses it; set it under [operations]".into());
+                return invalid(
+                    key,
+                    "only the operations service uses it; set it under [operations]".into(),
+                );
             }
         }
         Ok(())
@@ -1083,8 +1099,8 @@ mod tests {
     fn outbound_allow_list_and_file_appender_limits_are_checked_by_key() {
         let base = Config::standalone(Path::new("/tmp/kaa"));
         let load = |entry: &str| Config::load(base.clone(), None, &[entry.to_owned()]);
-        let config = load(r#"operations.outbound_allow=["10.0.0.0/8", "ingest.example.com"]"#)
-            .unwrap();
+        let config =
+            load(r#"operations.outbound_allow=["10.0.0.0/8", "ingest.example.com"]"#).unwrap();
         assert_eq!(config.operations.outbound_allow.len(), 2);
         for (entry, key) in [
             (

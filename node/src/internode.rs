@@ -185,7 +185,7 @@ impl Internode {
             node_id: node_id.to_owned(),
             mode: format!("{:?}", config.node.mode).to_lowercase(),
             services: config.services().to_string(),
-            config_toml: redacted_toml(config),
+            config_toml: config.redacted_toml(),
             started: Instant::now(),
             thrift_addr: OnceLock::new(),
             counters: counters.clone(),
@@ -520,44 +520,6 @@ fn proc_field(text: &str, name: &str) -> Option<u64> {
     })
 }
 
-/// The effective configuration as TOML, with the password of every URL replaced by `***`.
-fn redacted_toml(config: &Config) -> String {
-    let mut value = match toml::Value::try_from(config) {
-        Ok(value) => value,
-        Err(error) => return format!("# cannot render the configuration: {error}\n"),
-    };
-    redact(&mut value);
-    toml::to_string_pretty(&value)
-        .unwrap_or_else(|error| format!("# cannot render the configuration: {error}\n"))
-}
-
-fn redact(value: &mut toml::Value) {
-    match value {
-        toml::Value::String(text) => {
-            if let Some(redacted) = redact_url(text) {
-                *text = redacted;
-            }
-        }
-        toml::Value::Array(items) => items.iter_mut().for_each(redact),
-        toml::Value::Table(table) => table.iter_mut().for_each(|(_, value)| redact(value)),
-        _ => {}
-    }
-}
-
-/// `scheme://user:secret@host/...` → `scheme://user:***@host/...`; `None` if there is no
-/// password to hide.
-fn redact_url(url: &str) -> Option<String> {
-    let authority_start = url.find("://")? + 3;
-    let rest = &url[authority_start..];
-    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let at = rest[..authority_len].rfind('@')?;
-    let colon = rest[..at].find(':')?;
-    let password = authority_start + colon + 1..authority_start + at;
-    let mut redacted = url.to_owned();
-    redacted.replace_range(password, "***");
-    Some(redacted)
-}
-
 /// `OperationsService`: applies Control's notifications and endpoint messages to the local
 /// Operations service; accepts the rest.
 struct OperationsHandler {
@@ -755,7 +717,7 @@ mod tests {
             node_id: "node-1".into(),
             mode: "standalone".into(),
             services: config.services().to_string(),
-            config_toml: redacted_toml(config),
+            config_toml: config.redacted_toml(),
             started: Instant::now(),
             thrift_addr: OnceLock::new(),
             counters: Counters::register(&mut Registry::default()),
@@ -765,23 +727,9 @@ mod tests {
     }
 
     #[test]
-    fn url_passwords_are_hidden_and_other_strings_kept() {
-        assert_eq!(
-            redact_url("postgres://kaa:s3cret@db:5432/kaa").as_deref(),
-            Some("postgres://kaa:***@db:5432/kaa")
-        );
-        assert_eq!(
-            redact_url("mongodb://u:p@a:1,b:2/?x=y@z").as_deref(),
-            Some("mongodb://u:***@a:1,b:2/?x=y@z")
-        );
-        assert_eq!(redact_url("postgres://kaa@db/kaa"), None);
-        assert_eq!(redact_url("sqlite:///data/metadata.db"), None);
-        assert_eq!(redact_url("127.0.0.1:9042"), None);
-    }
-
-    #[test]
-    fn config_command_prints_toml_without_the_sql_password() {
-        let config = Config::default();
+    fn config_command_prints_toml_without_passwords_or_zookeeper_credentials() {
+        let mut config = Config::default();
+        config.zookeeper.auth = "kaa:zk-secret".into();
         assert!(
             config.sql.url.contains(":kaa@"),
             "the default has a password"
@@ -790,6 +738,7 @@ mod tests {
         let output = run_command(&node, "config").unwrap();
         assert!(output.contains("url = \"postgres://kaa:***@"), "{output}");
         assert!(!output.contains(":kaa@"), "{output}");
+        assert!(!output.contains("zk-secret"), "{output}");
         toml::from_str::<toml::Value>(&output).expect("valid TOML");
     }
 

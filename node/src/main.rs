@@ -166,7 +166,7 @@ fn main() -> ExitCode {
             } else {
                 Config::default()
             };
-            return match settings.load(base).and_then(|c| redacted_toml(&c)) {
+            return match settings.load(base).map(|c| c.redacted_toml()) {
                 Ok(text) => {
                     print!("{text}");
                     ExitCode::SUCCESS
@@ -211,15 +211,6 @@ fn fail(context: &str, error: &anyhow::Error) -> ExitCode {
         redact::text(&format!("{error:#}"))
     );
     ExitCode::FAILURE
-}
-
-/// `config` as TOML with its secrets hidden (passwords in URLs, `[zookeeper] auth`, …), for
-/// `check-config`, whose output ends up in tickets and chat.
-fn redacted_toml(config: &Config) -> anyhow::Result<String> {
-    // Read back from TOML text, the value holds only what TOML can print (no nulls).
-    let mut value: serde_json::Value = toml::from_str(&toml::to_string_pretty(config)?)?;
-    redact::json(&mut value);
-    Ok(toml::to_string_pretty(&value)?)
 }
 
 /// The first SIGINT or SIGTERM starts a graceful shutdown; a second one exits at once.
