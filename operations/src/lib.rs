@@ -98,9 +98,8 @@ impl OperationsService {
         settings: OperationsSettings,
     ) -> std::io::Result<Self> {
         let node_id = settings.node_id.clone();
-        let outbound = Arc::new(
-            Outbound::new(settings.outbound.clone()).map_err(std::io::Error::other)?,
-        );
+        let outbound =
+            Arc::new(Outbound::new(settings.outbound.clone()).map_err(std::io::Error::other)?);
         let logs = Arc::new(LogCollector::new(
             metadata.clone(),
             settings.logs.clone(),

@@ -231,7 +231,11 @@ async fn each_appender_type_stores_every_acknowledged_record() {
     let (developer, app, sdk_token) = logging_application(&node).await;
     let (tenant_id, app_id) = owner_ids(&developer, &app).await;
     let namespace = log_namespace(&tenant_id);
-    let log_file = files.path().join(&tenant_id).join(&app_id).join("readings.log");
+    let log_file = files
+        .path()
+        .join(&tenant_id)
+        .join(&app_id)
+        .join("readings.log");
     add_appender(
         &developer,
         &app,
@@ -310,8 +314,7 @@ async fn each_appender_type_stores_every_acknowledged_record() {
         .await
         .unwrap()
         .database(&namespace);
-    let collection = mongo
-        .collection::<mongodb::bson::Document>("readings");
+    let collection = mongo.collection::<mongodb::bson::Document>("readings");
     let documents: Vec<mongodb::bson::Document> = collection
         .find(mongodb::bson::doc! {})
         .await
