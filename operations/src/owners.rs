@@ -84,6 +84,7 @@ pub async fn verify(
                 .post_json(&settings.url, timeout, &body)
                 .await
                 .map_err(|error| {
+                    let error = kaa_model::redact::text(&error.to_string()).into_owned();
                     tracing::warn!(verifier = %verifier.name, %error, "user verifier not reached");
                     (
                         UserAttachErrorCode::ConnectionError,
@@ -486,11 +487,7 @@ mod tests {
             settings: "{}".into(),
             created_ms: 0,
         };
-        assert!(
-            verify(&outbound, &verifier, "alice", "x", b"k")
-                .await
-                .is_ok()
-        );
+        assert!(verify(&outbound, &verifier, "alice", "x", b"k").await.is_ok());
         verifier.verifier_type = "oauth".into();
         assert_eq!(
             verify(&outbound, &verifier, "alice", "x", b"k")

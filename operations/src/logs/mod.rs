@@ -491,6 +491,8 @@ async fn run_appender(
             match &outcome {
                 Ok(()) => break,
                 Err(error) => {
+                    // REST and MongoDB errors can carry the target URL and its password.
+                    let error = kaa_model::redact::text(&error.to_string()).into_owned();
                     tracing::warn!(appender = %definition.name, %error, attempt, "log appender write failed");
                     if attempt < attempts {
                         tokio::time::sleep(Duration::from_secs(1)).await;
