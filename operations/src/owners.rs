@@ -487,7 +487,11 @@ mod tests {
             settings: "{}".into(),
             created_ms: 0,
         };
-        assert!(verify(&outbound, &verifier, "alice", "x", b"k").await.is_ok());
+        assert!(
+            verify(&outbound, &verifier, "alice", "x", b"k")
+                .await
+                .is_ok()
+        );
         verifier.verifier_type = "oauth".into();
         assert_eq!(
             verify(&outbound, &verifier, "alice", "x", b"k")
