@@ -19,7 +19,9 @@ use kaa_idl::endpoint::sync::{
 };
 use kaa_transport::http::Paths;
 use kaa_transport::tcp::TcpSettings;
-use kaa_transport::{EndpointService, Listeners, NodeKeys, Serving, SyncFailure};
+use kaa_transport::{
+    Channel, EndpointService, Identified, Listeners, NodeKeys, Serving, SyncFailure,
+};
 use tokio::sync::mpsc;
 
 /// A running Bootstrap service.
@@ -65,14 +67,18 @@ struct ServerList {
 impl EndpointService for ServerList {
     type Session = ();
     type Push = ();
+    type Identity = ();
     const KEEPS_SESSIONS: bool = false;
     const SIGNS_RESPONSES: bool = true;
     const VERIFIES_SIGNATURES: bool = false;
 
-    fn open(&self, _pushes: mpsc::Sender<()>) {}
+    fn open(&self, _pushes: mpsc::Sender<()>, _identity: Option<()>, _channel: Channel) {}
 
-    async fn public_key(&self, _key_hash: &[u8]) -> Result<Option<Vec<u8>>, SyncFailure> {
-        Ok(None)
+    async fn identify(&self, _key_hash: &[u8]) -> Result<Identified<()>, SyncFailure> {
+        Ok(Identified {
+            public_key: None,
+            identity: (),
+        })
     }
 
     async fn sync(

@@ -649,7 +649,7 @@ mod tests {
     use kaa_idl::zk::{ConnectionInfo, LoadInfo, OperationsNodeInfo};
 
     use super::*;
-    use crate::sessions::Push;
+    use crate::sessions::{Channel, Push};
 
     /// Event routing of a standalone node `n1` (it owns every owner on the ring).
     fn standalone_routing(sessions: Arc<Sessions>) -> Arc<EventRouting> {
@@ -701,7 +701,7 @@ mod tests {
         let sessions = Arc::new(Sessions::default());
         let routing = standalone_routing(sessions.clone());
         let (pushes, mut pushed) = mpsc::channel(8);
-        sessions.register(b"lamp", "app", 7, pushes);
+        sessions.register(b"lamp", "app", 7, Channel::Waiting, pushes);
         routing.register(registration(b"phone", 1)).await.unwrap();
         routing.register(registration(b"lamp", 7)).await.unwrap();
         let ping = |n: u8| Event {
@@ -724,7 +724,7 @@ mod tests {
                 .await
                 .expect("events pushed");
             assert_eq!(push, Some(Push::Events));
-            got.extend(sessions.take_events(b"lamp", 7));
+            got.extend(sessions.take_events(b"lamp"));
         }
         assert_eq!(
             got.iter().map(|e| e.event_data[0]).collect::<Vec<_>>(),

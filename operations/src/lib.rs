@@ -10,17 +10,19 @@
 //! - [`catalog`]: application metadata as Operations uses it, cached per application.
 //! - [`membership`], [`configuration`], [`topics`]: the pure rules of groups, configuration
 //!   merge and topic lists.
-//! - [`sessions`]: the sessions of this node by endpoint, for pushes.
+//! - [`sessions`]: the endpoints connected to this node and all their channels, for pushes.
 //! - [`redirection`]: the load balancer's rules that send some endpoints to other nodes.
 //! - [`logs`]: log records from endpoints, written by the application's log appenders.
 //! - [`outbound`]: calls on a tenant's behalf (appenders, verifiers), only where the operator
 //!   allows.
 //! - [`owners`], [`events`]: endpoints attached to owners, and events between the endpoints of
 //!   one owner, routed through the owner's ring owner.
+//! - [`credentials`]: endpoint credentials as every sync checks them, and refused identities.
 //! - [`sync`]: one request in, one response out.
 
 pub mod catalog;
 pub mod configuration;
+pub mod credentials;
 pub mod events;
 pub mod logs;
 pub mod membership;
@@ -43,23 +45,27 @@ use kaa_store::endpoint::EndpointStore;
 use kaa_store::metadata::MetadataStore;
 use kaa_transport::http::Paths;
 use kaa_transport::tcp::TcpSettings;
-use kaa_transport::{EndpointService, Listeners, NodeKeys, Serving, SyncFailure};
+use kaa_transport::{
+    AuthFailure, EndpointService, Identified, Listeners, NodeKeys, Serving, SyncFailure,
+};
 use tokio::sync::mpsc;
 
 use crate::catalog::Catalog;
+use crate::credentials::{AuthFailures, CredentialCache};
 use crate::events::{EventRouting, RoutingError};
 use crate::logs::{LogCollectionSettings, LogCollector};
 use crate::outbound::Outbound;
 use crate::redirection::RedirectionRules;
-use crate::sessions::{Push, Sessions};
-use crate::sync::{Collaborators, EndpointSession, SyncProcessor};
+use crate::sessions::{Channel, Push, Sessions};
+use crate::sync::{Collaborators, EndpointSession, Identity, SyncProcessor};
 
 /// How an Operations service runs.
 #[derive(Debug, Clone)]
 pub struct OperationsSettings {
     /// This node's id, recorded on the profiles of the endpoints it serves.
     pub node_id: String,
-    /// Whether endpoints may open unencrypted Kaatcp sessions.
+    /// UNSAFE, for lab use only: whether endpoints may open unencrypted, unsigned Kaatcp
+    /// sessions, in which anyone who knows an endpoint's key hash can act as it.
     pub allow_plaintext: bool,
     /// Kept equal to the number of endpoints with a session on this node.
     pub session_count: Arc<AtomicUsize>,
@@ -82,6 +88,8 @@ pub struct OperationsService {
     redirection: Arc<RedirectionRules>,
     logs: Arc<LogCollector>,
     events: Arc<EventRouting>,
+    credentials: Arc<CredentialCache>,
+    auth_failures: AuthFailures,
     serving: Serving,
     purger: tokio::task::JoinHandle<()>,
 }
@@ -110,6 +118,15 @@ impl OperationsService {
         let redirection = Arc::new(RedirectionRules::default());
         let router = EndpointRouter::new(cluster.clone());
         let events = EventRouting::start(node_id.clone(), cluster, sessions.clone());
+        let credentials = Arc::new(CredentialCache::default());
+        let auth_failures = AuthFailures::default();
+        if settings.allow_plaintext {
+            tracing::warn!(
+                "UNSAFE: operations.allow_plaintext is on; Kaatcp sessions without encryption or \
+                 signature are accepted, so anyone who knows an endpoint's key hash can act as it \
+                 (lab use only)"
+            );
+        }
         let processor = Arc::new(Endpoints(SyncProcessor::new(
             catalog.clone(),
             store.clone(),
@@ -120,6 +137,8 @@ impl OperationsService {
                 events: events.clone(),
                 router: router.clone(),
                 outbound,
+                credentials: credentials.clone(),
+                auth_failures: auth_failures.clone(),
             },
             settings.node_id.clone(),
         )));
@@ -139,6 +158,8 @@ impl OperationsService {
             store,
             router,
             events,
+            credentials,
+            auth_failures,
             node_id,
             catalog,
             sessions,
@@ -160,7 +181,13 @@ impl OperationsService {
             store: self.store.clone(),
             router: self.router.clone(),
             node_id: self.node_id.clone(),
+            credentials: self.credentials.clone(),
         }
+    }
+
+    /// Registers the service's metrics (`kaa_endpoint_auth_failures_total`) in `registry`.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.auth_failures.register(registry);
     }
 
     /// What must answer for this service to be ready: the endpoint store.
@@ -208,6 +235,7 @@ pub struct Changes {
     store: EndpointStore,
     router: EndpointRouter,
     node_id: String,
+    credentials: Arc<CredentialCache>,
 }
 
 impl Changes {
@@ -281,7 +309,11 @@ impl Changes {
         let push = match &message {
             EndpointMessage::Unicast(_) => Push::Notifications,
             EndpointMessage::ServerProfile => Push::ServerProfile,
-            EndpointMessage::Deregistration => Push::Revoked,
+            EndpointMessage::Deregistration => {
+                // On the endpoint's ring owner and on the node serving it alike.
+                self.credentials.forget(&address.key_hash);
+                Push::Revoked
+            }
             EndpointMessage::OwnerChanged { by_access_token } => {
                 Push::OwnerChanged(by_access_token.clone())
             }
@@ -325,16 +357,26 @@ struct Endpoints(SyncProcessor);
 impl EndpointService for Endpoints {
     type Session = EndpointSession;
     type Push = Push;
+    type Identity = Identity;
     const KEEPS_SESSIONS: bool = true;
     const SIGNS_RESPONSES: bool = false;
     const VERIFIES_SIGNATURES: bool = true;
 
-    fn open(&self, pushes: mpsc::Sender<Push>) -> EndpointSession {
-        self.0.open(pushes)
+    fn open(
+        &self,
+        pushes: mpsc::Sender<Push>,
+        identity: Option<Identity>,
+        channel: Channel,
+    ) -> EndpointSession {
+        self.0.open(pushes, identity, channel)
     }
 
-    async fn public_key(&self, key_hash: &[u8]) -> Result<Option<Vec<u8>>, SyncFailure> {
-        self.0.public_key(key_hash).await
+    async fn identify(&self, key_hash: &[u8]) -> Result<Identified<Identity>, SyncFailure> {
+        self.0.identify(key_hash).await
+    }
+
+    fn refused(&self, reason: AuthFailure) {
+        self.0.refused(reason);
     }
 
     async fn sync(

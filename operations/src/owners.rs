@@ -431,8 +431,8 @@ impl SyncProcessor {
     }
 
     /// The events waiting for the session, to go out with a response.
-    pub(crate) fn waiting_events(&self, known: &Known, session_id: u64) -> Option<Vec<Event>> {
-        let events = self.sessions.take_events(&known.key_hash, session_id);
+    pub(crate) fn waiting_events(&self, known: &Known) -> Option<Vec<Event>> {
+        let events = self.sessions.take_events(&known.key_hash);
         (!events.is_empty()).then_some(events)
     }
 

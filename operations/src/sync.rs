@@ -34,33 +34,44 @@ use kaa_store::endpoint::{
     CredentialStatus, Credentials, EndpointProfile, EndpointStore, GroupState, NotificationKind,
 };
 use kaa_store::metadata::{SdkProfile, TopicKind, now_ms};
-use kaa_transport::SyncFailure;
+use kaa_transport::{AuthFailure, Identified, SyncFailure};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::catalog::{AppContext, Catalog, CatalogError, TopicInfo, topic_wire_id};
 use crate::configuration::{self, Layer};
+use crate::credentials::{AuthFailures, CredentialCache};
 use crate::events::EventRouting;
 use crate::logs::LogCollector;
 use crate::membership::{self, Profiles};
 use crate::outbound::Outbound;
 use crate::redirection::{self, Moment, RedirectionRules};
-use crate::sessions::{Push, Sessions};
+use crate::sessions::{Channel, LINGER, Push, Sessions};
 use crate::topics::{self, Command};
 
 /// What a session remembers between requests: who the endpoint is and what it was last sent.
 #[derive(Debug)]
 pub struct EndpointSession {
+    /// The channel's id in the registry.
     id: u64,
+    channel: Channel,
     pushes: mpsc::Sender<Push>,
     endpoint: Option<Known>,
+    /// What the session start read to check the signature, until the first sync takes it.
+    identity: Option<Identity>,
 }
+
+/// The stored profile of the endpoint a session start names (`None`: not registered), read
+/// once to check the start's signature and handed to the first sync.
+#[derive(Debug)]
+pub struct Identity(Option<EndpointProfile>);
 
 /// The endpoint a session serves, once its first request named it.
 #[derive(Debug, Clone)]
 pub(crate) struct Known {
     pub(crate) key_hash: Vec<u8>,
-    /// The session's id.
+    /// The endpoint's presence id on this node, shared by all its channels; its event route is
+    /// registered under it.
     pub(crate) session_id: u64,
     sdk_token: String,
     last_request_id: i32,
@@ -89,6 +100,8 @@ pub struct SyncProcessor {
     pub(crate) router: EndpointRouter,
     pub(crate) outbound: Arc<Outbound>,
     node_id: String,
+    credentials: Arc<CredentialCache>,
+    auth_failures: AuthFailures,
 }
 
 /// What a processor works with besides the store and catalog.
@@ -105,6 +118,10 @@ pub struct Collaborators {
     pub router: EndpointRouter,
     /// Calls to tenants' user verifiers.
     pub outbound: Arc<Outbound>,
+    /// Endpoints recently found with credentials in use.
+    pub credentials: Arc<CredentialCache>,
+    /// Refused identities, by reason.
+    pub auth_failures: AuthFailures,
 }
 
 impl From<CatalogError> for SyncFailure {
@@ -141,35 +158,61 @@ impl SyncProcessor {
             router: with.router,
             outbound: with.outbound,
             node_id,
+            credentials: with.credentials,
+            auth_failures: with.auth_failures,
         }
     }
 
-    /// A new session whose pushes arrive on `pushes`.
-    pub fn open(&self, pushes: mpsc::Sender<Push>) -> EndpointSession {
+    /// A new session on `channel` whose pushes arrive on `pushes`; `identity` is what its start
+    /// read.
+    pub fn open(
+        &self,
+        pushes: mpsc::Sender<Push>,
+        identity: Option<Identity>,
+        channel: Channel,
+    ) -> EndpointSession {
         EndpointSession {
             id: self.sessions.new_session_id(),
+            channel,
             pushes,
             endpoint: None,
+            identity,
         }
     }
 
-    /// Forgets a closed session and withdraws its event route.
+    /// Forgets a closed session. When it was its endpoint's last channel here, the endpoint's
+    /// queued events and event route stay for [`LINGER`] (an HTTP endpoint polls again), then
+    /// go unless a channel came back.
     pub fn close(&self, session: EndpointSession) {
-        if let Some(known) = session.endpoint {
-            self.sessions.unregister(&known.key_hash, session.id);
-            if known.registered {
-                let events = self.events.clone();
-                tokio::spawn(
-                    async move { events.unregister(&known.key_hash, known.session_id).await },
-                );
+        let Some(known) = session.endpoint else {
+            return;
+        };
+        let Some(presence) = self.sessions.unregister(&known.key_hash, session.id) else {
+            return;
+        };
+        let sessions = self.sessions.clone();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(LINGER).await;
+            if sessions.expire(&known.key_hash, presence) {
+                events.unregister(&known.key_hash, presence).await;
             }
-        }
+        });
     }
 
-    /// The stored public key of an endpoint, to verify a request that does not carry it.
-    pub async fn public_key(&self, key_hash: &[u8]) -> Result<Option<Vec<u8>>, SyncFailure> {
+    /// Reads the endpoint's stored profile at a session start: its public key checks the
+    /// start's signature, and the profile goes to the first sync.
+    pub async fn identify(&self, key_hash: &[u8]) -> Result<Identified<Identity>, SyncFailure> {
         let profile = self.store.profile(key_hash).await.map_err(internal)?;
-        Ok(profile.map(|p| p.public_key))
+        Ok(Identified {
+            public_key: profile.as_ref().map(|p| p.public_key.clone()),
+            identity: Identity(profile),
+        })
+    }
+
+    /// Counts a session start refused by the transport.
+    pub fn refused(&self, reason: AuthFailure) {
+        self.auth_failures.count(reason);
     }
 
     /// Answers one request of `session`.
@@ -208,31 +251,31 @@ impl SyncProcessor {
         }
         let mut response = SyncResponse::new(request.request_id, SyncResponseResultType::Success);
 
+        // The profile as stored: read by the session start if this is its first sync.
+        let stored = match session.identity.take() {
+            Some(Identity(read))
+                if read
+                    .as_ref()
+                    .is_none_or(|p| p.endpoint_key_hash == key_hash) =>
+            {
+                read
+            }
+            _ => self.store.profile(&key_hash).await.map_err(internal)?,
+        };
         // What is stored, to write back only what this sync changes.
         let mut stored_before = None;
-        let mut profile = match &request.profile_sync_request {
-            Some(update) => {
-                let profile = self.update_profile(&app, &sdk, &key_hash, update).await?;
+        let mut profile = match (&request.profile_sync_request, stored) {
+            (Some(update), stored) => {
+                let profile = self.update_profile(&app, &sdk, &key_hash, update, stored)?;
                 response.profile_sync_response = Some(ProfileSyncResponse {
                     response_status: SyncResponseStatus::Delta,
                 });
                 profile
             }
-            None => {
-                let stored = self.store.profile(&key_hash).await.map_err(internal)?;
-                match stored {
-                    Some(profile)
-                        if meta.profile_hash.as_deref()
-                            == Some(profile.profile_hash.as_slice()) =>
-                    {
-                        stored_before = Some(profile.clone());
-                        profile
-                    }
-                    _ => {
-                        response.status = SyncResponseResultType::ProfileResync;
-                        return Ok(response);
-                    }
-                }
+            (None, Some(profile)) => profile,
+            (None, None) => {
+                response.status = SyncResponseResultType::ProfileResync;
+                return Ok(response);
             }
         };
         if profile.application_id != app.app.id {
@@ -240,19 +283,30 @@ impl SyncProcessor {
                 "endpoint is registered to another application".into(),
             ));
         }
-        if first_of_session && request.profile_sync_request.is_none() {
-            self.check_credentials(&app, &key_hash, &profile.public_key)
-                .await?;
+        // Every sync, so a revocation holds on a live session.
+        self.check_credentials(&app, &key_hash, &profile.public_key)
+            .await?;
+        if request.profile_sync_request.is_none() {
+            if meta.profile_hash.as_deref() != Some(profile.profile_hash.as_slice()) {
+                response.status = SyncResponseResultType::ProfileResync;
+                return Ok(response);
+            }
+            stored_before = Some(profile.clone());
         }
 
-        if first_of_session {
-            self.sessions
-                .register(&key_hash, &app.app.id, session.id, session.pushes.clone());
-        }
-        let session_id = session.id;
+        let presence = match &session.endpoint {
+            Some(known) => known.session_id,
+            None => self.sessions.register(
+                &key_hash,
+                &app.app.id,
+                session.id,
+                session.channel,
+                session.pushes.clone(),
+            ),
+        };
         let known = session.endpoint.get_or_insert_with(|| Known {
             key_hash: key_hash.clone(),
-            session_id,
+            session_id: presence,
             sdk_token: sdk.sdk_token.clone(),
             last_request_id: request.request_id,
             configuration_hash: Vec::new(),
@@ -291,7 +345,7 @@ impl SyncProcessor {
         if let Some(events) = &request.event_sync_request {
             response.event_sync_response = Some(self.event_sync(&app, &sdk, known, events).await?);
         }
-        if let Some(waiting) = self.waiting_events(known, session_id) {
+        if let Some(waiting) = self.waiting_events(known) {
             response
                 .event_sync_response
                 .get_or_insert_with(EventSyncResponse::default)
@@ -318,17 +372,17 @@ impl SyncProcessor {
         session: &mut EndpointSession,
         push: Push,
     ) -> Result<Option<SyncResponse>, SyncFailure> {
-        let session_id = session.id;
         let Some(known) = session.endpoint.as_mut() else {
             return Ok(None);
         };
         if push == Push::Revoked {
+            self.credentials.forget(&known.key_hash);
             return Err(SyncFailure::Revoked);
         }
         let mut response =
             SyncResponse::new(known.last_request_id, SyncResponseResultType::Success);
         if push == Push::Events {
-            let Some(events) = self.waiting_events(known, session_id) else {
+            let Some(events) = self.waiting_events(known) else {
                 return Ok(None);
             };
             response.event_sync_response = Some(EventSyncResponse {
@@ -346,6 +400,8 @@ impl SyncProcessor {
         else {
             return Err(SyncFailure::Revoked);
         };
+        self.check_credentials(&app, &known.key_hash, &profile.public_key)
+            .await?;
         let stored_before = profile.clone();
         if let Push::OwnerChanged(by) = &push {
             response.user_sync_response = Self::owner_change_notice(known, &profile, by.clone());
@@ -365,7 +421,7 @@ impl SyncProcessor {
         }
         self.save(profile, Some(&stored_before), &state).await?;
         // Events that arrived while this push's wake-up could not be queued go along.
-        if let Some(waiting) = self.waiting_events(known, session_id) {
+        if let Some(waiting) = self.waiting_events(known) {
             response.event_sync_response = Some(EventSyncResponse {
                 events: Some(waiting),
                 ..EventSyncResponse::default()
@@ -378,18 +434,28 @@ impl SyncProcessor {
         Ok(changed.then_some(response))
     }
 
+    /// Whether the endpoint's credentials are in use (provisioning them first when the
+    /// application's credentials service trusts every endpoint); an endpoint found in use is
+    /// not read again for a few seconds (see [`crate::credentials`]).
     async fn check_credentials(
         &self,
         app: &AppContext,
         key_hash: &[u8],
         public_key: &[u8],
     ) -> Result<(), SyncFailure> {
+        if self
+            .credentials
+            .admitted(&app.app.id, key_hash, std::time::Instant::now())
+        {
+            return Ok(());
+        }
+        let epoch = self.credentials.epoch();
         let stored = self
             .store
             .credentials(&app.app.id, key_hash)
             .await
             .map_err(internal)?;
-        match (stored, app.app.credentials_service.as_str()) {
+        let checked = match (stored, app.app.credentials_service.as_str()) {
             (Some(c), _) if c.status == CredentialStatus::Revoked => Err(SyncFailure::Revoked),
             (Some(c), _) if c.status == CredentialStatus::InUse => Ok(()),
             (Some(c), _) => {
@@ -415,19 +481,35 @@ impl SyncProcessor {
                 })
                 .await
                 .map_err(internal),
+        };
+        match &checked {
+            Ok(()) => {
+                self.credentials
+                    .admit(&app.app.id, key_hash, epoch, std::time::Instant::now())
+            }
+            Err(SyncFailure::Revoked) => self.auth_failures.count(AuthFailure::Revoked),
+            Err(SyncFailure::VerificationFailed(_)) => {
+                self.auth_failures.count(AuthFailure::NotProvisioned)
+            }
+            Err(_) => {}
         }
+        checked
     }
 
-    /// Registers the endpoint or updates its client profile.
-    async fn update_profile(
+    /// Registers the endpoint or updates its client profile (`stored`: its profile as stored).
+    /// A public key sent along must be the stored one.
+    fn update_profile(
         &self,
         app: &AppContext,
         sdk: &SdkProfile,
         key_hash: &[u8],
         update: &ProfileSyncRequest,
+        stored: Option<EndpointProfile>,
     ) -> Result<EndpointProfile, SyncFailure> {
-        let stored = self.store.profile(key_hash).await.map_err(internal)?;
         let public_key = match (&update.endpoint_public_key, &stored) {
+            (Some(key), Some(stored)) if *key != stored.public_key => {
+                return Err(SyncFailure::Unauthenticated(AuthFailure::KeyMismatch));
+            }
             (Some(key), _) => key.clone(),
             (None, Some(stored)) => stored.public_key.clone(),
             (None, None) => {
@@ -436,7 +518,6 @@ impl SyncProcessor {
                 ));
             }
         };
-        self.check_credentials(app, key_hash, &public_key).await?;
         decode_client_profile(app, sdk, &update.profile_body)?;
         let mut profile = stored.unwrap_or_else(|| EndpointProfile {
             application_id: app.app.id.clone(),

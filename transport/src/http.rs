@@ -2,11 +2,14 @@
 //! (Operations), each body a `multipart/form-data` of `signature`, `requestKey`, `requestData`
 //! and `nextProtocol`.
 //!
-//! Every HTTP request is its own session: the wrapped key, signature and request are checked as
-//! for a Kaatcp CONNECT, and the answer is AES-encrypted under the request's key with the content
-//! type `"application/x-kaa"` (quotes included, as Kaa sends it). Bootstrap answers are signed in
-//! `X-SIGNATURE`. A long sync that has nothing new waits, up to the endpoint's timeout, for a
-//! push to answer with. Failures map to 400/401/403/500 with a plain-text reason.
+//! Every HTTP request is its own session, run by the session logic Kaatcp shares
+//! ([`Session`]): the wrapped key, signature and request are checked as for a Kaatcp CONNECT,
+//! and the answer is AES-encrypted under the request's key with the content type
+//! `"application/x-kaa"` (quotes included, as Kaa sends it). Bootstrap answers are signed in
+//! `X-SIGNATURE`. A long sync is a channel waiting for pushes: when its answer has nothing new it
+//! waits, up to the endpoint's timeout, for a push and answers with it, every section merged;
+//! an `/EP/Sync` answers at once with the pushes that came while it ran. Failures map to 400/403/500 with a plain-text reason, the same one for
+//! every refusal of the endpoint's identity.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -20,11 +23,10 @@ use kaa_idl::endpoint::http::{
     RESPONSE_CONTENT_TYPE, RESPONSE_TYPE_HEADER, RESPONSE_TYPE_OPERATION, SIGNATURE_HEADER,
     SyncBody, boundary,
 };
-use kaa_idl::endpoint::sync::{SyncResponse, SyncResponseStatus};
-use tokio::sync::mpsc;
 use tokio_rustls::rustls::ServerConfig;
 
-use crate::secure::{self, Opening};
+use crate::connection::{Channel, Session, Started};
+use crate::secure::Opening;
 use crate::{EndpointService, NodeKeys, SyncFailure};
 
 /// Limits of an HTTP listener.
@@ -149,7 +151,7 @@ async fn answer<S: EndpointService>(
                     .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
             )
             .content_type("text/plain; charset=utf-8")
-            .body(failure.to_string())
+            .body(failure.http_body())
         }
     }
 }
@@ -168,8 +170,14 @@ async fn run<S: EndpointService>(
     let parts = boundary(content_type)
         .and_then(|boundary| SyncBody::parse(body, boundary))
         .map_err(|e| SyncFailure::BadRequest(format!("multipart body: {e}")))?;
-    let (cipher, sync_request) = secure::open(
-        shared.service.as_ref(),
+    // A long sync waits for pushes; Bootstrap keeps no sessions, so it never waits.
+    let waits = long && S::KEEPS_SESSIONS;
+    let Started {
+        mut session,
+        cipher,
+        request: sync_request,
+    } = Session::start(
+        &shared.service,
         &shared.keys,
         false,
         Opening {
@@ -177,33 +185,27 @@ async fn run<S: EndpointService>(
             signature: parts.signature.as_deref(),
             payload: &parts.request_data,
         },
+        if waits {
+            Channel::Waiting
+        } else {
+            Channel::Request
+        },
     )
     .await?;
-    let timeout = sync_request
-        .sync_request_meta_data
-        .as_ref()
-        .and_then(|m| m.timeout)
-        .map_or(shared.settings.max_long_poll, |ms| {
-            Duration::from_millis(ms.max(0) as u64).min(shared.settings.max_long_poll)
-        });
-    let (push_tx, mut push_rx) = mpsc::channel(4);
-    let mut session = shared.service.open(push_tx);
-    let outcome = async {
-        let mut response = shared.service.sync(&mut session, sync_request).await?;
-        if long
-            && S::KEEPS_SESSIONS
-            && !has_news(&response)
-            && let Ok(Some(push)) = tokio::time::timeout(timeout, push_rx.recv()).await
-            && let Some(pushed) = shared.service.push(&mut session, push).await?
-        {
-            response.configuration_sync_response = pushed.configuration_sync_response;
-            response.notification_sync_response = pushed.notification_sync_response;
-        }
-        Ok::<_, SyncFailure>(response)
-    }
-    .await;
-    shared.service.close(session);
-    let response = outcome?;
+    let wait = if waits {
+        sync_request
+            .sync_request_meta_data
+            .as_ref()
+            .and_then(|m| m.timeout)
+            .map_or(shared.settings.max_long_poll, |ms| {
+                Duration::from_millis(ms.max(0) as u64).min(shared.settings.max_long_poll)
+            })
+    } else {
+        Duration::ZERO
+    };
+    let response = session.exchange(sync_request, wait).await?;
+    // The answer is known: the session closes before it is sent.
+    drop(session);
     let plain = response.encode();
     let mut http = HttpResponse::Ok();
     http.insert_header((
@@ -226,19 +228,4 @@ async fn run<S: EndpointService>(
         ));
     }
     Ok(http.body(cipher.encrypt(&plain)))
-}
-
-/// Whether a response carries a change for the endpoint (then a long sync answers at once).
-fn has_news(response: &SyncResponse) -> bool {
-    let changed = |status: SyncResponseStatus| status != SyncResponseStatus::NoDelta;
-    response
-        .configuration_sync_response
-        .as_ref()
-        .is_some_and(|c| changed(c.response_status))
-        || response
-            .notification_sync_response
-            .as_ref()
-            .is_some_and(|n| changed(n.response_status))
-        || response.profile_sync_response.is_some()
-        || response.log_sync_response.is_some()
 }

@@ -8,6 +8,7 @@
 //! is one lightweight task holding a few KB of state; nothing on the sync path takes a global
 //! lock.
 
+mod connection;
 mod failure;
 pub mod http;
 pub mod keys;
@@ -26,8 +27,18 @@ use tokio_util::task::TaskTracker;
 use crate::http::{HttpListener, HttpSettings, Paths};
 use crate::tcp::TcpSettings;
 
-pub use failure::SyncFailure;
+pub use connection::Channel;
+pub use failure::{AUTHENTICATION_FAILED, AuthFailure, SyncFailure};
 pub use keys::NodeKeys;
+
+/// What a service holds for the endpoint a session start names.
+#[derive(Debug)]
+pub struct Identified<I> {
+    /// The endpoint's stored public key (X.509 DER); `None` when it is not registered.
+    pub public_key: Option<Vec<u8>>,
+    /// Handed to the session ([`EndpointService::open`]).
+    pub identity: I,
+}
 
 /// What a service answers on an endpoint transport.
 pub trait EndpointService: Send + Sync + 'static {
@@ -35,6 +46,9 @@ pub trait EndpointService: Send + Sync + 'static {
     type Session: Send + 'static;
     /// What can be pushed to a live session.
     type Push: Send + 'static;
+    /// What a session start read about its endpoint while checking the signature (Operations:
+    /// the stored profile).
+    type Identity: Send + 'static;
 
     /// Whether sessions outlive their first request. Bootstrap answers one request and keeps
     /// nothing; Operations keeps sessions for pushes and later requests.
@@ -43,18 +57,34 @@ pub trait EndpointService: Send + Sync + 'static {
     /// Whether HTTP responses carry `X-SIGNATURE` (Bootstrap signs its answers).
     const SIGNS_RESPONSES: bool;
 
-    /// Whether endpoint signatures are checked (Operations); Bootstrap ignores them, as Kaa.
+    /// Whether every session start must be encrypted and signed by the endpoint's key
+    /// (Operations); Bootstrap ignores signatures, as Kaa.
     const VERIFIES_SIGNATURES: bool;
 
-    /// A new session whose pushes arrive through `pushes`.
-    fn open(&self, pushes: mpsc::Sender<Self::Push>) -> Self::Session;
+    /// A new session whose pushes arrive through `pushes`. `identity` is what the session start
+    /// read to check the signature ([`EndpointService::identify`]), handed on so the first sync
+    /// does not read it again; `None` when the start read nothing. `channel` says how the session
+    /// takes pushes (an endpoint may have several sessions at once).
+    fn open(
+        &self,
+        pushes: mpsc::Sender<Self::Push>,
+        identity: Option<Self::Identity>,
+        channel: Channel,
+    ) -> Self::Session;
 
-    /// The stored public key (X.509 DER) of an endpoint, to verify the signature of a request
-    /// that does not carry the key itself.
-    fn public_key(
+    /// What the service holds for endpoint `key_hash` at a session start: its stored public key
+    /// (X.509 DER), against which the start's signature is checked, and the identity handed to
+    /// the session. Called only when [`EndpointService::VERIFIES_SIGNATURES`].
+    fn identify(
         &self,
         key_hash: &[u8],
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, SyncFailure>> + Send;
+    ) -> impl Future<Output = Result<Identified<Self::Identity>, SyncFailure>> + Send;
+
+    /// A session start was refused because it did not prove the endpoint's identity (for
+    /// metrics; the endpoint is told nothing about the reason).
+    fn refused(&self, reason: AuthFailure) {
+        let _ = reason;
+    }
 
     /// Answers one request.
     fn sync(

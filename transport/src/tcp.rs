@@ -1,5 +1,6 @@
-//! The Kaatcp listener: one task per connection, reading frames with the pure decoder and
-//! answering them through an [`EndpointService`].
+//! The Kaatcp listener: one task per connection, reading and writing frames through a
+//! [`Connection`] and answering them through the session logic HTTP shares
+//! ([`Session`], on an [`EndpointService`]).
 //!
 //! A connection starts with CONNECT (session key, signature and the first SyncRequest), answered
 //! with CONNACK and the first SyncResponse in one write. Then KAASYNC requests get KAASYNC
@@ -12,21 +13,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use kaa_idl::endpoint::kaatcp::{
-    Connect, DisconnectReason, Frame, FrameDecoder, KaaSync, ReturnCode,
-};
+use kaa_idl::endpoint::kaatcp::{Connect, DisconnectReason, Frame, ReturnCode};
 use kaa_idl::endpoint::sync::SyncResponse;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info_span, warn};
 
-use crate::secure::{self, Cipher, Opening};
+use crate::connection::{Channel, Connection, ConnectionError, Session, Started};
+use crate::secure::Opening;
 use crate::{EndpointService, NodeKeys, SyncFailure};
 
 /// Limits and switches of a Kaatcp listener.
@@ -44,7 +42,7 @@ impl Default for TcpSettings {
     fn default() -> Self {
         Self {
             max_frame: 512 * 1024,
-            allow_plaintext: true,
+            allow_plaintext: false,
             connect_timeout: Duration::from_secs(30),
         }
     }
@@ -78,7 +76,7 @@ pub async fn serve<S: EndpointService>(
             }
         };
         let _ = stream.set_nodelay(true);
-        let connection = Connection {
+        let handler = Handler {
             service: service.clone(),
             keys: keys.clone(),
             settings: settings.clone(),
@@ -89,11 +87,11 @@ pub async fn serve<S: EndpointService>(
         tasks.spawn(
             async move {
                 match tls {
-                    None => connection.run(stream, peer).await,
+                    None => handler.run(stream, peer).await,
                     Some(acceptor) => {
                         match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
                         {
-                            Ok(Ok(stream)) => connection.run(stream, peer).await,
+                            Ok(Ok(stream)) => handler.run(stream, peer).await,
                             Ok(Err(error)) => debug!(%error, "tls handshake failed"),
                             Err(_) => debug!("tls handshake timed out"),
                         }
@@ -105,196 +103,164 @@ pub async fn serve<S: EndpointService>(
     }
 }
 
-struct Connection<S> {
+struct Handler<S> {
     service: Arc<S>,
     keys: NodeKeys,
     settings: Arc<TcpSettings>,
     shutdown: CancellationToken,
 }
 
-/// An open session: its cipher, the service's state and the silence allowed.
-struct Open<T> {
-    cipher: Cipher,
-    session: T,
+/// A started session and the silence it is allowed.
+struct Live<S: EndpointService> {
+    session: Session<S>,
     idle_limit: Duration,
 }
 
-/// What to do after a frame.
+/// What to do after a frame or push.
 enum Next {
     Continue,
     Close,
 }
 
-impl<S: EndpointService> Connection<S> {
+impl<S: EndpointService> Handler<S> {
     async fn run<T>(self, stream: T, peer: SocketAddr)
     where
         T: AsyncRead + AsyncWrite + Unpin,
     {
-        let (mut reader, mut writer) = tokio::io::split(stream);
-        let mut buffer = BytesMut::with_capacity(1024);
-        let mut decoder = FrameDecoder::new(self.settings.max_frame);
-        let (push_tx, mut push_rx) = mpsc::channel::<S::Push>(8);
-        let mut open: Option<Open<S::Session>> = None;
+        let mut connection = Connection::new(stream, self.settings.max_frame);
+        let mut live: Option<Live<S>> = None;
         debug!(%peer, "connection opened");
-        'connection: loop {
-            loop {
-                let frame = match decoder.decode(&mut buffer) {
-                    Ok(Some(frame)) => frame,
-                    Ok(None) => break,
-                    Err(error) => {
+        loop {
+            let idle_limit = live
+                .as_ref()
+                .map_or(self.settings.connect_timeout, |l| l.idle_limit);
+            let next = tokio::select! {
+                read = tokio::time::timeout(idle_limit, connection.read_frame()) => match read {
+                    Ok(Ok(Some(frame))) => self.frame(frame, &mut connection, &mut live).await,
+                    Ok(Ok(None)) => Next::Close,
+                    Ok(Err(ConnectionError::Malformed(error))) => {
                         debug!(%error, "malformed frame");
-                        let goodbye = match open {
+                        let goodbye = match live {
                             None => Frame::ConnAck(ReturnCode::BadProtocol),
                             Some(_) => Frame::Disconnect(DisconnectReason::BadRequest),
                         };
-                        let _ = writer.write_all(&goodbye.encode()).await;
-                        break 'connection;
+                        let _ = connection.write_frame(goodbye).await;
+                        Next::Close
                     }
-                };
-                let next = self.frame(frame, &mut open, &push_tx, &mut writer).await;
-                if matches!(next, Next::Close) {
-                    break 'connection;
-                }
-            }
-            let idle_limit = open
-                .as_ref()
-                .map_or(self.settings.connect_timeout, |o| o.idle_limit);
-            tokio::select! {
-                read = tokio::time::timeout(idle_limit, reader.read_buf(&mut buffer)) => match read {
-                    Ok(Ok(0)) => break,
-                    Ok(Ok(_)) => {}
                     Ok(Err(error)) => {
                         debug!(%error, "read failed");
-                        break;
+                        Next::Close
                     }
                     Err(_) => {
                         debug!(?idle_limit, "session silent too long");
-                        break;
+                        Next::Close
                     }
                 },
-                Some(push) = push_rx.recv(), if open.is_some() => {
-                    let Some(current) = open.as_mut() else { continue };
-                    match self.service.push(&mut current.session, push).await {
-                        Ok(Some(response)) => {
-                            let frame = sync_frame(&current.cipher, &response);
-                            if writer.write_all(&frame.encode()).await.is_err() {
-                                break;
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(failure) => {
-                            debug!(%failure, "push ends the session");
-                            let _ = writer
-                                .write_all(&Frame::Disconnect(failure.disconnect()).encode())
-                                .await;
-                            break;
-                        }
-                    }
-                }
+                push = next_push(&mut live) => self.push(push, &mut connection, &mut live).await,
                 _ = self.shutdown.cancelled() => {
-                    if open.is_some() {
-                        let _ = writer.write_all(&Frame::Disconnect(DisconnectReason::None).encode()).await;
+                    if live.is_some() {
+                        let _ = connection
+                            .write_frame(Frame::Disconnect(DisconnectReason::None))
+                            .await;
                     }
-                    break;
+                    Next::Close
                 }
+            };
+            if matches!(next, Next::Close) {
+                break;
             }
         }
-        let _ = writer.shutdown().await;
-        if let Some(open) = open {
-            self.service.close(open.session);
-        }
+        connection.shutdown().await;
+        // Dropping the session closes it in the service.
+        drop(live);
         debug!(%peer, "connection closed");
     }
 
-    async fn frame<W: AsyncWrite + Unpin>(
+    async fn frame<T: AsyncRead + AsyncWrite + Unpin>(
         &self,
         frame: Frame,
-        open: &mut Option<Open<S::Session>>,
-        push_tx: &mpsc::Sender<S::Push>,
-        writer: &mut W,
+        connection: &mut Connection<T>,
+        live: &mut Option<Live<S>>,
     ) -> Next {
-        match (frame, open.is_some()) {
-            (Frame::Connect(connect), false) => match self.connect(connect, push_tx).await {
-                Ok((new, response)) => {
-                    let mut bytes = Frame::ConnAck(ReturnCode::Accepted).encode();
-                    bytes.extend_from_slice(&sync_frame(&new.cipher, &response).encode());
-                    if writer.write_all(&bytes).await.is_err() {
+        match (frame, live.as_mut()) {
+            (Frame::Connect(connect), None) => match self.connect(connect, connection).await {
+                Ok((started, response)) => {
+                    let answer = connection.sync_frame(&response);
+                    let written = connection
+                        .write_frames(&[Frame::ConnAck(ReturnCode::Accepted), answer])
+                        .await;
+                    if written.is_err() {
                         return Next::Close;
                     }
                     if S::KEEPS_SESSIONS {
-                        *open = Some(new);
-                    } else {
-                        self.service.close(new.session);
+                        *live = Some(started);
                     }
                     Next::Continue
                 }
                 Err(failure) => {
                     debug!(%failure, "session refused");
-                    let _ = writer
-                        .write_all(&Frame::ConnAck(failure.connack()).encode())
+                    let _ = connection
+                        .write_frame(Frame::ConnAck(failure.connack()))
                         .await;
                     Next::Close
                 }
             },
             // A second CONNECT on a live session is ignored, as Kaa does.
-            (Frame::Connect(_), true) => Next::Continue,
-            (Frame::KaaSync(sync), true) => {
-                let Some(current) = open.as_mut() else {
-                    return Next::Close;
+            (Frame::Connect(_), Some(_)) => Next::Continue,
+            (Frame::KaaSync(sync), Some(current)) => {
+                let answered = match connection.open_sync(sync) {
+                    Ok(request) => current.session.exchange(request, Duration::ZERO).await,
+                    Err(failure) => Err(failure),
                 };
-                match self.kaasync(current, sync).await {
-                    Ok(response) => {
-                        let frame = sync_frame(&current.cipher, &response);
-                        match writer.write_all(&frame.encode()).await {
-                            Ok(()) => Next::Continue,
-                            Err(_) => Next::Close,
-                        }
-                    }
+                match answered {
+                    Ok(response) => written(connection.write_sync(&response).await),
                     Err(failure) => {
                         debug!(%failure, "sync failed; closing the session");
-                        let _ = writer
-                            .write_all(&Frame::Disconnect(failure.disconnect()).encode())
+                        let _ = connection
+                            .write_frame(Frame::Disconnect(failure.disconnect()))
                             .await;
                         Next::Close
                     }
                 }
             }
-            (Frame::PingReq, true) => match writer.write_all(&Frame::PingResp.encode()).await {
-                Ok(()) => Next::Continue,
-                Err(_) => Next::Close,
-            },
-            (Frame::Disconnect(reason), true) => {
+            (Frame::PingReq, Some(_)) => written(connection.write_frame(Frame::PingResp).await),
+            (Frame::Disconnect(reason), Some(_)) => {
                 debug!(?reason, "endpoint disconnected");
                 Next::Close
             }
-            (Frame::Disconnect(_), false) => Next::Close,
+            (Frame::Disconnect(_), None) => Next::Close,
             // Anything else before CONNECT: "bad protocol", as Kaa answers.
-            (_, false) => {
-                let _ = writer
-                    .write_all(&Frame::ConnAck(ReturnCode::BadProtocol).encode())
+            (_, None) => {
+                let _ = connection
+                    .write_frame(Frame::ConnAck(ReturnCode::BadProtocol))
                     .await;
                 Next::Close
             }
-            (other, true) => {
+            (other, Some(_)) => {
                 debug!(
                     frame = frame_name(&other),
                     "unexpected frame from an endpoint"
                 );
-                let _ = writer
-                    .write_all(&Frame::Disconnect(DisconnectReason::BadRequest).encode())
+                let _ = connection
+                    .write_frame(Frame::Disconnect(DisconnectReason::BadRequest))
                     .await;
                 Next::Close
             }
         }
     }
 
-    async fn connect(
+    /// Starts a session from CONNECT and answers its first request.
+    async fn connect<T: AsyncRead + AsyncWrite + Unpin>(
         &self,
         connect: Box<Connect>,
-        push_tx: &mpsc::Sender<S::Push>,
-    ) -> Result<(Open<S::Session>, SyncResponse), SyncFailure> {
-        let (cipher, request) = secure::open(
-            self.service.as_ref(),
+        connection: &mut Connection<T>,
+    ) -> Result<(Live<S>, SyncResponse), SyncFailure> {
+        let Started {
+            mut session,
+            cipher,
+            request,
+        } = Session::start(
+            &self.service,
             &self.keys,
             self.settings.allow_plaintext,
             Opening {
@@ -302,21 +268,15 @@ impl<S: EndpointService> Connection<S> {
                 signature: connect.signature.as_ref().map(|signature| &signature[..]),
                 payload: &connect.payload,
             },
+            Channel::Waiting,
         )
         .await?;
-        let mut session = self.service.open(push_tx.clone());
-        let response = match self.service.sync(&mut session, request).await {
-            Ok(response) => response,
-            Err(failure) => {
-                self.service.close(session);
-                return Err(failure);
-            }
-        };
+        let response = session.exchange(request, Duration::ZERO).await?;
+        connection.secure(cipher);
         // Kaa expires a channel after its keepalive; allow half again for network jitter.
         let keepalive = Duration::from_secs(u64::from(connect.keep_alive.max(1)));
         Ok((
-            Open {
-                cipher,
+            Live {
                 session,
                 idle_limit: keepalive + keepalive / 2,
             },
@@ -324,33 +284,44 @@ impl<S: EndpointService> Connection<S> {
         ))
     }
 
-    async fn kaasync(
+    /// Sends a push to the endpoint as an unsolicited KAASYNC.
+    async fn push<T: AsyncRead + AsyncWrite + Unpin>(
         &self,
-        open: &mut Open<S::Session>,
-        sync: KaaSync,
-    ) -> Result<SyncResponse, SyncFailure> {
-        if !sync.request {
-            return Err(SyncFailure::BadRequest(
-                "KAASYNC from an endpoint must be a request".into(),
-            ));
+        push: S::Push,
+        connection: &mut Connection<T>,
+        live: &mut Option<Live<S>>,
+    ) -> Next {
+        let Some(current) = live.as_mut() else {
+            return Next::Continue;
+        };
+        match current.session.answer_push(push).await {
+            Ok(Some(response)) => written(connection.write_sync(&response).await),
+            Ok(None) => Next::Continue,
+            Err(failure) => {
+                debug!(%failure, "push ends the session");
+                let _ = connection
+                    .write_frame(Frame::Disconnect(failure.disconnect()))
+                    .await;
+                Next::Close
+            }
         }
-        if sync.encrypted != open.cipher.is_encrypted() {
-            return Err(SyncFailure::BadRequest(
-                "KAASYNC encryption flag differs from the session's".into(),
-            ));
-        }
-        let request = secure::decode(&open.cipher, &sync.payload)?;
-        self.service.sync(&mut open.session, request).await
     }
 }
 
-fn sync_frame(cipher: &Cipher, response: &SyncResponse) -> Frame {
-    Frame::KaaSync(KaaSync {
-        request: false,
-        encrypted: cipher.is_encrypted(),
-        message_id: 0,
-        payload: cipher.encrypt(&response.encode()),
-    })
+/// The next push to the live session; pends while there is none.
+async fn next_push<S: EndpointService>(live: &mut Option<Live<S>>) -> S::Push {
+    match live {
+        Some(current) => current.session.recv_push().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Goes on if a write went through.
+fn written(result: std::io::Result<()>) -> Next {
+    match result {
+        Ok(()) => Next::Continue,
+        Err(_) => Next::Close,
+    }
 }
 
 fn frame_name(frame: &Frame) -> &'static str {

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::support;
 
-const PASSWORD: &str = "endpoint-path-1";
+pub(crate) const PASSWORD: &str = "endpoint-path-1";
 
 fn id(reply: &Reply) -> String {
     reply.body["id"]
@@ -40,15 +40,15 @@ async fn wait_event<T>(
     support::wait_event(client, within, "an endpoint event", pick).await
 }
 
-struct App {
-    path: String,
-    sdk_token: String,
-    all_group: String,
+pub(crate) struct App {
+    pub(crate) path: String,
+    pub(crate) sdk_token: String,
+    pub(crate) all_group: String,
 }
 
 /// A tenant developer's application: configuration schema v1 {interval:int, mode:string}, the
 /// group `all` with an active configuration, and an SDK profile pinning it.
-async fn application(node: &Node) -> (ApiClient, App) {
+pub(crate) async fn application(node: &Node) -> (ApiClient, App) {
     let base = format!("http://{}", node.admin);
     let admin = ApiClient::login(&base, "admin", PASSWORD).await;
     let tenant = admin
@@ -125,7 +125,7 @@ async fn application(node: &Node) -> (ApiClient, App) {
 }
 
 /// Avro binary of `{interval, mode}`: zig-zag varint, then a length-prefixed string.
-fn sensor_config(interval: i32, mode: &str) -> Vec<u8> {
+pub(crate) fn sensor_config(interval: i32, mode: &str) -> Vec<u8> {
     let mut out = support::avro_long(i64::from(interval));
     out.extend(support::avro_long(mode.len() as i64));
     out.extend_from_slice(mode.as_bytes());
@@ -228,7 +228,7 @@ async fn endpoint_registers_gets_configuration_pushes_and_notifications() {
 }
 
 /// A standalone node with the first admin set, ready.
-async fn standalone() -> Node {
+pub(crate) async fn standalone() -> Node {
     NodeBuilder::standalone_with_admin(PASSWORD).start().await
 }
 
@@ -251,11 +251,11 @@ fn client_config(node: &Node, sdk_token: &str, state: &std::path::Path) -> Clien
 }
 
 /// An SDK client of `sdk_token` bootstrapping from `node`, keys in `state`, over Kaatcp.
-fn sdk_client(node: &Node, sdk_token: &str, state: &std::path::Path) -> KaaClient {
+pub(crate) fn sdk_client(node: &Node, sdk_token: &str, state: &std::path::Path) -> KaaClient {
     KaaClient::start(client_config(node, sdk_token, state)).unwrap()
 }
 
-fn configuration_event(event: &Event) -> Option<Vec<u8>> {
+pub(crate) fn configuration_event(event: &Event) -> Option<Vec<u8>> {
     match event {
         Event::Configuration(body) => Some(body.clone()),
         _ => None,
@@ -501,9 +501,10 @@ async fn malformed_frames_close_only_their_own_session() {
         .unwrap();
     assert_eq!(answer, [0x20, 0x02, 0x00, 0x05]);
 
-    // Inside a live session, a KAASYNC whose payload does not decrypt ends that session with
-    // DISCONNECT BAD_REQUEST (e0 02 00 01).
+    // Inside a live (signed, encrypted) session, a KAASYNC whose payload does not decrypt ends
+    // that session with DISCONNECT BAD_REQUEST (e0 02 00 01).
     let mut live = tokio::net::TcpStream::connect(&operations).await.unwrap();
+    let endpoint = kaa_sdk::keys::EndpointKeys::generate().unwrap();
     let request = kaa_idl::endpoint::sync::SyncRequest {
         request_id: 1,
         sync_request_meta_data: Some(kaa_idl::endpoint::sync::SyncRequestMetaData {
@@ -513,24 +514,27 @@ async fn malformed_frames_close_only_their_own_session() {
             timeout: None,
         }),
         profile_sync_request: Some(kaa_idl::endpoint::sync::ProfileSyncRequest {
-            endpoint_public_key: Some(
-                kaa_sdk::keys::EndpointKeys::generate()
-                    .unwrap()
-                    .public_der()
-                    .to_vec(),
-            ),
+            endpoint_public_key: Some(endpoint.public_der().to_vec()),
             profile_body: Vec::new(),
             endpoint_access_token: None,
         }),
         ..Default::default()
     };
+    use kaa_idl::endpoint::crypto::{PublicKey, SessionKey};
     use kaa_idl::endpoint::kaatcp::{Connect, Frame, KaaSync};
+    let node_key = std::fs::read(node.data_dir().join("keys/node.public")).unwrap();
+    let session_key = SessionKey::generate().unwrap();
+    let wrapped = PublicKey::from_der(&node_key)
+        .unwrap()
+        .wrap_session_key(&session_key)
+        .unwrap();
+    let signature = endpoint.pair().sign(&wrapped).unwrap();
     let connect = Frame::Connect(Box::new(Connect {
         next_protocol_id: kaa_idl::endpoint::crypto::PROTOCOL_AVRO_V2,
-        session_key: None,
-        signature: None,
+        session_key: Some(wrapped.try_into().unwrap()),
+        signature: Some(signature.try_into().unwrap()),
         keep_alive: 60,
-        payload: request.encode(),
+        payload: session_key.encrypt(&request.encode()),
     }));
     live.write_all(&connect.encode()).await.unwrap();
     let mut connack = [0u8; 4];
@@ -538,11 +542,11 @@ async fn malformed_frames_close_only_their_own_session() {
     assert_eq!(
         connack,
         [0x20, 0x02, 0x00, 0x01],
-        "plaintext session accepted"
+        "signed session accepted"
     );
     let garbage = Frame::KaaSync(KaaSync {
         request: true,
-        encrypted: false,
+        encrypted: true,
         message_id: 0,
         payload: vec![0xff; 3],
     });
@@ -710,7 +714,8 @@ async fn http_transports_bootstrap_signed_and_sync_encrypted() {
     .await
     .unwrap();
     assert_eq!(answer.status, SyncResponseResultType::ProfileResync);
-    // Signed by a key the server does not know for this endpoint: refused with 400.
+    // Signed by a key the server does not know for this endpoint: refused with 403 and the one
+    // answer every identity refusal gets.
     let forged = sync(
         &http.address(),
         Path::Sync,
@@ -722,7 +727,7 @@ async fn http_transports_bootstrap_signed_and_sync_encrypted() {
     .await;
     match forged {
         Err(kaa_sdk::SdkError::Refused(reason)) => {
-            assert!(reason.starts_with("HTTP 400"), "{reason}")
+            assert_eq!(reason, "HTTP 403: endpoint authentication failed")
         }
         other => panic!("a forged signature was accepted: {other:?}"),
     }

@@ -4,6 +4,8 @@
 
 mod admin_api;
 mod cluster;
+mod confined_appenders;
+mod endpoint_auth;
 mod endpoint_cluster;
 mod endpoint_path;
 mod endpoint_store;
@@ -19,6 +21,7 @@ mod owner_configurations;
 mod owners_events;
 mod schemathesis;
 mod secrets;
+mod session_channels;
 mod smoke;
 mod support;
 mod thrift_interop;
