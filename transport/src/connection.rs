@@ -3,12 +3,13 @@
 //!
 //! - [`Session`] is the session logic both transports share: it opens a session from its start
 //!   (a CONNECT or one HTTP request: key unwrap, signature, first request), and answers each
-//!   request with one step, [`Session::exchange`]: sync, take the pushes that came meanwhile,
-//!   and, when the answer has no news and the caller can wait (an HTTP long poll), wait for a
-//!   push; every push taken is [`merge`]d into the answer, all sections of it. A Kaatcp session
-//!   also takes pushes between requests ([`Session::recv_push`], [`Session::answer_push`]) and
-//!   sends them unsolicited. Dropping a session closes it in the service, so an HTTP request
-//!   whose client went away leaves nothing registered.
+//!   request with one step: sync and take the pushes that came meanwhile
+//!   ([`Session::exchange`]), then, for an HTTP long poll whose answer has no news, wait for a
+//!   push that brings some ([`Session::wait_for_news`]); every push taken is [`merge`]d into the
+//!   answer, all sections of it. A Kaatcp session takes pushes between requests
+//!   ([`Session::recv_push`], [`Session::answer_push`]) and sends them unsolicited. Dropping a
+//!   session closes it in the service, so a long poll whose client went away leaves nothing
+//!   registered.
 //! - [`Connection`] is one Kaatcp socket as frames: the read buffer and the pure decoder, the
 //!   writer, and the session's cipher once CONNECT set it (as mini-redis' `Connection`).
 
@@ -89,27 +90,31 @@ impl<S: EndpointService> Session<S> {
         (&self.service, state)
     }
 
-    /// Answers `request`: syncs, merges the pushes that came meanwhile and, when the answer still
-    /// has no news, waits up to `wait` for a push that brings some.
+    /// Answers `request`: syncs and merges the pushes that came meanwhile.
     pub(crate) async fn exchange(
         &mut self,
         request: SyncRequest,
-        wait: Duration,
     ) -> Result<SyncResponse, SyncFailure> {
         let (service, state) = self.parts();
         let mut response = service.sync(state, request).await?;
         while let Ok(push) = self.pushes.try_recv() {
             self.take(&mut response, push).await?;
         }
-        if wait.is_zero() || has_news(&response) {
-            return Ok(response);
-        }
+        Ok(response)
+    }
+
+    /// The long poll's half of the step: unless `response` has news already, waits up to `wait`
+    /// for a push that brings some, merging every push taken into it.
+    pub(crate) async fn wait_for_news(
+        &mut self,
+        mut response: SyncResponse,
+        wait: Duration,
+    ) -> Result<SyncResponse, SyncFailure> {
         let deadline = tokio::time::Instant::now() + wait;
-        while let Ok(Some(push)) = tokio::time::timeout_at(deadline, self.pushes.recv()).await {
+        while !has_news(&response)
+            && let Ok(Some(push)) = tokio::time::timeout_at(deadline, self.pushes.recv()).await
+        {
             self.take(&mut response, push).await?;
-            if has_news(&response) {
-                break;
-            }
         }
         Ok(response)
     }
@@ -688,8 +693,9 @@ mod tests {
             request_id: 3,
             ..SyncRequest::default()
         };
+        let answer = session.exchange(request).await.unwrap();
         let answer = session
-            .exchange(request, Duration::from_secs(30))
+            .wait_for_news(answer, Duration::from_secs(30))
             .await
             .unwrap();
         let waited = started.elapsed();
@@ -713,14 +719,12 @@ mod tests {
         let (_, mut session, pushes) = numbers();
         pushes.send(1).await.unwrap();
         pushes.send(2).await.unwrap();
-        let answer = session
-            .exchange(SyncRequest::default(), Duration::ZERO)
-            .await
-            .unwrap();
+        let answer = session.exchange(SyncRequest::default()).await.unwrap();
         assert_eq!(events_of(&answer), [1, 2], "both pushes, in order");
         let started = tokio::time::Instant::now();
+        let answer = session.exchange(SyncRequest::default()).await.unwrap();
         let answer = session
-            .exchange(SyncRequest::default(), Duration::from_millis(300))
+            .wait_for_news(answer, Duration::from_millis(300))
             .await
             .unwrap();
         assert!(started.elapsed() >= Duration::from_millis(300));

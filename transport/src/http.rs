@@ -8,7 +8,9 @@
 //! `"application/x-kaa"` (quotes included, as Kaa sends it). Bootstrap answers are signed in
 //! `X-SIGNATURE`. A long sync is a channel waiting for pushes: when its answer has nothing new it
 //! waits, up to the endpoint's timeout, for a push and answers with it, every section merged;
-//! an `/EP/Sync` answers at once with the pushes that came while it ran. Failures map to 400/403/500 with a plain-text reason, the same one for
+//! that answer is streamed (chunked, headers first), so a client that goes away ends the wait
+//! and its session at once. An `/EP/Sync` answers at once with the pushes that came while it
+//! ran. Failures map to 400/403/500 with a plain-text reason, the same one for
 //! every refusal of the endpoint's identity.
 
 use std::net::{SocketAddr, TcpListener};
@@ -25,7 +27,7 @@ use kaa_idl::endpoint::http::{
 };
 use tokio_rustls::rustls::ServerConfig;
 
-use crate::connection::{Channel, Session, Started};
+use crate::connection::{Channel, Session, Started, has_news};
 use crate::secure::Opening;
 use crate::{EndpointService, NodeKeys, SyncFailure};
 
@@ -170,8 +172,10 @@ async fn run<S: EndpointService>(
     let parts = boundary(content_type)
         .and_then(|boundary| SyncBody::parse(body, boundary))
         .map_err(|e| SyncFailure::BadRequest(format!("multipart body: {e}")))?;
-    // A long sync waits for pushes; Bootstrap keeps no sessions, so it never waits.
-    let waits = long && S::KEEPS_SESSIONS;
+    // A long sync waits for pushes. Its answer streams once a push brings news, its headers
+    // going at once, so that a client that goes away drops the wait and its session at once. A
+    // signed answer needs its body before its headers: Bootstrap neither keeps sessions nor waits.
+    let waits = long && S::KEEPS_SESSIONS && !S::SIGNS_RESPONSES;
     let Started {
         mut session,
         cipher,
@@ -192,21 +196,14 @@ async fn run<S: EndpointService>(
         },
     )
     .await?;
-    let wait = if waits {
-        sync_request
-            .sync_request_meta_data
-            .as_ref()
-            .and_then(|m| m.timeout)
-            .map_or(shared.settings.max_long_poll, |ms| {
-                Duration::from_millis(ms.max(0) as u64).min(shared.settings.max_long_poll)
-            })
-    } else {
-        Duration::ZERO
-    };
-    let response = session.exchange(sync_request, wait).await?;
-    // The answer is known: the session closes before it is sent.
-    drop(session);
-    let plain = response.encode();
+    let wait = sync_request
+        .sync_request_meta_data
+        .as_ref()
+        .and_then(|m| m.timeout)
+        .map_or(shared.settings.max_long_poll, |ms| {
+            Duration::from_millis(ms.max(0) as u64).min(shared.settings.max_long_poll)
+        });
+    let response = session.exchange(sync_request).await?;
     let mut http = HttpResponse::Ok();
     http.insert_header((
         CONTENT_TYPE,
@@ -216,6 +213,24 @@ async fn run<S: EndpointService>(
     if !long {
         http.insert_header(("Connection", "close"));
     }
+    if waits && !has_news(&response) {
+        let answer = futures::stream::once(async move {
+            let waited = session.wait_for_news(response, wait).await;
+            drop(session);
+            match waited {
+                Ok(response) => Ok(web::Bytes::from(cipher.encrypt(&response.encode()))),
+                Err(failure) => {
+                    // The status is sent: the connection is cut instead.
+                    tracing::debug!(%failure, "long sync ended without an answer");
+                    Err(actix_web::error::ErrorServiceUnavailable(failure))
+                }
+            }
+        });
+        return Ok(http.streaming(answer));
+    }
+    // The answer is known: the session closes before it is sent.
+    drop(session);
+    let plain = response.encode();
     if S::SIGNS_RESPONSES {
         let signature = shared
             .keys
@@ -228,4 +243,132 @@ async fn run<S: EndpointService>(
         ));
     }
     Ok(http.body(cipher.encrypt(&plain)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use kaa_idl::endpoint::crypto::{PublicKey, SessionKey};
+    use kaa_idl::endpoint::http::content_type;
+    use kaa_idl::endpoint::sync::{
+        SyncRequest, SyncRequestMetaData, SyncResponse, SyncResponseResultType,
+    };
+    use tokio::io::AsyncWriteExt;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::{Channel, Identified};
+
+    /// A service that never has news and counts its open sessions.
+    #[derive(Default)]
+    struct Quiet {
+        open: AtomicUsize,
+        /// Kept, so sessions wait for pushes that never come.
+        pushes: std::sync::Mutex<Vec<mpsc::Sender<()>>>,
+    }
+
+    impl EndpointService for Quiet {
+        type Session = ();
+        type Push = ();
+        type Identity = ();
+        const KEEPS_SESSIONS: bool = true;
+        const SIGNS_RESPONSES: bool = false;
+        const VERIFIES_SIGNATURES: bool = false;
+
+        fn open(&self, pushes: mpsc::Sender<()>, _: Option<()>, _: Channel) {
+            self.pushes.lock().unwrap().push(pushes);
+            self.open.fetch_add(1, Ordering::SeqCst);
+        }
+
+        async fn identify(&self, _: &[u8]) -> Result<Identified<()>, SyncFailure> {
+            Ok(Identified {
+                public_key: None,
+                identity: (),
+            })
+        }
+
+        async fn sync(
+            &self,
+            _: &mut (),
+            request: SyncRequest,
+        ) -> Result<SyncResponse, SyncFailure> {
+            Ok(SyncResponse::new(
+                request.request_id,
+                SyncResponseResultType::Success,
+            ))
+        }
+
+        async fn push(&self, _: &mut (), _: ()) -> Result<Option<SyncResponse>, SyncFailure> {
+            Ok(None)
+        }
+
+        fn close(&self, _: ()) {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_long_poll_whose_client_went_away_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = NodeKeys::load_or_create(dir.path()).unwrap();
+        let service = Arc::new(Quiet::default());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = serve(
+            listener,
+            None,
+            Paths::Operations,
+            service.clone(),
+            keys.clone(),
+            HttpSettings::default(),
+        )
+        .unwrap();
+        let session_key = SessionKey::generate().unwrap();
+        let request = SyncRequest {
+            request_id: 1,
+            sync_request_meta_data: Some(SyncRequestMetaData {
+                sdk_token: "sdk".into(),
+                timeout: Some(30_000),
+                ..SyncRequestMetaData::default()
+            }),
+            ..SyncRequest::default()
+        };
+        let body = SyncBody {
+            signature: None,
+            request_key: PublicKey::from_der(keys.public_der())
+                .unwrap()
+                .wrap_session_key(&session_key)
+                .unwrap(),
+            request_data: session_key.encrypt(&request.encode()),
+            next_protocol: None,
+        }
+        .encode("b0");
+        let mut client = tokio::net::TcpStream::connect(address).await.unwrap();
+        let head = format!(
+            "POST /EP/LongSync HTTP/1.1\r\nHost: {address}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+            content_type("b0"),
+            body.len()
+        );
+        client.write_all(head.as_bytes()).await.unwrap();
+        client.write_all(&body).await.unwrap();
+        let waiting = async {
+            while service.open.load(Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the poll waits in a session");
+        drop(client);
+        let closed = async {
+            while service.open.load(Ordering::SeqCst) != 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), closed)
+            .await
+            .expect("the session of a poll whose client left is closed");
+        server.stop().await;
+    }
 }

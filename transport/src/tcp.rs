@@ -209,7 +209,7 @@ impl<S: EndpointService> Handler<S> {
             (Frame::Connect(_), Some(_)) => Next::Continue,
             (Frame::KaaSync(sync), Some(current)) => {
                 let answered = match connection.open_sync(sync) {
-                    Ok(request) => current.session.exchange(request, Duration::ZERO).await,
+                    Ok(request) => current.session.exchange(request).await,
                     Err(failure) => Err(failure),
                 };
                 match answered {
@@ -271,7 +271,7 @@ impl<S: EndpointService> Handler<S> {
             Channel::Waiting,
         )
         .await?;
-        let response = session.exchange(request, Duration::ZERO).await?;
+        let response = session.exchange(request).await?;
         connection.secure(cipher);
         // Kaa expires a channel after its keepalive; allow half again for network jitter.
         let keepalive = Duration::from_secs(u64::from(connect.keep_alive.max(1)));
