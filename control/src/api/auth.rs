@@ -33,6 +33,14 @@ async fn verify_password(password: String, hash: String) -> Result<bool, ApiErro
     Ok(PasswordPool::global()?.verify(password, hash).await?)
 }
 
+/// A hash of a random password, checked against when a login names no user.
+async fn unknown_user_hash() -> Result<&'static str, ApiError> {
+    static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    HASH.get_or_try_init(|| async { hash_password(new_token()?).await })
+        .await
+        .map(String::as_str)
+}
+
 /// Checks a new password against the rules, naming `field`.
 pub fn check_password(field: &str, password: &str) -> Result<(), ApiError> {
     if password.chars().count() < MIN_PASSWORD_LEN {
@@ -178,11 +186,12 @@ pub async fn login(
             "wrong user name or password",
         )
     };
-    let user = state
-        .store
-        .user_by_name(&login.username)
-        .await?
-        .ok_or_else(wrong)?;
+    let Some(user) = state.store.user_by_name(&login.username).await? else {
+        // As much work as a wrong password, so the answer's timing does not tell which user
+        // names exist.
+        verify_password(login.password, unknown_user_hash().await?.to_owned()).await?;
+        return Err(wrong());
+    };
     if !verify_password(login.password, user.password_hash.clone()).await? {
         return Err(wrong());
     }

@@ -137,3 +137,43 @@ async fn a_thousand_logins_leave_memory_within_a_few_tens_of_mb_of_a_fresh_node(
         after / 1024
     );
 }
+
+#[tokio::test]
+async fn a_login_naming_no_user_answers_like_a_wrong_password_and_takes_as_long() {
+    let node = NodeBuilder::standalone_with_admin(PASSWORD).start().await;
+    let client = ApiClient::anonymous(format!("http://{}", node.admin));
+    let attempt = |username: &'static str| {
+        let client = &client;
+        async move {
+            let started = Instant::now();
+            let reply = client
+                .post(
+                    "/api/v1/auth/login",
+                    json!({ "username": username, "password": "wrong-password" }),
+                )
+                .await;
+            (reply.status, reply.body, started.elapsed())
+        }
+    };
+    // The first unknown-user login also makes the stand-in hash; leave it out of the timing.
+    attempt("nobody").await;
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for _ in 0..15 {
+        let (status, known_body, took) = attempt("admin").await;
+        assert_eq!(status, 401);
+        known.push(took);
+        let (status, unknown_body, took) = attempt("nobody").await;
+        assert_eq!(status, 401);
+        assert_eq!(unknown_body, known_body, "the two refusals differ");
+        unknown.push(took);
+    }
+    known.sort();
+    unknown.sort();
+    let (known, unknown) = (known[7], unknown[7]);
+    println!("login timing: median wrong password {known:?}, median unknown user {unknown:?}");
+    // Without a hash for unknown names they answer in about a millisecond against ~30 ms.
+    assert!(
+        unknown.as_secs_f64() >= known.as_secs_f64() * 0.5,
+        "an unknown user name answers faster ({unknown:?}) than a wrong password ({known:?})"
+    );
+}
