@@ -16,8 +16,8 @@
 pub mod appender;
 pub mod filter;
 pub mod health;
-pub mod redact;
 pub mod outbound;
+pub mod redact;
 mod role;
 pub mod schema;
 mod service;

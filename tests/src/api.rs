@@ -21,6 +21,32 @@ pub struct Reply {
     pub body: Value,
 }
 
+/// Asserts that `reply` has `status`, showing its body otherwise.
+#[track_caller]
+pub fn expect(reply: &Reply, status: u16) {
+    assert_eq!(reply.status, status, "{:#}", reply.body);
+}
+
+/// Asserts that `reply` has `status` and its JSON error names `field`.
+#[track_caller]
+pub fn expect_field(reply: &Reply, status: u16, field: &str) {
+    assert_eq!(
+        (reply.status, reply.body["field"].as_str()),
+        (status, Some(field)),
+        "{:#}",
+        reply.body
+    );
+}
+
+/// The `id` of the resource `reply` describes.
+#[track_caller]
+pub fn id(reply: &Reply) -> String {
+    reply.body["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {reply:?}"))
+        .to_owned()
+}
+
 impl ApiClient {
     /// An anonymous client of the node at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn anonymous(base: impl Into<String>) -> Self {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use kaa_tests::api::{ApiClient, Reply};
+use kaa_tests::api::{ApiClient, expect, id};
 use kaa_tests::infra;
 use kaa_tests::node::{Node, NodeBuilder};
 use reqwest::Method;
@@ -28,18 +28,6 @@ async fn control_node(sql_url: Option<&str>) -> Node {
 
 fn base(node: &Node) -> String {
     format!("http://{}", node.admin)
-}
-
-fn id(reply: &Reply) -> String {
-    reply.body["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {reply:?}"))
-        .to_owned()
-}
-
-#[track_caller]
-fn expect(reply: &Reply, status: u16) {
-    assert_eq!(reply.status, status, "{:#}", reply.body);
 }
 
 /// Two tenants, each with an admin, a developer and a user; acme has an application.

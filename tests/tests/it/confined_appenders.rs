@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kaa_idl::endpoint::sync::{LogDeliveryErrorCode, UserAttachErrorCode};
 use kaa_sdk::client::Event;
-use kaa_tests::api::Reply;
+use kaa_tests::api::expect;
 use kaa_tests::node::{NodeBuilder, free_port};
 use kaa_tests::stubs::HttpStub;
 use serde_json::{Value, json};
@@ -19,11 +19,6 @@ use crate::log_collection::{
     Deliveries, PASSWORD, add_appender, client, logging_application, owner_ids, reading,
 };
 use crate::support::ALLOW_LOOPBACK;
-
-#[track_caller]
-fn expect(reply: &Reply, status: u16) {
-    assert_eq!(reply.status, status, "{:#}", reply.body);
-}
 
 fn lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)

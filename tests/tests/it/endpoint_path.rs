@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use kaa_idl::endpoint::sync::LogDeliveryErrorCode;
 use kaa_sdk::bootstrap::Transport;
 use kaa_sdk::client::{BootstrapServer, ClientConfig, Event, KaaClient};
-use kaa_tests::api::{ApiClient, Reply};
+use kaa_tests::api::{ApiClient, expect, id};
 use kaa_tests::node::{Node, NodeBuilder};
 use reqwest::Method;
 use serde_json::json;
@@ -18,18 +18,6 @@ use serde_json::json;
 use crate::support;
 
 pub(crate) const PASSWORD: &str = "endpoint-path-1";
-
-fn id(reply: &Reply) -> String {
-    reply.body["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {reply:?}"))
-        .to_owned()
-}
-
-#[track_caller]
-fn expect(reply: &Reply, status: u16) {
-    assert_eq!(reply.status, status, "{:#}", reply.body);
-}
 
 /// Waits for the first event `pick` accepts, failing after `within`.
 async fn wait_event<T>(
@@ -539,11 +527,7 @@ async fn malformed_frames_close_only_their_own_session() {
     live.write_all(&connect.encode()).await.unwrap();
     let mut connack = [0u8; 4];
     live.read_exact(&mut connack).await.unwrap();
-    assert_eq!(
-        connack,
-        [0x20, 0x02, 0x00, 0x01],
-        "signed session accepted"
-    );
+    assert_eq!(connack, [0x20, 0x02, 0x00, 0x01], "signed session accepted");
     let garbage = Frame::KaaSync(KaaSync {
         request: true,
         encrypted: true,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use kaa_tests::api::{ApiClient, Reply};
+use kaa_tests::api::{ApiClient, expect, expect_field, id};
 use kaa_tests::node::{Node, NodeBuilder};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -25,28 +25,6 @@ async fn control_node() -> Node {
 
 fn base(node: &Node) -> String {
     format!("http://{}", node.admin)
-}
-
-fn id(reply: &Reply) -> String {
-    reply.body["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {reply:?}"))
-        .to_owned()
-}
-
-#[track_caller]
-fn expect(reply: &Reply, status: u16) {
-    assert_eq!(reply.status, status, "{:#}", reply.body);
-}
-
-#[track_caller]
-fn expect_field(reply: &Reply, status: u16, field: &str) {
-    assert_eq!(
-        (reply.status, reply.body["field"].as_str()),
-        (status, Some(field)),
-        "{:#}",
-        reply.body
-    );
 }
 
 /// A tenant with an admin, a developer, a user and one application.

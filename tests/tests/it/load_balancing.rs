@@ -10,7 +10,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use kaa_sdk::client::{BootstrapServer, ClientConfig, Event, KaaClient};
-use kaa_tests::api::{ApiClient, Reply};
+use kaa_tests::api::{ApiClient, expect, id};
 use kaa_tests::infra::{self, ZOOKEEPER_LOCK};
 use kaa_tests::node::{Node, NodeBuilder};
 use serde_json::json;
@@ -22,15 +22,6 @@ const PASSWORD: &str = "balance-load-1";
 const SETTLED: usize = 20;
 /// Endpoints connected once the rules are in force.
 const NEWCOMERS: usize = 30;
-
-#[track_caller]
-fn expect(reply: &Reply, status: u16) {
-    assert_eq!(reply.status, status, "{:#}", reply.body);
-}
-
-fn id(reply: &Reply) -> String {
-    reply.body["id"].as_str().unwrap().to_owned()
-}
 
 fn node(chroot: &str, id: &str, control: bool, sql: &str) -> NodeBuilder {
     NodeBuilder::cluster_member(chroot, id, PASSWORD)

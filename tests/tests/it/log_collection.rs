@@ -16,7 +16,7 @@ use kaa_idl::endpoint::sync::LogDeliveryErrorCode;
 use kaa_model::appender::log_namespace;
 use kaa_sdk::client::{ClientConfig, Event, KaaClient};
 use kaa_sdk::logs::LogSettings;
-use kaa_tests::api::{ApiClient, Reply, new_application};
+use kaa_tests::api::{ApiClient, expect, new_application};
 use kaa_tests::infra::{self, PrivateCassandra, ZOOKEEPER_LOCK};
 use kaa_tests::node::{Node, NodeBuilder};
 use kaa_tests::stubs::HttpStub;
@@ -26,11 +26,6 @@ use crate::support::{ALLOW_LOOPBACK, avro_long, endpoint_config};
 use crate::unique;
 
 pub(crate) const PASSWORD: &str = "log-collection-1";
-
-#[track_caller]
-fn expect(reply: &Reply, status: u16) {
-    assert_eq!(reply.status, status, "{:#}", reply.body);
-}
 
 /// The log schema of the tests' endpoints.
 fn reading_schema() -> Value {

@@ -3,27 +3,12 @@
 //! schema versions and applications, and who may read and write. The store side is checked on
 //! every backend by `endpoint_store`; the push to an attached SDK endpoint by `owners_events`.
 
-use kaa_tests::api::{ApiClient, Reply, new_application};
+use kaa_tests::api::{ApiClient, Reply, expect, expect_field, new_application};
 use kaa_tests::node::NodeBuilder;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "owner-config-1";
-
-#[track_caller]
-fn expect(reply: &Reply, status: u16) {
-    assert_eq!(reply.status, status, "{:#}", reply.body);
-}
-
-#[track_caller]
-fn expect_field(reply: &Reply, status: u16, field: &str) {
-    assert_eq!(
-        (reply.status, reply.body["field"].as_str()),
-        (status, Some(field)),
-        "{:#}",
-        reply.body
-    );
-}
 
 async fn put(client: &ApiClient, path: &str, body: Value) -> Reply {
     client.send(Method::PUT, path, Some(body)).await

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use kaa_idl::endpoint::sync::UserAttachErrorCode;
 use kaa_sdk::client::{Event, KaaClient};
-use kaa_tests::api::{ApiClient, Reply, new_application};
+use kaa_tests::api::{ApiClient, expect, id, new_application};
 use kaa_tests::infra::{self, ZOOKEEPER_LOCK};
 use kaa_tests::node::{Node, NodeBuilder};
 use kaa_tests::stubs::HttpStub;
@@ -22,15 +22,6 @@ use crate::unique;
 const PASSWORD: &str = "owners-events-1";
 const PING: &str = "org.home.Ping";
 const PONG: &str = "org.home.Pong";
-
-#[track_caller]
-fn expect(reply: &Reply, status: u16) {
-    assert_eq!(reply.status, status, "{:#}", reply.body);
-}
-
-fn id(reply: &Reply) -> String {
-    reply.body["id"].as_str().unwrap().to_owned()
-}
 
 /// What the tests' endpoints need of an application.
 struct HomeApp {

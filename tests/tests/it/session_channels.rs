@@ -17,7 +17,7 @@ use kaa_sdk::channel::Security;
 use kaa_sdk::client::{Event, KaaClient};
 use kaa_sdk::http::{Path, sync};
 use kaa_sdk::keys::EndpointKeys;
-use kaa_tests::api::{ApiClient, Reply, new_application};
+use kaa_tests::api::{ApiClient, expect, id, new_application};
 use kaa_tests::node::{Node, NodeBuilder};
 use serde_json::json;
 
@@ -25,15 +25,6 @@ use crate::support::{activate_interval, avro_long, endpoint_config, read_avro_lo
 
 const PASSWORD: &str = "session-channels-1";
 const PING: &str = "org.home.Ping";
-
-#[track_caller]
-fn expect(reply: &Reply, status: u16) {
-    assert_eq!(reply.status, status, "{:#}", reply.body);
-}
-
-fn id(reply: &Reply) -> String {
-    reply.body["id"].as_str().unwrap().to_owned()
-}
 
 /// What the tests need of an application.
 struct HomeApp {
