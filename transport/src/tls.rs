@@ -5,10 +5,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use tokio_rustls::rustls;
 use tokio_rustls::rustls::crypto::ring::default_provider;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::rustls;
+
 /// The server side of TLS, as [`server_config`] builds it.
 pub use tokio_rustls::rustls::ServerConfig;
 
