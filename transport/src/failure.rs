@@ -3,8 +3,11 @@
 //! an HTTP status and body on `/EP/Sync`.
 //!
 //! Every refusal of an endpoint's identity (no or bad signature, a key that is not the stored
-//! one, an undecryptable session key, revoked or unknown credentials) looks the same on HTTP:
-//! one status, one body. Which check failed is an [`AuthFailure`], kept for logs and metrics.
+//! one, an undecryptable session key, revoked or unknown credentials) has one body on HTTP. The
+//! status follows Kaa's two CONNACK codes, which Kaa's SDKs act on: a failed proof of identity
+//! (CONNACK `0x05`) is 401, on which Kaa's HTTP SDK registers again (an endpoint whose profile
+//! was deleted recovers); revoked or unprovisioned credentials (CONNACK `0x10`) are 403, on
+//! which it stops. Which check failed is an [`AuthFailure`], kept for logs and metrics.
 
 use kaa_idl::endpoint::kaatcp::{DisconnectReason, ReturnCode};
 
@@ -113,12 +116,14 @@ impl SyncFailure {
         )
     }
 
-    /// The HTTP status of a failed HTTP sync.
+    /// The HTTP status of a failed HTTP sync: 401 where Kaatcp answers CONNACK `0x05` to an
+    /// identity refusal, 403 where it answers `0x10`.
     pub fn http_status(&self) -> u16 {
         match self {
-            _ if self.is_auth_refusal() => 403,
+            SyncFailure::Unauthenticated(_) => 401,
+            SyncFailure::VerificationFailed(_) | SyncFailure::Revoked => 403,
             SyncFailure::Internal(_) => 500,
-            _ => 400,
+            SyncFailure::BadRequest(_) => 400,
         }
     }
 
@@ -146,7 +151,11 @@ mod tests {
             SyncFailure::Revoked,
         ];
         for refusal in &refusals {
-            assert_eq!(refusal.http_status(), 403, "{refusal:?}");
+            let status = match refusal.connack() {
+                ReturnCode::BadCredentials => 401,
+                _ => 403,
+            };
+            assert_eq!(refusal.http_status(), status, "{refusal:?}");
             assert_eq!(refusal.http_body(), AUTHENTICATION_FAILED, "{refusal:?}");
         }
         assert_eq!(

@@ -10,8 +10,8 @@
 //! waits, up to the endpoint's timeout, for a push and answers with it, every section merged;
 //! that answer is streamed (chunked, headers first), so a client that goes away ends the wait
 //! and its session at once. An `/EP/Sync` answers at once with the pushes that came while it
-//! ran. Failures map to 400/403/500 with a plain-text reason, the same one for
-//! every refusal of the endpoint's identity.
+//! ran. Failures map to 400/401/403/500 with a plain-text reason, the same one for
+//! every refusal of the endpoint's identity (401 and 403 as Kaatcp's CONNACK `0x05` and `0x10`).
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;

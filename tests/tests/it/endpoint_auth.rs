@@ -1,7 +1,7 @@
 //! Only an endpoint's own key opens its sessions, on a real node and on both transports: a
 //! session start without a signature, signed by another key, carrying another key for the same
 //! key hash, in plaintext, or with a session key that does not unwrap gets one and the same
-//! refusal (CONNACK 05 on Kaatcp, one 403 body on `/EP/Sync` and `/EP/LongSync`) and is counted
+//! refusal (CONNACK 05 on Kaatcp, 401 with one body on `/EP/Sync` and `/EP/LongSync`) and is counted
 //! on `/metrics`, while the endpoint's own signed session goes on. A revoked endpoint gets
 //! nothing more on its next sync, even when it never read the DISCONNECT, and on a node of a
 //! cluster where the DISCONNECT never arrived.
@@ -197,7 +197,7 @@ async fn only_the_endpoints_own_key_opens_its_sessions_on_both_transports() {
         assert_eq!(kaatcp(&tcp, attack).await, 0x05, "{what} over Kaatcp");
         for path in ["/EP/Sync", "/EP/LongSync"] {
             let answer = http(&http_address, path, attack).await;
-            assert_eq!(answer, (403, REFUSED.to_owned()), "{what} on {path}");
+            assert_eq!(answer, (401, REFUSED.to_owned()), "{what} on {path}");
         }
     }
     assert!(auth_failures(&node, "no_signature").await >= 3);

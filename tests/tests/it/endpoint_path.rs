@@ -698,7 +698,7 @@ async fn http_transports_bootstrap_signed_and_sync_encrypted() {
     .await
     .unwrap();
     assert_eq!(answer.status, SyncResponseResultType::ProfileResync);
-    // Signed by a key the server does not know for this endpoint: refused with 403 and the one
+    // Signed by a key the server does not know for this endpoint: refused with 401 and the one
     // answer every identity refusal gets.
     let forged = sync(
         &http.address(),
@@ -711,7 +711,7 @@ async fn http_transports_bootstrap_signed_and_sync_encrypted() {
     .await;
     match forged {
         Err(kaa_sdk::SdkError::Refused(reason)) => {
-            assert_eq!(reason, "HTTP 403: endpoint authentication failed")
+            assert_eq!(reason, "HTTP 401: endpoint authentication failed")
         }
         other => panic!("a forged signature was accepted: {other:?}"),
     }
