@@ -25,6 +25,7 @@ use kaa_idl::endpoint::http::{
     RESPONSE_CONTENT_TYPE, RESPONSE_TYPE_HEADER, RESPONSE_TYPE_OPERATION, SIGNATURE_HEADER,
     SyncBody, boundary,
 };
+use kaa_idl::endpoint::sync::{SyncResponse, SyncResponseResultType};
 use tokio_rustls::rustls::ServerConfig;
 
 use crate::connection::{Channel, Session, Started, has_news};
@@ -203,6 +204,7 @@ async fn run<S: EndpointService>(
         .map_or(shared.settings.max_long_poll, |ms| {
             Duration::from_millis(ms.max(0) as u64).min(shared.settings.max_long_poll)
         });
+    let request_id = sync_request.request_id;
     let response = session.exchange(sync_request).await?;
     let mut http = HttpResponse::Ok();
     http.insert_header((
@@ -219,6 +221,13 @@ async fn run<S: EndpointService>(
             drop(session);
             match waited {
                 Ok(response) => Ok(web::Bytes::from(cipher.encrypt(&response.encode()))),
+                // Revoked while the poll waited: the status is sent, so the poll ends with
+                // nothing new and the endpoint's next request is refused (403).
+                Err(SyncFailure::Revoked) => {
+                    tracing::debug!("long sync ended by a revocation");
+                    let nothing = SyncResponse::new(request_id, SyncResponseResultType::Success);
+                    Ok(web::Bytes::from(cipher.encrypt(&nothing.encode())))
+                }
                 Err(failure) => {
                     // The status is sent: the connection is cut instead.
                     tracing::debug!(%failure, "long sync ended without an answer");
@@ -251,21 +260,21 @@ mod tests {
 
     use kaa_idl::endpoint::crypto::{PublicKey, SessionKey};
     use kaa_idl::endpoint::http::content_type;
-    use kaa_idl::endpoint::sync::{
-        SyncRequest, SyncRequestMetaData, SyncResponse, SyncResponseResultType,
-    };
+    use kaa_idl::endpoint::sync::{SyncRequest, SyncRequestMetaData};
     use tokio::io::AsyncWriteExt;
     use tokio::sync::mpsc;
 
     use super::*;
     use crate::{Channel, Identified};
 
-    /// A service that never has news and counts its open sessions.
+    /// A service that never has news and counts its open sessions; with `revokes`, every push
+    /// revokes the endpoint.
     #[derive(Default)]
     struct Quiet {
         open: AtomicUsize,
-        /// Kept, so sessions wait for pushes that never come.
+        /// Kept, so sessions wait for pushes (that never come, unless a test sends one).
         pushes: std::sync::Mutex<Vec<mpsc::Sender<()>>>,
+        revokes: bool,
     }
 
     impl EndpointService for Quiet {
@@ -300,12 +309,50 @@ mod tests {
         }
 
         async fn push(&self, _: &mut (), _: ()) -> Result<Option<SyncResponse>, SyncFailure> {
-            Ok(None)
+            if self.revokes {
+                Err(SyncFailure::Revoked)
+            } else {
+                Ok(None)
+            }
         }
 
         fn close(&self, _: ()) {
             self.open.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    /// A long poll's body: request 1 of SDK `sdk` waiting up to 30 s, under `session_key`.
+    fn long_poll_body(keys: &NodeKeys, session_key: &SessionKey) -> Vec<u8> {
+        let request = SyncRequest {
+            request_id: 1,
+            sync_request_meta_data: Some(SyncRequestMetaData {
+                sdk_token: "sdk".into(),
+                timeout: Some(30_000),
+                ..SyncRequestMetaData::default()
+            }),
+            ..SyncRequest::default()
+        };
+        SyncBody {
+            signature: None,
+            request_key: PublicKey::from_der(keys.public_der())
+                .unwrap()
+                .wrap_session_key(session_key)
+                .unwrap(),
+            request_data: session_key.encrypt(&request.encode()),
+            next_protocol: None,
+        }
+        .encode("b0")
+    }
+
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        let waiting = async {
+            while !done() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .unwrap_or_else(|_| panic!("{what}"));
     }
 
     #[tokio::test]
@@ -324,26 +371,7 @@ mod tests {
             HttpSettings::default(),
         )
         .unwrap();
-        let session_key = SessionKey::generate().unwrap();
-        let request = SyncRequest {
-            request_id: 1,
-            sync_request_meta_data: Some(SyncRequestMetaData {
-                sdk_token: "sdk".into(),
-                timeout: Some(30_000),
-                ..SyncRequestMetaData::default()
-            }),
-            ..SyncRequest::default()
-        };
-        let body = SyncBody {
-            signature: None,
-            request_key: PublicKey::from_der(keys.public_der())
-                .unwrap()
-                .wrap_session_key(&session_key)
-                .unwrap(),
-            request_data: session_key.encrypt(&request.encode()),
-            next_protocol: None,
-        }
-        .encode("b0");
+        let body = long_poll_body(&keys, &SessionKey::generate().unwrap());
         let mut client = tokio::net::TcpStream::connect(address).await.unwrap();
         let head = format!(
             "POST /EP/LongSync HTTP/1.1\r\nHost: {address}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
@@ -352,23 +380,62 @@ mod tests {
         );
         client.write_all(head.as_bytes()).await.unwrap();
         client.write_all(&body).await.unwrap();
-        let waiting = async {
-            while service.open.load(Ordering::SeqCst) == 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(5), waiting)
-            .await
-            .expect("the poll waits in a session");
+        until("the poll waits in a session", || {
+            service.open.load(Ordering::SeqCst) == 1
+        })
+        .await;
         drop(client);
-        let closed = async {
-            while service.open.load(Ordering::SeqCst) != 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(5), closed)
-            .await
-            .expect("the session of a poll whose client left is closed");
+        until("the session of a poll whose client left is closed", || {
+            service.open.load(Ordering::SeqCst) == 0
+        })
+        .await;
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_long_poll_revoked_while_it_waits_ends_with_a_whole_empty_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = NodeKeys::load_or_create(dir.path()).unwrap();
+        let service = Arc::new(Quiet {
+            revokes: true,
+            ..Quiet::default()
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = serve(
+            listener,
+            None,
+            Paths::Operations,
+            service.clone(),
+            keys.clone(),
+            HttpSettings::default(),
+        )
+        .unwrap();
+        let session_key = SessionKey::generate().unwrap();
+        let poll = reqwest::Client::new()
+            .post(format!("http://{address}/EP/LongSync"))
+            .header("content-type", content_type("b0"))
+            .body(long_poll_body(&keys, &session_key))
+            .send();
+        let poll = tokio::spawn(async move {
+            let response = poll.await.expect("the poll is answered");
+            (response.status().as_u16(), response.bytes().await)
+        });
+        until("the poll waits in a session", || {
+            service.open.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        let pushes = service.pushes.lock().unwrap().clone();
+        pushes[0].try_send(()).unwrap();
+        let (status, body) = poll.await.unwrap();
+        assert_eq!(status, 200);
+        let body = body.expect("a whole body, not a cut connection");
+        let answer = SyncResponse::decode(&session_key.decrypt(&body).unwrap()).unwrap();
+        assert_eq!(
+            answer,
+            SyncResponse::new(1, SyncResponseResultType::Success),
+            "nothing but an empty answer"
+        );
         server.stop().await;
     }
 }
