@@ -344,6 +344,34 @@ mod tests {
         .encode("b0")
     }
 
+    /// `service` served on an Operations HTTP listener on 127.0.0.1 with fresh node keys (kept in
+    /// the returned folder).
+    fn listen(
+        service: Quiet,
+    ) -> (
+        tempfile::TempDir,
+        NodeKeys,
+        Arc<Quiet>,
+        SocketAddr,
+        HttpListener,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = NodeKeys::load_or_create(dir.path()).unwrap();
+        let service = Arc::new(service);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = serve(
+            listener,
+            None,
+            Paths::Operations,
+            service.clone(),
+            keys.clone(),
+            HttpSettings::default(),
+        )
+        .unwrap();
+        (dir, keys, service, address, server)
+    }
+
     async fn until(what: &str, done: impl Fn() -> bool) {
         let waiting = async {
             while !done() {
@@ -357,20 +385,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_long_poll_whose_client_went_away_is_closed() {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = NodeKeys::load_or_create(dir.path()).unwrap();
-        let service = Arc::new(Quiet::default());
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap();
-        let server = serve(
-            listener,
-            None,
-            Paths::Operations,
-            service.clone(),
-            keys.clone(),
-            HttpSettings::default(),
-        )
-        .unwrap();
+        let (_dir, keys, service, address, server) = listen(Quiet::default());
         let body = long_poll_body(&keys, &SessionKey::generate().unwrap());
         let mut client = tokio::net::TcpStream::connect(address).await.unwrap();
         let head = format!(
@@ -394,23 +409,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_long_poll_revoked_while_it_waits_ends_with_a_whole_empty_answer() {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = NodeKeys::load_or_create(dir.path()).unwrap();
-        let service = Arc::new(Quiet {
+        let (_dir, keys, service, address, server) = listen(Quiet {
             revokes: true,
             ..Quiet::default()
         });
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap();
-        let server = serve(
-            listener,
-            None,
-            Paths::Operations,
-            service.clone(),
-            keys.clone(),
-            HttpSettings::default(),
-        )
-        .unwrap();
         let session_key = SessionKey::generate().unwrap();
         let poll = reqwest::Client::new()
             .post(format!("http://{address}/EP/LongSync"))
