@@ -23,21 +23,24 @@ const PASSWORD: &str = "owners-events-1";
 const PING: &str = "org.home.Ping";
 const PONG: &str = "org.home.Pong";
 
-/// What the tests' endpoints need of an application.
-struct HomeApp {
-    developer: ApiClient,
-    path: String,
-    tenant_id: String,
-    sdk_token: String,
-    trustful: String,
-    http: String,
+/// What the tests' endpoints need of an application (also used by `session_channels`).
+pub(crate) struct HomeApp {
+    pub(crate) developer: ApiClient,
+    pub(crate) path: String,
+    pub(crate) all_group: String,
+    pub(crate) tenant_id: String,
+    pub(crate) sdk_token: String,
+    pub(crate) trustful: String,
+    pub(crate) http: String,
 }
 
-/// An application whose endpoints send and receive `Ping` and `Pong` (family `home` v1), with a
-/// trustful verifier (the SDK profile's default) and an HTTP verifier calling `verifier_url`.
-async fn home_application(node: &Node, verifier_url: &str) -> HomeApp {
+/// An application on `node` (whose first admin has `password`) whose endpoints send and receive
+/// `Ping` and `Pong` (family `home` v1), with a trustful verifier (the SDK profile's default), an
+/// HTTP verifier calling `verifier_url`, configuration schema v1 `{interval}` (10 for group
+/// `all`) and log schema v1 `{n}`.
+pub(crate) async fn home_application(node: &Node, password: &str, verifier_url: &str) -> HomeApp {
     let base = format!("http://{}", node.admin);
-    let (developer, path) = new_application(&base, PASSWORD, "household", "gadgets").await;
+    let (developer, path) = new_application(&base, password, "household", "gadgets").await;
     let record = |name: &str| {
         json!({"type": "record", "name": name, "namespace": "org.home",
                "fields": [{"name": "n", "type": "int"}]})
@@ -92,14 +95,23 @@ async fn home_application(node: &Node, verifier_url: &str) -> HomeApp {
             .await,
         201,
     );
+    expect(
+        &developer
+            .post(
+                &format!("{path}/schemas/log"),
+                json!({"name": "reading", "schema": record("Reading")}),
+            )
+            .await,
+        201,
+    );
     let groups = developer.get(&format!("{path}/groups")).await;
-    let all = groups.body["items"][0]["id"].as_str().unwrap().to_owned();
-    activate_interval(&developer, &path, &all, 10).await;
+    let all_group = groups.body["items"][0]["id"].as_str().unwrap().to_owned();
+    activate_interval(&developer, &path, &all_group, 10).await;
     let sdk = developer
         .post(
             &format!("{path}/sdk-profiles"),
-            json!({"name": "v1", "configuration_version": 1, "event_map_ids": [id(&map)],
-                   "default_verifier": id(&trustful)}),
+            json!({"name": "v1", "configuration_version": 1, "log_version": 1,
+                   "event_map_ids": [id(&map)], "default_verifier": id(&trustful)}),
         )
         .await;
     expect(&sdk, 201);
@@ -111,6 +123,7 @@ async fn home_application(node: &Node, verifier_url: &str) -> HomeApp {
         http: http.body["verifier_token"].as_str().unwrap().to_owned(),
         developer,
         path,
+        all_group,
     }
 }
 
@@ -161,7 +174,7 @@ async fn owners_attach_through_verifiers_and_their_endpoints_exchange_events() {
         .set("operations.outbound_allow", ALLOW_LOOPBACK)
         .start()
         .await;
-    let app = home_application(&node, &verifier.url("/verify")).await;
+    let app = home_application(&node, PASSWORD, &verifier.url("/verify")).await;
     let within = Duration::from_secs(20);
     let (phone_state, lamp_state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut phone = endpoint(&[&node], &app.sdk_token, "phone-1", phone_state.path());
@@ -324,7 +337,7 @@ async fn an_owners_configuration_overrides_the_groups_for_its_endpoints() {
         .start()
         .await;
     let verifier = HttpStub::start().await;
-    let app = home_application(&node, &verifier.url("/verify")).await;
+    let app = home_application(&node, PASSWORD, &verifier.url("/verify")).await;
     let within = Duration::from_secs(20);
     let state = tempfile::tempdir().unwrap();
     let mut phone = endpoint(&[&node], &app.sdk_token, "phone-1", state.path());
@@ -431,7 +444,7 @@ async fn events_flow_between_nodes_and_again_after_the_owners_route_node_is_kill
     let node_b = member("b-ops", false, true).start().await;
     control.wait_operations(1, seen).await;
     let verifier = HttpStub::start().await;
-    let app = home_application(&control, &verifier.url("/verify")).await;
+    let app = home_application(&control, PASSWORD, &verifier.url("/verify")).await;
     let (phone_state, lamp_state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut phone = endpoint(&[&control], &app.sdk_token, "phone-1", phone_state.path());
     let phone_server = connected(&mut phone).await;

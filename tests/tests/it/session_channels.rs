@@ -17,99 +17,17 @@ use kaa_sdk::channel::Security;
 use kaa_sdk::client::{Event, KaaClient};
 use kaa_sdk::http::{Path, sync};
 use kaa_sdk::keys::EndpointKeys;
-use kaa_tests::api::{ApiClient, expect, id, new_application};
 use kaa_tests::node::{Node, NodeBuilder};
-use serde_json::json;
 
+use crate::owners_events::home_application;
 use crate::support::{activate_interval, avro_long, endpoint_config, read_avro_long, wait_event};
 
 const PASSWORD: &str = "session-channels-1";
 const PING: &str = "org.home.Ping";
 
-/// What the tests need of an application.
-struct HomeApp {
-    developer: ApiClient,
-    path: String,
-    all_group: String,
-    sdk_token: String,
-}
-
-/// An application with configuration schema v1 `{interval}` (10 for group `all`), log schema v1
-/// `{n}`, events `Ping` (family `home` v1) and a trustful verifier as the SDK profile's default.
-async fn home_application(node: &Node) -> HomeApp {
-    let base = format!("http://{}", node.admin);
-    let (developer, path) = new_application(&base, PASSWORD, "household", "gadgets").await;
-    let record = |name: &str| {
-        json!({"type": "record", "name": name, "namespace": "org.home",
-               "fields": [{"name": "n", "type": "int"}]})
-    };
-    let family = developer
-        .post(
-            "/api/v1/event-families",
-            json!({"name": "home", "namespace": "org.home", "class_name": "HomeFamily"}),
-        )
-        .await;
-    expect(&family, 201);
-    expect(
-        &developer
-            .post(
-                &format!("/api/v1/event-families/{}/versions", id(&family)),
-                json!({"classes": [{"schema": record("Ping"), "kind": "event"}]}),
-            )
-            .await,
-        201,
-    );
-    let map = developer
-        .post(
-            &format!("{path}/event-maps"),
-            json!({"family_id": id(&family), "version": 1, "actions": {PING: "both"}}),
-        )
-        .await;
-    expect(&map, 201);
-    let trustful = developer
-        .post(
-            &format!("{path}/user-verifiers"),
-            json!({"name": "trust", "type": "trustful"}),
-        )
-        .await;
-    expect(&trustful, 201);
-    expect(
-        &developer
-            .post(
-                &format!("{path}/schemas/configuration"),
-                json!({"name": "settings", "schema": {"type": "record", "name": "Settings",
-                       "fields": [{"name": "interval", "type": "int"}]}}),
-            )
-            .await,
-        201,
-    );
-    expect(
-        &developer
-            .post(
-                &format!("{path}/schemas/log"),
-                json!({"name": "reading", "schema": record("Reading")}),
-            )
-            .await,
-        201,
-    );
-    let groups = developer.get(&format!("{path}/groups")).await;
-    let all_group = groups.body["items"][0]["id"].as_str().unwrap().to_owned();
-    activate_interval(&developer, &path, &all_group, 10).await;
-    let sdk = developer
-        .post(
-            &format!("{path}/sdk-profiles"),
-            json!({"name": "v1", "configuration_version": 1, "log_version": 1,
-                   "event_map_ids": [id(&map)], "default_verifier": id(&trustful)}),
-        )
-        .await;
-    expect(&sdk, 201);
-    HomeApp {
-        developer,
-        path,
-        all_group,
-        sdk_token: sdk.body["sdk_token"].as_str().unwrap().to_owned(),
-    }
-}
+/// The application's HTTP verifier is never called here: owners attach through the default,
+/// trustful one.
+const UNUSED_VERIFIER: &str = "http://127.0.0.1:9/verify";
 
 /// An endpoint speaking raw HTTP to an Operations node, each request signed with its key and
 /// encrypted under a fresh session key wrapped for the node, as Kaa's Java SDK sends them.
@@ -250,7 +168,7 @@ async fn settle() {
 #[tokio::test]
 async fn an_http_endpoint_posting_logs_gets_a_configuration_change_on_its_waiting_poll_at_once() {
     let mut node = NodeBuilder::standalone_with_admin(PASSWORD).start().await;
-    let app = home_application(&node).await;
+    let app = home_application(&node, PASSWORD, UNUSED_VERIFIER).await;
     let sensor = HttpEndpoint::new(&node, &app.sdk_token).await;
     let held = sensor.register("sensor-1").await;
 
@@ -297,7 +215,7 @@ fn pings(answer: &SyncResponse) -> Vec<i64> {
 #[tokio::test]
 async fn a_long_polling_endpoint_receives_owner_notices_and_every_event() {
     let mut node = NodeBuilder::standalone_with_admin(PASSWORD).start().await;
-    let app = home_application(&node).await;
+    let app = home_application(&node, PASSWORD, UNUSED_VERIFIER).await;
     let within = Duration::from_secs(20);
     let phone_state = tempfile::tempdir().unwrap();
     let mut phone = KaaClient::start(endpoint_config(
