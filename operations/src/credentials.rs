@@ -9,9 +9,6 @@
 //! a moment ago re-reads within [`ADMITTED_FOR`]. An admission read before a revocation arrived
 //! is not stored after it (an epoch counter), so the cache never outlives the change it missed.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -20,6 +17,8 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+
+use crate::shards::ShardedMap;
 
 /// How long an endpoint found in use is admitted without reading its credentials again: the
 /// longest a revocation can go unnoticed on a node that did not get its notification.
@@ -32,8 +31,7 @@ const SWEEP_AT: usize = 4096;
 
 /// Endpoints recently found with credentials in use, by application and key hash.
 pub struct CredentialCache {
-    shards: Vec<Mutex<HashMap<Vec<u8>, Admitted>>>,
-    hasher: RandomState,
+    admitted: ShardedMap<Admitted>,
     /// Bumped by every [`CredentialCache::forget`].
     epoch: AtomicU64,
     ttl: Duration,
@@ -55,23 +53,16 @@ impl CredentialCache {
     /// A cache admitting endpoints for `ttl` after their credentials were read.
     pub fn new(ttl: Duration) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            hasher: RandomState::new(),
+            admitted: ShardedMap::new(SHARDS),
             epoch: AtomicU64::new(0),
             ttl,
         }
     }
 
-    fn shard(&self, key_hash: &[u8]) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Admitted>> {
-        let index = (self.hasher.hash_one(key_hash) as usize) % SHARDS;
-        self.shards[index]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Whether endpoint `key_hash` of `app_id` was found in use within the TTL.
     pub fn admitted(&self, app_id: &str, key_hash: &[u8], now: Instant) -> bool {
-        self.shard(key_hash)
+        self.admitted
+            .shard(key_hash)
             .get(key_hash)
             .is_some_and(|a| a.app_id == app_id && a.until > now)
     }
@@ -84,7 +75,7 @@ impl CredentialCache {
     /// Remembers that the credentials read since `epoch` were in use, unless the endpoint (or
     /// any other) was forgotten meanwhile.
     pub fn admit(&self, app_id: &str, key_hash: &[u8], epoch: u64, now: Instant) {
-        let mut shard = self.shard(key_hash);
+        let mut shard = self.admitted.shard(key_hash);
         if self.epoch.load(Ordering::SeqCst) != epoch {
             return;
         }
@@ -105,7 +96,7 @@ impl CredentialCache {
     /// The endpoint's credentials changed: its next sync reads them.
     pub fn forget(&self, key_hash: &[u8]) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.shard(key_hash).remove(key_hash);
+        self.admitted.shard(key_hash).remove(key_hash);
     }
 }
 
@@ -191,7 +182,7 @@ mod tests {
         let later = start + Duration::from_secs(1);
         cache.admit("app", b"fresh", cache.epoch(), later);
         assert!(cache.admitted("app", b"fresh", later));
-        let held: usize = cache.shards.iter().map(|s| s.lock().unwrap().len()).sum();
+        let held: usize = cache.admitted.each_shard().map(|s| s.len()).sum();
         assert!(held <= SWEEP_AT * SHARDS, "{held}");
     }
 

@@ -30,6 +30,7 @@ pub mod outbound;
 pub mod owners;
 pub mod redirection;
 pub mod sessions;
+mod shards;
 pub mod sync;
 pub mod topics;
 

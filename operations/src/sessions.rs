@@ -13,16 +13,16 @@
 //! not channels. The map is split into shards, each behind its own short-lived mutex, so syncs
 //! of different endpoints never wait on one global lock.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kaa_idl::endpoint::sync::Event;
 pub use kaa_transport::Channel;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+
+use crate::shards::ShardedMap;
 
 /// Something a connected endpoint must be told without having asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,8 +105,7 @@ const SHARDS: usize = 64;
 
 /// The endpoints of this node and their channels.
 pub struct Sessions {
-    shards: Vec<Mutex<HashMap<Vec<u8>, Entry>>>,
-    hasher: RandomState,
+    endpoints: ShardedMap<Entry>,
     next_id: AtomicU64,
     count: Arc<AtomicUsize>,
 }
@@ -123,8 +122,7 @@ impl Sessions {
     pub fn counted(count: Arc<AtomicUsize>) -> Self {
         count.store(0, Ordering::Relaxed);
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            hasher: RandomState::new(),
+            endpoints: ShardedMap::new(SHARDS),
             next_id: AtomicU64::new(1),
             count,
         }
@@ -133,13 +131,6 @@ impl Sessions {
     /// A fresh id, for a channel.
     pub fn new_session_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    fn shard(&self, key_hash: &[u8]) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Entry>> {
-        let index = (self.hasher.hash_one(key_hash) as usize) % SHARDS;
-        self.shards[index]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Adds channel `channel_id` to endpoint `key_hash` (of application `app_id`); returns the
@@ -152,7 +143,7 @@ impl Sessions {
         channel: Channel,
         pushes: mpsc::Sender<Push>,
     ) -> u64 {
-        let mut shard = self.shard(key_hash);
+        let mut shard = self.endpoints.shard(key_hash);
         let entry = shard.entry(key_hash.to_vec()).or_insert_with(|| Entry {
             presence: self.next_id.fetch_add(1, Ordering::Relaxed),
             app_id: app_id.to_owned(),
@@ -175,7 +166,7 @@ impl Sessions {
     /// returns the endpoint's presence id: the caller [`expire`](Self::expire)s it after
     /// [`LINGER`].
     pub fn unregister(&self, key_hash: &[u8], channel_id: u64) -> Option<u64> {
-        let mut shard = self.shard(key_hash);
+        let mut shard = self.endpoints.shard(key_hash);
         let entry = shard.get_mut(key_hash)?;
         let before = entry.channels.len();
         entry.channels.retain(|c| c.id != channel_id);
@@ -189,7 +180,7 @@ impl Sessions {
     /// Forgets the endpoint if it is still `presence` and no channel came back; true when it
     /// did (its queued events are dropped).
     pub fn expire(&self, key_hash: &[u8], presence: u64) -> bool {
-        let mut shard = self.shard(key_hash);
+        let mut shard = self.endpoints.shard(key_hash);
         let idle = shard
             .get(key_hash)
             .is_some_and(|e| e.presence == presence && e.channels.is_empty());
@@ -208,7 +199,7 @@ impl Sessions {
     /// Sends `push` to the endpoint: a revocation to every channel, anything else to one that
     /// takes it. False when it has no open channel here.
     pub fn push(&self, key_hash: &[u8], push: Push) -> bool {
-        let shard = self.shard(key_hash);
+        let shard = self.endpoints.shard(key_hash);
         let Some(entry) = shard.get(key_hash) else {
             return false;
         };
@@ -221,7 +212,7 @@ impl Sessions {
     /// Queues `events` for the endpoint and wakes one of its channels; false when the endpoint
     /// is not known here.
     pub fn deliver_events(&self, key_hash: &[u8], events: Vec<Event>) -> bool {
-        let mut shard = self.shard(key_hash);
+        let mut shard = self.endpoints.shard(key_hash);
         let Some(entry) = shard.get_mut(key_hash) else {
             return false;
         };
@@ -237,7 +228,8 @@ impl Sessions {
 
     /// Takes the events queued for the endpoint, oldest first.
     pub fn take_events(&self, key_hash: &[u8]) -> Vec<Event> {
-        self.shard(key_hash)
+        self.endpoints
+            .shard(key_hash)
             .get_mut(key_hash)
             .map(|entry| std::mem::take(&mut entry.events))
             .unwrap_or_default()
@@ -247,10 +239,7 @@ impl Sessions {
     /// many endpoints.
     pub fn push_app(&self, app_id: &str, push: &Push) -> usize {
         let mut reached = 0;
-        for shard in &self.shards {
-            let shard = shard
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for shard in self.endpoints.each_shard() {
             for entry in shard.values().filter(|e| e.app_id == app_id) {
                 if entry.push_one(push.clone()) {
                     reached += 1;
