@@ -88,7 +88,8 @@ pub use error::{
     DecodeError, DecodeErrorKind, InvalidDocument, SchemaError, SchemaErrorKind, ValidationError,
 };
 
-use types::{Named, NamedKind, Type, kind};
+pub use types::{Field, Named, NamedKind, Type};
+use types::kind;
 
 /// The deepest nesting of values (records, arrays, maps, union branches) that validation,
 /// encoding and decoding accept; deeper input is an error, which keeps recursion bounded.
@@ -134,6 +135,17 @@ impl AvroSchema {
     /// The full name of the top-level record, e.g. `org.kaaproject.sample.Configuration`.
     pub fn name(&self) -> &str {
         &self.types[0].name
+    }
+
+    /// Every named type (records, enums, fixed) of the schema; the top-level record is the
+    /// first. [`Type::Named`] indexes into it. For code generators.
+    pub fn named_types(&self) -> &[Named] {
+        &self.types
+    }
+
+    /// The top-level type (a [`Type::Named`] record).
+    pub fn root(&self) -> &Type {
+        &self.root
     }
 
     /// Avro's Parsing Canonical Form of the schema.

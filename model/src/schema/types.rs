@@ -4,20 +4,33 @@
 
 use serde_json::Value;
 
-/// One Avro type. Named types are indices into [`AvroSchema`](super::AvroSchema)'s arena.
+/// One Avro type. Named types are indices into [`AvroSchema`](super::AvroSchema)'s arena
+/// ([`AvroSchema::named_types`](super::AvroSchema::named_types)).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Type {
+pub enum Type {
+    /// `null`.
     Null,
+    /// `boolean`.
     Boolean,
+    /// `int` (32-bit).
     Int,
+    /// `long` (64-bit).
     Long,
+    /// `float`.
     Float,
+    /// `double`.
     Double,
+    /// `bytes`.
     Bytes,
+    /// `string`.
     String,
+    /// An array of the item type.
     Array(Box<Type>),
+    /// A map from strings to the value type.
     Map(Box<Type>),
+    /// A union of its branches, in order (the branch index is on the wire).
     Union(Vec<Type>),
+    /// The named type (record, enum, fixed) at this index of the arena.
     Named(usize),
 }
 
@@ -41,31 +54,40 @@ impl Type {
 /// A record, enum or fixed, under its full name (`namespace.name`, or `name` in the null
 /// namespace).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Named {
-    pub(crate) name: String,
-    pub(crate) kind: NamedKind,
+pub struct Named {
+    /// The full name.
+    pub name: String,
+    /// What it is.
+    pub kind: NamedKind,
 }
 
 impl Named {
     /// The name without its namespace.
-    pub(crate) fn short_name(&self) -> &str {
+    pub fn short_name(&self) -> &str {
         self.name.rsplit('.').next().unwrap_or(&self.name)
     }
 }
 
+/// The kinds of named types.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum NamedKind {
+pub enum NamedKind {
+    /// A record and its fields, in order.
     Record(Vec<Field>),
+    /// An enum and its symbols, in order (the index is on the wire).
     Enum(Vec<String>),
+    /// A fixed of this many bytes.
     Fixed(usize),
 }
 
+/// A record field.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Field {
-    pub(crate) name: String,
-    pub(crate) ty: Type,
+pub struct Field {
+    /// The field name.
+    pub name: String,
+    /// Its type.
+    pub ty: Type,
     /// In Avro's default-value JSON: a union's default is a bare value of its first branch.
-    pub(crate) default: Option<Value>,
+    pub default: Option<Value>,
 }
 
 /// The name a union branch is known by: its primitive name, `array`, `map`, or a named type's

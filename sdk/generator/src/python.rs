@@ -1,0 +1,15 @@
+//! The python target. (Being written: for now the runtime and a README only.)
+
+use crate::archive::File;
+use crate::embedded::Runtime;
+use crate::{GeneratorError, SdkSpec};
+
+/// The files of the python SDK archive of `spec`.
+pub(crate) fn files(spec: &SdkSpec) -> Result<Vec<File>, GeneratorError> {
+    let mut files = Runtime::Python.files();
+    files.push(File::new(
+        "README.md",
+        format!("# Kaa python SDK for {}\n\nSDK token: {}\n", spec.application_name, spec.sdk_token),
+    ));
+    Ok(files)
+}
