@@ -4,7 +4,7 @@
 # admin UI's tests (Vitest, and a browser test in Chromium against a real kaa-node).
 CARGO ?= cargo
 
-.PHONY: build fmt lint test unit build-deps python-deps infra-up infra-down bench standalone ui ui-deps ui-test
+.PHONY: build fmt lint test unit build-deps python-deps sdk-deps infra-up infra-down bench standalone ui ui-deps ui-test
 
 # Debian packages the build needs: thrift-compiler, for idl/build.rs.
 build-deps:
@@ -14,6 +14,10 @@ build-deps:
 # API's OpenAPI document), in a venv under ~/.cache/kaa-rs.
 python-deps:
 	deploy/local/python-deps.sh
+
+# Debian packages the generated SDKs' tests build with: CMake, mbedTLS, valgrind, Python's venv.
+sdk-deps:
+	deploy/local/sdk-deps.sh
 
 build: build-deps
 	$(CARGO) build --workspace --locked
@@ -31,7 +35,7 @@ infra-up:
 infra-down:
 	deploy/local/infra.sh down
 
-test: build-deps python-deps infra-up
+test: build-deps python-deps sdk-deps infra-up
 	$(CARGO) test --workspace --locked
 	$(MAKE) ui-test
 
