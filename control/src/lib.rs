@@ -8,6 +8,7 @@
 pub mod announce;
 pub mod api;
 pub mod rebalance;
+pub mod sdk;
 
 use std::sync::Arc;
 
@@ -61,6 +62,7 @@ impl ControlService {
             store.clone(),
             endpoints,
             EndpointRouter::new(cluster.clone()),
+            cluster.clone(),
             Arc::new(ChangeAnnouncer::new(cluster.clone())),
         );
         let stop_rebalancing = CancellationToken::new();

@@ -52,6 +52,10 @@ enum Command {
     /// Make the certificates of internode mutual TLS (`[cluster]` tls_ca, tls_cert, tls_key).
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Manage the node's endpoint key pair (the RSA key Bootstrap and Operations sign and
+    /// decrypt with, which SDKs carry).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Validate the configuration and print it with every layer applied, secrets hidden.
     CheckConfig {
         /// Check the standalone preset instead of the cluster defaults.
@@ -91,6 +95,58 @@ enum CertsCommand {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Install an existing key pair (a Kaa 0.10 server's, say) as the node's, so devices that
+    /// carry its public key keep working; into `<node.data_dir>/keys` of the configuration.
+    Import {
+        /// The private key: PKCS#8, DER or PEM (`-----BEGIN PRIVATE KEY-----`).
+        #[arg(long, value_name = "FILE")]
+        private: PathBuf,
+        /// The public key: X.509 SubjectPublicKeyInfo, DER or PEM; checked against the private
+        /// key (derived from it when absent).
+        #[arg(long, value_name = "FILE")]
+        public: Option<PathBuf>,
+        /// Replace a different key the node has (kept as node.private.old / node.public.old).
+        #[arg(long)]
+        replace: bool,
+        /// The node's data dir (default: `node.data_dir` of the configuration).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+}
+
+impl KeysCommand {
+    fn run(self) -> anyhow::Result<String> {
+        let KeysCommand::Import {
+            private,
+            public,
+            replace,
+            data_dir,
+            settings,
+        } = self;
+        let data_dir = match data_dir {
+            Some(dir) => dir,
+            None => settings.load(Config::default())?.node.data_dir,
+        };
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        };
+        let private = read(&private)?;
+        let public = public.as_ref().map(read).transpose()?;
+        let keys =
+            kaa_transport::keys::NodeKeys::import(&data_dir, &private, public.as_deref(), replace)?;
+        use base64::Engine as _;
+        Ok(format!(
+            "installed the node key pair in {}\npublic key (X.509, base64): {}",
+            data_dir.join("keys").display(),
+            base64::engine::general_purpose::STANDARD.encode(keys.public_der())
+        ))
+    }
 }
 
 impl CertsCommand {
@@ -155,6 +211,15 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(error) => fail("cannot make certificates", &error.into()),
+            };
+        }
+        Some(Command::Keys(command)) => {
+            return match command.run() {
+                Ok(report) => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail("cannot import the key pair", &error),
             };
         }
         Some(Command::CheckConfig {

@@ -80,6 +80,69 @@ impl NodeKeys {
         Ok(Self::from_pair(pair))
     }
 
+    /// Installs an existing key pair as the node's (`kaa-node keys import`): a Kaa 0.10 server's
+    /// keys, so devices that carry its public key keep working after a move. `private` is PKCS#8,
+    /// `public` (optional: derived from the private key) X.509 SubjectPublicKeyInfo, each DER or
+    /// PEM. An existing different key is refused unless `replace`, which keeps it as
+    /// `node.private.old` / `node.public.old`. Returns the installed pair.
+    pub fn import(
+        data_dir: &Path,
+        private: &[u8],
+        public: Option<&[u8]>,
+        replace: bool,
+    ) -> Result<Self, KeyError> {
+        let dir = data_dir.join("keys");
+        let private_path = dir.join("node.private");
+        let public_path = dir.join("node.public");
+        let invalid = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| KeyError::Invalid { path, source }
+        };
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| KeyError::Io { path, source }
+        };
+        let private_der = der_or_pem(private, "PRIVATE KEY").map_err(invalid(&private_path))?;
+        let pair = match public {
+            Some(public) => {
+                let public_der = der_or_pem(public, "PUBLIC KEY").map_err(invalid(&public_path))?;
+                KeyPair::from_der(&private_der, &public_der)
+            }
+            None => KeyPair::from_pkcs8_der(&private_der),
+        }
+        .map_err(invalid(&private_path))?;
+        if private_path.exists() {
+            let existing = fs::read(&private_path).map_err(io(&private_path))?;
+            let same = KeyPair::from_pkcs8_der(&existing)
+                .is_ok_and(|old| old.public_key().to_der() == pair.public_key().to_der());
+            if same {
+                return Ok(Self::from_pair(pair));
+            }
+            if !replace {
+                return Err(KeyError::Io {
+                    path: private_path,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "the node already has another key pair; --replace keeps it as node.private.old and installs this one",
+                    ),
+                });
+            }
+            for path in [&private_path, &public_path] {
+                let mut old = path.clone().into_os_string();
+                old.push(".old");
+                if path.exists() {
+                    fs::rename(path, &old).map_err(io(path))?;
+                }
+            }
+        }
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let stored = pair.private_key_der().map_err(invalid(&private_path))?;
+        write_private(&private_path, &stored).map_err(io(&private_path))?;
+        fs::write(&public_path, pair.public_key().to_der()).map_err(io(&public_path))?;
+        tracing::info!(path = %private_path.display(), "imported the node key pair");
+        Ok(Self::from_pair(pair))
+    }
+
     /// Wraps an existing pair (tests, SDKs).
     pub fn from_pair(pair: KeyPair) -> Self {
         let public_der = pair.public_key().to_der().into();
@@ -100,6 +163,35 @@ impl NodeKeys {
     }
 }
 
+/// The DER inside `bytes`: `bytes` itself, or the base64 body of its PEM block `-----BEGIN
+/// <label>-----`.
+fn der_or_pem(bytes: &[u8], label: &'static str) -> Result<Vec<u8>, CryptoError> {
+    use base64::Engine as _;
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Ok(bytes.to_vec());
+    };
+    let begin = format!("-----BEGIN {label}-----");
+    let Some(start) = text.find(&begin) else {
+        return if text.contains("-----BEGIN") {
+            Err(CryptoError::BadKey(if label == "PUBLIC KEY" {
+                "public (expected a PEM block BEGIN PUBLIC KEY, X.509)"
+            } else {
+                "private (expected a PEM block BEGIN PRIVATE KEY, PKCS#8)"
+            }))
+        } else {
+            Ok(bytes.to_vec())
+        };
+    };
+    let body = &text[start + begin.len()..];
+    let end = body
+        .find("-----END")
+        .ok_or(CryptoError::BadKey("PEM block without its END line"))?;
+    let base64: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(base64)
+        .map_err(|_| CryptoError::BadKey("PEM body is not base64"))
+}
+
 fn write_private(path: &Path, der: &[u8]) -> std::io::Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -113,6 +205,67 @@ fn write_private(path: &Path, der: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pem(label: &str, der: &[u8]) -> String {
+        use base64::Engine as _;
+        let body = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
+    }
+
+    #[test]
+    fn imported_keys_replace_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let created = NodeKeys::load_or_create(dir.path()).unwrap();
+        let kaa = KeyPair::generate().unwrap();
+        let private = kaa.private_key_der().unwrap();
+        let public = kaa.public_key().to_der().to_vec();
+        // PEM or DER, with or without the public half.
+        let refused = NodeKeys::import(
+            dir.path(),
+            pem("PRIVATE KEY", &private).as_bytes(),
+            None,
+            false,
+        );
+        assert!(refused.unwrap_err().to_string().contains("--replace"));
+        let imported = NodeKeys::import(
+            dir.path(),
+            pem("PRIVATE KEY", &private).as_bytes(),
+            Some(pem("PUBLIC KEY", &public).as_bytes()),
+            true,
+        )
+        .unwrap();
+        assert_eq!(imported.public_der(), public.as_slice());
+        assert_eq!(
+            NodeKeys::load_or_create(dir.path()).unwrap().public_der(),
+            public.as_slice()
+        );
+        assert_eq!(
+            fs::read(dir.path().join("keys/node.public.old")).unwrap(),
+            created.public_der()
+        );
+        // Importing the installed pair again is fine; a mismatched public half is not.
+        NodeKeys::import(dir.path(), &private, Some(&public), false).unwrap();
+        let other = KeyPair::generate().unwrap();
+        let other_public = other.public_key().to_der().to_vec();
+        assert!(NodeKeys::import(dir.path(), &private, Some(&other_public), true).is_err());
+        assert!(
+            NodeKeys::import(
+                dir.path(),
+                b"-----BEGIN RSA PRIVATE KEY-----\nAA==\n-----END RSA PRIVATE KEY-----\n",
+                None,
+                true
+            )
+            .is_err()
+        );
+    }
 
     #[test]
     fn keys_are_created_once_and_reloaded() {

@@ -481,6 +481,27 @@ pub struct NewSdkProfile {
     pub event_map_ids: Vec<String>,
     /// The default user verifier, by id or token.
     pub default_verifier: Option<String>,
+    /// The SDK token to use instead of a new one: that of an existing Kaa 0.10 SDK (Kaa's
+    /// 27-character URL-safe Base64), so its devices keep working; 1 to 64 of `A-Z a-z 0-9 - _`,
+    /// unique across the cluster (409 when taken).
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    pub sdk_token: Option<String>,
+}
+
+/// Checks a requested SDK token's form: what Kaa 0.10 tokens and file names both allow.
+fn check_sdk_token(token: &str) -> Result<(), ApiError> {
+    let well_formed = (1..=64).contains(&token.len())
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "sdk_token",
+            "must be 1 to 64 of A-Z a-z 0-9 - _",
+        ))
+    }
 }
 
 async fn pinned(
@@ -521,7 +542,7 @@ pub async fn list_sdk_profiles(
     )))
 }
 
-/// Creates an SDK profile with a new SDK token (TENANT_DEVELOPER).
+/// Creates an SDK profile with a new SDK token, or the one given (TENANT_DEVELOPER).
 #[utoipa::path(tag = "sdk profiles", security(("bearer" = [])), params(("id" = String, Path)), request_body = NewSdkProfile,
     responses((status = 201, body = SdkProfileView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/api/v1/applications/{id}/sdk-profiles")]
@@ -534,6 +555,9 @@ pub async fn create_sdk_profile(
     caller.require(&BUILDERS)?;
     let app = tenant_application(&state, &caller, &id).await?;
     check_name("name", &new.name)?;
+    if let Some(token) = &new.sdk_token {
+        check_sdk_token(token)?;
+    }
     let default_verifier_token = match &new.default_verifier {
         Some(verifier) => Some(
             state
@@ -565,7 +589,7 @@ pub async fn create_sdk_profile(
         id: String::new(),
         app_id: app.id.clone(),
         name: new.name.clone(),
-        sdk_token: String::new(),
+        sdk_token: new.sdk_token.clone().unwrap_or_default(),
         client_profile_version: pinned(
             &state,
             &app.id,

@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod owners;
 pub mod password;
 pub mod schemas;
+pub mod sdks;
 mod strict;
 pub mod tenants;
 pub mod topics;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, web};
+use kaa_cluster::Cluster;
 use kaa_cluster::routing::EndpointRouter;
 use kaa_idl::thrift::operations::{Notification, Operation};
 use kaa_store::endpoint::EndpointStore;
@@ -40,6 +42,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use crate::announce::ChangeAnnouncer;
+use crate::sdk::SdkArchives;
 use error::{ApiError, ErrorBody, MAX_BODY_BYTES};
 use openapi::CommonResponses;
 
@@ -49,22 +52,28 @@ pub struct ApiState {
     pub(crate) store: MetadataStore,
     pub(crate) endpoints: EndpointStore,
     pub(crate) router: EndpointRouter,
+    pub(crate) cluster: Cluster,
+    pub(crate) sdks: Arc<SdkArchives>,
     announcer: Arc<ChangeAnnouncer>,
 }
 
 impl ApiState {
     /// State over the metadata `store` and the `endpoints` store, announcing changes through
-    /// `announcer` and sending endpoint messages through `router`.
+    /// `announcer`, sending endpoint messages through `router`, and reading the live `cluster`
+    /// (for SDKs' bootstrap lists).
     pub fn new(
         store: MetadataStore,
         endpoints: EndpointStore,
         router: EndpointRouter,
+        cluster: Cluster,
         announcer: Arc<ChangeAnnouncer>,
     ) -> Self {
         Self {
             store,
             endpoints,
             router,
+            cluster,
+            sdks: Arc::new(SdkArchives::default()),
             announcer,
         }
     }
@@ -214,6 +223,7 @@ impl Modify for BearerAuth {
         components::list_appenders, components::create_appender, components::get_appender, components::delete_appender,
         components::list_verifiers, components::create_verifier, components::delete_verifier,
         components::list_sdk_profiles, components::create_sdk_profile, components::delete_sdk_profile,
+        sdks::download_sdk, sdks::cluster,
         endpoints::provision_credentials, endpoints::list_credentials, endpoints::get_credentials,
         endpoints::revoke_credentials, endpoints::list_endpoints, endpoints::get_endpoint,
         endpoints::update_server_profile, endpoints::send_notification, endpoints::send_unicast,
@@ -366,6 +376,8 @@ pub fn configure(state: ApiState) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .service(components::list_sdk_profiles)
             .service(components::create_sdk_profile)
             .service(components::delete_sdk_profile)
+            .service(sdks::download_sdk)
+            .service(sdks::cluster)
             .service(endpoints::provision_credentials)
             .service(endpoints::list_credentials)
             .service(endpoints::get_credentials)

@@ -301,12 +301,22 @@ impl MetadataStore {
         .await
     }
 
-    /// Adds an SDK profile with a fresh SDK token (fields other than id, token and creation time
-    /// as given). The caller has checked the versions.
+    /// Adds an SDK profile (fields other than id and creation time as given), with a fresh SDK
+    /// token when `sdk_token` is empty; a token already taken is a conflict. The caller has
+    /// checked the versions and the token's form.
     pub async fn create_sdk_profile(&self, profile: SdkProfile) -> Result<SdkProfile, StoreError> {
+        let sdk_token = if profile.sdk_token.is_empty() {
+            uuid::Uuid::new_v4().simple().to_string()
+        } else {
+            match self.sdk_profile_by_token(&profile.sdk_token).await {
+                Ok(_) => return Err(StoreError::Conflict("SDK token")),
+                Err(StoreError::NotFound(_)) => profile.sdk_token.clone(),
+                Err(error) => return Err(error),
+            }
+        };
         let profile = SdkProfile {
             id: new_id(),
-            sdk_token: uuid::Uuid::new_v4().simple().to_string(),
+            sdk_token,
             created_ms: now_ms(),
             ..profile
         };
@@ -353,6 +363,21 @@ impl MetadataStore {
                 .collect::<Result<_, _>>()?,
             page,
         ))
+    }
+
+    /// One SDK profile of the application.
+    pub async fn sdk_profile(&self, app_id: &str, id: &str) -> Result<SdkProfile, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT id, app_id, name, sdk_token, client_profile_version, server_profile_version, configuration_version, notification_version, \
+             log_version, event_map_ids, default_verifier_token, created_ms FROM sdk_profiles WHERE app_id = ? AND id = ?",
+        ))
+        .bind(app_id)
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|r| sdk_profile_from(&r))
+            .transpose()?
+            .ok_or(StoreError::NotFound("SDK profile"))
     }
 
     /// The SDK profile an SDK token names (how Operations finds what an endpoint runs).

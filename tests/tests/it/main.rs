@@ -20,6 +20,8 @@ mod node_lifecycle;
 mod owner_configurations;
 mod owners_events;
 mod schemathesis;
+mod sdk_generation;
+mod sdk_support;
 mod secrets;
 mod session_channels;
 mod smoke;
