@@ -100,8 +100,15 @@ pub fn top_folder(target: Target, sdk_token: &str) -> String {
     format!("kaa-{target}-sdk-{sdk_token}")
 }
 
-/// Generates the SDK archive of `spec` for `target`.
+/// Generates the SDK archive of `spec` for `target`: [`files`], then [`pack`].
 pub fn generate(spec: &SdkSpec, target: Target) -> Result<Archive, GeneratorError> {
+    let files = files(spec, target)?;
+    pack(target, &spec.sdk_token, &files)
+}
+
+/// Every file of the `target` SDK of `spec` (runtime, generated code, properties, README,
+/// example), paths relative to the archive's top folder.
+pub fn files(spec: &SdkSpec, target: Target) -> Result<Vec<File>, GeneratorError> {
     if spec.sdk_token.is_empty()
         || !spec
             .sdk_token
@@ -113,14 +120,19 @@ pub fn generate(spec: &SdkSpec, target: Target) -> Result<Archive, GeneratorErro
             spec.sdk_token
         )));
     }
-    let files = match target {
-        Target::Rust => rust::files(spec)?,
-        Target::C => c::files(spec)?,
-        Target::Python => python::files(spec)?,
-    };
-    let top = top_folder(target, &spec.sdk_token);
+    match target {
+        Target::Rust => rust::files(spec),
+        Target::C => c::files(spec),
+        Target::Python => python::files(spec),
+    }
+}
+
+/// Packs `files` into the `target` archive for `sdk_token`: a deterministic `tar.gz` under
+/// `kaa-<target>-sdk-<token>/`.
+pub fn pack(target: Target, sdk_token: &str, files: &[File]) -> Result<Archive, GeneratorError> {
+    let top = top_folder(target, sdk_token);
     Ok(Archive {
         file_name: format!("{top}.tar.gz"),
-        bytes: archive::tar_gz(&top, &files)?,
+        bytes: archive::tar_gz(&top, files)?,
     })
 }
