@@ -1,5 +1,6 @@
-// The admin REST API client: JSON over fetch with the session's bearer token. Every failure
-// becomes an ApiError carrying the API's `error` code, `message` and `field`.
+// The admin REST API client: JSON over fetch with the session's bearer token, and file downloads
+// (SDK archives) as Blobs. Every failure becomes an ApiError carrying the API's `error` code,
+// `message` and `field`.
 
 export type Role = 'KAA_ADMIN' | 'TENANT_ADMIN' | 'TENANT_DEVELOPER' | 'TENANT_USER';
 
@@ -270,7 +271,37 @@ export class Client {
   }
 
   private async send<T>(method: string, url: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { Accept: 'application/json' };
+    const text = await (await this.call(method, url, 'application/json', body)).text();
+    return parseJson(text) as T;
+  }
+
+  /**
+   * A file from the API (GET `path`, e.g. an SDK archive): its bytes as a Blob with the file name
+   * the server gives in `Content-Disposition` (else `fallbackName`). `onProgress` hears the bytes
+   * received so far and the total when the server sends a length. Errors as for JSON requests.
+   */
+  async download(path: string, fallbackName: string, onProgress?: (received: number, total: number | null) => void): Promise<Download> {
+    const response = await this.call('GET', this.base + path, '*/*');
+    const length = Number(response.headers.get('Content-Length'));
+    const total = Number.isFinite(length) && length > 0 ? length : null;
+    const type = response.headers.get('Content-Type') ?? 'application/octet-stream';
+    let blob: Blob;
+    try {
+      blob = await readBlob(response, type, total, onProgress);
+    } catch {
+      throw new ApiError(0, 'network', 'The download was cut off; try again');
+    }
+    return {
+      blob,
+      fileName: dispositionFileName(response.headers.get('Content-Disposition')) ?? fallbackName,
+      size: blob.size,
+      headers: response.headers,
+    };
+  }
+
+  /** The response of a request that succeeded; a failure becomes an ApiError. */
+  private async call(method: string, url: string, accept: string, body?: unknown): Promise<Response> {
+    const headers: Record<string, string> = { Accept: accept };
     const token = this.opts.token();
     if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -285,21 +316,12 @@ export class Client {
     } catch {
       throw new ApiError(0, 'network', 'Cannot reach the server; check that the node is running');
     }
-    const text = await response.text();
-    let parsed: unknown = undefined;
-    if (text) {
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = undefined;
-      }
-    }
     if (!response.ok) {
-      const error = toApiError(response.status, parsed);
+      const error = toApiError(response.status, parseJson(await response.text().catch(() => '')));
       if (response.status === 401 && token) this.opts.onUnauthorized?.();
       throw error;
     }
-    return parsed as T;
+    return response;
   }
 
   get<T>(path: string) {
@@ -332,3 +354,73 @@ export class Client {
 }
 
 export const enc = encodeURIComponent;
+
+/** A file fetched with {@link Client.download}. */
+export interface Download {
+  blob: Blob;
+  /** The server's file name for it. */
+  fileName: string;
+  /** Bytes. */
+  size: number;
+  /** The response's headers (e.g. `X-Kaa-Sdk-Cache`). */
+  headers: Headers;
+}
+
+function parseJson(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The body as a Blob, read chunk by chunk (reporting progress) where the body is a stream. */
+async function readBlob(
+  response: Response,
+  type: string,
+  total: number | null,
+  onProgress?: (received: number, total: number | null) => void,
+): Promise<Blob> {
+  const reader = response.body?.getReader();
+  if (!reader) {
+    const blob = await response.blob();
+    onProgress?.(blob.size, total);
+    return new Blob([blob], { type });
+  }
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
+  let received = 0;
+  onProgress?.(0, total);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value as Uint8Array<ArrayBuffer>);
+    received += value.length;
+    onProgress?.(received, total);
+  }
+  return new Blob(chunks, { type });
+}
+
+/**
+ * The file name in a `Content-Disposition` header: RFC 6266's `filename*=UTF-8''…` (percent-encoded)
+ * before `filename="…"` or a bare `filename=…`; any path is cut off. Undefined when there is none.
+ */
+export function dispositionFileName(header: string | null | undefined): string | undefined {
+  if (!header) return undefined;
+  let name: string | undefined;
+  const extended = /filename\*\s*=\s*(?:UTF-8|utf-8)'[^']*'([^;]+)/.exec(header);
+  if (extended) {
+    try {
+      name = decodeURIComponent(extended[1].trim());
+    } catch {
+      name = undefined;
+    }
+  }
+  if (name === undefined) {
+    const quoted = /filename\s*=\s*"((?:[^"\\]|\\.)*)"/.exec(header);
+    const bare = /filename\s*=\s*([^";\s]+)/.exec(header);
+    name = quoted ? quoted[1].replace(/\\(.)/g, '$1') : bare?.[1];
+  }
+  const base = name?.split(/[/\\]/).pop()?.trim();
+  return base ? base : undefined;
+}

@@ -1,5 +1,6 @@
-// The cluster page's model: the JSON of `GET /cluster` on the admin port (node/src/admin.rs) and
-// a rolling window of Operations load samples kept in memory while the page is open.
+// The cluster page's model: the JSON of `GET /cluster` on the admin port (node/src/admin.rs), a
+// rolling window of Operations load samples kept in memory while the page is open, and the
+// endpoint transports with their public keys from `GET /api/v1/cluster` (what generated SDKs embed).
 
 export interface ClusterNode {
   id: string;
@@ -131,4 +132,61 @@ export function since(ms: number, now: number): string {
   if (h) return `${h} h ${m} min`;
   if (m) return `${m} min ${s} s`;
   return `${s} s`;
+}
+
+// ---- endpoint transports (`GET /api/v1/cluster`) ----
+
+/** A transport a node serves endpoints on. */
+export interface EndpointTransport {
+  /** `tcp` (Kaatcp) or `http`. */
+  protocol: string;
+  host: string;
+  port: number;
+  /** The node's RSA public key, standard Base64 of the X.509 DER. */
+  public_key: string;
+}
+export interface EndpointService {
+  transports: EndpointTransport[];
+}
+export interface SdkClusterNode {
+  id: string;
+  services: string[];
+  admin_url: string;
+  thrift: string;
+  version: string;
+  leader: boolean;
+  operations?: EndpointService | null;
+  bootstrap?: EndpointService | null;
+}
+export interface SdkClusterView {
+  nodes: SdkClusterNode[];
+}
+
+/** One row of the transports table. */
+export interface TransportRow {
+  node: string;
+  service: 'Bootstrap' | 'Operations';
+  /** Kaatcp, HTTP, or the API's word for another. */
+  protocol: string;
+  /** host:port ([v6]:port). */
+  address: string;
+  publicKey: string;
+}
+
+export const protocolLabel = (protocol: string) => (protocol === 'tcp' ? 'Kaatcp' : protocol === 'http' ? 'HTTP' : protocol);
+
+/** `host:port`, with brackets around an IPv6 host. */
+export const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
+/** Every endpoint transport of the cluster, by node id, Bootstrap (what SDKs embed) before Operations. */
+export function transportRows(view: SdkClusterView): TransportRow[] {
+  const rows: TransportRow[] = [];
+  const nodes = [...(view.nodes ?? [])].sort((a, b) => a.id.localeCompare(b.id));
+  for (const node of nodes) {
+    for (const [service, info] of [['Bootstrap', node.bootstrap], ['Operations', node.operations]] as const) {
+      for (const t of info?.transports ?? [])
+        rows.push({ node: node.id, service, protocol: protocolLabel(t.protocol), address: hostPort(t.host, t.port), publicKey: t.public_key });
+    }
+  }
+  return rows;
 }

@@ -190,12 +190,17 @@ export interface SdkProfileForm {
   versions: Record<string, string>;
   eventMapIds: string[];
   defaultVerifier: string | null;
+  /** An SDK token to keep (a Kaa 0.10 SDK's); '' for a new one. */
+  sdkToken: string;
 }
 
 export function sdkProfileBody(form: SdkProfileForm): Record<string, unknown> {
   const body: Record<string, unknown> = { name: form.name.trim(), event_map_ids: [...form.eventMapIds] };
   for (const pin of SDK_PINS) put(body, pin.field, versionOrNull(form.versions[pin.field]));
   if (form.defaultVerifier) body.default_verifier = form.defaultVerifier;
+  // Sent as typed apart from surrounding blanks: the API names what is wrong with it.
+  const token = form.sdkToken.trim();
+  if (token) body.sdk_token = token;
   return body;
 }
 

@@ -2,7 +2,7 @@
 // its X.509 (SubjectPublicKeyInfo) DER, which is what Kaa's SDKs keep in `key.public`, and names an
 // endpoint by the SHA-1 of that DER in URL-safe Base64 without padding. Operators meet the same
 // hash as standard Base64 (Kaa's own tools and logs) or hex, so each of those forms is accepted
-// wherever a key hash is typed.
+// wherever a key hash is typed. Server (node) public keys are shown by their SHA-256 fingerprint.
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
@@ -128,6 +128,25 @@ export async function keyHashOfPublicKey(base64: string): Promise<string | null>
   if (!subtle || !bytes) return null;
   const digest = await subtle.digest('SHA-1', bytes);
   return toUrlSafe(bytesToBase64(new Uint8Array(digest)));
+}
+
+/**
+ * A public key's fingerprint as `openssl dgst -sha256 -c` prints it for the DER (colon-separated
+ * hex of its SHA-256), cut to its first `bytes` bytes with an ellipsis; null where Web Crypto is
+ * unavailable or the key is not Base64.
+ */
+export async function publicKeyFingerprint(base64: string, bytes = 8): Promise<string | null> {
+  const subtle = globalThis.crypto?.subtle;
+  const der = base64ToBytes(base64);
+  if (!subtle || !der || der.length === 0) return null;
+  const digest = new Uint8Array(await subtle.digest('SHA-256', der));
+  const hex = Array.from(digest.slice(0, bytes), (b) => b.toString(16).padStart(2, '0')).join(':');
+  return bytes < digest.length ? `${hex}…` : hex;
+}
+
+/** A public key (Base64) shortened to its start and end, where no fingerprint can be computed. */
+export function shortPublicKey(base64: string, chars = 12): string {
+  return base64.length > 2 * chars + 1 ? `${base64.slice(0, chars)}…${base64.slice(-chars)}` : base64;
 }
 
 /**

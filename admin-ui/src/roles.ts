@@ -10,12 +10,13 @@ export type Capability =
   | 'app.changes' // an application's change log
   | 'families.read'
   | 'families.write' // create event class families, upload their versions
+  | 'sdk.generate' // generate and download an SDK profile's SDK
   | 'cluster'; // the cluster page (GET /cluster on the admin port)
 
 const CAPABILITIES: Record<Role, Capability[]> = {
   KAA_ADMIN: ['tenants', 'users', 'cluster'],
-  TENANT_ADMIN: ['users', 'applications.read', 'applications.write', 'app.changes', 'families.read', 'families.write'],
-  TENANT_DEVELOPER: ['applications.read', 'app.write', 'app.changes', 'families.read', 'families.write'],
+  TENANT_ADMIN: ['users', 'applications.read', 'applications.write', 'app.changes', 'families.read', 'families.write', 'sdk.generate'],
+  TENANT_DEVELOPER: ['applications.read', 'app.write', 'app.changes', 'families.read', 'families.write', 'sdk.generate'],
   TENANT_USER: ['applications.read', 'families.read'],
 };
 

@@ -1,4 +1,5 @@
-// Small shared pieces: loading hook, error and empty states, confirmation, links, schema versions.
+// Small shared pieces: loading hook, error and empty states, confirmation, links, schema versions,
+// saving a downloaded file.
 import { forwardRef, useCallback, useEffect, useState, type ReactNode } from 'react';
 import {
   Alert, Anchor, Button, Code, CopyButton, Group, Loader, Modal, Select, Stack, Text, Textarea, type TextareaProps,
@@ -167,6 +168,22 @@ export function ConfirmButton(props: {
       </Modal>
     </>
   );
+}
+
+/**
+ * Hands `blob` to the browser as a download named `fileName`. Returns its object URL, for a
+ * "save again" link; revoke it (URL.revokeObjectURL) once it is no longer shown.
+ */
+export function saveFile(blob: Blob, fileName: string): string {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = fileName;
+  a.style.display = 'none';
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  return url;
 }
 
 export function formatTime(ms?: number | null): string {

@@ -1,16 +1,19 @@
 // The cluster as this node sees it (`GET /cluster` on the admin port), polled every few seconds:
 // nodes with their services and Control role, Operations load and endpoint counts over a rolling
-// window kept in memory while the page is open, Bootstrap nodes and the hash ring.
+// window kept in memory while the page is open, Bootstrap nodes and the hash ring; and every
+// node's endpoint transports with its public key's fingerprint (`GET /api/v1/cluster`), which is
+// what generated SDKs embed.
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { LineChart } from '@mantine/charts';
 import '@mantine/charts/styles.css';
 import { Badge, Group, Paper, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import {
-  chartRows, clock, controlRole, POLL_MS, pushSample, sampleOf, seriesIds, seriesKey, since, totalEndpoints,
-  type ClusterView, type Sample, type Transport,
+  chartRows, clock, controlRole, POLL_MS, pushSample, sampleOf, seriesIds, seriesKey, since, totalEndpoints, transportRows,
+  type ClusterView, type Sample, type SdkClusterView, type Transport,
 } from '../cluster';
 import { useApp } from '../context';
-import { Empty, ErrorAlert, formatTime, Loading } from '../ui';
+import { publicKeyFingerprint, shortPublicKey } from '../keys';
+import { Empty, ErrorAlert, formatTime, Loading, Token } from '../ui';
 
 const COLORS = ['blue.6', 'teal.6', 'orange.6', 'grape.6', 'red.6', 'cyan.6', 'lime.7', 'pink.6'];
 
@@ -23,6 +26,8 @@ const ROLE_BADGES = {
 function useClusterPoll() {
   const { client } = useApp();
   const [view, setView] = useState<ClusterView | null>(null);
+  const [endpointView, setEndpointView] = useState<SdkClusterView | null>(null);
+  const [endpointError, setEndpointError] = useState<unknown>(undefined);
   const [samples, setSamples] = useState<Sample[]>([]);
   const [error, setError] = useState<unknown>(undefined);
   const [updated, setUpdated] = useState<number | null>(null);
@@ -32,18 +37,29 @@ function useClusterPoll() {
     live.current = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const poll = async () => {
-      try {
-        const v = await client.getUrl<ClusterView>('/cluster');
-        if (!live.current) return;
+      // The node's live view and the API's transports are read side by side; either may fail alone.
+      const [nodeView, endpoints] = await Promise.allSettled([
+        client.getUrl<ClusterView>('/cluster'),
+        client.get<SdkClusterView>('/cluster'),
+      ]);
+      if (!live.current) return;
+      if (nodeView.status === 'fulfilled') {
+        const v = nodeView.value;
         const now = Date.now();
         setView(v);
         setSamples((w) => pushSample(w, sampleOf(v, now)));
         setUpdated(now);
         setError(undefined);
-      } catch (e) {
-        if (live.current) setError(e);
+      } else {
+        setError(nodeView.reason);
       }
-      if (live.current) timer = setTimeout(poll, POLL_MS);
+      if (endpoints.status === 'fulfilled') {
+        setEndpointView(endpoints.value);
+        setEndpointError(undefined);
+      } else {
+        setEndpointError(endpoints.reason);
+      }
+      timer = setTimeout(poll, POLL_MS);
     };
     poll();
     return () => {
@@ -51,11 +67,12 @@ function useClusterPoll() {
       clearTimeout(timer);
     };
   }, [client]);
-  return { view, samples, error, updated };
+  return { view, samples, error, updated, endpointView, endpointError };
 }
 
 export function ClusterPage() {
-  const { view, samples, error, updated } = useClusterPoll();
+  const { view, samples, error, updated, endpointView, endpointError } = useClusterPoll();
+  const transportList = useMemo(() => (endpointView ? transportRows(endpointView) : []), [endpointView]);
   const ids = useMemo(() => seriesIds(samples), [samples]);
   const series = ids.map((id, i) => ({ name: seriesKey(i), label: id, color: COLORS[i % COLORS.length] }));
   const loadRows = useMemo(() => chartRows(samples, 'load', ids), [samples, ids]);
@@ -249,6 +266,47 @@ export function ClusterPage() {
           <Text size="sm" c="dimmed">
             Hash ring: {view.ring.length ? view.ring.join(', ') : 'empty'}
           </Text>
+
+          <Title order={2} size="h3">
+            Endpoint transports
+          </Title>
+          <Text size="sm" c="dimmed">
+            Where endpoints connect, with each node's public key: generated SDKs carry the Bootstrap rows in their
+            bootstrap list. The fingerprint is the SHA-256 of the key's DER (<code>openssl dgst -sha256 -c</code>).
+          </Text>
+          {endpointError !== undefined && <ErrorAlert error={endpointError} title="Cannot read the endpoint transports; retrying" />}
+          {!endpointView ? (
+            endpointError === undefined && <Loading />
+          ) : transportList.length === 0 ? (
+            <Empty>No node serves endpoints right now.</Empty>
+          ) : (
+            <Table.ScrollContainer minWidth={640}>
+              <Table striped data-testid="cluster-transports">
+                <Table.Thead>
+                  <Table.Tr>
+                    <Table.Th>Node</Table.Th>
+                    <Table.Th>Service</Table.Th>
+                    <Table.Th>Protocol</Table.Th>
+                    <Table.Th>Address</Table.Th>
+                    <Table.Th>Public key</Table.Th>
+                  </Table.Tr>
+                </Table.Thead>
+                <Table.Tbody>
+                  {transportList.map((t) => (
+                    <Table.Tr key={`${t.node} ${t.service} ${t.protocol} ${t.address}`} data-testid="cluster-transport-row">
+                      <Table.Td>{t.node}</Table.Td>
+                      <Table.Td>{t.service}</Table.Td>
+                      <Table.Td>{t.protocol}</Table.Td>
+                      <Table.Td>{t.address}</Table.Td>
+                      <Table.Td>
+                        <KeyFingerprint node={t.node} publicKey={t.publicKey} />
+                      </Table.Td>
+                    </Table.Tr>
+                  ))}
+                </Table.Tbody>
+              </Table>
+            </Table.ScrollContainer>
+          )}
         </>
       )}
     </Stack>
@@ -257,6 +315,23 @@ export function ClusterPage() {
 
 function transports(list: Transport[]): string {
   return list.length ? list.map((t) => `${t.host}:${t.port}`).join(', ') : '—';
+}
+
+/** A node's public key by its fingerprint (the start and end of the key where the browser cannot
+ *  hash), with the whole key on hover and a copy button. */
+function KeyFingerprint({ node, publicKey }: { node: string; publicKey: string }) {
+  const [fingerprint, setFingerprint] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    publicKeyFingerprint(publicKey).then(
+      (f) => live && setFingerprint(f),
+      () => live && setFingerprint(null),
+    );
+    return () => {
+      live = false;
+    };
+  }, [publicKey]);
+  return <Token value={publicKey} label={`public key of ${node}`} display={fingerprint ?? shortPublicKey(publicKey)} />;
 }
 
 function Stat({ label, value, testId }: { label: string; value: string | number; testId?: string }) {

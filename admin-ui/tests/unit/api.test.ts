@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ApiError, Client, errorText, fieldError, isFieldError, toApiError } from '../../src/api';
+import { ApiError, Client, dispositionFileName, errorText, fieldError, isFieldError, toApiError } from '../../src/api';
 
 const json = (status: number, body: unknown) =>
   new Response(body === undefined ? '' : JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
@@ -95,5 +95,94 @@ describe('Client', () => {
     };
     const client = new Client({ token: () => 't', fetch: async (url: string) => json(200, pages[url]) });
     await expect(client.all('/users?tenant_id=x')).resolves.toEqual([1, 2, 3]);
+  });
+});
+
+describe('dispositionFileName', () => {
+  it('reads the quoted name the API sends, and the other forms of the header', () => {
+    expect(dispositionFileName('attachment; filename="kaa-c-sdk-tok_1.tar.gz"')).toBe('kaa-c-sdk-tok_1.tar.gz');
+    expect(dispositionFileName('attachment; filename=plain.tgz')).toBe('plain.tgz');
+    expect(dispositionFileName('attachment; filename="a \\"b\\".txt"')).toBe('a "b".txt');
+    expect(dispositionFileName(`attachment; filename="fallback.txt"; filename*=UTF-8''%C3%A9t%C3%A9.txt`)).toBe('été.txt');
+  });
+  it('keeps only the last path segment, and gives nothing without a name', () => {
+    expect(dispositionFileName('attachment; filename="../../etc/passwd"')).toBe('passwd');
+    expect(dispositionFileName('attachment; filename=C:\\x\\evil.exe')).toBe('evil.exe');
+    expect(dispositionFileName('attachment')).toBeUndefined();
+    expect(dispositionFileName('attachment; filename=""')).toBeUndefined();
+    expect(dispositionFileName(null)).toBeUndefined();
+  });
+});
+
+describe('Client.download', () => {
+  const bytes = new Uint8Array([0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6]);
+  /** A body that arrives in two chunks, as a stream. */
+  const streamed = () =>
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(bytes.slice(0, 4));
+        c.enqueue(bytes.slice(4));
+        c.close();
+      },
+    });
+
+  it('returns the bytes, the server\'s file name and headers, reporting progress', async () => {
+    const fetch = vi.fn(
+      async () =>
+        new Response(streamed(), {
+          status: 200,
+          headers: {
+            'Content-Type': 'application/gzip',
+            'Content-Length': String(bytes.length),
+            'Content-Disposition': 'attachment; filename="kaa-rust-sdk-T0k.tar.gz"',
+            'X-Kaa-Sdk-Cache': 'miss',
+          },
+        }),
+    );
+    const client = new Client({ token: () => 'tok', fetch });
+    const progress: [number, number | null][] = [];
+    const file = await client.download('/applications/a/sdk-profiles/p/sdk?target=rust', 'fallback.tar.gz', (r, t) => progress.push([r, t]));
+    expect(file.fileName).toBe('kaa-rust-sdk-T0k.tar.gz');
+    expect(file.size).toBe(bytes.length);
+    expect(file.blob.type).toBe('application/gzip');
+    expect(new Uint8Array(await file.blob.arrayBuffer())).toEqual(bytes);
+    expect(file.headers.get('X-Kaa-Sdk-Cache')).toBe('miss');
+    expect(progress).toEqual([[0, 10], [4, 10], [10, 10]]);
+    const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/api/v1/applications/a/sdk-profiles/p/sdk?target=rust');
+    expect((init.headers as Record<string, string>).Authorization).toBe('Bearer tok');
+  });
+
+  it('falls back to the given name and an unknown total', async () => {
+    const client = new Client({ token: () => 't', fetch: async () => new Response(streamed(), { status: 200 }) });
+    const totals: (number | null)[] = [];
+    const file = await client.download('/x', 'kaa-c-sdk-t.tar.gz', (_, t) => totals.push(t));
+    expect(file.fileName).toBe('kaa-c-sdk-t.tar.gz');
+    expect(totals.every((t) => t === null)).toBe(true);
+  });
+
+  it('turns a JSON error into an ApiError naming its field, and ends the session on a 401', async () => {
+    const onUnauthorized = vi.fn();
+    const answers = [
+      json(422, { error: 'invalid', message: 'must be rust, c or python', field: 'target' }),
+      json(503, { error: 'no_bootstrap', message: 'no Bootstrap node is live' }),
+      json(401, { error: 'unauthenticated', message: 'log in' }),
+    ];
+    const client = new Client({ token: () => 't', onUnauthorized, fetch: async () => answers.shift()! });
+    await expect(client.download('/x', 'f')).rejects.toMatchObject({ status: 422, field: 'target', message: 'must be rust, c or python' });
+    await expect(client.download('/x', 'f')).rejects.toMatchObject({ status: 503, code: 'no_bootstrap' });
+    await expect(client.download('/x', 'f')).rejects.toMatchObject({ status: 401 });
+    expect(onUnauthorized).toHaveBeenCalledTimes(1);
+  });
+
+  it('reports a body cut off midway as a network error', async () => {
+    const broken = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(bytes.slice(0, 3));
+        c.error(new TypeError('network error'));
+      },
+    });
+    const client = new Client({ token: () => 't', fetch: async () => new Response(broken, { status: 200 }) });
+    await expect(client.download('/x', 'f')).rejects.toMatchObject({ code: 'network', status: 0 });
   });
 });

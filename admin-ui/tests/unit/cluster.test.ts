@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { chartRows, controlRole, pushSample, sampleOf, seriesIds, seriesKey, since, totalEndpoints, type ClusterView, type Sample } from '../../src/cluster';
+import {
+  chartRows, controlRole, hostPort, pushSample, sampleOf, seriesIds, seriesKey, since, totalEndpoints, transportRows, type ClusterView, type Sample,
+  type SdkClusterNode,
+} from '../../src/cluster';
 
 const view = (ops: [string, number, number][], leader: string | null = 'a'): ClusterView => ({
   node: 'a',
@@ -70,5 +73,39 @@ describe('since', () => {
     expect(since(0, 3 * 3600_000 + 60_000)).toBe('3 h 1 min');
     expect(since(0, 2 * 86400_000 + 3600_000)).toBe('2 d 1 h');
     expect(since(10_000, 0)).toBe('0 s');
+  });
+});
+
+describe('transportRows', () => {
+  const node = (id: string, extra: Partial<SdkClusterNode>): SdkClusterNode => ({
+    id, services: [], admin_url: '', thrift: '', version: '0.1.0', leader: false, ...extra,
+  });
+  it('lists every endpoint transport by node, Bootstrap first, with Kaa\'s protocol names', () => {
+    const rows = transportRows({
+      nodes: [
+        node('n2', { operations: { transports: [{ protocol: 'http', host: '::1', port: 9889, public_key: 'K2' }] } }),
+        node('n1', {
+          operations: { transports: [{ protocol: 'tcp', host: 'ops.example', port: 9997, public_key: 'K1' }] },
+          bootstrap: {
+            transports: [
+              { protocol: 'tcp', host: 'bs.example', port: 9888, public_key: 'K1' },
+              { protocol: 'http', host: 'bs.example', port: 9889, public_key: 'K1' },
+            ],
+          },
+        }),
+        node('n3', { operations: null, bootstrap: null }),
+      ],
+    });
+    expect(rows).toEqual([
+      { node: 'n1', service: 'Bootstrap', protocol: 'Kaatcp', address: 'bs.example:9888', publicKey: 'K1' },
+      { node: 'n1', service: 'Bootstrap', protocol: 'HTTP', address: 'bs.example:9889', publicKey: 'K1' },
+      { node: 'n1', service: 'Operations', protocol: 'Kaatcp', address: 'ops.example:9997', publicKey: 'K1' },
+      { node: 'n2', service: 'Operations', protocol: 'HTTP', address: '[::1]:9889', publicKey: 'K2' },
+    ]);
+    expect(transportRows({ nodes: [] })).toEqual([]);
+  });
+  it('brackets IPv6 hosts only', () => {
+    expect(hostPort('10.0.0.1', 80)).toBe('10.0.0.1:80');
+    expect(hostPort('fe80::1', 80)).toBe('[fe80::1]:80');
   });
 });

@@ -86,9 +86,15 @@ describe('sdkProfileBody', () => {
         versions: { configuration_version: '2', log_version: '', client_profile_version: '1' },
         eventMapIds: ['m1'],
         defaultVerifier: 'v1',
+        sdkToken: '',
       }),
     ).toEqual({ name: 'sdk', event_map_ids: ['m1'], configuration_version: 2, client_profile_version: 1, default_verifier: 'v1' });
-    expect(sdkProfileBody({ name: 'bare', versions: {}, eventMapIds: [], defaultVerifier: null })).toEqual({ name: 'bare', event_map_ids: [] });
+    expect(sdkProfileBody({ name: 'bare', versions: {}, eventMapIds: [], defaultVerifier: null, sdkToken: '  ' })).toEqual({ name: 'bare', event_map_ids: [] });
+  });
+  it('keeps a given SDK token, trimmed but otherwise as typed for the API to judge', () => {
+    const form = { name: 'legacy', versions: {}, eventMapIds: [], defaultVerifier: null };
+    expect(sdkProfileBody({ ...form, sdkToken: ' kaa010-Tok_en ' }).sdk_token).toBe('kaa010-Tok_en');
+    expect(sdkProfileBody({ ...form, sdkToken: 'not a token!' }).sdk_token).toBe('not a token!');
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
-  base64ToBytes, bytesToBase64, endpointMatches, keyHashForms, keyHashOfPublicKey, publicKeyFromFile, publicKeyFromText,
-  shortKeyHash, toKeyHash,
+  base64ToBytes, bytesToBase64, endpointMatches, keyHashForms, keyHashOfPublicKey, publicKeyFingerprint, publicKeyFromFile,
+  publicKeyFromText, shortKeyHash, shortPublicKey, toKeyHash,
 } from '../../src/keys';
 
 // A real RSA-2048 public key as Kaa's SDKs write key.public (X.509 SubjectPublicKeyInfo DER), and
@@ -97,5 +97,22 @@ describe('endpointMatches', () => {
   });
   it('matches everything on an empty search', () => {
     expect(endpointMatches(ep, '  ')).toBe(true);
+  });
+});
+
+describe('node public keys', () => {
+  // `base64 -d | openssl dgst -sha256 -c` of the key above.
+  const sha256 = '2c:92:e2:8e:dc:84:c9:6e:73:da:ed:1c:ca:2f:5b:e5:aa:1a:29:19:6d:df:c1:5f:e5:ba:aa:8c:08:d1:c5:6b';
+
+  it('shows the SHA-256 fingerprint of the DER as OpenSSL prints it, cut short', async () => {
+    await expect(publicKeyFingerprint(derBase64)).resolves.toBe(`${sha256.slice(0, 23)}…`);
+    await expect(publicKeyFingerprint(derBase64, 32)).resolves.toBe(sha256);
+    await expect(publicKeyFingerprint('not base64!')).resolves.toBeNull();
+    await expect(publicKeyFingerprint('')).resolves.toBeNull();
+  });
+
+  it('falls back to the start and end of the key', () => {
+    expect(shortPublicKey(derBase64)).toBe('MIIBIjANBgkq…9qNx5wIDAQAB');
+    expect(shortPublicKey('short')).toBe('short');
   });
 });

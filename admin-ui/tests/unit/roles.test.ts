@@ -35,6 +35,13 @@ describe('role-based navigation', () => {
     expect(can('TENANT_ADMIN', 'cluster')).toBe(false);
   });
 
+  it('lets tenant admins and developers generate SDKs, as GET …/sdk does', () => {
+    expect(can('TENANT_ADMIN', 'sdk.generate')).toBe(true);
+    expect(can('TENANT_DEVELOPER', 'sdk.generate')).toBe(true);
+    expect(can('TENANT_USER', 'sdk.generate')).toBe(false);
+    expect(can('KAA_ADMIN', 'sdk.generate')).toBe(false);
+  });
+
   it('offers only the roles a user may create', () => {
     expect(creatableRoles('KAA_ADMIN')).toEqual(['TENANT_ADMIN', 'KAA_ADMIN']);
     expect(creatableRoles('TENANT_ADMIN')).toEqual(['TENANT_ADMIN', 'TENANT_DEVELOPER', 'TENANT_USER']);

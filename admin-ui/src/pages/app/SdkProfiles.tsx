@@ -1,20 +1,27 @@
 // The application's SDK profiles: the schema versions an SDK is built against, the event maps it
-// speaks and its default user verifier, under a generated SDK token.
-import { useState } from 'react';
-import { Button, Group, MultiSelect, Paper, Select, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+// speaks and its default user verifier, under a generated SDK token or one kept from a Kaa 0.10
+// SDK; and "Generate SDK", which downloads a profile's SDK archive for Rust, C or Python.
+import { useEffect, useState } from 'react';
+import {
+  Alert, Anchor, Button, Code, Group, Modal, MultiSelect, Paper, Progress, Radio, Select, Stack, Table, Text, TextInput, Title,
+} from '@mantine/core';
 import { enc, fieldError, isFieldError, type EventMap, type Schema, type SdkProfile, type Verifier } from '../../api';
 import { useApp } from '../../context';
 import { SDK_PINS, sdkProfileBody, type SdkProfileForm } from '../../forms';
 import { can } from '../../roles';
-import { ConfirmButton, Empty, ErrorAlert, formatTime, Loading, Token, useAction, useLoad, versionText } from '../../ui';
+import {
+  cacheHit, fallbackFileName, progressPercent, progressText, SDK_TARGETS, sdkPath, sdkTokenError, type SdkProgress, type SdkTarget,
+} from '../../sdks';
+import { ConfirmButton, Empty, ErrorAlert, formatTime, Loading, saveFile, Token, useAction, useLoad, versionText } from '../../ui';
 
-const EMPTY: SdkProfileForm = { name: '', versions: {}, eventMapIds: [], defaultVerifier: null };
+const EMPTY: SdkProfileForm = { name: '', versions: {}, eventMapIds: [], defaultVerifier: null, sdkToken: '' };
 
 const mapLabel = (m: EventMap) => `${m.family_name} v${m.version}`;
 
 export function SdkProfilesTab({ appId }: { appId: string }) {
   const { client, session } = useApp();
   const writable = can(session.user.role, 'app.write');
+  const generates = can(session.user.role, 'sdk.generate');
   const base = `/applications/${enc(appId)}`;
   const path = `${base}/sdk-profiles`;
   const profiles = useLoad(() => client.all<SdkProfile>(path), [client, path]);
@@ -53,7 +60,7 @@ export function SdkProfilesTab({ appId }: { appId: string }) {
                 <Table.Th>Event maps</Table.Th>
                 <Table.Th>Default verifier</Table.Th>
                 <Table.Th>Created</Table.Th>
-                {writable && <Table.Th>Actions</Table.Th>}
+                {(writable || generates) && <Table.Th>Actions</Table.Th>}
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
@@ -71,16 +78,21 @@ export function SdkProfilesTab({ appId }: { appId: string }) {
                   <Table.Td>{p.event_map_ids.length ? p.event_map_ids.map(mapName).join(', ') : '—'}</Table.Td>
                   <Table.Td>{verifierName(p.default_verifier_token)}</Table.Td>
                   <Table.Td>{formatTime(p.created_ms)}</Table.Td>
-                  {writable && (
+                  {(writable || generates) && (
                     <Table.Td>
-                      <ConfirmButton
-                        label="Delete"
-                        ariaLabel={`Delete SDK profile ${p.name}`}
-                        title="Delete SDK profile"
-                        message={`Delete SDK profile “${p.name}”? SDKs built with its token stop being recognised.`}
-                        onConfirm={() => client.del(`${path}/${enc(p.id)}`)}
-                        onDone={profiles.reload}
-                      />
+                      <Group gap="xs" wrap="nowrap">
+                        {generates && <GenerateSdk appId={appId} profile={p} />}
+                        {writable && (
+                          <ConfirmButton
+                            label="Delete"
+                            ariaLabel={`Delete SDK profile ${p.name}`}
+                            title="Delete SDK profile"
+                            message={`Delete SDK profile “${p.name}”? SDKs built with its token stop being recognised.`}
+                            onConfirm={() => client.del(`${path}/${enc(p.id)}`)}
+                            onDone={profiles.reload}
+                          />
+                        )}
+                      </Group>
                     </Table.Td>
                   )}
                 </Table.Tr>
@@ -110,7 +122,8 @@ function NewSdkProfile(props: { path: string; schemas: Schema[][]; maps: EventMa
     }
   };
   const err = (name: string) => fieldError(action.error, name);
-  const fields = ['name', 'event_map_ids', 'default_verifier', ...SDK_PINS.map((p) => p.field)];
+  const fields = ['name', 'event_map_ids', 'default_verifier', 'sdk_token', ...SDK_PINS.map((p) => p.field)];
+  const tokenError = sdkTokenError(action.error, err('sdk_token'));
 
   return (
     <Paper withBorder p="md">
@@ -160,14 +173,117 @@ function NewSdkProfile(props: { path: string; schemas: Schema[][]; maps: EventMa
               w={280}
             />
           </Group>
+          <TextInput
+            label="SDK token (optional)"
+            description="Keep a Kaa 0.10 SDK's token so devices built with it keep working; leave empty for a new token"
+            placeholder="e.g. Kaa's 27-character token"
+            value={form.sdkToken}
+            onChange={(e) => set({ sdkToken: e.currentTarget.value })}
+            error={tokenError}
+            spellCheck={false}
+            autoCapitalize="off"
+            autoComplete="off"
+            maw={420}
+            styles={{ input: { fontFamily: 'var(--mantine-font-family-monospace)' } }}
+          />
           <Group>
             <Button type="submit" loading={action.busy}>
               Create SDK profile
             </Button>
           </Group>
-          {!isFieldError(action.error, fields) && <ErrorAlert error={action.error} />}
+          {!isFieldError(action.error, fields) && !tokenError && <ErrorAlert error={action.error} />}
         </Stack>
       </form>
     </Paper>
+  );
+}
+
+/** "Generate SDK" for one profile: the target, progress while the archive is generated and
+ *  downloaded, then the saved file's name and size (and a link to save it again). */
+function GenerateSdk({ appId, profile }: { appId: string; profile: SdkProfile }) {
+  const { client } = useApp();
+  const [open, setOpen] = useState(false);
+  const [target, setTarget] = useState<SdkTarget>('rust');
+  const [progress, setProgress] = useState<SdkProgress | null>(null);
+  const [error, setError] = useState<unknown>(undefined);
+  const [saved, setSaved] = useState<{ url: string; fileName: string } | null>(null);
+  const busy = progress !== null && progress.phase !== 'done';
+
+  // The previous archive's object URL is let go when a new one replaces it, and on leaving.
+  useEffect(
+    () => () => {
+      if (saved) URL.revokeObjectURL(saved.url);
+    },
+    [saved],
+  );
+
+  const generate = async () => {
+    setError(undefined);
+    setProgress({ phase: 'generating' });
+    try {
+      const file = await client.download(
+        sdkPath(appId, profile.id, target),
+        fallbackFileName(target, profile.sdk_token),
+        (received, total) => setProgress({ phase: 'downloading', received, total }),
+      );
+      setSaved({ url: saveFile(file.blob, file.fileName), fileName: file.fileName });
+      setProgress({ phase: 'done', fileName: file.fileName, size: file.size, cached: cacheHit(file.headers.get('X-Kaa-Sdk-Cache')) });
+    } catch (e) {
+      setError(e);
+      setProgress(null);
+    }
+  };
+  const percent = progress ? progressPercent(progress) : null;
+
+  return (
+    <>
+      <Button size="xs" variant="light" onClick={() => setOpen(true)} aria-label={`Generate SDK of ${profile.name}`}>
+        Generate SDK
+      </Button>
+      <Modal opened={open} onClose={() => setOpen(false)} title={`Generate SDK — ${profile.name}`} centered size="lg">
+        <Stack>
+          <Text size="sm">
+            An archive with the runtime, code generated from the pinned schemas, the SDK token <Code>{profile.sdk_token}</Code> and
+            the cluster's bootstrap servers with their public keys.
+          </Text>
+          <Radio.Group label="Target" value={target} onChange={(v) => setTarget(v as SdkTarget)}>
+            <Stack gap="xs" mt="xs">
+              {SDK_TARGETS.map((t) => (
+                <Radio key={t.value} value={t.value} label={t.label} description={t.hint} disabled={busy} />
+              ))}
+            </Stack>
+          </Radio.Group>
+          <Group>
+            <Button onClick={generate} loading={busy}>
+              Generate and download
+            </Button>
+          </Group>
+          {busy && (
+            <Stack gap={4} data-testid="sdk-progress">
+              <Progress
+                value={percent ?? 100}
+                animated={percent === null}
+                striped={percent === null}
+                aria-label={`Progress of the ${target} SDK`}
+              />
+              <Text size="sm" role="status">
+                {progressText(target, progress)}
+              </Text>
+            </Stack>
+          )}
+          {progress?.phase === 'done' && saved && (
+            <Alert color="green" variant="light" title="SDK downloaded" data-testid="sdk-result">
+              <Text size="sm" role="status" data-testid="sdk-result-text" style={{ overflowWrap: 'anywhere' }}>
+                {progressText(target, progress)}
+              </Text>
+              <Anchor href={saved.url} download={saved.fileName} size="sm">
+                Save again
+              </Anchor>
+            </Alert>
+          )}
+          <ErrorAlert error={error} title="The SDK could not be generated" />
+        </Stack>
+      </Modal>
+    </>
   );
 }

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { ApiError } from '../../src/api';
+import { cacheHit, fallbackFileName, formatBytes, progressPercent, progressText, SDK_TARGETS, sdkPath, sdkTokenError } from '../../src/sdks';
+
+describe('SDK generation', () => {
+  it('offers the three targets the API generates', () => {
+    expect(SDK_TARGETS.map((t) => [t.value, t.label])).toEqual([
+      ['rust', 'Rust'],
+      ['c', 'C'],
+      ['python', 'Python'],
+    ]);
+  });
+
+  it('asks for a profile\'s archive by target, ids escaped', () => {
+    expect(sdkPath('app 1', 'p/2', 'c')).toBe('/applications/app%201/sdk-profiles/p%2F2/sdk?target=c');
+    expect(fallbackFileName('python', 'T0k-en')).toBe('kaa-python-sdk-T0k-en.tar.gz');
+  });
+
+  it('puts each phase in words', () => {
+    expect(progressText('c', { phase: 'generating' })).toBe('Generating the C SDK…');
+    expect(progressText('rust', { phase: 'downloading', received: 1536, total: 3 * 1024 * 1024 })).toBe(
+      'Downloading the Rust SDK: 1.50 KB of 3.00 MB',
+    );
+    expect(progressText('python', { phase: 'downloading', received: 10, total: null })).toBe('Downloading the Python SDK: 10 B');
+    expect(progressText('c', { phase: 'done', fileName: 'kaa-c-sdk-t.tar.gz', size: 123_456, cached: true })).toBe(
+      'kaa-c-sdk-t.tar.gz · 121 KB (from the cache)',
+    );
+    expect(progressText('c', { phase: 'done', fileName: 'f', size: 2048, cached: false })).toBe('f · 2.00 KB');
+  });
+
+  it('knows the share received only when the total is known', () => {
+    expect(progressPercent({ phase: 'generating' })).toBeNull();
+    expect(progressPercent({ phase: 'downloading', received: 5, total: null })).toBeNull();
+    expect(progressPercent({ phase: 'downloading', received: 1, total: 3 })).toBe(33);
+    expect(progressPercent({ phase: 'downloading', received: 9, total: 3 })).toBe(100);
+    expect(progressPercent({ phase: 'done', fileName: 'f', size: 1, cached: null })).toBe(100);
+  });
+
+  it('reads the cache header', () => {
+    expect(cacheHit('hit')).toBe(true);
+    expect(cacheHit('miss')).toBe(false);
+    expect(cacheHit(null)).toBeNull();
+  });
+});
+
+describe('formatBytes', () => {
+  it('uses powers of 1024 with three significant digits', () => {
+    expect(formatBytes(0)).toBe('0 B');
+    expect(formatBytes(1023)).toBe('1023 B');
+    expect(formatBytes(1024)).toBe('1.00 KB');
+    expect(formatBytes(15 * 1024 + 300)).toBe('15.3 KB');
+    expect(formatBytes(1024 * 1024 * 1.5)).toBe('1.50 MB');
+    expect(formatBytes(5 * 1024 ** 4)).toBe('5120 GB');
+    expect(formatBytes(-1)).toBe('—');
+    expect(formatBytes(NaN)).toBe('—');
+  });
+});
+
+describe('sdkTokenError', () => {
+  it('shows the API\'s error at the SDK token field, and its conflict on the token there too', () => {
+    expect(sdkTokenError(new ApiError(422, 'invalid', 'must be 1 to 64 of A-Z a-z 0-9 - _', 'sdk_token'), 'must be 1 to 64 of A-Z a-z 0-9 - _')).toBe(
+      'must be 1 to 64 of A-Z a-z 0-9 - _',
+    );
+    expect(sdkTokenError(new ApiError(409, 'conflict', 'already taken or still in use: SDK token'), undefined)).toBe(
+      'Another SDK profile already has this SDK token',
+    );
+  });
+  it('leaves other conflicts and errors above the form', () => {
+    expect(sdkTokenError(new ApiError(409, 'conflict', 'already taken or still in use: SDK profile name'), undefined)).toBeUndefined();
+    expect(sdkTokenError(new ApiError(422, 'invalid', 'too short', 'name'), undefined)).toBeUndefined();
+    expect(sdkTokenError(undefined, undefined)).toBeUndefined();
+  });
+});
