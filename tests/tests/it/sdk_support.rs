@@ -16,6 +16,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kaa_tests::api::{ApiClient, expect, id, new_application};
+use kaa_tests::infra::{self, ZOOKEEPER_LOCK};
 use kaa_tests::node::{Node, NodeBuilder};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -112,6 +113,8 @@ pub(crate) struct SdkFixture {
     pub(crate) appender_root: PathBuf,
     /// Scratch space: unpacked SDKs, state dirs.
     pub(crate) scratch: tempfile::TempDir,
+    /// What must live as long as the fixture (a cluster's databases, the ZooKeeper lock).
+    _keep: Vec<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl SdkFixture {
@@ -124,6 +127,50 @@ impl SdkFixture {
             .start()
             .await;
         Self::on(vec![node], scratch, appender_root).await
+    }
+
+    /// A two-node cluster in ZooKeeper (PostgreSQL metadata, Cassandra endpoint store), both
+    /// nodes running Operations and Bootstrap: `node-a-edge` first (it sorts first in the
+    /// bootstrap list), `node-b-control` second, which also runs Control and answers the API.
+    pub(crate) async fn two_nodes() -> Self {
+        let zookeeper = ZOOKEEPER_LOCK.read().await;
+        infra::ensure_up("postgresql");
+        infra::ensure_up("cassandra");
+        let database = infra::fresh_database(&infra::postgres(), "postgresql").await;
+        let keyspace = infra::fresh_keyspace().await;
+        let chroot = format!("/{}", crate::unique("sdk_cluster"));
+        let scratch = tempfile::tempdir().unwrap();
+        let appender_root = scratch.path().join("appenders");
+        let node = |id: &str, control: bool| {
+            NodeBuilder::cluster_member(&chroot, id, PASSWORD)
+                .set("control.enabled", control)
+                .set("sql.url", &database.url)
+                .set("endpoint_store.backend", "cassandra")
+                .set("endpoint_store.keyspace", &keyspace.name)
+                .set("operations.file_appender_root", appender_root.display())
+        };
+        let mut edge = node("node-a-edge", false).spawn().unwrap();
+        let mut control = node("node-b-control", true).spawn().unwrap();
+        for node in [&mut edge, &mut control] {
+            node.wait_for("/ready", 200, Duration::from_secs(60))
+                .await
+                .unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let view = control.get_json("/cluster").await;
+            let bootstrap = view
+                .as_ref()
+                .and_then(|v| v["bootstrap"].as_array().map(Vec::len));
+            if bootstrap == Some(2) {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{view:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut fixture = Self::on(vec![control, edge], scratch, appender_root).await;
+        fixture._keep = vec![Box::new(zookeeper), Box::new(database), Box::new(keyspace)];
+        fixture
     }
 
     /// The fixture application on running `nodes` (the first leads Control; each was started
@@ -238,6 +285,7 @@ impl SdkFixture {
             topic_id,
             appender_root,
             scratch,
+            _keep: Vec::new(),
         };
         fixture.set_greeting("hello-1").await;
         fixture
@@ -564,4 +612,46 @@ pub(crate) async fn expect_error(example: Command, words: &[&str]) -> String {
     );
     device.stop().await;
     line
+}
+
+/// Issue 13's cluster run on [`SdkFixture::two_nodes`]: the archive's bootstrap list holds both
+/// nodes; a device keeps getting configuration after the first node is killed, and a restarted
+/// device, whose first bootstrap server is now dead, fails over to the second.
+pub(crate) async fn failover_scenario(
+    fixture: &mut SdkFixture,
+    name: &str,
+    example: ExampleCommand<'_>,
+    bootstrap_list: &Path,
+) {
+    let baked = std::fs::read_to_string(bootstrap_list).unwrap();
+    for node in &fixture.nodes {
+        let port = node.port("bootstrap.tcp_port").to_string();
+        assert!(
+            baked.contains(&port),
+            "bootstrap port {port} in {}",
+            bootstrap_list.display()
+        );
+    }
+    let state = fixture.state_dir(name);
+    let mut device = Example::spawn(example(&state, 0));
+    device.line("CONFIGURATION", &["hello-1"], STEP).await;
+    // Kill the first bootstrap server (an Operations node too) without warning.
+    fixture.nodes[1].kill9();
+    fixture.set_greeting("hello-after-kill").await;
+    device
+        .line("CONFIGURATION", &["hello-after-kill"], STEP * 2)
+        .await;
+    assert!(device.stop().await.success());
+
+    let mut device = Example::spawn(example(&state, 0));
+    device
+        .line("STORED_CONFIGURATION", &["hello-after-kill"], STEP)
+        .await;
+    let control_ops = fixture.nodes[0].port("operations.tcp_port").to_string();
+    device
+        .line("CONNECTED", &[control_ops.as_str()], STEP * 2)
+        .await;
+    fixture.notify("after-failover").await;
+    device.line("NOTIFICATION", &["after-failover"], STEP).await;
+    assert!(device.stop().await.success());
 }
