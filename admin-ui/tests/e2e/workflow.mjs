@@ -4,21 +4,24 @@
 // verifier, event class family and map, SDK profile and change log, credentials provisioned from
 // an uploaded key file and revoked, real endpoints registered over Kaa's HTTP protocol
 // (kaa-endpoint.mjs) and shown, searched and edited, unicast and topic notifications that the
-// endpoint then receives, and the Kaa admin's live cluster page; plus a read-only tenant user, the
-// narrow layout, keyboard use, the 401 path and the SPA fallback. Any console error or warning
-// fails it. Screenshots go to admin-ui/test-results/screenshots/.
+// endpoint then receives, and the Kaa admin's live cluster page with the nodes' endpoint
+// transports and key fingerprints; SDK profiles with a kept (Kaa 0.10) SDK token and "Generate SDK",
+// whose downloaded archives are unpacked here (gzip, tar) and must hold the SDK token; plus a
+// read-only tenant user, the narrow layout, keyboard use, the 401 path and the SPA fallback. Any
+// console error or warning fails it. Screenshots go to admin-ui/test-results/screenshots/.
 //
 //   npm run build && npm run e2e        (needs target/debug/kaa-node: cargo build --bin kaa-node)
 //
 // KAA_NODE_BIN overrides the binary, CHROMIUM the browser. Fails (never skips) when either is
 // missing.
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import { avroRecord, keyHashOf, syncEndpoint } from './kaa-endpoint.mjs';
 
@@ -176,6 +179,49 @@ function endpointKeys() {
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   });
   return { publicDer: publicKey, privateKey };
+}
+/** The regular files of a (ustar) tar archive: name → contents. */
+function untar(tar) {
+  const files = new Map();
+  const text = (from, to) => tar.subarray(from, to).toString('latin1').replace(/\0.*$/s, '');
+  for (let at = 0; at + 512 <= tar.length; ) {
+    if (tar.subarray(at, at + 512).every((b) => b === 0)) break; // end of archive
+    if (text(at + 257, at + 262) !== 'ustar') throw new Error(`tar entry at ${at} is not ustar`);
+    const prefix = text(at + 345, at + 500);
+    const name = (prefix ? `${prefix}/` : '') + text(at, at + 100);
+    const size = parseInt(text(at + 124, at + 136).trim() || '0', 8);
+    const type = String.fromCharCode(tar[at + 156]);
+    if (type === '0' || type === '\0') files.set(name, tar.subarray(at + 512, at + 512 + size));
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  return files;
+}
+/** Bytes from a size as the UI shows it ("1.50 MB", "121 KB", "512 B"). */
+function shownBytes(text) {
+  const m = /(\d+(?:\.\d+)?) (B|KB|MB|GB)\b/.exec(text);
+  if (!m) throw new Error(`no size in ${JSON.stringify(text)}`);
+  return Number(m[1]) * 1024 ** ['B', 'KB', 'MB', 'GB'].indexOf(m[2]);
+}
+/**
+ * A downloaded SDK archive checked: the server's file name, gzip, a tar whose files' contents (not
+ * only their names) hold the SDK token, and the size the dialog shows. Returns the tar's files.
+ */
+async function checkSdkArchive(download, dialog, target, sdkToken) {
+  const name = `kaa-${target}-sdk-${sdkToken}.tar.gz`;
+  if (download.suggestedFilename() !== name) throw new Error(`SDK saved as ${download.suggestedFilename()}, expected ${name}`);
+  const bytes = readFileSync(await download.path());
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) throw new Error(`${name} is not gzip: starts ${bytes.subarray(0, 4).toString('hex')}`);
+  const files = untar(gunzipSync(bytes));
+  if (files.size === 0) throw new Error(`${name} holds no files`);
+  const holding = [...files].filter(([, body]) => body.includes(Buffer.from(sdkToken))).map(([n]) => n);
+  if (holding.length === 0) throw new Error(`no file of ${name} holds the SDK token ${sdkToken}: ${[...files.keys()].join(', ')}`);
+  const result = dialog.getByTestId('sdk-result-text');
+  await expectVisible(result.filter({ hasText: name }), `the downloaded ${name} in the dialog`);
+  const shown = shownBytes(await result.innerText());
+  if (Math.abs(shown - bytes.length) > Math.max(0.01 * bytes.length, 1))
+    throw new Error(`the dialog shows ${shown} bytes for ${name}, the file has ${bytes.length}`);
+  console.log(`  ${name}: ${bytes.length} bytes, ${files.size} files, token in ${holding.length} of them`);
+  return files;
 }
 function same(actual, expected, what) {
   if (JSON.stringify(actual) !== JSON.stringify(expected))
@@ -546,7 +592,59 @@ try {
   await expectVisible(sdkRow.getByText(/configuration v1/), 'the pinned configuration schema');
   await expectVisible(sdkRow.getByText(/client profile v1/), 'the pinned client-profile schema');
   const sdkToken = (await sdkRow.locator('code').first().innerText()).trim();
+
+  step('SDK token kept from Kaa 0.10: a malformed and a taken token refused at the field, then kept');
+  const LEGACY_TOKEN = 'Kaa010-LegacyToken_abcdef12'; // 27 characters, as Kaa's tokens
+  await sdkForm.getByLabel('Profile name').fill('legacy-sdk');
+  await sdkForm.getByLabel('SDK token (optional)').fill('not a token!');
+  await sdkForm.getByRole('button', { name: 'Create SDK profile' }).click();
+  await expectVisible(fieldErrors(sdkForm).filter({ hasText: /A-Z a-z 0-9/ }), 'the malformed SDK token at its field');
+  await sdkForm.getByLabel('SDK token (optional)').fill(sdkToken);
+  await sdkForm.getByRole('button', { name: 'Create SDK profile' }).click();
+  await expectVisible(fieldErrors(sdkForm).filter({ hasText: /already has this SDK token/ }), 'the taken SDK token at its field');
+  await sdkForm.getByLabel('SDK token (optional)').fill(LEGACY_TOKEN);
+  await sdkForm.getByRole('button', { name: 'Create SDK profile' }).click();
+  const legacyRow = page.getByTestId('sdk-profile-row').filter({ hasText: 'legacy-sdk' });
+  await expectVisible(legacyRow.getByText(LEGACY_TOKEN, { exact: true }), 'the SDK profile with the kept token');
   await shot(page, '18-sdk-profiles');
+
+  step('Generate SDK: C while the request is held (progress shown), saved under the server\'s name, a gzip tar holding the token; again from the cache');
+  let release;
+  const held = new Promise((ok) => (release = ok));
+  const cSdkRequest = (url) => url.pathname.endsWith('/sdk') && url.searchParams.get('target') === 'c';
+  await page.route(cSdkRequest, async (route) => {
+    await held;
+    await route.continue();
+  });
+  await sdkRow.getByRole('button', { name: 'Generate SDK of thermostat-sdk' }).click();
+  const sdkDialog = page.getByRole('dialog', { name: 'Generate SDK — thermostat-sdk' });
+  await sdkDialog.getByRole('radio', { name: 'C', exact: true }).check();
+  let download = page.waitForEvent('download');
+  await sdkDialog.getByRole('button', { name: 'Generate and download' }).click();
+  await expectVisible(sdkDialog.getByTestId('sdk-progress').getByText('Generating the C SDK…'), 'the progress while the SDK is generated');
+  if (!(await sdkDialog.getByRole('radio', { name: 'Rust', exact: true }).isDisabled())) throw new Error('the target can be changed while generating');
+  await shot(page, '18b-sdk-generating');
+  release();
+  await checkSdkArchive(await download, sdkDialog, 'c', sdkToken);
+  await expectNone(sdkDialog.getByText(/from the cache/), 'a cache hit on the first generation');
+  await shot(page, '18c-sdk-downloaded');
+  await page.unroute(cSdkRequest);
+  download = page.waitForEvent('download');
+  await sdkDialog.getByRole('button', { name: 'Generate and download' }).click();
+  await expectVisible(sdkDialog.getByTestId('sdk-result-text').filter({ hasText: 'from the cache' }), 'the second archive from the cache');
+  await checkSdkArchive(await download, sdkDialog, 'c', sdkToken);
+  await page.keyboard.press('Escape');
+  await sdkDialog.waitFor({ state: 'detached' });
+
+  step('Generate SDK: Python for the profile with the kept Kaa 0.10 token');
+  await legacyRow.getByRole('button', { name: 'Generate SDK of legacy-sdk' }).click();
+  const legacyDialog = page.getByRole('dialog', { name: 'Generate SDK — legacy-sdk' });
+  await legacyDialog.getByRole('radio', { name: 'Python', exact: true }).check();
+  download = page.waitForEvent('download');
+  await legacyDialog.getByRole('button', { name: 'Generate and download' }).click();
+  await checkSdkArchive(await download, legacyDialog, 'python', LEGACY_TOKEN);
+  await page.keyboard.press('Escape');
+  await legacyDialog.waitFor({ state: 'detached' });
   await page.getByRole('tab', { name: 'Event maps' }).click();
   await page.getByRole('button', { name: 'Delete event map Thermostat events v1' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
@@ -739,7 +837,7 @@ try {
   await expectNone(page.getByRole('button', { name: /Provision|Revoke/ }), 'credentials write buttons');
   await page.getByRole('tab', { name: 'SDK profiles' }).click();
   await expectVisible(page.getByTestId('sdk-profile-row'), 'the SDK profiles (read)');
-  await expectNone(page.getByRole('button', { name: /Create SDK profile|Delete/ }), 'SDK profile write buttons');
+  await expectNone(page.getByRole('button', { name: /Create SDK profile|Delete|Generate SDK/ }), 'SDK profile write and generate buttons');
   await page.goto(`${appUrl}/endpoints/${kitchen.hash}`);
   await expectVisible(page.getByTestId('endpoint-client-profile'), 'the kitchen endpoint page (read)');
   await expectVisible(page.getByText('IN USE'), 'the kitchen endpoint’s credentials (read)');
@@ -781,6 +879,22 @@ try {
   }, firstUpdate, { timeout: 10_000 });
   // A flat line has no height, so "visible" does not apply: the curve is drawn once two samples are in.
   await page.getByTestId('load-chart').locator('path.recharts-line-curve').first().waitFor({ state: 'attached' });
+  step('KAA_ADMIN: the endpoint transports with the fingerprint of the node key from /api/v1/cluster');
+  const { token: adminToken } = await page.evaluate(() => JSON.parse(sessionStorage.getItem('kaa.session')));
+  const apiCluster = await (await fetch(`${base}/api/v1/cluster`, { headers: { Authorization: `Bearer ${adminToken}` } })).json();
+  const nodeKey = apiCluster.nodes?.[0]?.bootstrap?.transports?.[0]?.public_key;
+  if (!nodeKey) throw new Error(`no Bootstrap public key in /api/v1/cluster: ${JSON.stringify(apiCluster)}`);
+  const fingerprint = `${createHash('sha256').update(Buffer.from(nodeKey, 'base64')).digest('hex').match(/../g).slice(0, 8).join(':')}…`;
+  for (const [service, protocol, port] of [
+    ['Bootstrap', 'Kaatcp', bsTcp],
+    ['Bootstrap', 'HTTP', bsHttp],
+    ['Operations', 'Kaatcp', opsTcp],
+    ['Operations', 'HTTP', opsHttp],
+  ]) {
+    const row = page.getByTestId('cluster-transport-row').filter({ hasText: service }).filter({ hasText: `:${port}` });
+    await expectVisible(row.getByText(protocol, { exact: true }), `the ${service} ${protocol} transport on port ${port}`);
+    await expectVisible(row.getByText(fingerprint, { exact: true }), `the key fingerprint of the ${service} ${protocol} transport`);
+  }
   await shot(page, '21-cluster');
   await page.reload(); // the page's own path loads on refresh (the node's /cluster is JSON)
   await expectVisible(nodeRow.getByText('Control leader'), 'the cluster page after a refresh');
