@@ -1,6 +1,7 @@
 //! The subset of Avro's binary encoding kaa-rs needs, written by hand so every byte is ours to
-//! test: zig-zag varint `int`/`long`, little-endian `double`, length-prefixed `bytes`/`string`,
-//! block-encoded arrays and union branch indexes.
+//! test: zig-zag varint `int`/`long`, little-endian `float`/`double`, length-prefixed `bytes`/`string`,
+//! `fixed`, block-encoded arrays and maps, and union branch indexes (also what generated SDK code
+//! encodes typed values with).
 //!
 //! [`Reader`] never panics on hostile input: every length is checked against what is left.
 
@@ -115,6 +116,33 @@ impl Writer {
     /// A union branch index.
     pub fn union_branch(&mut self, branch: i64) {
         self.long(branch);
+    }
+
+    /// An Avro `float`: 4 bytes, little-endian IEEE 754.
+    pub fn float(&mut self, value: f32) {
+        self.buf.extend_from_slice(&value.to_le_bytes());
+    }
+
+    /// An Avro `fixed`: the bytes as they are, no length (the schema fixes it).
+    pub fn fixed(&mut self, value: &[u8]) {
+        self.buf.extend_from_slice(value);
+    }
+
+    /// A map: one block holding every entry (string key, then value), then the zero-count end
+    /// marker.
+    pub fn map<'v, V: 'v>(
+        &mut self,
+        entries: impl ExactSizeIterator<Item = (&'v String, &'v V)>,
+        mut write: impl FnMut(&mut Self, &V),
+    ) {
+        if entries.len() > 0 {
+            self.long(entries.len() as i64);
+            for (key, value) in entries {
+                self.string(key);
+                write(self, value);
+            }
+        }
+        self.long(0);
     }
 }
 
@@ -243,6 +271,29 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// An Avro `float`.
+    pub fn float(&mut self) -> Result<f32, AvroError> {
+        let raw = self.take(4, "float")?;
+        Ok(f32::from_le_bytes(raw.try_into().expect("4 bytes")))
+    }
+
+    /// An Avro `fixed` of `N` bytes.
+    pub fn fixed<const N: usize>(&mut self) -> Result<[u8; N], AvroError> {
+        let raw = self.take(N, "fixed")?;
+        Ok(raw.try_into().expect("N bytes"))
+    }
+
+    /// A map, reading each value with `read`; block counts as for arrays.
+    pub fn map<V>(
+        &mut self,
+        mut read: impl FnMut(&mut Self) -> Result<V, AvroError>,
+    ) -> Result<Vec<(String, V)>, AvroError> {
+        self.array(|r| {
+            let key = r.string()?.to_owned();
+            Ok((key, read(r)?))
+        })
+    }
+
     /// A union branch index, checked against the number of branches.
     pub fn union_branch(&mut self, branches: i64) -> Result<i64, AvroError> {
         let branch = self.long()?;
@@ -320,6 +371,32 @@ mod tests {
                 index: -1
             })
         );
+    }
+
+    #[test]
+    fn floats_fixed_and_maps_round_trip() {
+        let mut writer = Writer::new();
+        writer.float(1.5);
+        writer.fixed(&[1, 2, 3]);
+        let map: std::collections::BTreeMap<String, i32> =
+            [("a".to_string(), 1), ("b".to_string(), -1)].into();
+        writer.map(map.iter(), |w, v| w.int(*v));
+        let bytes = writer.into_bytes();
+        assert_eq!(
+            bytes,
+            [
+                0x00, 0x00, 0xc0, 0x3f, 1, 2, 3, 0x04, 0x02, b'a', 0x02, 0x02, b'b', 0x01, 0x00
+            ]
+        );
+        let mut reader = Reader::new(&bytes);
+        assert_eq!(reader.float(), Ok(1.5));
+        assert_eq!(reader.fixed::<3>(), Ok([1, 2, 3]));
+        assert_eq!(
+            reader.map(|r| r.int()),
+            Ok(vec![("a".to_string(), 1), ("b".to_string(), -1)])
+        );
+        reader.finish().unwrap();
+        assert!(Reader::new(&[1, 2]).fixed::<3>().is_err());
     }
 
     #[test]

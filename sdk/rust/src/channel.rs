@@ -112,7 +112,7 @@ impl Channel {
         let answer = tokio::time::timeout(timeout, async {
             match channel.read_frame().await? {
                 Frame::ConnAck(ReturnCode::Accepted) => {}
-                Frame::ConnAck(code) => return Err(SdkError::Refused(format!("CONNACK {code:?}"))),
+                Frame::ConnAck(code) => return Err(SdkError::Refused(refusal(code))),
                 other => {
                     return Err(SdkError::Protocol(format!(
                         "expected CONNACK, got {other:?}"
@@ -218,6 +218,24 @@ impl Channel {
             }
         }
     }
+}
+
+/// What a CONNACK refusal means, for people.
+fn refusal(code: ReturnCode) -> String {
+    let meaning = match code {
+        ReturnCode::BadCredentials => {
+            "the server does not accept the endpoint's credentials (unknown SDK token, or a key or signature it cannot check)"
+        }
+        ReturnCode::VerificationFailed => {
+            "the endpoint failed verification (revoked or not provisioned)"
+        }
+        ReturnCode::ServerUnavailable => "the server failed",
+        ReturnCode::BadProtocol => "the server does not speak this protocol",
+        ReturnCode::IdRejected | ReturnCode::NotAuthorized | ReturnCode::Accepted => {
+            "not authorized"
+        }
+    };
+    format!("CONNACK {:#04x}: {meaning}", code.code())
 }
 
 /// A 256-byte RSA block, as CONNECT carries it.

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kaa_idl::endpoint::crypto::sha1;
+use kaa_idl::endpoint::crypto::{PublicKey, sha1};
 use kaa_idl::endpoint::sync::{
     ConfigurationSyncRequest, EventSequenceNumberRequest, EventSyncRequest,
     NotificationSyncRequest, ProfileSyncRequest, SubscriptionCommand, SubscriptionCommandType,
@@ -27,8 +27,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::SdkError;
-use crate::bootstrap::{OperationsServer, Transport, fetch_servers};
+use crate::bootstrap::{OperationsServer, Transport, fetch_servers, fetch_servers_http};
 use crate::channel::{Channel, Security, Tls};
+use crate::configuration::ConfigurationStore;
 pub use crate::event::Event;
 use crate::http;
 use crate::keys::EndpointKeys;
@@ -40,6 +41,9 @@ use crate::owner::SharedOwner;
 pub struct BootstrapServer {
     /// `host:port` of its Kaatcp transport.
     pub address: String,
+    /// `host:port` of its HTTP transport, asked instead when the client runs over HTTP (which
+    /// needs the public key too); `None`: Kaatcp only.
+    pub http_address: Option<String>,
     /// Its public key (X.509 DER); `None` bootstraps in plaintext.
     pub public_key: Option<Vec<u8>>,
 }
@@ -59,8 +63,10 @@ pub struct ClientConfig {
     pub access_token: String,
     /// Network timeouts.
     pub timeout: Duration,
-    /// Pause before trying the next server.
+    /// Pause after the first failure; it doubles with each failure in a row.
     pub retry_delay: Duration,
+    /// Longest pause between attempts.
+    pub max_retry_delay: Duration,
     /// Kaatcp keepalive announced to servers, in seconds; pings go at half of it.
     pub keep_alive: u16,
     /// TLS towards Operations servers over Kaatcp (their transports must have TLS on), or none.
@@ -73,8 +79,9 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// A Kaatcp client of the SDK profile `sdk_token`, bootstrapping from `bootstrap`, keys in
-    /// `state_dir`, with an empty profile and default timings (10 s timeouts, retries after 1 s,
-    /// keepalive 200 s as the Java SDK); change the fields for anything else.
+    /// `state_dir`, with an empty profile and default timings (10 s timeouts, retries after 1 s
+    /// backing off to 30 s, keepalive 200 s as the Java SDK); change the fields for anything
+    /// else.
     pub fn new(
         bootstrap: Vec<BootstrapServer>,
         sdk_token: impl Into<String>,
@@ -88,6 +95,7 @@ impl ClientConfig {
             access_token: String::new(),
             timeout: Duration::from_secs(10),
             retry_delay: Duration::from_secs(1),
+            max_retry_delay: Duration::from_secs(30),
             keep_alive: 200,
             tls: None,
             transport: Transport::Tcp,
@@ -111,15 +119,19 @@ pub struct KaaClient {
     stop: CancellationToken,
     task: JoinHandle<()>,
     key_hash: [u8; 20],
+    stored_configuration: Option<Vec<u8>>,
     logs: Arc<SharedLogs>,
     owner: Arc<SharedOwner>,
 }
 
 impl KaaClient {
-    /// Loads (or creates) the endpoint's keys and starts connecting in the background.
+    /// Loads (or creates) the endpoint's keys, loads the configuration kept by an earlier run
+    /// and starts connecting in the background.
     pub fn start(config: ClientConfig) -> Result<Self, SdkError> {
         let keys = EndpointKeys::load_or_create(&config.state_dir)?;
         let key_hash = *keys.key_hash();
+        let configurations = ConfigurationStore::new(&config.state_dir);
+        let stored = configurations.load()?;
         let logs = SharedLogs::new(LogBuffer::open(
             &config.state_dir.join("logs"),
             config.logs.clone(),
@@ -131,8 +143,14 @@ impl KaaClient {
         let runner = Runner {
             state: State {
                 profile: config.profile.clone(),
+                configuration_hash: stored
+                    .as_ref()
+                    .map(|stored| stored.hash.to_vec())
+                    .unwrap_or_default(),
                 ..State::default()
             },
+            configurations,
+            failures: 0,
             uploader: Uploader::new(
                 logs.clone(),
                 config.logs.delivery_timeout,
@@ -152,6 +170,7 @@ impl KaaClient {
             stop,
             task,
             key_hash,
+            stored_configuration: stored.map(|stored| stored.body),
             logs,
             owner,
         })
@@ -232,6 +251,12 @@ impl KaaClient {
         Ok(())
     }
 
+    /// The configuration the endpoint kept from its last run (Avro binary of the configuration
+    /// schema), which it holds until the server sends another; `None` on a first start.
+    pub fn stored_configuration(&self) -> Option<&[u8]> {
+        self.stored_configuration.as_deref()
+    }
+
     /// The endpoint's key hash (its identity on the server).
     pub fn key_hash(&self) -> &[u8; 20] {
         &self.key_hash
@@ -277,6 +302,9 @@ struct State {
 
 struct Runner {
     config: ClientConfig,
+    configurations: ConfigurationStore,
+    /// Failures in a row, for the back-off.
+    failures: u32,
     uploader: Uploader,
     owner: Arc<SharedOwner>,
     keys: EndpointKeys,
@@ -295,21 +323,26 @@ enum End {
 impl Runner {
     async fn run(mut self) {
         while !self.stop.is_cancelled() {
-            let servers = match self.bootstrap().await {
-                Ok(servers) => servers,
-                Err(error) => {
-                    tracing::warn!(%error, "bootstrap failed");
-                    if self.pause().await {
-                        return;
-                    }
-                    continue;
+            let Some(servers) = self.bootstrap().await else {
+                if self.pause().await {
+                    return;
                 }
+                continue;
             };
             let transport = self.config.transport;
             let mut queue: VecDeque<&OperationsServer> = servers
                 .iter()
                 .filter(|s| s.transport == transport)
                 .collect();
+            if queue.is_empty() {
+                self.error(format!(
+                    "the bootstrap servers list no Operations server speaking {transport:?}"
+                ))
+                .await;
+                if self.pause().await {
+                    return;
+                }
+            }
             let mut redirects = 0;
             while let Some(server) = queue.pop_front() {
                 let ended = match transport {
@@ -336,6 +369,12 @@ impl Runner {
                     }
                     End::Failed(error) => {
                         tracing::info!(server = %server.address(), %error, "session ended");
+                        self.error(format!(
+                            "server {}: {}",
+                            server.address(),
+                            self.explain(&error)
+                        ))
+                        .await;
                         let _ = self
                             .events
                             .send(Event::Disconnected(error.to_string()))
@@ -349,38 +388,114 @@ impl Runner {
         }
     }
 
-    /// Waits before the next attempt; true if the client was stopped meanwhile.
-    async fn pause(&self) -> bool {
+    /// Waits before the next attempt, longer after each failure in a row; true if the client
+    /// was stopped meanwhile.
+    async fn pause(&mut self) -> bool {
+        let delay = self
+            .config
+            .retry_delay
+            .saturating_mul(1 << self.failures.min(16))
+            .min(self.config.max_retry_delay.max(self.config.retry_delay));
+        self.failures = self.failures.saturating_add(1);
         tokio::select! {
-            _ = tokio::time::sleep(self.config.retry_delay) => false,
+            _ = tokio::time::sleep(delay) => false,
             _ = self.stop.cancelled() => true,
         }
     }
 
-    async fn bootstrap(&self) -> Result<Vec<OperationsServer>, SdkError> {
-        let mut last = SdkError::Unreachable("no bootstrap server configured".into());
+    /// Tells the application about a failure (the client goes on retrying).
+    async fn error(&self, message: String) {
+        tracing::warn!(error = %message, "endpoint client failure");
+        let _ = self.events.send(Event::Error(message)).await;
+    }
+
+    /// `error` for people: a refusal names the SDK token the client presented.
+    fn explain(&self, error: &SdkError) -> String {
+        match error {
+            SdkError::Refused(_) => format!("{error} (SDK token {})", self.config.sdk_token),
+            other => other.to_string(),
+        }
+    }
+
+    /// A session is up with `address`: the back-off starts over.
+    async fn connected(&mut self, address: String) {
+        self.failures = 0;
+        let _ = self.events.send(Event::Connected(address)).await;
+    }
+
+    /// Asks the bootstrap servers in turn for the Operations servers, over HTTP when the client
+    /// runs over HTTP and the server has an HTTP address; every failure is reported.
+    async fn bootstrap(&self) -> Option<Vec<OperationsServer>> {
+        if self.config.bootstrap.is_empty() {
+            self.error("no bootstrap server configured".into()).await;
+        }
         for server in &self.config.bootstrap {
-            let security = match &server.public_key {
-                Some(key) => Security::Encrypted {
-                    server_key: key,
-                    endpoint: &self.keys,
-                },
-                None => Security::Plain,
-            };
-            match fetch_servers(
-                &server.address,
-                security,
-                &self.config.sdk_token,
-                self.config.timeout,
-            )
-            .await
+            if let Some(key) = &server.public_key
+                && let Err(error) = PublicKey::from_der(key)
             {
-                Ok(list) if !list.is_empty() => return Ok(list),
-                Ok(_) => last = SdkError::Unreachable("bootstrap listed no server".into()),
-                Err(error) => last = error,
+                self.error(format!(
+                    "bootstrap server {}: bad public key ({error}): not the X.509 DER of an RSA key",
+                    server.address
+                ))
+                .await;
+                continue;
+            }
+            let over_http = match (
+                self.config.transport,
+                &server.http_address,
+                &server.public_key,
+            ) {
+                (Transport::Http, Some(address), Some(key)) => Some((address, key)),
+                _ => None,
+            };
+            let (address, answer) = match over_http {
+                Some((address, key)) => (
+                    address,
+                    fetch_servers_http(
+                        address,
+                        key,
+                        &self.keys,
+                        &self.config.sdk_token,
+                        self.config.timeout,
+                    )
+                    .await,
+                ),
+                None => {
+                    let security = match &server.public_key {
+                        Some(key) => Security::Encrypted {
+                            server_key: key,
+                            endpoint: &self.keys,
+                        },
+                        None => Security::Plain,
+                    };
+                    let answer = fetch_servers(
+                        &server.address,
+                        security,
+                        &self.config.sdk_token,
+                        self.config.timeout,
+                    )
+                    .await;
+                    (&server.address, answer)
+                }
+            };
+            match answer {
+                Ok(list) if !list.is_empty() => return Some(list),
+                Ok(_) => {
+                    self.error(format!(
+                        "bootstrap server {address} listed no Operations server"
+                    ))
+                    .await;
+                }
+                Err(error) => {
+                    self.error(format!(
+                        "bootstrap server {address}: {}",
+                        self.explain(&error)
+                    ))
+                    .await;
+                }
             }
         }
-        Err(last)
+        None
     }
 
     async fn session(&mut self, server: &OperationsServer) -> End {
@@ -406,7 +521,7 @@ impl Runner {
             Ok(connected) => connected,
             Err(error) => return End::Failed(error),
         };
-        let _ = self.events.send(Event::Connected(server.address())).await;
+        self.connected(server.address()).await;
         if let Err(error) = self.absorb_over(&mut channel, response).await {
             return End::Failed(error);
         }
@@ -539,7 +654,7 @@ impl Runner {
             };
             if !announced {
                 announced = true;
-                let _ = self.events.send(Event::Connected(address.clone())).await;
+                self.connected(address.clone()).await;
             }
             request = match self.absorb(response).await {
                 Ok(Some(follow_up)) => follow_up,
@@ -745,6 +860,10 @@ impl Runner {
             && let Some(body) = configuration.conf_delta_body
         {
             self.state.configuration_hash = sha1(&body).to_vec();
+            if let Err(error) = self.configurations.save(body.clone()) {
+                self.error(format!("cannot keep the configuration: {error}"))
+                    .await;
+            }
             let _ = self.events.send(Event::Configuration(body)).await;
         }
         if let Some(notifications) = response.notification_sync_response {

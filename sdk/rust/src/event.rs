@@ -10,6 +10,9 @@ pub enum Event {
     Connected(String),
     /// The session ended; the client is reconnecting.
     Disconnected(String),
+    /// A failure: a bootstrap server or Operations server unreachable, a refusal, a damaged
+    /// key, a state file that cannot be written. The client goes on retrying with back-off.
+    Error(String),
     /// The server sent the endpoint to a less loaded server (`host:port`), which it tries next.
     Redirected(String),
     /// The server stored log records `first..=last` (ids from [`KaaClient::log`](crate::client::KaaClient::log)).

@@ -1,23 +1,31 @@
 //! The kaa-rs endpoint SDK runtime: what an endpoint application links to talk to a kaa-rs (or
-//! Kaa 0.10) cluster, and what generated SDKs will package.
+//! Kaa 0.10) cluster, and what generated SDKs package (with typed code on [`avro`]).
 //!
 //! Flow: [`bootstrap::fetch_servers`] asks a Bootstrap server for the live Operations servers;
 //! [`client::KaaClient`] connects to one of them over Kaatcp ([`channel::Channel`]), registers
 //! the endpoint with its key pair ([`keys::EndpointKeys`], kept in a state dir like the Java SDK's
 //! `key.private`/`key.public`), sends its profile, and hands configuration and notifications to
-//! the application as [`client::Event`]s — also those the server pushes later. When the
-//! connection fails it reconnects, moving on to the next server of the bootstrap list. Log
+//! the application as [`client::Event`]s — also those the server pushes later. The last
+//! configuration is kept in the state dir ([`configuration`]) for the next start. When the
+//! connection fails it reports an [`client::Event::Error`] and reconnects with back-off, moving on
+//! to the next server of the bootstrap list. Log
 //! records wait in a persistent buffer until the server stored them ([`logs`]); owner requests
 //! and events wait in [`owner`] until a response settles them.
 
+pub mod avro;
 pub mod bootstrap;
 pub mod channel;
 pub mod client;
+pub mod configuration;
 mod event;
 pub mod http;
 pub mod keys;
 pub mod logs;
 pub mod owner;
+
+/// The endpoint protocol codecs the runtime speaks (types of its events, such as topics and
+/// delivery codes, come from here).
+pub use kaa_idl as idl;
 
 /// Why an SDK operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -408,7 +408,7 @@ fn parse_frames(bytes: &[u8]) -> (Vec<(u64, Vec<u8>)>, usize) {
 }
 
 /// Replaces `path` with `bytes` atomically (write a sibling, sync it, rename).
-fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let temporary = path.with_extension("new");
     let mut file = File::create(&temporary)?;
     file.write_all(bytes)?;

@@ -147,6 +147,7 @@ async fn endpoints_fail_over_between_operations_nodes_and_messages_follow_them()
     let state = tempfile::tempdir().unwrap();
     let bootstrap = |node: &Node| BootstrapServer {
         address: format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
+        http_address: None,
         public_key: None,
     };
     let mut client = KaaClient::start(ClientConfig {

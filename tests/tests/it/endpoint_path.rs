@@ -230,6 +230,7 @@ fn client_config(node: &Node, sdk_token: &str, state: &std::path::Path) -> Clien
         ..ClientConfig::new(
             vec![BootstrapServer {
                 address: format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
+                http_address: None,
                 public_key: None,
             }],
             sdk_token,

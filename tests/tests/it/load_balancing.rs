@@ -41,6 +41,7 @@ fn endpoint(first: &Node, sdk_token: &str, states: &tempfile::TempDir, n: usize)
     let mut config = ClientConfig::new(
         vec![BootstrapServer {
             address: format!("127.0.0.1:{}", first.port("bootstrap.tcp_port")),
+            http_address: None,
             public_key: None,
         }],
         sdk_token,

@@ -31,6 +31,7 @@ pub fn endpoint_config(
                 .iter()
                 .map(|node| BootstrapServer {
                     address: format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
+                    http_address: None,
                     public_key: None,
                 })
                 .collect(),
