@@ -20,6 +20,7 @@ mod node_lifecycle;
 mod owner_configurations;
 mod owners_events;
 mod schemathesis;
+mod sdk_c;
 mod sdk_generation;
 mod sdk_support;
 mod secrets;

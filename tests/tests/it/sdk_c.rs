@@ -1,0 +1,212 @@
+//! The generated C SDK against a live node, as a device maker uses it: download the archive over
+//! REST, unpack it, build it with `cmake` and `make` only, and run its example (`kaa_example`)
+//! through the device scenario; with bad properties (a damaged bootstrap key, an unknown SDK
+//! token, an unreachable first server), each of which must give an `ERROR` line, not a crash;
+//! and the same scenario built with AddressSanitizer + UndefinedBehaviorSanitizer and once
+//! under valgrind, both clean (any report fails the example's exit status).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use crate::sdk_support::{Example, SdkFixture, device_scenario, expect_error};
+
+/// Runs a build command, failing the test with its output when it fails.
+async fn run(command: &mut Command, what: &str) {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what}: {}\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Configures and builds the SDK in `sdk` (into `sdk/<build>`) with `options`; returns the
+/// example program.
+async fn build(sdk: &Path, build: &str, options: &[&str]) -> PathBuf {
+    run(
+        Command::new("cmake")
+            .args(["-B", build])
+            .args(options)
+            .current_dir(sdk),
+        "cmake configure",
+    )
+    .await;
+    run(
+        Command::new("cmake")
+            .args(["--build", build, "--", "-j2"])
+            .current_dir(sdk),
+        "cmake --build",
+    )
+    .await;
+    sdk.join(build).join("kaa_example")
+}
+
+/// The example with `state_dir` and `logs` records to upload, run through `wrapper` (valgrind,
+/// say) when given.
+fn example(program: &Path, wrapper: &[&str], state_dir: &Path, logs: usize) -> Command {
+    let mut command = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut command = Command::new(first);
+            command.args(rest).arg(program);
+            command
+        }
+        None => Command::new(program),
+    };
+    command
+        .current_dir(program.parent().unwrap())
+        .env("KAA_STATE_DIR", state_dir)
+        .env("KAA_EXAMPLE_LOGS", logs.to_string())
+        .env("KAA_TRANSPORT", "tcp")
+        .env(
+            "ASAN_OPTIONS",
+            "detect_leaks=1:abort_on_error=0:exitcode=86",
+        )
+        .env(
+            "UBSAN_OPTIONS",
+            "print_stacktrace=1:halt_on_error=1:exitcode=87",
+        );
+    command
+}
+
+/// A copy of the SDK with `generated/kaa_properties.c` changed by `edit`, built; returns its
+/// example program.
+async fn variant(sdk: &Path, name: &str, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let copy = sdk.parent().unwrap().join(name);
+    copy_dir(sdk, &copy);
+    let properties = copy.join("generated/kaa_properties.c");
+    let text = std::fs::read_to_string(&properties).unwrap();
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "the edit of {name} changed nothing");
+    std::fs::write(&properties, edited).unwrap();
+    build(&copy, "build", &[]).await
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if !entry.file_name().to_string_lossy().starts_with("build") {
+                copy_dir(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The first Base64 public key literal of `kaa_properties.c`.
+fn first_key(properties: &str) -> String {
+    let start = properties.find("\"MII").expect("a Base64 DER key") + 1;
+    let end = start + properties[start..].find('"').unwrap();
+    properties[start..end].to_owned()
+}
+
+#[tokio::test]
+async fn the_c_sdk_builds_with_cmake_and_runs_the_device_scenario() {
+    let fixture = SdkFixture::start().await;
+    let sdk = fixture.unpack("c").await;
+    let program = build(&sdk, "build", &[]).await;
+    device_scenario(&fixture, "c-tcp", &|state, logs| {
+        example(&program, &[], state, logs)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_c_sdk_reports_bad_properties_and_an_unreachable_server_without_crashing() {
+    let fixture = SdkFixture::start().await;
+    let sdk = fixture.unpack("c").await;
+
+    // A damaged bootstrap key: the DER is cut short.
+    let damaged = variant(&sdk, "damaged-key", |text| {
+        let key = first_key(&text);
+        text.replace(&key, &key[..200])
+    })
+    .await;
+    let state = fixture.state_dir("c-damaged-key");
+    expect_error(
+        example(&damaged, &[], &state, 0),
+        &["bootstrap server", "bad public key"],
+    )
+    .await;
+
+    // An SDK token the server does not know.
+    let token = fixture.sdk_token.clone();
+    let unknown = variant(&sdk, "unknown-token", |text| {
+        text.replace(&format!("\"{token}\""), "\"NoSuchSdkToken42\"")
+    })
+    .await;
+    let state = fixture.state_dir("c-unknown-token");
+    expect_error(
+        example(&unknown, &[], &state, 0),
+        &["refused", "NoSuchSdkToken42"],
+    )
+    .await;
+
+    // An unreachable first server: an error naming it, then the next server of the list.
+    let port = kaa_tests::node::free_port();
+    let unreachable = variant(&sdk, "unreachable-first", |text| {
+        let key = first_key(&text);
+        text.replacen(
+            "bootstrap_servers[] = {\n",
+            &format!(
+                "bootstrap_servers[] = {{\n    {{\"127.0.0.1\", {port}, {port}, \"{key}\"}},\n"
+            ),
+            1,
+        )
+    })
+    .await;
+    let mut device = Example::spawn(example(
+        &unreachable,
+        &[],
+        &fixture.state_dir("c-unreachable-first"),
+        0,
+    ));
+    let step = Duration::from_secs(90);
+    device
+        .line(
+            "ERROR",
+            &[&format!("127.0.0.1:{port}"), "unreachable"],
+            step,
+        )
+        .await;
+    device.line("CONNECTED", &[], step).await;
+    device.line("CONFIGURATION", &["hello-1"], step).await;
+    assert!(device.is_running());
+    let status = device.stop().await;
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn the_c_sdk_runs_the_device_scenario_clean_under_sanitizers_and_valgrind() {
+    let fixture = SdkFixture::start().await;
+    let sdk = fixture.unpack("c").await;
+    let sanitized = build(&sdk, "build-asan", &["-DKAA_SANITIZE=ON"]).await;
+    device_scenario(&fixture, "c-asan", &|state, logs| {
+        example(&sanitized, &[], state, logs)
+    })
+    .await;
+
+    let program = build(&sdk, "build", &[]).await;
+    let valgrind = [
+        "valgrind",
+        "--quiet",
+        "--error-exitcode=99",
+        "--leak-check=full",
+        "--errors-for-leak-kinds=definite,indirect,possible",
+    ];
+    device_scenario(&fixture, "c-valgrind", &|state, logs| {
+        example(&program, &valgrind, state, logs)
+    })
+    .await;
+}
