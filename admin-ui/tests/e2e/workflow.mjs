@@ -814,6 +814,22 @@ try {
   await expectVisible(pages.getByText('endpoints 1–25'), 'the first page again');
   await logout(page);
 
+  step('TENANT_ADMIN: generates the Rust SDK, and neither creates nor deletes SDK profiles');
+  await login(page, 'acme-admin', PASSWORD);
+  await page.goto(`${appUrl}/sdk-profiles`);
+  const adminSdkRow = page.getByTestId('sdk-profile-row').filter({ hasText: 'thermostat-sdk' });
+  await expectVisible(adminSdkRow, 'the SDK profiles for a tenant admin');
+  await expectNone(page.getByRole('button', { name: /Create SDK profile|Delete/ }), 'SDK profile write buttons for a tenant admin');
+  await adminSdkRow.getByRole('button', { name: 'Generate SDK of thermostat-sdk' }).click();
+  const rustDialog = page.getByRole('dialog', { name: 'Generate SDK — thermostat-sdk' });
+  if (!(await rustDialog.getByRole('radio', { name: 'Rust', exact: true }).isChecked())) throw new Error('Rust is not the default target');
+  download = page.waitForEvent('download');
+  await rustDialog.getByRole('button', { name: 'Generate and download' }).click();
+  const rustFiles = await checkSdkArchive(await download, rustDialog, 'rust', sdkToken);
+  if (![...rustFiles.keys()].some((n) => n.endsWith('Cargo.toml'))) throw new Error(`no Cargo.toml in the Rust SDK: ${[...rustFiles.keys()].join(', ')}`);
+  await page.keyboard.press('Escape');
+  await logout(page);
+
   step('TENANT_USER: reads, sees no write actions');
   await login(page, 'acme-viewer', PASSWORD);
   same(await navLabels(page), ['Applications', 'Event families'], 'TENANT_USER navigation');
