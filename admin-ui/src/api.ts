@@ -408,7 +408,7 @@ async function readBlob(
 export function dispositionFileName(header: string | null | undefined): string | undefined {
   if (!header) return undefined;
   let name: string | undefined;
-  const extended = /filename\*\s*=\s*(?:UTF-8|utf-8)'[^']*'([^;]+)/.exec(header);
+  const extended = /filename\*\s*=\s*utf-8'[^']*'([^;]+)/i.exec(header);
   if (extended) {
     try {
       name = decodeURIComponent(extended[1].trim());
@@ -417,8 +417,8 @@ export function dispositionFileName(header: string | null | undefined): string |
     }
   }
   if (name === undefined) {
-    const quoted = /filename\s*=\s*"((?:[^"\\]|\\.)*)"/.exec(header);
-    const bare = /filename\s*=\s*([^";\s]+)/.exec(header);
+    const quoted = /filename\s*=\s*"((?:[^"\\]|\\.)*)"/i.exec(header);
+    const bare = /filename\s*=\s*([^";\s]+)/i.exec(header);
     name = quoted ? quoted[1].replace(/\\(.)/g, '$1') : bare?.[1];
   }
   const base = name?.split(/[/\\]/).pop()?.trim();

@@ -102,6 +102,7 @@ describe('dispositionFileName', () => {
   it('reads the quoted name the API sends, and the other forms of the header', () => {
     expect(dispositionFileName('attachment; filename="kaa-c-sdk-tok_1.tar.gz"')).toBe('kaa-c-sdk-tok_1.tar.gz');
     expect(dispositionFileName('attachment; filename=plain.tgz')).toBe('plain.tgz');
+    expect(dispositionFileName('Attachment; FileName="Upper.tgz"')).toBe('Upper.tgz');
     expect(dispositionFileName('attachment; filename="a \\"b\\".txt"')).toBe('a "b".txt');
     expect(dispositionFileName(`attachment; filename="fallback.txt"; filename*=UTF-8''%C3%A9t%C3%A9.txt`)).toBe('été.txt');
   });
