@@ -22,6 +22,7 @@ mod owners_events;
 mod schemathesis;
 mod sdk_c;
 mod sdk_generation;
+mod sdk_python;
 mod sdk_support;
 mod secrets;
 mod session_channels;

@@ -1,0 +1,181 @@
+//! The generated Python SDK against a live node, as a device maker uses it: download the archive
+//! over REST, unpack it, `pip install` it into a fresh venv and run its example (`python -m
+//! kaa_app.example`) through the device scenario over Kaatcp, once more bootstrapping and
+//! syncing over HTTP, and with bad properties (a damaged bootstrap key, an unknown SDK token, an
+//! unreachable first server), each of which must give an `ERROR` line, not a crash; and on a
+//! two-node cluster, failing over when the first node is killed.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use crate::sdk_support::{Example, SdkFixture, device_scenario, expect_error, failover_scenario};
+
+/// An unpacked and installed Python SDK.
+struct Installed {
+    /// The unpacked archive (`kaa-python-sdk-<token>`).
+    sdk: PathBuf,
+    /// The venv's interpreter.
+    python: PathBuf,
+}
+
+/// Runs a setup command, failing the test with its output when it fails.
+async fn run(command: &mut Command, what: &str) {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what}: {}\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Downloads the Python SDK, creates a fresh venv next to it and installs the SDK with pip.
+async fn install(fixture: &SdkFixture) -> Installed {
+    let sdk = fixture.unpack("python").await;
+    let home = sdk.parent().unwrap().to_owned();
+    run(
+        Command::new("python3")
+            .args(["-m", "venv", "venv"])
+            .current_dir(&home),
+        "python3 -m venv",
+    )
+    .await;
+    let python = home.join("venv/bin/python");
+    run(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "--disable-pip-version-check", "-q"])
+            .arg(&sdk)
+            .current_dir(&home),
+        "pip install the SDK",
+    )
+    .await;
+    Installed { sdk, python }
+}
+
+impl Installed {
+    /// The installed example with `state_dir`, `logs` records to upload and `transport`; run
+    /// outside the unpacked folder so it imports the installed packages.
+    fn example(&self, state_dir: &Path, logs: usize, transport: &str) -> Command {
+        let mut command = Command::new(&self.python);
+        command
+            .args(["-m", "kaa_app.example"])
+            .current_dir(self.sdk.parent().unwrap())
+            .env("KAA_STATE_DIR", state_dir)
+            .env("KAA_EXAMPLE_LOGS", logs.to_string())
+            .env("KAA_TRANSPORT", transport);
+        command
+    }
+
+    /// The example with `properties.py` changed by `python` (appended to a copy of the
+    /// generated package, which the interpreter then imports instead of the installed one).
+    fn example_with(&self, name: &str, python: &str, state_dir: &Path) -> Command {
+        let copy = self.sdk.parent().unwrap().join(name);
+        copy_dir(&self.sdk, &copy);
+        let properties = copy.join("kaa_app/properties.py");
+        let mut text = std::fs::read_to_string(&properties).unwrap();
+        text.push_str(python);
+        std::fs::write(&properties, text).unwrap();
+        let mut command = self.example(state_dir, 0, "tcp");
+        command.env("PYTHONPATH", &copy);
+        command
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_python_sdk_installs_with_pip_and_runs_the_device_scenario_over_kaatcp_and_http() {
+    let fixture = SdkFixture::start().await;
+    let installed = install(&fixture).await;
+    device_scenario(&fixture, "python-tcp", &|state, logs| {
+        installed.example(state, logs, "tcp")
+    })
+    .await;
+
+    // Bootstrap and the session over HTTP: the configuration set above, logs acknowledged.
+    let mut device =
+        Example::spawn(installed.example(&fixture.state_dir("python-http"), 20, "http"));
+    let step = Duration::from_secs(90);
+    device.line("CONNECTED", &[], step).await;
+    device.line("CONFIGURATION", &["hello-2"], step).await;
+    device.line("LOGS_DELIVERED", &["20"], step).await;
+    fixture.notify("over-http-3").await;
+    device.line("NOTIFICATION", &["over-http-3"], step).await;
+    let status = device.stop().await;
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn the_python_sdk_reports_bad_properties_and_an_unreachable_server_without_crashing() {
+    let fixture = SdkFixture::start().await;
+    let installed = install(&fixture).await;
+
+    // A damaged bootstrap key: the DER is cut short.
+    let damaged = installed.example_with(
+        "damaged-key",
+        "BOOTSTRAP_SERVERS[0].public_key = BOOTSTRAP_SERVERS[0].public_key[:200]\n",
+        &fixture.state_dir("damaged-key"),
+    );
+    expect_error(damaged, &["bootstrap server", "bad public key"]).await;
+
+    // An SDK token the server does not know.
+    let unknown = installed.example_with(
+        "unknown-token",
+        "SDK_TOKEN = \"NoSuchSdkToken42\"\n",
+        &fixture.state_dir("unknown-token"),
+    );
+    expect_error(unknown, &["refused", "NoSuchSdkToken42"]).await;
+
+    // An unreachable first server: an error naming it, then the next server of the list.
+    let port = kaa_tests::node::free_port();
+    let unreachable = installed.example_with(
+        "unreachable-first",
+        &format!(
+            "BOOTSTRAP_SERVERS.insert(0, BootstrapServer(host=\"127.0.0.1\", tcp_port={port}, \
+             http_port={port}, public_key=BOOTSTRAP_SERVERS[0].public_key))\n"
+        ),
+        &fixture.state_dir("unreachable-first"),
+    );
+    let mut device = Example::spawn(unreachable);
+    let step = Duration::from_secs(90);
+    device
+        .line("ERROR", &[&format!("127.0.0.1:{port}")], step)
+        .await;
+    device.line("CONNECTED", &[], step).await;
+    device.line("CONFIGURATION", &["hello-1"], step).await;
+    assert!(device.is_running());
+    let status = device.stop().await;
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn the_python_sdk_bootstraps_from_both_nodes_of_a_cluster_and_fails_over() {
+    let mut fixture = SdkFixture::two_nodes().await;
+    let installed = install(&fixture).await;
+    let properties = installed.sdk.join("kaa_app/properties.py");
+    failover_scenario(
+        &mut fixture,
+        "python-failover",
+        &|state, logs| installed.example(state, logs, "tcp"),
+        &properties,
+    )
+    .await;
+}
