@@ -627,7 +627,16 @@ pub async fn create_sdk_profile(
         default_verifier_token,
         created_ms: 0,
     };
-    let profile = state.store.create_sdk_profile(profile).await?;
+    let profile = state
+        .store
+        .create_sdk_profile(profile)
+        .await
+        .map_err(|error| match error {
+            kaa_store::StoreError::Conflict("SDK token") => {
+                ApiError::from(error).field("sdk_token")
+            }
+            other => other.into(),
+        })?;
     Ok(HttpResponse::Created().json(SdkProfileView::from(&profile)))
 }
 

@@ -172,7 +172,7 @@ async fn sdk_profiles_keep_a_kaa_token_given_to_them() {
         .developer
         .post(&profiles, json!({"name": "again", "sdk_token": kaa_token}))
         .await;
-    expect(&taken, 409);
+    expect_field(&taken, 409, "sdk_token");
     for bad in ["", "has space", "../x", &"x".repeat(65)] {
         expect_field(
             &fixture
