@@ -20,7 +20,7 @@
 static void explain(char *why, size_t why_len, const char *what, int rc)
 {
     if (why && why_len) {
-        char text[128];
+        char text[200];
         mbedtls_strerror(rc, text, sizeof(text));
         snprintf(why, why_len, "%s: %s", what, text);
     }
@@ -137,13 +137,13 @@ static kaa_error_t parse_public(mbedtls_pk_context *pk, const uint8_t *der, size
     mbedtls_pk_init(pk);
     int rc = mbedtls_pk_parse_public_key(pk, der, len);
     if (rc != 0) {
-        explain(why, why_len, "bad server public key", rc);
+        explain(why, why_len, "bad public key", rc);
         mbedtls_pk_free(pk);
         return KAA_ERR_BAD_KEY;
     }
     if (mbedtls_pk_get_type(pk) != MBEDTLS_PK_RSA || mbedtls_pk_get_len(pk) != KAA_RSA_BLOCK) {
         if (why && why_len) {
-            snprintf(why, why_len, "bad server public key: not an RSA-2048 key");
+            snprintf(why, why_len, "bad public key: not an RSA-2048 key");
         }
         mbedtls_pk_free(pk);
         return KAA_ERR_BAD_KEY;
