@@ -1,9 +1,10 @@
 """The example program: an endpoint of this application that prints what happens, one line
 per event (the contract the SDK's tests drive).
 
-Environment: ``KAA_STATE_DIR`` (default ``./kaa-state``), ``KAA_EXAMPLE_LOGS`` (log records to
-upload once the first configuration is there, default 10), ``KAA_TRANSPORT`` (``tcp``, the
-default, or ``http``). Runs until SIGINT or SIGTERM, then stops cleanly (exit code 0).
+Environment: ``KAA_STATE_DIR`` (default ``./kaa-state``), ``KAA_EXAMPLE_LOGS`` (log records
+to upload once the first configuration arrived, in this run or an earlier one; default 10),
+``KAA_TRANSPORT`` (``tcp``, the default, or ``http``). Runs until SIGINT or SIGTERM, then stops
+cleanly (exit code 0).
 
 Run it with ``python -m kaa_app.example`` (or the installed ``kaa-example`` script).
 """
@@ -91,6 +92,8 @@ def main():
     _say(out, "KEY_HASH", base64.b64encode(client.key_hash).decode("ascii"))
     if client.stored_configuration is not None:
         _say(out, "STORED_CONFIGURATION", client.stored_configuration.to_json())
+        # An earlier run got a configuration: the logs need not wait for a new one.
+        configured.set()
     client.start()
     while not stop.is_set() and not configured.is_set():
         stop.wait(0.2)

@@ -227,3 +227,110 @@ print(properties.DEFAULT_CONFIGURATION.hex())
     assert_eq!(lines, ["010203"]);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn the_runtime_speaks_kaas_wire_format_and_keeps_its_state() {
+    let dir = unpack(&spec(every_kind()), "runtime");
+    python(
+        &dir,
+        r#"
+import ast, glob, os, stat, tempfile
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from kaa_sdk import avro, crypto, kaatcp, logs, protocol, transport
+
+# Every file parses as Python 3.9 grammar.
+for path in glob.glob("kaa_sdk/*.py") + glob.glob("kaa_app/*.py"):
+    ast.parse(open(path, encoding="utf-8").read(), path, feature_version=(3, 9))
+
+# SyncRequest / SyncResponse (KAA_WIRE_FORMAT.md section 2).
+assert protocol.encode_request(protocol.SyncRequest(request_id=1)) == bytes.fromhex("02" + "02" * 9)
+response = protocol.decode_response(bytes.fromhex("01 06" + " 02" * 9 + " ff ff"))
+assert response.request_id == -1 and response.status is protocol.SyncResponseResultType.REDIRECT
+for bad in ("", "02", "02 08", "02 00 04"):
+    try:
+        protocol.decode_response(bytes.fromhex(bad))
+        raise SystemExit(f"decoded {bad!r}")
+    except avro.AvroError:
+        pass
+assert protocol.topic_list_hash([3, 1, 2]) == 30817
+assert protocol.topic_list_hash([-1]) == 31 and protocol.topic_list_hash([(1 << 32) + 5]) == 35
+info = protocol.ConnectionInfo(b"key", "host", 9997)
+assert protocol.ConnectionInfo.decode(info.encode()) == info
+assert info.encode() == bytes.fromhex("00000003 6b6579 00000004 686f7374 0000270d")
+
+# Kaatcp (section 3): Kaa's own CONNECT header, lengths, a response, refusals.
+frame = kaatcp.connect(b"p" * 48, b"k" * 256, b"s" * 256, 200, 0xF291F2D4)
+assert frame[:21] == bytes.fromhex("10 c2 04 00 06 4b 61 61 74 63 70 01 02 f2 91 f2 d4 11 01 00 c8")
+assert kaatcp.kaasync(b"x", True)[:14] == bytes.fromhex("f0 0d 00 06 4b 61 61 74 63 70 01 00 00 15")
+for length, encoded in ((127, "7f"), (128, "80 01"), (16383, "ff 7f"), (16384, "80 80 01")):
+    assert kaatcp._frame(kaatcp.KAASYNC, b"\0" * length)[1:] [:len(bytes.fromhex(encoded))] == bytes.fromhex(encoded)
+decoder = kaatcp.Decoder()
+decoder.feed(bytes.fromhex("20 02 00 01 f0 0d 00 06 4b 61 61 74 63 70 01 00 05 14"))
+connack = decoder.next()
+assert (connack.kind, connack.code) == (kaatcp.CONNACK, 1) and decoder.next() is None
+decoder.feed(b"\xff")
+sync = decoder.next()
+assert (sync.kind, sync.payload, sync.encrypted) == (kaatcp.KAASYNC, b"\xff", True)
+decoder.feed(bytes.fromhex("e0 02 00 03 f0 80 80 80 80 01"))
+assert decoder.next().code == 3
+try:
+    decoder.next()
+    raise SystemExit("a 5-byte remaining length was accepted")
+except kaatcp.FrameError:
+    pass
+
+# Keys and session crypto (section 4).
+state = tempfile.mkdtemp()
+keys = crypto.EndpointKeys.load_or_create(state)
+assert stat.S_IMODE(os.stat(os.path.join(state, "key.private")).st_mode) == 0o600
+assert open(os.path.join(state, "key.public"), "rb").read() == keys.public_der
+assert crypto.EndpointKeys.load_or_create(state).key_hash == keys.key_hash == protocol.sha1(keys.public_der)
+session = crypto.SessionKey()
+assert len(session.encrypt(b"\0" * 16)) == 32 and session.decrypt(session.encrypt(b"abc")) == b"abc"
+server = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+server_der = server.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+wrapped = session.wrap(crypto.load_public_key(server_der))
+assert len(wrapped) == 256 and server.decrypt(wrapped, padding.PKCS1v15()) == session.key
+assert crypto.verify(keys.private_key.public_key(), wrapped, keys.sign(wrapped))
+assert not crypto.verify(keys.private_key.public_key(), wrapped[1:], keys.sign(wrapped))
+for damaged in (b"", server_der[:200], b"\x30" + server_der[1:100]):
+    try:
+        crypto.load_public_key(damaged)
+        raise SystemExit("a damaged key loaded")
+    except crypto.KeysError:
+        pass
+
+# HTTP body (section 7): the httpmime shape, parts in order, absent ones left out.
+body = transport._multipart("b0undary", [("signature", None), ("requestKey", b"K"), ("requestData", b"D")])
+part = 'Content-Disposition: form-data; name="{}"\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n'
+assert body == ("--b0undary\r\n" + part.format("requestKey") + "K\r\n--b0undary\r\n" + part.format("requestData") + "D\r\n--b0undary--\r\n").encode()
+
+# The log buffer survives a restart with only what was not acknowledged, and drops a torn frame.
+directory = os.path.join(state, "logs")
+buffer = logs.LogBuffer(directory, max_records=3, batch_records=2)
+assert [buffer.append(bytes([i])) for i in range(3)] == [1, 2, 3]
+try:
+    buffer.append(b"x")
+    raise SystemExit("a full buffer took a record")
+except logs.LogBufferFull:
+    pass
+uploader = logs.Uploader(buffer, delivery_timeout=60, retry_delay=0)
+batch = uploader.next()
+assert [e.data for e in batch.log_entries] == [b"\0", b"\1"] and uploader.next() is None
+failed = protocol.LogDeliveryStatus(request_id=batch.request_id, result=protocol.SyncResponseResultType.FAILURE)
+assert uploader.on_statuses([failed]) == [(False, 1, 2, None)]
+batch = uploader.next()
+stored = protocol.LogDeliveryStatus(request_id=batch.request_id, result=protocol.SyncResponseResultType.SUCCESS)
+assert uploader.on_statuses([stored]) == [(True, 1, 2, None)] and uploader.on_statuses([stored]) == []
+buffer.close()
+with open(os.path.join(directory, "records"), "ab") as file:
+    file.write(b"\x09\0\0\0")
+reopened = logs.LogBuffer(directory)
+assert list(reopened.pending) == [(3, b"\2")] and reopened.append(b"y") == 4
+reopened.close()
+assert logs.LogBuffer(directory).batch() == (3, 4, [b"\2", b"y"])
+"#,
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
