@@ -197,6 +197,8 @@ async fn the_c_sdk_runs_the_device_scenario_clean_under_sanitizers_and_valgrind(
     })
     .await;
 
+    // The scenario starts from the fixture's first configuration.
+    fixture.set_greeting("hello-1").await;
     let program = build(&sdk, "build", &[]).await;
     let valgrind = [
         "valgrind",
