@@ -23,6 +23,7 @@ mod schemathesis;
 mod sdk_c;
 mod sdk_generation;
 mod sdk_python;
+mod sdk_rust;
 mod sdk_support;
 mod secrets;
 mod session_channels;

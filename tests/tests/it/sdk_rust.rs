@@ -1,0 +1,224 @@
+//! The generated Rust SDK against a live node, as a device maker uses it: download the archive
+//! over REST, unpack it, `cargo build` it (dependencies from crates.io) and run its example
+//! (`kaa-example`) through the device scenario over Kaatcp, once more bootstrapping and syncing
+//! over HTTP, and with bad properties in `kaa-application/src/properties.rs` (a damaged bootstrap
+//! key, an unknown SDK token, an unreachable first server), each of which must give an `ERROR`
+//! line, not a crash; and on a two-node cluster, whose nodes both sit in the baked-in bootstrap
+//! list, failing over when the first is killed.
+//!
+//! The archive's sources are always fresh; the compiled crates.io dependencies are reused between
+//! runs from one cargo target dir (`~/.cache/kaa-rs/sdk-rust-target`, or
+//! `KAA_SDK_RUST_TARGET_DIR`). Builds into it take turns, and each copies its example out before
+//! the next build replaces it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+use tokio::sync::Mutex;
+
+use crate::sdk_support::{Example, SdkFixture, device_scenario, expect_error, failover_scenario};
+
+/// One build at a time in the shared target dir.
+static BUILDS: Mutex<()> = Mutex::const_new(());
+
+/// How long one step may take.
+const STEP: Duration = Duration::from_secs(90);
+
+/// The cargo target dir the archive builds share.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("KAA_SDK_RUST_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+            .join(".cache/kaa-rs/sdk-rust-target"),
+    }
+}
+
+/// Builds the unpacked SDK at `sdk` with `cargo build` and returns its example program, copied
+/// into `sdk`.
+async fn build(sdk: &Path) -> PathBuf {
+    // Archive entries carry one fixed time, older than anything built: cargo would take another
+    // archive's build in the shared target dir for this one's.
+    touch(sdk);
+    let _turn = BUILDS.lock().await;
+    let target = target_dir();
+    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .arg("build")
+        .current_dir(sdk)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run cargo build");
+    assert!(
+        output.status.success(),
+        "cargo build in {}: {}\n{}",
+        sdk.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let example = sdk.join("kaa-example");
+    std::fs::copy(target.join("debug/kaa-example"), &example).expect("copy the example");
+    example
+}
+
+/// The example at `program` with `state_dir`, `logs` records to upload and `transport`.
+fn example(program: &Path, state_dir: &Path, logs: usize, transport: &str) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env("KAA_STATE_DIR", state_dir)
+        .env("KAA_EXAMPLE_LOGS", logs.to_string())
+        .env("KAA_TRANSPORT", transport);
+    command
+}
+
+/// A copy of the unpacked SDK `sdk` named `name` whose `properties.rs` `change` rewrote, built;
+/// returns its example.
+async fn built_with(sdk: &Path, name: &str, change: impl FnOnce(String) -> String) -> PathBuf {
+    let copy = sdk.parent().unwrap().join(name);
+    copy_dir(sdk, &copy);
+    let properties = copy.join("kaa-application/src/properties.rs");
+    let text = std::fs::read_to_string(&properties).unwrap();
+    let changed = change(text.clone());
+    assert_ne!(changed, text, "{name}: properties.rs unchanged");
+    std::fs::write(&properties, changed).unwrap();
+    build(&copy).await
+}
+
+/// Sets the modification time of every file under `dir` to now.
+fn touch(dir: &Path) {
+    let now = std::time::SystemTime::now();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            touch(&entry.path());
+        } else {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(entry.path())
+                .unwrap();
+            file.set_modified(now).unwrap();
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The first `public_key: "<base64>"` value of `properties.rs`.
+fn first_key(properties: &str) -> &str {
+    properties
+        .split("public_key: \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a bootstrap server key in properties.rs")
+}
+
+#[tokio::test]
+async fn the_rust_sdk_builds_with_cargo_and_runs_the_device_scenario_over_kaatcp_and_http() {
+    let fixture = SdkFixture::start().await;
+    let sdk = fixture.unpack("rust").await;
+    let program = build(&sdk).await;
+    device_scenario(&fixture, "rust-tcp", &|state, logs| {
+        example(&program, state, logs, "tcp")
+    })
+    .await;
+
+    // Bootstrap and the session over HTTP: the configuration set above, logs acknowledged.
+    let state = fixture.state_dir("rust-http");
+    let mut device = Example::spawn(example(&program, &state, 20, "http"));
+    device.line("CONNECTED", &[], STEP).await;
+    device.line("CONFIGURATION", &["hello-2"], STEP).await;
+    device.line("LOGS_DELIVERED", &["20"], STEP).await;
+    fixture.notify("over-http-3").await;
+    device.line("NOTIFICATION", &["over-http-3"], STEP).await;
+    let status = device.stop().await;
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn the_rust_sdk_reports_bad_properties_and_an_unreachable_server_without_crashing() {
+    let fixture = SdkFixture::start().await;
+    let sdk = fixture.unpack("rust").await;
+
+    // A damaged bootstrap key: the DER is cut short.
+    let damaged = built_with(&sdk, "damaged-key", |text| {
+        let key = first_key(&text).to_owned();
+        text.replacen(&key, &key[..200], 1)
+    })
+    .await;
+    let state = fixture.state_dir("damaged-key");
+    expect_error(
+        example(&damaged, &state, 0, "tcp"),
+        &["bootstrap server", "bad public key"],
+    )
+    .await;
+
+    // An SDK token the server does not know.
+    let token = format!("pub const SDK_TOKEN: &str = {:?};", fixture.sdk_token);
+    let unknown = built_with(&sdk, "unknown-token", |text| {
+        text.replace(&token, "pub const SDK_TOKEN: &str = \"NoSuchSdkToken42\";")
+    })
+    .await;
+    let state = fixture.state_dir("unknown-token");
+    expect_error(
+        example(&unknown, &state, 0, "tcp"),
+        &["refused", "NoSuchSdkToken42"],
+    )
+    .await;
+
+    // An unreachable first server: an error naming it, then the next server of the list.
+    let port = kaa_tests::node::free_port();
+    let unreachable = built_with(&sdk, "unreachable-first", |text| {
+        let key = first_key(&text).to_owned();
+        text.replacen(
+            "pub const BOOTSTRAP_SERVERS: &[BootstrapServer] = &[\n",
+            &format!(
+                "pub const BOOTSTRAP_SERVERS: &[BootstrapServer] = &[\n    BootstrapServer {{\n        \
+                 host: \"127.0.0.1\",\n        tcp_port: Some({port}),\n        http_port: Some({port}),\n        \
+                 public_key: \"{key}\",\n    }},\n"
+            ),
+            1,
+        )
+    })
+    .await;
+    let mut device = Example::spawn(example(
+        &unreachable,
+        &fixture.state_dir("unreachable-first"),
+        0,
+        "tcp",
+    ));
+    device
+        .line("ERROR", &[&format!("127.0.0.1:{port}")], STEP)
+        .await;
+    device.line("CONNECTED", &[], STEP).await;
+    device.line("CONFIGURATION", &["hello-1"], STEP).await;
+    assert!(device.is_running());
+    let status = device.stop().await;
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn the_rust_sdk_bootstraps_from_both_nodes_of_a_cluster_and_fails_over() {
+    let mut fixture = SdkFixture::two_nodes().await;
+    let sdk = fixture.unpack("rust").await;
+    let program = build(&sdk).await;
+    let properties = sdk.join("kaa-application/src/properties.rs");
+    failover_scenario(
+        &mut fixture,
+        "rust-failover",
+        &|state, logs| example(&program, state, logs, "tcp"),
+        &properties,
+    )
+    .await;
+}
