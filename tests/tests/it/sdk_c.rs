@@ -2,7 +2,8 @@
 //! REST, unpack it, build it with `cmake` and `make` only, and run its example (`kaa_example`)
 //! through the device scenario; with bad properties (a damaged bootstrap key, an unknown SDK
 //! token, an unreachable first server), each of which must give an `ERROR` line, not a crash;
-//! and the same scenario built with AddressSanitizer + UndefinedBehaviorSanitizer and once
+//! a two-node cluster whose nodes are both in the baked-in list, the first killed under the
+//! device; and the same scenario built with AddressSanitizer + UndefinedBehaviorSanitizer and once
 //! under valgrind, both clean (any report fails the example's exit status).
 
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use crate::sdk_support::{Example, SdkFixture, device_scenario, expect_error};
+use crate::sdk_support::{Example, SdkFixture, device_scenario, expect_error, failover_scenario};
 
 /// Runs a build command, failing the test with its output when it fails.
 async fn run(command: &mut Command, what: &str) {
@@ -210,5 +211,20 @@ async fn the_c_sdk_runs_the_device_scenario_clean_under_sanitizers_and_valgrind(
     device_scenario(&fixture, "c-valgrind", &|state, logs| {
         example(&program, &valgrind, state, logs)
     })
+    .await;
+}
+
+#[tokio::test]
+async fn the_c_sdk_bootstraps_from_both_nodes_of_a_cluster_and_fails_over() {
+    let mut fixture = SdkFixture::two_nodes().await;
+    let sdk = fixture.unpack("c").await;
+    let program = build(&sdk, "build", &[]).await;
+    let properties = sdk.join("generated/kaa_properties.c");
+    failover_scenario(
+        &mut fixture,
+        "c-failover",
+        &|state, logs| example(&program, &[], state, logs),
+        &properties,
+    )
     .await;
 }
