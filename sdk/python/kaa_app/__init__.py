@@ -29,8 +29,8 @@ __all__ = [
 
 def create_client(state_dir="kaa-state", profile=None, transport="tcp", bootstrap_servers=None, **options):
     """A :class:`kaa_sdk.KaaClient` of this application: the baked-in SDK token, Bootstrap
-    servers (unless ``bootstrap_servers`` is given) and default configuration, callbacks that
-    receive typed configurations and notifications. ``profile`` defaults to ``Profile()`` (the
+    servers (unless ``bootstrap_servers`` is given), default configuration and default user
+    verifier, callbacks that receive typed configurations, notifications and events. ``profile`` defaults to ``Profile()`` (the
     schema's defaults); ``options`` are :class:`kaa_sdk.KaaClient`'s keyword arguments
     (``on_configuration``, ``on_notification``, ``on_logs_delivered``, ``on_error``, ...)."""
     return KaaClient(
@@ -41,6 +41,8 @@ def create_client(state_dir="kaa-state", profile=None, transport="tcp", bootstra
         transport=transport,
         configuration_type=Configuration,
         notification_type=Notification,
+        event_classes={fqn: cls for fqn, (cls, _sent, _received) in events.EVENT_CLASSES.items()},
         default_configuration=properties.DEFAULT_CONFIGURATION,
+        default_verifier_token=properties.DEFAULT_VERIFIER_TOKEN,
         **options,
     )

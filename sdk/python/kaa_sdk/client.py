@@ -32,6 +32,7 @@ import time
 from .crypto import EndpointKeys
 from .errors import KaaError, KeysError, ProtocolError, RedirectedError, RefusedError
 from .logs import LogBuffer, Uploader
+from .owner import Pending
 from .protocol import (
     TRANSPORT_HTTP_ID,
     TRANSPORT_TCP_ID,
@@ -134,7 +135,19 @@ class KaaClient:
     - ``on_logs_delivered(first_id, last_id)``: the server stored records ``first..last``;
     - ``on_logs_failed(first_id, last_id, reason)``: it did not; they are sent again;
     - ``on_connected(address)`` / ``on_disconnected(address, reason)``;
-    - ``on_error(message)``: anything that went wrong (the client retries by itself).
+    - ``on_error(message)``: anything that went wrong (the client retries by itself);
+    - owners and events (see :meth:`attach_to_owner`, :meth:`send_event`):
+      ``on_owner_attached(user_external_id)``, ``on_owner_attach_failed(code, reason)``,
+      ``on_attached_by_endpoint(user_external_id, by_access_token)``,
+      ``on_detached_by_endpoint(by_access_token)``,
+      ``on_endpoint_attached(request_id, key_hash, success)``,
+      ``on_endpoint_detached(request_id, success)``,
+      ``on_listeners(request_id, key_hashes, success)``, ``on_event(fqn, event, source)``
+      (``event`` typed when ``event_classes`` maps its class name to a generated class).
+
+    ``access_token`` is the endpoint's access token, by which an owner's other endpoints attach
+    it (:meth:`attach_endpoint`); ``default_verifier_token`` the user verifier
+    :meth:`attach_to_owner` uses unless told otherwise.
     """
 
     def __init__(
@@ -147,7 +160,10 @@ class KaaClient:
         transport="tcp",
         configuration_type=None,
         notification_type=None,
+        event_classes=None,
         default_configuration=None,
+        access_token=None,
+        default_verifier_token=None,
         on_configuration=None,
         on_notification=None,
         on_topics=None,
@@ -156,6 +172,14 @@ class KaaClient:
         on_connected=None,
         on_disconnected=None,
         on_error=None,
+        on_owner_attached=None,
+        on_owner_attach_failed=None,
+        on_attached_by_endpoint=None,
+        on_detached_by_endpoint=None,
+        on_endpoint_attached=None,
+        on_endpoint_detached=None,
+        on_listeners=None,
+        on_event=None,
         timeout=10.0,
         retry_delay=1.0,
         max_retry_delay=30.0,
@@ -182,7 +206,19 @@ class KaaClient:
             "connected": on_connected,
             "disconnected": on_disconnected,
             "error": on_error,
+            "owner_attached": on_owner_attached,
+            "owner_attach_failed": on_owner_attach_failed,
+            "attached_by_endpoint": on_attached_by_endpoint,
+            "detached_by_endpoint": on_detached_by_endpoint,
+            "endpoint_attached": on_endpoint_attached,
+            "endpoint_detached": on_endpoint_detached,
+            "listeners": on_listeners,
+            "event": on_event,
         }
+        self.event_classes = dict(event_classes or {})
+        self.access_token = access_token
+        self.default_verifier_token = default_verifier_token
+        self.owner = Pending()
         self.timeout = timeout
         self.retry_delay = retry_delay
         self.max_retry_delay = max_retry_delay
@@ -255,6 +291,43 @@ class KaaClient:
     def set_profile(self, profile):
         """Replaces the client profile and sends it."""
         self._command(("profile", _to_bytes(profile)))
+
+    def attach_to_owner(self, user_external_id, user_access_token, verifier_token=None):
+        """Attaches this endpoint to owner ``user_external_id``, proven by ``user_access_token``
+        through the user verifier ``verifier_token`` (default: the SDK profile's); the answer
+        comes as ``on_owner_attached`` or ``on_owner_attach_failed``."""
+        verifier = verifier_token or self.default_verifier_token or ""
+        self.owner.attach_to_owner(verifier, user_external_id, user_access_token)
+        self._wake()
+
+    def attach_endpoint(self, access_token):
+        """Attaches the endpoint with ``access_token`` to this endpoint's owner; returns the
+        request id ``on_endpoint_attached`` answers."""
+        request_id = self.owner.attach_endpoint(access_token)
+        self._wake()
+        return request_id
+
+    def detach_endpoint(self, key_hash):
+        """Detaches the endpoint with ``key_hash`` (base64) from this endpoint's owner; returns
+        the request id ``on_endpoint_detached`` answers."""
+        request_id = self.owner.detach_endpoint(key_hash)
+        self._wake()
+        return request_id
+
+    def find_listeners(self, classes):
+        """Asks which endpoints of the owner receive every one of ``classes`` (generated event
+        classes or their full names); returns the request id ``on_listeners`` answers."""
+        fqns = [c if isinstance(c, str) else c._avro_name for c in classes]
+        request_id = self.owner.find_listeners(fqns)
+        self._wake()
+        return request_id
+
+    def send_event(self, event, target=None):
+        """Sends ``event`` (a generated event class) to the endpoint with key hash ``target``
+        (base64) or, without one, to every other endpoint of the owner that receives its
+        class. Events go in order, at least once."""
+        self.owner.send_event(type(event)._avro_name, _to_bytes(event), target)
+        self._wake()
 
     # --- state kept across restarts ---------------------------------------------------------
 
@@ -500,7 +573,11 @@ class KaaClient:
         return SyncRequest(
             request_id=self._next_request_id(),
             sync_request_meta_data=self._meta(),
-            profile_sync_request=ProfileSyncRequest(endpoint_public_key=self.keys.public_der, profile_body=self._profile),
+            profile_sync_request=ProfileSyncRequest(
+                endpoint_public_key=self.keys.public_der,
+                profile_body=self._profile,
+                endpoint_access_token=self.access_token,
+            ),
             configuration_sync_request=self._configuration_request(),
             notification_sync_request=self._notification_request(),
             event_sync_request=EventSyncRequest(event_sequence_number_request=EventSequenceNumberRequest()),
@@ -515,12 +592,21 @@ class KaaClient:
             notification_sync_request=self._notification_request(),
         )
 
-    def _log_request(self):
-        """A request with the next log batch, or ``None`` when none is due."""
+    def _work_request(self):
+        """A request with what is due: the next log batch, the owner and event work the
+        application queued; ``None`` when nothing is."""
         logs = self.uploader.next()
-        if logs is None:
+        sections = self.owner.sections((self._request_id + 1) & 0x7FFFFFFF)
+        if logs is None and sections is None:
             return None
-        return SyncRequest(request_id=self._next_request_id(), sync_request_meta_data=self._meta(), log_sync_request=logs)
+        user, events = sections or (None, None)
+        return SyncRequest(
+            request_id=self._next_request_id(),
+            sync_request_meta_data=self._meta(),
+            user_sync_request=user,
+            event_sync_request=events,
+            log_sync_request=logs,
+        )
 
     def _command_requests(self):
         with self._lock:
@@ -554,9 +640,9 @@ class KaaClient:
     def _due_requests(self):
         """What the application queued and the next log batch."""
         requests = self._command_requests()
-        logs = self._log_request()
-        if logs is not None:
-            requests.append(logs)
+        work = self._work_request()
+        if work is not None:
+            requests.append(work)
         return requests
 
     def _log_deadline(self):
@@ -589,6 +675,22 @@ class KaaClient:
                     reason = code.name if code is not None else "FAILURE"
                     self._error(f"the server did not store log records {first}..{last}: {reason}; sending them again")
                     self._call("logs_failed", first, last, reason)
+        for name, args in self.owner.absorb(
+            response.request_id, response.user_sync_response, response.event_sync_response
+        ):
+            if name == "event":
+                fqn, data, source = args
+                cls = self.event_classes.get(fqn)
+                if cls is not None:
+                    try:
+                        data = cls.from_bytes(data)
+                    except AvroError as error:
+                        self._error(f"an event {fqn} from {source} does not decode: {error}")
+                        continue
+                args = (fqn, data, source)
+            elif name == "owner_attach_failed":
+                self._error(f"attaching to the owner failed: {args[0]} {args[1]}".rstrip())
+            self._call(name, *args)
         configuration = response.configuration_sync_response
         if (
             configuration is not None
@@ -651,6 +753,7 @@ class KaaClient:
     def _tcp_session(self, server):
         """A Kaatcp session; returns when the client stops, raises when the session fails."""
         self.uploader.session_ended()
+        self.owner.session_ended()
         channel, response = TcpChannel.open(
             server.host, server.port, server.public_key, self.keys, self.keep_alive, self._full_request(), self.timeout
         )
@@ -696,6 +799,7 @@ class KaaClient:
         (``/EP/LongSync``) the server answers when it has news or after ``long_poll`` seconds,
         and ``/EP/Sync`` for what the application queued."""
         self.uploader.session_ended()
+        self.owner.session_ended()
         pending = [self._full_request()]
         announced = False
         while not self._stopping.is_set():

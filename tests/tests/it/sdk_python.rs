@@ -3,7 +3,8 @@
 //! kaa_app.example`) through the device scenario over Kaatcp, once more bootstrapping and
 //! syncing over HTTP, and with bad properties (a damaged bootstrap key, an unknown SDK token, an
 //! unreachable first server), each of which must give an `ERROR` line, not a crash; and on a
-//! two-node cluster, failing over when the first node is killed.
+//! two-node cluster, failing over when the first node is killed; and two endpoints of one owner
+//! exchanging typed events.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -178,4 +179,60 @@ async fn the_python_sdk_bootstraps_from_both_nodes_of_a_cluster_and_fails_over()
         &properties,
     )
     .await;
+}
+
+/// Two endpoints attach to one owner through the SDK profile's default (trustful) verifier; one
+/// sends a typed `Ping`, the other receives it decoded, naming the sender.
+const EVENTS_SCRIPT: &str = r#"
+import base64, sys, threading
+import kaa_app
+from kaa_app import events
+
+attached = [threading.Event(), threading.Event()]
+received = []
+arrived = threading.Event()
+
+def client(index):
+    def on_event(fqn, event, source):
+        received.append((fqn, event, source))
+        arrived.set()
+    return kaa_app.create_client(
+        state_dir=f"{sys.argv[1]}/{index}",
+        on_owner_attached=lambda user: attached[index].set(),
+        on_event=on_event,
+        on_error=lambda message: print("ERROR", message, flush=True),
+    )
+
+sender, receiver = client(0), client(1)
+sender.start()
+receiver.start()
+sender.attach_to_owner("alice", "alice-token")
+receiver.attach_to_owner("alice", "alice-token")
+assert attached[0].wait(60) and attached[1].wait(60), "both attached"
+sender.send_event(events.Ping(n=7))
+assert arrived.wait(60), "the event arrived"
+fqn, event, source = received[0]
+assert source == base64.b64encode(sender.key_hash).decode(), (source, sender.key_hash)
+print("RECEIVED", fqn, event.to_json(), flush=True)
+sender.stop()
+receiver.stop()
+"#;
+
+#[tokio::test]
+async fn two_python_endpoints_of_one_owner_exchange_typed_events() {
+    let fixture = SdkFixture::start().await;
+    let installed = install(&fixture).await;
+    let mut command = Command::new(&installed.python);
+    command
+        .args(["-c", EVENTS_SCRIPT])
+        .arg(fixture.state_dir("python-events"))
+        .current_dir(installed.sdk.parent().unwrap());
+    let mut script = Example::spawn(command);
+    script
+        .line(
+            "RECEIVED",
+            &["org.example.sdk.Ping", r#"{"n":7}"#],
+            Duration::from_secs(120),
+        )
+        .await;
 }
