@@ -235,7 +235,7 @@ fn refusal(code: ReturnCode) -> String {
             "not authorized"
         }
     };
-    format!("CONNACK {:#04x}: {meaning}", code.code())
+    format!("CONNACK {:#04x} {code:?}: {meaning}", code.code())
 }
 
 /// A 256-byte RSA block, as CONNECT carries it.
