@@ -735,6 +735,9 @@ impl Module {
                         parts.push(format!("{ident}: {value}"));
                     }
                 }
+                if parts.is_empty() {
+                    return Ok(format!("{name}::default()"));
+                }
                 if parts.len() < fields.len() {
                     parts.push(format!("..{name}::default()"));
                 }
@@ -893,4 +896,74 @@ fn reaches(types: &[Named]) -> Vec<BTreeSet<usize>> {
             seen
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use kaa_model::schema::AvroSchema;
+
+    use super::*;
+
+    fn module_of(schema: &str) -> String {
+        let schema = AvroSchema::parse(schema).unwrap();
+        let mut module = Module::new();
+        module.add_schema(schema.named_types()).unwrap();
+        module.render("//! test\n")
+    }
+
+    #[test]
+    fn unions_recursion_keywords_and_reserved_names_become_valid_rust() {
+        let code = module_of(
+            r#"{"type":"record","name":"Node","namespace":"a.b","fields":[
+                {"name":"type","type":"string","default":"x"},
+                {"name":"self","type":"int","default":1},
+                {"name":"value","type":["int","string","null",{"type":"record","name":"Inner",
+                    "fields":[{"name":"Self","type":"long","default":2}]}],"default":5},
+                {"name":"next","type":["null","Node"],"default":null},
+                {"name":"children","type":{"type":"array","items":"Node"},"default":[]},
+                {"name":"opt","type":["string","null"],"default":"s"},
+                {"name":"lists","type":{"type":"map","values":{"type":"array",
+                    "items":["null","float","Inner"]}},"default":{"k":[null]}},
+                {"name":"inner","type":"Inner","default":{}},
+                {"name":"f","type":"float","default":"NaN"},
+                {"name":"String","type":{"type":"enum","name":"Result",
+                    "symbols":["A","b_c","Self"]},"default":"b_c"}]}"#,
+        );
+        for expected in [
+            "pub r#type: String,",
+            "#[serde(rename = \"self\")]\n    pub self_: i32,",
+            "pub value: NodeValue,",
+            "value: NodeValue::Int(5),",
+            "    #[serde(rename = \"a.b.Inner\")]\n    Inner(Inner),",
+            "2 => Self::Null,",
+            // A record that contains itself is boxed where it would otherwise be infinite.
+            "pub next: Option<Box<Node>>,",
+            "Some(Box::new(<Node as AvroRecord>::read_avro(r)?))",
+            "pub children: Vec<Node>,",
+            // `[T, "null"]`: the null branch is the second.
+            "None => w.union_branch(1), Some(item) => { w.union_branch(0); w.string(item); }",
+            "opt: Some(\"s\".to_owned()),",
+            "pub lists: BTreeMap<String, Vec<NodeListsValueItem>>,",
+            "lists: BTreeMap::from([(\"k\".to_owned(), vec![NodeListsValueItem::Null])]),",
+            "inner: Inner::default(),",
+            "f: f32::NAN,",
+            "pub enum ResultValue {",
+            "string: ResultValue::BC,",
+            "    SelfValue,",
+            "#[serde(rename = \"Self\")]\n    pub self_: i64,",
+        ] {
+            assert!(code.contains(expected), "{expected}\n---\n{code}");
+        }
+    }
+
+    #[test]
+    fn fixed_larger_than_serde_derives_for_is_refused_naming_it() {
+        let schema = AvroSchema::parse(
+            r#"{"type":"record","name":"R","fields":[
+                {"name":"sig","type":{"type":"fixed","name":"Sig","size":64}}]}"#,
+        )
+        .unwrap();
+        let error = Module::new().add_schema(schema.named_types()).unwrap_err();
+        assert!(error.to_string().contains("Sig"), "{error}");
+    }
 }
