@@ -137,6 +137,16 @@ async fn the_python_sdk_reports_bad_properties_and_an_unreachable_server_without
     );
     expect_error(damaged, &["bootstrap server", "bad public key"]).await;
 
+    // A key that still parses but is not the server's: one base64 character of its modulus
+    // changed, so the server cannot unwrap the session key.
+    let foreign = installed.example_with(
+        "foreign-key",
+        "key = BOOTSTRAP_SERVERS[0].public_key\n\
+         BOOTSTRAP_SERVERS[0].public_key = key[:100] + (\"A\" if key[100] != \"A\" else \"B\") + key[101:]\n",
+        &fixture.state_dir("foreign-key"),
+    );
+    expect_error(foreign, &["bootstrap", "refused", "CONNACK"]).await;
+
     // An SDK token the server does not know.
     let unknown = installed.example_with(
         "unknown-token",
