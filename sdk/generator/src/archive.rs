@@ -40,7 +40,11 @@ pub(crate) fn tar_gz(top: &str, files: &[File]) -> Result<Vec<u8>, GeneratorErro
     let mut tar = tar::Builder::new(gz);
     tar.mode(tar::HeaderMode::Deterministic);
     for file in files {
-        if file.path.split('/').any(|part| part.is_empty() || part == "..") {
+        if file
+            .path
+            .split('/')
+            .any(|part| part.is_empty() || part == "..")
+        {
             return Err(GeneratorError::Internal(format!(
                 "bad archive path {:?}",
                 file.path
@@ -96,7 +100,11 @@ mod tests {
             seen,
             vec![
                 ("top/README.md".to_string(), 0o644, "hello".to_string()),
-                ("top/bin/run.sh".to_string(), 0o755, "#!/bin/sh\n".to_string()),
+                (
+                    "top/bin/run.sh".to_string(),
+                    0o755,
+                    "#!/bin/sh\n".to_string()
+                ),
             ]
         );
     }
