@@ -222,3 +222,118 @@ async fn the_rust_sdk_bootstraps_from_both_nodes_of_a_cluster_and_fails_over() {
     )
     .await;
 }
+
+/// A schema with what the fixture's lacks: a union of four branches (one a record), a record
+/// that contains itself, `[T, "null"]`, a map of arrays of unions, a NaN default, Rust keywords
+/// and names the generated code uses as field, type and symbol names.
+fn knotty_schema() -> serde_json::Value {
+    serde_json::json!({"type": "record", "name": "Node", "namespace": "org.example.knots", "fields": [
+        {"name": "type", "type": "string", "default": "x"},
+        {"name": "self", "type": "int", "default": 1},
+        {"name": "value", "type": ["int", "string", "null", {"type": "record", "name": "Inner",
+            "fields": [{"name": "Self", "type": "long", "default": 2}]}], "default": 5},
+        {"name": "next", "type": ["null", "Node"], "default": null},
+        {"name": "children", "type": {"type": "array", "items": "Node"}, "default": []},
+        {"name": "opt", "type": ["string", "null"], "default": "s"},
+        {"name": "lists", "type": {"type": "map", "values": {"type": "array",
+            "items": ["null", "float", "Inner"]}}, "default": {"k": [null]}},
+        {"name": "inner", "type": "Inner", "default": {}},
+        {"name": "f", "type": "float", "default": "NaN"},
+        {"name": "String", "type": {"type": "enum", "name": "Result",
+            "symbols": ["A", "b_c", "Self"]}, "default": "b_c"}]})
+}
+
+#[tokio::test]
+async fn the_rust_sdk_encodes_and_decodes_unions_self_containing_records_and_keywords_as_the_server_does()
+ {
+    use base64::Engine as _;
+    use kaa_tests::api::{expect, id};
+    use serde_json::json;
+
+    let mut fixture = SdkFixture::start().await;
+    let app = fixture.app.clone();
+    let developer = &fixture.developer;
+    for kind in ["client_profile", "configuration"] {
+        let schema = developer
+            .post(
+                &format!("{app}/schemas/{kind}"),
+                json!({"name": "knots", "schema": knotty_schema()}),
+            )
+            .await;
+        expect(&schema, 201);
+        assert_eq!(schema.body["version"], 2, "{kind}");
+    }
+    let sdk = developer
+        .post(
+            &format!("{app}/sdk-profiles"),
+            json!({"name": "knots", "client_profile_version": 2, "configuration_version": 2,
+                   "notification_version": 1, "log_version": 1}),
+        )
+        .await;
+    expect(&sdk, 201);
+    let configurations = format!("{app}/groups/{}/configurations", fixture.all_group);
+    let draft = developer
+        .post(
+            &configurations,
+            json!({"schema_version": 2, "body": {
+                "value": {"string": "union-string-7"},
+                "next": {"org.example.knots.Node": {"type": "nested-9", "opt": null}},
+                "children": [{"value": {"org.example.knots.Inner": {"Self": 44}}}],
+                "lists": {"a": [{"float": 2.5}, null]},
+                "String": "Self"}}),
+        )
+        .await;
+    expect(&draft, 201);
+    expect(
+        &developer
+            .post(
+                &format!("{configurations}/{}/activate", id(&draft)),
+                json!({}),
+            )
+            .await,
+        200,
+    );
+    fixture.profile_id = id(&sdk);
+    fixture.sdk_token = sdk.body["sdk_token"].as_str().unwrap().to_owned();
+    let unpacked = fixture.unpack("rust").await;
+    let program = build(&unpacked).await;
+
+    let mut device = Example::spawn(example(&program, &fixture.state_dir("knots"), 0, "tcp"));
+    let key = device.line("KEY_HASH", &[], STEP).await;
+    let configuration = device
+        .line(
+            "CONFIGURATION",
+            &[
+                "union-string-7",
+                "nested-9",
+                "\"Self\":44",
+                "2.5",
+                "\"String\":\"Self\"",
+            ],
+            STEP,
+        )
+        .await;
+    assert!(device.stop().await.success(), "{configuration}");
+
+    // The server decodes the profile the SDK encoded from the schema's defaults.
+    let hash = base64::engine::general_purpose::STANDARD
+        .decode(key.trim_start_matches("KEY_HASH ").trim())
+        .unwrap();
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash);
+    let endpoint = developer.get(&format!("{app}/endpoints/{key}")).await;
+    expect(&endpoint, 200);
+    let profile = &endpoint.body["client_profile"];
+    assert_eq!(profile["type"], "x", "{profile}");
+    assert_eq!(profile["self"], 1, "{profile}");
+    assert_eq!(profile["next"], serde_json::Value::Null, "{profile}");
+    assert_eq!(profile["children"], json!([]), "{profile}");
+    assert_eq!(profile["opt"], "s", "{profile}");
+    assert_eq!(profile["lists"], json!({"k": [null]}), "{profile}");
+    assert_eq!(profile["inner"], json!({"Self": 2}), "{profile}");
+    assert_eq!(profile["f"], "NaN", "{profile}");
+    assert_eq!(profile["String"], "b_c", "{profile}");
+    assert!(
+        profile["value"] == json!(5) || profile["value"] == json!({"int": 5}),
+        "{profile}"
+    );
+}
