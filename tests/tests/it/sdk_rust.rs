@@ -2,9 +2,9 @@
 //! over REST, unpack it, `cargo build` it (dependencies from crates.io) and run its example
 //! (`kaa-example`) through the device scenario over Kaatcp, once more bootstrapping and syncing
 //! over HTTP, and with bad properties in `kaa-application/src/properties.rs` (a damaged bootstrap
-//! key, an unknown SDK token, an unreachable first server), each of which must give an `ERROR`
-//! line, not a crash; and on a two-node cluster, whose nodes both sit in the baked-in bootstrap
-//! list, failing over when the first is killed.
+//! key, another server's key, an unknown SDK token, an unreachable first server), each of which
+//! must give an `ERROR` line, not a crash; and on a two-node cluster, whose nodes both sit in the
+//! baked-in bootstrap list, failing over when the first is killed.
 //!
 //! The archive's sources are always fresh; the compiled crates.io dependencies are reused between
 //! runs from one cargo target dir (`~/.cache/kaa-rs/sdk-rust-target`, or
@@ -161,6 +161,22 @@ async fn the_rust_sdk_reports_bad_properties_and_an_unreachable_server_without_c
     expect_error(
         example(&damaged, &state, 0, "tcp"),
         &["bootstrap server", "bad public key"],
+    )
+    .await;
+
+    // A key that still parses but is not the server's: one Base64 character of its modulus
+    // changed, so the server cannot unwrap the session key.
+    let foreign = built_with(&sdk, "foreign-key", |text| {
+        let key = first_key(&text).to_owned();
+        let swapped = if &key[100..101] == "A" { "B" } else { "A" };
+        let changed = format!("{}{swapped}{}", &key[..100], &key[101..]);
+        text.replacen(&key, &changed, 1)
+    })
+    .await;
+    let state = fixture.state_dir("foreign-key");
+    expect_error(
+        example(&foreign, &state, 0, "tcp"),
+        &["bootstrap server", "refused", "CONNACK"],
     )
     .await;
 
