@@ -30,8 +30,12 @@ static uint64_t get_le(const uint8_t *in, size_t len)
 
 static kaa_error_t push(kaa_log_buffer_t *b, uint64_t id, const uint8_t *data, size_t len)
 {
-    if (!kaa_grow((void **)&b->items, sizeof(*b->items), b->count, 1)) {
-        return KAA_ERR_NOMEM;
+    if (b->count == b->capacity) {
+        size_t more = b->capacity ? b->capacity : 16;
+        if (!kaa_grow((void **)&b->items, sizeof(*b->items), b->capacity, more)) {
+            return KAA_ERR_NOMEM;
+        }
+        b->capacity += more;
     }
     kaa_log_entry_t *e = &b->items[b->count];
     e->data = malloc(len ? len : 1);
@@ -138,8 +142,16 @@ kaa_error_t kaa_logs_acknowledge(kaa_log_buffer_t *b, uint64_t last)
         free(b->items[done].data);
         done++;
     }
-    memmove(b->items, b->items + done, (b->count - done) * sizeof(*b->items));
-    b->count -= done;
+    if (done) {
+        memmove(b->items, b->items + done, (b->count - done) * sizeof(*b->items));
+        b->count -= done;
+    }
+    if (b->count == 0) {
+        /* An empty buffer gives its memory back (an idle device holds no record array). */
+        free(b->items);
+        b->items = NULL;
+        b->capacity = 0;
+    }
     if (!b->dir) {
         return KAA_OK;
     }

@@ -25,6 +25,7 @@ typedef struct {
     const char *dir; /* NULL: memory only */
     kaa_log_entry_t *items;
     size_t count;
+    size_t capacity;
     size_t bytes;
     size_t max_records;
     size_t max_bytes;

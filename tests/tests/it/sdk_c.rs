@@ -228,3 +228,76 @@ async fn the_c_sdk_bootstraps_from_both_nodes_of_a_cluster_and_fails_over() {
     )
     .await;
 }
+
+/// One massif snapshot: milliseconds since start, heap bytes (requested + allocator overhead).
+fn massif_snapshots(text: &str) -> Vec<(u64, u64)> {
+    let mut snapshots = Vec::new();
+    let (mut time, mut heap) = (0, 0);
+    for line in text.lines() {
+        let value = |prefix: &str| {
+            line.strip_prefix(prefix)
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        if let Some(t) = value("time=") {
+            time = t;
+        } else if let Some(b) = value("mem_heap_B=") {
+            heap = b;
+        } else if let Some(extra) = value("mem_heap_extra_B=") {
+            snapshots.push((time, heap + extra));
+        }
+    }
+    snapshots
+}
+
+/// The example's footprint for docs/benchmarks.md: the code size of the release build and,
+/// under valgrind's massif, the peak heap of a 1,000-log run and the heap when idle after it.
+/// Bounds keep it small: the buffer holds the records (about 30 bytes each) and one batch.
+#[tokio::test]
+async fn the_c_sdk_example_stays_small_during_a_1000_log_run() {
+    let fixture = SdkFixture::start().await;
+    let sdk = fixture.unpack("c").await;
+    let program = build(&sdk, "build-release", &["-DCMAKE_BUILD_TYPE=Release"]).await;
+    let size = std::process::Command::new("size")
+        .arg(&program)
+        .output()
+        .unwrap();
+    eprintln!(
+        "size {}:\n{}",
+        program.display(),
+        String::from_utf8_lossy(&size.stdout)
+    );
+
+    let out = sdk.join("massif.out");
+    let massif = [
+        "valgrind",
+        "--tool=massif",
+        "--time-unit=ms",
+        &format!("--massif-out-file={}", out.display()),
+    ];
+    let mut device = Example::spawn(example(
+        &program,
+        &massif,
+        &fixture.state_dir("c-massif"),
+        1000,
+    ));
+    let step = Duration::from_secs(180);
+    device.line("LOGS_DELIVERED", &["1000"], step).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(device.stop().await.success());
+
+    let snapshots = massif_snapshots(&std::fs::read_to_string(&out).unwrap());
+    let peak = snapshots.iter().map(|s| s.1).max().unwrap();
+    // After the run the example allocates nothing for 5 s; the first snapshot after that quiet
+    // spell (at the shutdown's first heap event) holds the idle heap.
+    let idle = snapshots
+        .windows(2)
+        .find(|pair| pair[1].0 > pair[0].0 + 2000)
+        .expect("a quiet spell")[1]
+        .1;
+    eprintln!(
+        "heap: peak {peak} bytes, idle {idle} bytes ({} snapshots)",
+        snapshots.len()
+    );
+    assert!(peak < 256 * 1024, "peak heap {peak} bytes");
+    assert!(idle < 32 * 1024, "idle heap {idle} bytes");
+}
