@@ -30,9 +30,10 @@ __all__ = [
 def create_client(state_dir="kaa-state", profile=None, transport="tcp", bootstrap_servers=None, **options):
     """A :class:`kaa_sdk.KaaClient` of this application: the baked-in SDK token, Bootstrap
     servers (unless ``bootstrap_servers`` is given), default configuration and default user
-    verifier, callbacks that receive typed configurations, notifications and events. ``profile`` defaults to ``Profile()`` (the
-    schema's defaults); ``options`` are :class:`kaa_sdk.KaaClient`'s keyword arguments
-    (``on_configuration``, ``on_notification``, ``on_logs_delivered``, ``on_error``, ...)."""
+    verifier, callbacks that receive typed configurations, notifications and events.
+    ``profile`` defaults to ``Profile()`` (the schema's defaults); ``options`` are
+    :class:`kaa_sdk.KaaClient`'s keyword arguments (``on_configuration``,
+    ``on_notification``, ``on_logs_delivered``, ``on_error``, ...)."""
     return KaaClient(
         properties.SDK_TOKEN,
         bootstrap_servers if bootstrap_servers is not None else properties.BOOTSTRAP_SERVERS,

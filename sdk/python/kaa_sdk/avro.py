@@ -125,7 +125,7 @@ class Reader:
         end = self.position + n
         if end > len(self.data):
             raise AvroError(f"input ends inside {what}")
-        chunk = self.data[self.position:end]
+        chunk = self.data[self.position : end]
         self.position = end
         return chunk
 

@@ -30,7 +30,7 @@ import threading
 import time
 
 from .crypto import EndpointKeys
-from .errors import KaaError, KeysError, ProtocolError, RedirectedError, RefusedError
+from .errors import KaaError, KeysError, ProtocolError, RedirectedError, RefusedError, UnreachableError
 from .logs import LogBuffer, Uploader
 from .owner import Pending
 from .protocol import (
@@ -78,7 +78,9 @@ class BootstrapServer:
         try:
             return base64.b64decode(self.public_key, validate=True)
         except (binascii.Error, ValueError) as error:
-            raise KeysError(f"public key of bootstrap server {self.host} is not valid base64: {error}") from None
+            raise KeysError(
+                f"public key of bootstrap server {self.host} is not valid base64: {error}"
+            ) from None
 
     def __repr__(self):
         return f"BootstrapServer({self.host!r}, tcp_port={self.tcp_port}, http_port={self.http_port})"
@@ -370,7 +372,13 @@ class KaaClient:
     def _store_topics(self):
         path = os.path.join(self.state_dir, "topics.json")
         with open(path + ".tmp", "w") as file:
-            json.dump({"states": {str(k): v for k, v in self._topic_states.items()}, "list_hash": self._topic_list_hash}, file)
+            json.dump(
+                {
+                    "states": {str(k): v for k, v in self._topic_states.items()},
+                    "list_hash": self._topic_list_hash,
+                },
+                file,
+            )
         os.replace(path + ".tmp", path)
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -438,14 +446,18 @@ class KaaClient:
                     return
                 except RedirectedError as error:
                     target = next(
-                        (s for s in servers if s.transport == self.transport and s.access_point_id == error.access_point_id),
+                        (
+                            s
+                            for s in servers
+                            if s.transport == self.transport and s.access_point_id == error.access_point_id
+                        ),
                         None,
                     )
                     if target is not None and redirects < len(servers):
                         redirects += 1
                         candidates.insert(0, target)
                         continue
-                    self._error(f"Operations server {server.address} {error}, which the bootstrap answer does not list")
+                    self._error(f"Operations server {server.address} {error}, not in the bootstrap answer")
                 except RefusedError as error:
                     self._session_failed(server, f"{error} (SDK token {self.sdk_token})")
                 except KaaError as error:
@@ -487,7 +499,9 @@ class KaaClient:
                 key = server.key_der()
                 request = self._bootstrap_request()
                 if via == "tcp":
-                    channel, response = TcpChannel.open(server.host, port, key, self.keys, 60, request, self.timeout)
+                    channel, response = TcpChannel.open(
+                        server.host, port, key, self.keys, 60, request, self.timeout
+                    )
                     channel.close()
                 else:
                     response = http_sync(server.host, port, BOOTSTRAP, key, self.keys, request, self.timeout)
@@ -530,14 +544,18 @@ class KaaClient:
             raise ProtocolError("the bootstrap answer has no bootstrap section")
         servers = []
         for entry in answer.supported_protocols:
-            transport = {TRANSPORT_TCP_ID: "tcp", TRANSPORT_HTTP_ID: "http"}.get(entry.protocol_version_info.id)
+            transport = {TRANSPORT_TCP_ID: "tcp", TRANSPORT_HTTP_ID: "http"}.get(
+                entry.protocol_version_info.id
+            )
             if transport is None:
                 continue
             try:
                 info = ConnectionInfo.decode(entry.connection_info)
             except AvroError as error:
                 raise ProtocolError(f"bootstrap answer: {error}") from None
-            servers.append(OperationsServer(entry.access_point_id, transport, info.host, info.port, info.public_key))
+            servers.append(
+                OperationsServer(entry.access_point_id, transport, info.host, info.port, info.public_key)
+            )
         return servers
 
     _session_up = False
@@ -560,7 +578,9 @@ class KaaClient:
         accepted, self._accepted_unicasts = self._accepted_unicasts, []
         return NotificationSyncRequest(
             topic_list_hash=self._topic_list_hash,
-            topic_states=[TopicState(topic_id=k, seq_number=v) for k, v in sorted(self._topic_states.items())],
+            topic_states=[
+                TopicState(topic_id=k, seq_number=v) for k, v in sorted(self._topic_states.items())
+            ],
             accepted_unicast_notifications=accepted,
             subscription_commands=list(commands),
         )
@@ -626,7 +646,9 @@ class KaaClient:
             else:
                 command = SubscriptionCommand(
                     topic_id=value,
-                    command=SubscriptionCommandType.ADD if kind == "subscribe" else SubscriptionCommandType.REMOVE,
+                    command=(
+                        SubscriptionCommandType.ADD if kind == "subscribe" else SubscriptionCommandType.REMOVE
+                    ),
                 )
                 requests.append(
                     SyncRequest(
@@ -673,7 +695,9 @@ class KaaClient:
                     self._call("logs_delivered", first, last)
                 else:
                     reason = code.name if code is not None else "FAILURE"
-                    self._error(f"the server did not store log records {first}..{last}: {reason}; sending them again")
+                    self._error(
+                        f"the server did not store log records {first}..{last}: {reason}; sending them again"
+                    )
                     self._call("logs_failed", first, last, reason)
         for name, args in self.owner.absorb(
             response.request_id, response.user_sync_response, response.event_sync_response
@@ -715,7 +739,10 @@ class KaaClient:
                 self._store_topics()
                 self._call(
                     "topics",
-                    [Topic(t.id, t.name, t.subscription_type.name == "MANDATORY_SUBSCRIPTION") for t in topics],
+                    [
+                        Topic(t.id, t.name, t.subscription_type.name == "MANDATORY_SUBSCRIPTION")
+                        for t in topics
+                    ],
                 )
             changed = False
             for notification in notifications.notifications or []:
@@ -755,7 +782,13 @@ class KaaClient:
         self.uploader.session_ended()
         self.owner.session_ended()
         channel, response = TcpChannel.open(
-            server.host, server.port, server.public_key, self.keys, self.keep_alive, self._full_request(), self.timeout
+            server.host,
+            server.port,
+            server.public_key,
+            self.keys,
+            self.keep_alive,
+            self._full_request(),
+            self.timeout,
         )
         try:
             self._session_up = True
@@ -765,12 +798,17 @@ class KaaClient:
                 channel.send(request)
             ping_every = max(self.keep_alive / 2, 1)
             next_ping = time.monotonic() + ping_every
+            # A server that answers neither requests nor pings for this long is gone (a cut
+            # network sends no FIN).
+            silence = ping_every + self.timeout
             while True:
                 if self._stopping.is_set():
                     channel.close()
                     return
                 now = time.monotonic()
-                wait = next_ping - now
+                if now - channel.last_heard > silence:
+                    raise UnreachableError(f"{server.address} did not answer for {silence:.0f} s")
+                wait = min(next_ping, channel.last_heard + silence) - now
                 deadline = self.uploader.deadline()
                 if deadline is not None:
                     wait = min(wait, deadline - now)
@@ -810,8 +848,15 @@ class KaaClient:
             request = pending.pop(0)
             immediate = any(
                 section is not None
-                for section in (request.profile_sync_request, request.log_sync_request, request.user_sync_request, request.event_sync_request)
-            ) or bool(request.notification_sync_request and request.notification_sync_request.subscription_commands)
+                for section in (
+                    request.profile_sync_request,
+                    request.log_sync_request,
+                    request.user_sync_request,
+                    request.event_sync_request,
+                )
+            ) or bool(
+                request.notification_sync_request and request.notification_sync_request.subscription_commands
+            )
             path = SYNC if immediate else LONG_SYNC
             wait = self.timeout + (0 if immediate else self.long_poll)
             response = http_sync(server.host, server.port, path, server.public_key, self.keys, request, wait)

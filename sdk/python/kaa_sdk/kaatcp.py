@@ -143,8 +143,8 @@ class Decoder:
         if len(buffer) < index + length:
             return None
         kind = buffer[0] >> 4
-        body = bytes(buffer[index:index + length])
-        del buffer[:index + length]
+        body = bytes(buffer[index : index + length])
+        del buffer[: index + length]
         return _parse(kind, body)
 
 

@@ -63,7 +63,7 @@ class LogBuffer:
             if record_id <= self.acked:
                 self.acked_in_file += 1
             else:
-                self.pending.append((record_id, data[position + _HEADER.size:end]))
+                self.pending.append((record_id, data[position + _HEADER.size : end]))
             position = end
         self.file = open(records_path, "ab", buffering=0)
         if position < len(data):
@@ -73,7 +73,9 @@ class LogBuffer:
         """Stores ``record`` (bytes) and returns its id."""
         with self.lock:
             if len(self.pending) >= self.max_records:
-                raise LogBufferFull(f"the log buffer is full ({self.max_records} records wait for the server)")
+                raise LogBufferFull(
+                    f"the log buffer is full ({self.max_records} records wait for the server)"
+                )
             record_id = self.next_id
             self.file.write(_HEADER.pack(record_id, len(record)) + record)
             self.next_id += 1

@@ -48,13 +48,17 @@ class Pending:
     def attach_to_owner(self, verifier_token, user_external_id, user_access_token):
         with self.lock:
             self.attach_self = UserAttachRequest(
-                user_verifier_id=verifier_token, user_external_id=user_external_id, user_access_token=user_access_token
+                user_verifier_id=verifier_token,
+                user_external_id=user_external_id,
+                user_access_token=user_access_token,
             )
 
     def attach_endpoint(self, access_token):
         with self.lock:
             request_id = self._next_id()
-            self.attaches.append(EndpointAttachRequest(request_id=request_id, endpoint_access_token=access_token))
+            self.attaches.append(
+                EndpointAttachRequest(request_id=request_id, endpoint_access_token=access_token)
+            )
             return request_id
 
     def detach_endpoint(self, key_hash):
@@ -72,7 +76,9 @@ class Pending:
     def send_event(self, fqn, data, target):
         with self.lock:
             self.last_seq += 1
-            self.events.append(Event(seq_num=self.last_seq, event_class_fqn=fqn, event_data=data, target=target))
+            self.events.append(
+                Event(seq_num=self.last_seq, event_class_fqn=fqn, event_data=data, target=target)
+            )
 
     def sections(self, request_id):
         """``(UserSyncRequest or None, EventSyncRequest or None)`` for request ``request_id``, or
@@ -98,7 +104,9 @@ class Pending:
                 )
             event = None
             if events or self.queries:
-                event = EventSyncRequest(event_listeners_requests=list(self.queries) or None, events=events or None)
+                event = EventSyncRequest(
+                    event_listeners_requests=list(self.queries) or None, events=events or None
+                )
             return user, event
 
     def session_ended(self):
@@ -128,13 +136,19 @@ class Pending:
                         out.append(("owner_attach_failed", (code, attach.error_reason or "")))
                 if user.user_attach_notification is not None:
                     notice = user.user_attach_notification
-                    out.append(("attached_by_endpoint", (notice.user_external_id, notice.endpoint_access_token)))
+                    out.append(
+                        ("attached_by_endpoint", (notice.user_external_id, notice.endpoint_access_token))
+                    )
                 if user.user_detach_notification is not None:
-                    out.append(("detached_by_endpoint", (user.user_detach_notification.endpoint_access_token,)))
+                    out.append(
+                        ("detached_by_endpoint", (user.user_detach_notification.endpoint_access_token,))
+                    )
                 for attached in user.endpoint_attach_responses or []:
                     self.attaches = [a for a in self.attaches if a.request_id != attached.request_id]
                     success = attached.result == SyncResponseResultType.SUCCESS
-                    out.append(("endpoint_attached", (attached.request_id, attached.endpoint_key_hash, success)))
+                    out.append(
+                        ("endpoint_attached", (attached.request_id, attached.endpoint_key_hash, success))
+                    )
                 for detached in user.endpoint_detach_responses or []:
                     self.detaches = [d for d in self.detaches if d.request_id != detached.request_id]
                     success = detached.result == SyncResponseResultType.SUCCESS

@@ -48,7 +48,12 @@ SyncResponseResultType = _enum(
 LogDeliveryErrorCode = _enum(
     "LogDeliveryErrorCode",
     "LogDeliveryErrorCode",
-    ["NO_APPENDERS_CONFIGURED", "APPENDER_INTERNAL_ERROR", "REMOTE_CONNECTION_ERROR", "REMOTE_INTERNAL_ERROR"],
+    [
+        "NO_APPENDERS_CONFIGURED",
+        "APPENDER_INTERNAL_ERROR",
+        "REMOTE_CONNECTION_ERROR",
+        "REMOTE_INTERNAL_ERROR",
+    ],
 )
 UserAttachErrorCode = _enum(
     "UserAttachErrorCode",
@@ -92,7 +97,8 @@ def _record(name, fields):
 
 TopicState = _record("TopicState", [("topicId", "long", 0), ("seqNumber", "int", 0)])
 SubscriptionCommand = _record(
-    "SubscriptionCommand", [("topicId", "long", 0), ("command", SubscriptionCommandType, SubscriptionCommandType.ADD)]
+    "SubscriptionCommand",
+    [("topicId", "long", 0), ("command", SubscriptionCommandType, SubscriptionCommandType.ADD)],
 )
 UserAttachRequest = _record(
     "UserAttachRequest",
@@ -110,7 +116,9 @@ UserAttachNotification = _record(
     "UserAttachNotification", [("userExternalId", "string", ""), ("endpointAccessToken", "string", "")]
 )
 UserDetachNotification = _record("UserDetachNotification", [("endpointAccessToken", "string", "")])
-EndpointAttachRequest = _record("EndpointAttachRequest", [("requestId", "int", 0), ("endpointAccessToken", "string", "")])
+EndpointAttachRequest = _record(
+    "EndpointAttachRequest", [("requestId", "int", 0), ("endpointAccessToken", "string", "")]
+)
 EndpointAttachResponse = _record(
     "EndpointAttachResponse",
     [
@@ -119,9 +127,12 @@ EndpointAttachResponse = _record(
         ("result", SyncResponseResultType, SyncResponseResultType.SUCCESS),
     ],
 )
-EndpointDetachRequest = _record("EndpointDetachRequest", [("requestId", "int", 0), ("endpointKeyHash", "string", "")])
+EndpointDetachRequest = _record(
+    "EndpointDetachRequest", [("requestId", "int", 0), ("endpointKeyHash", "string", "")]
+)
 EndpointDetachResponse = _record(
-    "EndpointDetachResponse", [("requestId", "int", 0), ("result", SyncResponseResultType, SyncResponseResultType.SUCCESS)]
+    "EndpointDetachResponse",
+    [("requestId", "int", 0), ("result", SyncResponseResultType, SyncResponseResultType.SUCCESS)],
 )
 Event = _record(
     "Event",
@@ -133,7 +144,9 @@ Event = _record(
         ("target", _optional("string"), None),
     ],
 )
-EventListenersRequest = _record("EventListenersRequest", [("requestId", "int", 0), ("eventClassFQNs", Array("string"), list)])
+EventListenersRequest = _record(
+    "EventListenersRequest", [("requestId", "int", 0), ("eventClassFQNs", Array("string"), list)]
+)
 EventListenersResponse = _record(
     "EventListenersResponse",
     [
@@ -182,10 +195,12 @@ ProfileSyncRequest = _record(
 )
 ProtocolVersionPair = _record("ProtocolVersionPair", [("id", "int", 0), ("version", "int", 0)])
 BootstrapSyncRequest = _record(
-    "BootstrapSyncRequest", [("requestId", "int", 0), ("supportedProtocols", Array(ProtocolVersionPair), list)]
+    "BootstrapSyncRequest",
+    [("requestId", "int", 0), ("supportedProtocols", Array(ProtocolVersionPair), list)],
 )
 ConfigurationSyncRequest = _record(
-    "ConfigurationSyncRequest", [("configurationHash", "bytes", b""), ("resyncOnly", _optional("boolean"), None)]
+    "ConfigurationSyncRequest",
+    [("configurationHash", "bytes", b""), ("resyncOnly", _optional("boolean"), None)],
 )
 NotificationSyncRequest = _record(
     "NotificationSyncRequest",
@@ -212,7 +227,9 @@ EventSyncRequest = _record(
         ("events", _optional(Array(Event)), None),
     ],
 )
-LogSyncRequest = _record("LogSyncRequest", [("requestId", "int", 0), ("logEntries", _optional(Array(LogEntry)), None)])
+LogSyncRequest = _record(
+    "LogSyncRequest", [("requestId", "int", 0), ("logEntries", _optional(Array(LogEntry)), None)]
+)
 ProtocolMetaData = _record(
     "ProtocolMetaData",
     [
@@ -269,7 +286,9 @@ LogDeliveryStatus = _record(
         ("errorCode", _optional(LogDeliveryErrorCode), None),
     ],
 )
-LogSyncResponse = _record("LogSyncResponse", [("deliveryStatuses", _optional(Array(LogDeliveryStatus)), None)])
+LogSyncResponse = _record(
+    "LogSyncResponse", [("deliveryStatuses", _optional(Array(LogDeliveryStatus)), None)]
+)
 RedirectSyncResponse = _record("RedirectSyncResponse", [("accessPointId", "int", 0)])
 ExtensionSync = _record("ExtensionSync", [("extensionId", "int", 0), ("payload", "bytes", b"")])
 SyncRequest = _record(
@@ -344,7 +363,7 @@ class ConnectionInfo:
             nonlocal position
             if n < 0 or position + n > len(data):
                 raise AvroError(f"connection info ends inside {what}")
-            chunk = data[position:position + n]
+            chunk = data[position : position + n]
             position += n
             return chunk
 
@@ -370,5 +389,3 @@ class ConnectionInfo:
             + host
             + struct.pack(">i", self.port)
         )
-
-

@@ -44,11 +44,14 @@ def _open(session, payload, address):
 class TcpChannel:
     """One open Kaatcp connection to ``host:port``."""
 
-    def __init__(self, sock, address, session):
+    def __init__(self, sock, address, session, timeout):
         self.sock = sock
         self.address = address
         self.session = session
+        self.timeout = timeout
         self.decoder = kaatcp.Decoder()
+        #: When the server was last heard from (``time.monotonic()``).
+        self.last_heard = time.monotonic()
 
     @classmethod
     def open(cls, host, port, server_key_der, keys, keep_alive, first, timeout):
@@ -62,7 +65,7 @@ class TcpChannel:
             raise UnreachableError(f"{address}: connection timed out") from None
         except OSError as error:
             raise UnreachableError(f"{address}: {error.strerror or error}") from None
-        channel = cls(sock, address, session)
+        channel = cls(sock, address, session, timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             payload = session.encrypt(encode_request(first))
@@ -128,6 +131,7 @@ class TcpChannel:
 
     def _write(self, data):
         try:
+            self.sock.settimeout(self.timeout)
             self.sock.sendall(data)
         except socket.timeout:
             raise UnreachableError(f"{self.address}: write timed out") from None
@@ -151,6 +155,7 @@ class TcpChannel:
             raise UnreachableError(f"{self.address}: {error.strerror or error}") from None
         if not data:
             raise UnreachableError(f"{self.address} closed the connection")
+        self.last_heard = time.monotonic()
         self.decoder.feed(data)
 
     def _read_frame(self, deadline):
