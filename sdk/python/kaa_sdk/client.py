@@ -238,6 +238,7 @@ class KaaClient:
         self._wake_read.setblocking(False)
         self._wake_write.setblocking(False)
         self._thread = None
+        self._http_connection = None
         self._request_id = 0
         self._accepted_unicasts = []
         self._configuration_bytes = None
@@ -270,6 +271,12 @@ class KaaClient:
         """Closes the session (DISCONNECT) and stops the background thread."""
         self._stopping.set()
         self._wake()
+        connection = self._http_connection
+        if connection is not None and connection.sock is not None:
+            try:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         if self._thread is not None:
             self._thread.join(timeout)
         self.logs.close()
@@ -477,7 +484,13 @@ class KaaClient:
             if not servers:
                 delay = min(delay * 2, self.max_retry_delay)
 
+    def _track_http(self, connection):
+        """Keeps the HTTP exchange in flight, so :meth:`stop` can cut a long poll short."""
+        self._http_connection = connection
+
     def _session_failed(self, server, reason):
+        if self._stopping.is_set():
+            return
         if self._session_up:
             self._call("disconnected", server.address, reason)
         self._error(f"Operations session: {reason}")
@@ -859,7 +872,9 @@ class KaaClient:
             )
             path = SYNC if immediate else LONG_SYNC
             wait = self.timeout + (0 if immediate else self.long_poll)
-            response = http_sync(server.host, server.port, path, server.public_key, self.keys, request, wait)
+            response = http_sync(
+                server.host, server.port, path, server.public_key, self.keys, request, wait, self._track_http
+            )
             if not announced:
                 announced = True
                 self._session_up = True

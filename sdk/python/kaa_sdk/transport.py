@@ -188,9 +188,10 @@ def _multipart(boundary, parts):
     return bytes(body)
 
 
-def http_sync(host, port, path, server_key_der, keys, request, timeout):
+def http_sync(host, port, path, server_key_der, keys, request, timeout, opened=None):
     """Sends ``request`` to ``http://host:port{path}`` and returns the decrypted answer; a
-    bootstrap answer must carry the server's signature (``X-SIGNATURE``)."""
+    bootstrap answer must carry the server's signature (``X-SIGNATURE``). ``opened`` is called
+    with the connection once it exists (so another thread can cut a long poll short)."""
     address = f"{host}:{port}"
     bootstrap = path == BOOTSTRAP
     server_key, session, wrapped, signature = _wrap(
@@ -207,6 +208,8 @@ def http_sync(host, port, path, server_key_der, keys, request, timeout):
         ],
     )
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    if opened is not None:
+        opened(connection)
     try:
         connection.request(
             "POST", path, body=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}

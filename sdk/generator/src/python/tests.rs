@@ -40,7 +40,9 @@ fn every_kind() -> Value {
             {"name": "kind", "type": "Level"},
             {"name": "tags", "type": {"type": "map", "values": {"type": "array", "items": "Tag"}}}]}],
          "default": null},
-        {"name": "points", "type": {"type": "array", "items": "Point"}, "default": [{"x": 0, "y": 0}]}]})
+        {"name": "points", "type": {"type": "array", "items": "Point"}, "default": [{"x": 0, "y": 0}]},
+        {"name": "elsewhere", "type": {"type": "record", "name": "Point", "namespace": "org.other",
+            "fields": [{"name": "z", "type": "string", "default": "zz"}]}, "default": {}}]})
 }
 
 /// A value of [`every_kind`] unlike its defaults, unions in their wrapped JSON form.
@@ -53,7 +55,7 @@ fn every_kind_value() -> Value {
            "chain": {"org.test.Node": {"value": 1, "class": "first", "next": {"org.test.Node":
                {"value": 2, "class": "second", "next": null, "kind": "LOW", "tags": {}}},
                "kind": "HIGH", "tags": {"t": ["xyz", "\u{0}\u{0}\u{0}"]}}},
-           "points": [{"x": 1, "y": 1}, {"x": 2, "y": 2}]})
+           "points": [{"x": 1, "y": 1}, {"x": 2, "y": 2}], "elsewhere": {"z": "there"}})
 }
 
 fn pinned(schema: Value) -> Option<PinnedSchema> {
@@ -156,7 +158,7 @@ fn generated_classes_of_every_type_kind_match_the_servers_avro_codec() {
         &format!(
             r#"
 from kaa_app import Configuration, Notification, events, properties
-from kaa_app.configuration import Level, Node, Point
+from kaa_app.configuration import Level, Node, OrgOtherPoint, Point
 print(Configuration().to_bytes().hex())
 value = Configuration.from_bytes(bytes.fromhex("{value}"))
 assert value.to_bytes().hex() == "{value}", value
@@ -167,6 +169,7 @@ zero = Node()
 assert (zero.value, zero.class_, zero.next, zero.kind, zero.tags) == (0, "", None, Level.LOW, {{}}), zero
 assert Configuration().point == Point(x=5, y=2) and Configuration().tag == b"abc"
 assert Configuration().items is not Configuration().items
+assert value.elsewhere == OrgOtherPoint(z="there") and Configuration().elsewhere.z == "zz"
 assert Notification(message="m").to_bytes() == b"\x02m"
 assert set(events.EVENT_CLASSES) == {{"org.test.events.Ping", "org.test.events.Pong"}}
 assert events.EVENT_CLASSES["org.test.events.Pong"][1:] == (False, True)
