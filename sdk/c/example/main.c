@@ -4,7 +4,8 @@
  * first configuration, and stops cleanly on SIGTERM/SIGINT.
  *
  * Environment: KAA_STATE_DIR (default ./kaa-state), KAA_EXAMPLE_LOGS (default 10),
- * KAA_TRANSPORT (tcp; this SDK speaks Kaatcp only, so http falls back to tcp).
+ * KAA_TRANSPORT (tcp, the default, or http: bootstrap over HTTP; Operations sessions are
+ * Kaatcp either way).
  * Output: KEY_HASH, STORED_CONFIGURATION, CONNECTED, CONFIGURATION, NOTIFICATION,
  * LOGS_DELIVERED, ERROR lines.
  */
@@ -118,9 +119,6 @@ int main(void)
     }
     const char *logs = getenv("KAA_EXAMPLE_LOGS");
     const char *transport = getenv("KAA_TRANSPORT");
-    if (transport && strcmp(transport, "tcp") != 0) {
-        fprintf(stderr, "KAA_TRANSPORT=%s: this SDK speaks Kaatcp; using tcp\n", transport);
-    }
 
     struct sigaction action;
     memset(&action, 0, sizeof(action));
@@ -135,6 +133,11 @@ int main(void)
 
     kaa_client_config_t config;
     kaa_client_config_init(&config, &kaa_properties, &kaa_types, state_dir);
+    if (transport && strcmp(transport, "http") == 0) {
+        config.bootstrap_transport = KAA_TRANSPORT_HTTP;
+    } else if (transport && *transport && strcmp(transport, "tcp") != 0) {
+        fprintf(stderr, "KAA_TRANSPORT=%s: expected tcp or http; using tcp\n", transport);
+    }
     config.callbacks.user = &example;
     config.callbacks.on_connected = on_connected;
     config.callbacks.on_configuration = on_configuration;

@@ -11,6 +11,7 @@
 
 #include "kaa/kaa_platform.h"
 #include "kaa_crypto.h"
+#include "kaa_http.h"
 #include "kaa_kaatcp.h"
 #include "kaa_logs.h"
 #include "kaa_sync.h"
@@ -543,9 +544,90 @@ static bool parse_connection_info(const uint8_t *p, size_t len, operations_serve
     return true;
 }
 
+/* Asks a Bootstrap server over Kaatcp; *plain is its decrypted answer. */
+static kaa_error_t bootstrap_tcp(kaa_client_t *c, const kaa_bootstrap_server_t *b,
+                                 const uint8_t *key, size_t key_len, const uint8_t *request,
+                                 size_t request_len, uint8_t **plain, size_t *plain_len,
+                                 char *why, size_t why_len)
+{
+    kaa_error_t rc = open_connection(c, b->host, b->tcp_port, key, key_len, why, why_len);
+    if (rc != KAA_OK) {
+        return rc;
+    }
+    uint8_t *sealed = NULL;
+    size_t sealed_len = 0;
+    rc = kaa_session_encrypt(&c->key, request, request_len, &sealed, &sealed_len);
+    if (rc == KAA_OK) {
+        kaa_writer_t frame;
+        kaa_writer_init(&frame);
+        kaatcp_connect(&frame, c->key.wrapped, c->key.signature, c->config.keep_alive_s, sealed,
+                       sealed_len);
+        free(sealed);
+        rc = write_frame(c, &frame);
+    }
+    if (rc != KAA_OK) {
+        snprintf(why, why_len, "cannot send: %s", kaa_error_name(rc));
+    } else {
+        rc = first_answer(c, plain, plain_len, why, why_len);
+    }
+    close_session(c, rc == KAA_OK);
+    return rc;
+}
+
+/* Asks a Bootstrap server over HTTP (its answer signed by its key); *plain is the answer. */
+static kaa_error_t bootstrap_http(kaa_client_t *c, const kaa_bootstrap_server_t *b,
+                                  const uint8_t *key, size_t key_len, const uint8_t *request,
+                                  size_t request_len, uint8_t **plain, size_t *plain_len,
+                                  char *why, size_t why_len)
+{
+    kaa_session_key_t session;
+    kaa_error_t rc = kaa_session_key_new(&c->crypto, &session, key, key_len, why, why_len);
+    if (rc != KAA_OK) {
+        return rc;
+    }
+    uint8_t *sealed = NULL;
+    size_t sealed_len = 0;
+    kaa_http_response_t response;
+    memset(&response, 0, sizeof(response));
+    rc = kaa_session_encrypt(&session, request, request_len, &sealed, &sealed_len);
+    if (rc == KAA_OK) {
+        rc = kaa_http_sync(b->host, b->http_port, "/BS/Sync", session.wrapped, sealed,
+                           sealed_len, c->config.timeout_ms, &response, why, why_len);
+        free(sealed);
+    }
+    if (rc == KAA_OK && response.status != 200) {
+        snprintf(why, why_len, "refused the endpoint of SDK token %s: HTTP %d",
+                 c->config.properties->sdk_token, response.status);
+        rc = KAA_ERR_REFUSED;
+    }
+    if (rc == KAA_OK) {
+        rc = kaa_session_decrypt(&session, response.body, response.body_len, plain, plain_len);
+        if (rc != KAA_OK) {
+            snprintf(why, why_len, "cannot decrypt the answer");
+        }
+    }
+    if (rc == KAA_OK) {
+        uint8_t *signature = NULL;
+        size_t signature_len = 0;
+        if (!response.signature ||
+            kaa_base64_decode(response.signature, &signature, &signature_len) != 0 ||
+            kaa_crypto_verify(key, key_len, *plain, *plain_len, signature, signature_len) !=
+                KAA_OK) {
+            snprintf(why, why_len, "the answer's signature does not match the server key");
+            rc = KAA_ERR_BAD_KEY;
+            free(*plain);
+            *plain = NULL;
+        }
+        free(signature);
+    }
+    kaa_http_response_free(&response);
+    kaa_session_key_free(&session);
+    return rc;
+}
+
 /* Asks one Bootstrap server for the Operations servers speaking Kaatcp. */
-static kaa_error_t bootstrap_from(kaa_client_t *c, const kaa_bootstrap_server_t *b, char *why,
-                                  size_t why_len)
+static kaa_error_t bootstrap_from(kaa_client_t *c, const kaa_bootstrap_server_t *b, bool http,
+                                  char *why, size_t why_len)
 {
     uint8_t *key = NULL;
     size_t key_len = 0;
@@ -553,26 +635,25 @@ static kaa_error_t bootstrap_from(kaa_client_t *c, const kaa_bootstrap_server_t 
         snprintf(why, why_len, "bad public key: not Base64 (damaged properties?)");
         return KAA_ERR_BAD_KEY;
     }
-    kaa_error_t rc = open_connection(c, b->host, b->tcp_port, key, key_len, why, why_len);
-    free(key);
-    if (rc != KAA_OK) {
-        return rc;
-    }
     kaa_sync_request_t request;
     memset(&request, 0, sizeof(request));
     request.request_id = 1;
     request.sdk_token = c->config.properties->sdk_token;
     request.timeout_ms = -1;
     request.bootstrap = true;
-    rc = send_request(c, &request, true);
+    kaa_writer_t encoded;
+    kaa_writer_init(&encoded);
+    kaa_sync_request_encode(&encoded, &request);
     uint8_t *plain = NULL;
     size_t plain_len = 0;
-    if (rc != KAA_OK) {
-        snprintf(why, why_len, "cannot send: %s", kaa_error_name(rc));
-    } else {
-        rc = first_answer(c, &plain, &plain_len, why, why_len);
+    kaa_error_t rc = KAA_ERR_NOMEM;
+    if (!encoded.failed) {
+        rc = (http ? bootstrap_http : bootstrap_tcp)(c, b, key, key_len, encoded.data,
+                                                     encoded.size, &plain, &plain_len, why,
+                                                     why_len);
     }
-    close_session(c, rc == KAA_OK);
+    kaa_writer_free(&encoded);
+    free(key);
     if (rc != KAA_OK) {
         return rc;
     }
@@ -618,15 +699,17 @@ static void bootstrap(kaa_client_t *c)
     }
     for (size_t i = 0; i < p->bootstrap_server_count; i++) {
         const kaa_bootstrap_server_t *b = &p->bootstrap_servers[i];
-        if (!b->tcp_port) {
+        bool http = c->config.bootstrap_transport == KAA_TRANSPORT_HTTP;
+        uint16_t port = http ? b->http_port : b->tcp_port;
+        if (!port) {
             continue;
         }
         char why[300] = "";
-        kaa_error_t rc = bootstrap_from(c, b, why, sizeof(why));
+        kaa_error_t rc = bootstrap_from(c, b, http, why, sizeof(why));
         if (rc == KAA_OK) {
             return;
         }
-        report(c, rc, "bootstrap server %s:%u: %s%s", b->host, (unsigned)b->tcp_port,
+        report(c, rc, "bootstrap server %s:%u: %s%s", b->host, (unsigned)port,
                rc == KAA_ERR_UNREACHABLE || rc == KAA_ERR_TIMEOUT ? "unreachable: " : "", why);
     }
     pause_after_failure(c);

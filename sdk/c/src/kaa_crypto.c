@@ -162,6 +162,23 @@ kaa_error_t kaa_crypto_check_public_key(const uint8_t *der, size_t len, char *wh
     return rc;
 }
 
+kaa_error_t kaa_crypto_verify(const uint8_t *server_der, size_t server_der_len,
+                              const uint8_t *data, size_t len, const uint8_t *signature,
+                              size_t signature_len)
+{
+    mbedtls_pk_context server;
+    kaa_error_t rc = parse_public(&server, server_der, server_der_len, NULL, 0);
+    if (rc != KAA_OK) {
+        return rc;
+    }
+    uint8_t hash[KAA_KEY_HASH];
+    kaa_sha1(data, len, hash);
+    int verified = mbedtls_pk_verify(&server, MBEDTLS_MD_SHA1, hash, sizeof(hash), signature,
+                                     signature_len);
+    mbedtls_pk_free(&server);
+    return verified == 0 ? KAA_OK : KAA_ERR_CRYPTO;
+}
+
 kaa_error_t kaa_session_key_new(kaa_crypto_t *c, kaa_session_key_t *key,
                                 const uint8_t *server_der, size_t server_der_len, char *why,
                                 size_t why_len)

@@ -46,6 +46,11 @@ void kaa_sha1(const uint8_t *data, size_t len, uint8_t out[KAA_KEY_HASH]);
 kaa_error_t kaa_crypto_check_public_key(const uint8_t *der, size_t len, char *why,
                                         size_t why_len);
 
+/* Checks `signature` (SHA1withRSA) over `data` by the key `server_der`. */
+kaa_error_t kaa_crypto_verify(const uint8_t *server_der, size_t server_der_len,
+                              const uint8_t *data, size_t len, const uint8_t *signature,
+                              size_t signature_len);
+
 /* A fresh session key wrapped under `server_der` and signed by the endpoint. */
 kaa_error_t kaa_session_key_new(kaa_crypto_t *c, kaa_session_key_t *key,
                                 const uint8_t *server_der, size_t server_der_len, char *why,

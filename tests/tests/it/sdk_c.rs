@@ -1,6 +1,6 @@
 //! The generated C SDK against a live node, as a device maker uses it: download the archive over
 //! REST, unpack it, build it with `cmake` and `make` only, and run its example (`kaa_example`)
-//! through the device scenario; with bad properties (a damaged bootstrap key, an unknown SDK
+//! through the device scenario, once more bootstrapping over HTTP; with bad properties (a damaged bootstrap key, an unknown SDK
 //! token, an unreachable first server), each of which must give an `ERROR` line, not a crash;
 //! a two-node cluster whose nodes are both in the baked-in list, the first killed under the
 //! device; and the same scenario built with AddressSanitizer + UndefinedBehaviorSanitizer and once
@@ -121,6 +121,21 @@ async fn the_c_sdk_builds_with_cmake_and_runs_the_device_scenario() {
         example(&program, &[], state, logs)
     })
     .await;
+
+    // Bootstrap over HTTP (the session is Kaatcp): the configuration set above, logs delivered.
+    let mut command = example(&program, &[], &fixture.state_dir("c-http"), 20);
+    command.env("KAA_TRANSPORT", "http");
+    let mut device = Example::spawn(command);
+    let step = Duration::from_secs(90);
+    device.line("CONNECTED", &[], step).await;
+    device.line("CONFIGURATION", &["hello-2"], step).await;
+    device.line("LOGS_DELIVERED", &["20"], step).await;
+    fixture.notify("after-http-bootstrap").await;
+    device
+        .line("NOTIFICATION", &["after-http-bootstrap"], step)
+        .await;
+    let status = device.stop().await;
+    assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test]
@@ -197,6 +212,16 @@ async fn the_c_sdk_runs_the_device_scenario_clean_under_sanitizers_and_valgrind(
         example(&sanitized, &[], state, logs)
     })
     .await;
+
+    // Bootstrap over HTTP, sanitized too: its exit status tells of any report.
+    let mut command = example(&sanitized, &[], &fixture.state_dir("c-asan-http"), 5);
+    command.env("KAA_TRANSPORT", "http");
+    let mut device = Example::spawn(command);
+    let step = Duration::from_secs(90);
+    device.line("CONFIGURATION", &["hello-2"], step).await;
+    device.line("LOGS_DELIVERED", &["5"], step).await;
+    let status = device.stop().await;
+    assert!(status.success(), "{status:?}");
 
     // The scenario starts from the fixture's first configuration.
     fixture.set_greeting("hello-1").await;

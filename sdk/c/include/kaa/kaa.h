@@ -79,9 +79,14 @@ typedef struct {
     void (*on_error)(void *user, kaa_error_t error, const char *message);
 } kaa_callbacks_t;
 
+/* How the client bootstraps: over Kaatcp, or over HTTP (`POST /BS/Sync`, the answer's
+ * signature checked). Operations sessions are Kaatcp either way. */
+typedef enum { KAA_TRANSPORT_TCP, KAA_TRANSPORT_HTTP } kaa_transport_t;
+
 typedef struct {
     const kaa_properties_t *properties;
     const kaa_types_t *types;
+    kaa_transport_t bootstrap_transport;
     /* Keys, the last configuration and the log buffer live here. */
     const char *state_dir;
     kaa_callbacks_t callbacks;

@@ -267,7 +267,9 @@ fn readme(spec: &SdkSpec, roles: &[Role<'_>]) -> String {
          SIGTERM or SIGINT. `KAA_STATE_DIR` (default `./kaa-state`) keeps the endpoint's key pair\n\
          (`key.private`, `key.public`), the last configuration (`configuration`) and the\n\
          unacknowledged log records (`logs`): a restart keeps the identity, the configuration and\n\
-         the pending logs. `KAA_TRANSPORT`: this SDK speaks Kaatcp (`tcp`) only.\n\n\
+         the pending logs. `KAA_TRANSPORT=http` bootstraps over HTTP (`POST /BS/Sync`, the answer's\n\
+         signature checked against the server key) instead of Kaatcp (`tcp`, the default);\n\
+         Operations sessions are Kaatcp either way.\n\n\
          ## Schemas\n\n{schemas}\n\
          Every type has `<type>_init_default`, `_serialize`, `_deserialize`, `_free` and `_to_json`\n\
          (records also `_create_default` and `_destroy`); see `generated/kaa_types.h`. Strings are\n\
