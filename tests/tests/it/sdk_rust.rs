@@ -3,8 +3,10 @@
 //! (`kaa-example`) through the device scenario over Kaatcp, once more bootstrapping and syncing
 //! over HTTP, and with bad properties in `kaa-application/src/properties.rs` (a damaged bootstrap
 //! key, another server's key, an unknown SDK token, an unreachable first server), each of which
-//! must give an `ERROR` line, not a crash; and on a two-node cluster, whose nodes both sit in the
-//! baked-in bootstrap list, failing over when the first is killed.
+//! must give an `ERROR` line, not a crash; on a two-node cluster, whose nodes both sit in the
+//! baked-in bootstrap list, failing over when the first is killed; typed code for knotty schemas
+//! as the server encodes and decodes them; and two endpoints of one owner exchanging typed events
+//! through the events example (`kaa-events-example`).
 //!
 //! The archive's sources are always fresh; the compiled crates.io dependencies are reused between
 //! runs from one cargo target dir (`~/.cache/kaa-rs/sdk-rust-target`, or
@@ -35,8 +37,8 @@ fn target_dir() -> PathBuf {
     }
 }
 
-/// Builds the unpacked SDK at `sdk` with `cargo build` and returns its example program, copied
-/// into `sdk`.
+/// Builds the unpacked SDK at `sdk` with `cargo build` and returns its example program; both
+/// examples (`kaa-example`, `kaa-events-example`) are copied into `sdk`.
 async fn build(sdk: &Path) -> PathBuf {
     // Archive entries carry one fixed time, older than anything built: cargo would take another
     // archive's build in the shared target dir for this one's.
@@ -59,9 +61,11 @@ async fn build(sdk: &Path) -> PathBuf {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    let example = sdk.join("kaa-example");
-    std::fs::copy(target.join("debug/kaa-example"), &example).expect("copy the example");
-    example
+    for program in ["kaa-example", "kaa-events-example"] {
+        std::fs::copy(target.join("debug").join(program), sdk.join(program))
+            .unwrap_or_else(|e| panic!("copy {program}: {e}"));
+    }
+    sdk.join("kaa-example")
 }
 
 /// The example at `program` with `state_dir`, `logs` records to upload and `transport`.
@@ -352,4 +356,36 @@ async fn the_rust_sdk_encodes_and_decodes_unions_self_containing_records_and_key
         profile["value"] == json!(5) || profile["value"] == json!({"int": 5}),
         "{profile}"
     );
+}
+
+#[tokio::test]
+async fn two_rust_endpoints_of_one_owner_exchange_typed_events() {
+    let fixture = SdkFixture::start().await;
+    let sdk = fixture.unpack("rust").await;
+    build(&sdk).await;
+    let endpoint = |name: &str, events: usize| {
+        let mut command = Command::new(sdk.join("kaa-events-example"));
+        command
+            .env("KAA_STATE_DIR", fixture.state_dir(name))
+            .env("KAA_OWNER", "alice")
+            .env("KAA_OWNER_TOKEN", "alice-token")
+            .env("KAA_SEND_EVENTS", events.to_string());
+        command
+    };
+    let mut receiver = Example::spawn(endpoint("receiver", 0));
+    receiver.line("ATTACHED", &["alice"], STEP).await;
+    let mut sender = Example::spawn(endpoint("sender", 3));
+    sender.line("ATTACHED", &["alice"], STEP).await;
+    sender.line("SENT", &["2"], STEP).await;
+    for n in 0..3 {
+        receiver
+            .line(
+                "EVENT",
+                &["org.example.sdk.Ping", &format!("{{\"n\":{n}}}")],
+                STEP,
+            )
+            .await;
+    }
+    assert!(sender.stop().await.success());
+    assert!(receiver.stop().await.success());
 }

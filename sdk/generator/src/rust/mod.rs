@@ -29,6 +29,8 @@ const TEMPLATES: &str = "templates/";
 const CRATE: &str = "kaa-application";
 /// Where the example's log record is filled in.
 const LOG_RECORD_MARK: &str = "// KAA:LOG_RECORD";
+/// Where the events example's sending function is filled in.
+const SEND_EVENT_MARK: &str = "// KAA:SEND_EVENT";
 
 /// The files of the rust SDK archive of `spec`.
 pub(crate) fn files(spec: &SdkSpec) -> Result<Vec<File>, GeneratorError> {
@@ -91,7 +93,8 @@ pub(crate) fn files(spec: &SdkSpec) -> Result<Vec<File>, GeneratorError> {
             module.render(&header),
         ));
     }
-    files.push(File::new(format!("{CRATE}/src/events.rs"), events(spec)?));
+    let (events, send_event) = events(spec)?;
+    files.push(File::new(format!("{CRATE}/src/events.rs"), events));
     files.push(File::new(
         format!("{CRATE}/src/properties.rs"),
         properties(spec),
@@ -100,16 +103,28 @@ pub(crate) fn files(spec: &SdkSpec) -> Result<Vec<File>, GeneratorError> {
         format!("{CRATE}/src/lib.rs"),
         lib(spec, &aliases),
     ));
-    let template = Runtime::Rust
-        .file("templates/main.rs")
-        .ok_or_else(|| GeneratorError::Internal("the example template is missing".into()))?;
-    let example = String::from_utf8_lossy(template).replace(
-        LOG_RECORD_MARK,
-        log_record.as_deref().unwrap_or_default().trim_end(),
-    );
-    files.push(File::new(format!("{CRATE}/src/main.rs"), example));
+    files.push(File::new(
+        format!("{CRATE}/src/main.rs"),
+        render_template(
+            "templates/main.rs",
+            LOG_RECORD_MARK,
+            log_record.as_deref().unwrap_or_default(),
+        )?,
+    ));
+    files.push(File::new(
+        format!("{CRATE}/src/bin/kaa-events-example.rs"),
+        render_template("templates/events.rs", SEND_EVENT_MARK, &send_event)?,
+    ));
     files.push(File::new("README.md", readme(spec)));
     Ok(files)
+}
+
+/// The archive template at `path` with the line `mark` replaced by `code`.
+fn render_template(path: &str, mark: &str, code: &str) -> Result<String, GeneratorError> {
+    let template = Runtime::Rust
+        .file(path)
+        .ok_or_else(|| GeneratorError::Internal(format!("the template {path} is missing")))?;
+    Ok(String::from_utf8_lossy(template).replace(mark, code.trim_end()))
 }
 
 /// The example's log record: the schema's defaults, the first `int`/`long` field set to the
@@ -136,11 +151,14 @@ fn example_log_record(module: &Module, root: &str) -> String {
 }
 
 /// `events.rs`: the event classes of every family, the `EventClass` of each class the
-/// application sends, and `IncomingEvent` over the classes it receives.
-fn events(spec: &SdkSpec) -> Result<String, GeneratorError> {
+/// application sends, and `IncomingEvent` over the classes it receives; and the events example's
+/// `send` (an event of the first class the application sends, its first int/long field set to
+/// the index).
+fn events(spec: &SdkSpec) -> Result<(String, String), GeneratorError> {
     let mut module = Module::new();
     let mut seen = std::collections::BTreeSet::new();
     let mut incoming = Vec::new();
+    let mut first_sent = None;
     for family in &spec.event_families {
         for class in &family.classes {
             if !seen.insert(class.fqn.clone()) {
@@ -148,6 +166,7 @@ fn events(spec: &SdkSpec) -> Result<String, GeneratorError> {
             }
             let name = module.add_schema(class.schema.named_types())?;
             if class.direction.sends() {
+                first_sent.get_or_insert_with(|| name.clone());
                 module.push(
                     format!(
                         "impl EventClass for {name} {{\n    const FQN: &'static str = {:?};\n}}\n",
@@ -207,7 +226,28 @@ fn events(spec: &SdkSpec) -> Result<String, GeneratorError> {
         out.push_str("        }\n");
     }
     out.push_str("    }\n}\n");
-    Ok(out)
+    let send = match &first_sent {
+        Some(class) => {
+            let value = match module.first_integer_field(class) {
+                Some((field, long)) => format!(
+                    "kaa_application::events::{class} {{\n        {field}: index as {},\n        \
+                     ..Default::default()\n    }}",
+                    if long { "i64" } else { "i32" }
+                ),
+                None => format!("kaa_application::events::{class}::default()"),
+            };
+            format!(
+                "/// Sends event `index`: a `{class}` of its defaults, its first int/long field (if \
+                 any) set to the\n/// index, to every other endpoint of the owner.\n\
+                 fn send(client: &Client, index: usize) -> Result<(), SdkError> {{\n    \
+                 let event = {value};\n    client.send_event(&event, None)\n}}\n"
+            )
+        }
+        None => "/// This application sends no event class.\n\
+                 fn send(_client: &Client, _index: usize) -> Result<(), SdkError> {\n    Ok(())\n}\n"
+            .to_string(),
+    };
+    Ok((out, send))
 }
 
 /// `properties.rs`: what the SDK bakes in.
@@ -363,6 +403,13 @@ arrived) and `ERROR <message>` (a server unreachable or refusing, a damaged key:
 retrying with back-off). It stops cleanly on SIGTERM or Ctrl-C; started again with the same state
 dir it is the same endpoint, starts with the kept configuration and sends the logs the server had
 not acknowledged.
+
+## Owners and events
+
+`./target/debug/kaa-events-example` attaches the endpoint to an owner through the SDK profile's
+default user verifier (`KAA_OWNER`, `KAA_OWNER_TOKEN`), sends `KAA_SEND_EVENTS` events of the
+first class the application sends to the owner's other endpoints and prints `EVENT <class> <json>`
+for every event it receives (`kaa-application/src/bin/kaa-events-example.rs`).
 
 ## Types
 
@@ -564,6 +611,11 @@ mod tests {
         let example = file(&files, "kaa-application/src/main.rs");
         assert!(example.contains("seq: index as i64,"), "{example}");
         assert!(!example.contains(LOG_RECORD_MARK));
+        let events_example = file(&files, "kaa-application/src/bin/kaa-events-example.rs");
+        assert!(
+            events_example.contains("kaa_application::events::Ping {\n        n: index as i32,"),
+            "{events_example}"
+        );
     }
 
     #[test]
@@ -591,6 +643,8 @@ mod tests {
             example.contains("fn log_record(_index: usize)"),
             "{example}"
         );
+        let events_example = file(&files, "kaa-application/src/bin/kaa-events-example.rs");
+        assert!(events_example.contains("fn send(_client: &Client, _index: usize)"));
         let properties = file(&files, "kaa-application/src/properties.rs");
         assert!(properties.contains("DEFAULT_CONFIGURATION: Option<&[u8]> = None;"));
     }
