@@ -25,6 +25,18 @@ const KEYWORDS: &[&str] = &[
 /// Attribute names a record field must not take: the methods of `kaa_sdk.avro.Record`.
 const RECORD_METHODS: &[&str] = &["to_bytes", "from_bytes", "to_json", "to_avro_json"];
 
+/// The member name of enum symbol `symbol`: Python's `enum` keeps `_sunder_` and `__dunder__`
+/// names and `mro` for itself.
+fn member(symbol: &str) -> String {
+    if symbol.len() > 1 && symbol.starts_with('_') && symbol.ends_with('_') {
+        format!("E{symbol}")
+    } else if symbol == "mro" {
+        "mro_".to_owned()
+    } else {
+        escape(symbol.to_owned())
+    }
+}
+
 fn escape(name: String) -> String {
     if KEYWORDS.contains(&name.as_str()) {
         format!("{name}_")
@@ -105,7 +117,7 @@ impl<'s> Module<'s> {
                     writeln!(out, "\nclass {name}(enum.Enum):").unwrap();
                     writeln!(out, "    \"\"\"Avro enum `{}`.\"\"\"\n", named.name).unwrap();
                     for (index, symbol) in symbols.iter().enumerate() {
-                        writeln!(out, "    {} = {index}", escape(symbol.clone())).unwrap();
+                        writeln!(out, "    {} = {index}", member(symbol)).unwrap();
                     }
                     writeln!(out).unwrap();
                     writeln!(out, "\n{name}._avro_name = {}", literal(&named.name)).unwrap();
@@ -248,7 +260,7 @@ impl<'s> Module<'s> {
                 let name = &self.names[s][*i];
                 match &self.schemas[s].named_types()[*i].kind {
                     NamedKind::Enum(symbols) => {
-                        Expr::plain(format!("{name}.{}", escape(symbols[0].clone())))
+                        Expr::plain(format!("{name}.{}", member(&symbols[0])))
                     }
                     NamedKind::Fixed(size) => Expr::plain(bytes_literal(&vec![0; *size])),
                     NamedKind::Record(_) => Expr::fresh(format!("{name}()")),
@@ -321,7 +333,7 @@ impl<'s> Module<'s> {
                 match &self.schemas[s].named_types()[*i].kind {
                     NamedKind::Enum(symbols) => match value {
                         Value::String(symbol) if symbols.contains(symbol) => {
-                            Expr::plain(format!("{name}.{}", escape(symbol.clone())))
+                            Expr::plain(format!("{name}.{}", member(symbol)))
                         }
                         _ => return Err(mismatch()),
                     },

@@ -23,7 +23,7 @@ fn every_kind() -> Value {
         {"name": "precise", "type": "double", "default": 2.25},
         {"name": "raw", "type": "bytes", "default": "\u{0}\u{ff}\""},
         {"name": "text", "type": "string", "default": "quote \" backslash \\ ünïcode"},
-        {"name": "level", "type": {"type": "enum", "name": "Level", "symbols": ["LOW", "None", "HIGH"]},
+        {"name": "level", "type": {"type": "enum", "name": "Level", "symbols": ["LOW", "None", "HIGH", "mro", "_missing_"]},
          "default": "HIGH"},
         {"name": "tag", "type": {"type": "fixed", "name": "Tag", "size": 3}, "default": "abc"},
         {"name": "items", "type": {"type": "array", "items": "string"}, "default": ["a", "b"]},
@@ -164,6 +164,7 @@ value = Configuration.from_bytes(bytes.fromhex("{value}"))
 assert value.to_bytes().hex() == "{value}", value
 assert value.chain.next.class_ == "second" and value.chain.kind is Level.HIGH, value
 assert value.either == Point(x=7, y=8) and value.level is Level.None_, value
+assert [m.name for m in Level] == ["LOW", "None_", "HIGH", "mro_", "E_missing_"]
 print(value.to_json())
 zero = Node()
 assert (zero.value, zero.class_, zero.next, zero.kind, zero.tags) == (0, "", None, Level.LOW, {{}}), zero
