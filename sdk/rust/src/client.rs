@@ -391,11 +391,7 @@ impl Runner {
     /// Waits before the next attempt, longer after each failure in a row; true if the client
     /// was stopped meanwhile.
     async fn pause(&mut self) -> bool {
-        let delay = self
-            .config
-            .retry_delay
-            .saturating_mul(1 << self.failures.min(16))
-            .min(self.config.max_retry_delay.max(self.config.retry_delay));
+        let delay = backoff(&self.config, self.failures);
         self.failures = self.failures.saturating_add(1);
         tokio::select! {
             _ = tokio::time::sleep(delay) => false,
@@ -899,10 +895,36 @@ impl Runner {
     }
 }
 
+/// The pause after `failures` failures in a row: `retry_delay`, doubling with each failure, at
+/// most `max_retry_delay`.
+fn backoff(config: &ClientConfig, failures: u32) -> Duration {
+    config
+        .retry_delay
+        .saturating_mul(1 << failures.min(16))
+        .min(config.max_retry_delay.max(config.retry_delay))
+}
+
 /// Resolves at `deadline`, or never without one.
 async fn until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_double_after_each_failure_up_to_the_longest() {
+        let config = ClientConfig {
+            retry_delay: Duration::from_millis(200),
+            max_retry_delay: Duration::from_secs(1),
+            ..ClientConfig::new(Vec::new(), "sdk", "state")
+        };
+        let pauses: Vec<u128> = (0..5).map(|n| backoff(&config, n).as_millis()).collect();
+        assert_eq!(pauses, [200, 400, 800, 1000, 1000]);
+        assert_eq!(backoff(&config, u32::MAX), Duration::from_secs(1));
     }
 }
