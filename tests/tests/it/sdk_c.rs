@@ -1,7 +1,8 @@
 //! The generated C SDK against a live node, as a device maker uses it: download the archive over
 //! REST, unpack it, build it with `cmake` and `make` only, and run its example (`kaa_example`)
 //! through the device scenario, once more bootstrapping over HTTP; with bad properties (a damaged bootstrap key, an unknown SDK
-//! token, an unreachable first server), each of which must give an `ERROR` line, not a crash;
+//! token, an unreachable first server), each of which must give an `ERROR` line, not a crash,
+//! and records logged while offline delivered after a restart;
 //! a two-node cluster whose nodes are both in the baked-in list, the first killed under the
 //! device; and the same scenario built with AddressSanitizer + UndefinedBehaviorSanitizer and once
 //! under valgrind, both clean (any report fails the example's exit status).
@@ -139,7 +140,7 @@ async fn the_c_sdk_builds_with_cmake_and_runs_the_device_scenario() {
 }
 
 #[tokio::test]
-async fn the_c_sdk_reports_bad_properties_and_an_unreachable_server_without_crashing() {
+async fn the_c_sdk_reports_bad_input_without_crashing_and_delivers_offline_logs_after_a_restart() {
     let fixture = SdkFixture::start().await;
     let sdk = fixture.unpack("c").await;
 
@@ -155,6 +156,42 @@ async fn the_c_sdk_reports_bad_properties_and_an_unreachable_server_without_cras
         &["bootstrap server", "bad public key"],
     )
     .await;
+
+    // Logs recorded while no server can be reached are kept in storage and delivered after a
+    // restart: a device gets its configuration, then runs offline (the damaged key) and logs
+    // 50 records, then runs with the right key and logs nothing new.
+    let program = build(&sdk, "build", &[]).await;
+    let state = fixture.state_dir("c-offline-logs");
+    let step = Duration::from_secs(90);
+    let mut device = Example::spawn(example(&program, &[], &state, 0));
+    device.line("CONFIGURATION", &["hello-1"], step).await;
+    assert!(device.stop().await.success());
+    let mut device = Example::spawn(example(&damaged, &[], &state, 50));
+    device
+        .line("STORED_CONFIGURATION", &["hello-1"], step)
+        .await;
+    // The example queues its records right after its first step, which reported this error.
+    device.line("ERROR", &["bad public key"], step).await;
+    device.line("ERROR", &["bad public key"], step).await;
+    assert!(device.stop().await.success());
+    assert_eq!(
+        fixture.stored_seqs(),
+        Vec::<i64>::new(),
+        "nothing delivered offline"
+    );
+    let mut device = Example::spawn(example(&program, &[], &state, 0));
+    device.line("CONNECTED", &[], step).await;
+    let expected: Vec<i64> = (0..50).collect();
+    let deadline = tokio::time::Instant::now() + step;
+    while fixture.stored_seqs() != expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the offline records after the restart: {:?}",
+            fixture.stored_seqs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(device.stop().await.success());
 
     // An SDK token the server does not know.
     let token = fixture.sdk_token.clone();
@@ -188,7 +225,6 @@ async fn the_c_sdk_reports_bad_properties_and_an_unreachable_server_without_cras
         &fixture.state_dir("c-unreachable-first"),
         0,
     ));
-    let step = Duration::from_secs(90);
     device
         .line(
             "ERROR",
