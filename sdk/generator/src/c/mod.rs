@@ -562,4 +562,204 @@ char *kaa_to_json(const kaa_type_t *type, const void *value)
         assert_eq!(printed["limits"], json!({"a": [1, 2], "b": []}));
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    /// The runtime's decoders of server input (SyncResponse, Kaatcp frames) read a response with
+    /// every section, and survive every truncation of it and 200,000 random inputs under
+    /// AddressSanitizer and UndefinedBehaviorSanitizer.
+    #[test]
+    fn the_runtime_decoders_survive_truncated_and_random_input() {
+        let mut files = Runtime::C.files();
+        files.push(File::new("check.c", DECODER_CHECK));
+        let dir = unpack(&files, "decoders");
+        cc(
+            &dir,
+            &[
+                "-fsanitize=address,undefined",
+                "-fno-sanitize-recover=all",
+                "-Isrc",
+                "-o",
+                "check",
+                "check.c",
+                "src/kaa_sync.c",
+                "src/kaa_kaatcp.c",
+                "src/kaa_avro.c",
+            ],
+        );
+        let output = Command::new(dir.join("check")).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{:?} {} {}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    const DECODER_CHECK: &str = r#"#include <stdio.h>
+#include <string.h>
+#include "kaa_kaatcp.h"
+#include "kaa_sync.h"
+
+#define CHECK(x) do { if (!(x)) { printf("failed: %s (line %d)\n", #x, __LINE__); return 1; } } while (0)
+
+static void yes(kaa_writer_t *w) { kaa_avro_write_long(w, 0); }
+static void no(kaa_writer_t *w) { kaa_avro_write_long(w, 1); }
+static void str(kaa_writer_t *w, const char *s) { kaa_avro_write_string(w, s); }
+
+/* A SyncResponse with every section and every optional part present. */
+static void full_response(kaa_writer_t *w)
+{
+    kaa_avro_write_int(w, 7);               /* requestId */
+    kaa_avro_write_long(w, 0);              /* SUCCESS */
+    yes(w);                                 /* bootstrap */
+    kaa_avro_write_int(w, 1);
+    kaa_avro_write_long(w, 1);
+    kaa_avro_write_int(w, 42);
+    kaa_avro_write_int(w, KAA_TRANSPORT_TCP_ID);
+    kaa_avro_write_int(w, 1);
+    str(w, "info");
+    kaa_avro_write_long(w, 0);
+    yes(w);                                 /* profile */
+    kaa_avro_write_long(w, 1);
+    yes(w);                                 /* configuration */
+    kaa_avro_write_long(w, 2);
+    yes(w);
+    str(w, "schema");
+    yes(w);
+    str(w, "conf");
+    yes(w);                                 /* notification */
+    kaa_avro_write_long(w, 1);
+    yes(w);
+    kaa_avro_write_long(w, -1);             /* a block with its byte size */
+    kaa_avro_write_long(w, 12);
+    kaa_avro_write_long(w, 5);
+    kaa_avro_write_long(w, 1);
+    yes(w);
+    str(w, "uid");
+    yes(w);
+    kaa_avro_write_int(w, 3);
+    str(w, "body");
+    kaa_avro_write_long(w, 0);
+    yes(w);
+    kaa_avro_write_long(w, 1);
+    kaa_avro_write_long(w, 5);
+    str(w, "alerts");
+    kaa_avro_write_long(w, 1);
+    kaa_avro_write_long(w, 0);
+    yes(w);                                 /* user */
+    yes(w);
+    kaa_avro_write_long(w, 1);
+    yes(w);
+    kaa_avro_write_long(w, 6);
+    yes(w);
+    str(w, "reason");
+    yes(w);
+    str(w, "owner");
+    str(w, "token");
+    yes(w);
+    str(w, "token");
+    yes(w);
+    kaa_avro_write_long(w, 1);
+    kaa_avro_write_int(w, 1);
+    yes(w);
+    str(w, "hash");
+    kaa_avro_write_long(w, 0);
+    kaa_avro_write_long(w, 0);
+    yes(w);
+    kaa_avro_write_long(w, 1);
+    kaa_avro_write_int(w, 2);
+    kaa_avro_write_long(w, 1);
+    kaa_avro_write_long(w, 0);
+    yes(w);                                 /* event */
+    yes(w);
+    kaa_avro_write_int(w, 4);
+    yes(w);
+    kaa_avro_write_long(w, 1);
+    kaa_avro_write_int(w, 1);
+    yes(w);
+    kaa_avro_write_long(w, 1);
+    str(w, "listener");
+    kaa_avro_write_long(w, 0);
+    kaa_avro_write_long(w, 0);
+    kaa_avro_write_long(w, 0);
+    yes(w);
+    kaa_avro_write_long(w, 1);
+    kaa_avro_write_int(w, 1);
+    str(w, "org.example.Ping");
+    str(w, "data");
+    yes(w);
+    str(w, "source");
+    no(w);
+    kaa_avro_write_long(w, 0);
+    yes(w);                                 /* redirect */
+    kaa_avro_write_int(w, 9);
+    yes(w);                                 /* log */
+    yes(w);
+    kaa_avro_write_long(w, 2);
+    kaa_avro_write_int(w, 3);
+    kaa_avro_write_long(w, 0);
+    no(w);
+    kaa_avro_write_int(w, 4);
+    kaa_avro_write_long(w, 1);
+    yes(w);
+    kaa_avro_write_long(w, 3);
+    kaa_avro_write_long(w, 0);
+    yes(w);                                 /* extensions */
+    kaa_avro_write_long(w, 1);
+    kaa_avro_write_int(w, 1);
+    str(w, "payload");
+    kaa_avro_write_long(w, 0);
+}
+
+int main(void)
+{
+    kaa_writer_t w;
+    kaa_writer_init(&w);
+    full_response(&w);
+    CHECK(!w.failed);
+    kaa_sync_response_t s;
+    CHECK(kaa_sync_response_decode(w.data, w.size, &s) == KAA_OK);
+    CHECK(s.request_id == 7 && s.status == KAA_RESULT_SUCCESS);
+    CHECK(s.has_bootstrap && s.protocol_count == 1 && s.protocols[0].access_point_id == 42);
+    CHECK(s.protocols[0].connection_info_len == 4);
+    CHECK(s.has_configuration_body && s.configuration_status == KAA_STATUS_RESYNC);
+    CHECK(s.configuration_len == 4 && memcmp(s.configuration_body, "conf", 4) == 0);
+    CHECK(s.notification_count == 1 && s.notifications[0].topic_id == 5);
+    CHECK(s.notifications[0].has_seq_number && s.notifications[0].seq_number == 3);
+    CHECK(s.notifications[0].body_len == 4);
+    CHECK(s.has_topics && s.topic_count == 1 && strcmp(s.topics[0].name, "alerts") == 0);
+    CHECK(s.topics[0].optional);
+    CHECK(s.has_redirect && s.redirect_access_point == 9);
+    CHECK(s.delivery_count == 2 && s.deliveries[0].bucket == 3 && s.deliveries[0].error_code == -1);
+    CHECK(s.deliveries[1].result == KAA_RESULT_FAILURE && s.deliveries[1].error_code == 3);
+    kaa_sync_response_free(&s);
+    for (size_t len = 0; len < w.size; len++) {
+        CHECK(kaa_sync_response_decode(w.data, len, &s) != KAA_OK);
+    }
+
+    uint64_t x = 88172645463325252ull;
+    uint8_t buffer[600];
+    for (int round = 0; round < 200000; round++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        size_t len = (size_t)(x % sizeof(buffer));
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            /* Mostly small even bytes, so that unions and counts often look valid. */
+            buffer[i] = (x & 3) ? (uint8_t)((x >> 8) % 6) : (uint8_t)(x >> 16);
+        }
+        if (round % 2 && len > 8) {
+            memcpy(buffer, w.data, len < w.size ? len / 2 : w.size / 2);
+        }
+        if (kaa_sync_response_decode(buffer, len, &s) == KAA_OK) {
+            kaa_sync_response_free(&s);
+        }
+        kaatcp_frame_t frame;
+        char why[80];
+        (void)kaatcp_parse(buffer, len, &frame, why, sizeof(why));
+    }
+    kaa_writer_free(&w);
+    return 0;
+}
+"#;
 }
