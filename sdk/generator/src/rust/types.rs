@@ -53,7 +53,8 @@ const RESERVED: &[&str] = &[
     "Deserialize",
 ];
 
-/// The largest fixed serde can derive for as an array.
+/// The largest fixed that is a plain `[u8; N]`: serde derives for arrays up to 32 items; a
+/// larger fixed becomes a newtype over the array with serde written out.
 const MAX_FIXED: usize = 32;
 
 /// A resolved type: what a field's value is in Rust.
@@ -67,6 +68,7 @@ enum Rust {
     F64,
     Bytes,
     Str,
+    /// `[u8; size]` under `alias`, or the newtype `alias` over it when larger than serde's arrays.
     Fixed {
         size: usize,
         alias: String,
@@ -116,6 +118,9 @@ impl Rust {
             Rust::F64 => format!("w.double({});", copied(value)),
             Rust::Bytes => format!("w.bytes({value});"),
             Rust::Str => format!("w.string({value});"),
+            Rust::Fixed { size, .. } if *size > MAX_FIXED => {
+                format!("w.fixed(&{}.0);", place(value))
+            }
             Rust::Fixed { .. } => format!("w.fixed({value});"),
             Rust::Array(item) => {
                 format!("w.array({value}, |w, item| {{ {} }});", item.write("item"))
@@ -147,6 +152,9 @@ impl Rust {
             Rust::F64 => "r.double()?".into(),
             Rust::Bytes => "r.bytes()?.to_vec()".into(),
             Rust::Str => "r.string()?.to_owned()".into(),
+            Rust::Fixed { size, alias } if *size > MAX_FIXED => {
+                format!("{alias}(r.fixed::<{size}>()?)")
+            }
             Rust::Fixed { size, .. } => format!("r.fixed::<{size}>()?"),
             Rust::Array(item) => format!("r.array(|r| Ok::<_, AvroError>({}))?", item.read()),
             Rust::Map(item) => format!(
@@ -361,15 +369,7 @@ impl Module {
                     .collect();
                 Definition::Enum(pairs)
             }
-            NamedKind::Fixed(size) => {
-                if *size > MAX_FIXED {
-                    return Err(GeneratorError::Unsupported(format!(
-                        "fixed {} has {size} bytes; the Rust SDK supports at most {MAX_FIXED}",
-                        named.name
-                    )));
-                }
-                return Ok(());
-            }
+            NamedKind::Fixed(_) => return Ok(()),
         };
         self.definitions.insert(name, definition);
         Ok(())
@@ -382,6 +382,9 @@ impl Module {
             }
             (NamedKind::Enum(_), Some(Definition::Enum(symbols))) => {
                 render_enum(name, named, symbols)
+            }
+            (NamedKind::Fixed(size), _) if *size > MAX_FIXED => {
+                render_big_fixed(name, named, *size)
             }
             (NamedKind::Fixed(size), _) => format!(
                 "/// Avro fixed `{}`: {size} bytes.\npub type {name} = [u8; {size}];\n",
@@ -654,6 +657,9 @@ impl Module {
                 }
             }
             Rust::Bytes => format!("vec!{}", byte_list(value).ok_or_else(bad)?),
+            Rust::Fixed { size, alias } if *size > MAX_FIXED => {
+                format!("{alias}({})", byte_list(value).ok_or_else(bad)?)
+            }
             Rust::Fixed { .. } => byte_list(value).ok_or_else(bad)?,
             Rust::Str => format!("{:?}.to_owned()", value.as_str().ok_or_else(bad)?),
             Rust::Array(item) => {
@@ -760,6 +766,27 @@ impl Module {
             ))),
         }
     }
+}
+
+/// A fixed larger than serde's arrays: a newtype over `[u8; size]`, zeroes by default, in JSON an
+/// array of its bytes.
+fn render_big_fixed(name: &str, named: &Named, size: usize) -> String {
+    format!(
+        "/// Avro fixed `{avro}`: {size} bytes.\n\
+         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]\n\
+         pub struct {name}(pub [u8; {size}]);\n\n\
+         impl Default for {name} {{\n    fn default() -> Self {{\n        Self([0; {size}])\n    }}\n}}\n\n\
+         impl Serialize for {name} {{\n    \
+         fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {{\n        \
+         serializer.collect_seq(self.0.iter())\n    }}\n}}\n\n\
+         impl<'de> Deserialize<'de> for {name} {{\n    \
+         fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n        \
+         let bytes = Vec::<u8>::deserialize(deserializer)?;\n        \
+         let length = bytes.len();\n        \
+         bytes.try_into().map(Self).map_err(|_| {{\n            \
+         serde::de::Error::invalid_length(length, &\"{size} bytes\")\n        }})\n    }}\n}}\n",
+        avro = named.name
+    )
 }
 
 /// A fieldless enum for an Avro enum; the first symbol is its `Default`.
@@ -957,13 +984,22 @@ mod tests {
     }
 
     #[test]
-    fn fixed_larger_than_serde_derives_for_is_refused_naming_it() {
-        let schema = AvroSchema::parse(
+    fn a_fixed_larger_than_serde_arrays_is_a_newtype_over_the_array() {
+        let code = module_of(
             r#"{"type":"record","name":"R","fields":[
-                {"name":"sig","type":{"type":"fixed","name":"Sig","size":64}}]}"#,
-        )
-        .unwrap();
-        let error = Module::new().add_schema(schema.named_types()).unwrap_err();
-        assert!(error.to_string().contains("Sig"), "{error}");
+                {"name":"sig","type":{"type":"fixed","name":"Sig","size":33},
+                    "default":"\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001\u0001"},
+                {"name":"sigs","type":{"type":"array","items":"Sig"}}]}"#,
+        );
+        for expected in [
+            "pub struct Sig(pub [u8; 33]);",
+            "pub sig: Sig,",
+            "sig: Sig([1, 1,",
+            "w.fixed(&self.sig.0);",
+            "sig: Sig(r.fixed::<33>()?),",
+            "w.array(&self.sigs, |w, item| { w.fixed(&item.0); });",
+        ] {
+            assert!(code.contains(expected), "{expected}\n---\n{code}");
+        }
     }
 }
