@@ -347,6 +347,9 @@ mod tests {
             {"name": "maybe", "type": ["null", "Kind"], "default": null},
             {"name": "nested", "type": {"type": "array", "items": {"type": "array", "items": ["null", "bytes"]}},
              "default": [[null, null]]},
+            {"name": "when", "type": {"type": "record", "name": "Time", "fields": [
+                {"name": "seconds", "type": "long", "default": 5}]}},
+            {"name": "stat", "type": {"type": "record", "name": "stat", "fields": []}},
             {"name": "default", "type": "int"},
             {"name": "kaaName", "type": "string"}]})
     }
@@ -419,12 +422,21 @@ mod tests {
 
     #[test]
     fn generated_code_for_every_type_kind_compiles() {
-        let files = files(&spec()).unwrap();
+        let mut files = files(&spec()).unwrap();
+        // Beside the system's own types: `id_t`, `time_t`, `struct stat`.
+        files.push(File::new(
+            "system.c",
+            "#define _DEFAULT_SOURCE\n#include <sys/types.h>\n#include <sys/stat.h>\n\
+             #include <time.h>\n#include \"kaa_app.h\"\n\
+             int main(void) {\n    app_id_t id;\n    app_time_t when;\n    struct stat s;\n\
+             (void)id; (void)when; (void)s;\n    return 0;\n}\n",
+        ));
         let dir = unpack(&files, "compile");
         cc(
             &dir,
             &[
                 "-fsyntax-only",
+                "system.c",
                 "generated/kaa_types.c",
                 "generated/kaa_app.c",
                 "generated/kaa_properties.c",
@@ -545,6 +557,8 @@ char *kaa_to_json(const kaa_type_t *type, const void *value)
         // Avro JSON: a nested record default lists its own defaults; unions name their branch.
         doc.insert("where".into(), json!({"x": 2.5, "label": "origin"}));
         doc.insert("choice".into(), json!({"string": "first"}));
+        doc.insert("when".into(), json!({"seconds": 5}));
+        doc.insert("stat".into(), json!({}));
         doc.insert("nested".into(), json!([[null, null]]));
         let expected: String = schema
             .encode_json(&Value::Object(doc))

@@ -59,6 +59,64 @@ enum Def {
     Composite { ty: CType },
 }
 
+/// Type names of C and POSIX headers a generated `<name>_t` must not take (a fixed `Id` or a
+/// record `Time` would otherwise clash with `id_t` or `time_t`).
+const RESERVED_TYPES: &[&str] = &[
+    "blkcnt",
+    "blksize",
+    "clock",
+    "clockid",
+    "dev",
+    "div",
+    "double",
+    "float",
+    "fpos",
+    "fsblkcnt",
+    "fsfilcnt",
+    "gid",
+    "id",
+    "in_addr",
+    "in_port",
+    "ino",
+    "int16",
+    "int32",
+    "int64",
+    "int8",
+    "intmax",
+    "intptr",
+    "key",
+    "ldiv",
+    "lldiv",
+    "locale",
+    "max_align",
+    "mbstate",
+    "mode",
+    "nlink",
+    "off",
+    "pid",
+    "ptrdiff",
+    "sa_family",
+    "sig_atomic",
+    "sigset",
+    "size",
+    "socklen",
+    "ssize",
+    "suseconds",
+    "time",
+    "timer",
+    "uid",
+    "uint16",
+    "uint32",
+    "uint64",
+    "uint8",
+    "uintmax",
+    "uintptr",
+    "useconds",
+    "wchar",
+    "wctype",
+    "wint",
+];
+
 /// C words a member name must not be.
 const RESERVED: &[&str] = &[
     "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
@@ -185,7 +243,10 @@ impl Types {
             short
         };
         let name = identifier(name, "t_");
-        if name.starts_with("kaa") {
+        if name.starts_with("kaa")
+            || name.starts_with("pthread")
+            || RESERVED_TYPES.contains(&name.as_str())
+        {
             format!("app_{name}")
         } else {
             name
@@ -318,18 +379,18 @@ impl Types {
             let name = def_base(def);
             match def {
                 Def::Record { fields, .. } => {
-                    writeln!(out, "typedef struct {name} {{").unwrap();
+                    out.push_str("typedef struct {\n");
                     if fields.is_empty() {
                         out.push_str("    char unused_; /* a record without fields */\n");
                     }
                     for f in fields {
-                        writeln!(out, "    {} {}; /* {} */", f.ty.c_type(), f.member, f.name)
+                        writeln!(out, "    {}; /* {} */", declare(&f.ty, &f.member), f.name)
                             .unwrap();
                     }
                     writeln!(out, "}} {name}_t;\n").unwrap();
                 }
                 Def::Enum { symbols, .. } => {
-                    writeln!(out, "typedef enum {name} {{").unwrap();
+                    out.push_str("typedef enum {\n");
                     for (i, s) in symbols.iter().enumerate() {
                         writeln!(out, "    {} = {i},", enum_constant(&name, s)).unwrap();
                     }
@@ -345,7 +406,7 @@ impl Types {
                 Def::Fixed { size, .. } => {
                     writeln!(
                         out,
-                        "typedef struct {name} {{\n    uint8_t data[{}];\n}} {name}_t;\n",
+                        "typedef struct {{\n    uint8_t data[{}];\n}} {name}_t;\n",
                         size.max(&1)
                     )
                     .unwrap();
@@ -500,6 +561,16 @@ pub(super) fn enum_constant(type_name: &str, symbol: &str) -> String {
     format!("{}_{}", screaming(type_name), screaming(symbol))
 }
 
+/// A declaration of `name` with type `ty` (`char *text`, `int32_t count`).
+fn declare(ty: &CType, name: &str) -> String {
+    let c_type = ty.c_type();
+    if c_type.ends_with('*') {
+        format!("{c_type}{name}")
+    } else {
+        format!("{c_type} {name}")
+    }
+}
+
 /// The member of a union holding branch `ty`.
 fn branch_member(ty: &CType) -> String {
     format!("as_{}", ty.mangle())
@@ -511,16 +582,16 @@ fn composite_struct(out: &mut String, ty: &CType) {
         CType::Array(item) => {
             writeln!(
                 out,
-                "typedef struct {name} {{\n    {} *items;\n    size_t count;\n}} {name}_t;\n",
-                item.c_type()
+                "typedef struct {{\n    {};\n    size_t count;\n}} {name}_t;\n",
+                declare(item, "*items")
             )
             .unwrap();
         }
         CType::Map(value) => {
             writeln!(
                 out,
-                "typedef struct {name} {{\n    char **keys;\n    {} *values;\n    size_t count;\n}} {name}_t;\n",
-                value.c_type()
+                "typedef struct {{\n    char **keys;\n    {};\n    size_t count;\n}} {name}_t;\n",
+                declare(value, "*values")
             )
             .unwrap();
         }
@@ -534,12 +605,16 @@ fn composite_struct(out: &mut String, ty: &CType) {
                 )
                 .unwrap();
             }
-            writeln!(out, "typedef struct {name} {{\n    int branch; /* which member holds the value */\n    union {{").unwrap();
+            writeln!(
+                out,
+                "typedef struct {{\n    int branch; /* which member holds the value */\n    union {{"
+            )
+            .unwrap();
             let mut any = false;
             for (b, _) in branches {
                 if *b != CType::Null {
                     any = true;
-                    writeln!(out, "        {} {};", b.c_type(), branch_member(b)).unwrap();
+                    writeln!(out, "        {};", declare(b, &branch_member(b))).unwrap();
                 }
             }
             if !any {
@@ -790,8 +865,11 @@ fn record_bodies(fields: &[CField], records: &Records) -> Bodies {
     j.push_str("kaa_json_raw(w, \"{\");\n");
     for (i, field) in fields.iter().enumerate() {
         let v = format!("v->{}", field.member);
-        if let Some(default) = &field.default {
-            init.push_str(&default_code(&field.ty, default, &v, records));
+        match (&field.default, &field.ty) {
+            (Some(default), ty) => init.push_str(&default_code(ty, default, &v, records)),
+            // A nested record without a default of its own still gets its fields' defaults.
+            (None, CType::Record(name)) => init.push_str(&format!("{name}_init_default(&{v});\n")),
+            (None, _) => {}
         }
         s.push_str(&ser(&field.ty, &v));
         r.push_str(&read(&field.ty, &v));
