@@ -10,8 +10,10 @@
 //!   (`main.rs`, a template with the log record filled in).
 //!
 //! The templates live in `sdk/rust/archive/` and land at the archive root; `templates/` there
-//! holds the ones rendered here instead.
+//! holds the ones rendered here instead. `Cargo.lock` is cut from the workspace's ([`lock`]), so
+//! archives build with the crates.io versions the project tests.
 
+mod lock;
 mod types;
 
 use std::fmt::Write as _;
@@ -27,6 +29,12 @@ use types::Module;
 const TEMPLATES: &str = "templates/";
 /// The generated crate's folder.
 const CRATE: &str = "kaa-application";
+/// The manifests of the archive's crates (templates, copied as they are).
+const MANIFESTS: [&str; 3] = [
+    "kaa-sdk/Cargo.toml",
+    "kaa-idl/Cargo.toml",
+    "kaa-application/Cargo.toml",
+];
 /// Where the example's log record is filled in.
 const LOG_RECORD_MARK: &str = "// KAA:LOG_RECORD";
 /// Where the events example's sending function is filled in.
@@ -116,7 +124,30 @@ pub(crate) fn files(spec: &SdkSpec) -> Result<Vec<File>, GeneratorError> {
         render_template("templates/events.rs", SEND_EVENT_MARK, &send_event)?,
     ));
     files.push(File::new("README.md", readme(spec)));
+    let mut dependencies = std::collections::BTreeSet::new();
+    for path in MANIFESTS {
+        let manifest = Runtime::Rust
+            .file(path)
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .ok_or_else(|| GeneratorError::Internal(format!("the template {path} is missing")))?;
+        dependencies.extend(registry_dependencies(manifest));
+    }
+    files.push(File::new("Cargo.lock", lock::archive_lock(&dependencies)));
     Ok(files)
+}
+
+/// The crates.io dependencies a manifest's dependency tables name (path dependencies left out).
+fn registry_dependencies(manifest: &str) -> Vec<&str> {
+    let Some((_, tables)) = manifest.split_once("[dependencies]") else {
+        return Vec::new();
+    };
+    tables
+        .lines()
+        .filter_map(|line| {
+            let (name, spec) = line.split_once(" = ")?;
+            (!spec.contains("path = ")).then_some(name.trim())
+        })
+        .collect()
 }
 
 /// The archive template at `path` with the line `mark` replaced by `code`.
@@ -557,8 +588,16 @@ mod tests {
             "kaa-application/Cargo.toml",
             "kaa-application/src/client.rs",
             "kaa-application/src/main.rs",
+            "Cargo.lock",
         ] {
             file(&files, path);
+        }
+        let lock = file(&files, "Cargo.lock");
+        for name in ["tokio", "rsa", "serde_json", "tempfile", "aes"] {
+            assert!(
+                lock.contains(&format!("\nname = \"{name}\"\n")),
+                "{name} in the lock"
+            );
         }
         assert!(!files.iter().any(|f| f.path.starts_with(TEMPLATES)));
         let lib = file(&files, "kaa-application/src/lib.rs");
@@ -682,11 +721,7 @@ mod tests {
         let pinned: std::collections::BTreeMap<String, String> =
             versions(dependencies).into_iter().collect();
         let mut checked = 0;
-        for path in [
-            "kaa-sdk/Cargo.toml",
-            "kaa-idl/Cargo.toml",
-            "kaa-application/Cargo.toml",
-        ] {
+        for path in MANIFESTS {
             let manifest = std::str::from_utf8(Runtime::Rust.file(path).unwrap()).unwrap();
             let section = manifest.split("[dependencies]").nth(1).unwrap();
             for (name, version) in versions(section) {
