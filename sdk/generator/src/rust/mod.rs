@@ -419,9 +419,10 @@ cargo build
 cargo run            # the example: ./target/debug/kaa-example
 ```
 
-Rust 1.95 or newer. The example reads `KAA_STATE_DIR` (keys, the kept configuration and the log
-buffer; default `./kaa-state`), `KAA_EXAMPLE_LOGS` (log records to upload, default 10) and
-`KAA_TRANSPORT` (`tcp`, the default, or `http`).
+Rust 1.95 or newer. `Cargo.lock` pins the crates.io versions kaa-rs was tested with. The example
+reads `KAA_STATE_DIR` (keys, the kept configuration and the log buffer; default `./kaa-state`),
+`KAA_EXAMPLE_LOGS` (log records to upload, default 10) and `KAA_TRANSPORT` (`tcp`, the default, or
+`http`).
 
 ## What the example does
 
