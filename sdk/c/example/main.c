@@ -1,7 +1,7 @@
 /*
  * The example program: starts the client with a profile made of the schema's defaults, prints
  * what happens (one line each, flushed at once), uploads KAA_EXAMPLE_LOGS log records after the
- * first configuration, and stops cleanly on SIGTERM/SIGINT.
+ * first configuration, subscribes to every optional topic, and stops cleanly on SIGTERM/SIGINT.
  *
  * Environment: KAA_STATE_DIR (default ./kaa-state), KAA_EXAMPLE_LOGS (default 10),
  * KAA_TRANSPORT (tcp, the default, or http: bootstrap over HTTP; Operations sessions are
@@ -27,6 +27,9 @@ static void on_signal(int signal)
 }
 
 typedef struct {
+    kaa_client_t *client;
+    int64_t subscribed[16]; /* optional topics subscribed to */
+    size_t subscribed_count;
     long logs_wanted;
     long logs_added;
     int logs_started;
@@ -65,6 +68,25 @@ static void on_notification(void *user, int64_t topic_id, const void *notificati
     char prefix[32];
     snprintf(prefix, sizeof(prefix), "%lld ", (long long)topic_id);
     print_value("NOTIFICATION", prefix, kaa_types.notification, notification);
+}
+
+/* Subscribes to every optional topic the server offers (mandatory ones need nothing). */
+static void on_topics(void *user, const kaa_topic_t *topics, size_t count)
+{
+    example_t *e = user;
+    for (size_t i = 0; i < count; i++) {
+        size_t known = 0;
+        while (known < e->subscribed_count && e->subscribed[known] != topics[i].id) {
+            known++;
+        }
+        if (!topics[i].optional || known < e->subscribed_count ||
+            e->subscribed_count == sizeof(e->subscribed) / sizeof(e->subscribed[0])) {
+            continue;
+        }
+        if (kaa_client_subscribe(e->client, topics[i].id) == KAA_OK) {
+            e->subscribed[e->subscribed_count++] = topics[i].id;
+        }
+    }
 }
 
 static void on_logs_delivered(void *user, uint64_t first, uint64_t last)
@@ -142,6 +164,7 @@ int main(void)
     config.callbacks.on_connected = on_connected;
     config.callbacks.on_configuration = on_configuration;
     config.callbacks.on_notification = on_notification;
+    config.callbacks.on_topics = on_topics;
     config.callbacks.on_logs_delivered = on_logs_delivered;
     config.callbacks.on_error = on_error;
 
@@ -151,6 +174,7 @@ int main(void)
     char why[300] = "";
     kaa_error_t rc = kaa_client_create(&client, &config, &profile, why, sizeof(why));
     kaa_types.profile->free(&profile);
+    example.client = client;
     if (rc != KAA_OK) {
         printf("ERROR cannot start the client: %s (%s)\n", why, kaa_error_name(rc));
         fflush(stdout);

@@ -1,6 +1,7 @@
 //! The generated C SDK against a live node, as a device maker uses it: download the archive over
 //! REST, unpack it, build it with `cmake` and `make` only, and run its example (`kaa_example`)
-//! through the device scenario, once more bootstrapping over HTTP; with bad properties (a damaged bootstrap key, an unknown SDK
+//! through the device scenario, once more bootstrapping over HTTP and subscribing to an optional
+//! topic; with bad properties (a damaged bootstrap key, an unknown SDK
 //! token, an unreachable first server), each of which must give an `ERROR` line, not a crash,
 //! and records logged while offline delivered after a restart;
 //! a two-node cluster whose nodes are both in the baked-in list, the first killed under the
@@ -11,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use kaa_tests::api::{expect, id};
+use reqwest::Method;
+use serde_json::json;
 use tokio::process::Command;
 
 use crate::sdk_support::{Example, SdkFixture, device_scenario, expect_error, failover_scenario};
@@ -123,7 +127,32 @@ async fn the_c_sdk_builds_with_cmake_and_runs_the_device_scenario() {
     })
     .await;
 
-    // Bootstrap over HTTP (the session is Kaatcp): the configuration set above, logs delivered.
+    // An optional topic, which the example subscribes to when the server lists it.
+    let app = &fixture.app;
+    let topic = fixture
+        .developer
+        .post(
+            &format!("{app}/topics"),
+            json!({"name": "extras", "kind": "optional"}),
+        )
+        .await;
+    expect(&topic, 201);
+    let extras = id(&topic);
+    let group = &fixture.all_group;
+    expect(
+        &fixture
+            .developer
+            .send(
+                Method::PUT,
+                &format!("{app}/groups/{group}/topics/{extras}"),
+                None,
+            )
+            .await,
+        204,
+    );
+
+    // Bootstrap over HTTP (the session is Kaatcp): the configuration set above, logs delivered,
+    // notifications of the mandatory and of the subscribed optional topic.
     let mut command = example(&program, &[], &fixture.state_dir("c-http"), 20);
     command.env("KAA_TRANSPORT", "http");
     let mut device = Example::spawn(command);
@@ -135,6 +164,17 @@ async fn the_c_sdk_builds_with_cmake_and_runs_the_device_scenario() {
     device
         .line("NOTIFICATION", &["after-http-bootstrap"], step)
         .await;
+    expect(
+        &fixture
+            .developer
+            .post(
+                &format!("{app}/topics/{extras}/notifications"),
+                json!({"body": {"message": "optional-news", "level": "INFO"}, "ttl_seconds": 600}),
+            )
+            .await,
+        201,
+    );
+    device.line("NOTIFICATION", &["optional-news"], step).await;
     let status = device.stop().await;
     assert!(status.success(), "{status:?}");
 }
