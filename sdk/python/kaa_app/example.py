@@ -3,8 +3,9 @@ per event (the contract the SDK's tests drive).
 
 Environment: ``KAA_STATE_DIR`` (default ``./kaa-state``), ``KAA_EXAMPLE_LOGS`` (log records
 to upload once the first configuration arrived, in this run or an earlier one; default 10),
-``KAA_TRANSPORT`` (``tcp``, the default, or ``http``). Runs until SIGINT or SIGTERM, then stops
-cleanly (exit code 0).
+``KAA_TRANSPORT`` (``tcp``, the default, or ``http``), ``KAA_TLS_CA`` (a PEM file of the CA to
+trust: TLS towards Operations servers whose transports require it). Runs until SIGINT or
+SIGTERM, then stops cleanly (exit code 0).
 
 Run it with ``python -m kaa_app.example`` (or the installed ``kaa-example`` script).
 """
@@ -12,6 +13,7 @@ Run it with ``python -m kaa_app.example`` (or the installed ``kaa-example`` scri
 import base64
 import os
 import signal
+import ssl
 import sys
 import threading
 
@@ -76,6 +78,8 @@ def main():
         _say(out, "ERROR", message)
 
     try:
+        tls_ca = os.environ.get("KAA_TLS_CA")
+        tls = ssl.create_default_context(cafile=tls_ca) if tls_ca else None
         client = kaa_app.create_client(
             state_dir=state_dir,
             profile=kaa_app.Profile(),
@@ -85,6 +89,7 @@ def main():
             on_logs_delivered=on_logs_delivered,
             on_connected=on_connected,
             on_error=on_error,
+            tls=tls,
         )
     except (KaaError, OSError, ValueError) as error:
         _say(out, "ERROR", f"cannot start the client: {error}")

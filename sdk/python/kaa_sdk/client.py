@@ -147,6 +147,10 @@ class KaaClient:
       ``on_listeners(request_id, key_hashes, success)``, ``on_event(fqn, event, source)``
       (``event`` typed when ``event_classes`` maps its class name to a generated class).
 
+    ``tls`` (an ``ssl.SSLContext``) puts TLS under the sessions with Operations servers (Kaatcp
+    and HTTP), for clusters whose Operations transports require it; ``bootstrap_tls`` does the
+    same for Bootstrap servers. The certificate must name the host the server is reached at.
+
     ``access_token`` is the endpoint's access token, by which an owner's other endpoints attach
     it (:meth:`attach_endpoint`); ``default_verifier_token`` the user verifier
     :meth:`attach_to_owner` uses unless told otherwise.
@@ -166,6 +170,8 @@ class KaaClient:
         default_configuration=None,
         access_token=None,
         default_verifier_token=None,
+        tls=None,
+        bootstrap_tls=None,
         on_configuration=None,
         on_notification=None,
         on_topics=None,
@@ -218,6 +224,8 @@ class KaaClient:
             "event": on_event,
         }
         self.event_classes = dict(event_classes or {})
+        self.tls = tls
+        self.bootstrap_tls = bootstrap_tls
         self.access_token = access_token
         self.default_verifier_token = default_verifier_token
         self.owner = Pending()
@@ -513,11 +521,20 @@ class KaaClient:
                 request = self._bootstrap_request()
                 if via == "tcp":
                     channel, response = TcpChannel.open(
-                        server.host, port, key, self.keys, 60, request, self.timeout
+                        server.host, port, key, self.keys, 60, request, self.timeout, self.bootstrap_tls
                     )
                     channel.close()
                 else:
-                    response = http_sync(server.host, port, BOOTSTRAP, key, self.keys, request, self.timeout)
+                    response = http_sync(
+                        server.host,
+                        port,
+                        BOOTSTRAP,
+                        key,
+                        self.keys,
+                        request,
+                        self.timeout,
+                        tls=self.bootstrap_tls,
+                    )
                 servers = self._operations_servers(response)
             except KeysError as error:
                 self._error(f"{where}: bad public key: {error}")
@@ -802,6 +819,7 @@ class KaaClient:
             self.keep_alive,
             self._full_request(),
             self.timeout,
+            self.tls,
         )
         try:
             self._session_up = True
@@ -873,7 +891,15 @@ class KaaClient:
             path = SYNC if immediate else LONG_SYNC
             wait = self.timeout + (0 if immediate else self.long_poll)
             response = http_sync(
-                server.host, server.port, path, server.public_key, self.keys, request, wait, self._track_http
+                server.host,
+                server.port,
+                path,
+                server.public_key,
+                self.keys,
+                request,
+                wait,
+                self._track_http,
+                self.tls,
             )
             if not announced:
                 announced = True

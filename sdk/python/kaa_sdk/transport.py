@@ -9,6 +9,7 @@ import base64
 import http.client
 import os
 import socket
+import ssl
 import time
 
 from . import kaatcp
@@ -54,9 +55,10 @@ class TcpChannel:
         self.last_heard = time.monotonic()
 
     @classmethod
-    def open(cls, host, port, server_key_der, keys, keep_alive, first, timeout):
-        """Connects, sends CONNECT with ``first`` (a ``SyncRequest``) and returns the channel and
-        the server's answer."""
+    def open(cls, host, port, server_key_der, keys, keep_alive, first, timeout, tls=None):
+        """Connects (over TLS with the ``ssl.SSLContext`` ``tls``, checking the certificate
+        against ``host``), sends CONNECT with ``first`` (a ``SyncRequest``) and returns the
+        channel and the server's answer."""
         address = f"{host}:{port}"
         _, session, wrapped, signature = _wrap(server_key_der, keys, True, f"the public key of {address}")
         try:
@@ -65,6 +67,12 @@ class TcpChannel:
             raise UnreachableError(f"{address}: connection timed out") from None
         except OSError as error:
             raise UnreachableError(f"{address}: {error.strerror or error}") from None
+        if tls is not None:
+            try:
+                sock = tls.wrap_socket(sock, server_hostname=host)
+            except (ssl.SSLError, ssl.CertificateError, OSError) as error:
+                sock.close()
+                raise UnreachableError(f"{address}: TLS handshake failed: {error}") from None
         channel = cls(sock, address, session, timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -155,6 +163,10 @@ class TcpChannel:
             raise UnreachableError(f"{self.address}: {error.strerror or error}") from None
         if not data:
             raise UnreachableError(f"{self.address} closed the connection")
+        # TLS: bytes already decrypted wait in the socket, where select() does not see them.
+        pending = getattr(self.sock, "pending", None)
+        while pending is not None and pending():
+            data += self.sock.recv(pending())
         self.last_heard = time.monotonic()
         self.decoder.feed(data)
 
@@ -188,10 +200,11 @@ def _multipart(boundary, parts):
     return bytes(body)
 
 
-def http_sync(host, port, path, server_key_der, keys, request, timeout, opened=None):
-    """Sends ``request`` to ``http://host:port{path}`` and returns the decrypted answer; a
-    bootstrap answer must carry the server's signature (``X-SIGNATURE``). ``opened`` is called
-    with the connection once it exists (so another thread can cut a long poll short)."""
+def http_sync(host, port, path, server_key_der, keys, request, timeout, opened=None, tls=None):
+    """Sends ``request`` to ``http://host:port{path}`` (``https://`` with the ``ssl.SSLContext``
+    ``tls``) and returns the decrypted answer; a bootstrap answer must carry the server's
+    signature (``X-SIGNATURE``). ``opened`` is called with the connection once it exists (so
+    another thread can cut a long poll short)."""
     address = f"{host}:{port}"
     bootstrap = path == BOOTSTRAP
     server_key, session, wrapped, signature = _wrap(
@@ -207,7 +220,10 @@ def http_sync(host, port, path, server_key_der, keys, request, timeout, opened=N
             ("nextProtocol", PROTOCOL_AVRO_V2.to_bytes(4, "big")),
         ],
     )
-    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    if tls is None:
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    else:
+        connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=tls)
     if opened is not None:
         opened(connection)
     try:

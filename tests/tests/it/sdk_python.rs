@@ -3,8 +3,8 @@
 //! kaa_app.example`) through the device scenario over Kaatcp, once more bootstrapping and
 //! syncing over HTTP, and with bad properties (a damaged bootstrap key, an unknown SDK token, an
 //! unreachable first server), each of which must give an `ERROR` line, not a crash; and on a
-//! two-node cluster, failing over when the first node is killed; and two endpoints of one owner
-//! exchanging typed events.
+//! two-node cluster, failing over when the first node is killed; two endpoints of one owner
+//! exchanging typed events; and TLS towards Operations transports that require it.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -12,7 +12,11 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use crate::sdk_support::{Example, SdkFixture, device_scenario, expect_error, failover_scenario};
+use kaa_tests::node::NodeBuilder;
+
+use crate::sdk_support::{
+    Example, PASSWORD, SdkFixture, device_scenario, expect_error, failover_scenario,
+};
 
 /// An unpacked and installed Python SDK.
 struct Installed {
@@ -245,4 +249,37 @@ async fn two_python_endpoints_of_one_owner_exchange_typed_events() {
             Duration::from_secs(120),
         )
         .await;
+}
+
+#[tokio::test]
+async fn the_python_sdk_talks_tls_to_operations_servers_that_require_it() {
+    let scratch = tempfile::tempdir().unwrap();
+    let appender_root = scratch.path().join("appenders");
+    let tls = kaa_tests::internode_tls::test_ca().node_files();
+    let node = NodeBuilder::standalone_with_admin(PASSWORD)
+        .set("operations.file_appender_root", appender_root.display())
+        .set("operations.tls_certificate", tls.cert.display())
+        .set("operations.tls_private_key", tls.key.display())
+        .start()
+        .await;
+    let fixture = SdkFixture::on(vec![node], scratch, appender_root).await;
+    let installed = install(&fixture).await;
+
+    // Without TLS the Operations server does not talk to the SDK: an error, no crash.
+    let plain = installed.example(&fixture.state_dir("tls-plain"), 0, "tcp");
+    expect_error(plain, &["Operations session"]).await;
+
+    // Trusting the cluster's CA, over Kaatcp and over HTTP.
+    let step = Duration::from_secs(90);
+    for transport in ["tcp", "http"] {
+        let state = fixture.state_dir(&format!("tls-{transport}"));
+        let mut command = installed.example(&state, 5, transport);
+        command.env("KAA_TLS_CA", &tls.ca);
+        let mut device = Example::spawn(command);
+        device.line("CONNECTED", &[], step).await;
+        device.line("CONFIGURATION", &["hello-1"], step).await;
+        device.line("LOGS_DELIVERED", &["5"], step).await;
+        let status = device.stop().await;
+        assert!(status.success(), "{transport}: {status:?}");
+    }
 }
