@@ -200,8 +200,12 @@ assert properties.BOOTSTRAP_SERVERS[0].http_port is None
 }
 
 #[test]
-fn an_unpinned_schema_is_an_empty_record_and_the_project_is_installable() {
+fn unpinned_schemas_are_empty_records_and_the_project_is_installable() {
     let mut spec = spec(every_kind());
+    spec.configuration = None;
+    spec.notification = None;
+    spec.log = None;
+    spec.event_families.clear();
     spec.default_configuration = Some(vec![1, 2, 3]);
     let files = files(&spec).unwrap();
     let text = |path: &str| {
@@ -223,8 +227,10 @@ fn an_unpinned_schema_is_an_empty_record_and_the_project_is_installable() {
     let lines = python(
         &dir,
         r#"
-from kaa_app import Profile, properties
-assert Profile().to_bytes() == b"" and Profile.from_bytes(b"") == Profile()
+from kaa_app import Configuration, LogRecord, Notification, Profile, events, example, properties
+for empty in (Configuration, LogRecord, Notification, Profile):
+    assert empty().to_bytes() == b"" and empty.from_bytes(b"") == empty() and empty().to_json() == "{}"
+assert example._log_record(7) == LogRecord() and events.EVENT_CLASSES == {}
 print(properties.DEFAULT_CONFIGURATION.hex())
 "#,
     );
