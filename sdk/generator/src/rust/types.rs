@@ -141,6 +141,21 @@ impl Rust {
         }
     }
 
+    /// [`Rust::write`] for a record field, an optional value spread over lines as rustfmt
+    /// would.
+    fn write_field(&self, value: &str) -> String {
+        match self {
+            Rust::Option { inner, null } => format!(
+                "match {value} {{\n            None => w.union_branch({null}),\n            \
+                 Some(item) => {{\n                w.union_branch({});\n                {}\n            \
+                 }}\n        }}",
+                1 - null,
+                inner.write("item")
+            ),
+            _ => self.write(value),
+        }
+    }
+
     /// An expression reading a value from `r` (in a function returning `Result<_, AvroError>`).
     fn read(&self) -> String {
         match self {
@@ -436,7 +451,7 @@ impl Module {
             out.push_str("        let _ = w;\n");
         }
         for (_, ident, ty, _) in resolved {
-            writeln!(out, "        {}", ty.write(&format!("&self.{ident}"))).unwrap();
+            writeln!(out, "        {}", ty.write_field(&format!("&self.{ident}"))).unwrap();
         }
         out.push_str("    }\n\n");
         out.push_str("    fn read_avro(r: &mut Reader<'_>) -> Result<Self, AvroError> {\n");
@@ -968,7 +983,7 @@ mod tests {
             "Some(Box::new(<Node as AvroRecord>::read_avro(r)?))",
             "pub children: Vec<Node>,",
             // `[T, "null"]`: the null branch is the second.
-            "None => w.union_branch(1), Some(item) => { w.union_branch(0); w.string(item); }",
+            "None => w.union_branch(1),\n            Some(item) => {\n                w.union_branch(0);\n                w.string(item);",
             "opt: Some(\"s\".to_owned()),",
             "pub lists: BTreeMap<String, Vec<NodeListsValueItem>>,",
             "lists: BTreeMap::from([(\"k\".to_owned(), vec![NodeListsValueItem::Null])]),",
