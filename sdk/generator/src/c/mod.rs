@@ -267,7 +267,8 @@ fn readme(spec: &SdkSpec, roles: &[Role<'_>]) -> String {
          SIGTERM or SIGINT. `KAA_STATE_DIR` (default `./kaa-state`) keeps the endpoint's key pair\n\
          (`key.private`, `key.public`), the last configuration (`configuration`) and the\n\
          unacknowledged log records (`logs`): a restart keeps the identity, the configuration and\n\
-         the pending logs. `KAA_TRANSPORT=http` bootstraps over HTTP (`POST /BS/Sync`, the answer's\n\
+         the pending logs. It subscribes to every optional topic the server lists\n\
+         (`kaa_client_subscribe()`); mandatory topics need nothing. `KAA_TRANSPORT=http` bootstraps over HTTP (`POST /BS/Sync`, the answer's\n\
          signature checked against the server key) instead of Kaatcp (`tcp`, the default);\n\
          Operations sessions are Kaatcp either way.\n\n\
          ## Schemas\n\n{schemas}\n\
