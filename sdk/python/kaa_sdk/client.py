@@ -272,7 +272,7 @@ class KaaClient:
         """Starts connecting in the background."""
         if self._thread is not None:
             raise KaaError("the client was started already")
-        self._thread = threading.Thread(target=self._run, name="kaa-client", daemon=True)
+        self._thread = threading.Thread(target=self._main, name="kaa-client", daemon=True)
         self._thread.start()
 
     def stop(self, timeout=10.0):
@@ -285,14 +285,29 @@ class KaaClient:
                 connection.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        if self._thread is not None:
+        if self._thread is None:
+            self._release()
+        elif self._thread is not threading.current_thread():
             self._thread.join(timeout)
+
+    def _main(self):
+        try:
+            self._run()
+        finally:
+            self._release()
+
+    def _release(self):
+        """Closes the log buffer and the wake-up sockets (the session's thread is done)."""
         self.logs.close()
+        self._wake_read.close()
+        self._wake_write.close()
 
     def log(self, record):
         """Stores a log record (a generated record of the log schema, or Avro bytes) in the
         persistent buffer and returns its id; ``on_logs_delivered`` reports it later. Raises
         :class:`kaa_sdk.logs.LogBufferFull` when the buffer is full."""
+        if self._stopping.is_set():
+            raise KaaError("the client has stopped")
         record_id = self.logs.append(_to_bytes(record))
         self._wake()
         return record_id

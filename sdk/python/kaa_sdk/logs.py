@@ -72,6 +72,8 @@ class LogBuffer:
     def append(self, record):
         """Stores ``record`` (bytes) and returns its id."""
         with self.lock:
+            if self.file.closed:
+                raise KaaError("the log buffer is closed (the client has stopped)")
             if len(self.pending) >= self.max_records:
                 raise LogBufferFull(
                     f"the log buffer is full ({self.max_records} records wait for the server)"
