@@ -224,7 +224,7 @@ fn events(spec: &SdkSpec) -> Result<(String, String), GeneratorError> {
     for (name, fqn, family) in &incoming {
         writeln!(
             out,
-            "    /// `{fqn}` (family `{family}`).\n    #[serde(rename = {fqn:?})]\n    {name}({name}),"
+            "    /// `{fqn}` (family {family:?}).\n    #[serde(rename = {fqn:?})]\n    {name}({name}),"
         )
         .unwrap();
     }
