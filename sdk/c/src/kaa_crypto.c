@@ -151,17 +151,6 @@ static kaa_error_t parse_public(mbedtls_pk_context *pk, const uint8_t *der, size
     return KAA_OK;
 }
 
-kaa_error_t kaa_crypto_check_public_key(const uint8_t *der, size_t len, char *why,
-                                        size_t why_len)
-{
-    mbedtls_pk_context pk;
-    kaa_error_t rc = parse_public(&pk, der, len, why, why_len);
-    if (rc == KAA_OK) {
-        mbedtls_pk_free(&pk);
-    }
-    return rc;
-}
-
 kaa_error_t kaa_crypto_verify(const uint8_t *server_der, size_t server_der_len,
                               const uint8_t *data, size_t len, const uint8_t *signature,
                               size_t signature_len)

@@ -42,10 +42,6 @@ void kaa_crypto_free(kaa_crypto_t *c);
 
 void kaa_sha1(const uint8_t *data, size_t len, uint8_t out[KAA_KEY_HASH]);
 
-/* Checks that `der` is a usable RSA public key (X.509 DER). */
-kaa_error_t kaa_crypto_check_public_key(const uint8_t *der, size_t len, char *why,
-                                        size_t why_len);
-
 /* Checks `signature` (SHA1withRSA) over `data` by the key `server_der`. */
 kaa_error_t kaa_crypto_verify(const uint8_t *server_der, size_t server_der_len,
                               const uint8_t *data, size_t len, const uint8_t *signature,
