@@ -424,6 +424,10 @@ reads `KAA_STATE_DIR` (keys, the kept configuration and the log buffer; default 
 `KAA_EXAMPLE_LOGS` (log records to upload, default 10) and `KAA_TRANSPORT` (`tcp`, the default, or
 `http`).
 
+The archive's files all carry one fixed time: when several SDKs share one `CARGO_TARGET_DIR`,
+`find . -type f -exec touch {{}} +` after unpacking, or cargo may take another SDK's build for this
+one's.
+
 ## What the example does
 
 It builds a `Profile` from the schema's defaults, starts the client and prints one line per
