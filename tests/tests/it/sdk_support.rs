@@ -418,7 +418,10 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 pub(crate) struct Example {
     child: Child,
     lines: mpsc::UnboundedReceiver<String>,
+    /// Every line so far, for failure reports.
     seen: Vec<String>,
+    /// Lines no [`Example::line`] call has taken yet.
+    unmatched: Vec<String>,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
@@ -457,6 +460,7 @@ impl Example {
             child,
             lines,
             seen: Vec::new(),
+            unmatched: Vec::new(),
             stderr,
         }
     }
@@ -477,9 +481,16 @@ impl Example {
         )
     }
 
-    /// Waits for a line starting with `prefix` and holding every one of `words`; fails the test
-    /// with everything the program printed when none comes within `within` or the program ends.
+    /// Waits for a line starting with `prefix` and holding every one of `words` — one printed
+    /// since the last match or earlier but not matched yet, so lines that race each other (1,000
+    /// logs delivered before a configuration change arrives) are not lost; fails the test with
+    /// everything the program printed when none comes within `within` or the program ends.
     pub(crate) async fn line(&mut self, prefix: &str, words: &[&str], within: Duration) -> String {
+        let wanted =
+            |line: &str| line.starts_with(prefix) && words.iter().all(|w| line.contains(w));
+        if let Some(i) = self.unmatched.iter().position(|line| wanted(line)) {
+            return self.unmatched.remove(i);
+        }
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let line = match tokio::time::timeout_at(deadline, self.lines.recv()).await {
@@ -497,9 +508,10 @@ impl Example {
                 ),
             };
             self.seen.push(line.clone());
-            if line.starts_with(prefix) && words.iter().all(|w| line.contains(w)) {
+            if wanted(&line) {
                 return line;
             }
+            self.unmatched.push(line);
         }
     }
 
