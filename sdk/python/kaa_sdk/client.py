@@ -464,6 +464,9 @@ class KaaClient:
             candidates = [s for s in servers if s.transport == self.transport]
             if servers and not candidates:
                 self._error(f"the bootstrap answer lists no {self.transport} Operations server")
+            # Without a session to try, pause before bootstrapping again (sessions pause after
+            # each failure themselves).
+            tried = bool(candidates)
             redirects = 0
             while candidates and not self._stopping.is_set():
                 server = candidates.pop(0)
@@ -502,9 +505,9 @@ class KaaClient:
                 delay = min(delay * 2, self.max_retry_delay)
             if self._stopping.is_set():
                 return
-            if not servers and self._pause(delay):
-                return
-            if not servers:
+            if not tried:
+                if self._pause(delay):
+                    return
                 delay = min(delay * 2, self.max_retry_delay)
 
     def _track_http(self, connection):
