@@ -51,8 +51,9 @@ impl Runtime {
     }
 }
 
-/// The generator version: the crate version and a digest of every embedded runtime file, so an
-/// archive cached under an older runtime is never served by a newer node.
+/// The generator version: the crate version and a digest of every embedded runtime file and of
+/// the lock file the Rust archive's is cut from, so an archive cached under an older runtime is
+/// never served by a newer node.
 pub fn generator_version() -> &'static str {
     static VERSION: OnceLock<String> = OnceLock::new();
     VERSION.get_or_init(|| {
@@ -65,6 +66,7 @@ pub fn generator_version() -> &'static str {
                 digest.update(bytes);
             }
         }
+        digest.update(crate::rust::WORKSPACE_LOCK.as_bytes());
         let hash = digest.finalize();
         let hex: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();
         format!("{}+{hex}", env!("CARGO_PKG_VERSION"))

@@ -9,7 +9,8 @@
 use std::collections::{BTreeSet, VecDeque};
 
 /// The workspace's lock file, read when the generator is built.
-const WORKSPACE_LOCK: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"));
+pub(crate) const WORKSPACE_LOCK: &str =
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"));
 
 /// One `[[package]]` of a lock file.
 struct Package<'l> {

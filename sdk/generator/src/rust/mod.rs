@@ -14,6 +14,7 @@
 //! archives build with the crates.io versions the project tests.
 
 mod lock;
+pub(crate) use lock::WORKSPACE_LOCK;
 mod types;
 
 use std::fmt::Write as _;
