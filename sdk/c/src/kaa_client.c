@@ -69,6 +69,11 @@ struct kaa_client {
     bool accepted;
     uint64_t connack_deadline;
     uint64_t last_write;
+    uint64_t last_read;
+    /* A ping went out and nothing came back yet: the answer is due by ping_deadline (a cut
+     * network sends no FIN, so silence is the only sign). */
+    bool ping_pending;
+    uint64_t ping_deadline;
     char address[300];
     uint8_t *input;
     size_t input_len;
@@ -303,6 +308,7 @@ static void close_session(kaa_client_t *c, bool say_goodbye)
     kaa_session_key_free(&c->key);
     c->accepted = false;
     c->in_flight = false;
+    c->ping_pending = false;
     c->input_len = 0;
 }
 
@@ -453,6 +459,7 @@ static kaa_error_t open_connection(kaa_client_t *c, const char *host, uint16_t p
         return rc;
     }
     snprintf(c->address, sizeof(c->address), "%s:%u", host, (unsigned)port);
+    c->last_read = kaa_pal_now_ms();
     c->input_len = 0;
     c->accepted = false;
     return KAA_OK;
@@ -1027,6 +1034,8 @@ static void session_receive(kaa_client_t *c, uint32_t wait_ms)
             return;
         }
         consume_frame(c, &frame);
+        c->ping_pending = false;
+        c->last_read = kaa_pal_now_ms();
         switch (frame.type) {
         case KAATCP_CONNACK:
             if (frame.code != KAATCP_CONNACK_ACCEPTED) {
@@ -1099,8 +1108,17 @@ static void session_step(kaa_client_t *c, uint32_t max_wait_ms)
                                                c->batch_last, -1);
         }
     }
-    uint64_t ping_at = c->last_write + (uint64_t)c->config.keep_alive_s * 500u;
-    if (c->accepted && now >= ping_at) {
+    if (c->ping_pending && now >= c->ping_deadline) {
+        char why[80];
+        snprintf(why, sizeof(why), "no answer to a ping in %u ms", (unsigned)c->config.timeout_ms);
+        session_failed(c, KAA_ERR_TIMEOUT, why);
+        return;
+    }
+    /* Ping when either direction was quiet for half the keepalive: the server's channel
+     * expires without writes, and a dead network shows only as silence. */
+    uint64_t half = (uint64_t)c->config.keep_alive_s * 500u;
+    uint64_t ping_at = earliest(c->last_write, c->last_read) + half;
+    if (c->accepted && !c->ping_pending && now >= ping_at) {
         kaa_writer_t w;
         kaa_writer_init(&w);
         kaatcp_ping(&w);
@@ -1108,13 +1126,17 @@ static void session_step(kaa_client_t *c, uint32_t max_wait_ms)
             session_failed(c, KAA_ERR_CLOSED, "cannot send a ping");
             return;
         }
-        ping_at = c->last_write + (uint64_t)c->config.keep_alive_s * 500u;
+        c->ping_pending = true;
+        c->ping_deadline = now + c->config.timeout_ms;
     }
     if (send_subscriptions(c) != KAA_OK || send_logs(c) != KAA_OK) {
         session_failed(c, KAA_ERR_CLOSED, "cannot send");
         return;
     }
-    uint64_t until = earliest(now + max_wait_ms, ping_at);
+    uint64_t until = now + max_wait_ms;
+    if (c->accepted) {
+        until = earliest(until, c->ping_pending ? c->ping_deadline : ping_at);
+    }
     if (c->in_flight) {
         until = earliest(until, c->batch_deadline);
     } else if (c->logs.count && c->logs_retry_at > now) {

@@ -13,6 +13,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use kaa_tests::api::{expect, id};
+use nix::sys::signal::Signal;
 use reqwest::Method;
 use serde_json::json;
 use tokio::process::Command;
@@ -86,9 +87,19 @@ fn example(program: &Path, wrapper: &[&str], state_dir: &Path, logs: usize) -> C
 /// A copy of the SDK with `generated/kaa_properties.c` changed by `edit`, built; returns its
 /// example program.
 async fn variant(sdk: &Path, name: &str, edit: impl FnOnce(String) -> String) -> PathBuf {
+    variant_of(sdk, name, "generated/kaa_properties.c", edit).await
+}
+
+/// A copy of the SDK with `file` changed by `edit`, built; returns its example program.
+async fn variant_of(
+    sdk: &Path,
+    name: &str,
+    file: &str,
+    edit: impl FnOnce(String) -> String,
+) -> PathBuf {
     let copy = sdk.parent().unwrap().join(name);
     copy_dir(sdk, &copy);
-    let properties = copy.join("generated/kaa_properties.c");
+    let properties = copy.join(file);
     let text = std::fs::read_to_string(&properties).unwrap();
     let edited = edit(text.clone());
     assert_ne!(edited, text, "the edit of {name} changed nothing");
@@ -401,4 +412,37 @@ async fn the_c_sdk_example_stays_small_during_a_1000_log_run() {
     );
     assert!(peak < 256 * 1024, "peak heap {peak} bytes");
     assert!(idle < 32 * 1024, "idle heap {idle} bytes");
+}
+
+/// A server that falls silent (stopped, as behind a cut network: no FIN, no RST) is noticed by
+/// the unanswered ping, and the device reconnects once it answers again.
+#[tokio::test]
+async fn the_c_sdk_notices_a_silent_server_by_its_unanswered_ping_and_reconnects() {
+    let fixture = SdkFixture::start().await;
+    let sdk = fixture.unpack("c").await;
+    // A keepalive of 4 s: a ping after 2 s of quiet, unanswered after the 10 s timeout.
+    let program = variant_of(&sdk, "short-keepalive", "example/main.c", |text| {
+        text.replace(
+            "    config.callbacks.user = &example;",
+            "    config.keep_alive_s = 4;\n    config.callbacks.user = &example;",
+        )
+    })
+    .await;
+    let mut device = Example::spawn(example(
+        &program,
+        &[],
+        &fixture.state_dir("c-silent-server"),
+        0,
+    ));
+    let step = Duration::from_secs(90);
+    device.line("CONFIGURATION", &["hello-1"], step).await;
+    fixture.nodes[0].signal(Signal::SIGSTOP);
+    let silence = device
+        .line("ERROR", &["no answer to a ping"], Duration::from_secs(60))
+        .await;
+    fixture.nodes[0].signal(Signal::SIGCONT);
+    device.line("CONNECTED", &[], step).await;
+    assert!(device.is_running(), "{silence}");
+    let status = device.stop().await;
+    assert!(status.success(), "{status:?}");
 }
