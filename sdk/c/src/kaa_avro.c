@@ -137,6 +137,7 @@ void kaa_reader_init(kaa_reader_t *r, const uint8_t *data, size_t size)
     r->size = size;
     r->pos = 0;
     r->failed = false;
+    r->depth = 0;
 }
 
 void kaa_reader_fail(kaa_reader_t *r)

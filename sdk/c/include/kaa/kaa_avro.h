@@ -29,7 +29,13 @@ typedef struct {
     size_t size;
     size_t pos;
     bool failed;
+    /* How deep the records being read nest. */
+    unsigned depth;
 } kaa_reader_t;
+
+/* The deepest nesting of records a reader accepts (a recursive schema lets input nest without
+ * end; this keeps the stack bounded). */
+#define KAA_AVRO_MAX_DEPTH 512
 
 /* Avro `bytes` (and the storage of `fixed` values the generator sizes statically). */
 typedef struct {

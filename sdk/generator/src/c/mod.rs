@@ -611,6 +611,151 @@ char *kaa_to_json(const kaa_type_t *type, const void *value)
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// A record that contains itself (through a union, an array and a map) is held by pointer
+    /// where it nests in itself: its values serialize as Avro does, read back, print, free
+    /// (under ASan), and hostile nesting deeper than the reader's limit is refused, not a crash.
+    #[test]
+    fn recursive_records_round_trip_and_bound_their_nesting() {
+        let node = json!({"type": "record", "name": "Node", "namespace": "org.example", "fields": [
+            {"name": "name", "type": "string"},
+            {"name": "children", "type": {"type": "array", "items": "Node"}, "default": []},
+            {"name": "next", "type": ["null", "Node"], "default": null},
+            {"name": "kids", "type": {"type": "map", "values": "Node"}, "default": {}}]});
+        let mut spec = spec();
+        spec.notification = pinned(node);
+        let mut files = files(&spec).unwrap();
+        files.push(File::new("check.c", RECURSION_CHECK));
+        let dir = unpack(&files, "recursion");
+        cc(
+            &dir,
+            &[
+                "-fsanitize=address,undefined",
+                "-fno-sanitize-recover=all",
+                "-o",
+                "check",
+                "check.c",
+                "generated/kaa_types.c",
+                "src/kaa_avro.c",
+                "-lm",
+            ],
+        );
+        let output = Command::new(dir.join("check")).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{:?} {} {}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let mut lines = stdout.lines();
+        let leaf = |name: &str| json!({"name": name, "children": [], "next": null, "kids": {}});
+        let value = json!({"name": "root", "children": [leaf("c")],
+            "next": {"org.example.Node": {"name": "b", "children": [], "kids": {},
+                     "next": {"org.example.Node": leaf("d")}}},
+            "kids": {"k": leaf("e")}});
+        let schema = &spec.notification.as_ref().unwrap().schema;
+        let expected: String = schema
+            .encode_json(&value)
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(lines.next().unwrap(), expected);
+        let printed: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+        assert_eq!(printed, value);
+        assert_eq!(lines.next().unwrap(), "shallow ok, deep refused");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    const RECURSION_CHECK: &str = r#"#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kaa_types.h"
+
+static node_t *leaf(const char *name)
+{
+    node_t *n = node_create_default();
+    n->name = kaa_strdup(name);
+    return n;
+}
+
+int main(void)
+{
+    node_t *root = leaf("root");
+    node_t *c = leaf("c");
+    root->children.items = c; /* one item: the array owns it */
+    root->children.count = 1;
+    node_t *b = leaf("b");
+    b->next.branch = KAA_UNION_NULL_OR_NODE_AS_NODE;
+    b->next.value.as_node = leaf("d");
+    root->next.branch = KAA_UNION_NULL_OR_NODE_AS_NODE;
+    root->next.value.as_node = b;
+    root->kids.keys = malloc(sizeof(char *));
+    root->kids.values = malloc(sizeof(node_t));
+    root->kids.keys[0] = kaa_strdup("k");
+    node_t *e = leaf("e");
+    root->kids.values[0] = *e;
+    free(e);
+    root->kids.count = 1;
+
+    kaa_writer_t w;
+    kaa_writer_init(&w);
+    if (node_serialize(&w, root) != 0) {
+        return 2;
+    }
+    for (size_t i = 0; i < w.size; i++) {
+        printf("%02x", w.data[i]);
+    }
+    printf("\n");
+    node_t back;
+    kaa_reader_t r;
+    kaa_reader_init(&r, w.data, w.size);
+    if (node_deserialize(&r, &back) != 0 || r.pos != w.size) {
+        return 3;
+    }
+    kaa_writer_t json;
+    kaa_writer_init(&json);
+    node_to_json(&json, &back);
+    char *text = (char *)kaa_writer_take(&json, NULL);
+    printf("%s\n", text);
+    free(text);
+    node_free(&back);
+    node_destroy(root);
+    kaa_writer_free(&w);
+
+    /* Nodes nested `levels` deep through `next` (name "", children [], next -> Node, and kids {}
+     * on the way out) or through `children` (name "", one child, and children's end, next
+     * null, kids {} on the way out). */
+    static const int depths[] = {10, 1000, 10, 100000};
+    for (int shape = 0; shape < 4; shape++) {
+        int levels = depths[shape];
+        int through_next = shape < 2;
+        kaa_writer_t deep;
+        kaa_writer_init(&deep);
+        for (int i = 0; i < levels; i++) {
+            kaa_writer_raw(&deep, through_next ? "\x00\x00\x02" : "\x00\x02", through_next ? 3 : 2);
+        }
+        kaa_writer_raw(&deep, "\x00\x00\x00\x00", 4);
+        for (int i = 0; i < levels; i++) {
+            kaa_writer_raw(&deep, "\x00\x00\x00", through_next ? 1 : 3);
+        }
+        node_t nested;
+        kaa_reader_init(&r, deep.data, deep.size);
+        int rc = node_deserialize(&r, &nested);
+        if (rc == 0) {
+            node_free(&nested);
+        }
+        if ((levels == 10) != (rc == 0)) {
+            return 4;
+        }
+        kaa_writer_free(&deep);
+    }
+    printf("shallow ok, deep refused\n");
+    return 0;
+}
+"#;
+
     const DECODER_CHECK: &str = r#"#include <stdio.h>
 #include <string.h>
 #include "kaa_kaatcp.h"

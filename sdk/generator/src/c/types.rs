@@ -29,6 +29,9 @@ pub(super) enum CType {
     String,
     /// A record, by its C base name.
     Record(String),
+    /// A record held through a pointer, where it contains itself (a recursive schema): the
+    /// occurrence inside its own definition, by value, which C cannot hold.
+    Boxed(String),
     /// An enum: C base name and symbols.
     Enum(String, Vec<String>),
     /// A fixed: C base name and size.
@@ -129,7 +132,9 @@ impl CType {
     /// The C base name of a named or composite type (`device_profile`, `kaa_array_string`).
     pub(super) fn base(&self) -> String {
         match self {
-            CType::Record(n) | CType::Enum(n, _) | CType::Fixed(n, _) => n.clone(),
+            CType::Record(n) | CType::Boxed(n) | CType::Enum(n, _) | CType::Fixed(n, _) => {
+                n.clone()
+            }
             _ => format!("kaa_{}", self.mangle()),
         }
     }
@@ -144,7 +149,9 @@ impl CType {
             CType::Double => "double".into(),
             CType::Bytes => "bytes".into(),
             CType::String => "string".into(),
-            CType::Record(n) | CType::Enum(n, _) | CType::Fixed(n, _) => n.clone(),
+            CType::Record(n) | CType::Boxed(n) | CType::Enum(n, _) | CType::Fixed(n, _) => {
+                n.clone()
+            }
             CType::Array(t) => format!("array_{}", t.mangle()),
             CType::Map(t) => format!("map_{}", t.mangle()),
             CType::Union(branches) => {
@@ -165,6 +172,7 @@ impl CType {
             CType::Double => "double".into(),
             CType::Bytes => "kaa_bytes_t".into(),
             CType::String => "char *".into(),
+            CType::Boxed(n) => format!("{n}_t *"),
             _ => format!("{}_t", self.base()),
         }
     }
@@ -192,6 +200,8 @@ pub(super) struct Types {
     named: HashMap<String, (String, String)>,
     defined: HashSet<String>,
     in_progress: HashSet<String>,
+    /// Composite types by C base name: the first resolution of a shape is the one defined.
+    composites: HashMap<String, CType>,
     /// Short names used by more than one full name.
     ambiguous: HashSet<String>,
 }
@@ -220,7 +230,7 @@ impl Types {
 
     /// The C type of `schema`'s root, defining whatever it needs.
     pub(super) fn root(&mut self, schema: &AvroSchema) -> Result<CType, GeneratorError> {
-        self.resolve(schema, schema.root())
+        self.resolve(schema, schema.root(), true)
     }
 
     /// An empty record (for a schema the SDK profile does not pin).
@@ -253,7 +263,14 @@ impl Types {
         }
     }
 
-    fn resolve(&mut self, schema: &AvroSchema, ty: &Type) -> Result<CType, GeneratorError> {
+    /// The C type of `ty`; `by_value` tells whether the place holds it by value (a field, a
+    /// union branch) rather than behind a pointer (array items, map values).
+    fn resolve(
+        &mut self,
+        schema: &AvroSchema,
+        ty: &Type,
+        by_value: bool,
+    ) -> Result<CType, GeneratorError> {
         Ok(match ty {
             Type::Null => CType::Null,
             Type::Boolean => CType::Boolean,
@@ -264,32 +281,44 @@ impl Types {
             Type::Bytes => CType::Bytes,
             Type::String => CType::String,
             Type::Array(item) => {
-                let item = self.resolve(schema, item)?;
+                let item = self.resolve(schema, item, false)?;
                 self.composite(CType::Array(Box::new(item)))
             }
             Type::Map(value) => {
-                let value = self.resolve(schema, value)?;
+                let value = self.resolve(schema, value, false)?;
                 self.composite(CType::Map(Box::new(value)))
             }
             Type::Union(branches) => {
                 let mut resolved = Vec::new();
                 for branch in branches {
-                    resolved.push((self.resolve(schema, branch)?, avro_name(schema, branch)));
+                    resolved.push((
+                        self.resolve(schema, branch, by_value)?,
+                        avro_name(schema, branch),
+                    ));
                 }
                 self.composite(CType::Union(resolved))
             }
-            Type::Named(index) => self.named(schema, &schema.named_types()[*index])?,
+            Type::Named(index) => self.named(schema, &schema.named_types()[*index], by_value)?,
         })
     }
 
     fn composite(&mut self, ty: CType) -> CType {
-        if self.defined.insert(ty.base()) {
-            self.defs.push(Def::Composite { ty: ty.clone() });
+        let base = ty.base();
+        if let Some(known) = self.composites.get(&base) {
+            return known.clone();
         }
+        self.defined.insert(base.clone());
+        self.composites.insert(base, ty.clone());
+        self.defs.push(Def::Composite { ty: ty.clone() });
         ty
     }
 
-    fn named(&mut self, schema: &AvroSchema, named: &Named) -> Result<CType, GeneratorError> {
+    fn named(
+        &mut self,
+        schema: &AvroSchema,
+        named: &Named,
+        by_value: bool,
+    ) -> Result<CType, GeneratorError> {
         let signature = signature(schema, named);
         if let Some((name, known)) = self.named.get(&named.name) {
             if *known != signature {
@@ -298,11 +327,9 @@ impl Types {
                     named.name
                 )));
             }
-            if self.in_progress.contains(&named.name) {
-                return Err(GeneratorError::Unsupported(format!(
-                    "{} is recursive, which the C SDK does not support",
-                    named.name
-                )));
+            if by_value && self.in_progress.contains(&named.name) {
+                // Only records can contain themselves (through a union, array or map).
+                return Ok(CType::Boxed(name.clone()));
             }
             return Ok(ctype_of(name, named));
         }
@@ -354,7 +381,7 @@ impl Types {
             out.push(CField {
                 member,
                 name: field.name.clone(),
-                ty: self.resolve(schema, &field.ty)?,
+                ty: self.resolve(schema, &field.ty, true)?,
                 default: field.default.clone(),
             });
         }
@@ -374,12 +401,19 @@ impl Types {
 
     /// `kaa_types.h`: the type definitions and function declarations.
     pub(super) fn header(&self) -> String {
+        // Records are declared first: a record may hold itself through a pointer.
         let mut out = String::new();
+        for def in &self.defs {
+            if let Def::Record { name, .. } = def {
+                writeln!(out, "typedef struct kaa_record_{name} {name}_t;").unwrap();
+            }
+        }
+        out.push('\n');
         for def in &self.defs {
             let name = def_base(def);
             match def {
                 Def::Record { fields, .. } => {
-                    out.push_str("typedef struct {\n");
+                    writeln!(out, "struct kaa_record_{name} {{").unwrap();
                     if fields.is_empty() {
                         out.push_str("    char unused_; /* a record without fields */\n");
                     }
@@ -387,7 +421,7 @@ impl Types {
                         writeln!(out, "    {}; /* {} */", declare(&f.ty, &f.member), f.name)
                             .unwrap();
                     }
-                    writeln!(out, "}} {name}_t;\n").unwrap();
+                    out.push_str("};\n\n");
                 }
                 Def::Enum { symbols, .. } => {
                     out.push_str("typedef enum {\n");
@@ -637,6 +671,9 @@ fn ser(ty: &CType, v: &str) -> String {
         CType::Double => format!("kaa_avro_write_double(w, {v});\n"),
         CType::Bytes => format!("kaa_avro_write_bytes(w, {v}.data, {v}.size);\n"),
         CType::String => format!("kaa_avro_write_string(w, {v});\n"),
+        CType::Boxed(n) => format!(
+            "if ({v}) {{\n    {n}_serialize(w, {v});\n}} else {{\n    {n}_t zero_;\n    memset(&zero_, 0, sizeof(zero_));\n    {n}_serialize(w, &zero_);\n}}\n"
+        ),
         _ => format!("{}_serialize(w, &{v});\n", ty.base()),
     }
 }
@@ -652,6 +689,9 @@ fn read(ty: &CType, v: &str) -> String {
         CType::Double => format!("{v} = kaa_avro_read_double(r);\n"),
         CType::Bytes => format!("kaa_avro_read_bytes(r, &{v});\n"),
         CType::String => format!("{v} = kaa_avro_read_string(r);\n"),
+        CType::Boxed(n) => format!(
+            "if (!({v} = calloc(1, sizeof(*{v})))) {{\n    kaa_reader_fail(r);\n}} else {{\n    {n}_read(r, {v});\n}}\n"
+        ),
         _ => format!("{}_read(r, &{v});\n", ty.base()),
     }
 }
@@ -661,6 +701,7 @@ fn release(ty: &CType, v: &str) -> String {
     match ty {
         CType::Bytes => format!("free({v}.data);\n"),
         CType::String => format!("free({v});\n"),
+        CType::Boxed(n) => format!("if ({v}) {{\n    {n}_free({v});\n    free({v});\n}}\n"),
         t if t.needs_free() => format!("{}_free(&{v});\n", t.base()),
         _ => String::new(),
     }
@@ -675,6 +716,9 @@ fn json(ty: &CType, v: &str) -> String {
         CType::Float | CType::Double => format!("kaa_json_double(w, {v});\n"),
         CType::Bytes => format!("kaa_json_bytes(w, {v}.data, {v}.size);\n"),
         CType::String => format!("kaa_json_string(w, {v});\n"),
+        CType::Boxed(n) => format!(
+            "if ({v}) {{\n    {n}_to_json(w, {v});\n}} else {{\n    {n}_t zero_;\n    memset(&zero_, 0, sizeof(zero_));\n    {n}_to_json(w, &zero_);\n}}\n"
+        ),
         _ => format!("{}_to_json(w, &{v});\n", ty.base()),
     }
 }
@@ -782,6 +826,18 @@ fn default_code(ty: &CType, value: &Value, v: &str, records: &Records) -> String
                 .unwrap_or(&symbols[0]);
             format!("{v} = {};\n", enum_constant(name, symbol))
         }
+        CType::Boxed(name) => format!(
+            "{v} = calloc(1, sizeof(*{v}));\nif ({v}) {{\n{}}}\n",
+            indent(
+                &default_code(
+                    &CType::Record(name.clone()),
+                    value,
+                    &format!("(*{v})"),
+                    records
+                ),
+                1
+            )
+        ),
         CType::Record(name) => {
             let mut out = format!("{name}_init_default(&{v});\n");
             if let Some(object) = value.as_object() {
@@ -862,6 +918,10 @@ fn record_bodies(fields: &[CField], records: &Records) -> Bodies {
         String::new(),
         String::new(),
     );
+    // Nesting is bounded, so hostile input to a recursive schema cannot exhaust the stack.
+    r.push_str(
+        "if (r->depth >= KAA_AVRO_MAX_DEPTH) {\n    kaa_reader_fail(r);\n    return;\n}\nr->depth++;\n",
+    );
     j.push_str("kaa_json_raw(w, \"{\");\n");
     for (i, field) in fields.iter().enumerate() {
         let v = format!("v->{}", field.member);
@@ -882,6 +942,7 @@ fn record_bodies(fields: &[CField], records: &Records) -> Bodies {
         ));
         j.push_str(&json(&field.ty, &v));
     }
+    r.push_str("r->depth--;\n");
     j.push_str("kaa_json_raw(w, \"}\");\n");
     (
         indent(&init, 1),
