@@ -4,8 +4,9 @@
 //! `_free` and `_to_json` functions (records also `_create_default` and `_destroy`).
 //!
 //! Named types of every schema share one namespace: a full name defined by two schemas must
-//! be defined the same way. Definitions come out in dependency order; recursive schemas are
-//! refused (a C struct cannot hold itself by value).
+//! be defined the same way. Definitions come out in dependency order, records declared ahead;
+//! a record that contains itself holds that occurrence through a pointer ([`CType::Boxed`]),
+//! since a C struct cannot hold itself by value.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
