@@ -275,7 +275,9 @@ fn readme(spec: &SdkSpec, roles: &[Role<'_>]) -> String {
          Every type has `<type>_init_default`, `_serialize`, `_deserialize`, `_free` and `_to_json`\n\
          (records also `_create_default` and `_destroy`); see `generated/kaa_types.h`. Strings are\n\
          heap `char *`, bytes `kaa_bytes_t`, arrays `{{items, count}}`, maps `{{keys, values, count}}`,\n\
-         unions `{{branch, value.as_<type>}}`.\n\n\
+         unions `{{branch, value.as_<type>}}`;\n\
+         a record that contains itself holds that occurrence through a pointer (`<type>_t *`, owned\n\
+         by its parent and freed with it).\n\n\
          ## Use it in your program\n\n\
          ```c\n#include \"kaa_app.h\"\n\nkaa_client_config_t config;\n\
          kaa_client_config_init(&config, &kaa_properties, &kaa_types, \"./kaa-state\");\n\
