@@ -7,7 +7,6 @@
 //! exchanging typed events; and TLS towards Operations transports that require it.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::Command;
@@ -15,7 +14,8 @@ use tokio::process::Command;
 use kaa_tests::node::NodeBuilder;
 
 use crate::sdk_support::{
-    Example, PASSWORD, SdkFixture, device_scenario, expect_error, failover_scenario,
+    Example, PASSWORD, SdkFixture, device_scenario, expect_error, expect_skips_unreachable,
+    failover_scenario, run_tool,
 };
 
 /// An unpacked and installed Python SDK.
@@ -26,27 +26,11 @@ struct Installed {
     python: PathBuf,
 }
 
-/// Runs a setup command, failing the test with its output when it fails.
-async fn run(command: &mut Command, what: &str) {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        output.status.success(),
-        "{what}: {}\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// Downloads the Python SDK, creates a fresh venv next to it and installs the SDK with pip.
 async fn install(fixture: &SdkFixture) -> Installed {
     let sdk = fixture.unpack("python").await;
     let home = sdk.parent().unwrap().to_owned();
-    run(
+    run_tool(
         Command::new("python3")
             .args(["-m", "venv", "venv"])
             .current_dir(&home),
@@ -54,7 +38,7 @@ async fn install(fixture: &SdkFixture) -> Installed {
     )
     .await;
     let python = home.join("venv/bin/python");
-    run(
+    run_tool(
         Command::new(&python)
             .args(["-m", "pip", "install", "--disable-pip-version-check", "-q"])
             .arg(&sdk)
@@ -169,16 +153,7 @@ async fn the_python_sdk_reports_bad_properties_and_an_unreachable_server_without
         ),
         &fixture.state_dir("unreachable-first"),
     );
-    let mut device = Example::spawn(unreachable);
-    let step = Duration::from_secs(90);
-    device
-        .line("ERROR", &[&format!("127.0.0.1:{port}")], step)
-        .await;
-    device.line("CONNECTED", &[], step).await;
-    device.line("CONFIGURATION", &["hello-1"], step).await;
-    assert!(device.is_running());
-    let status = device.stop().await;
-    assert!(status.success(), "{status:?}");
+    expect_skips_unreachable(unreachable, port).await;
 }
 
 #[tokio::test]

@@ -667,3 +667,35 @@ pub(crate) async fn failover_scenario(
     device.line("NOTIFICATION", &["after-failover"], STEP).await;
     assert!(device.stop().await.success());
 }
+
+/// Runs a tool as a device maker would (cmake, cargo, python3 -m venv, pip), failing the test
+/// with its output when it fails.
+pub(crate) async fn run_tool(command: &mut Command, what: &str) {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what}: {}\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs `example`, whose baked-in bootstrap list starts with a server nobody answers on
+/// `unreachable_port` (then the fixture's): an `ERROR` line names that server, then the device
+/// connects to the next one and gets its configuration, still running.
+pub(crate) async fn expect_skips_unreachable(example: Command, unreachable_port: u16) {
+    let mut device = Example::spawn(example);
+    device
+        .line("ERROR", &[&format!("127.0.0.1:{unreachable_port}")], STEP)
+        .await;
+    device.line("CONNECTED", &[], STEP).await;
+    device.line("CONFIGURATION", &["hello-1"], STEP).await;
+    assert!(device.is_running());
+    let status = device.stop().await;
+    assert!(status.success(), "{status:?}");
+}
