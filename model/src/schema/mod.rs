@@ -88,8 +88,8 @@ pub use error::{
     DecodeError, DecodeErrorKind, InvalidDocument, SchemaError, SchemaErrorKind, ValidationError,
 };
 
-pub use types::{Field, Named, NamedKind, Type};
 use types::kind;
+pub use types::{Field, Named, NamedKind, Type, type_name};
 
 /// The deepest nesting of values (records, arrays, maps, union branches) that validation,
 /// encoding and decoding accept; deeper input is an error, which keeps recursion bounded.

@@ -92,7 +92,7 @@ pub struct Field {
 
 /// The name a union branch is known by: its primitive name, `array`, `map`, or a named type's
 /// full name. Also the key of Avro's `{"type": value}` union JSON.
-pub(crate) fn type_name<'t>(types: &'t [Named], ty: &Type) -> &'t str {
+pub fn type_name<'t>(types: &'t [Named], ty: &Type) -> &'t str {
     match ty {
         Type::Null => "null",
         Type::Boolean => "boolean",

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use kaa_model::schema::{Named, NamedKind, Type};
+use kaa_model::schema::{Named, NamedKind, Type, type_name};
 use serde_json::Value;
 
 use crate::GeneratorError;
@@ -547,15 +547,10 @@ impl Module {
         let mut variants: Vec<(String, Option<Rust>, String)> = Vec::new();
         let mut taken = Vec::new();
         for branch in branches {
-            let (wire, variant) = match branch {
-                Type::Named(i) => (
-                    schema.types[*i].name.clone(),
-                    type_ident(schema.types[*i].short_name()),
-                ),
-                other => {
-                    let wire = primitive_name(other);
-                    (wire.to_string(), pascal(wire))
-                }
+            let wire = type_name(schema.types, branch).to_string();
+            let variant = match branch {
+                Type::Named(i) => type_ident(schema.types[*i].short_name()),
+                _ => pascal(&wire),
             };
             let variant = unique(&mut taken, variant);
             let rust = match branch {
@@ -875,23 +870,6 @@ fn unique(taken: &mut Vec<String>, name: String) -> String {
     }
     taken.push(candidate.clone());
     candidate
-}
-
-fn primitive_name(ty: &Type) -> &'static str {
-    match ty {
-        Type::Null => "null",
-        Type::Boolean => "boolean",
-        Type::Int => "int",
-        Type::Long => "long",
-        Type::Float => "float",
-        Type::Double => "double",
-        Type::Bytes => "bytes",
-        Type::String => "string",
-        Type::Array(_) => "array",
-        Type::Map(_) => "map",
-        Type::Union(_) => "union",
-        Type::Named(_) => "named",
-    }
 }
 
 /// `[0, 1, 2]` from Avro's bytes JSON (one char U+0000..U+00FF per byte).
