@@ -119,8 +119,9 @@ kaa_error_t kaa_client_create(kaa_client_t **client, const kaa_client_config_t *
 /* Says goodbye to the server (DISCONNECT) and frees everything. */
 void kaa_client_destroy(kaa_client_t *client);
 
-/* Does the client's work: connects, reads, sends, retries; returns after at most
- * max_wait_ms (or earlier, when a signal arrives). */
+/* Does the client's work: connects, reads, sends, retries. Waiting for news takes at most
+ * max_wait_ms (less when a signal arrives); a step that opens a connection (bootstrap, a new
+ * Operations session) may block up to the network timeout (`timeout_ms`) on each server. */
 kaa_error_t kaa_client_step(kaa_client_t *client, uint32_t max_wait_ms);
 
 /* The SHA-1 of the endpoint's public key (20 bytes): its identity on the server. */
