@@ -9,7 +9,6 @@
 //! under valgrind, both clean (any report fails the example's exit status).
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use kaa_tests::api::{expect, id};
@@ -18,28 +17,15 @@ use reqwest::Method;
 use serde_json::json;
 use tokio::process::Command;
 
-use crate::sdk_support::{Example, SdkFixture, device_scenario, expect_error, failover_scenario};
-
-/// Runs a build command, failing the test with its output when it fails.
-async fn run(command: &mut Command, what: &str) {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        output.status.success(),
-        "{what}: {}\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+use crate::sdk_support::{
+    Example, SdkFixture, device_scenario, expect_error, expect_skips_unreachable,
+    failover_scenario, run_tool,
+};
 
 /// Configures and builds the SDK in `sdk` (into `sdk/<build>`) with `options`; returns the
 /// example program.
 async fn build(sdk: &Path, build: &str, options: &[&str]) -> PathBuf {
-    run(
+    run_tool(
         Command::new("cmake")
             .args(["-B", build])
             .args(options)
@@ -47,7 +33,7 @@ async fn build(sdk: &Path, build: &str, options: &[&str]) -> PathBuf {
         "cmake configure",
     )
     .await;
-    run(
+    run_tool(
         Command::new("cmake")
             .args(["--build", build, "--", "-j2"])
             .current_dir(sdk),
@@ -270,24 +256,16 @@ async fn the_c_sdk_reports_bad_input_without_crashing_and_delivers_offline_logs_
         )
     })
     .await;
-    let mut device = Example::spawn(example(
-        &unreachable,
-        &[],
-        &fixture.state_dir("c-unreachable-first"),
-        0,
-    ));
-    device
-        .line(
-            "ERROR",
-            &[&format!("127.0.0.1:{port}"), "unreachable"],
-            step,
-        )
-        .await;
-    device.line("CONNECTED", &[], step).await;
-    device.line("CONFIGURATION", &["hello-1"], step).await;
-    assert!(device.is_running());
-    let status = device.stop().await;
-    assert!(status.success(), "{status:?}");
+    expect_skips_unreachable(
+        example(
+            &unreachable,
+            &[],
+            &fixture.state_dir("c-unreachable-first"),
+            0,
+        ),
+        port,
+    )
+    .await;
 }
 
 #[tokio::test]
