@@ -1,7 +1,4 @@
-//! The runtimes every archive carries, embedded at build time (see `build.rs`), and the
-//! generator version that names them in cache keys.
-
-use std::sync::OnceLock;
+//! The runtimes every archive carries, embedded at build time (see `build.rs`).
 
 use sha2::{Digest, Sha256};
 
@@ -51,24 +48,14 @@ impl Runtime {
     }
 }
 
-/// The generator version: the crate version and a digest of every embedded runtime file and of
-/// the lock file the Rust archive's is cut from, so an archive cached under an older runtime is
-/// never served by a newer node.
-pub fn generator_version() -> &'static str {
-    static VERSION: OnceLock<String> = OnceLock::new();
-    VERSION.get_or_init(|| {
-        let mut digest = Sha256::new();
-        for table in [RUST_RUNTIME, C_RUNTIME, PYTHON_RUNTIME] {
-            for (path, bytes) in table {
-                digest.update((path.len() as u64).to_le_bytes());
-                digest.update(path.as_bytes());
-                digest.update((bytes.len() as u64).to_le_bytes());
-                digest.update(bytes);
-            }
+/// Feeds every embedded runtime file (path and bytes) into `digest`, for the generator version.
+pub(crate) fn digest_runtimes(digest: &mut Sha256) {
+    for table in [RUST_RUNTIME, C_RUNTIME, PYTHON_RUNTIME] {
+        for (path, bytes) in table {
+            digest.update((path.len() as u64).to_le_bytes());
+            digest.update(path.as_bytes());
+            digest.update((bytes.len() as u64).to_le_bytes());
+            digest.update(bytes);
         }
-        digest.update(crate::rust::WORKSPACE_LOCK.as_bytes());
-        let hash = digest.finalize();
-        let hex: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();
-        format!("{}+{hex}", env!("CARGO_PKG_VERSION"))
-    })
+    }
 }

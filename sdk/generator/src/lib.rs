@@ -22,10 +22,27 @@ mod spec;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
 
 pub use archive::File;
-pub use embedded::generator_version;
 pub use spec::{BootstrapServer, EventClass, EventDirection, EventFamily, PinnedSchema, SdkSpec};
+
+/// The generator version: the crate version and a digest of every embedded runtime file and of
+/// the lock file the Rust archive's is cut from, so an archive cached under an older runtime is
+/// never served by a newer node.
+pub fn generator_version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        let mut digest = Sha256::new();
+        embedded::digest_runtimes(&mut digest);
+        digest.update(rust::WORKSPACE_LOCK.as_bytes());
+        let hash = digest.finalize();
+        let hex: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}+{hex}", env!("CARGO_PKG_VERSION"))
+    })
+}
 
 /// A target language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
