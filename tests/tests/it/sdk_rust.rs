@@ -42,10 +42,12 @@ fn target_dir() -> PathBuf {
 /// Builds the unpacked SDK at `sdk` with `cargo build` and returns its example program; both
 /// examples (`kaa-example`, `kaa-events-example`) are copied into `sdk`.
 async fn build(sdk: &Path) -> PathBuf {
-    // Archive entries carry one fixed time, older than anything built: cargo would take another
-    // archive's build in the shared target dir for this one's.
-    touch(sdk);
+    // Archive entries carry one fixed time, older than anything built, and cargo names a
+    // workspace's units by their path inside it: in the shared target dir it would take another
+    // archive's build for this one's. Touched once this build has its turn, the sources are newer
+    // than every earlier build.
     let _turn = BUILDS.lock().await;
+    touch(sdk);
     let target = target_dir();
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .arg("build")
