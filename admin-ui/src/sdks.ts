@@ -1,7 +1,7 @@
 // Generating an SDK profile's SDK (`GET …/sdk-profiles/{profile}/sdk?target=`): the targets, the
-// request path, the progress shown while the archive is generated and downloaded, the archive's
-// size in words, and the SDK token a new profile may be given (one kept from a Kaa 0.10 SDK).
-import { ApiError, enc } from './api';
+// request path, the progress shown while the archive is generated and downloaded, and the
+// archive's size in words.
+import { enc } from './api';
 
 export type SdkTarget = 'rust' | 'c' | 'python';
 
@@ -69,15 +69,4 @@ export function formatBytes(bytes: number): string {
   }
   const digits = value < 10 ? 2 : value < 100 ? 1 : 0;
   return `${value.toFixed(digits)} ${units[unit]}`;
-}
-
-/**
- * The SDK token field's error for an error from creating a profile: the API's own error at
- * `sdk_token`, or its conflict on the token (a 409 that names no field) put at the field.
- */
-export function sdkTokenError(error: unknown, fieldText: string | undefined): string | undefined {
-  if (fieldText) return fieldText;
-  if (error instanceof ApiError && error.status === 409 && /SDK token/i.test(error.message))
-    return 'Another SDK profile already has this SDK token';
-  return undefined;
 }

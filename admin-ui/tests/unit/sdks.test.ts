@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/api';
-import { cacheHit, fallbackFileName, formatBytes, progressPercent, progressText, SDK_TARGETS, sdkPath, sdkTokenError } from '../../src/sdks';
+import { cacheHit, fallbackFileName, formatBytes, progressPercent, progressText, SDK_TARGETS, sdkPath } from '../../src/sdks';
 
 describe('SDK generation', () => {
   it('offers the three targets the API generates', () => {
@@ -53,21 +52,5 @@ describe('formatBytes', () => {
     expect(formatBytes(5 * 1024 ** 4)).toBe('5120 GB');
     expect(formatBytes(-1)).toBe('—');
     expect(formatBytes(NaN)).toBe('—');
-  });
-});
-
-describe('sdkTokenError', () => {
-  it('shows the API\'s error at the SDK token field, and its conflict on the token there too', () => {
-    expect(sdkTokenError(new ApiError(422, 'invalid', 'must be 1 to 64 of A-Z a-z 0-9 - _', 'sdk_token'), 'must be 1 to 64 of A-Z a-z 0-9 - _')).toBe(
-      'must be 1 to 64 of A-Z a-z 0-9 - _',
-    );
-    expect(sdkTokenError(new ApiError(409, 'conflict', 'already taken or still in use: SDK token'), undefined)).toBe(
-      'Another SDK profile already has this SDK token',
-    );
-  });
-  it('leaves other conflicts and errors above the form', () => {
-    expect(sdkTokenError(new ApiError(409, 'conflict', 'already taken or still in use: SDK profile name'), undefined)).toBeUndefined();
-    expect(sdkTokenError(new ApiError(422, 'invalid', 'too short', 'name'), undefined)).toBeUndefined();
-    expect(sdkTokenError(undefined, undefined)).toBeUndefined();
   });
 });

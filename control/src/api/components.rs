@@ -632,9 +632,12 @@ pub async fn create_sdk_profile(
         .create_sdk_profile(profile)
         .await
         .map_err(|error| match error {
-            kaa_store::StoreError::Conflict("SDK token") => {
-                ApiError::from(error).field("sdk_token")
-            }
+            kaa_store::StoreError::Conflict("SDK token") => ApiError::new(
+                actix_web::http::StatusCode::CONFLICT,
+                "conflict",
+                "another SDK profile already has this SDK token",
+            )
+            .field("sdk_token"),
             other => other.into(),
         })?;
     Ok(HttpResponse::Created().json(SdkProfileView::from(&profile)))

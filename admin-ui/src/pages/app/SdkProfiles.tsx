@@ -10,7 +10,7 @@ import { useApp } from '../../context';
 import { SDK_PINS, sdkProfileBody, type SdkProfileForm } from '../../forms';
 import { can } from '../../roles';
 import {
-  cacheHit, fallbackFileName, progressPercent, progressText, SDK_TARGETS, sdkPath, sdkTokenError, type SdkProgress, type SdkTarget,
+  cacheHit, fallbackFileName, progressPercent, progressText, SDK_TARGETS, sdkPath, type SdkProgress, type SdkTarget,
 } from '../../sdks';
 import { ConfirmButton, Empty, ErrorAlert, formatTime, Loading, saveFile, Token, useAction, useLoad, versionText } from '../../ui';
 
@@ -123,7 +123,7 @@ function NewSdkProfile(props: { path: string; schemas: Schema[][]; maps: EventMa
   };
   const err = (name: string) => fieldError(action.error, name);
   const fields = ['name', 'event_map_ids', 'default_verifier', 'sdk_token', ...SDK_PINS.map((p) => p.field)];
-  const tokenError = sdkTokenError(action.error, err('sdk_token'));
+  const tokenError = err('sdk_token');
 
   return (
     <Paper withBorder p="md">
