@@ -15,7 +15,7 @@ use kaa_tests::node::NodeBuilder;
 
 use crate::sdk_support::{
     Example, PASSWORD, SdkFixture, device_scenario, expect_error, expect_skips_unreachable,
-    failover_scenario, run_tool,
+    failover_scenario, http_scenario, run_tool,
 };
 
 /// An unpacked and installed Python SDK.
@@ -100,16 +100,11 @@ async fn the_python_sdk_installs_with_pip_and_runs_the_device_scenario_over_kaat
     .await;
 
     // Bootstrap and the session over HTTP: the configuration set above, logs acknowledged.
-    let mut device =
-        Example::spawn(installed.example(&fixture.state_dir("python-http"), 20, "http"));
-    let step = Duration::from_secs(90);
-    device.line("CONNECTED", &[], step).await;
-    device.line("CONFIGURATION", &["hello-2"], step).await;
-    device.line("LOGS_DELIVERED", &["20"], step).await;
-    fixture.notify("over-http-3").await;
-    device.line("NOTIFICATION", &["over-http-3"], step).await;
-    let status = device.stop().await;
-    assert!(status.success(), "{status:?}");
+    http_scenario(
+        &fixture,
+        installed.example(&fixture.state_dir("python-http"), 20, "http"),
+    )
+    .await;
 }
 
 #[tokio::test]

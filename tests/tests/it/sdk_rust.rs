@@ -21,7 +21,8 @@ use tokio::process::Command;
 use tokio::sync::Mutex;
 
 use crate::sdk_support::{
-    Example, SdkFixture, device_scenario, expect_error, expect_skips_unreachable, failover_scenario,
+    Example, SdkFixture, device_scenario, expect_error, expect_skips_unreachable,
+    failover_scenario, http_scenario,
 };
 
 /// One build at a time in the shared target dir.
@@ -144,14 +145,7 @@ async fn the_rust_sdk_builds_with_cargo_and_runs_the_device_scenario_over_kaatcp
 
     // Bootstrap and the session over HTTP: the configuration set above, logs acknowledged.
     let state = fixture.state_dir("rust-http");
-    let mut device = Example::spawn(example(&program, &state, 20, "http"));
-    device.line("CONNECTED", &[], STEP).await;
-    device.line("CONFIGURATION", &["hello-2"], STEP).await;
-    device.line("LOGS_DELIVERED", &["20"], STEP).await;
-    fixture.notify("over-http-3").await;
-    device.line("NOTIFICATION", &["over-http-3"], STEP).await;
-    let status = device.stop().await;
-    assert!(status.success(), "{status:?}");
+    http_scenario(&fixture, example(&program, &state, 20, "http")).await;
 }
 
 #[tokio::test]

@@ -699,3 +699,17 @@ pub(crate) async fn expect_skips_unreachable(example: Command, unreachable_port:
     let status = device.stop().await;
     assert!(status.success(), "{status:?}");
 }
+
+/// A device over HTTP (`example` runs with `KAA_TRANSPORT=http` and 20 logs) after
+/// [`device_scenario`]: it connects, gets the configuration set then (`hello-2`), has its 20
+/// logs acknowledged and receives a notification.
+pub(crate) async fn http_scenario(fixture: &SdkFixture, example: Command) {
+    let mut device = Example::spawn(example);
+    device.line("CONNECTED", &[], STEP).await;
+    device.line("CONFIGURATION", &["hello-2"], STEP).await;
+    device.line("LOGS_DELIVERED", &["20"], STEP).await;
+    fixture.notify("over-http-3").await;
+    device.line("NOTIFICATION", &["over-http-3"], STEP).await;
+    let status = device.stop().await;
+    assert!(status.success(), "{status:?}");
+}
