@@ -402,6 +402,20 @@ mod tests {
         dir
     }
 
+    /// Runs the `check` program built in `dir`, failing the test with its output when it fails;
+    /// returns its stdout.
+    fn run_check(dir: &Path) -> String {
+        let output = Command::new(dir.join("check")).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{:?} {} {}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
     fn cc(dir: &Path, args: &[&str]) {
         let output = Command::new("cc")
             .args([
@@ -534,14 +548,7 @@ char *kaa_to_json(const kaa_type_t *type, const void *value)
                 "-lm",
             ],
         );
-        let output = Command::new(dir.join("check")).output().unwrap();
-        assert!(
-            output.status.success(),
-            "{:?} {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8(output.stdout).unwrap();
+        let stdout = run_check(&dir);
         let mut lines = stdout.lines();
         let hex = lines.next().unwrap();
         let schema = &spec.configuration.as_ref().unwrap().schema;
@@ -602,14 +609,7 @@ char *kaa_to_json(const kaa_type_t *type, const void *value)
                 "src/kaa_avro.c",
             ],
         );
-        let output = Command::new(dir.join("check")).output().unwrap();
-        assert!(
-            output.status.success(),
-            "{:?} {} {}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        run_check(&dir);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -641,15 +641,7 @@ char *kaa_to_json(const kaa_type_t *type, const void *value)
                 "-lm",
             ],
         );
-        let output = Command::new(dir.join("check")).output().unwrap();
-        assert!(
-            output.status.success(),
-            "{:?} {} {}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8(output.stdout).unwrap();
+        let stdout = run_check(&dir);
         let mut lines = stdout.lines();
         let leaf = |name: &str| json!({"name": name, "children": [], "next": null, "kids": {}});
         let value = json!({"name": "root", "children": [leaf("c")],
