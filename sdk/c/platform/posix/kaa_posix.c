@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,6 +261,23 @@ kaa_error_t kaa_pal_storage_read(const char *dir, const char *name, uint8_t **da
     return KAA_OK;
 }
 
+/* Writes all `len` bytes of `data` to `fd`, retrying after signals; false on an error. */
+static bool write_all(int fd, const uint8_t *data, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            return false;
+        }
+        done += (size_t)n;
+    }
+    return true;
+}
+
 static kaa_error_t write_file(const char *dir, const char *name, const uint8_t *data,
                               size_t len, mode_t mode)
 {
@@ -277,18 +295,7 @@ static kaa_error_t write_file(const char *dir, const char *name, const uint8_t *
     kaa_error_t result = KAA_ERR_STORAGE;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd >= 0) {
-        size_t done = 0;
-        while (done < len) {
-            ssize_t n = write(fd, data + done, len - done);
-            if (n <= 0) {
-                if (n < 0 && errno == EINTR) {
-                    continue;
-                }
-                break;
-            }
-            done += (size_t)n;
-        }
-        if (done == len && fsync(fd) == 0 && close(fd) == 0) {
+        if (write_all(fd, data, len) && fsync(fd) == 0 && close(fd) == 0) {
             fd = -1;
             if (rename(tmp, path) == 0) {
                 result = KAA_OK;
@@ -334,17 +341,9 @@ kaa_error_t kaa_pal_storage_append(const char *dir, const char *name, const uint
     if (fd < 0) {
         return KAA_ERR_STORAGE;
     }
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, data + done, len - done);
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            close(fd);
-            return KAA_ERR_STORAGE;
-        }
-        done += (size_t)n;
+    if (!write_all(fd, data, len)) {
+        close(fd);
+        return KAA_ERR_STORAGE;
     }
     return close(fd) == 0 ? KAA_OK : KAA_ERR_STORAGE;
 }
