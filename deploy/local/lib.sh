@@ -31,8 +31,8 @@ fail_server() { # name logfile message
   return 1
 }
 
-# True if something accepts TCP connections on 127.0.0.1:<port>.
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# True if something accepts TCP connections on <host>:<port> (host 127.0.0.1 unless given).
+port_open() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
 
 # True if process <pid> is running. A zombie is not: an exited daemon stays one until PID 1 reaps it,
 # which here can take seconds.

@@ -12,6 +12,10 @@
 # CASSANDRA_JVM_OPTS (extra JVM flags, space-separated, added last), CASSANDRA_CQL_PORT,
 # CASSANDRA_STORAGE_PORT, CASSANDRA_JMX_PORT. With other ports and another KAA_INFRA_DIR, a second,
 # independent node runs beside the first (a test that stops its storage uses one of its own).
+# A ring member on another address (the three-host test runs one per network namespace):
+# CASSANDRA_HOST (the address it answers CQL and JMX on; default 127.0.0.1), CASSANDRA_YAML (its own
+# cassandra.yaml, used as is instead of the rendered local template) and CASSANDRA_RACKDC (its
+# cassandra-rackdc.properties, for GossipingPropertyFileSnitch).
 
 CASSANDRA_VERSION=${CASSANDRA_VERSION:-5.0.9}
 CASSANDRA_HEAP=${CASSANDRA_HEAP:-768M}
@@ -19,6 +23,9 @@ CASSANDRA_START_TIMEOUT=${CASSANDRA_START_TIMEOUT:-180}
 CASSANDRA_CQL_PORT=${CASSANDRA_CQL_PORT:-9042}
 CASSANDRA_STORAGE_PORT=${CASSANDRA_STORAGE_PORT:-7000}
 CASSANDRA_JMX_PORT=${CASSANDRA_JMX_PORT:-7199}
+CASSANDRA_HOST=${CASSANDRA_HOST:-127.0.0.1}
+CASSANDRA_YAML=${CASSANDRA_YAML:-}
+CASSANDRA_RACKDC=${CASSANDRA_RACKDC:-}
 CASSANDRA_SRC=$DEPLOY_LOCAL/cassandra
 CASSANDRA_HOME=$KAA_INFRA_CACHE/cassandra-$CASSANDRA_VERSION
 CASSANDRA_LIB=$CASSANDRA_HOME/lib
@@ -81,7 +88,7 @@ cassandra_pid() {
 }
 
 cassandra_probe() {
-  python3 "$DEPLOY_LOCAL/cql_ping.py" --port "$CASSANDRA_CQL_PORT" --timeout 3 -q \
+  python3 "$DEPLOY_LOCAL/cql_ping.py" --host "$CASSANDRA_HOST" --port "$CASSANDRA_CQL_PORT" --timeout 3 -q \
     --query "SELECT release_version FROM system.local"
 }
 
@@ -94,8 +101,8 @@ cassandra_start() {
     rm -f "$CASSANDRA_PIDFILE"
     local p
     for p in $CASSANDRA_CQL_PORT $CASSANDRA_STORAGE_PORT $CASSANDRA_JMX_PORT; do
-      if port_open "$p"; then
-        fail_server cassandra "" "port $p on 127.0.0.1 is taken by another process"; return 1
+      if port_open "$p" "$CASSANDRA_HOST"; then
+        fail_server cassandra "" "port $p on $CASSANDRA_HOST is taken by another process"; return 1
       fi
     done
     java=$(cassandra_java) || { fail_server cassandra "" "no Java 11 or 17 found (Cassandra 5.0 needs one)"; return 1; }
@@ -103,9 +110,14 @@ cassandra_start() {
     [ -n "$jamm" ] || { fail_server cassandra "" "no jars in $CASSANDRA_LIB (install first)"; return 1; }
 
     mkdir -p "$CASSANDRA_RUN"/{conf,data,commitlog,saved_caches,hints,cdc_raw,triggers,logs,tmp}
-    sed -e "s|@RUN@|$CASSANDRA_RUN|g" -e "s|@CQL_PORT@|$CASSANDRA_CQL_PORT|g" \
-        -e "s|@STORAGE_PORT@|$CASSANDRA_STORAGE_PORT|g" \
-        "$CASSANDRA_SRC/cassandra.yaml.tmpl" >"$CASSANDRA_RUN/conf/cassandra.yaml"
+    if [ -n "$CASSANDRA_YAML" ]; then
+      cp "$CASSANDRA_YAML" "$CASSANDRA_RUN/conf/cassandra.yaml"
+    else
+      sed -e "s|@RUN@|$CASSANDRA_RUN|g" -e "s|@CQL_PORT@|$CASSANDRA_CQL_PORT|g" \
+          -e "s|@STORAGE_PORT@|$CASSANDRA_STORAGE_PORT|g" \
+          "$CASSANDRA_SRC/cassandra.yaml.tmpl" >"$CASSANDRA_RUN/conf/cassandra.yaml"
+    fi
+    if [ -n "$CASSANDRA_RACKDC" ]; then cp "$CASSANDRA_RACKDC" "$CASSANDRA_RUN/conf/cassandra-rackdc.properties"; fi
     cp "$CASSANDRA_SRC/logback.xml" "$CASSANDRA_RUN/conf/logback.xml"
     [ -f "$CASSANDRA_LOG" ] && mv -f "$CASSANDRA_LOG" "$CASSANDRA_LOG.1"
 
@@ -126,7 +138,8 @@ cassandra_start() {
       "-Dcassandra-foreground=yes"
     )
     if [ -n "${CASSANDRA_JVM_OPTS:-}" ]; then local extra; read -ra extra <<<"$CASSANDRA_JVM_OPTS"; flags+=("${extra[@]}"); fi
-    flags+=(-cp "$CASSANDRA_LIB/*" org.apache.cassandra.service.CassandraDaemon)
+    # The conf dir is on the class path for cassandra-rackdc.properties.
+    flags+=(-cp "$CASSANDRA_RUN/conf:$CASSANDRA_LIB/*" org.apache.cassandra.service.CassandraDaemon)
     # setsid: the node outlives this shell and its terminal. As root, CAP_IPC_LOCK is dropped so that
     # Cassandra's mlockall fails (a harmless warning) instead of pinning the whole heap in RAM.
     local launch=(setsid)
@@ -141,7 +154,7 @@ cassandra_start() {
   case $rc in
     0) log "cassandra up in ${secs}s" ;;
     2) rm -f "$CASSANDRA_PIDFILE"; fail_server cassandra "$CASSANDRA_LOG" "the process exited during start"; return 1 ;;
-    *) fail_server cassandra "$CASSANDRA_LOG" "no CQL answer on 127.0.0.1:$CASSANDRA_CQL_PORT after ${CASSANDRA_START_TIMEOUT}s"
+    *) fail_server cassandra "$CASSANDRA_LOG" "no CQL answer on $CASSANDRA_HOST:$CASSANDRA_CQL_PORT after ${CASSANDRA_START_TIMEOUT}s"
        cassandra_stop; return 1 ;;
   esac
 }
