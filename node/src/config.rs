@@ -16,7 +16,7 @@ use kaa_cluster::acl::ZkAccess;
 use kaa_control::rebalance::RebalanceSettings;
 use kaa_model::outbound::OutboundPolicy;
 use kaa_model::{Service, ServiceSet};
-use kaa_store::endpoint::EndpointBackend;
+use kaa_store::endpoint::{CassandraReplication, Consistency, EndpointBackend};
 use serde::{Deserialize, Serialize};
 
 /// The commented default configuration, as `kaa-node print-config` prints it.
@@ -471,10 +471,45 @@ pub struct EndpointStoreConfig {
     pub keyspace: String,
     /// Cassandra replicas per row, used when kaa-rs creates the keyspace.
     pub replication_factor: u16,
+    /// Cassandra datacenter of the replicas (NetworkTopologyStrategy); empty: SimpleStrategy.
+    pub datacenter: String,
+    /// Cassandra consistency of every endpoint-store statement.
+    #[serde(with = "consistency_name")]
+    pub consistency: Consistency,
     /// MongoDB connection string or SQL URL; `{data_dir}` is expanded.
     pub url: String,
     /// MongoDB database.
     pub database: String,
+}
+
+/// `[endpoint_store] consistency` by its CQL name (`local_quorum`, …).
+mod consistency_name {
+    use kaa_store::endpoint::{Consistency, consistency_name, parse_consistency};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Consistency, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(consistency_name(*value))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Consistency, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        parse_consistency(&name).map_err(serde::de::Error::custom)
+    }
+}
+
+impl EndpointStoreConfig {
+    /// The Cassandra replication and consistency this section asks for.
+    pub fn cassandra_replication(&self) -> CassandraReplication {
+        CassandraReplication {
+            datacenter: Some(self.datacenter.trim())
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned),
+            replication_factor: self.replication_factor,
+            consistency: self.consistency,
+        }
+    }
 }
 
 impl Default for EndpointStoreConfig {
@@ -484,6 +519,8 @@ impl Default for EndpointStoreConfig {
             contact_points: vec!["127.0.0.1:9042".into()],
             keyspace: "kaa".into(),
             replication_factor: 1,
+            datacenter: String::new(),
+            consistency: Consistency::LocalQuorum,
             url: String::new(),
             database: "kaa".into(),
         }
@@ -720,6 +757,11 @@ impl Config {
                 EndpointStoreKind::Cassandra if store.replication_factor == 0 => {
                     return invalid("endpoint_store.replication_factor", "must be at least 1");
                 }
+                EndpointStoreKind::Cassandra => {
+                    if let Err(error) = store.cassandra_replication().validate() {
+                        return invalid("endpoint_store.datacenter", &error.to_string());
+                    }
+                }
                 EndpointStoreKind::Mongodb | EndpointStoreKind::Sql if store.url.is_empty() => {
                     return invalid("endpoint_store.url", "mongodb and sql stores need a URL");
                 }
@@ -929,7 +971,7 @@ impl Config {
             EndpointStoreKind::Cassandra => EndpointBackend::Cassandra {
                 contact_points: store.contact_points.clone(),
                 keyspace: store.keyspace.clone(),
-                replication_factor: store.replication_factor,
+                replication: store.cassandra_replication(),
             },
             EndpointStoreKind::Mongodb => EndpointBackend::MongoDb {
                 url: self.expand(&store.url),
@@ -996,6 +1038,45 @@ mod tests {
         let error = Config::load(Config::default(), None, &["admin.port=lots".into()]).unwrap_err();
         let message = error.to_string();
         assert!(message.contains("admin.port"), "{message}");
+    }
+
+    #[test]
+    fn cassandra_datacenter_and_consistency_are_checked_by_key() {
+        let load = |entries: &[&str]| {
+            let overrides: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
+            Config::load(cluster_config(), None, &overrides)
+        };
+        let config = load(&[
+            "endpoint_store.datacenter=dc1",
+            "endpoint_store.replication_factor=3",
+            "endpoint_store.consistency=QUORUM",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.endpoint_backend(),
+            EndpointBackend::Cassandra {
+                contact_points: vec!["127.0.0.1:9042".into()],
+                keyspace: "kaa".into(),
+                replication: CassandraReplication {
+                    datacenter: Some("dc1".into()),
+                    replication_factor: 3,
+                    consistency: Consistency::Quorum,
+                },
+            }
+        );
+        let message = load(&["endpoint_store.consistency=serial"])
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("endpoint_store.consistency"), "{message}");
+        assert!(message.contains("local_quorum"), "{message}");
+        let refused = load(&["endpoint_store.datacenter=\"dc1'\""]).unwrap_err();
+        assert!(matches!(
+            refused,
+            ConfigError::Invalid {
+                key: "endpoint_store.datacenter",
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! the batch is stored once every row is.
 //!
 //! The keyspace is the tenant's ([`kaa_model::appender::log_namespace`]), never the endpoint
-//! store's. Contact points a tenant names are resolved and checked against the outbound policy;
+//! store's. Without contact points of its own, the appender writes to the endpoint store's ring
+//! as the store does: keyspaces replicated and statements run at the store's
+//! [`CassandraReplication`] (datacenter, replication factor, consistency). With its own contact
+//! points, keyspaces get SimpleStrategy and writes the driver's default consistency. Contact points a tenant names are resolved and checked against the outbound policy;
 //! the driver connects to the checked addresses, and to the peers the cluster announces only
 //! when the policy admits them too.
 
@@ -17,6 +20,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use kaa_model::appender::{CassandraSettings, ColumnSource, HeaderField};
+use kaa_store::endpoint::CassandraReplication;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::cluster::metadata::Peer;
@@ -55,9 +59,20 @@ impl CassandraSink {
             )));
         }
         let builder = SessionBuilder::new().connection_timeout(CONNECT_TIMEOUT);
-        let builder = match (&settings.contact_points, defaults) {
-            (Some(points), _) => checked(builder, points, &env.outbound).await?,
-            (None, Some(store)) => builder.known_nodes(&store.contact_points),
+        let (builder, replication) = match (&settings.contact_points, defaults) {
+            (Some(points), _) => {
+                let factor = defaults.map_or(1, |store| store.replication.replication_factor);
+                (
+                    checked(builder, points, &env.outbound).await?,
+                    CassandraReplication::simple(factor),
+                )
+            }
+            (None, Some(store)) => (
+                store
+                    .replication
+                    .apply(builder.known_nodes(&store.contact_points)),
+                store.replication.clone(),
+            ),
             (None, None) => {
                 return Err(SinkError::Internal(
                     "no contact_points in the appender and the node's endpoint store is not Cassandra"
@@ -65,7 +80,6 @@ impl CassandraSink {
                 ));
             }
         };
-        let replication = defaults.map_or(1, |c| c.replication_factor);
         let session = builder
             .build()
             .await
@@ -86,10 +100,7 @@ impl CassandraSink {
             .collect();
         let table = format!("{keyspace}.{}", settings.table);
         for statement in [
-            format!(
-                "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = \
-                 {{'class': 'SimpleStrategy', 'replication_factor': {replication}}}"
-            ),
+            replication.create_keyspace_cql(keyspace),
             format!(
                 "CREATE TABLE IF NOT EXISTS {table} (id uuid PRIMARY KEY, {})",
                 definitions.join(", ")

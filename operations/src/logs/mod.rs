@@ -42,7 +42,7 @@ use kaa_idl::endpoint::sync::{
 use kaa_model::appender::{
     CassandraSettings, FileSettings, HeaderField, MongoSettings, RestSettings, log_namespace,
 };
-use kaa_store::endpoint::EndpointBackend;
+use kaa_store::endpoint::{CassandraReplication, EndpointBackend};
 use kaa_store::metadata::{Application, LogAppender, MetadataStore, Page, SdkProfile, now_ms};
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
@@ -64,8 +64,9 @@ pub struct CassandraDefaults {
     pub contact_points: Vec<String>,
     /// The endpoint store's keyspace, which no appender may write to.
     pub keyspace: String,
-    /// Replication of keyspaces the appender creates.
-    pub replication_factor: u16,
+    /// The endpoint store's replication and consistency: keyspaces an appender without contact
+    /// points of its own creates are replicated so, and its writes run at that consistency.
+    pub replication: CassandraReplication,
 }
 
 /// The MongoDB a `mongodb` appender writes to when its settings name none.
@@ -93,12 +94,12 @@ impl StoreDefaults {
             EndpointBackend::Cassandra {
                 contact_points,
                 keyspace,
-                replication_factor,
+                replication,
             } => Self {
                 cassandra: Some(CassandraDefaults {
                     contact_points: contact_points.clone(),
                     keyspace: keyspace.clone(),
-                    replication_factor: *replication_factor,
+                    replication: replication.clone(),
                 }),
                 mongo: None,
             },

@@ -16,14 +16,22 @@
 //! failed write is never believed.
 //!
 //! Statements are prepared once, on first use after [`CassandraEndpoints::prepare`] made the tables.
+//!
+//! [`CassandraReplication`] says how the ring keeps kaa-rs data: the keyspace's replication
+//! (SimpleStrategy, or NetworkTopologyStrategy in one named datacenter) and the consistency of every
+//! statement, set on the session's default execution profile along with a load balancing policy
+//! that prefers that datacenter. Log appenders that write to the same ring apply it too.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::response::query_result::QueryResult;
+pub use scylla::statement::Consistency;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlValue, Row};
 use scylla::{DeserializeRow, DeserializeValue, SerializeRow, SerializeValue};
@@ -81,12 +89,131 @@ const PROFILE_COLUMNS: &str = "endpoint_key_hash, application_id, public_key, ac
     server_profile, group_states, configuration_hash, topic_hash, subscriptions, \
     system_notification_seq, owner_id, node_id, last_seen_ms, version";
 
+/// The consistency levels a configuration may name (the serial ones only apply to the Paxos
+/// phase of lightweight transactions).
+const CONSISTENCIES: [Consistency; 9] = [
+    Consistency::Any,
+    Consistency::One,
+    Consistency::Two,
+    Consistency::Three,
+    Consistency::Quorum,
+    Consistency::All,
+    Consistency::LocalQuorum,
+    Consistency::LocalOne,
+    Consistency::EachQuorum,
+];
+
+/// The lower-case CQL name of `consistency` (`local_quorum`, …), as [`parse_consistency`] reads it.
+pub fn consistency_name(consistency: Consistency) -> &'static str {
+    match consistency {
+        Consistency::Any => "any",
+        Consistency::One => "one",
+        Consistency::Two => "two",
+        Consistency::Three => "three",
+        Consistency::Quorum => "quorum",
+        Consistency::All => "all",
+        Consistency::LocalQuorum => "local_quorum",
+        Consistency::EachQuorum => "each_quorum",
+        Consistency::Serial => "serial",
+        Consistency::LocalSerial => "local_serial",
+        Consistency::LocalOne => "local_one",
+    }
+}
+
+/// The consistency level named `name` (`local_quorum`, `quorum`, …; case-insensitive).
+pub fn parse_consistency(name: &str) -> Result<Consistency, StoreError> {
+    CONSISTENCIES
+        .into_iter()
+        .find(|known| consistency_name(*known).eq_ignore_ascii_case(name.trim()))
+        .ok_or_else(|| {
+            let known: Vec<&str> = CONSISTENCIES.into_iter().map(consistency_name).collect();
+            StoreError::Config(format!(
+                "Cassandra consistency {name:?}: expected one of {}",
+                known.join(", ")
+            ))
+        })
+}
+
+/// How kaa-rs keeps its data on a Cassandra ring: where the replicas of the keyspaces it creates
+/// live and how many of them answer each statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CassandraReplication {
+    /// The datacenter holding the replicas (NetworkTopologyStrategy, and the driver prefers its
+    /// nodes); `None`: SimpleStrategy over the whole ring.
+    pub datacenter: Option<String>,
+    /// Replicas of each row (1 for a single Cassandra node).
+    pub replication_factor: u16,
+    /// Consistency of every statement.
+    pub consistency: Consistency,
+}
+
+impl CassandraReplication {
+    /// SimpleStrategy with `replication_factor` replicas, statements at the driver's default
+    /// consistency (LOCAL_QUORUM).
+    pub fn simple(replication_factor: u16) -> Self {
+        Self {
+            datacenter: None,
+            replication_factor,
+            consistency: Consistency::LocalQuorum,
+        }
+    }
+
+    /// Refuses a replication factor of 0 and datacenter names that are not letters, digits,
+    /// `_` and `-` (the name goes into CQL).
+    pub fn validate(&self) -> Result<(), StoreError> {
+        if self.replication_factor == 0 {
+            return Err(StoreError::Config(
+                "Cassandra replication factor must be at least 1".into(),
+            ));
+        }
+        if let Some(datacenter) = &self.datacenter {
+            let valid = !datacenter.is_empty()
+                && datacenter.len() <= 64
+                && datacenter
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid {
+                return Err(StoreError::Config(format!(
+                    "Cassandra datacenter {datacenter:?}: expected 1 to 64 letters, digits, '_' or '-'"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `CREATE KEYSPACE IF NOT EXISTS <keyspace>` with this replication; `keyspace` must be a
+    /// checked name.
+    pub fn create_keyspace_cql(&self, keyspace: &str) -> String {
+        let factor = self.replication_factor;
+        let replication = match &self.datacenter {
+            None => format!("'class': 'SimpleStrategy', 'replication_factor': {factor}"),
+            Some(datacenter) => {
+                format!("'class': 'NetworkTopologyStrategy', '{datacenter}': {factor}")
+            }
+        };
+        format!("CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {{{replication}}}")
+    }
+
+    /// `builder` running every statement at this consistency, preferring the datacenter's nodes.
+    pub fn apply(&self, builder: SessionBuilder) -> SessionBuilder {
+        let mut policy = DefaultPolicy::builder().token_aware(true);
+        if let Some(datacenter) = &self.datacenter {
+            policy = policy.prefer_datacenter(datacenter.clone());
+        }
+        let profile = ExecutionProfile::builder()
+            .consistency(self.consistency)
+            .load_balancing_policy(policy.build())
+            .build();
+        builder.default_execution_profile_handle(profile.into_handle())
+    }
+}
+
 /// The endpoint store in one Cassandra keyspace.
 #[derive(Clone)]
 pub struct CassandraEndpoints {
     session: Arc<Session>,
     keyspace: String,
-    replication_factor: u16,
+    replication: CassandraReplication,
     statements: Arc<OnceCell<Statements>>,
 }
 
@@ -370,14 +497,10 @@ impl CassandraEndpoints {
     pub(super) async fn connect(
         contact_points: &[String],
         keyspace: &str,
-        replication_factor: u16,
+        replication: &CassandraReplication,
         timeout: Duration,
     ) -> Result<Self, StoreError> {
-        if replication_factor == 0 {
-            return Err(StoreError::Config(
-                "Cassandra replication factor must be at least 1".into(),
-            ));
-        }
+        replication.validate()?;
         let valid = !keyspace.is_empty()
             && keyspace.len() <= 48
             && keyspace
@@ -388,15 +511,24 @@ impl CassandraEndpoints {
                 "Cassandra keyspace {keyspace:?}: expected 1 to 48 letters, digits or '_'"
             )));
         }
-        let session = SessionBuilder::new()
+        let builder = SessionBuilder::new()
             .known_nodes(contact_points)
-            .connection_timeout(timeout)
-            .build()
-            .await?;
+            .connection_timeout(timeout);
+        let session = replication.apply(builder).build().await?;
+        if let Some(datacenter) = &replication.datacenter {
+            let state = session.get_cluster_state();
+            let known = state.replica_locator().datacenter_names();
+            if !known.iter().any(|name| name == datacenter) {
+                return Err(StoreError::Config(format!(
+                    "Cassandra datacenter {datacenter:?} is not in the ring, whose datacenters are {}",
+                    known.join(", ")
+                )));
+            }
+        }
         Ok(Self {
             session: Arc::new(session),
             keyspace: keyspace.to_owned(),
-            replication_factor,
+            replication: replication.clone(),
             statements: Arc::new(OnceCell::new()),
         })
     }
@@ -404,14 +536,7 @@ impl CassandraEndpoints {
     pub(super) async fn prepare(&self) -> Result<(), StoreError> {
         let ks = &self.keyspace;
         self.session
-            .query_unpaged(
-                format!(
-                    "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = \
-                     {{'class': 'SimpleStrategy', 'replication_factor': {}}}",
-                    self.replication_factor
-                ),
-                &[],
-            )
+            .query_unpaged(self.replication.create_keyspace_cql(ks), &[])
             .await?;
         for statement in SCHEMA {
             self.session
@@ -1048,6 +1173,72 @@ mod tests {
         let ttl = ttl_seconds(now + 10_500);
         assert!((10..=11).contains(&ttl), "{ttl}");
         assert_eq!(ttl_seconds(i64::MAX), MAX_TTL_SECONDS as i32);
+    }
+
+    #[test]
+    fn keyspaces_replicate_simply_or_in_the_named_datacenter() {
+        let simple = CassandraReplication::simple(3);
+        assert_eq!(
+            simple.create_keyspace_cql("kaa"),
+            "CREATE KEYSPACE IF NOT EXISTS kaa WITH replication = \
+             {'class': 'SimpleStrategy', 'replication_factor': 3}"
+        );
+        let in_dc1 = CassandraReplication {
+            datacenter: Some("dc-1_east".into()),
+            ..simple
+        };
+        in_dc1.validate().unwrap();
+        assert_eq!(
+            in_dc1.create_keyspace_cql("kaa"),
+            "CREATE KEYSPACE IF NOT EXISTS kaa WITH replication = \
+             {'class': 'NetworkTopologyStrategy', 'dc-1_east': 3}"
+        );
+    }
+
+    #[test]
+    fn datacenter_names_that_could_break_cql_are_refused() {
+        for name in ["", "dc1': 1, 'dc2", "dc 1", "dc1}", &"d".repeat(65)] {
+            let replication = CassandraReplication {
+                datacenter: Some(name.to_owned()),
+                ..CassandraReplication::simple(1)
+            };
+            let error = replication.validate().unwrap_err().to_string();
+            assert!(error.contains("datacenter"), "{name:?}: {error}");
+        }
+        let error = CassandraReplication::simple(0).validate().unwrap_err();
+        assert!(error.to_string().contains("replication factor"), "{error}");
+    }
+
+    #[test]
+    fn consistency_levels_parse_by_their_cql_names() {
+        assert_eq!(
+            parse_consistency("local_quorum").unwrap(),
+            Consistency::LocalQuorum
+        );
+        assert_eq!(parse_consistency("QUORUM").unwrap(), Consistency::Quorum);
+        assert_eq!(
+            parse_consistency("each_quorum").unwrap(),
+            Consistency::EachQuorum
+        );
+        assert_eq!(
+            parse_consistency("local_one").unwrap(),
+            Consistency::LocalOne
+        );
+        assert_eq!(parse_consistency("any").unwrap(), Consistency::Any);
+        for consistency in CONSISTENCIES {
+            assert_eq!(
+                parse_consistency(consistency_name(consistency)).unwrap(),
+                consistency
+            );
+        }
+        // Serial levels only apply to lightweight transactions' Paxos phase.
+        for refused in ["serial", "local_serial", "majority", ""] {
+            let error = parse_consistency(refused).unwrap_err().to_string();
+            assert!(
+                error.contains("expected one of any, one, two, three, quorum, all, local_quorum"),
+                "{refused:?}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod records;
 mod sql;
 
 pub use crate::metadata::Page;
+pub use cassandra::{CassandraReplication, Consistency, consistency_name, parse_consistency};
 pub use records::{
     CredentialStatus, Credentials, EndpointProfile, GroupState, Notification, NotificationKind,
     TopicListEntry, UnicastNotification, UserConfiguration,
@@ -48,10 +49,10 @@ pub enum EndpointBackend {
         /// `host:port` of the nodes to contact first.
         contact_points: Vec<String>,
         /// Keyspace holding kaa-rs tables (letters, digits and `_`); created by
-        /// [`EndpointStore::prepare`] with SimpleStrategy when missing.
+        /// [`EndpointStore::prepare`] with `replication` when missing.
         keyspace: String,
-        /// Replicas of each row when the keyspace is created (1 for a single Cassandra node).
-        replication_factor: u16,
+        /// The keyspace's replication and the consistency of every statement.
+        replication: CassandraReplication,
     },
     /// A MongoDB (wire-compatible) server.
     MongoDb {
@@ -106,12 +107,12 @@ impl EndpointStore {
             EndpointBackend::Cassandra {
                 contact_points,
                 keyspace,
-                replication_factor,
+                replication,
             } => Ok(Self::Cassandra(
                 cassandra::CassandraEndpoints::connect(
                     contact_points,
                     keyspace,
-                    *replication_factor,
+                    replication,
                     Duration::from_secs(5),
                 )
                 .await?,

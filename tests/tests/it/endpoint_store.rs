@@ -9,8 +9,9 @@ use std::future::Future;
 
 use kaa_store::StoreError;
 use kaa_store::endpoint::{
-    CredentialStatus, Credentials, EndpointBackend, EndpointProfile, EndpointStore, GroupState,
-    Notification, NotificationKind, Page, TopicListEntry, UnicastNotification, UserConfiguration,
+    CassandraReplication, Consistency, CredentialStatus, Credentials, EndpointBackend,
+    EndpointProfile, EndpointStore, GroupState, Notification, NotificationKind, Page,
+    TopicListEntry, UnicastNotification, UserConfiguration,
 };
 use kaa_store::metadata::now_ms;
 use kaa_tests::infra;
@@ -69,9 +70,9 @@ impl Fresh {
             Backend::Cassandra => {
                 let keyspace = infra::fresh_keyspace().await;
                 let backend = EndpointBackend::Cassandra {
-                    replication_factor: 1,
                     contact_points: vec![infra::cassandra()],
                     keyspace: keyspace.name.clone(),
+                    replication: CassandraReplication::simple(1),
                 };
                 (Self::Cassandra(Box::new(keyspace)), backend)
             }
@@ -152,6 +153,69 @@ on_every_backend!(
     topic_lists_by_hash,
     owners_and_their_configurations,
 );
+
+/// A production ring names its datacenter: the keyspace is created with NetworkTopologyStrategy
+/// there, and a datacenter the ring does not have is refused when connecting.
+#[tokio::test]
+async fn cassandra_keyspace_in_a_named_datacenter_uses_network_topology_strategy() {
+    infra::ensure_up("cassandra");
+    let keyspace = infra::fresh_keyspace().await;
+    // The single local node's datacenter, as Cassandra names it by default.
+    let in_datacenter = |datacenter: &str| EndpointBackend::Cassandra {
+        contact_points: vec![infra::cassandra()],
+        keyspace: keyspace.name.clone(),
+        replication: CassandraReplication {
+            datacenter: Some(datacenter.to_owned()),
+            replication_factor: 1,
+            consistency: Consistency::LocalQuorum,
+        },
+    };
+    let refused = EndpointStore::connect(&in_datacenter("dc-nowhere"))
+        .await
+        .err()
+        .expect("a datacenter the ring lacks is refused");
+    assert!(
+        refused.to_string().contains("dc-nowhere") && refused.to_string().contains("datacenter1"),
+        "{refused}"
+    );
+
+    let store = EndpointStore::connect(&in_datacenter("datacenter1"))
+        .await
+        .unwrap_or_else(|e| panic!("{}", infra::unreachable("cassandra", e)));
+    store.prepare().await.expect("prepare");
+    store
+        .save_configuration(&key(1), b"body")
+        .await
+        .expect("write at LOCAL_QUORUM");
+    let session = scylla::client::session_builder::SessionBuilder::new()
+        .known_node(infra::cassandra())
+        .build()
+        .await
+        .unwrap();
+    let (replication,): (std::collections::HashMap<String, String>,) = session
+        .query_unpaged(
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
+            (&keyspace.name,),
+        )
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap()
+        .single_row()
+        .unwrap();
+    assert_eq!(
+        replication.get("class").map(String::as_str),
+        Some("org.apache.cassandra.locator.NetworkTopologyStrategy"),
+        "{replication:?}"
+    );
+    assert_eq!(
+        replication.get("datacenter1").map(String::as_str),
+        Some("1"),
+        "{replication:?}"
+    );
+    drop(store);
+    keyspace.drop().await;
+}
 
 // ---- fixtures ----
 
