@@ -61,7 +61,7 @@ Storage (Control and Operations nodes):
   --mongodb URL             MongoDB connection string (endpoint store mongodb)
   --mongodb-database NAME   (default: kaa)
   --endpoint-url URL        SQL endpoint store: a database of its own, not the --sql one
-Internode TLS (one of):
+Internode TLS (one of; without either, the certificate installed for --node-id is kept):
   --ca-dir DIR              the cluster CA (\`kaa-node certs init\`): issues this node's certificate
                             for --public-host into $ETC_DIR/tls/ (kept when still good)
   --tls-ca FILE --tls-cert FILE --tls-key FILE
@@ -213,7 +213,7 @@ ADMIN_PASSWORD=${KAA_ADMIN_PASSWORD:-}
 ZK_LIST="" ZK_AUTH=${KAA_ZK_AUTH:-} ZK_CHROOT="/kaa"
 SQL_URL="" ENDPOINT_STORE="" CASSANDRA_LIST="" CASSANDRA_DC="dc1" REPLICATION=3 CONSISTENCY="quorum"
 KEYSPACE="kaa" MONGODB_URL="" MONGODB_DATABASE="kaa" ENDPOINT_URL=""
-CA_DIR="" TLS_CA="" TLS_CERT="" TLS_KEY="" RENEW_CERT=0
+CA_DIR="" TLS_CA="" TLS_CERT="" TLS_KEY="" RENEW_CERT=0 KEEP_CERT=0
 ADMIN_TLS_CERT="" ADMIN_TLS_KEY="" ENDPOINT_TLS_CERT="" ENDPOINT_TLS_KEY=""
 WAIT=120 NO_START=0 DRY_RUN=0
 # The command line as written into node.toml, secrets left out.
@@ -378,8 +378,11 @@ elif [[ -n $TLS_CA || -n $TLS_CERT || -n $TLS_KEY ]]; then
   [[ -n $TLS_CA && -n $TLS_CERT && -n $TLS_KEY ]] || usage_error "--tls-ca, --tls-cert and --tls-key go together"
   for file in "$TLS_CA" "$TLS_CERT" "$TLS_KEY"; do [[ -f $file ]] || usage_error "no such file: $file"; done
   ((RENEW_CERT == 0)) || usage_error "--renew-cert needs --ca-dir"
+elif [[ -f $ETC_DIR/tls/ca.pem && -f $ETC_DIR/tls/$NODE_ID.pem && -f $ETC_DIR/tls/$NODE_ID.key ]]; then
+  ((RENEW_CERT == 0)) || usage_error "--renew-cert needs --ca-dir"
+  KEEP_CERT=1
 else
-  usage_error "internode TLS: give --ca-dir DIR (the cluster CA) or --tls-ca, --tls-cert and --tls-key"
+  usage_error "internode TLS: give --ca-dir DIR (the cluster CA) or --tls-ca, --tls-cert and --tls-key (no certificate for $NODE_ID in $ETC_DIR/tls yet)"
 fi
 
 check_tls_pair() { # CERT_FLAG CERT_FILE KEY_FLAG KEY_FILE
@@ -509,22 +512,23 @@ EOF
 }
 
 # The environment file: the variables this script manages are replaced, every other line kept
-# (KAA_ADMIN_USER, say). KAA_ADMIN_PASSWORD is kept unless a new one is given.
+# (KAA_ADMIN_USER, say). KAA_ADMIN_PASSWORD is kept unless a new one is given; it comes last.
 render_environment() {
-  local managed='^(KAA_ZOOKEEPER__AUTH|KAA_SQL__URL|KAA_ENDPOINT_STORE__URL)='
-  [[ -z $ADMIN_PASSWORD ]] || managed='^(KAA_ZOOKEEPER__AUTH|KAA_SQL__URL|KAA_ENDPOINT_STORE__URL|KAA_ADMIN_PASSWORD)='
+  local managed='^(KAA_ZOOKEEPER__AUTH|KAA_SQL__URL|KAA_ENDPOINT_STORE__URL|KAA_ADMIN_PASSWORD)='
   if [[ -f $ENV_FILE ]]; then
     grep -Ev "$managed" "$ENV_FILE" || true
   else
     cat <<EOF
 # Secrets of kaa-node.service (EnvironmentFile=), one KEY=value a line; mode 0640 root:$RUN_USER.
 # KAA_SECTION__KEY variables override node.toml's [section] key. setup-host.sh rewrites the
-# KAA_ZOOKEEPER__AUTH, KAA_SQL__URL and KAA_ENDPOINT_STORE__URL lines and keeps the others.
+# KAA_ZOOKEEPER__AUTH, KAA_SQL__URL and KAA_ENDPOINT_STORE__URL lines (KAA_ADMIN_PASSWORD when
+# given one) and keeps the others.
 # KAA_ADMIN_USER / KAA_ADMIN_PASSWORD name the first admin, created on the first start of the
 # first Control node only; remove the password once you have logged in and changed it.
 EOF
   fi
   echo "$env_text"
+  if [[ -z $ADMIN_PASSWORD && -f $ENV_FILE ]]; then grep -E '^KAA_ADMIN_PASSWORD=' "$ENV_FILE" || true; fi
 }
 
 # The lines of the variables this script manages.
@@ -564,15 +568,16 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 # Installs CONTENT (stdin) as FILE with MODE and OWNER unless FILE already holds it; a replaced
 # file is kept as FILE.<time> when KEEP is 1.
 install_text() { # FILE MODE OWNER KEEP
-  local file=$1 mode=$2 owner=$3 keep=$4 tmp
-  tmp=$(mktemp "$file.new.XXXXXX")
-  cat >"$tmp"
-  if [[ -f $file ]] && cmp -s "$tmp" "$file"; then
-    rm -f "$tmp"
+  local file=$1 mode=$2 owner=$3 keep=$4 content tmp
+  content=$(cat; echo .)
+  content=${content%.}
+  if [[ -f $file ]] && cmp -s "$file" <(printf '%s' "$content"); then
     chmod "$mode" "$file"; chown "$owner" "$file"
     say "$file unchanged"
     return 0
   fi
+  tmp=$(mktemp "$file.new.XXXXXX")
+  printf '%s' "$content" >"$tmp"
   chmod "$mode" "$tmp"; chown "$owner" "$tmp"
   if [[ -f $file ]] && ((keep)); then
     cp -p "$file" "$file.$STAMP"
@@ -607,7 +612,9 @@ cert_covers_host() { # CERT
   else grep -qiwF "DNS:$PUBLIC_HOST" <<<"$sans"; fi
 }
 cert=$TLS_DIR/$NODE_ID.pem key=$TLS_DIR/$NODE_ID.key
-if [[ -n $CA_DIR ]]; then
+if ((KEEP_CERT)); then
+  say "internode certificate $cert kept (no --ca-dir or --tls-* given)"
+elif [[ -n $CA_DIR ]]; then
   if ((RENEW_CERT == 0)) && [[ -f $cert && -f $key ]] && cmp -s "$CA_DIR/ca.pem" "$TLS_DIR/ca.pem" \
      && cert_covers_host "$cert"; then
     say "internode certificate $cert is still good"
@@ -670,7 +677,7 @@ while :; do
     die "dependencies still failing after ${WAIT}s (see above); fix them and run me again"
   fi
   echo "    still failing ($((deadline - SECONDS))s left):"
-  grep -v '^ok ' <<<"$deps_output" | indent || true
+  grep -v '^ok ' <<<"$deps_output" | indent | indent || true
   sleep 5
 done
 
