@@ -30,6 +30,7 @@ certificate in $ETC_DIR/tls/, creates the node keys in $DATA_DIR/keys (as user $
 runs \`kaa-node check-config\` and \`kaa-node check-deps\` (retrying for --wait seconds), then
 \`systemctl enable --now kaa-node\` and waits for /ready. Without systemd, or with --no-start,
 it prints how to start the node instead. Running it again with the same flags changes nothing.
+Every flag also takes the form --flag=VALUE (for a value that starts with --).
 
 Node:
   --node-id NAME            unique node id, also the certificate's name (default: short host name)
@@ -219,8 +220,10 @@ WAIT=120 NO_START=0 DRY_RUN=0
 # The command line as written into node.toml, secrets left out.
 RECORDED_FLAGS=()
 
-need_value() { [[ $# -ge 2 && $2 != --* ]] || usage_error "$1 needs a value"; }
+# A flag's value is the next argument, unless that looks like a flag (--flag=VALUE takes any).
+need_value() { [[ $# -ge 2 && ( $2 != --* || $JOINED == 1 ) ]] || usage_error "$1 needs a value"; }
 
+JOINED=0
 while [[ $# -gt 0 ]]; do
   flag=$1
   case $flag in
@@ -228,12 +231,12 @@ while [[ $# -gt 0 ]]; do
     --no-start) NO_START=1; shift; continue ;;
     --dry-run) DRY_RUN=1; shift; continue ;;
     --renew-cert) RENEW_CERT=1; shift; continue ;;
-    --*=*) set -- "${flag%%=*}" "${flag#*=}" "${@:2}"; continue ;;
+    --*=*) set -- "${flag%%=*}" "${flag#*=}" "${@:2}"; JOINED=1; continue ;;
     --node-id|--services|--public-host|--endpoint-host|--admin-host|--admin-password|--zookeeper|\
     --zookeeper-auth|--zookeeper-chroot|--sql|--endpoint-store|--cassandra|--cassandra-dc|\
     --replication|--consistency|--keyspace|--mongodb|--mongodb-database|--endpoint-url|--ca-dir|\
     --tls-ca|--tls-cert|--tls-key|--admin-tls-cert|--admin-tls-key|--endpoint-tls-cert|\
-    --endpoint-tls-key|--wait) need_value "$@" ;;
+    --endpoint-tls-key|--wait) need_value "$@"; JOINED=0 ;;
     --*) usage_error "unknown flag '$flag'" ;;
     *) usage_error "unexpected argument '$flag'" ;;
   esac
