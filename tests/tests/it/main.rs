@@ -10,6 +10,7 @@ mod endpoint_cluster;
 mod endpoint_path;
 mod endpoint_store;
 mod events_api;
+mod fleet;
 mod internode_tls;
 mod load_balancing;
 mod log_collection;
