@@ -617,6 +617,8 @@ cert_covers_host() { # CERT
 cert=$TLS_DIR/$NODE_ID.pem key=$TLS_DIR/$NODE_ID.key
 if ((KEEP_CERT)); then
   say "internode certificate $cert kept (no --ca-dir or --tls-* given)"
+  cert_covers_host "$cert" \
+    || echo "$PROG: note: the kept certificate may not name $PUBLIC_HOST or may expire within 30 days; if so, run me again with --ca-dir DIR --renew-cert" >&2
 elif [[ -n $CA_DIR ]]; then
   if ((RENEW_CERT == 0)) && [[ -f $cert && -f $key ]] && cmp -s "$CA_DIR/ca.pem" "$TLS_DIR/ca.pem" \
      && cert_covers_host "$cert"; then
