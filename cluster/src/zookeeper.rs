@@ -162,6 +162,14 @@ async fn supervise(
     info!("zookeeper session closed");
 }
 
+/// Opens one session as the node's supervisor does (authenticated, the chroot created when
+/// missing) and returns its client rooted at the chroot, or the first error; for checking that
+/// ZooKeeper answers before a node starts (`kaa-node check-deps`).
+pub async fn connect_once(settings: &ZkSettings) -> Result<zk::Client, ZkError> {
+    validate_chroot(&settings.chroot)?;
+    open_session(settings).await
+}
+
 async fn open_session(settings: &ZkSettings) -> Result<zk::Client, ZkError> {
     let mut connector = zk::Client::connector()
         .with_session_timeout(settings.session_timeout)

@@ -4,8 +4,11 @@
 //! services in one process on embedded storage; `kaa-node print-config` prints the commented
 //! default configuration. See [`config`] for how settings are layered. `kaa-node certs init` and
 //! `kaa-node certs issue` make the cluster CA and the node certificates of internode mutual TLS.
+//! `kaa-node keys init` creates the node's endpoint key pair ahead of its first start;
+//! `kaa-node check-deps` tells whether the servers the configuration names answer.
 
 mod admin;
+mod check;
 mod config;
 mod internode;
 mod node;
@@ -15,10 +18,12 @@ use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use kaa_cluster::rpc::certs::{self, NodeSubject};
 use kaa_model::redact;
+use kaa_transport::keys::NodeKeys;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -64,6 +69,15 @@ enum Command {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Connect to each server the configuration's services depend on (ZooKeeper, the SQL
+    /// database, the endpoint store) and say whether it answers; exits 1 if one does not.
+    CheckDeps {
+        /// How long each check may take.
+        #[arg(long, default_value = "10s", value_parser = humantime_serde::re::humantime::parse_duration)]
+        timeout: Duration,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,6 +113,15 @@ enum CertsCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
+    /// Create the node's key pair in `<node.data_dir>/keys` as the node does on first start
+    /// (an existing one is kept), and print its public key and fingerprint.
+    Init {
+        /// The node's data dir (default: `node.data_dir` of the configuration).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
     /// Install an existing key pair (a Kaa 0.10 server's, say) as the node's, so devices that
     /// carry its public key keep working; into `<node.data_dir>/keys` of the configuration.
     Import {
@@ -122,31 +145,61 @@ enum KeysCommand {
 
 impl KeysCommand {
     fn run(self) -> anyhow::Result<String> {
-        let KeysCommand::Import {
-            private,
-            public,
-            replace,
-            data_dir,
-            settings,
-        } = self;
-        let data_dir = match data_dir {
-            Some(dir) => dir,
-            None => settings.load(Config::default())?.node.data_dir,
-        };
-        let read = |path: &PathBuf| {
-            std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-        };
-        let private = read(&private)?;
-        let public = public.as_ref().map(read).transpose()?;
-        let keys =
-            kaa_transport::keys::NodeKeys::import(&data_dir, &private, public.as_deref(), replace)?;
-        use base64::Engine as _;
-        Ok(format!(
-            "installed the node key pair in {}\npublic key (X.509, base64): {}",
-            data_dir.join("keys").display(),
-            base64::engine::general_purpose::STANDARD.encode(keys.public_der())
-        ))
+        match self {
+            KeysCommand::Init { data_dir, settings } => {
+                let data_dir = data_dir_of(data_dir, &settings)?;
+                node::create_data_dir(&data_dir).map_err(|e| {
+                    anyhow::anyhow!("cannot create the data dir {}: {e}", data_dir.display())
+                })?;
+                let existed = NodeKeys::exist(&data_dir);
+                let keys = NodeKeys::load_or_create(&data_dir)?;
+                let done = if existed { "kept the" } else { "created the" };
+                Ok(describe_keys(done, &data_dir, &keys))
+            }
+            KeysCommand::Import {
+                private,
+                public,
+                replace,
+                data_dir,
+                settings,
+            } => {
+                let data_dir = data_dir_of(data_dir, &settings)?;
+                let read = |path: &PathBuf| {
+                    std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+                };
+                let private = read(&private)?;
+                let public = public.as_ref().map(read).transpose()?;
+                let keys = NodeKeys::import(&data_dir, &private, public.as_deref(), replace)?;
+                Ok(describe_keys("installed the", &data_dir, &keys))
+            }
+        }
     }
+}
+
+/// `--data-dir`, or `node.data_dir` of the configuration.
+fn data_dir_of(data_dir: Option<PathBuf>, settings: &SettingsArgs) -> anyhow::Result<PathBuf> {
+    match data_dir {
+        Some(dir) => Ok(dir),
+        None => Ok(settings.load(Config::default())?.node.data_dir),
+    }
+}
+
+/// What `keys` did, with the public key (base64 of its X.509 DER, as SDKs carry it) and its
+/// fingerprint as the admin UI's cluster page shows it.
+fn describe_keys(done: &str, data_dir: &std::path::Path, keys: &NodeKeys) -> String {
+    use base64::Engine as _;
+    format!(
+        "{done} node key pair in {}\npublic key (X.509, base64): {}\n\
+         fingerprint (SHA-256, openssl dgst -sha256 -c): {}\n\
+         SHA-1 (hex): {}",
+        data_dir.join("keys").display(),
+        base64::engine::general_purpose::STANDARD.encode(keys.public_der()),
+        keys.fingerprint(),
+        kaa_idl::endpoint::crypto::sha1(keys.public_der())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+    )
 }
 
 impl CertsCommand {
@@ -219,7 +272,13 @@ fn main() -> ExitCode {
                     println!("{report}");
                     ExitCode::SUCCESS
                 }
-                Err(error) => fail("cannot import the key pair", &error),
+                Err(error) => fail("cannot set up the node key pair", &error),
+            };
+        }
+        Some(Command::CheckDeps { timeout, settings }) => {
+            return match settings.load(Config::default()) {
+                Ok(config) => check_deps(&config, timeout),
+                Err(error) => fail("invalid configuration", &error),
             };
         }
         Some(Command::CheckConfig {
@@ -267,6 +326,26 @@ fn main() -> ExitCode {
             tracing::error!("{}", redact::text(&format!("{error:#}")));
             fail("node failed", &error)
         }
+    }
+}
+
+/// `kaa-node check-deps`: one line per dependency, exit 1 if one failed.
+fn check_deps(config: &Config, timeout: Duration) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail("cannot start the async runtime", &error.into()),
+    };
+    let checked = runtime.block_on(check::check_deps(config, timeout));
+    for line in &checked {
+        println!("{line}");
+    }
+    if checked.iter().all(|c| c.outcome.is_ok()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -367,7 +367,7 @@ fn tls_config(
 /// Creates the data dir (and missing parents) readable by the node's user only (0700): it holds
 /// the node's private key and, standalone, its databases. An existing dir is left as the operator
 /// made it, with a warning when others may read it.
-fn create_data_dir(dir: &std::path::Path) -> std::io::Result<()> {
+pub(crate) fn create_data_dir(dir: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)

@@ -50,10 +50,9 @@ pub struct SqlDatabase {
 }
 
 impl SqlDatabase {
-    /// Connects to `url`; for SQLite the database file is created when missing.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+    /// The URL the driver is given for `url`, and its dialect.
+    fn driver_url(url: &str) -> Result<(Dialect, String), StoreError> {
         sqlx::any::install_default_drivers();
-
         let dialect = Dialect::from_url(url)?;
         let url = match dialect {
             // `mariadb://` is our alias; the driver knows only `mysql://`.
@@ -64,6 +63,24 @@ impl SqlDatabase {
             }
             _ => url.to_owned(),
         };
+        Ok((dialect, url))
+    }
+
+    /// Opens one connection to `url` and runs `SELECT 1`, failing with the first error (a pool
+    /// retries refused connections until its timeout, which hides why): for checking that a
+    /// database answers before a node starts.
+    pub async fn check(url: &str) -> Result<(), StoreError> {
+        use sqlx::Connection as _;
+        let (_, url) = Self::driver_url(url)?;
+        let mut connection = sqlx::AnyConnection::connect(&url).await?;
+        sqlx::query("SELECT 1").execute(&mut connection).await?;
+        connection.close().await?;
+        Ok(())
+    }
+
+    /// Connects to `url`; for SQLite the database file is created when missing.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let (dialect, url) = Self::driver_url(url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))

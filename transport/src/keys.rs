@@ -48,6 +48,11 @@ impl std::fmt::Debug for NodeKeys {
 }
 
 impl NodeKeys {
+    /// Whether `<data_dir>/keys` holds a key pair already.
+    pub fn exist(data_dir: &Path) -> bool {
+        data_dir.join("keys").join("node.private").exists()
+    }
+
     /// Loads the pair from `<data_dir>/keys`, creating it on first start.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
         let dir = data_dir.join("keys");
@@ -161,6 +166,15 @@ impl NodeKeys {
     pub fn public_der(&self) -> &[u8] {
         &self.public_der
     }
+
+    /// The public key's fingerprint as the admin UI's cluster page shows it and
+    /// `openssl dgst -sha256 -c` prints it: the SHA-256 of the DER in colon-separated hex.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(&self.public_der);
+        let bytes: Vec<String> = digest.iter().map(|b| format!("{b:02x}")).collect();
+        bytes.join(":")
+    }
 }
 
 /// The DER inside `bytes`: `bytes` itself, or the base64 body of its PEM block `-----BEGIN
@@ -218,6 +232,26 @@ mod tests {
             "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
             lines.join("\n")
         )
+    }
+
+    #[test]
+    fn keys_are_seen_and_fingerprinted_as_openssl_does() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!NodeKeys::exist(dir.path()));
+        let created = NodeKeys::load_or_create(dir.path()).unwrap();
+        assert!(NodeKeys::exist(dir.path()));
+        // SHA-256 of a DER known by `printf abc | openssl dgst -sha256 -c`.
+        let abc = NodeKeys {
+            public_der: b"abc".as_slice().into(),
+            ..created.clone()
+        };
+        assert_eq!(
+            abc.fingerprint(),
+            "ba:78:16:bf:8f:01:cf:ea:41:41:40:de:5d:ae:22:23:\
+             b0:03:61:a3:96:17:7a:9c:b4:10:ff:61:f2:00:15:ad"
+        );
+        let fingerprint = created.fingerprint();
+        assert_eq!(fingerprint.len(), 32 * 3 - 1, "{fingerprint}");
     }
 
     #[test]

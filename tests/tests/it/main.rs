@@ -18,6 +18,7 @@ mod login_memory;
 mod metadata_events;
 mod metadata_store;
 mod node_lifecycle;
+mod node_setup;
 mod owner_configurations;
 mod owners_events;
 mod schemathesis;
