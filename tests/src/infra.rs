@@ -179,6 +179,31 @@ impl FreshKeyspace {
     }
 }
 
+/// The `replication` options of keyspace `name` on the server of [`cassandra`]: `class` (e.g.
+/// `org.apache.cassandra.locator.NetworkTopologyStrategy`) and the replicas per datacenter (or
+/// `replication_factor`); empty when the keyspace does not exist.
+pub async fn keyspace_replication(name: &str) -> std::collections::HashMap<String, String> {
+    let session = scylla::client::session_builder::SessionBuilder::new()
+        .known_node(cassandra())
+        .connection_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .await
+        .unwrap_or_else(|e| panic!("{}", unreachable("cassandra", e)));
+    let rows = session
+        .query_unpaged(
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
+            (name,),
+        )
+        .await
+        .expect("read system_schema.keyspaces")
+        .into_rows_result()
+        .expect("rows");
+    rows.maybe_first_row::<(std::collections::HashMap<String, String>,)>()
+        .expect("replication map")
+        .map(|(replication,)| replication)
+        .unwrap_or_default()
+}
+
 /// A MongoDB database name no test uses yet, on the server of [`mongodb`] (which must answer
 /// now). [`FreshMongoDatabase::drop`] removes whatever the test created in it.
 pub async fn fresh_mongo_database() -> FreshMongoDatabase {

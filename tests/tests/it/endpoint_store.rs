@@ -187,22 +187,7 @@ async fn cassandra_keyspace_in_a_named_datacenter_uses_network_topology_strategy
         .save_configuration(&key(1), b"body")
         .await
         .expect("write at LOCAL_QUORUM");
-    let session = scylla::client::session_builder::SessionBuilder::new()
-        .known_node(infra::cassandra())
-        .build()
-        .await
-        .unwrap();
-    let (replication,): (std::collections::HashMap<String, String>,) = session
-        .query_unpaged(
-            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
-            (&keyspace.name,),
-        )
-        .await
-        .unwrap()
-        .into_rows_result()
-        .unwrap()
-        .single_row()
-        .unwrap();
+    let replication = infra::keyspace_replication(&keyspace.name).await;
     assert_eq!(
         replication.get("class").map(String::as_str),
         Some("org.apache.cassandra.locator.NetworkTopologyStrategy"),

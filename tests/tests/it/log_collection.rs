@@ -376,6 +376,8 @@ async fn no_acknowledged_record_is_lost_when_the_operations_node_is_killed_mid_u
             .set("sql.url", &database.url)
             .set("endpoint_store.backend", "cassandra")
             .set("endpoint_store.keyspace", &keyspace.name)
+            .set("endpoint_store.datacenter", "datacenter1")
+            .set("endpoint_store.consistency", "quorum")
     };
     // The Operations-only node sorts first: the endpoint uploads there until it is killed.
     let mut worker = member("node-a-ops", false).spawn().unwrap();
@@ -391,7 +393,8 @@ async fn no_acknowledged_record_is_lost_when_the_operations_node_is_killed_mid_u
     let (developer, app, sdk_token) = logging_application(&control).await;
     let namespace = log_namespace(&owner_ids(&developer, &app).await.0);
     // No contact points: the appender writes to the tenant's keyspace on the nodes' own
-    // Cassandra (the operator's servers, which need no allow-list entry).
+    // Cassandra (the operator's servers, which need no allow-list entry), replicated in the
+    // store's datacenter at the store's consistency.
     add_appender(
         &developer,
         &app,
@@ -426,6 +429,13 @@ async fn no_acknowledged_record_is_lost_when_the_operations_node_is_killed_mid_u
     let rows = cassandra_seqs(&infra::cassandra(), &format!("{namespace}.readings")).await;
     let stored = rows.len();
     let duplicates = check_complete("cassandra", &tally(rows), RECORDS as i64);
+    // The appender wrote to the store's ring as the store does: in its datacenter.
+    let replication = infra::keyspace_replication(&namespace).await;
+    assert_eq!(
+        replication.get("datacenter1").map(String::as_str),
+        Some("1"),
+        "{replication:?}"
+    );
     println!(
         "kill -9 mid-upload: {RECORDS} records, {acked_before_kill} acknowledged by the killed node {to_worker}, \
          all {} acknowledged after {:.1}s ({:.1}s after the kill; {:.0} records/s overall); \
