@@ -12,8 +12,10 @@
 //! FAILED sql postgres://kaa:***@10.0.0.11/kaa: connection refused
 //! ```
 //!
-//! Embedded SQLite is only read, so a check run as another user never creates a database file
-//! the node then cannot write.
+//! The SQL database is reached with one connection, not a pool, so a refused connection is
+//! reported as such at once. As the node does, the ZooKeeper check creates the cluster's chroot
+//! when it is missing (which also proves the credentials may). Embedded SQLite is only read, so a
+//! check run as another user never creates a database file the node then cannot write.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
