@@ -20,7 +20,9 @@
 //! [`CassandraReplication`] says how the ring keeps kaa-rs data: the keyspace's replication
 //! (SimpleStrategy, or NetworkTopologyStrategy in one named datacenter) and the consistency of every
 //! statement, set on the session's default execution profile along with a load balancing policy
-//! that prefers that datacenter. Log appenders that write to the same ring apply it too.
+//! that sends statements to that datacenter's nodes only (a LOCAL_* consistency means that
+//! datacenter only when the coordinator is in it). Log appenders that write to the same ring apply
+//! it too.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -138,8 +140,8 @@ pub fn parse_consistency(name: &str) -> Result<Consistency, StoreError> {
 /// live and how many of them answer each statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CassandraReplication {
-    /// The datacenter holding the replicas (NetworkTopologyStrategy, and the driver prefers its
-    /// nodes); `None`: SimpleStrategy over the whole ring.
+    /// The datacenter holding the replicas (NetworkTopologyStrategy, and the driver sends
+    /// statements to its nodes only); `None`: SimpleStrategy over the whole ring.
     pub datacenter: Option<String>,
     /// Replicas of each row (1 for a single Cassandra node).
     pub replication_factor: u16,
@@ -194,7 +196,8 @@ impl CassandraReplication {
         format!("CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {{{replication}}}")
     }
 
-    /// `builder` running every statement at this consistency, preferring the datacenter's nodes.
+    /// `builder` running every statement at this consistency, on the datacenter's nodes (the
+    /// driver's default policy without failover to other datacenters).
     pub fn apply(&self, builder: SessionBuilder) -> SessionBuilder {
         let mut policy = DefaultPolicy::builder().token_aware(true);
         if let Some(datacenter) = &self.datacenter {
