@@ -5,6 +5,18 @@
 //!
 //! Modules: [`record`] (the log record and acknowledged ranges), [`events`] (the event file),
 //! [`run`] (the fleet), [`count`] (the stored rows).
+//!
+//! The event file (`--events`), one JSON object a line, each with `t_ms` (wall clock),
+//! `endpoint` (index) and `kind`: `connected` and `redirected` with `server` (`host:port`);
+//! `disconnected` with the `server` of the session that ended and the SDK's `reason`; `error`
+//! with `message`; `delivered` and `failed` with the `first` and `last` seq of the batch
+//! (`failed` also with the server's `code`, null when no status came in time).
+//!
+//! The summary (stdout and `--summary`): `endpoints`, `appended`, `acknowledged` (distinct
+//! records), `unacknowledged`, `failed_then_retried` (distinct records reported failed at least
+//! once), `failed_reports`, `connected` (`{server: endpoints}` when the run stopped),
+//! `not_connected`, `stopped_by`, `drained`, `appending_ms`, `drain_ms` and `acked_ranges` (per
+//! endpoint index, `[[first, last], …]`).
 
 pub mod count;
 pub mod events;

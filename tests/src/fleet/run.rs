@@ -99,7 +99,9 @@ impl Progress {
 struct Report {
     appended: i64,
     acked: Ranges,
-    failed_records: u64,
+    /// Records reported failed at least once (the SDK sends them again).
+    failed: Ranges,
+    failed_reports: u64,
     server: Option<String>,
 }
 
@@ -139,7 +141,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Value> {
             next_seq: 0,
             first_id: None,
             acked: Ranges::default(),
-            failed_records: 0,
+            failed: Ranges::default(),
+            failed_reports: 0,
             server: None,
         };
         tasks.push(tokio::spawn(endpoint.run(
@@ -203,7 +206,8 @@ fn summary(
         "appended": appended,
         "acknowledged": acknowledged,
         "unacknowledged": appended.saturating_sub(acknowledged),
-        "failed_then_retried": reports.iter().map(|r| r.failed_records).sum::<u64>(),
+        "failed_then_retried": reports.iter().map(|r| r.failed.count()).sum::<u64>(),
+        "failed_reports": reports.iter().map(|r| r.failed_reports).sum::<u64>(),
         "connected": connected,
         "not_connected": reports.iter().filter(|r| r.server.is_none()).count(),
         "stopped_by": stopped_by,
@@ -275,7 +279,8 @@ struct Endpoint {
     /// The SDK's id of record 0 (ids go up by one per record this endpoint appends).
     first_id: Option<u64>,
     acked: Ranges,
-    failed_records: u64,
+    failed: Ranges,
+    failed_reports: u64,
     /// The server of the current session.
     server: Option<String>,
 }
@@ -308,7 +313,8 @@ impl Endpoint {
         let report = Report {
             appended: self.next_seq,
             acked: std::mem::take(&mut self.acked),
-            failed_records: self.failed_records,
+            failed: std::mem::take(&mut self.failed),
+            failed_reports: self.failed_reports,
             server: self.server.take(),
         };
         if tokio::time::timeout(Duration::from_secs(10), self.client.stop())
@@ -373,7 +379,8 @@ impl Endpoint {
             }
             Event::LogsFailed { first, last, code } => {
                 let (first, last) = (self.seq(first), self.seq(last));
-                self.failed_records += last.abs_diff(first) + 1;
+                self.failed.insert(first, last);
+                self.failed_reports += 1;
                 let code = code.map(|code| format!("{code:?}"));
                 self.record(
                     "failed",
