@@ -148,9 +148,6 @@ impl KeysCommand {
         match self {
             KeysCommand::Init { data_dir, settings } => {
                 let data_dir = data_dir_of(data_dir, &settings)?;
-                node::create_data_dir(&data_dir).map_err(|e| {
-                    anyhow::anyhow!("cannot create the data dir {}: {e}", data_dir.display())
-                })?;
                 let existed = NodeKeys::exist(&data_dir);
                 let keys = NodeKeys::load_or_create(&data_dir)?;
                 let done = if existed { "kept the" } else { "created the" };
@@ -176,12 +173,15 @@ impl KeysCommand {
     }
 }
 
-/// `--data-dir`, or `node.data_dir` of the configuration.
+/// `--data-dir`, or `node.data_dir` of the configuration; created (0700) as the node creates it.
 fn data_dir_of(data_dir: Option<PathBuf>, settings: &SettingsArgs) -> anyhow::Result<PathBuf> {
-    match data_dir {
-        Some(dir) => Ok(dir),
-        None => Ok(settings.load(Config::default())?.node.data_dir),
-    }
+    let data_dir = match data_dir {
+        Some(dir) => dir,
+        None => settings.load(Config::default())?.node.data_dir,
+    };
+    node::create_data_dir(&data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create the data dir {}: {e}", data_dir.display()))?;
+    Ok(data_dir)
 }
 
 /// What `keys` did, with the public key (base64 of its X.509 DER, as SDKs carry it) and its
