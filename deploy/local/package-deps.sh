@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what `make dist` and `make test-package` need besides the build itself: cargo-deb
+# (pinned, into ~/.cargo/bin) to build the Debian package, lintian to check it, debootstrap for
+# the fresh Debian 12 root the install test uses, and systemd's `systemd-analyze verify` for the
+# unit files. Idempotent and quiet when everything is there; the Makefile's dist and
+# test-package targets call it.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+CARGO_DEB_VERSION=3.8.0
+CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
+
+cargo_deb_ok() { "$CARGO_HOME/bin/cargo-deb" --version 2>/dev/null | grep -q " $CARGO_DEB_VERSION\$"; }
+
+if ! cargo_deb_ok; then
+  log "installing cargo-deb $CARGO_DEB_VERSION"
+  cargo install --quiet --locked --root "$CARGO_HOME" "cargo-deb@$CARGO_DEB_VERSION" \
+    >"$KAA_INFRA_DIR/cargo-deb-install.log" 2>&1 \
+    || fail_server cargo-deb "$KAA_INFRA_DIR/cargo-deb-install.log" "cargo install cargo-deb failed"
+fi
+cargo_deb_ok || { log "FAILED: no cargo-deb $CARGO_DEB_VERSION in $CARGO_HOME/bin after installing it"; exit 1; }
+command -v lintian >/dev/null || apt_install lintian
+command -v debootstrap >/dev/null || apt_install debootstrap
+command -v systemd-analyze >/dev/null || apt_install systemd
+for tool in lintian debootstrap systemd-analyze; do
+  command -v "$tool" >/dev/null || { log "FAILED: no $tool on PATH after installing it"; exit 1; }
+done
