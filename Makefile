@@ -38,6 +38,7 @@ infra-down:
 test: build-deps python-deps sdk-deps infra-up
 	$(CARGO) test --workspace --locked
 	$(MAKE) ui-test
+	$(MAKE) test-package
 
 # The admin web UI (admin-ui/dist, served by Control at / on the admin port), rebuilt only when
 # its sources changed; ui-deps installs Chromium for the browser test and the npm packages.
@@ -65,3 +66,20 @@ bench: build-deps
 
 standalone: build-deps admin-ui/dist/index.html
 	$(CARGO) run --release --locked --bin kaa-node -- standalone
+
+.PHONY: package-deps dist test-package
+
+# What packaging needs: cargo-deb (pinned), lintian, debootstrap, systemd-analyze.
+package-deps:
+	deploy/local/package-deps.sh
+
+# Release artifacts from a clean checkout (deploy/package/build.sh): dist/kaa-node_<version>-1_amd64.deb
+# (lintian: no errors) and dist/kaa-node-<version>-linux-x86_64.tar.gz. KAA_PACKAGE_REVISION=N sets
+# the Debian revision; KAA_PACKAGE_PROFILE=dev packages the test build.
+dist: build-deps package-deps
+	deploy/package/build.sh
+
+# The package on a fresh Debian 12 chroot: install, start from its unit, upgrade, remove, purge
+# (deploy/package/test-install.sh; root). Packages the dev build, which `make test` has built.
+test-package: build-deps package-deps
+	deploy/package/test-install.sh
