@@ -339,6 +339,9 @@ fn check_deps(config: &Config, timeout: Duration) -> ExitCode {
         Err(error) => return fail("cannot start the async runtime", &error.into()),
     };
     let checked = runtime.block_on(check::check_deps(config, timeout));
+    if checked.is_empty() {
+        println!("nothing to check: standalone Bootstrap depends on no server");
+    }
     for line in &checked {
         println!("{line}");
     }
