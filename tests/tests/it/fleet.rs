@@ -2,7 +2,8 @@
 //! node whose endpoint store is Cassandra: 20 endpoints bootstrap with the node's public key,
 //! log `kaa.fleet.Reading` records that a Cassandra appender stores with confirm delivery, stop
 //! through the stop file after draining, and `kaa-fleet count --acked` finds every record the
-//! fleet saw acknowledged in the table.
+//! fleet saw acknowledged in the table; a second run reuses the cached keys and stops on
+//! SIGTERM.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -13,14 +14,16 @@ use kaa_model::appender::log_namespace;
 use kaa_tests::api::{expect, new_application};
 use kaa_tests::fleet::record::READING_SCHEMA;
 use kaa_tests::infra;
-use kaa_tests::node::NodeBuilder;
+use kaa_tests::node::{Node, NodeBuilder};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use serde_json::{Value, json};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 const PASSWORD: &str = "fleet-devices-1";
 const ENDPOINTS: usize = 20;
 
-/// The events of the fleet's event file so far.
+/// The events of a fleet's event file so far.
 fn events(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -38,8 +41,96 @@ fn endpoints_with(events: &[Value], kind: &str) -> BTreeSet<u64> {
         .collect()
 }
 
+/// Starts `kaa-fleet run` of [`ENDPOINTS`] endpoints bootstrapping from `node`, state under
+/// `work/state`, events to `work/<name>.jsonl`, summary to `work/<name>-summary.json`, stop
+/// file `work/stop`.
+fn start_fleet(node: &Node, sdk_token: &str, work: &Path, name: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_kaa-fleet"))
+        .arg("run")
+        .args([
+            "--bootstrap",
+            &format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
+        ])
+        .arg("--bootstrap-key")
+        .arg(node.data_dir().join("keys/node.public"))
+        .args(["--sdk-token", sdk_token])
+        .args(["--endpoints", &ENDPOINTS.to_string()])
+        .args(["--log-interval", "200ms", "--drain", "30s"])
+        .arg("--state-dir")
+        .arg(work.join("state"))
+        .arg("--events")
+        .arg(work.join(format!("{name}.jsonl")))
+        .arg("--stop-file")
+        .arg(work.join("stop"))
+        .arg("--summary")
+        .arg(work.join(format!("{name}-summary.json")))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until every endpoint of the fleet writing `events_file` connected and had records
+/// acknowledged.
+async fn until_all_delivered(events_file: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let seen = events(events_file);
+        if endpoints_with(&seen, "connected").len() == ENDPOINTS
+            && endpoints_with(&seen, "delivered").len() == ENDPOINTS
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every endpoint connected and delivered: {:?}",
+            seen.iter().rev().take(10).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits for the fleet to drain and exit; returns its summary (checked against the summary
+/// file `work/<name>-summary.json`) and its stderr.
+async fn finished(fleet: Child, work: &Path, name: &str) -> (Value, String) {
+    let output = tokio::time::timeout(Duration::from_secs(45), fleet.wait_with_output())
+        .await
+        .expect("the fleet stops after draining")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "kaa-fleet run: {:?}: {stderr}",
+        output.status
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("a JSON summary");
+    let file = std::fs::read(work.join(format!("{name}-summary.json"))).unwrap();
+    let written: Value = serde_json::from_slice(&file).unwrap();
+    assert_eq!(
+        summary, written,
+        "the summary file holds the printed summary"
+    );
+    assert_eq!(summary["endpoints"], ENDPOINTS);
+    assert_eq!(summary["drained"], true, "{summary}");
+    assert_eq!(summary["appended"], summary["acknowledged"], "{summary}");
+    for (endpoint, ranges) in summary["acked_ranges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            ranges[0][0], 0,
+            "endpoint {endpoint} starts at seq 0: {ranges}"
+        );
+    }
+    (summary, stderr)
+}
+
 #[tokio::test]
 async fn every_record_the_fleet_saw_acknowledged_is_stored_in_cassandra() {
+    let test_started = Instant::now();
     infra::ensure_up("cassandra");
     let keyspace = infra::fresh_keyspace().await;
     let node = NodeBuilder::standalone_with_admin(PASSWORD)
@@ -90,91 +181,26 @@ async fn every_record_the_fleet_saw_acknowledged_is_stored_in_cassandra() {
         .unwrap()
         .to_owned();
     let log_keyspace = log_namespace(&tenant_id);
-
     let work = tempfile::tempdir().unwrap();
     let file = |name: &str| work.path().join(name);
-    let started = Instant::now();
-    let fleet = Command::new(env!("CARGO_BIN_EXE_kaa-fleet"))
-        .arg("run")
-        .args([
-            "--bootstrap",
-            &format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
-        ])
-        .arg("--bootstrap-key")
-        .arg(node.data_dir().join("keys/node.public"))
-        .args(["--sdk-token", &sdk_token])
-        .args(["--endpoints", &ENDPOINTS.to_string()])
-        .args(["--log-interval", "200ms", "--drain", "30s"])
-        .arg("--state-dir")
-        .arg(file("state"))
-        .arg("--events")
-        .arg(file("events.jsonl"))
-        .arg("--stop-file")
-        .arg(file("stop"))
-        .arg("--summary")
-        .arg(file("summary.json"))
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
 
+    let setup = test_started.elapsed();
+    let started = Instant::now();
+    let fleet = start_fleet(&node, &sdk_token, work.path(), "first");
     // Every endpoint connects and has records acknowledged; then a few more seconds of logs.
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let seen = events(&file("events.jsonl"));
-        if endpoints_with(&seen, "connected").len() == ENDPOINTS
-            && endpoints_with(&seen, "delivered").len() == ENDPOINTS
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not every endpoint connected and delivered: {:?}",
-            seen.iter().rev().take(10).collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until_all_delivered(&file("first.jsonl")).await;
     let all_delivering = started.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await;
     std::fs::write(file("stop"), b"").unwrap();
-    let output = tokio::time::timeout(Duration::from_secs(45), fleet.wait_with_output())
-        .await
-        .expect("the fleet stops after draining")
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "kaa-fleet run: {:?}",
-        output.status
-    );
-    let summary: Value = serde_json::from_slice(&output.stdout).expect("a JSON summary");
-    let written: Value =
-        serde_json::from_slice(&std::fs::read(file("summary.json")).unwrap()).unwrap();
-    assert_eq!(
-        summary, written,
-        "the summary file holds the printed summary"
-    );
-    assert_eq!(summary["endpoints"], ENDPOINTS);
+    let (summary, stderr) = finished(fleet, work.path(), "first").await;
+    assert!(stderr.contains("(20 made)"), "{stderr}");
+    assert_eq!(summary["stopped_by"], "stop file");
     let acknowledged = summary["acknowledged"].as_u64().unwrap();
     assert!(acknowledged > 0, "{summary}");
-    assert_eq!(summary["appended"], acknowledged, "drained: {summary}");
-    assert_eq!(summary["drained"], true);
-    assert_eq!(summary["stopped_by"], "stop file");
     let operations = format!("127.0.0.1:{}", node.port("operations.tcp_port"));
-    assert_eq!(summary["connected"], json!({ operations: ENDPOINTS }));
-    for (endpoint, ranges) in summary["acked_ranges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .enumerate()
-    {
-        assert_eq!(
-            ranges[0][0], 0,
-            "endpoint {endpoint} starts at seq 0: {ranges}"
-        );
-    }
-    assert!(
-        std::fs::metadata(file("state/keys/19/key.private")).is_ok(),
-        "keys are cached apart from the per-run state"
+    assert_eq!(
+        summary["connected"],
+        json!({ operations.clone(): ENDPOINTS })
     );
 
     let count = Command::new(env!("CARGO_BIN_EXE_kaa-fleet"))
@@ -183,7 +209,7 @@ async fn every_record_the_fleet_saw_acknowledged_is_stored_in_cassandra() {
         .args(["--keyspace", &log_keyspace, "--table", "readings"])
         .args(["--consistency", "one"])
         .arg("--acked")
-        .arg(file("summary.json"))
+        .arg(file("first-summary.json"))
         .output()
         .await
         .unwrap();
@@ -199,9 +225,10 @@ async fn every_record_the_fleet_saw_acknowledged_is_stored_in_cassandra() {
     assert_eq!(counted["unreadable"], 0);
     assert!(counted["distinct"].as_u64().unwrap() >= acknowledged);
     println!(
-        "fleet of {ENDPOINTS}: all delivering {:.1}s after start; {acknowledged} records acknowledged \
+        "node and application ready in {:.1}s; fleet of {ENDPOINTS}: all delivering {:.1}s after start; {acknowledged} records acknowledged \
          in {} ms of appending (drain {} ms, {} failed then retried); table rows {}, distinct {}, \
          duplicates {}, lost 0",
+        setup.as_secs_f64(),
         all_delivering.as_secs_f64(),
         summary["appending_ms"],
         summary["drain_ms"],
@@ -209,6 +236,21 @@ async fn every_record_the_fleet_saw_acknowledged_is_stored_in_cassandra() {
         counted["rows"],
         counted["distinct"],
         counted["duplicates"],
+    );
+
+    // Again with the cached keys (none made), fresh state (seqs from 0), stopped by SIGTERM.
+    std::fs::remove_file(file("stop")).unwrap();
+    let fleet = start_fleet(&node, &sdk_token, work.path(), "second");
+    until_all_delivered(&file("second.jsonl")).await;
+    kill(Pid::from_raw(fleet.id().unwrap() as i32), Signal::SIGTERM).unwrap();
+    let (summary, stderr) = finished(fleet, work.path(), "second").await;
+    assert!(stderr.contains("(0 made)"), "{stderr}");
+    assert_eq!(summary["stopped_by"], "SIGTERM");
+    assert_eq!(summary["connected"], json!({ operations: ENDPOINTS }));
+    println!(
+        "second run (cached keys, SIGTERM): {} records acknowledged; whole test {:.1}s",
+        summary["acknowledged"],
+        test_started.elapsed().as_secs_f64()
     );
 
     let session = scylla::client::session_builder::SessionBuilder::new()
@@ -219,6 +261,6 @@ async fn every_record_the_fleet_saw_acknowledged_is_stored_in_cassandra() {
     let _ = session
         .query_unpaged(format!("DROP KEYSPACE IF EXISTS {log_keyspace}"), &[])
         .await;
-    node.signal(nix::sys::signal::Signal::SIGTERM);
+    node.signal(Signal::SIGTERM);
     keyspace.drop().await;
 }
