@@ -105,8 +105,8 @@ mod tests {
             r#"{"t_ms":7,"endpoint":2,"kind":"connected","server":"10.231.0.12:9997"}"#
         );
         assert_eq!(
-            line(1, 0, "stalled", &json!({})),
-            r#"{"t_ms":1,"endpoint":0,"kind":"stalled"}"#
+            line(1, 0, "error", &json!({})),
+            r#"{"t_ms":1,"endpoint":0,"kind":"error"}"#
         );
         let parsed: Value =
             serde_json::from_str(&line(1, 3, "delivered", &json!({"first": 0, "last": 9})))

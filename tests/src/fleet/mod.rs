@@ -4,7 +4,8 @@
 //! rows a Cassandra log appender stored and checks them against what the run saw acknowledged.
 //!
 //! Modules: [`record`] (the log record and acknowledged ranges), [`events`] (the event file),
-//! [`run`] (the fleet), [`count`] (the stored rows).
+//! [`run`] (the fleet), `tally` (what each endpoint saw, and the summary), [`count`] (the
+//! stored rows).
 //!
 //! The event file (`--events`), one JSON object a line, each with `t_ms` (wall clock),
 //! `endpoint` (index) and `kind`: `connected` and `redirected` with `server` (`host:port`);
@@ -22,6 +23,7 @@ pub mod count;
 pub mod events;
 pub mod record;
 pub mod run;
+mod tally;
 
 use std::time::Duration;
 

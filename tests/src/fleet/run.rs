@@ -6,12 +6,11 @@
 //! keys are made in parallel on every core) and copied into a fresh per-run state dir per
 //! endpoint, so a run never resends records an earlier run left in the SDK's log buffer. Each
 //! endpoint is one task: it appends on its tick, reads its client's events, records them in the
-//! [`EventLog`] and keeps its acknowledged sequence numbers as [`Ranges`]. A stop file or
+//! [`EventLog`] and keeps its acknowledged sequence numbers in its [`Tally`]. A stop file or
 //! SIGTERM/SIGINT ends appending; the run then waits, up to the drain time, until every
 //! appended record is acknowledged (a second signal cuts the wait short), stops the clients and
 //! returns the summary.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -27,7 +26,8 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::events::EventLog;
-use super::record::{Ranges, Reading};
+use super::record::Reading;
+use super::tally::{Tally, summary};
 
 /// The files of an endpoint's key pair in an SDK state dir (see `kaa_sdk::keys`); only the
 /// private key is needed, the public one is copied when present.
@@ -95,16 +95,6 @@ impl Progress {
     }
 }
 
-/// What one endpoint did.
-struct Report {
-    appended: i64,
-    acked: Ranges,
-    /// Records reported failed at least once (the SDK sends them again).
-    failed: Ranges,
-    failed_reports: u64,
-    server: Option<String>,
-}
-
 /// Runs the fleet until stopped; returns the summary.
 pub async fn run(options: RunOptions) -> anyhow::Result<Value> {
     let started = Instant::now();
@@ -138,12 +128,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Value> {
             client,
             log: log.clone(),
             progress: progress.clone(),
-            next_seq: 0,
-            first_id: None,
-            acked: Ranges::default(),
-            failed: Ranges::default(),
-            failed_reports: 0,
-            server: None,
+            tally: Tally::default(),
         };
         tasks.push(tokio::spawn(endpoint.run(
             phase_rx.clone(),
@@ -172,50 +157,18 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Value> {
         progress.line()
     );
     phase_tx.send_replace(Phase::Stopping);
-    let mut reports = Vec::with_capacity(count);
+    let mut tallies = Vec::with_capacity(count);
     for task in tasks {
-        reports.push(task.await.context("an endpoint task failed")?);
+        tallies.push(task.await.context("an endpoint task failed")?);
     }
     writer.finish().context("writing the event file")?;
     Ok(summary(
-        &reports,
+        &tallies,
         stopped_by,
         drained,
         appending_ms,
         drain_ms,
     ))
-}
-
-/// The run's summary: totals, acknowledged ranges per endpoint, where endpoints were connected
-/// when the run stopped.
-fn summary(
-    reports: &[Report],
-    stopped_by: &str,
-    drained: bool,
-    appending_ms: u64,
-    drain_ms: u64,
-) -> Value {
-    let appended: u64 = reports.iter().map(|r| r.appended as u64).sum();
-    let acknowledged: u64 = reports.iter().map(|r| r.acked.count()).sum();
-    let mut connected: BTreeMap<&str, usize> = BTreeMap::new();
-    for server in reports.iter().filter_map(|r| r.server.as_deref()) {
-        *connected.entry(server).or_default() += 1;
-    }
-    json!({
-        "endpoints": reports.len(),
-        "appended": appended,
-        "acknowledged": acknowledged,
-        "unacknowledged": appended.saturating_sub(acknowledged),
-        "failed_then_retried": reports.iter().map(|r| r.failed.count()).sum::<u64>(),
-        "failed_reports": reports.iter().map(|r| r.failed_reports).sum::<u64>(),
-        "connected": connected,
-        "not_connected": reports.iter().filter(|r| r.server.is_none()).count(),
-        "stopped_by": stopped_by,
-        "drained": drained,
-        "appending_ms": appending_ms,
-        "drain_ms": drain_ms,
-        "acked_ranges": reports.iter().map(|r| r.acked.to_json()).collect::<Vec<_>>(),
-    })
 }
 
 /// Makes the key pairs `<cache>/<index>` lacks for indexes below `count`, in parallel;
@@ -275,14 +228,7 @@ struct Endpoint {
     client: KaaClient,
     log: EventLog,
     progress: Arc<Progress>,
-    next_seq: i64,
-    /// The SDK's id of record 0 (ids go up by one per record this endpoint appends).
-    first_id: Option<u64>,
-    acked: Ranges,
-    failed: Ranges,
-    failed_reports: u64,
-    /// The server of the current session.
-    server: Option<String>,
+    tally: Tally,
 }
 
 impl Endpoint {
@@ -291,7 +237,7 @@ impl Endpoint {
         mut phase: watch::Receiver<Phase>,
         start: Instant,
         every: Duration,
-    ) -> Report {
+    ) -> Tally {
         let mut ticks = tokio::time::interval_at(start, every);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -310,13 +256,6 @@ impl Endpoint {
                 },
             }
         }
-        let report = Report {
-            appended: self.next_seq,
-            acked: std::mem::take(&mut self.acked),
-            failed: std::mem::take(&mut self.failed),
-            failed_reports: self.failed_reports,
-            server: self.server.take(),
-        };
         if tokio::time::timeout(Duration::from_secs(10), self.client.stop())
             .await
             .is_err()
@@ -326,69 +265,37 @@ impl Endpoint {
                 self.index
             );
         }
-        report
+        self.tally
     }
 
     fn append(&mut self) {
         let reading = Reading {
             endpoint: self.index as i32,
-            seq: self.next_seq,
+            seq: self.tally.appended,
         };
         match self.client.log(reading.to_avro()) {
             Ok(id) => {
-                self.first_id.get_or_insert(id);
-                self.next_seq += 1;
+                self.tally.appended(id);
                 self.progress.appended.fetch_add(1, Ordering::Relaxed);
             }
             Err(error) => self.record("error", json!({"message": format!("append: {error}")})),
         }
     }
 
-    /// The sequence number of the record the SDK calls `id`.
-    fn seq(&self, id: u64) -> i64 {
-        id as i64 - self.first_id.unwrap_or(1) as i64
-    }
-
     fn on_event(&mut self, event: Event) {
-        match event {
-            Event::Connected(server) => {
-                if self.server.is_none() {
-                    self.progress.connected.fetch_add(1, Ordering::Relaxed);
-                }
-                self.record("connected", json!({"server": server}));
-                self.server = Some(server);
-            }
-            Event::Disconnected(reason) => {
-                if self.server.is_some() {
-                    self.progress.connected.fetch_sub(1, Ordering::Relaxed);
-                }
-                let server = self.server.take();
-                self.record("disconnected", json!({"server": server, "reason": reason}));
-            }
-            Event::Error(message) => self.record("error", json!({"message": message})),
-            Event::Redirected(server) => self.record("redirected", json!({"server": server})),
-            Event::LogsDelivered { first, last } => {
-                let (first, last) = (self.seq(first), self.seq(last));
-                let before = self.acked.count();
-                self.acked.insert(first, last);
-                let added = self.acked.count() - before;
-                self.progress
-                    .acknowledged
-                    .fetch_add(added, Ordering::Relaxed);
-                self.record("delivered", json!({"first": first, "last": last}));
-            }
-            Event::LogsFailed { first, last, code } => {
-                let (first, last) = (self.seq(first), self.seq(last));
-                self.failed.insert(first, last);
-                self.failed_reports += 1;
-                let code = code.map(|code| format!("{code:?}"));
-                self.record(
-                    "failed",
-                    json!({"first": first, "last": last, "code": code}),
-                );
-            }
-            _ => {}
-        }
+        let Some(seen) = self.tally.see(event) else {
+            return;
+        };
+        let progress = &self.progress;
+        progress
+            .acknowledged
+            .fetch_add(seen.acknowledged, Ordering::Relaxed);
+        match seen.connected {
+            1 => progress.connected.fetch_add(1, Ordering::Relaxed),
+            -1 => progress.connected.fetch_sub(1, Ordering::Relaxed),
+            _ => 0,
+        };
+        self.record(seen.kind, seen.fields);
     }
 
     fn record(&self, kind: &str, fields: Value) {
