@@ -2,8 +2,8 @@
 //! node whose endpoint store is Cassandra: 20 endpoints bootstrap with the node's public key,
 //! log `kaa.fleet.Reading` records that a Cassandra appender stores with confirm delivery, stop
 //! through the stop file after draining, and `kaa-fleet count --acked` finds every record the
-//! fleet saw acknowledged in the table; a second run reuses the cached keys and stops on
-//! SIGTERM.
+//! fleet saw acknowledged in the table (and fails on a summary claiming records never sent); a
+//! second run reuses the cached keys and stops on SIGTERM.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -207,7 +207,7 @@ async fn every_record_the_fleet_saw_acknowledged_is_stored_in_cassandra() {
         .arg("count")
         .args(["--cassandra", &infra::cassandra()])
         .args(["--keyspace", &log_keyspace, "--table", "readings"])
-        .args(["--consistency", "one"])
+        .args(["--consistency", "quorum"])
         .arg("--acked")
         .arg(file("first-summary.json"))
         .output()
@@ -224,6 +224,26 @@ async fn every_record_the_fleet_saw_acknowledged_is_stored_in_cassandra() {
     assert_eq!(counted["acknowledged"], acknowledged);
     assert_eq!(counted["unreadable"], 0);
     assert!(counted["distinct"].as_u64().unwrap() >= acknowledged);
+    // A summary claiming records that were never sent: they are lost, and the count fails.
+    let appended = summary["appended"].as_i64().unwrap();
+    std::fs::write(
+        file("forged-summary.json"),
+        json!({"acked_ranges": [[[0, appended + 99]]]}).to_string(),
+    )
+    .unwrap();
+    let forged = Command::new(env!("CARGO_BIN_EXE_kaa-fleet"))
+        .arg("count")
+        .args(["--cassandra", &infra::cassandra()])
+        .args(["--keyspace", &log_keyspace, "--table", "readings"])
+        .arg("--acked")
+        .arg(file("forged-summary.json"))
+        .output()
+        .await
+        .unwrap();
+    let lost: Value = serde_json::from_slice(&forged.stdout).unwrap();
+    assert_eq!(forged.status.code(), Some(1), "{lost}");
+    assert!(lost["lost"].as_u64().unwrap() >= 100, "{lost}");
+    assert_eq!(lost["lost_examples"].as_array().unwrap().len(), 20);
     println!(
         "node and application ready in {:.1}s; fleet of {ENDPOINTS}: all delivering {:.1}s after start; {acknowledged} records acknowledged \
          in {} ms of appending (drain {} ms, {} failed then retried); table rows {}, distinct {}, \
