@@ -88,9 +88,10 @@ free_ports() {
   done
   return 1
 }
-# Sets the conffile's six ports (as an operator edits it): admin, thrift, operations, bootstrap.
+# Sets the six ports of a node's configuration (as an operator edits it): admin, thrift,
+# operations, bootstrap; CONF defaults to the conffile.
 set_ports() { # admin thrift ops_tcp ops_http bs_tcp bs_http
-  local conf=$ROOT/etc/kaa-node/node.toml
+  local conf=$ROOT${CONF:-/etc/kaa-node/node.toml}
   awk -v a="$1" -v t="$2" -v ot="$3" -v oh="$4" -v bt="$5" -v bh="$6" '
     /^\[/ { section = $0 }
     section == "[admin]" && /^port = / { $0 = "port = " a }
@@ -104,10 +105,12 @@ set_ports() { # admin thrift ops_tcp ops_http bs_tcp bs_http
   ADMIN_PORT=$1
 }
 
-# Starts the installed unit as systemd would and waits for /ready on ADMIN_PORT.
-start_node() {
-  log "starting kaa-node.service (run-unit.sh) on admin port $ADMIN_PORT"
-  "$HERE/run-unit.sh" --root "$ROOT" /lib/systemd/system/kaa-node.service >>"$NODE_LOG" 2>&1 &
+# Starts an installed unit (kaa-node.service, or the template with an instance) as systemd would
+# and waits for /ready on ADMIN_PORT.
+start_node() { # [UNIT_FILE INSTANCE]
+  local unit=${1:-kaa-node.service} instance=${2:-}
+  log "starting ${unit/@/@$instance} (run-unit.sh) on admin port $ADMIN_PORT"
+  "$HERE/run-unit.sh" --root "$ROOT" "/lib/systemd/system/$unit" ${instance:+"$instance"} >>"$NODE_LOG" 2>&1 &
   NODE_PID=$!
   local t0; t0=$(date +%s.%N)
   for _ in $(seq 1 300); do
@@ -130,7 +133,9 @@ login() {
   TOKEN=""
   TOKEN=$(api POST /auth/login "{\"username\":\"admin\",\"password\":\"$ADMIN_PASSWORD\"}" | jq -er .token)
 }
-keys_fingerprint() { (cd "$ROOT/var/lib/kaa-node/keys" && sha256sum node.private node.public) | sha256sum | cut -c1-16; }
+keys_fingerprint() { # [DATA_DIR]
+  (cd "$ROOT${1:-/var/lib/kaa-node}/keys" && sha256sum node.private node.public) | sha256sum | cut -c1-16
+}
 
 # ---- build ----------------------------------------------------------------------------------
 export KAA_PACKAGE_PROFILE=${KAA_PACKAGE_PROFILE:-dev}
@@ -284,6 +289,22 @@ check "the tenant made before the upgrade is there" \
   jq -e 'any(.items[]; .name == "package-test")' <<<"$(api GET /tenants)" >/dev/null
 check "the node still has the same keys after a start" [ "$(keys_fingerprint)" = "$KEYS" ]
 check "SIGTERM stops the node gracefully (exit 0)" stop_node
+
+# ---- a second node on the machine: the template kaa-node@.service ---------------------------
+# Instance "second": /etc/kaa-node/second.toml (a copy of node.toml on other ports) and
+# second.environment; its own data dir /var/lib/kaa-node/second, whatever the copy says.
+cp "$ROOT/etc/kaa-node/node.toml" "$ROOT/etc/kaa-node/second.toml"
+mapfile -t ports < <(free_ports 48080)
+[ ${#ports[@]} -eq 6 ] || fail "no six free ports from 48080"
+CONF=/etc/kaa-node/second.toml set_ports "${ports[@]}"
+printf 'KAA_ADMIN_PASSWORD="%s"\n' "$ADMIN_PASSWORD-2" >"$ROOT/etc/kaa-node/second.environment"
+start_node kaa-node@.service second
+check "instance second keeps its data in /var/lib/kaa-node/second (700 kaa kaa)" \
+  [ "$(perms /var/lib/kaa-node/second)" = "700 kaa kaa" ]
+check "instance second has a key pair of its own" \
+  [ "$(keys_fingerprint /var/lib/kaa-node/second)" != "$KEYS" ]
+ADMIN_PASSWORD=$ADMIN_PASSWORD-2 check "instance second's admin logs in with its environment file's password" login
+check "SIGTERM stops instance second gracefully (exit 0)" stop_node
 
 # ---- remove, purge --------------------------------------------------------------------------
 check "apt-get remove kaa-node" apt_in_root remove kaa-node
