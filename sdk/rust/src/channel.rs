@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 
@@ -49,6 +50,8 @@ pub struct Channel {
     buffer: BytesMut,
     decoder: FrameDecoder,
     key: Option<SessionKey>,
+    /// When bytes last came from the server.
+    last_read: Instant,
 }
 
 impl Channel {
@@ -99,6 +102,7 @@ impl Channel {
             buffer: BytesMut::with_capacity(4096),
             decoder: FrameDecoder::new(MAX_FRAME),
             key,
+            last_read: Instant::now(),
         };
         let payload = channel.seal(&first.encode());
         let connect = Connect {
@@ -176,6 +180,12 @@ impl Channel {
         }
     }
 
+    /// When bytes last came from the server (a PINGRESP counts, though [`Channel::receive`]
+    /// skips it).
+    pub fn last_read(&self) -> Instant {
+        self.last_read
+    }
+
     /// Says goodbye (DISCONNECT NONE) and closes.
     pub async fn close(mut self) {
         let _ = self.write(&Frame::Disconnect(DisconnectReason::None)).await;
@@ -216,6 +226,7 @@ impl Channel {
             if self.stream.read_buf(&mut self.buffer).await? == 0 {
                 return Err(SdkError::Io(std::io::ErrorKind::UnexpectedEof.into()));
             }
+            self.last_read = Instant::now();
         }
     }
 }

@@ -525,6 +525,10 @@ impl Runner {
             u64::from(self.config.keep_alive / 2).max(1),
         ));
         ping.tick().await;
+        // The oldest ping not yet followed by bytes from the server: a cut network sends no
+        // FIN, so a server silent for the network timeout after a ping is taken for dead (left
+        // within keepalive/2 + timeout of going silent).
+        let mut unanswered: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = self.stop.cancelled() => {
@@ -535,6 +539,15 @@ impl Runner {
                     if let Err(error) = channel.ping().await {
                         return End::Failed(error);
                     }
+                    if unanswered.is_none_or(|sent| channel.last_read() >= sent) {
+                        unanswered = Some(tokio::time::Instant::now());
+                    }
+                }
+                _ = until(unanswered.map(|sent| sent + self.config.timeout)) => {
+                    if unanswered.is_some_and(|sent| channel.last_read() < sent) {
+                        return End::Failed(SdkError::Timeout("PINGRESP"));
+                    }
+                    unanswered = None;
                 }
                 Some(command) = self.commands.recv() => {
                     let request = self.command_request(command);
