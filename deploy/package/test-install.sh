@@ -305,6 +305,8 @@ check "instance second has a key pair of its own" \
   [ "$(keys_fingerprint /var/lib/kaa-node/second)" != "$KEYS" ]
 ADMIN_PASSWORD=$ADMIN_PASSWORD-2 check "instance second's admin logs in with its environment file's password" login
 check "SIGTERM stops instance second gracefully (exit 0)" stop_node
+# What `systemctl enable kaa-node@second` leaves, for the purge to clean up.
+ln -s /lib/systemd/system/kaa-node@.service "$ROOT/etc/systemd/system/multi-user.target.wants/kaa-node@second.service"
 
 # ---- remove, purge --------------------------------------------------------------------------
 check "apt-get remove kaa-node" apt_in_root remove kaa-node
@@ -319,4 +321,6 @@ purged() { case $(pkg_status) in '' | 'unknown ok not-installed'*) return 0 ;; *
 check "dpkg: kaa-node is purged" purged
 check "/var/lib/kaa-node is gone" [ ! -e "$ROOT/var/lib/kaa-node" ]
 check "/etc/kaa-node is gone" [ ! -e "$ROOT/etc/kaa-node" ]
+check "kaa-node.service and instance links are gone from /etc/systemd/system" \
+  [ -z "$(find "$ROOT/etc/systemd/system" -name 'kaa-node*')" ]
 check "the user kaa stays (system users are not deleted on purge)" in_root getent passwd kaa >/dev/null
