@@ -5,10 +5,15 @@
 //! A connection starts with CONNECT (session key, signature and the first SyncRequest), answered
 //! with CONNACK and the first SyncResponse in one write. Then KAASYNC requests get KAASYNC
 //! responses, PINGREQ gets PINGRESP, and the service's pushes go out as unsolicited KAASYNC
-//! frames. A session that stays silent for 1.5 × its keepalive is closed. A malformed frame
+//! frames. Requests are answered one at a time, in order; while one is being answered (logs
+//! waiting for a confirming appender can take seconds) the connection is still read: PINGREQ is
+//! answered at once, so a client supervising its pings does not take a busy server for a dead
+//! one, and other frames wait their turn. A session that stays silent for 1.5 × its keepalive is
+//! closed. A malformed frame
 //! closes only its own connection: with CONNACK before the session exists, with DISCONNECT
 //! after.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,6 +115,10 @@ struct Handler<S> {
     shutdown: CancellationToken,
 }
 
+/// Frames a client may send while one of its requests is being answered before the connection
+/// is taken for abuse and closed.
+const MAX_WAITING_FRAMES: usize = 64;
+
 /// A started session and the silence it is allowed.
 struct Live<S: EndpointService> {
     session: Session<S>,
@@ -129,14 +138,26 @@ impl<S: EndpointService> Handler<S> {
     {
         let mut connection = Connection::new(stream, self.settings.max_frame);
         let mut live: Option<Live<S>> = None;
+        let mut waiting = VecDeque::new();
         debug!(%peer, "connection opened");
         loop {
+            if let Some(frame) = waiting.pop_front() {
+                match self
+                    .frame(frame, &mut connection, &mut live, &mut waiting)
+                    .await
+                {
+                    Next::Continue => continue,
+                    Next::Close => break,
+                }
+            }
             let idle_limit = live
                 .as_ref()
                 .map_or(self.settings.connect_timeout, |l| l.idle_limit);
             let next = tokio::select! {
                 read = tokio::time::timeout(idle_limit, connection.read_frame()) => match read {
-                    Ok(Ok(Some(frame))) => self.frame(frame, &mut connection, &mut live).await,
+                    Ok(Ok(Some(frame))) => {
+                        self.frame(frame, &mut connection, &mut live, &mut waiting).await
+                    }
                     Ok(Ok(None)) => Next::Close,
                     Ok(Err(ConnectionError::Malformed(error))) => {
                         debug!(%error, "malformed frame");
@@ -181,6 +202,7 @@ impl<S: EndpointService> Handler<S> {
         frame: Frame,
         connection: &mut Connection<T>,
         live: &mut Option<Live<S>>,
+        waiting: &mut VecDeque<Frame>,
     ) -> Next {
         match (frame, live.as_mut()) {
             (Frame::Connect(connect), None) => match self.connect(connect, connection).await {
@@ -208,12 +230,18 @@ impl<S: EndpointService> Handler<S> {
             // A second CONNECT on a live session is ignored, as Kaa does.
             (Frame::Connect(_), Some(_)) => Next::Continue,
             (Frame::KaaSync(sync), Some(current)) => {
-                let answered = match connection.open_sync(sync) {
-                    Ok(request) => current.session.exchange(request).await,
-                    Err(failure) => Err(failure),
+                let (answered, reading) = match connection.open_sync(sync) {
+                    Ok(request) => {
+                        let exchange = current.session.exchange(request);
+                        answer_pings_while(exchange, connection, waiting).await
+                    }
+                    Err(failure) => (Err(failure), Reading::Open),
                 };
                 match answered {
-                    Ok(response) => written(connection.write_sync(&response).await),
+                    Ok(response) => match (connection.write_sync(&response).await, reading) {
+                        (Ok(()), Reading::Open) => Next::Continue,
+                        (Ok(()), Reading::Ended) | (Err(_), _) => Next::Close,
+                    },
                     Err(failure) => {
                         debug!(%failure, "sync failed; closing the session");
                         let _ = connection
@@ -308,6 +336,55 @@ impl<S: EndpointService> Handler<S> {
     }
 }
 
+/// Whether the connection can still be read after a request was answered.
+enum Reading {
+    Open,
+    /// The client closed or broke the connection, or sent too much, meanwhile.
+    Ended,
+}
+
+/// Waits for `exchange` (a request being answered) while reading the connection: PINGREQ gets
+/// PINGRESP at once, other frames are kept in `waiting` (at most [`MAX_WAITING_FRAMES`]) to be
+/// handled in order afterwards. The answer is always awaited, even when the client goes away,
+/// so that what the request started (logs stored, say) completes as it would have.
+async fn answer_pings_while<T, F>(
+    exchange: F,
+    connection: &mut Connection<T>,
+    waiting: &mut VecDeque<Frame>,
+) -> (F::Output, Reading)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    F: Future,
+{
+    tokio::pin!(exchange);
+    loop {
+        let read = tokio::select! {
+            biased;
+            answered = &mut exchange => return (answered, Reading::Open),
+            read = connection.read_frame() => read,
+        };
+        let open = match read {
+            Ok(Some(Frame::PingReq)) => connection.write_frame(Frame::PingResp).await.is_ok(),
+            Ok(Some(frame)) if waiting.len() < MAX_WAITING_FRAMES => {
+                waiting.push_back(frame);
+                true
+            }
+            Ok(Some(_)) => {
+                debug!("too many frames while a request was answered");
+                false
+            }
+            Ok(None) => false,
+            Err(error) => {
+                debug!(%error, "read failed while a request was answered");
+                false
+            }
+        };
+        if !open {
+            return (exchange.await, Reading::Ended);
+        }
+    }
+}
+
 /// The next push to the live session; pends while there is none.
 async fn next_push<S: EndpointService>(live: &mut Option<Live<S>>) -> S::Push {
     match live {
@@ -332,5 +409,93 @@ fn frame_name(frame: &Frame) -> &'static str {
         Frame::PingReq => "PINGREQ",
         Frame::PingResp => "PINGRESP",
         Frame::Disconnect(_) => "DISCONNECT",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A request that takes `delay` to answer (a sync waiting for a confirming appender).
+    async fn slow_answer(delay: Duration) -> &'static str {
+        tokio::time::sleep(delay).await;
+        "answered"
+    }
+
+    #[tokio::test]
+    async fn pings_are_answered_while_a_request_is_and_other_frames_wait_their_turn() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut connection = Connection::new(server, 1024);
+        let mut waiting = VecDeque::new();
+        let started = tokio::time::Instant::now();
+        let answering = tokio::spawn(async move {
+            let outcome = answer_pings_while(
+                slow_answer(Duration::from_millis(500)),
+                &mut connection,
+                &mut waiting,
+            )
+            .await;
+            (outcome, waiting)
+        });
+        let frames: Vec<u8> = [Frame::PingReq, Frame::Disconnect(DisconnectReason::None)]
+            .iter()
+            .flat_map(Frame::encode)
+            .collect();
+        client.write_all(&frames).await.unwrap();
+        let pong = Frame::PingResp.encode();
+        let mut read = vec![0; pong.len()];
+        client.read_exact(&mut read).await.unwrap();
+        assert_eq!(read, pong);
+        assert!(
+            started.elapsed() < Duration::from_millis(400),
+            "PINGRESP came only after {:?}, behind the request",
+            started.elapsed()
+        );
+        let ((answer, reading), waiting) = answering.await.unwrap();
+        assert_eq!(answer, "answered");
+        assert!(matches!(reading, Reading::Open));
+        assert!(matches!(
+            waiting.into_iter().collect::<Vec<_>>().as_slice(),
+            [Frame::Disconnect(DisconnectReason::None)]
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_request_is_answered_to_its_end_when_the_client_goes_away_meanwhile() {
+        let (client, server) = tokio::io::duplex(1024);
+        let mut connection = Connection::new(server, 1024);
+        let mut waiting = VecDeque::new();
+        drop(client);
+        let (answer, reading) = answer_pings_while(
+            slow_answer(Duration::from_millis(100)),
+            &mut connection,
+            &mut waiting,
+        )
+        .await;
+        assert_eq!(answer, "answered");
+        assert!(matches!(reading, Reading::Ended));
+    }
+
+    #[tokio::test]
+    async fn a_client_flooding_frames_during_a_request_is_cut_off() {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let mut connection = Connection::new(server, 1024);
+        let mut waiting = VecDeque::new();
+        let flood: Vec<u8> = (0..MAX_WAITING_FRAMES + 1)
+            .flat_map(|_| Frame::Disconnect(DisconnectReason::None).encode())
+            .collect();
+        client.write_all(&flood).await.unwrap();
+        let (_, reading) = answer_pings_while(
+            slow_answer(Duration::from_millis(200)),
+            &mut connection,
+            &mut waiting,
+        )
+        .await;
+        assert!(matches!(reading, Reading::Ended));
+        assert_eq!(waiting.len(), MAX_WAITING_FRAMES);
     }
 }
