@@ -20,7 +20,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use kaa_model::appender::{CassandraSettings, ColumnSource, HeaderField};
-use kaa_store::endpoint::CassandraReplication;
+use kaa_store::endpoint::{CassandraReplication, session_builder};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::cluster::metadata::Peer;
@@ -58,7 +58,7 @@ impl CassandraSink {
                 "the tenant's log keyspace {keyspace} is the endpoint store's; refused"
             )));
         }
-        let builder = SessionBuilder::new().connection_timeout(CONNECT_TIMEOUT);
+        let builder = session_builder().connection_timeout(CONNECT_TIMEOUT);
         let (builder, replication) = match (&settings.contact_points, defaults) {
             (Some(points), _) => {
                 let factor = defaults.map_or(1, |store| store.replication.replication_factor);

@@ -30,7 +30,9 @@ mod records;
 mod sql;
 
 pub use crate::metadata::Page;
-pub use cassandra::{CassandraReplication, Consistency, consistency_name, parse_consistency};
+pub use cassandra::{
+    CassandraReplication, Consistency, consistency_name, parse_consistency, session_builder,
+};
 pub use records::{
     CredentialStatus, Credentials, EndpointProfile, GroupState, Notification, NotificationKind,
     TopicListEntry, UnicastNotification, UserConfiguration,
