@@ -63,6 +63,9 @@ struct RunArgs {
     /// Each endpoint appends one record per interval.
     #[arg(long, default_value = "500ms", value_parser = duration)]
     log_interval: Duration,
+    /// Start the endpoints one after another over this long (0: all at once).
+    #[arg(long, default_value = "0s", value_parser = duration)]
+    ramp: Duration,
     /// Kaatcp keepalive in seconds (the SDK pings at half of it).
     #[arg(long, default_value_t = 4)]
     keep_alive: u16,
@@ -141,6 +144,7 @@ impl RunArgs {
                 state_dir: self.state_dir,
                 key_cache,
                 log_interval: self.log_interval,
+                ramp: self.ramp,
                 keep_alive: self.keep_alive,
                 timeout: self.timeout,
                 retry_delay: self.retry_delay,

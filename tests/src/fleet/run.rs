@@ -48,6 +48,8 @@ pub struct RunOptions {
     pub key_cache: PathBuf,
     /// Each endpoint appends one record per interval.
     pub log_interval: Duration,
+    /// Endpoint `i` of `n` starts `ramp * i / n` after the first.
+    pub ramp: Duration,
     /// Kaatcp keepalive (s); the SDK pings at half of it.
     pub keep_alive: u16,
     /// SDK network timeout.
@@ -112,6 +114,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Value> {
     let mut tasks = Vec::with_capacity(count);
     let first_tick = Instant::now();
     for index in 0..count {
+        tokio::time::sleep_until(first_tick + options.ramp.mul_f64(index as f64 / count as f64))
+            .await;
         let state = fresh_state(&options.state_dir, &options.key_cache, index)?;
         let client = KaaClient::start(ClientConfig {
             timeout: options.timeout,
