@@ -342,7 +342,7 @@ case $ENDPOINT_STORE in
     [[ -z $MONGODB_URL ]] || usage_error "--mongodb contradicts --endpoint-store cassandra"
     [[ -z $ENDPOINT_URL ]] || usage_error "--endpoint-url is for --endpoint-store sql, not cassandra"
     CONTACT_POINTS=$(host_ports --cassandra "$CASSANDRA_LIST" 9042)
-    [[ -z $CASSANDRA_DC || $CASSANDRA_DC =~ ^[A-Za-z0-9_.-]+$ ]] || usage_error "--cassandra-dc: '$CASSANDRA_DC' is not a datacenter name"
+    [[ -z $CASSANDRA_DC || $CASSANDRA_DC =~ ^[A-Za-z0-9_-]{1,64}$ ]] || usage_error "--cassandra-dc: '$CASSANDRA_DC' is not a datacenter name"
     [[ $REPLICATION =~ ^[1-9][0-9]?$ ]] || usage_error "--replication: '$REPLICATION' is not a replica count (1-99)"
     case $CONSISTENCY in
       any|one|two|three|quorum|all|local_quorum|local_one|each_quorum) ;;
