@@ -114,13 +114,16 @@ impl CassandraSink {
             .ttl_seconds
             .map(|t| format!(" USING TTL {t}"))
             .unwrap_or_default();
-        let insert = session
+        let mut insert = session
             .prepare(format!(
                 "INSERT INTO {table} (id, {}) VALUES ({marks}){ttl}",
                 names.join(", ")
             ))
             .await
             .map_err(|e| SinkError::Remote(e.to_string()))?;
+        // A row's id is made once per write, so the driver may retry the insert on another node
+        // when a connection breaks under it.
+        insert.set_is_idempotent(true);
         Ok(Self {
             session: Arc::new(session),
             insert,

@@ -273,13 +273,16 @@ struct Statements {
 
 impl Statements {
     async fn prepare(session: &Session, ks: &str) -> Result<Self, StoreError> {
-        // `{ks}` in a statement stands for the keyspace.
+        // `{ks}` in a statement stands for the keyspace. Every statement but the lightweight
+        // transactions (`… IF …`) may run twice with the same effect, so the driver may retry
+        // it on another node when a connection breaks under it (a member cut off mid-request).
         macro_rules! prepare {
-            ($text:expr) => {
-                session
-                    .prepare(String::from($text).replace("{ks}", ks))
-                    .await?
-            };
+            ($text:expr) => {{
+                let text = String::from($text).replace("{ks}", ks);
+                let mut statement = session.prepare(text.as_str()).await?;
+                statement.set_is_idempotent(!text.contains(" IF "));
+                statement
+            }};
         }
         Ok(Self {
             provision_credentials: prepare!(
