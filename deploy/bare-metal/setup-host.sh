@@ -423,6 +423,13 @@ if [[ -n $store_url ]]; then
   ((URL_HAS_SECRET == 0)) || ENDPOINT_URL_SECRET=$store_url
 fi
 
+# The listener lines [operations] and [bootstrap] share: every interface, the host devices are
+# told, TLS in front when given.
+device_listener() {
+  printf 'bind_host = "0.0.0.0"\npublic_host = %s\ntls_certificate = %s\ntls_private_key = %s\n' \
+    "$(toml_string "$ENDPOINT_HOST")" "$(toml_string "$ENDPOINT_TLS_CERT")" "$(toml_string "$ENDPOINT_TLS_KEY")"
+}
+
 render_config() {
   local q=toml_string
   cat <<EOF
@@ -468,18 +475,12 @@ ui_dir = $($q "$SHARE_DIR/ui")
 [operations]
 enabled = $OPERATIONS
 # Endpoint transports (Kaatcp 9997, HTTP 9999) on every interface; endpoints are told $ENDPOINT_HOST.
-bind_host = "0.0.0.0"
-public_host = $($q "$ENDPOINT_HOST")
-tls_certificate = $($q "$ENDPOINT_TLS_CERT")
-tls_private_key = $($q "$ENDPOINT_TLS_KEY")
+$(device_listener)
 
 [bootstrap]
 enabled = $BOOTSTRAP
 # Bootstrap transports (Kaatcp 9888, HTTP 9889).
-bind_host = "0.0.0.0"
-public_host = $($q "$ENDPOINT_HOST")
-tls_certificate = $($q "$ENDPOINT_TLS_CERT")
-tls_private_key = $($q "$ENDPOINT_TLS_KEY")
+$(device_listener)
 EOF
   if [[ -n $SQL_TOML ]]; then
     printf '\n[sql]\n'

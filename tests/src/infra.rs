@@ -146,16 +146,21 @@ impl FreshDatabase {
     }
 }
 
-/// A Cassandra keyspace name no test uses yet, on the server of [`cassandra`] (which must answer
-/// now). The keyspace does not exist: the code under test creates it; [`FreshKeyspace::drop`]
-/// removes it.
-pub async fn fresh_keyspace() -> FreshKeyspace {
-    let session = scylla::client::session_builder::SessionBuilder::new()
+/// A session on the server of [`cassandra`]; panics naming the server if it does not answer.
+async fn cassandra_session() -> scylla::client::session::Session {
+    scylla::client::session_builder::SessionBuilder::new()
         .known_node(cassandra())
         .connection_timeout(std::time::Duration::from_secs(5))
         .build()
         .await
-        .unwrap_or_else(|e| panic!("{}", unreachable("cassandra", e)));
+        .unwrap_or_else(|e| panic!("{}", unreachable("cassandra", e)))
+}
+
+/// A Cassandra keyspace name no test uses yet, on the server of [`cassandra`] (which must answer
+/// now). The keyspace does not exist: the code under test creates it; [`FreshKeyspace::drop`]
+/// removes it.
+pub async fn fresh_keyspace() -> FreshKeyspace {
+    let session = cassandra_session().await;
     FreshKeyspace {
         name: unique_name(),
         session,
@@ -183,12 +188,7 @@ impl FreshKeyspace {
 /// `org.apache.cassandra.locator.NetworkTopologyStrategy`) and the replicas per datacenter (or
 /// `replication_factor`); empty when the keyspace does not exist.
 pub async fn keyspace_replication(name: &str) -> std::collections::HashMap<String, String> {
-    let session = scylla::client::session_builder::SessionBuilder::new()
-        .known_node(cassandra())
-        .connection_timeout(std::time::Duration::from_secs(5))
-        .build()
-        .await
-        .unwrap_or_else(|e| panic!("{}", unreachable("cassandra", e)));
+    let session = cassandra_session().await;
     let rows = session
         .query_unpaged(
             "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
