@@ -151,6 +151,7 @@ impl KaaClient {
             },
             configurations,
             failures: 0,
+            sessions: 0,
             uploader: Uploader::new(
                 logs.clone(),
                 config.logs.delivery_timeout,
@@ -305,6 +306,8 @@ struct Runner {
     configurations: ConfigurationStore,
     /// Failures in a row, for the back-off.
     failures: u32,
+    /// Sessions established so far.
+    sessions: u64,
     uploader: Uploader,
     owner: Arc<SharedOwner>,
     keys: EndpointKeys,
@@ -345,6 +348,7 @@ impl Runner {
             }
             let mut redirects = 0;
             while let Some(server) = queue.pop_front() {
+                let sessions_before = self.sessions;
                 let ended = match transport {
                     Transport::Tcp => self.session(server).await,
                     Transport::Http => self.http_session(server).await,
@@ -379,6 +383,18 @@ impl Runner {
                             .events
                             .send(Event::Disconnected(error.to_string()))
                             .await;
+                        if self.sessions > sessions_before {
+                            // A server that served this endpoint went away (it died, or its
+                            // network did): every other server of the list gets a turn before
+                            // the bootstrap servers are asked again, starting after this one.
+                            let at = servers.iter().position(|s| std::ptr::eq(s, server));
+                            let (after, before) = servers.split_at(at.map_or(0, |i| i + 1));
+                            queue = after
+                                .iter()
+                                .chain(before)
+                                .filter(|s| s.transport == transport && !std::ptr::eq(*s, server))
+                                .collect();
+                        }
                         if self.pause().await {
                             return;
                         }
@@ -416,6 +432,7 @@ impl Runner {
     /// A session is up with `address`: the back-off starts over.
     async fn connected(&mut self, address: String) {
         self.failures = 0;
+        self.sessions += 1;
         let _ = self.events.send(Event::Connected(address)).await;
     }
 
