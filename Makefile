@@ -39,6 +39,7 @@ test: build-deps python-deps sdk-deps infra-up
 	$(CARGO) test --workspace --locked
 	$(MAKE) ui-test
 	$(MAKE) test-package
+	$(MAKE) test-cluster
 
 # The admin web UI (admin-ui/dist, served by Control at / on the admin port), rebuilt only when
 # its sources changed; ui-deps installs Chromium for the browser test and the npm packages.
@@ -67,7 +68,7 @@ bench: build-deps
 standalone: build-deps admin-ui/dist/index.html
 	$(CARGO) run --release --locked --bin kaa-node -- standalone
 
-.PHONY: package-deps dist test-package
+.PHONY: package-deps dist test-package test-cluster
 
 # What packaging needs: cargo-deb (pinned), lintian, debootstrap, systemd-analyze.
 package-deps:
@@ -83,3 +84,17 @@ dist: build-deps package-deps
 # (deploy/package/test-install.sh; root). Packages the dev build, which `make test` has built.
 test-package: build-deps package-deps
 	deploy/package/test-install.sh
+
+# The three-host test (tests/three-hosts/run.py; root): `make dist`'s package and a second revision
+# of it (for the rolling upgrade) installed on three hosts made of network namespaces, set up as
+# docs/install.md says; ZooKeeper and Cassandra from infra-up's installs. KAA_THREE_HOSTS_ENDPOINTS
+# sets the number of simulated devices (300).
+THREE_HOSTS_DIST := target/three-hosts-dist
+test-cluster: dist infra-up
+	$(CARGO) build --locked --bin kaa-node
+	tests/three-hosts/setup-host-checks.sh
+	rm -rf $(THREE_HOSTS_DIST)
+	KAA_PACKAGE_NO_BUILD=1 KAA_PACKAGE_REVISION=2 KAA_DIST_DIR=$(THREE_HOSTS_DIST) deploy/package/build.sh
+	$(CARGO) build --locked -p kaa-tests --bin kaa-fleet
+	python3 tests/three-hosts/run.py --fleet target/debug/kaa-fleet \
+	  --deb $$(ls dist/kaa-node_*-1_amd64.deb) --upgrade-deb $$(ls $(THREE_HOSTS_DIST)/kaa-node_*-2_amd64.deb)
