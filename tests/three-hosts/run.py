@@ -8,7 +8,11 @@ runs a ZooKeeper ensemble member and a Cassandra ring member (from deploy/bare-m
 templates) and kaa-node with all three services, configured by the packaged setup-host.sh and
 started from the installed unit's command line, user and configuration
 (deploy/package/run-unit.sh; systemd does not run here). PostgreSQL runs on host 1. The steps
-follow docs/install.md's three-node cluster section.
+follow docs/install.md's three-node cluster section (steps 2 to 8, then "Upgrades"), with the
+guide's templates, flags and commands; where the guide has systemd start a Debian service, the
+test starts the same server itself: ZooKeeper from Debian's jars, Cassandra from the jars
+deploy/local installs (Apache's apt repository is not reachable from every CI machine), a
+private PostgreSQL cluster with the guide's role, database, listen address and pg_hba lines.
 
 The scenario: the cluster forms (one Control leader, three Operations, three Bootstrap); the
 devices (kaa-fleet) bootstrap through host 1 and spread over the hosts, uploading logs to a
