@@ -2,8 +2,8 @@
 # Installs what `make dist` and `make test-package` need besides the build itself: cargo-deb
 # (pinned, into ~/.cargo/bin) to build the Debian package, lintian to check it, debootstrap for
 # the fresh Debian 12 root the install test uses, and systemd's `systemd-analyze verify` for the
-# unit files. Idempotent and quiet when everything is there; the Makefile's dist and
-# test-package targets call it.
+# unit files, and iproute2's `ip` for the three-host test's network namespaces. Idempotent and
+# quiet when everything is there; the Makefile's dist, test-package and test-cluster targets call it.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -22,6 +22,7 @@ cargo_deb_ok || { log "FAILED: no cargo-deb $CARGO_DEB_VERSION in $CARGO_HOME/bi
 command -v lintian >/dev/null || apt_install lintian
 command -v debootstrap >/dev/null || apt_install debootstrap
 command -v systemd-analyze >/dev/null || apt_install systemd
-for tool in lintian debootstrap systemd-analyze; do
+command -v ip >/dev/null || apt_install iproute2
+for tool in lintian debootstrap systemd-analyze ip; do
   command -v "$tool" >/dev/null || { log "FAILED: no $tool on PATH after installing it"; exit 1; }
 done
