@@ -31,6 +31,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -259,7 +260,7 @@ def render(template, values, target):
     text = Path(template).read_text()
     for key, value in values.items():
         text = text.replace(f"@{key}@", value)
-    leftover = [part.split("@")[0] for part in text.split("@")[1::2] if part.isupper()]
+    leftover = re.findall(r"@([A-Z0-9_]+)@", text)
     if leftover:
         raise RuntimeError(f"{template}: placeholders left unrendered: {leftover}")
     Path(target).write_text(text)
