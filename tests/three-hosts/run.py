@@ -559,6 +559,11 @@ class Fleet:
         if self.process.poll() not in (None, 0):
             raise RuntimeError(f"kaa-fleet exited with {self.process.returncode}; see {RUN}/fleet.log")
 
+    def acknowledged(self, records):
+        """Whether at least `records` records have been acknowledged so far."""
+        self.poll()
+        return self.delivered >= records
+
     def spread(self):
         self.poll()
         counts = {}
@@ -604,7 +609,7 @@ def scenario(cluster, args):
     cluster.check("the endpoints spread over the three hosts",
                   all(spread.get(h.ip, 0) >= wanted // 10 for h in cluster.hosts), str(spread))
     before = fleet.delivered
-    wait_for("logs delivered", 60, lambda: (fleet.poll(), fleet.delivered >= before + wanted)[1])
+    wait_for("logs delivered", 60, lambda: fleet.acknowledged(before + wanted))
     say(f"{fleet.delivered} records acknowledged before the cut")
 
     # -- the leader's host cut off -----------------------------------------------------------
@@ -669,7 +674,7 @@ def scenario(cluster, args):
                   all(m in ("leader", "follower") for m in modes.values()), str(modes))
     during = fleet.delivered
     wait_for("logs acknowledged during the partition (Cassandra QUORUM on two members)", 60,
-             lambda: (fleet.poll(), fleet.delivered >= during + wanted)[1])
+             lambda: fleet.acknowledged(during + wanted))
     cluster.figures["acked_during_partition"] = fleet.delivered - acked_before_cut
     cluster.check("a new leader within 3 s", failover <= 3.0, f"{failover:.2f} s")
     cluster.check(f"{gone.name}'s endpoints elsewhere within 10 s",
