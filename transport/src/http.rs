@@ -76,7 +76,9 @@ impl HttpListener {
     }
 }
 
-struct Shared<S> {
+/// What every request on one listener needs: the endpoint service that answers, the node's keys
+/// (to unwrap session keys and sign Bootstrap answers) and the listener's limits.
+struct ListenerContext<S> {
     service: Arc<S>,
     keys: NodeKeys,
     settings: HttpSettings,
@@ -93,14 +95,14 @@ pub fn serve<S: EndpointService>(
 ) -> std::io::Result<HttpListener> {
     let workers = settings.workers.max(1);
     let max_body = settings.max_body;
-    let shared = web::Data::new(Shared {
+    let context = web::Data::new(ListenerContext {
         service,
         keys,
         settings,
     });
     let server = HttpServer::new(move || {
         let app = App::new()
-            .app_data(shared.clone())
+            .app_data(context.clone())
             .app_data(web::PayloadConfig::new(max_body));
         match paths {
             Paths::Bootstrap => app.route("/BS/Sync", web::post().to(sync::<S>)),
@@ -124,28 +126,28 @@ pub fn serve<S: EndpointService>(
 }
 
 async fn sync<S: EndpointService>(
-    shared: web::Data<Shared<S>>,
+    context: web::Data<ListenerContext<S>>,
     request: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    answer(&shared, &request, &body, false).await
+    answer(&context, &request, &body, false).await
 }
 
 async fn long_sync<S: EndpointService>(
-    shared: web::Data<Shared<S>>,
+    context: web::Data<ListenerContext<S>>,
     request: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    answer(&shared, &request, &body, true).await
+    answer(&context, &request, &body, true).await
 }
 
 async fn answer<S: EndpointService>(
-    shared: &Shared<S>,
+    context: &ListenerContext<S>,
     request: &HttpRequest,
     body: &[u8],
     long: bool,
 ) -> HttpResponse {
-    match run(shared, request, body, long).await {
+    match run(context, request, body, long).await {
         Ok(response) => response,
         Err(failure) => {
             tracing::debug!(%failure, path = request.path(), "http sync failed");
@@ -160,7 +162,7 @@ async fn answer<S: EndpointService>(
 }
 
 async fn run<S: EndpointService>(
-    shared: &Shared<S>,
+    context: &ListenerContext<S>,
     request: &HttpRequest,
     body: &[u8],
     long: bool,
@@ -182,8 +184,8 @@ async fn run<S: EndpointService>(
         cipher,
         request: sync_request,
     } = Session::start(
-        &shared.service,
-        &shared.keys,
+        &context.service,
+        &context.keys,
         false,
         Opening {
             wrapped_key: Some(&parts.request_key),
@@ -201,8 +203,8 @@ async fn run<S: EndpointService>(
         .sync_request_meta_data
         .as_ref()
         .and_then(|m| m.timeout)
-        .map_or(shared.settings.max_long_poll, |ms| {
-            Duration::from_millis(ms.max(0) as u64).min(shared.settings.max_long_poll)
+        .map_or(context.settings.max_long_poll, |ms| {
+            Duration::from_millis(ms.max(0) as u64).min(context.settings.max_long_poll)
         });
     let request_id = sync_request.request_id;
     let response = session.exchange(sync_request).await?;
@@ -241,7 +243,7 @@ async fn run<S: EndpointService>(
     drop(session);
     let plain = response.encode();
     if S::SIGNS_RESPONSES {
-        let signature = shared
+        let signature = context
             .keys
             .pair()
             .sign(&plain)
