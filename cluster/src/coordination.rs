@@ -1,8 +1,9 @@
 //! How a node takes part in its cluster: [`Cluster::join`] through ZooKeeper, or
 //! [`Cluster::standalone`] in-process. Either way the node reads the same two things: the live
 //! [`ClusterView`] and whether it acts as the Control leader. The handle also carries how this
-//! node secures its internode Thrift connections ([`Security`]), so every client pool built
-//! from it calls peers the same way.
+//! node secures its internode Thrift connections ([`Security`]) and the node's one pool of
+//! `OperationsService` clients, which every caller on the node (Control's announcer and
+//! rebalancer, endpoint routing, event routing) shares.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::election::run_election;
 use crate::membership::{ClusterView, LoadSource, MembershipError, Registration, run_membership};
 use crate::ring::HashRing;
-use crate::rpc::Security;
+use crate::rpc::{ClientPool, ClientSettings, Operations, Security};
 use crate::zookeeper::{ZkError, ZkSession, ZkSettings};
 
 /// A node's handle on its cluster. Cheap to clone.
@@ -28,6 +29,7 @@ pub struct Cluster {
     leadership: watch::Receiver<bool>,
     zookeeper: Option<ZkSession>,
     internode: Security,
+    operations_clients: ClientPool<Operations>,
 }
 
 impl Cluster {
@@ -51,6 +53,7 @@ impl Cluster {
             view: watch::channel(Arc::new(view)).1,
             leadership: watch::channel(leads).1,
             zookeeper: None,
+            operations_clients: operations_clients(&internode),
             internode,
         }
     }
@@ -95,6 +98,7 @@ impl Cluster {
                 view,
                 leadership,
                 zookeeper: Some(session),
+                operations_clients: operations_clients(&internode),
                 internode,
             },
             fatal,
@@ -133,10 +137,30 @@ impl Cluster {
         &self.internode
     }
 
+    /// The node's `OperationsService` clients, shared by everyone on the node who calls an
+    /// Operations node (clones share the idle connections).
+    pub fn operations_clients(&self) -> &ClientPool<Operations> {
+        &self.operations_clients
+    }
+
     /// Whether the node coordinates through ZooKeeper.
     pub fn is_clustered(&self) -> bool {
         self.zookeeper.is_some()
     }
+}
+
+/// Idle connections the shared pool keeps per peer: as many as event routing's forwarding
+/// shards call one peer with at once, so a burst of events reuses its connections.
+const IDLE_OPERATIONS_CONNECTIONS: usize = 16;
+
+/// The node's one pool of `OperationsService` clients, with the default timeouts every caller
+/// used when each built its own.
+fn operations_clients(security: &Security) -> ClientPool<Operations> {
+    let settings = ClientSettings {
+        max_idle_per_peer: IDLE_OPERATIONS_CONNECTIONS,
+        ..ClientSettings::default()
+    };
+    ClientPool::new(settings, security.clone())
 }
 
 fn control_info(registration: &Registration) -> ControlNodeInfo {

@@ -8,8 +8,6 @@
 //! *local* message, which that node turns into a push. A node that receives a local message for
 //! an endpoint it does not serve drops it: the endpoint gets the change on its next sync anyway.
 
-use std::sync::Arc;
-
 use base64::Engine as _;
 use kaa_idl::thrift::operations::{
     TOperationsServiceSyncClient, ThriftActorClassifier, ThriftClusterEntityType,
@@ -18,7 +16,7 @@ use kaa_idl::thrift::operations::{
 };
 
 use crate::Cluster;
-use crate::rpc::{ClientPool, ClientSettings, Operations, PeerAddr, RpcError};
+use crate::rpc::{PeerAddr, RpcError};
 
 /// What an endpoint is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,11 +65,10 @@ pub enum RouteError {
     Rpc(#[from] RpcError),
 }
 
-/// Sends endpoint messages to Operations nodes.
+/// Sends endpoint messages to Operations nodes, with the node's shared client pool.
 #[derive(Clone)]
 pub struct EndpointRouter {
     cluster: Cluster,
-    pool: Arc<ClientPool<Operations>>,
 }
 
 /// The ring key of an endpoint: standard Base64 of its key hash, as Kaa hashes it.
@@ -82,13 +79,7 @@ pub fn ring_key(key_hash: &[u8]) -> String {
 impl EndpointRouter {
     /// A router over the cluster's live view.
     pub fn new(cluster: Cluster) -> Self {
-        Self {
-            pool: Arc::new(ClientPool::new(
-                ClientSettings::default(),
-                cluster.internode().clone(),
-            )),
-            cluster,
-        }
+        Self { cluster }
     }
 
     /// The node id of the endpoint's global owner.
@@ -116,7 +107,8 @@ impl EndpointRouter {
             Hop::Global => ThriftActorClassifier::GLOBAL,
             Hop::Local => ThriftActorClassifier::LOCAL,
         });
-        self.pool
+        self.cluster
+            .operations_clients()
             .call(&peer, move |client| match message {
                 EndpointMessage::Unicast(id) => {
                     client.on_unicast_notification(ThriftUnicastNotificationMessage {

@@ -5,9 +5,7 @@
 //! Control nodes run; a standby asked to announce says who leads instead.
 
 use kaa_cluster::Cluster;
-use kaa_cluster::rpc::{
-    ClientPool, ClientSettings, Operations, PeerAddr, RpcError, notify_operations,
-};
+use kaa_cluster::rpc::{ClientPool, Operations, PeerAddr, RpcError, notify_operations};
 use kaa_idl::thrift::operations::Notification;
 
 /// Why a change was not announced.
@@ -31,7 +29,7 @@ impl ChangeAnnouncer {
     /// An announcer over the cluster's live view.
     pub fn new(cluster: Cluster) -> Self {
         Self {
-            pool: ClientPool::new(ClientSettings::default(), cluster.internode().clone()),
+            pool: cluster.operations_clients().clone(),
             cluster,
         }
     }

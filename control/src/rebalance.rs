@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kaa_cluster::Cluster;
-use kaa_cluster::rpc::{ClientPool, ClientSettings, Operations, PeerAddr};
+use kaa_cluster::rpc::PeerAddr;
 use kaa_idl::endpoint::crypto::access_point_id;
 use kaa_idl::thrift::operations::{RedirectionRule, TOperationsServiceSyncClient};
 use tokio_util::sync::CancellationToken;
@@ -133,8 +133,7 @@ pub async fn run_rebalancer(
     settings: RebalanceSettings,
     shutdown: CancellationToken,
 ) {
-    let pool =
-        ClientPool::<Operations>::new(ClientSettings::default(), cluster.internode().clone());
+    let pool = cluster.operations_clients().clone();
     // Rule ids only need to differ from the ones a previous leader sent.
     let mut next_rule_id = kaa_store::metadata::now_ms().saturating_mul(1000);
     let mut ticks = tokio::time::interval(settings.interval);

@@ -27,7 +27,7 @@ use std::time::Duration;
 use kaa_cluster::Cluster;
 use kaa_cluster::membership::ClusterView;
 use kaa_cluster::routing::ring_key;
-use kaa_cluster::rpc::{ClientPool, ClientSettings, Operations, PeerAddr, RpcError};
+use kaa_cluster::rpc::{ClientPool, Operations, PeerAddr, RpcError};
 use kaa_idl::endpoint::sync::Event;
 use kaa_idl::thrift::operations::{
     EndpointEvent, EndpointRouteUpdate, Event as ThriftEvent, EventMessageType,
@@ -217,7 +217,7 @@ struct Routed {
 pub struct EventRouting {
     node_id: String,
     cluster: Cluster,
-    pool: Arc<ClientPool<Operations>>,
+    pool: ClientPool<Operations>,
     sessions: Arc<Sessions>,
     routes: Mutex<OwnerRoutes>,
     local: Mutex<HashMap<Vec<u8>, Registration>>,
@@ -238,10 +238,7 @@ impl EventRouting {
         }
         let routing = Arc::new(Self {
             node_id,
-            pool: Arc::new(ClientPool::new(
-                ClientSettings::default(),
-                cluster.internode().clone(),
-            )),
+            pool: cluster.operations_clients().clone(),
             sessions,
             routes: Mutex::default(),
             local: Mutex::default(),
