@@ -58,7 +58,7 @@ use crate::logs::{LogCollectionSettings, LogCollector};
 use crate::outbound::Outbound;
 use crate::redirection::RedirectionRules;
 use crate::sessions::{Channel, Push, Sessions};
-use crate::sync::{Collaborators, EndpointSession, Identity, SyncProcessor};
+use crate::sync::{EndpointSession, Identity, NodeHandles, SyncProcessor};
 
 /// How an Operations service runs.
 #[derive(Debug, Clone)]
@@ -131,7 +131,7 @@ impl OperationsService {
         let processor = Arc::new(Endpoints(SyncProcessor::new(
             catalog.clone(),
             store.clone(),
-            Collaborators {
+            NodeHandles {
                 sessions: sessions.clone(),
                 redirection: redirection.clone(),
                 logs: logs.clone(),

@@ -33,7 +33,7 @@ use kaa_transport::SyncFailure;
 use crate::catalog::AppContext;
 use crate::events::Registration;
 use crate::outbound::{Outbound, UNREACHABLE};
-use crate::sync::{Known, SyncProcessor, internal};
+use crate::sync::{ServedEndpoint, SyncProcessor, internal};
 
 /// How long an `http` verifier may take by default.
 const DEFAULT_VERIFIER_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -330,7 +330,7 @@ impl SyncProcessor {
         &self,
         app: &AppContext,
         sdk: &SdkProfile,
-        known: &mut Known,
+        known: &mut ServedEndpoint,
         profile: &EndpointProfile,
     ) {
         if known.owner_id == profile.owner_id && known.registered {
@@ -370,7 +370,7 @@ impl SyncProcessor {
         &self,
         app: &AppContext,
         sdk: &SdkProfile,
-        known: &mut Known,
+        known: &mut ServedEndpoint,
         request: &EventSyncRequest,
     ) -> Result<EventSyncResponse, SyncFailure> {
         let mut response = EventSyncResponse {
@@ -431,14 +431,14 @@ impl SyncProcessor {
     }
 
     /// The events waiting for the session, to go out with a response.
-    pub(crate) fn waiting_events(&self, known: &Known) -> Option<Vec<Event>> {
+    pub(crate) fn waiting_events(&self, known: &ServedEndpoint) -> Option<Vec<Event>> {
         let events = self.sessions.take_events(&known.key_hash);
         (!events.is_empty()).then_some(events)
     }
 
     /// What the endpoint is told when another endpoint changed its owner.
     pub(crate) fn owner_change_notice(
-        known: &Known,
+        known: &ServedEndpoint,
         profile: &EndpointProfile,
         by: String,
     ) -> Option<UserSyncResponse> {

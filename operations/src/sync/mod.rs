@@ -56,7 +56,7 @@ pub struct EndpointSession {
     id: u64,
     channel: Channel,
     pushes: mpsc::Sender<Push>,
-    endpoint: Option<Known>,
+    endpoint: Option<ServedEndpoint>,
     /// What the session start read to check the signature, until the first sync takes it.
     identity: Option<Identity>,
 }
@@ -68,7 +68,7 @@ pub struct Identity(Option<EndpointProfile>);
 
 /// The endpoint a session serves, once its first request named it.
 #[derive(Debug, Clone)]
-pub(crate) struct Known {
+pub(crate) struct ServedEndpoint {
     pub(crate) key_hash: Vec<u8>,
     /// The endpoint's presence id on this node, shared by all its channels; its event route is
     /// registered under it.
@@ -105,7 +105,7 @@ pub struct SyncProcessor {
 }
 
 /// What a processor works with besides the store and catalog.
-pub struct Collaborators {
+pub struct NodeHandles {
     /// The sessions of this node.
     pub sessions: Arc<Sessions>,
     /// The load balancer's rules.
@@ -145,7 +145,7 @@ impl SyncProcessor {
     pub fn new(
         catalog: Arc<Catalog>,
         store: EndpointStore,
-        with: Collaborators,
+        with: NodeHandles,
         node_id: String,
     ) -> Self {
         Self {
@@ -304,7 +304,7 @@ impl SyncProcessor {
                 session.pushes.clone(),
             ),
         };
-        let known = session.endpoint.get_or_insert_with(|| Known {
+        let known = session.endpoint.get_or_insert_with(|| ServedEndpoint {
             key_hash: key_hash.clone(),
             session_id: presence,
             sdk_token: sdk.sdk_token.clone(),
@@ -586,7 +586,7 @@ impl SyncProcessor {
         sdk: &SdkProfile,
         profile: &mut EndpointProfile,
         user: Option<&Value>,
-    ) -> Result<Derived, SyncFailure> {
+    ) -> Result<GroupOffer, SyncFailure> {
         let client = decode_client_profile(app, sdk, &profile.client_profile)?;
         let server: Value = serde_json::from_str(&profile.server_profile).unwrap_or(Value::Null);
         let members = membership::groups(
@@ -634,7 +634,7 @@ impl SyncProcessor {
             profile.configuration_hash = merged.hash.clone();
         }
         profile.topic_hash = topics::topic_list_hash(&offered);
-        Ok(Derived {
+        Ok(GroupOffer {
             configuration,
             offered,
         })
@@ -642,8 +642,8 @@ impl SyncProcessor {
 
     fn configuration_answer(
         &self,
-        known: &mut Known,
-        state: &Derived,
+        known: &mut ServedEndpoint,
+        state: &GroupOffer,
     ) -> ConfigurationSyncResponse {
         match &state.configuration {
             Some(merged) if merged.hash != known.configuration_hash => {
@@ -664,9 +664,9 @@ impl SyncProcessor {
 
     async fn notification_answer(
         &self,
-        known: &mut Known,
+        known: &mut ServedEndpoint,
         profile: &mut EndpointProfile,
-        state: &Derived,
+        state: &GroupOffer,
         request: Option<&NotificationSyncRequest>,
     ) -> Result<NotificationSyncResponse, SyncFailure> {
         let now = now_ms();
@@ -763,7 +763,7 @@ impl SyncProcessor {
         &self,
         mut profile: EndpointProfile,
         before: Option<&EndpointProfile>,
-        state: &Derived,
+        state: &GroupOffer,
     ) -> Result<(), SyncFailure> {
         if let Some(before) = before
             && unchanged(before, &profile)
@@ -822,7 +822,7 @@ fn unchanged(before: &EndpointProfile, after: &EndpointProfile) -> bool {
 }
 
 /// What the current metadata makes of an endpoint.
-struct Derived {
+struct GroupOffer {
     configuration: Option<configuration::MergedConfiguration>,
     offered: Vec<TopicInfo>,
 }
