@@ -14,7 +14,7 @@ use kaa_tests::infra::{self, ZOOKEEPER_LOCK};
 use kaa_tests::node::{Node, NodeBuilder};
 use serde_json::{Value, json};
 
-use crate::support::{activate_interval, read_avro_long, wait_event};
+use crate::support::{activate_interval, connected_on, read_avro_long, wait_event};
 use crate::unique;
 
 const PASSWORD: &str = "cluster-endpoints-1";
@@ -39,7 +39,7 @@ async fn endpoints_fail_over_between_operations_nodes_and_messages_follow_them()
     let database = infra::fresh_database(&infra::postgres(), "postgresql").await;
     let keyspace = infra::fresh_keyspace().await;
     let chroot = format!("/{}", unique("endpoints"));
-    // The Operations-only node sorts first, so the endpoint connects there first.
+    // The endpoint's first session must be on the Operations-only node (started again until it is).
     let mut worker = node(&chroot, "node-a-ops", false, &database.url, &keyspace.name)
         .spawn()
         .unwrap();
@@ -144,35 +144,29 @@ async fn endpoints_fail_over_between_operations_nodes_and_messages_follow_them()
         .await;
     expect(&topic, 201);
 
-    let state = tempfile::tempdir().unwrap();
     let bootstrap = |node: &Node| BootstrapServer {
         address: format!("127.0.0.1:{}", node.port("bootstrap.tcp_port")),
         http_address: None,
         public_key: None,
     };
-    let mut client = KaaClient::start(ClientConfig {
-        access_token: "tracker-1".into(),
-        timeout: Duration::from_secs(5),
-        retry_delay: Duration::from_millis(200),
-        keep_alive: 30,
-        ..ClientConfig::new(
-            vec![bootstrap(&worker), bootstrap(&control)],
-            sdk.body["sdk_token"].as_str().unwrap().to_owned(),
-            state.path().to_owned(),
-        )
-    })
-    .unwrap();
-    let within = Duration::from_secs(30);
-    let first = wait_event(&mut client, within, "the first session", |e| match e {
-        Event::Connected(server) => Some(server.clone()),
-        _ => None,
+    let sdk_token = sdk.body["sdk_token"].as_str().unwrap().to_owned();
+    let on_worker = format!("127.0.0.1:{}", worker.port("operations.tcp_port"));
+    let (mut client, _state) = connected_on(&on_worker, |state| {
+        KaaClient::start(ClientConfig {
+            access_token: "tracker-1".into(),
+            timeout: Duration::from_secs(5),
+            retry_delay: Duration::from_millis(200),
+            keep_alive: 30,
+            ..ClientConfig::new(
+                vec![bootstrap(&worker), bootstrap(&control)],
+                sdk_token.clone(),
+                state.to_owned(),
+            )
+        })
+        .unwrap()
     })
     .await;
-    assert_eq!(
-        first,
-        format!("127.0.0.1:{}", worker.port("operations.tcp_port")),
-        "the endpoint starts on the first server of the bootstrap list"
-    );
+    let within = Duration::from_secs(30);
     let config = wait_event(&mut client, within, "the configuration", |e| match e {
         Event::Configuration(body) => Some(interval_of(body)),
         _ => None,

@@ -22,7 +22,7 @@ use kaa_tests::node::{Node, NodeBuilder};
 use kaa_tests::stubs::HttpStub;
 use serde_json::{Value, json};
 
-use crate::support::{ALLOW_LOOPBACK, avro_long, endpoint_config};
+use crate::support::{ALLOW_LOOPBACK, avro_long, connected_on, endpoint_config};
 use crate::unique;
 
 pub(crate) const PASSWORD: &str = "log-collection-1";
@@ -379,7 +379,7 @@ async fn no_acknowledged_record_is_lost_when_the_operations_node_is_killed_mid_u
             .set("endpoint_store.datacenter", "datacenter1")
             .set("endpoint_store.consistency", "quorum")
     };
-    // The Operations-only node sorts first: the endpoint uploads there until it is killed.
+    // The endpoint uploads to the Operations-only node until it is killed.
     let mut worker = member("node-a-ops", false).spawn().unwrap();
     let mut control = member("node-b-control", true).spawn().unwrap();
     for node in [&mut worker, &mut control] {
@@ -406,8 +406,11 @@ async fn no_acknowledged_record_is_lost_when_the_operations_node_is_killed_mid_u
 
     const RECORDS: u64 = 100_000;
     const KILL_AT: u64 = 30_000;
-    let state = tempfile::tempdir().unwrap();
-    let mut endpoint = client(&[&worker, &control], &sdk_token, state.path());
+    let to_worker = format!("127.0.0.1:{}", worker.port("operations.tcp_port"));
+    let (mut endpoint, _state) = connected_on(&to_worker, |state| {
+        client(&[&worker, &control], &sdk_token, state)
+    })
+    .await;
     let started = Instant::now();
     for seq in 0..RECORDS {
         endpoint.log(reading(seq as i64, "INFO")).unwrap();
@@ -417,7 +420,6 @@ async fn no_acknowledged_record_is_lost_when_the_operations_node_is_killed_mid_u
         .until_acked(&mut endpoint, KILL_AT, Duration::from_secs(120), |_| {})
         .await;
     let acked_before_kill = deliveries.acked;
-    let to_worker = format!("127.0.0.1:{}", worker.port("operations.tcp_port"));
     worker.kill9();
     let killed = Instant::now();
     deliveries

@@ -60,6 +60,36 @@ pub async fn wait_event<T>(
     }
 }
 
+/// Starts a client with `start` (given a fresh state directory) until its first session is on
+/// `server` ("host:port" of an Operations node), and returns it with its state directory. The
+/// Bootstrap offers servers in a random order weighted by load, so a client lands on a given
+/// node often but not always; twelve tries at even odds leave a failure once in 4,096 runs.
+pub async fn connected_on(
+    server: &str,
+    mut start: impl FnMut(&Path) -> KaaClient,
+) -> (KaaClient, tempfile::TempDir) {
+    for attempt in 1.. {
+        let state = tempfile::tempdir().unwrap();
+        let mut client = start(state.path());
+        let first = wait_event(
+            &mut client,
+            Duration::from_secs(30),
+            "a session",
+            |e| match e {
+                Event::Connected(server) => Some(server.clone()),
+                _ => None,
+            },
+        )
+        .await;
+        if first == server || attempt == 12 {
+            assert_eq!(first, server, "the first session, after {attempt} starts");
+            return (client, state);
+        }
+        client.stop().await;
+    }
+    unreachable!("the loop returns")
+}
+
 /// Creates a configuration `{interval}` (schema version 1) for `group` of application `app`
 /// (its path) and activates it.
 pub async fn activate_interval(developer: &ApiClient, app: &str, group: &str, interval: i32) {
