@@ -1,7 +1,10 @@
-//! The subset of Avro's binary encoding kaa-rs needs, written by hand so every byte is ours to
-//! test: zig-zag varint `int`/`long`, little-endian `float`/`double`, length-prefixed `bytes`/`string`,
-//! `fixed`, block-encoded arrays and maps, and union branch indexes (also what generated SDK code
-//! encodes typed values with).
+//! Avro's binary encoding, the one codec of kaa-rs for it, written by hand so every byte is ours
+//! to test: zig-zag varint `int`/`long`, little-endian `float`/`double`, length-prefixed
+//! `bytes`/`string`, `fixed`, block-encoded arrays and maps, and union branch indexes. The typed
+//! records here and in [`endpoint`](crate::endpoint) use it, so does the code generated SDKs
+//! hold, and `kaa_model::schema` encodes and decodes schema-driven JSON with it.
+//!
+//! This file depends on nothing but `thiserror`: generated Rust SDK archives carry it as it is.
 //!
 //! [`Reader`] never panics on hostile input: every length is checked against what is left.
 
@@ -176,11 +179,19 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    /// An Avro `long`.
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.input.len()
+    }
+
+    /// An Avro `long`: at most ten bytes, the tenth holding bit 63 only.
     pub fn long(&mut self) -> Result<i64, AvroError> {
         let mut value: u64 = 0;
         for shift in (0..64).step_by(7) {
             let byte = self.take(1, "long")?[0];
+            if shift == 63 && byte > 1 {
+                return Err(AvroError::VarintOverflow("long"));
+            }
             value |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
                 return Ok((value >> 1) as i64 ^ -((value & 1) as i64));
@@ -219,7 +230,9 @@ impl<'a> Reader<'a> {
         Ok(f64::from_le_bytes(raw.try_into().expect("8 bytes")))
     }
 
-    fn length(&mut self, what: &'static str) -> Result<usize, AvroError> {
+    /// A length (of `what`) that the rest of the input can hold: of `bytes`, a `string`, or the
+    /// byte size that follows a negative block count.
+    pub fn length(&mut self, what: &'static str) -> Result<usize, AvroError> {
         let length = self.long()?;
         match usize::try_from(length) {
             Ok(n) if n <= self.input.len() => Ok(n),
@@ -279,8 +292,13 @@ impl<'a> Reader<'a> {
 
     /// An Avro `fixed` of `N` bytes.
     pub fn fixed<const N: usize>(&mut self) -> Result<[u8; N], AvroError> {
-        let raw = self.take(N, "fixed")?;
+        let raw = self.fixed_bytes(N)?;
         Ok(raw.try_into().expect("N bytes"))
+    }
+
+    /// An Avro `fixed` whose size is known only at run time (from a parsed schema).
+    pub fn fixed_bytes(&mut self, size: usize) -> Result<&'a [u8], AvroError> {
+        self.take(size, "fixed")
     }
 
     /// A map, reading each value with `read`; block counts as for arrays.
@@ -397,6 +415,32 @@ mod tests {
         );
         reader.finish().unwrap();
         assert!(Reader::new(&[1, 2]).fixed::<3>().is_err());
+    }
+
+    #[test]
+    fn a_tenth_varint_byte_holds_bit_63_only() {
+        let mut min = [0xff; 10];
+        min[9] = 0x01;
+        assert_eq!(Reader::new(&min).long(), Ok(i64::MIN));
+        min[9] = 0x02;
+        assert_eq!(
+            Reader::new(&min).long(),
+            Err(AvroError::VarintOverflow("long"))
+        );
+        min[9] = 0x81;
+        assert_eq!(
+            Reader::new(&min).long(),
+            Err(AvroError::VarintOverflow("long"))
+        );
+    }
+
+    #[test]
+    fn fixed_of_a_run_time_size_and_what_is_left() {
+        let mut reader = Reader::new(&[1, 2, 3, 4]);
+        assert_eq!(reader.fixed_bytes(3), Ok(&[1, 2, 3][..]));
+        assert_eq!(reader.remaining(), 1);
+        assert_eq!(reader.fixed_bytes(2), Err(AvroError::Truncated("fixed")));
+        assert_eq!(reader.remaining(), 1);
     }
 
     #[test]

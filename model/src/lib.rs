@@ -1,6 +1,7 @@
 //! Domain types shared by every kaa-rs service.
 //!
-//! This crate sits at the bottom of the crate graph: it knows nothing of storage, networking or
+//! This crate sits at the bottom of the crate graph, above only `kaa-idl` (whose Avro binary
+//! codec [`schema`] encodes and decodes with): it knows nothing of storage, networking or
 //! coordination. Higher crates (`kaa-store`, `kaa-cluster`, the services and the node) speak in
 //! these types.
 //!

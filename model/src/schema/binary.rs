@@ -1,57 +1,44 @@
-//! Avro binary: the writing primitives the JSON walk encodes with, and the decoder from binary
-//! to JSON.
+//! Avro binary to JSON: the decoder that turns an endpoint's bytes into the JSON documents of
+//! the [JSON walk](super::json), reading every primitive (varints, lengths, strings, bytes,
+//! floats) with [`kaa_idl::avro::Reader`], the one Avro binary codec of kaa-rs.
 //!
 //! The decoder reads bytes that come from endpoints, so every length is checked against what
 //! is left before anything is read, nothing is allocated from a length read, nesting is capped
 //! at [`MAX_DEPTH`], and arrays of zero-byte items (which cost no input) are capped at
 //! [`MAX_EMPTY_ITEMS`] per document. Bad input is an error, never a panic.
 
+use kaa_idl::avro::{AvroError, Reader};
 use serde_json::{Map, Number, Value};
 
 use super::error::{DecodeError, DecodeErrorKind as Kind};
-use super::json::union_json;
 use super::types::{Field, INFINITY, NAN, NEG_INFINITY, NamedKind, Seg, Type, render_path};
+use super::unions::union_json;
 use super::{AvroSchema, MAX_DEPTH};
 
 /// The most zero-byte array items (`null`s, empty records) one document may decode to.
 pub(crate) const MAX_EMPTY_ITEMS: usize = 1 << 16;
 
-/// A `long` (or `int`) as a zig-zag variable-length integer.
-pub(crate) fn write_long(out: &mut Vec<u8>, n: i64) {
-    let mut z = ((n << 1) ^ (n >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
-}
-
-/// `bytes` or `string`: the length, then the bytes.
-pub(crate) fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    write_long(out, bytes.len() as i64);
-    out.extend_from_slice(bytes);
-}
-
 /// Decodes one datum of the schema's top-level record, which must use every byte.
 pub(crate) fn decode(schema: &AvroSchema, bytes: &[u8]) -> Result<Value, DecodeError> {
     let mut decoder = Decoder {
         schema,
-        bytes,
-        pos: 0,
+        reader: Reader::new(bytes),
+        len: bytes.len(),
         path: Vec::new(),
         empty_items: 0,
     };
     let value = decoder.value(&schema.root, 0)?;
-    match decoder.remaining() {
+    match decoder.reader.remaining() {
         0 => Ok(value),
-        left => Err(decoder.error(decoder.pos, Kind::TrailingBytes(left))),
+        left => Err(decoder.error(decoder.offset(), Kind::TrailingBytes(left))),
     }
 }
 
 struct Decoder<'a> {
     schema: &'a AvroSchema,
-    bytes: &'a [u8],
-    pos: usize,
+    reader: Reader<'a>,
+    /// The input's length, to turn what the reader has left into an offset.
+    len: usize,
     path: Vec<Seg<'a>>,
     empty_items: usize,
 }
@@ -65,86 +52,54 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn remaining(&self) -> usize {
-        self.bytes.len() - self.pos
+    /// How many bytes have been read.
+    fn offset(&self) -> usize {
+        self.len - self.reader.remaining()
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if n > self.remaining() {
-            return Err(self.error(self.pos, Kind::UnexpectedEnd));
-        }
-        let taken = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(taken)
-    }
-
-    fn byte(&mut self) -> Result<u8, DecodeError> {
-        let b = *self
-            .bytes
-            .get(self.pos)
-            .ok_or_else(|| self.error(self.pos, Kind::UnexpectedEnd))?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    fn array_of<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut array = [0; N];
-        array.copy_from_slice(self.take(N)?);
-        Ok(array)
+    /// Reads one primitive with `read`. A failure is reported where the primitive starts,
+    /// except input that runs out, which is reported where it ran out.
+    fn read<T>(
+        &mut self,
+        read: impl FnOnce(&mut Reader<'a>) -> Result<T, AvroError>,
+    ) -> Result<T, DecodeError> {
+        let start = self.offset();
+        read(&mut self.reader).map_err(|error| {
+            let kind = match error {
+                AvroError::Truncated(_) => return self.error(self.offset(), Kind::UnexpectedEnd),
+                AvroError::VarintOverflow(_) => Kind::VarintOverflow,
+                AvroError::BadLength { length, .. } if length < 0 => Kind::NegativeLength(length),
+                AvroError::BadLength { length, .. } => Kind::LengthTooLarge {
+                    length: length.unsigned_abs(),
+                    remaining: self.reader.remaining(),
+                },
+                AvroError::BadUtf8 => Kind::InvalidUtf8,
+                AvroError::BadBoolean(byte) => Kind::InvalidBoolean(byte),
+                AvroError::TrailingBytes(left) => Kind::TrailingBytes(left),
+                // Union and enum indexes are read as longs and checked against the schema here.
+                AvroError::BadUnionBranch(_) | AvroError::BadEnumSymbol { .. } => {
+                    unreachable!("the decoder reads no union branch or enum symbol with the reader")
+                }
+            };
+            self.error(start, kind)
+        })
     }
 
     fn string(&mut self) -> Result<String, DecodeError> {
-        let start = self.pos;
-        let len = self.length()?;
-        let bytes = self.take(len)?;
-        match std::str::from_utf8(bytes) {
-            Ok(s) => Ok(s.to_string()),
-            Err(_) => Err(self.error(start, Kind::InvalidUtf8)),
-        }
+        self.read(Reader::string).map(str::to_owned)
     }
 
     fn long(&mut self) -> Result<i64, DecodeError> {
-        let start = self.pos;
-        let mut z: u64 = 0;
-        for i in 0..10 {
-            let b = self.byte()?;
-            // The tenth byte holds bit 63 only.
-            if i == 9 && b > 1 {
-                return Err(self.error(start, Kind::VarintOverflow));
-            }
-            z |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(((z >> 1) as i64) ^ -((z & 1) as i64));
-            }
-        }
-        Err(self.error(start, Kind::VarintOverflow))
-    }
-
-    /// A length that the rest of the input can hold.
-    fn length(&mut self) -> Result<usize, DecodeError> {
-        let start = self.pos;
-        let n = self.long()?;
-        let remaining = self.remaining();
-        match usize::try_from(n) {
-            Err(_) => Err(self.error(start, Kind::NegativeLength(n))),
-            Ok(len) if len > remaining => Err(self.error(
-                start,
-                Kind::LengthTooLarge {
-                    length: n.unsigned_abs(),
-                    remaining,
-                },
-            )),
-            Ok(len) => Ok(len),
-        }
+        self.read(Reader::long)
     }
 
     /// The item count of the next array or map block (0 ends the sequence). A negative count
     /// is followed by the block's byte size, which is only checked, not used.
     fn block(&mut self, zero_size_items: bool) -> Result<usize, DecodeError> {
-        let start = self.pos;
+        let start = self.offset();
         let count = self.long()?;
         if count < 0 {
-            self.length()?;
+            self.read(|r| r.length("block size"))?;
         }
         let n = count.unsigned_abs();
         if zero_size_items {
@@ -158,7 +113,7 @@ impl<'a> Decoder<'a> {
             }
         } else {
             // Every item takes at least one byte.
-            let remaining = self.remaining();
+            let remaining = self.reader.remaining();
             match usize::try_from(n) {
                 Ok(n) if n <= remaining => Ok(n),
                 _ => Err(self.error(
@@ -177,18 +132,16 @@ impl<'a> Decoder<'a> {
     /// even in debug builds.
     fn value(&mut self, ty: &'a Type, depth: usize) -> Result<Value, DecodeError> {
         if depth >= MAX_DEPTH {
-            return Err(self.error(self.pos, Kind::TooDeep));
+            return Err(self.error(self.offset(), Kind::TooDeep));
         }
         match ty {
             Type::Null => Ok(Value::Null),
-            Type::Boolean => self.boolean(),
+            Type::Boolean => self.read(Reader::boolean).map(Value::Bool),
             Type::Int => self.int(),
             Type::Long => self.long().map(Value::from),
-            Type::Float => self
-                .array_of()
-                .map(|b| float_json(f64::from(f32::from_le_bytes(b)))),
-            Type::Double => self.array_of().map(|b| float_json(f64::from_le_bytes(b))),
-            Type::Bytes => self.length().and_then(|len| self.take(len)).map(latin1),
+            Type::Float => self.read(Reader::float).map(|x| float_json(f64::from(x))),
+            Type::Double => self.read(Reader::double).map(float_json),
+            Type::Bytes => self.read(Reader::bytes).map(latin1),
             Type::String => self.string().map(Value::String),
             Type::Array(items) => self.array(items, depth),
             Type::Map(values) => self.map(values, depth),
@@ -196,21 +149,13 @@ impl<'a> Decoder<'a> {
             Type::Named(i) => match &self.schema.types[*i].kind {
                 NamedKind::Record(fields) => self.record(fields, depth),
                 NamedKind::Enum(symbols) => self.symbol(symbols),
-                NamedKind::Fixed(size) => self.take(*size).map(latin1),
+                NamedKind::Fixed(size) => self.read(|r| r.fixed_bytes(*size)).map(latin1),
             },
         }
     }
 
-    fn boolean(&mut self) -> Result<Value, DecodeError> {
-        match self.byte()? {
-            0 => Ok(Value::Bool(false)),
-            1 => Ok(Value::Bool(true)),
-            b => Err(self.error(self.pos - 1, Kind::InvalidBoolean(b))),
-        }
-    }
-
     fn int(&mut self) -> Result<Value, DecodeError> {
-        let start = self.pos;
+        let start = self.offset();
         let n = self.long()?;
         match i32::try_from(n) {
             Ok(n) => Ok(Value::from(n)),
@@ -219,7 +164,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn symbol(&mut self, symbols: &[String]) -> Result<Value, DecodeError> {
-        let start = self.pos;
+        let start = self.offset();
         let index = self.long()?;
         match usize::try_from(index).ok().and_then(|i| symbols.get(i)) {
             Some(symbol) => Ok(Value::from(symbol.as_str())),
@@ -268,7 +213,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn union(&mut self, branches: &'a [Type], depth: usize) -> Result<Value, DecodeError> {
-        let start = self.pos;
+        let start = self.offset();
         let index = self.long()?;
         let Some(i) = usize::try_from(index).ok().filter(|&i| i < branches.len()) else {
             return Err(self.error(

@@ -11,9 +11,9 @@
 //! when several fit, the value is ambiguous and must be wrapped. Only unions with several
 //! branches of one shape (two records, `int` and `long`) cost more than one trial per level.
 
-use serde_json::{Map, Value};
+use kaa_idl::avro::Writer;
+use serde_json::Value;
 
-use super::binary::{write_bytes, write_long};
 use super::error::ValidationError;
 use super::types::{
     Field, Named, NamedKind, Seg, Type, describe, non_finite, render_path, value_kind,
@@ -51,37 +51,6 @@ pub(crate) fn check_default(
     walk.finish(ok).map(drop)
 }
 
-/// How the decoder shows branch `index`'s `value` of a union: bare when reading it back picks
-/// the same branch without trying any in full (it is the union's only branch of that JSON
-/// shape), otherwise wrapped as `{"type name": value}`. Either way
-/// `encode(decode(bytes)) == bytes` for canonical input.
-pub(crate) fn union_json(
-    schema: &AvroSchema,
-    branches: &[Type],
-    index: usize,
-    value: Value,
-) -> Value {
-    let kind = value_kind(&value);
-    let sharing = branches
-        .iter()
-        .filter(|b| schema.kinds(b) & kind != 0)
-        .count();
-    let looks_wrapped = match &value {
-        Value::Object(obj) if obj.len() == 1 => obj
-            .keys()
-            .next()
-            .is_some_and(|key| schema.branch_named(branches, key).is_some()),
-        _ => false,
-    };
-    if sharing == 1 && !looks_wrapped {
-        value
-    } else {
-        let mut wrapper = Map::new();
-        wrapper.insert(schema.type_name(&branches[index]).to_string(), value);
-        Value::Object(wrapper)
-    }
-}
-
 struct Walk<'a> {
     schema: &'a AvroSchema,
     mode: Mode,
@@ -90,7 +59,7 @@ struct Walk<'a> {
     report: bool,
     path: Vec<Seg<'a>>,
     errors: Vec<ValidationError>,
-    out: Option<Vec<u8>>,
+    out: Option<Writer>,
 }
 
 impl<'a> Walk<'a> {
@@ -101,7 +70,7 @@ impl<'a> Walk<'a> {
             report,
             path: Vec::new(),
             errors: Vec::new(),
-            out: encode.then(Vec::new),
+            out: encode.then(Writer::new),
         }
     }
 
@@ -110,7 +79,7 @@ impl<'a> Walk<'a> {
     fn finish(self, ok: bool) -> Result<Vec<u8>, Vec<ValidationError>> {
         debug_assert_eq!(ok, self.errors.is_empty(), "{:?}", self.errors);
         if self.errors.is_empty() {
-            Ok(self.out.unwrap_or_default())
+            Ok(self.out.map(Writer::into_bytes).unwrap_or_default())
         } else {
             Err(self.errors)
         }
@@ -140,7 +109,7 @@ impl<'a> Walk<'a> {
         !ok && (!self.report || self.errors.len() >= MAX_ERRORS)
     }
 
-    fn emit(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+    fn emit(&mut self, write: impl FnOnce(&mut Writer)) {
         if let Some(out) = &mut self.out {
             write(out);
         }
@@ -180,7 +149,7 @@ impl<'a> Walk<'a> {
     fn boolean(&mut self, value: &Value) -> bool {
         match value {
             Value::Bool(b) => {
-                self.emit(|out| out.push(u8::from(*b)));
+                self.emit(|out| out.boolean(*b));
                 true
             }
             _ => self.mismatch("a boolean", value),
@@ -193,7 +162,7 @@ impl<'a> Walk<'a> {
                 self.fail(|| format!("{value} is out of the float range"))
             }
             Some(x) => {
-                self.emit(|out| out.extend_from_slice(&(x as f32).to_le_bytes()));
+                self.emit(|out| out.float(x as f32));
                 true
             }
             None => false,
@@ -203,7 +172,7 @@ impl<'a> Walk<'a> {
     fn double(&mut self, value: &Value) -> bool {
         match self.number("double", value) {
             Some(x) => {
-                self.emit(|out| out.extend_from_slice(&x.to_le_bytes()));
+                self.emit(|out| out.double(x));
                 true
             }
             None => false,
@@ -213,7 +182,7 @@ impl<'a> Walk<'a> {
     fn bytes(&mut self, value: &Value) -> bool {
         match self.latin1("bytes", value) {
             Some(bytes) => {
-                self.emit(|out| write_bytes(out, &bytes));
+                self.emit(|out| out.bytes(&bytes));
                 true
             }
             None => false,
@@ -223,7 +192,7 @@ impl<'a> Walk<'a> {
     fn string(&mut self, value: &Value) -> bool {
         match value {
             Value::String(s) => {
-                self.emit(|out| write_bytes(out, s.as_bytes()));
+                self.emit(|out| out.string(s));
                 true
             }
             _ => self.mismatch("a string", value),
@@ -236,7 +205,7 @@ impl<'a> Walk<'a> {
         };
         match n.as_i64() {
             Some(x) if (min..=max).contains(&x) => {
-                self.emit(|out| write_long(out, x));
+                self.emit(|out| out.long(x));
                 true
             }
             _ if n.is_i64() || n.is_u64() => {
@@ -292,7 +261,7 @@ impl<'a> Walk<'a> {
     fn fixed(&mut self, named: &Named, size: usize, value: &Value) -> bool {
         match self.latin1(&format!("fixed `{}`", named.name), value) {
             Some(bytes) if bytes.len() == size => {
-                self.emit(|out| out.extend_from_slice(&bytes));
+                self.emit(|out| out.fixed(&bytes));
                 true
             }
             Some(bytes) => self.fail(|| {
@@ -312,7 +281,7 @@ impl<'a> Walk<'a> {
         };
         match symbols.iter().position(|symbol| symbol == s) {
             Some(i) => {
-                self.emit(|out| write_long(out, i as i64));
+                self.emit(|out| out.enum_symbol(i));
                 true
             }
             None => self.fail(|| {
@@ -330,7 +299,7 @@ impl<'a> Walk<'a> {
             return self.mismatch("an array", value);
         };
         if !elements.is_empty() {
-            self.emit(|out| write_long(out, elements.len() as i64));
+            self.emit(|out| out.long(elements.len() as i64));
         }
         let mut ok = true;
         for (i, element) in elements.iter().enumerate() {
@@ -341,7 +310,7 @@ impl<'a> Walk<'a> {
                 return false;
             }
         }
-        self.emit(|out| write_long(out, 0));
+        self.emit(|out| out.long(0));
         ok
     }
 
@@ -350,11 +319,11 @@ impl<'a> Walk<'a> {
             return self.mismatch("an object (a map)", value);
         };
         if !entries.is_empty() {
-            self.emit(|out| write_long(out, entries.len() as i64));
+            self.emit(|out| out.long(entries.len() as i64));
         }
         let mut ok = true;
         for (key, entry) in entries {
-            self.emit(|out| write_bytes(out, key.as_bytes()));
+            self.emit(|out| out.string(key));
             self.path.push(Seg::Key(key));
             ok &= self.value(values, entry, depth + 1);
             self.path.pop();
@@ -362,7 +331,7 @@ impl<'a> Walk<'a> {
                 return false;
             }
         }
-        self.emit(|out| write_long(out, 0));
+        self.emit(|out| out.long(0));
         ok
     }
 
@@ -483,7 +452,7 @@ impl<'a> Walk<'a> {
         value: &'a Value,
         depth: usize,
     ) -> bool {
-        self.emit(|out| write_long(out, index as i64));
+        self.emit(|out| out.union_branch(index as i64));
         if let Some(key) = key {
             self.path.push(Seg::Key(key));
         }

@@ -49,7 +49,8 @@
 //!
 //! # Why not the `apache-avro` crate
 //!
-//! The schema handling is our own, on `serde_json` alone, rather than the `apache-avro` crate
+//! The schema handling is our own, on `serde_json` and the Avro binary primitives of
+//! [`kaa_idl::avro`] (the codec the endpoint protocol uses too), rather than the `apache-avro` crate
 //! (0.21–0.22, 0.23 in release candidates; its compression codecs are opt-in, but it always
 //! brings `bigdecimal`, `num-bigint`, `uuid`, `strum`, `bon`, `ouroboros`, `regex-lite` and
 //! `miniz_oxide`). What Control needs is what that crate does not offer: schema errors located
@@ -78,6 +79,7 @@ mod error;
 mod json;
 mod parse;
 mod types;
+mod unions;
 
 #[cfg(test)]
 mod tests;
