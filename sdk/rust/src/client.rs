@@ -9,31 +9,33 @@
 //! reconnect to another server resumes where the last one stopped. On any failure the client
 //! waits a moment and moves on to the next Operations server of the bootstrap list, bootstrapping
 //! again when the list is used up.
+//!
+//! The task is split in two. What to do — which server next, what each request carries, what an
+//! answer means, when a silent server is dead — is decided by a state machine without I/O
+//! (`engine.rs`, unit-tested rule by rule without servers). The `Runner` here is the shell
+//! around it: it owns the sockets, the timers, the configuration file and the event channel,
+//! feeds the engine each answer, command, timer and failure, and carries out the events,
+//! requests and writes the engine returns, in the order it returns them.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kaa_idl::endpoint::crypto::{PublicKey, sha1};
-use kaa_idl::endpoint::sync::{
-    ConfigurationSyncRequest, EventSequenceNumberRequest, EventSyncRequest,
-    NotificationSyncRequest, ProfileSyncRequest, SubscriptionCommand, SubscriptionCommandType,
-    SyncRequest, SyncRequestMetaData, SyncResponse, SyncResponseResultType, SyncResponseStatus,
-    TopicState, UserAttachRequest, topic_list_hash,
-};
+use kaa_idl::endpoint::sync::{SyncRequest, SyncResponse, UserAttachRequest};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::SdkError;
 use crate::bootstrap::{OperationsServer, Transport, fetch_servers, fetch_servers_http};
 use crate::channel::{Channel, Security, Tls};
 use crate::configuration::ConfigurationStore;
+use crate::engine::{BootstrapAsk, Command, Effect, Engine, Next, Reaction, failure, http_path};
 pub use crate::event::Event;
 use crate::http;
 use crate::keys::EndpointKeys;
-use crate::logs::{Delivery, LogBuffer, LogSettings, SharedLogs, Uploader};
+use crate::logs::{LogBuffer, LogSettings, SharedLogs};
 use crate::owner::SharedOwner;
 
 /// A Bootstrap server the client may ask.
@@ -104,14 +106,6 @@ impl ClientConfig {
     }
 }
 
-/// What the application asks of the client.
-#[derive(Debug)]
-enum Command {
-    Subscribe(i64),
-    Unsubscribe(i64),
-    Profile(Vec<u8>),
-}
-
 /// A running endpoint client.
 pub struct KaaClient {
     commands: mpsc::Sender<Command>,
@@ -140,25 +134,22 @@ impl KaaClient {
         let (commands_tx, commands_rx) = mpsc::channel(16);
         let (events_tx, events_rx) = mpsc::channel(256);
         let stop = CancellationToken::new();
+        let configuration_hash = stored
+            .as_ref()
+            .map(|stored| stored.hash.to_vec())
+            .unwrap_or_default();
         let runner = Runner {
-            state: State {
-                profile: config.profile.clone(),
-                configuration_hash: stored
-                    .as_ref()
-                    .map(|stored| stored.hash.to_vec())
-                    .unwrap_or_default(),
-                ..State::default()
-            },
-            configurations,
-            failures: 0,
-            sessions: 0,
-            uploader: Uploader::new(
+            engine: Engine::new(
+                config,
+                key_hash,
+                keys.public_der().to_vec(),
+                configuration_hash,
                 logs.clone(),
-                config.logs.delivery_timeout,
-                config.retry_delay,
+                owner.clone(),
             ),
+            configurations,
+            logs: logs.clone(),
             owner: owner.clone(),
-            config,
             keys,
             events: events_tx,
             commands: commands_rx,
@@ -290,28 +281,14 @@ impl KaaClient {
     }
 }
 
-/// What the endpoint holds across sessions.
-#[derive(Default)]
-struct State {
-    profile: Vec<u8>,
-    configuration_hash: Vec<u8>,
-    topic_list_hash: i32,
-    topic_states: BTreeMap<i64, i32>,
-    accepted_unicasts: Vec<String>,
-    next_request_id: i32,
-}
-
+/// The shell around the [`Engine`]: it owns the connection, the timers, the state files and the
+/// event channel, feeds the engine what happens and carries out what it decides.
 struct Runner {
-    config: ClientConfig,
+    engine: Engine,
     configurations: ConfigurationStore,
-    /// Failures in a row, for the back-off.
-    failures: u32,
-    /// Sessions established so far.
-    sessions: u64,
-    uploader: Uploader,
+    logs: Arc<SharedLogs>,
     owner: Arc<SharedOwner>,
     keys: EndpointKeys,
-    state: State,
     events: mpsc::Sender<Event>,
     commands: mpsc::Receiver<Command>,
     stop: CancellationToken,
@@ -325,295 +302,185 @@ enum End {
 
 impl Runner {
     async fn run(mut self) {
-        while !self.stop.is_cancelled() {
-            let Some(servers) = self.bootstrap().await else {
-                if self.pause().await {
-                    return;
-                }
-                continue;
-            };
-            let transport = self.config.transport;
-            let mut queue: VecDeque<&OperationsServer> = servers
-                .iter()
-                .filter(|s| s.transport == transport)
-                .collect();
-            if queue.is_empty() {
-                self.error(format!(
-                    "the bootstrap servers list no Operations server speaking {transport:?}"
-                ))
-                .await;
-                if self.pause().await {
-                    return;
-                }
-            }
-            let mut redirects = 0;
-            while let Some(server) = queue.pop_front() {
-                let sessions_before = self.sessions;
-                let ended = match transport {
-                    Transport::Tcp => self.session(server).await,
-                    Transport::Http => self.http_session(server).await,
-                };
-                match ended {
-                    End::Stopped => return,
-                    End::Failed(SdkError::Redirected(access_point))
-                        if redirects < servers.len() =>
-                    {
-                        // The server is overloaded and names a less loaded one: go there at once.
-                        let target = servers.iter().find(|s| {
-                            s.transport == transport && s.access_point_id == access_point
-                        });
-                        let Some(target) = target else {
-                            tracing::warn!(access_point, "redirected to an unknown access point");
-                            continue;
-                        };
-                        redirects += 1;
-                        tracing::info!(from = %server.address(), to = %target.address(), "redirected");
-                        let _ = self.events.send(Event::Redirected(target.address())).await;
-                        queue.push_front(target);
+        let mut next = Next::NewRound;
+        loop {
+            let plan = match next {
+                Next::NewRound => {
+                    if self.stop.is_cancelled() {
+                        return;
                     }
-                    End::Failed(error) => {
-                        tracing::info!(server = %server.address(), %error, "session ended");
-                        self.error(format!(
-                            "server {}: {}",
-                            server.address(),
-                            self.explain(&error)
-                        ))
-                        .await;
-                        let _ = self
-                            .events
-                            .send(Event::Disconnected(error.to_string()))
-                            .await;
-                        if self.sessions > sessions_before {
-                            // A server that served this endpoint went away (it died, or its
-                            // network did): every other server of the list gets a turn before
-                            // the bootstrap servers are asked again, starting after this one.
-                            let at = servers.iter().position(|s| std::ptr::eq(s, server));
-                            let (after, before) = servers.split_at(at.map_or(0, |i| i + 1));
-                            queue = after
-                                .iter()
-                                .chain(before)
-                                .filter(|s| s.transport == transport && !std::ptr::eq(*s, server))
-                                .collect();
-                        }
-                        if self.pause().await {
-                            return;
-                        }
-                    }
+                    self.engine.new_round()
                 }
-            }
-        }
-    }
-
-    /// Waits before the next attempt, longer after each failure in a row; true if the client
-    /// was stopped meanwhile.
-    async fn pause(&mut self) -> bool {
-        let delay = backoff(&self.config, self.failures);
-        self.failures = self.failures.saturating_add(1);
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => false,
-            _ = self.stop.cancelled() => true,
-        }
-    }
-
-    /// Tells the application about a failure (the client goes on retrying).
-    async fn error(&self, message: String) {
-        tracing::warn!(error = %message, "endpoint client failure");
-        let _ = self.events.send(Event::Error(message)).await;
-    }
-
-    /// `error` for people: a refusal names the SDK token the client presented.
-    fn explain(&self, error: &SdkError) -> String {
-        match error {
-            SdkError::Refused(_) => format!("{error} (SDK token {})", self.config.sdk_token),
-            other => other.to_string(),
-        }
-    }
-
-    /// A session is up with `address`: the back-off starts over.
-    async fn connected(&mut self, address: String) {
-        self.failures = 0;
-        self.sessions += 1;
-        let _ = self.events.send(Event::Connected(address)).await;
-    }
-
-    /// Asks the bootstrap servers in turn for the Operations servers, over HTTP when the client
-    /// runs over HTTP and the server has an HTTP address; every failure is reported.
-    async fn bootstrap(&self) -> Option<Vec<OperationsServer>> {
-        if self.config.bootstrap.is_empty() {
-            self.error("no bootstrap server configured".into()).await;
-        }
-        for server in &self.config.bootstrap {
-            if let Some(key) = &server.public_key
-                && let Err(error) = PublicKey::from_der(key)
-            {
-                self.error(format!(
-                    "bootstrap server {}: bad public key ({error}): not the X.509 DER of an RSA key",
-                    server.address
-                ))
-                .await;
-                continue;
-            }
-            let over_http = match (
-                self.config.transport,
-                &server.http_address,
-                &server.public_key,
-            ) {
-                (Transport::Http, Some(address), Some(key)) => Some((address, key)),
-                _ => None,
-            };
-            let (address, answer) = match over_http {
-                Some((address, key)) => (
-                    address,
-                    fetch_servers_http(
-                        address,
-                        key,
-                        &self.keys,
-                        &self.config.sdk_token,
-                        self.config.timeout,
-                    )
-                    .await,
-                ),
-                None => {
-                    let security = match &server.public_key {
-                        Some(key) => Security::Encrypted {
-                            server_key: key,
-                            endpoint: &self.keys,
-                        },
-                        None => Security::Plain,
+                Next::Ask(ask) => {
+                    let answer = self.ask(&ask).await;
+                    self.engine.bootstrap_answered(answer)
+                }
+                Next::Connect(server) => {
+                    let ended = match self.engine.config().transport {
+                        Transport::Tcp => self.session(&server).await,
+                        Transport::Http => self.http_session(&server).await,
                     };
-                    let answer = fetch_servers(
-                        &server.address,
-                        security,
-                        &self.config.sdk_token,
-                        self.config.timeout,
-                    )
-                    .await;
-                    (&server.address, answer)
+                    match ended {
+                        End::Stopped => return,
+                        End::Failed(error) => self.engine.session_ended(error),
+                    }
+                }
+                Next::Pause(delay) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.stop.cancelled() => return,
+                    }
+                    self.engine.resumed()
                 }
             };
-            match answer {
-                Ok(list) if !list.is_empty() => return Some(list),
-                Ok(_) => {
-                    self.error(format!(
-                        "bootstrap server {address} listed no Operations server"
-                    ))
-                    .await;
-                }
-                Err(error) => {
-                    self.error(format!(
-                        "bootstrap server {address}: {}",
-                        self.explain(&error)
-                    ))
-                    .await;
+            for event in plan.events {
+                self.emit(event).await;
+            }
+            next = plan.next;
+        }
+    }
+
+    async fn emit(&self, event: Event) {
+        let _ = self.events.send(event).await;
+    }
+
+    /// Asks one bootstrap server for the Operations servers.
+    async fn ask(&self, ask: &BootstrapAsk) -> Result<Vec<OperationsServer>, SdkError> {
+        let config = self.engine.config();
+        match ask {
+            BootstrapAsk::Http {
+                address,
+                public_key,
+            } => {
+                fetch_servers_http(
+                    address,
+                    public_key,
+                    &self.keys,
+                    &config.sdk_token,
+                    config.timeout,
+                )
+                .await
+            }
+            BootstrapAsk::Kaatcp {
+                address,
+                public_key,
+            } => {
+                let security = match public_key {
+                    Some(key) => Security::Encrypted {
+                        server_key: key,
+                        endpoint: &self.keys,
+                    },
+                    None => Security::Plain,
+                };
+                fetch_servers(address, security, &config.sdk_token, config.timeout).await
+            }
+        }
+    }
+
+    /// Carries out a reaction's effects in order; returns its request.
+    async fn carry_out(&self, reaction: Reaction) -> Option<SyncRequest> {
+        for effect in reaction.effects {
+            match effect {
+                Effect::Emit(event) => self.emit(event).await,
+                Effect::SaveConfiguration(body) => {
+                    if let Err(error) = self.configurations.save(body) {
+                        self.emit(failure(format!("cannot keep the configuration: {error}")))
+                            .await;
+                    }
                 }
             }
         }
-        None
+        reaction.request
     }
 
+    /// A session over Kaatcp: the full request opens it, then requests go as the application
+    /// and the engine make them, answers and pushes come as the server sends them, and pings
+    /// keep it (and check the server is alive).
     async fn session(&mut self, server: &OperationsServer) -> End {
-        self.uploader.session_ended();
-        self.owner.pending().session_ended();
-        let logs = self.uploader.logs().clone();
+        let logs = self.logs.clone();
         let owner = self.owner.clone();
-        let first = self.full_request();
+        let first = self.engine.open_session();
         let security = Security::Encrypted {
             server_key: &server.public_key,
             endpoint: &self.keys,
         };
+        let config = self.engine.config();
         let connected = Channel::connect(
             &server.address(),
-            self.config.tls.as_ref(),
+            config.tls.as_ref(),
             security,
-            self.config.keep_alive,
+            config.keep_alive,
             &first,
-            self.config.timeout,
+            config.timeout,
         )
         .await;
         let (mut channel, response) = match connected {
             Ok(connected) => connected,
             Err(error) => return End::Failed(error),
         };
-        self.connected(server.address()).await;
-        if let Err(error) = self.absorb_over(&mut channel, response).await {
+        let event = self.engine.connected(server.address());
+        self.emit(event).await;
+        if let Err(error) = self.answer(&mut channel, response).await {
             return End::Failed(error);
         }
-        let mut ping = tokio::time::interval(Duration::from_secs(
-            u64::from(self.config.keep_alive / 2).max(1),
-        ));
+        let mut ping = tokio::time::interval(self.engine.ping_interval());
         ping.tick().await;
-        // The oldest ping not yet followed by bytes from the server: a cut network sends no
-        // FIN, so a server silent for the network timeout after a ping is taken for dead (left
-        // within keepalive/2 + timeout of going silent).
-        let mut unanswered: Option<tokio::time::Instant> = None;
         loop {
-            tokio::select! {
+            let sent = tokio::select! {
                 _ = self.stop.cancelled() => {
                     channel.close().await;
                     return End::Stopped;
                 }
                 _ = ping.tick() => {
-                    if let Err(error) = channel.ping().await {
-                        return End::Failed(error);
+                    let sent = channel.ping().await;
+                    if sent.is_ok() {
+                        self.engine.pinged(Instant::now(), channel.last_read());
                     }
-                    if unanswered.is_none_or(|sent| channel.last_read() >= sent) {
-                        unanswered = Some(tokio::time::Instant::now());
-                    }
+                    sent
                 }
-                _ = until(unanswered.map(|sent| sent + self.config.timeout)) => {
-                    if unanswered.is_some_and(|sent| channel.last_read() < sent) {
-                        return End::Failed(SdkError::Timeout("PINGRESP"));
-                    }
-                    unanswered = None;
+                _ = until(self.engine.ping_deadline()) => {
+                    self.engine.ping_deadline_passed(channel.last_read())
                 }
                 Some(command) = self.commands.recv() => {
-                    let request = self.command_request(command);
-                    if let Err(error) = channel.send(&request).await {
-                        return End::Failed(error);
+                    let request = self.engine.command(command);
+                    channel.send(&request).await
+                }
+                _ = logs.appended() => self.send_due(&mut channel).await,
+                _ = owner.changed() => self.send_due(&mut channel).await,
+                _ = until(self.engine.log_deadline()) => {
+                    let reaction = self.engine.log_deadline_passed(Instant::now());
+                    match self.carry_out(reaction).await {
+                        Some(request) => channel.send(&request).await,
+                        None => Ok(()),
                     }
                 }
-                _ = logs.appended() => {
-                    if let Some(request) = self.next_request()
-                        && let Err(error) = channel.send(&request).await
-                    {
-                        return End::Failed(error);
-                    }
-                }
-                _ = owner.changed() => {
-                    if let Some(request) = self.next_request()
-                        && let Err(error) = channel.send(&request).await
-                    {
-                        return End::Failed(error);
-                    }
-                }
-                _ = until(self.uploader.deadline()) => {
-                    self.log_deadline().await;
-                    if let Some(request) = self.next_request()
-                        && let Err(error) = channel.send(&request).await
-                    {
-                        return End::Failed(error);
-                    }
-                }
-                received = channel.receive() => {
-                    let outcome = match received {
-                        Ok(response) => self.absorb_over(&mut channel, response).await,
-                        Err(error) => Err(error),
-                    };
-                    if let Err(error) = outcome {
-                        return End::Failed(error);
-                    }
-                }
+                received = channel.receive() => match received {
+                    Ok(response) => self.answer(&mut channel, response).await,
+                    Err(error) => Err(error),
+                },
+            };
+            if let Err(error) = sent {
+                return End::Failed(error);
             }
         }
     }
 
+    /// Sends what is due on a Kaatcp session, if anything is.
+    async fn send_due(&mut self, channel: &mut Channel) -> Result<(), SdkError> {
+        match self.engine.due(Instant::now()) {
+            Some(request) => channel.send(&request).await,
+            None => Ok(()),
+        }
+    }
+
     /// Takes in a response on a Kaatcp session, sending the follow-up request if there is one.
-    async fn absorb_over(
+    async fn answer(
         &mut self,
         channel: &mut Channel,
         response: SyncResponse,
     ) -> Result<(), SdkError> {
-        match self.absorb(response).await? {
+        let reaction = self.engine.response(response, Instant::now())?;
+        match self.carry_out(reaction).await {
             Some(request) => channel.send(&request).await,
             None => Ok(()),
         }
@@ -622,52 +489,41 @@ impl Runner {
     /// A session over HTTP: the full request, then long polls (`/EP/LongSync`) that the server
     /// answers when it has news, with commands sent as they come (`/EP/Sync`).
     async fn http_session(&mut self, server: &OperationsServer) -> End {
-        self.uploader.session_ended();
-        self.owner.pending().session_ended();
-        let logs = self.uploader.logs().clone();
+        let logs = self.logs.clone();
         let owner = self.owner.clone();
         let address = server.address();
-        let mut request = self.full_request();
+        let mut request = self.engine.open_session();
         let mut announced = false;
         loop {
-            let answered_at_once = request.profile_sync_request.is_some()
-                || request.log_sync_request.is_some()
-                || request.user_sync_request.is_some()
-                || request.event_sync_request.is_some();
-            let path = if answered_at_once {
-                http::Path::Sync
-            } else {
-                http::Path::LongSync
-            };
             let exchange = http::sync(
                 &address,
-                path,
+                http_path(&request),
                 &server.public_key,
                 &self.keys,
                 &request,
-                self.config.timeout * 2,
+                self.engine.config().timeout * 2,
             );
             let response = tokio::select! {
                 _ = self.stop.cancelled() => return End::Stopped,
                 Some(command) = self.commands.recv() => {
-                    request = self.command_request(command);
+                    request = self.engine.command(command);
                     continue;
                 }
                 _ = logs.appended() => {
-                    if let Some(next) = self.next_request() {
+                    if let Some(next) = self.engine.due(Instant::now()) {
                         request = next;
                     }
                     continue;
                 }
                 _ = owner.changed() => {
-                    if let Some(next) = self.next_request() {
+                    if let Some(next) = self.engine.due(Instant::now()) {
                         request = next;
                     }
                     continue;
                 }
-                _ = until(self.uploader.deadline()) => {
-                    self.log_deadline().await;
-                    if let Some(next) = self.next_request() {
+                _ = until(self.engine.log_deadline()) => {
+                    let reaction = self.engine.log_deadline_passed(Instant::now());
+                    if let Some(next) = self.carry_out(reaction).await {
                         request = next;
                     }
                     continue;
@@ -680,281 +536,25 @@ impl Runner {
             };
             if !announced {
                 announced = true;
-                self.connected(address.clone()).await;
+                let event = self.engine.connected(address.clone());
+                self.emit(event).await;
             }
-            request = match self.absorb(response).await {
-                Ok(Some(follow_up)) => follow_up,
-                Ok(None) => self.poll_request(),
+            let reaction = match self.engine.response(response, Instant::now()) {
+                Ok(reaction) => reaction,
                 Err(error) => return End::Failed(error),
+            };
+            request = match self.carry_out(reaction).await {
+                Some(follow_up) => follow_up,
+                None => self.engine.poll_request(),
             };
         }
     }
-
-    /// A long-poll request: what the endpoint holds, so the server answers when that changes.
-    fn poll_request(&mut self) -> SyncRequest {
-        let request_id = self.request_id();
-        let notifications = self.notification_request(Vec::new());
-        SyncRequest {
-            request_id,
-            sync_request_meta_data: Some(self.meta()),
-            configuration_sync_request: Some(ConfigurationSyncRequest {
-                configuration_hash: self.state.configuration_hash.clone(),
-                resync_only: Some(true),
-            }),
-            notification_sync_request: Some(notifications),
-            ..SyncRequest::default()
-        }
-    }
-
-    /// A request carrying what is due: the next log batch, and the owner and event work the
-    /// application queued; `None` when nothing is.
-    fn next_request(&mut self) -> Option<SyncRequest> {
-        let logs = self.uploader.next(tokio::time::Instant::now());
-        let request_id = self.state.next_request_id + 1;
-        let (user, events) = self
-            .owner
-            .pending()
-            .sections(request_id)
-            .unwrap_or_default();
-        if logs.is_none() && user.is_none() && events.is_none() {
-            return None;
-        }
-        Some(SyncRequest {
-            request_id: self.request_id(),
-            sync_request_meta_data: Some(self.meta()),
-            log_sync_request: logs,
-            user_sync_request: user,
-            event_sync_request: events,
-            ..SyncRequest::default()
-        })
-    }
-
-    /// A log deadline passed: a batch that got no status in time is reported failed.
-    async fn log_deadline(&mut self) {
-        if let Some(delivery) = self.uploader.on_deadline(tokio::time::Instant::now()) {
-            self.report(delivery).await;
-        }
-    }
-
-    async fn report(&self, delivery: Delivery) {
-        let event = match delivery {
-            Delivery::Delivered { first, last } => Event::LogsDelivered { first, last },
-            Delivery::Failed { first, last, code } => Event::LogsFailed { first, last, code },
-        };
-        let _ = self.events.send(event).await;
-    }
-
-    fn request_id(&mut self) -> i32 {
-        self.state.next_request_id += 1;
-        self.state.next_request_id
-    }
-
-    fn meta(&self) -> SyncRequestMetaData {
-        SyncRequestMetaData {
-            sdk_token: self.config.sdk_token.clone(),
-            endpoint_public_key_hash: Some(self.keys.key_hash().to_vec()),
-            profile_hash: Some(sha1(&self.state.profile).to_vec()),
-            timeout: Some(self.config.timeout.as_millis() as i64),
-        }
-    }
-
-    fn notification_request(
-        &mut self,
-        commands: Vec<SubscriptionCommand>,
-    ) -> NotificationSyncRequest {
-        NotificationSyncRequest {
-            topic_list_hash: self.state.topic_list_hash,
-            topic_states: Some(
-                self.state
-                    .topic_states
-                    .iter()
-                    .map(|(&topic_id, &seq_number)| TopicState {
-                        topic_id,
-                        seq_number,
-                    })
-                    .collect(),
-            ),
-            accepted_unicast_notifications: Some(std::mem::take(&mut self.state.accepted_unicasts)),
-            subscription_commands: Some(commands),
-        }
-    }
-
-    /// The first request of a session: every section, as the Java SDK sends it.
-    fn full_request(&mut self) -> SyncRequest {
-        let request_id = self.request_id();
-        let notifications = self.notification_request(Vec::new());
-        SyncRequest {
-            request_id,
-            sync_request_meta_data: Some(self.meta()),
-            profile_sync_request: Some(ProfileSyncRequest {
-                endpoint_public_key: Some(self.keys.public_der().to_vec()),
-                profile_body: self.state.profile.clone(),
-                endpoint_access_token: (!self.config.access_token.is_empty())
-                    .then(|| self.config.access_token.clone()),
-            }),
-            configuration_sync_request: Some(ConfigurationSyncRequest {
-                configuration_hash: self.state.configuration_hash.clone(),
-                resync_only: Some(true),
-            }),
-            notification_sync_request: Some(notifications),
-            event_sync_request: Some(EventSyncRequest {
-                event_sequence_number_request: Some(EventSequenceNumberRequest),
-                event_listeners_requests: None,
-                events: None,
-            }),
-            ..SyncRequest::default()
-        }
-    }
-
-    fn command_request(&mut self, command: Command) -> SyncRequest {
-        let request_id = self.request_id();
-        match command {
-            Command::Subscribe(topic_id) | Command::Unsubscribe(topic_id) => {
-                let kind = match command {
-                    Command::Subscribe(_) => SubscriptionCommandType::Add,
-                    _ => SubscriptionCommandType::Remove,
-                };
-                let notifications = self.notification_request(vec![SubscriptionCommand {
-                    topic_id,
-                    command: kind,
-                }]);
-                SyncRequest {
-                    request_id,
-                    sync_request_meta_data: Some(self.meta()),
-                    notification_sync_request: Some(notifications),
-                    ..SyncRequest::default()
-                }
-            }
-            Command::Profile(profile) => {
-                self.state.profile = profile;
-                SyncRequest {
-                    request_id,
-                    sync_request_meta_data: Some(self.meta()),
-                    profile_sync_request: Some(ProfileSyncRequest {
-                        endpoint_public_key: None,
-                        profile_body: self.state.profile.clone(),
-                        endpoint_access_token: None,
-                    }),
-                    configuration_sync_request: Some(ConfigurationSyncRequest {
-                        configuration_hash: self.state.configuration_hash.clone(),
-                        resync_only: Some(true),
-                    }),
-                    ..SyncRequest::default()
-                }
-            }
-        }
-    }
-
-    /// Takes in a response: events for the application and state for the next request; returns
-    /// the request to send next: the full profile when the server asks for it, else the next log
-    /// batch when one is due.
-    async fn absorb(&mut self, response: SyncResponse) -> Result<Option<SyncRequest>, SdkError> {
-        match response.status {
-            SyncResponseResultType::ProfileResync => return Ok(Some(self.full_request())),
-            SyncResponseResultType::Failure => {
-                return Err(SdkError::Refused("sync failed".into()));
-            }
-            SyncResponseResultType::Redirect => {
-                let access_point = response
-                    .redirect_sync_response
-                    .map(|r| r.access_point_id)
-                    .ok_or_else(|| SdkError::Protocol("REDIRECT without an access point".into()))?;
-                return Err(SdkError::Redirected(access_point));
-            }
-            _ => {}
-        }
-        let statuses = response
-            .log_sync_response
-            .as_ref()
-            .and_then(|logs| logs.delivery_statuses.as_deref());
-        if let Some(statuses) = statuses {
-            let now = tokio::time::Instant::now();
-            for delivery in self.uploader.on_statuses(statuses, now)? {
-                self.report(delivery).await;
-            }
-        }
-        let owner_events = self.owner.pending().absorb(
-            response.request_id,
-            response.user_sync_response,
-            response.event_sync_response,
-        );
-        for event in owner_events {
-            let _ = self.events.send(event).await;
-        }
-        if let Some(configuration) = response.configuration_sync_response
-            && configuration.response_status != SyncResponseStatus::NoDelta
-            && let Some(body) = configuration.conf_delta_body
-        {
-            self.state.configuration_hash = sha1(&body).to_vec();
-            if let Err(error) = self.configurations.save(body.clone()) {
-                self.error(format!("cannot keep the configuration: {error}"))
-                    .await;
-            }
-            let _ = self.events.send(Event::Configuration(body)).await;
-        }
-        if let Some(notifications) = response.notification_sync_response {
-            if let Some(topics) = notifications.available_topics {
-                self.state.topic_list_hash = topic_list_hash(topics.iter().map(|t| t.id));
-                let _ = self.events.send(Event::Topics(topics)).await;
-            }
-            for notification in notifications.notifications.into_iter().flatten() {
-                if let Some(seq) = notification.seq_number {
-                    let state = self
-                        .state
-                        .topic_states
-                        .entry(notification.topic_id)
-                        .or_default();
-                    *state = (*state).max(seq);
-                }
-                if let Some(uid) = &notification.uid {
-                    self.state.accepted_unicasts.push(uid.clone());
-                }
-                let _ = self
-                    .events
-                    .send(Event::Notification {
-                        topic_id: notification.topic_id,
-                        seq_number: notification.seq_number,
-                        uid: notification.uid,
-                        body: notification.body,
-                    })
-                    .await;
-            }
-        }
-        // The next log batch and queued events go as soon as the last ones are settled.
-        Ok(self.next_request())
-    }
-}
-
-/// The pause after `failures` failures in a row: `retry_delay`, doubling with each failure, at
-/// most `max_retry_delay`.
-fn backoff(config: &ClientConfig, failures: u32) -> Duration {
-    config
-        .retry_delay
-        .saturating_mul(1 << failures.min(16))
-        .min(config.max_retry_delay.max(config.retry_delay))
 }
 
 /// Resolves at `deadline`, or never without one.
-async fn until(deadline: Option<tokio::time::Instant>) {
+async fn until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pauses_double_after_each_failure_up_to_the_longest() {
-        let config = ClientConfig {
-            retry_delay: Duration::from_millis(200),
-            max_retry_delay: Duration::from_secs(1),
-            ..ClientConfig::new(Vec::new(), "sdk", "state")
-        };
-        let pauses: Vec<u128> = (0..5).map(|n| backoff(&config, n).as_millis()).collect();
-        assert_eq!(pauses, [200, 400, 800, 1000, 1000]);
-        assert_eq!(backoff(&config, u32::MAX), Duration::from_secs(1));
     }
 }

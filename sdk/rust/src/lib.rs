@@ -17,6 +17,7 @@ pub mod bootstrap;
 pub mod channel;
 pub mod client;
 pub mod configuration;
+mod engine;
 mod event;
 pub mod http;
 pub mod keys;
