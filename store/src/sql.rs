@@ -100,9 +100,14 @@ impl SqlDatabase {
     }
 
     /// `text` with its `?` placeholders in the dialect's syntax (`$1`, `$2`… for PostgreSQL).
-    pub(crate) fn statement(&self, text: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+    /// `text` must be built from literals only: it is asserted to be safe SQL.
+    pub(crate) fn statement(
+        &self,
+        text: impl Into<Cow<'static, str>>,
+    ) -> AssertSqlSafe<Cow<'static, str>> {
+        let text = text.into();
         if self.dialect != Dialect::Postgres {
-            return AssertSqlSafe(Cow::Borrowed(text));
+            return AssertSqlSafe(text);
         }
         let mut out = String::with_capacity(text.len() + 8);
         let mut n = 0;

@@ -4,7 +4,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{MetadataStore, Page, Paged, conflict, new_id, now_ms, paged};
+use super::record::{Insert, Record, Statement};
+use super::{MetadataStore, Page, Paged, new_id, now_ms};
 use crate::StoreError;
 
 /// A log appender: where an application's logs go.
@@ -80,49 +81,122 @@ pub struct SdkProfile {
     pub created_ms: i64,
 }
 
-fn appender_from(row: &AnyRow) -> Result<LogAppender, StoreError> {
-    let confirm: i64 = row.try_get(6)?;
-    Ok(LogAppender {
-        id: row.try_get(0)?,
-        app_id: row.try_get(1)?,
-        name: row.try_get(2)?,
-        appender_type: row.try_get(3)?,
-        min_log_version: row.try_get(4)?,
-        max_log_version: row.try_get(5)?,
-        confirm_delivery: confirm != 0,
-        header_fields: row.try_get(7)?,
-        settings: row.try_get(8)?,
-        created_ms: row.try_get(9)?,
-    })
+impl Record for LogAppender {
+    const WHAT: &'static str = "log appender";
+    const SELECT: &'static str = "SELECT id, app_id, name, appender_type, min_log_version, max_log_version, \
+         confirm_delivery, header_fields, settings, created_ms FROM log_appenders";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        let confirm: i64 = row.try_get(6)?;
+        Ok(LogAppender {
+            id: row.try_get(0)?,
+            app_id: row.try_get(1)?,
+            name: row.try_get(2)?,
+            appender_type: row.try_get(3)?,
+            min_log_version: row.try_get(4)?,
+            max_log_version: row.try_get(5)?,
+            confirm_delivery: confirm != 0,
+            header_fields: row.try_get(7)?,
+            settings: row.try_get(8)?,
+            created_ms: row.try_get(9)?,
+        })
+    }
 }
 
-fn verifier_from(row: &AnyRow) -> Result<UserVerifier, StoreError> {
-    Ok(UserVerifier {
-        id: row.try_get(0)?,
-        app_id: row.try_get(1)?,
-        name: row.try_get(2)?,
-        verifier_type: row.try_get(3)?,
-        verifier_token: row.try_get(4)?,
-        settings: row.try_get(5)?,
-        created_ms: row.try_get(6)?,
-    })
+impl Insert for LogAppender {
+    const INSERT: &'static str = "INSERT INTO log_appenders (id, app_id, name, appender_type, min_log_version, \
+         max_log_version, confirm_delivery, header_fields, settings, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    const CONFLICT: &'static str = "log appender name";
+    fn bind(&self, insert: Statement) -> Statement {
+        insert
+            .bind(&self.id)
+            .bind(&self.app_id)
+            .bind(&self.name)
+            .bind(&self.appender_type)
+            .bind(self.min_log_version)
+            .bind(self.max_log_version)
+            .bind(i64::from(self.confirm_delivery))
+            .bind(&self.header_fields)
+            .bind(&self.settings)
+            .bind(self.created_ms)
+    }
 }
 
-fn sdk_profile_from(row: &AnyRow) -> Result<SdkProfile, StoreError> {
-    Ok(SdkProfile {
-        id: row.try_get(0)?,
-        app_id: row.try_get(1)?,
-        name: row.try_get(2)?,
-        sdk_token: row.try_get(3)?,
-        client_profile_version: row.try_get(4)?,
-        server_profile_version: row.try_get(5)?,
-        configuration_version: row.try_get(6)?,
-        notification_version: row.try_get(7)?,
-        log_version: row.try_get(8)?,
-        event_map_ids: row.try_get(9)?,
-        default_verifier_token: row.try_get(10)?,
-        created_ms: row.try_get(11)?,
-    })
+impl Record for UserVerifier {
+    const WHAT: &'static str = "user verifier";
+    const SELECT: &'static str = "SELECT id, app_id, name, verifier_type, verifier_token, settings, created_ms \
+         FROM user_verifiers";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(UserVerifier {
+            id: row.try_get(0)?,
+            app_id: row.try_get(1)?,
+            name: row.try_get(2)?,
+            verifier_type: row.try_get(3)?,
+            verifier_token: row.try_get(4)?,
+            settings: row.try_get(5)?,
+            created_ms: row.try_get(6)?,
+        })
+    }
+}
+
+impl Insert for UserVerifier {
+    const INSERT: &'static str = "INSERT INTO user_verifiers (id, app_id, name, verifier_type, verifier_token, settings, \
+         created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    const CONFLICT: &'static str = "user verifier name";
+    fn bind(&self, insert: Statement) -> Statement {
+        insert
+            .bind(&self.id)
+            .bind(&self.app_id)
+            .bind(&self.name)
+            .bind(&self.verifier_type)
+            .bind(&self.verifier_token)
+            .bind(&self.settings)
+            .bind(self.created_ms)
+    }
+}
+
+impl Record for SdkProfile {
+    const WHAT: &'static str = "SDK profile";
+    const SELECT: &'static str = "SELECT id, app_id, name, sdk_token, client_profile_version, server_profile_version, \
+         configuration_version, notification_version, log_version, event_map_ids, default_verifier_token, created_ms \
+         FROM sdk_profiles";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(SdkProfile {
+            id: row.try_get(0)?,
+            app_id: row.try_get(1)?,
+            name: row.try_get(2)?,
+            sdk_token: row.try_get(3)?,
+            client_profile_version: row.try_get(4)?,
+            server_profile_version: row.try_get(5)?,
+            configuration_version: row.try_get(6)?,
+            notification_version: row.try_get(7)?,
+            log_version: row.try_get(8)?,
+            event_map_ids: row.try_get(9)?,
+            default_verifier_token: row.try_get(10)?,
+            created_ms: row.try_get(11)?,
+        })
+    }
+}
+
+impl Insert for SdkProfile {
+    const INSERT: &'static str = "INSERT INTO sdk_profiles (id, app_id, name, sdk_token, client_profile_version, \
+         server_profile_version, configuration_version, notification_version, log_version, event_map_ids, \
+         default_verifier_token, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    const CONFLICT: &'static str = "SDK profile name";
+    fn bind(&self, insert: Statement) -> Statement {
+        insert
+            .bind(&self.id)
+            .bind(&self.app_id)
+            .bind(&self.name)
+            .bind(&self.sdk_token)
+            .bind(self.client_profile_version)
+            .bind(self.server_profile_version)
+            .bind(self.configuration_version)
+            .bind(self.notification_version)
+            .bind(self.log_version)
+            .bind(&self.event_map_ids)
+            .bind(&self.default_verifier_token)
+            .bind(self.created_ms)
+    }
 }
 
 impl MetadataStore {
@@ -133,33 +207,8 @@ impl MetadataStore {
             created_ms: now_ms(),
             ..appender
         };
-        let mut tx = self.db.pool().begin().await?;
-        sqlx::query(self.sql(
-            "INSERT INTO log_appenders (id, app_id, name, appender_type, min_log_version, max_log_version, confirm_delivery, header_fields, settings, created_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ))
-        .bind(&appender.id)
-        .bind(&appender.app_id)
-        .bind(&appender.name)
-        .bind(&appender.appender_type)
-        .bind(appender.min_log_version)
-        .bind(appender.max_log_version)
-        .bind(i64::from(appender.confirm_delivery))
-        .bind(&appender.header_fields)
-        .bind(&appender.settings)
-        .bind(appender.created_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict("log appender name"))?;
-        self.log_change(
-            &mut tx,
-            &appender.app_id,
-            "log_appender",
-            &appender.id,
-            "insert",
-        )
-        .await?;
-        tx.commit().await?;
+        self.insert_logged(&appender, &appender.app_id, "log_appender", &appender.id)
+            .await?;
         Ok(appender)
     }
 
@@ -169,46 +218,29 @@ impl MetadataStore {
         app_id: &str,
         page: Page,
     ) -> Result<Paged<LogAppender>, StoreError> {
-        let rows = sqlx::query(self.sql(
-            "SELECT id, app_id, name, appender_type, min_log_version, max_log_version, confirm_delivery, header_fields, settings, created_ms \
-             FROM log_appenders WHERE app_id = ? ORDER BY name LIMIT ? OFFSET ?",
-        ))
-        .bind(app_id)
-        .bind(page.limit + 1)
-        .bind(page.offset)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(paged(
-            rows.iter().map(appender_from).collect::<Result<_, _>>()?,
-            page,
-        ))
+        self.select("WHERE app_id = ? ORDER BY name")
+            .bind(app_id)
+            .page(page)
+            .await
     }
 
     /// One log appender of an application.
     pub async fn appender(&self, app_id: &str, id: &str) -> Result<LogAppender, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT id, app_id, name, appender_type, min_log_version, max_log_version, confirm_delivery, header_fields, settings, created_ms \
-             FROM log_appenders WHERE app_id = ? AND id = ?",
-        ))
-        .bind(app_id)
-        .bind(id)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|r| appender_from(&r))
-            .transpose()?
-            .ok_or(StoreError::NotFound("log appender"))
+        self.select("WHERE app_id = ? AND id = ?")
+            .bind(app_id)
+            .bind(id)
+            .one()
+            .await
     }
 
     /// Removes a log appender; logged. Returns the change's sequence number.
     pub async fn delete_appender(&self, app_id: &str, id: &str) -> Result<i64, StoreError> {
-        self.delete_component(
-            "DELETE FROM log_appenders WHERE app_id = ? AND id = ?",
-            "log_appender",
-            "log appender",
-            app_id,
-            id,
-        )
-        .await
+        let delete = self
+            .statement("DELETE FROM log_appenders WHERE app_id = ? AND id = ?")
+            .bind(app_id)
+            .bind(id);
+        self.delete_logged(delete, LogAppender::WHAT, app_id, "log_appender", id)
+            .await
     }
 
     /// Adds a user verifier with a fresh token; logged.
@@ -228,23 +260,8 @@ impl MetadataStore {
             settings: settings.to_owned(),
             created_ms: now_ms(),
         };
-        let mut tx = self.db.pool().begin().await?;
-        sqlx::query(self.sql(
-            "INSERT INTO user_verifiers (id, app_id, name, verifier_type, verifier_token, settings, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ))
-        .bind(&verifier.id)
-        .bind(&verifier.app_id)
-        .bind(&verifier.name)
-        .bind(&verifier.verifier_type)
-        .bind(&verifier.verifier_token)
-        .bind(&verifier.settings)
-        .bind(verifier.created_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict("user verifier name"))?;
-        self.log_change(&mut tx, app_id, "user_verifier", &verifier.id, "insert")
+        self.insert_logged(&verifier, app_id, "user_verifier", &verifier.id)
             .await?;
-        tx.commit().await?;
         Ok(verifier)
     }
 
@@ -254,19 +271,10 @@ impl MetadataStore {
         app_id: &str,
         page: Page,
     ) -> Result<Paged<UserVerifier>, StoreError> {
-        let rows = sqlx::query(self.sql(
-            "SELECT id, app_id, name, verifier_type, verifier_token, settings, created_ms FROM user_verifiers \
-             WHERE app_id = ? ORDER BY name LIMIT ? OFFSET ?",
-        ))
-        .bind(app_id)
-        .bind(page.limit + 1)
-        .bind(page.offset)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(paged(
-            rows.iter().map(verifier_from).collect::<Result<_, _>>()?,
-            page,
-        ))
+        self.select("WHERE app_id = ? ORDER BY name")
+            .bind(app_id)
+            .page(page)
+            .await
     }
 
     /// One user verifier of an application, by id or by token.
@@ -275,30 +283,22 @@ impl MetadataStore {
         app_id: &str,
         id_or_token: &str,
     ) -> Result<UserVerifier, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT id, app_id, name, verifier_type, verifier_token, settings, created_ms FROM user_verifiers \
-             WHERE app_id = ? AND (id = ? OR verifier_token = ?)",
-        ))
-        .bind(app_id)
-        .bind(id_or_token)
-        .bind(id_or_token)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|r| verifier_from(&r))
-            .transpose()?
-            .ok_or(StoreError::NotFound("user verifier"))
+        self.select("WHERE app_id = ? AND (id = ? OR verifier_token = ?)")
+            .bind(app_id)
+            .bind(id_or_token)
+            .bind(id_or_token)
+            .one()
+            .await
     }
 
     /// Removes a user verifier; logged. Returns the change's sequence number.
     pub async fn delete_verifier(&self, app_id: &str, id: &str) -> Result<i64, StoreError> {
-        self.delete_component(
-            "DELETE FROM user_verifiers WHERE app_id = ? AND id = ?",
-            "user_verifier",
-            "user verifier",
-            app_id,
-            id,
-        )
-        .await
+        let delete = self
+            .statement("DELETE FROM user_verifiers WHERE app_id = ? AND id = ?")
+            .bind(app_id)
+            .bind(id);
+        self.delete_logged(delete, UserVerifier::WHAT, app_id, "user_verifier", id)
+            .await
     }
 
     /// Adds an SDK profile (fields other than id and creation time as given), with a fresh SDK
@@ -320,25 +320,7 @@ impl MetadataStore {
             created_ms: now_ms(),
             ..profile
         };
-        sqlx::query(self.sql(
-            "INSERT INTO sdk_profiles (id, app_id, name, sdk_token, client_profile_version, server_profile_version, configuration_version, \
-             notification_version, log_version, event_map_ids, default_verifier_token, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ))
-        .bind(&profile.id)
-        .bind(&profile.app_id)
-        .bind(&profile.name)
-        .bind(&profile.sdk_token)
-        .bind(profile.client_profile_version)
-        .bind(profile.server_profile_version)
-        .bind(profile.configuration_version)
-        .bind(profile.notification_version)
-        .bind(profile.log_version)
-        .bind(&profile.event_map_ids)
-        .bind(&profile.default_verifier_token)
-        .bind(profile.created_ms)
-        .execute(self.db.pool())
-        .await
-        .map_err(conflict("SDK profile name"))?;
+        self.insert(self.db.pool(), &profile).await?;
         Ok(profile)
     }
 
@@ -348,98 +330,51 @@ impl MetadataStore {
         app_id: &str,
         page: Page,
     ) -> Result<Paged<SdkProfile>, StoreError> {
-        let rows = sqlx::query(self.sql(
-            "SELECT id, app_id, name, sdk_token, client_profile_version, server_profile_version, configuration_version, notification_version, \
-             log_version, event_map_ids, default_verifier_token, created_ms FROM sdk_profiles WHERE app_id = ? ORDER BY name LIMIT ? OFFSET ?",
-        ))
-        .bind(app_id)
-        .bind(page.limit + 1)
-        .bind(page.offset)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(paged(
-            rows.iter()
-                .map(sdk_profile_from)
-                .collect::<Result<_, _>>()?,
-            page,
-        ))
+        self.select("WHERE app_id = ? ORDER BY name")
+            .bind(app_id)
+            .page(page)
+            .await
     }
 
     /// One SDK profile of the application.
     pub async fn sdk_profile(&self, app_id: &str, id: &str) -> Result<SdkProfile, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT id, app_id, name, sdk_token, client_profile_version, server_profile_version, configuration_version, notification_version, \
-             log_version, event_map_ids, default_verifier_token, created_ms FROM sdk_profiles WHERE app_id = ? AND id = ?",
-        ))
-        .bind(app_id)
-        .bind(id)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|r| sdk_profile_from(&r))
-            .transpose()?
-            .ok_or(StoreError::NotFound("SDK profile"))
+        self.select("WHERE app_id = ? AND id = ?")
+            .bind(app_id)
+            .bind(id)
+            .one()
+            .await
     }
 
     /// The SDK profile an SDK token names (how Operations finds what an endpoint runs).
     pub async fn sdk_profile_by_token(&self, sdk_token: &str) -> Result<SdkProfile, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT id, app_id, name, sdk_token, client_profile_version, server_profile_version, configuration_version, notification_version, \
-             log_version, event_map_ids, default_verifier_token, created_ms FROM sdk_profiles WHERE sdk_token = ?",
-        ))
-        .bind(sdk_token)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|r| sdk_profile_from(&r))
-            .transpose()?
-            .ok_or(StoreError::NotFound("SDK profile"))
+        self.select("WHERE sdk_token = ?")
+            .bind(sdk_token)
+            .one()
+            .await
     }
 
     /// Whether `map_id` is one of the application's event maps.
     pub async fn event_map_exists(&self, app_id: &str, map_id: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query(
-            self.sql("SELECT id FROM application_event_maps WHERE app_id = ? AND id = ?"),
-        )
-        .bind(app_id)
-        .bind(map_id)
-        .fetch_optional(self.db.pool())
-        .await?;
+        let row = self
+            .statement("SELECT id FROM application_event_maps WHERE app_id = ? AND id = ?")
+            .bind(app_id)
+            .bind(map_id)
+            .fetch_optional(self.db.pool())
+            .await?;
         Ok(row.is_some())
     }
 
     /// Removes an SDK profile; generated SDKs carrying its token stop registering.
     pub async fn delete_sdk_profile(&self, app_id: &str, id: &str) -> Result<(), StoreError> {
-        let done = sqlx::query(self.sql("DELETE FROM sdk_profiles WHERE app_id = ? AND id = ?"))
+        let done = self
+            .statement("DELETE FROM sdk_profiles WHERE app_id = ? AND id = ?")
             .bind(app_id)
             .bind(id)
             .execute(self.db.pool())
             .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound("SDK profile"));
+            return Err(StoreError::NotFound(SdkProfile::WHAT));
         }
         Ok(())
-    }
-
-    async fn delete_component(
-        &self,
-        statement: &'static str,
-        entity: &str,
-        what: &'static str,
-        app_id: &str,
-        id: &str,
-    ) -> Result<i64, StoreError> {
-        let mut tx = self.db.pool().begin().await?;
-        let done = sqlx::query(self.sql(statement))
-            .bind(app_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(what));
-        }
-        let seq = self
-            .log_change(&mut tx, app_id, entity, id, "delete")
-            .await?;
-        tx.commit().await?;
-        Ok(seq)
     }
 }

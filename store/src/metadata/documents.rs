@@ -5,7 +5,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{MetadataStore, Page, Paged, conflict, new_id, now_ms, paged};
+use super::record::{Insert, Record, Statement};
+use super::{MetadataStore, Page, Paged, new_id, now_ms};
 use crate::StoreError;
 
 /// What a group document is.
@@ -23,6 +24,14 @@ impl DocumentKind {
         match self {
             DocumentKind::ProfileFilter => "profile_filter",
             DocumentKind::Configuration => "configuration",
+        }
+    }
+
+    fn parse(name: &str) -> Result<Self, StoreError> {
+        match name {
+            "profile_filter" => Ok(DocumentKind::ProfileFilter),
+            "configuration" => Ok(DocumentKind::Configuration),
+            _ => Err(StoreError::Corrupt("unknown document kind")),
         }
     }
 }
@@ -83,20 +92,44 @@ pub struct GroupDocument {
     pub activated_ms: Option<i64>,
 }
 
-fn document_from(kind: DocumentKind, row: &AnyRow) -> Result<GroupDocument, StoreError> {
-    let status: String = row.try_get(7)?;
-    Ok(GroupDocument {
-        id: row.try_get(0)?,
-        app_id: row.try_get(1)?,
-        group_id: row.try_get(2)?,
-        kind,
-        schema_version: row.try_get(3)?,
-        server_schema_version: row.try_get(4)?,
-        body: row.try_get(5)?,
-        created_ms: row.try_get(6)?,
-        status: DocumentStatus::parse(&status)?,
-        activated_ms: row.try_get(8)?,
-    })
+impl Record for GroupDocument {
+    const WHAT: &'static str = "group document";
+    const SELECT: &'static str = "SELECT id, app_id, group_id, kind, schema_version, server_schema_version, body, \
+         status, created_ms, activated_ms FROM group_documents";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        let kind: String = row.try_get(3)?;
+        let status: String = row.try_get(7)?;
+        Ok(GroupDocument {
+            id: row.try_get(0)?,
+            app_id: row.try_get(1)?,
+            group_id: row.try_get(2)?,
+            kind: DocumentKind::parse(&kind)?,
+            schema_version: row.try_get(4)?,
+            server_schema_version: row.try_get(5)?,
+            body: row.try_get(6)?,
+            status: DocumentStatus::parse(&status)?,
+            created_ms: row.try_get(8)?,
+            activated_ms: row.try_get(9)?,
+        })
+    }
+}
+
+impl Insert for GroupDocument {
+    const INSERT: &'static str = "INSERT INTO group_documents (id, app_id, group_id, kind, schema_version, \
+         server_schema_version, body, status, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    const CONFLICT: &'static str = "group document";
+    fn bind(&self, insert: Statement) -> Statement {
+        insert
+            .bind(&self.id)
+            .bind(&self.app_id)
+            .bind(&self.group_id)
+            .bind(self.kind.name())
+            .bind(self.schema_version)
+            .bind(self.server_schema_version)
+            .bind(&self.body)
+            .bind(self.status.name())
+            .bind(self.created_ms)
+    }
 }
 
 impl MetadataStore {
@@ -122,22 +155,7 @@ impl MetadataStore {
             created_ms: now_ms(),
             activated_ms: None,
         };
-        sqlx::query(self.sql(
-            "INSERT INTO group_documents (id, app_id, group_id, kind, schema_version, server_schema_version, body, status, created_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ))
-        .bind(&document.id)
-        .bind(&document.app_id)
-        .bind(&document.group_id)
-        .bind(kind.name())
-        .bind(schema_version)
-        .bind(server_schema_version)
-        .bind(&document.body)
-        .bind(DocumentStatus::Draft.name())
-        .bind(document.created_ms)
-        .execute(self.db.pool())
-        .await
-        .map_err(conflict("group document"))?;
+        self.insert(self.db.pool(), &document).await?;
         Ok(document)
     }
 
@@ -147,16 +165,11 @@ impl MetadataStore {
         kind: DocumentKind,
         id: &str,
     ) -> Result<GroupDocument, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT id, app_id, group_id, schema_version, server_schema_version, body, created_ms, status, activated_ms \
-             FROM group_documents WHERE id = ? AND kind = ?",
-        ))
-        .bind(id)
-        .bind(kind.name())
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|r| document_from(kind, &r))
-            .transpose()?
+        self.select("WHERE id = ? AND kind = ?")
+            .bind(id)
+            .bind(kind.name())
+            .optional()
+            .await?
             .ok_or(StoreError::NotFound(kind.name()))
     }
 
@@ -167,21 +180,11 @@ impl MetadataStore {
         kind: DocumentKind,
         page: Page,
     ) -> Result<Paged<GroupDocument>, StoreError> {
-        let rows = sqlx::query(self.sql(
-            "SELECT id, app_id, group_id, schema_version, server_schema_version, body, created_ms, status, activated_ms \
-             FROM group_documents WHERE group_id = ? AND kind = ? ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?",
-        ))
-        .bind(group_id)
-        .bind(kind.name())
-        .bind(page.limit + 1)
-        .bind(page.offset)
-        .fetch_all(self.db.pool())
-        .await?;
-        let documents = rows
-            .iter()
-            .map(|r| document_from(kind, r))
-            .collect::<Result<_, _>>()?;
-        Ok(paged(documents, page))
+        self.select("WHERE group_id = ? AND kind = ? ORDER BY created_ms DESC, id DESC")
+            .bind(group_id)
+            .bind(kind.name())
+            .page(page)
+            .await
     }
 
     /// The active documents of `kind` across an application's groups.
@@ -190,15 +193,11 @@ impl MetadataStore {
         app_id: &str,
         kind: DocumentKind,
     ) -> Result<Vec<GroupDocument>, StoreError> {
-        let rows = sqlx::query(self.sql(
-            "SELECT id, app_id, group_id, schema_version, server_schema_version, body, created_ms, status, activated_ms \
-             FROM group_documents WHERE app_id = ? AND kind = ? AND status = 'active' ORDER BY group_id",
-        ))
-        .bind(app_id)
-        .bind(kind.name())
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter().map(|r| document_from(kind, r)).collect()
+        self.select("WHERE app_id = ? AND kind = ? AND status = 'active' ORDER BY group_id")
+            .bind(app_id)
+            .bind(kind.name())
+            .all()
+            .await
     }
 
     /// Replaces a draft's body.
@@ -208,9 +207,7 @@ impl MetadataStore {
         id: &str,
         body: &str,
     ) -> Result<GroupDocument, StoreError> {
-        let done = sqlx::query(self.sql(
-            "UPDATE group_documents SET body = ? WHERE id = ? AND kind = ? AND status = 'draft'",
-        ))
+        let done = self.statement("UPDATE group_documents SET body = ? WHERE id = ? AND kind = ? AND status = 'draft'")
         .bind(body)
         .bind(id)
         .bind(kind.name())
@@ -235,19 +232,17 @@ impl MetadataStore {
             return Err(StoreError::Invalid("only drafts can be activated"));
         }
         let mut tx = self.db.pool().begin().await?;
-        sqlx::query(self.sql(
+        self.statement(
             "UPDATE group_documents SET status = 'deprecated' WHERE group_id = ? AND kind = ? \
              AND schema_version = ? AND server_schema_version = ? AND status = 'active'",
-        ))
+        )
         .bind(&document.group_id)
         .bind(kind.name())
         .bind(document.schema_version)
         .bind(document.server_schema_version)
         .execute(&mut *tx)
         .await?;
-        let done = sqlx::query(self.sql(
-            "UPDATE group_documents SET status = 'active', activated_ms = ? WHERE id = ? AND status = 'draft'",
-        ))
+        let done = self.statement("UPDATE group_documents SET status = 'active', activated_ms = ? WHERE id = ? AND status = 'draft'")
         .bind(now_ms())
         .bind(id)
         .execute(&mut *tx)
@@ -270,9 +265,7 @@ impl MetadataStore {
     ) -> Result<(GroupDocument, i64), StoreError> {
         let document = self.document(kind, id).await?;
         let mut tx = self.db.pool().begin().await?;
-        let done = sqlx::query(self.sql(
-            "UPDATE group_documents SET status = 'deprecated' WHERE id = ? AND status = 'active'",
-        ))
+        let done = self.statement("UPDATE group_documents SET status = 'deprecated' WHERE id = ? AND status = 'active'")
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -290,13 +283,12 @@ impl MetadataStore {
 
     /// Deletes a draft.
     pub async fn delete_draft(&self, kind: DocumentKind, id: &str) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            self.sql("DELETE FROM group_documents WHERE id = ? AND kind = ? AND status = 'draft'"),
-        )
-        .bind(id)
-        .bind(kind.name())
-        .execute(self.db.pool())
-        .await?;
+        let done = self
+            .statement("DELETE FROM group_documents WHERE id = ? AND kind = ? AND status = 'draft'")
+            .bind(id)
+            .bind(kind.name())
+            .execute(self.db.pool())
+            .await?;
         if done.rows_affected() == 0 {
             self.document(kind, id).await?;
             return Err(StoreError::Invalid("only drafts can be deleted"));

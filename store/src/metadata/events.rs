@@ -9,10 +9,11 @@
 
 use std::collections::HashSet;
 
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
-use super::{MetadataStore, Page, Paged, conflict, new_id, now_ms, paged};
+use super::record::{Insert, Record, Statement};
+use super::{MetadataStore, Page, Paged, new_id, now_ms};
 use crate::StoreError;
 
 /// The longest event class FQN stored.
@@ -170,77 +171,169 @@ pub struct EventMap {
     pub created_ms: i64,
 }
 
-fn family_from(row: &AnyRow) -> Result<EventFamily, StoreError> {
-    Ok(EventFamily {
-        id: row.try_get(0)?,
-        tenant_id: row.try_get(1)?,
-        name: row.try_get(2)?,
-        namespace: row.try_get(3)?,
-        class_name: row.try_get(4)?,
-        created_ms: row.try_get(5)?,
-    })
+impl Record for EventFamily {
+    const WHAT: &'static str = "event family";
+    const SELECT: &'static str =
+        "SELECT id, tenant_id, name, namespace, class_name, created_ms FROM event_families";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(EventFamily {
+            id: row.try_get(0)?,
+            tenant_id: row.try_get(1)?,
+            name: row.try_get(2)?,
+            namespace: row.try_get(3)?,
+            class_name: row.try_get(4)?,
+            created_ms: row.try_get(5)?,
+        })
+    }
 }
 
-fn version_from(row: &AnyRow) -> Result<EventFamilyVersion, StoreError> {
-    Ok(EventFamilyVersion {
-        id: row.try_get(0)?,
-        family_id: row.try_get(1)?,
-        version: row.try_get(2)?,
-        body: row.try_get(3)?,
-        classes: Vec::new(),
-        created_ms: row.try_get(4)?,
-    })
+impl Insert for EventFamily {
+    const INSERT: &'static str = "INSERT INTO event_families (id, tenant_id, name, namespace, class_name, created_ms) \
+         VALUES (?, ?, ?, ?, ?, ?)";
+    const CONFLICT: &'static str = "event family name or class name";
+    fn bind(&self, insert: Statement) -> Statement {
+        insert
+            .bind(&self.id)
+            .bind(&self.tenant_id)
+            .bind(&self.name)
+            .bind(&self.namespace)
+            .bind(&self.class_name)
+            .bind(self.created_ms)
+    }
 }
 
-fn class_from(row: &AnyRow) -> Result<EventClass, StoreError> {
-    let kind: String = row.try_get(3)?;
-    Ok(EventClass {
-        id: row.try_get(0)?,
-        family_version_id: row.try_get(1)?,
-        fqn: row.try_get(2)?,
-        kind: EventClassKind::parse(&kind)
-            .ok_or(StoreError::Corrupt("unknown event class kind"))?,
-        body: row.try_get(4)?,
-    })
+/// Read without its classes, which are rows of their own.
+impl Record for EventFamilyVersion {
+    const WHAT: &'static str = "event family version";
+    const SELECT: &'static str =
+        "SELECT id, family_id, version, body, created_ms FROM event_family_versions";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(EventFamilyVersion {
+            id: row.try_get(0)?,
+            family_id: row.try_get(1)?,
+            version: row.try_get(2)?,
+            body: row.try_get(3)?,
+            classes: Vec::new(),
+            created_ms: row.try_get(4)?,
+        })
+    }
 }
 
-fn map_from(row: &AnyRow) -> Result<EventMap, StoreError> {
-    Ok(EventMap {
-        id: row.try_get(0)?,
-        app_id: row.try_get(1)?,
-        family_id: row.try_get(2)?,
-        family_name: row.try_get(3)?,
-        family_version_id: row.try_get(4)?,
-        version: row.try_get(5)?,
-        actions: Vec::new(),
-        created_ms: row.try_get(6)?,
-    })
+/// Inserts the version without its classes.
+impl Insert for EventFamilyVersion {
+    const INSERT: &'static str = "INSERT INTO event_family_versions (id, family_id, version, body, created_ms) \
+         VALUES (?, ?, ?, ?, ?)";
+    const CONFLICT: &'static str = "event family version (a concurrent upload won; retry)";
+    fn bind(&self, insert: Statement) -> Statement {
+        insert
+            .bind(&self.id)
+            .bind(&self.family_id)
+            .bind(self.version)
+            .bind(&self.body)
+            .bind(self.created_ms)
+    }
 }
 
-/// `(map id, action)` of an action row.
-fn action_from(row: &AnyRow) -> Result<(String, EventMapAction), StoreError> {
-    let action: String = row.try_get(3)?;
-    Ok((
-        row.try_get(0)?,
-        EventMapAction {
-            class_id: row.try_get(1)?,
+impl Record for EventClass {
+    const WHAT: &'static str = "event class";
+    const SELECT: &'static str =
+        "SELECT c.id, c.family_version_id, c.fqn, c.kind, c.body FROM event_classes c";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        let kind: String = row.try_get(3)?;
+        Ok(EventClass {
+            id: row.try_get(0)?,
+            family_version_id: row.try_get(1)?,
             fqn: row.try_get(2)?,
-            action: EventAction::parse(&action)
-                .ok_or(StoreError::Corrupt("unknown event action"))?,
-        },
-    ))
+            kind: EventClassKind::parse(&kind)
+                .ok_or(StoreError::Corrupt("unknown event class kind"))?,
+            body: row.try_get(4)?,
+        })
+    }
 }
 
-/// The maps query with its joins, followed by `$rest` (a literal, so the text stays `'static`).
-macro_rules! select_maps {
-    ($rest:literal) => {
-        concat!(
-            "SELECT m.id, m.app_id, m.family_id, f.name, m.family_version_id, v.version, m.created_ms \
-             FROM application_event_maps m JOIN event_families f ON f.id = m.family_id \
-             JOIN event_family_versions v ON v.id = m.family_version_id",
-            $rest
-        )
-    };
+impl Insert for EventClass {
+    const INSERT: &'static str =
+        "INSERT INTO event_classes (id, family_version_id, fqn, kind, body) VALUES (?, ?, ?, ?, ?)";
+    const CONFLICT: &'static str = "event class FQN";
+    fn bind(&self, insert: Statement) -> Statement {
+        insert
+            .bind(&self.id)
+            .bind(&self.family_version_id)
+            .bind(&self.fqn)
+            .bind(self.kind.name())
+            .bind(&self.body)
+    }
+}
+
+/// Read with its family's name and version number, without its actions.
+impl Record for EventMap {
+    const WHAT: &'static str = "event map";
+    const SELECT: &'static str = "SELECT m.id, m.app_id, m.family_id, f.name, m.family_version_id, v.version, m.created_ms \
+         FROM application_event_maps m JOIN event_families f ON f.id = m.family_id \
+         JOIN event_family_versions v ON v.id = m.family_version_id";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(EventMap {
+            id: row.try_get(0)?,
+            app_id: row.try_get(1)?,
+            family_id: row.try_get(2)?,
+            family_name: row.try_get(3)?,
+            family_version_id: row.try_get(4)?,
+            version: row.try_get(5)?,
+            actions: Vec::new(),
+            created_ms: row.try_get(6)?,
+        })
+    }
+}
+
+/// Inserts the map without its actions.
+impl Insert for EventMap {
+    const INSERT: &'static str = "INSERT INTO application_event_maps (id, app_id, family_id, family_version_id, created_ms) \
+         VALUES (?, ?, ?, ?, ?)";
+    const CONFLICT: &'static str = "the application already maps a version of this event family";
+    fn bind(&self, insert: Statement) -> Statement {
+        insert
+            .bind(&self.id)
+            .bind(&self.app_id)
+            .bind(&self.family_id)
+            .bind(&self.family_version_id)
+            .bind(self.created_ms)
+    }
+}
+
+/// One action of an event map, as stored.
+struct MapAction {
+    map_id: String,
+    action: EventMapAction,
+}
+
+impl Record for MapAction {
+    const WHAT: &'static str = "event map action";
+    const SELECT: &'static str = "SELECT a.map_id, a.class_id, c.fqn, a.action FROM application_event_actions a \
+         JOIN event_classes c ON c.id = a.class_id";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        let action: String = row.try_get(3)?;
+        Ok(MapAction {
+            map_id: row.try_get(0)?,
+            action: EventMapAction {
+                class_id: row.try_get(1)?,
+                fqn: row.try_get(2)?,
+                action: EventAction::parse(&action)
+                    .ok_or(StoreError::Corrupt("unknown event action"))?,
+            },
+        })
+    }
+}
+
+impl Insert for MapAction {
+    const INSERT: &'static str =
+        "INSERT INTO application_event_actions (map_id, class_id, action) VALUES (?, ?, ?)";
+    const CONFLICT: &'static str = "event class action";
+    fn bind(&self, insert: Statement) -> Statement {
+        insert
+            .bind(&self.map_id)
+            .bind(&self.action.class_id)
+            .bind(self.action.action.name())
+    }
 }
 
 impl MetadataStore {
@@ -262,33 +355,17 @@ impl MetadataStore {
             class_name: class_name.to_owned(),
             created_ms: now_ms(),
         };
-        sqlx::query(self.sql(
-            "INSERT INTO event_families (id, tenant_id, name, namespace, class_name, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
-        ))
-        .bind(&family.id)
-        .bind(&family.tenant_id)
-        .bind(&family.name)
-        .bind(&family.namespace)
-        .bind(&family.class_name)
-        .bind(family.created_ms)
-        .execute(self.db.pool())
-        .await
-        .map_err(conflict("event family name or class name"))?;
+        self.insert(self.db.pool(), &family).await?;
         Ok(family)
     }
 
     /// One family of the tenant (other tenants' families are not found).
     pub async fn event_family(&self, tenant_id: &str, id: &str) -> Result<EventFamily, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT id, tenant_id, name, namespace, class_name, created_ms FROM event_families WHERE id = ? AND tenant_id = ?",
-        ))
-        .bind(id)
-        .bind(tenant_id)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|r| family_from(&r))
-            .transpose()?
-            .ok_or(StoreError::NotFound("event family"))
+        self.select("WHERE id = ? AND tenant_id = ?")
+            .bind(id)
+            .bind(tenant_id)
+            .one()
+            .await
     }
 
     /// The tenant's families, by name.
@@ -297,19 +374,10 @@ impl MetadataStore {
         tenant_id: &str,
         page: Page,
     ) -> Result<Paged<EventFamily>, StoreError> {
-        let rows = sqlx::query(self.sql(
-            "SELECT id, tenant_id, name, namespace, class_name, created_ms FROM event_families \
-             WHERE tenant_id = ? ORDER BY name LIMIT ? OFFSET ?",
-        ))
-        .bind(tenant_id)
-        .bind(page.limit + 1)
-        .bind(page.offset)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(paged(
-            rows.iter().map(family_from).collect::<Result<_, _>>()?,
-            page,
-        ))
+        self.select("WHERE tenant_id = ? ORDER BY name")
+            .bind(tenant_id)
+            .page(page)
+            .await
     }
 
     /// Adds the next version of a family with its classes. The caller has checked each schema
@@ -339,41 +407,42 @@ impl MetadataStore {
                 ));
             }
         }
-        let row = sqlx::query(self.sql("SELECT tenant_id FROM event_families WHERE id = ?"))
+        let row = self
+            .statement("SELECT tenant_id FROM event_families WHERE id = ?")
             .bind(family_id)
             .fetch_optional(self.db.pool())
             .await?
-            .ok_or(StoreError::NotFound("event family"))?;
+            .ok_or(StoreError::NotFound(EventFamily::WHAT))?;
         let tenant_id: String = row.try_get(0)?;
         let mut tx = self.db.pool().begin().await?;
         // Takes the tenant's row lock, so two uploads cannot both pass the FQN check below.
-        sqlx::query(self.sql("UPDATE tenants SET name = name WHERE id = ?"))
+        self.statement("UPDATE tenants SET name = name WHERE id = ?")
             .bind(&tenant_id)
             .execute(&mut *tx)
             .await?;
         for class in classes {
-            let taken = sqlx::query(self.sql(
-                "SELECT c.id FROM event_classes c JOIN event_family_versions v ON v.id = c.family_version_id \
-                 JOIN event_families f ON f.id = v.family_id WHERE c.fqn = ? AND f.tenant_id = ? AND f.id <> ?",
-            ))
-            .bind(&class.fqn)
-            .bind(&tenant_id)
-            .bind(family_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let taken = self
+                .statement(
+                    "SELECT c.id FROM event_classes c JOIN event_family_versions v ON v.id = c.family_version_id \
+                     JOIN event_families f ON f.id = v.family_id WHERE c.fqn = ? AND f.tenant_id = ? AND f.id <> ?",
+                )
+                .bind(&class.fqn)
+                .bind(&tenant_id)
+                .bind(family_id)
+                .fetch_optional(&mut *tx)
+                .await?;
             if taken.is_some() {
                 return Err(StoreError::Conflict(
                     "event class FQN of another event family of the tenant",
                 ));
             }
         }
-        let latest: Option<i64> = sqlx::query(
-            self.sql("SELECT MAX(version) FROM event_family_versions WHERE family_id = ?"),
-        )
-        .bind(family_id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
+        let latest: Option<i64> = self
+            .statement("SELECT MAX(version) FROM event_family_versions WHERE family_id = ?")
+            .bind(family_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
         let mut version = EventFamilyVersion {
             id: new_id(),
             family_id: family_id.to_owned(),
@@ -382,19 +451,7 @@ impl MetadataStore {
             classes: Vec::with_capacity(classes.len()),
             created_ms: now_ms(),
         };
-        sqlx::query(self.sql(
-            "INSERT INTO event_family_versions (id, family_id, version, body, created_ms) VALUES (?, ?, ?, ?, ?)",
-        ))
-        .bind(&version.id)
-        .bind(&version.family_id)
-        .bind(version.version)
-        .bind(&version.body)
-        .bind(version.created_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict(
-            "event family version (a concurrent upload won; retry)",
-        ))?;
+        self.insert(&mut *tx, &version).await?;
         for class in classes {
             let class = EventClass {
                 id: new_id(),
@@ -403,17 +460,7 @@ impl MetadataStore {
                 kind: class.kind,
                 body: class.body.clone(),
             };
-            sqlx::query(self.sql(
-                "INSERT INTO event_classes (id, family_version_id, fqn, kind, body) VALUES (?, ?, ?, ?, ?)",
-            ))
-            .bind(&class.id)
-            .bind(&class.family_version_id)
-            .bind(&class.fqn)
-            .bind(class.kind.name())
-            .bind(&class.body)
-            .execute(&mut *tx)
-            .await
-            .map_err(conflict("event class FQN"))?;
+            self.insert(&mut *tx, &class).await?;
             version.classes.push(class);
         }
         tx.commit().await?;
@@ -427,36 +474,25 @@ impl MetadataStore {
         family_id: &str,
         page: Page,
     ) -> Result<Paged<EventFamilyVersion>, StoreError> {
-        let rows = sqlx::query(self.sql(
-            "SELECT id, family_id, version, body, created_ms FROM event_family_versions \
-             WHERE family_id = ? ORDER BY version DESC LIMIT ? OFFSET ?",
-        ))
-        .bind(family_id)
-        .bind(page.limit + 1)
-        .bind(page.offset)
-        .fetch_all(self.db.pool())
-        .await?;
-        let mut versions = paged(
-            rows.iter()
-                .map(version_from)
-                .collect::<Result<Vec<_>, _>>()?,
-            page,
-        );
+        let mut versions = self
+            .select::<EventFamilyVersion>("WHERE family_id = ? ORDER BY version DESC")
+            .bind(family_id)
+            .page(page)
+            .await?;
         let (Some(newest), Some(oldest)) = (versions.items.first(), versions.items.last()) else {
             return Ok(versions);
         };
-        let rows = sqlx::query(self.sql(
-            "SELECT c.id, c.family_version_id, c.fqn, c.kind, c.body FROM event_classes c \
-             JOIN event_family_versions v ON v.id = c.family_version_id \
-             WHERE v.family_id = ? AND v.version >= ? AND v.version <= ? ORDER BY c.fqn",
-        ))
-        .bind(family_id)
-        .bind(oldest.version)
-        .bind(newest.version)
-        .fetch_all(self.db.pool())
-        .await?;
-        for row in &rows {
-            let class = class_from(row)?;
+        let classes: Vec<EventClass> = self
+            .select(
+                "JOIN event_family_versions v ON v.id = c.family_version_id \
+                 WHERE v.family_id = ? AND v.version >= ? AND v.version <= ? ORDER BY c.fqn",
+            )
+            .bind(family_id)
+            .bind(oldest.version)
+            .bind(newest.version)
+            .all()
+            .await?;
+        for class in classes {
             if let Some(version) = versions
                 .items
                 .iter_mut()
@@ -474,24 +510,17 @@ impl MetadataStore {
         family_id: &str,
         version: i64,
     ) -> Result<EventFamilyVersion, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT id, family_id, version, body, created_ms FROM event_family_versions WHERE family_id = ? AND version = ?",
-        ))
-        .bind(family_id)
-        .bind(version)
-        .fetch_optional(self.db.pool())
-        .await?;
-        let mut version = row
-            .map(|r| version_from(&r))
-            .transpose()?
-            .ok_or(StoreError::NotFound("event family version"))?;
-        let rows = sqlx::query(self.sql(
-            "SELECT id, family_version_id, fqn, kind, body FROM event_classes WHERE family_version_id = ? ORDER BY fqn",
-        ))
-        .bind(&version.id)
-        .fetch_all(self.db.pool())
-        .await?;
-        version.classes = rows.iter().map(class_from).collect::<Result<_, _>>()?;
+        let mut version: EventFamilyVersion = self
+            .select("WHERE family_id = ? AND version = ?")
+            .bind(family_id)
+            .bind(version)
+            .one()
+            .await?;
+        version.classes = self
+            .select("WHERE c.family_version_id = ? ORDER BY c.fqn")
+            .bind(&version.id)
+            .all()
+            .await?;
         Ok(version)
     }
 
@@ -550,44 +579,19 @@ impl MetadataStore {
             created_ms: now_ms(),
         };
         let mut tx = self.db.pool().begin().await?;
-        sqlx::query(self.sql(
-            "INSERT INTO application_event_maps (id, app_id, family_id, family_version_id, created_ms) VALUES (?, ?, ?, ?, ?)",
-        ))
-        .bind(&map.id)
-        .bind(&map.app_id)
-        .bind(&map.family_id)
-        .bind(&map.family_version_id)
-        .bind(map.created_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict(
-            "the application already maps a version of this event family",
-        ))?;
-        self.insert_actions(&mut tx, &map).await?;
+        self.insert(&mut *tx, &map).await?;
+        for action in &map.actions {
+            let action = MapAction {
+                map_id: map.id.clone(),
+                action: action.clone(),
+            };
+            self.insert(&mut *tx, &action).await?;
+        }
         let seq = self
             .log_change(&mut tx, &map.app_id, "event_map", &map.id, "insert")
             .await?;
         tx.commit().await?;
         Ok((map, seq))
-    }
-
-    async fn insert_actions(
-        &self,
-        tx: &mut AnyConnection,
-        map: &EventMap,
-    ) -> Result<(), StoreError> {
-        for action in &map.actions {
-            sqlx::query(self.sql(
-                "INSERT INTO application_event_actions (map_id, class_id, action) VALUES (?, ?, ?)",
-            ))
-            .bind(&map.id)
-            .bind(&action.class_id)
-            .bind(action.action.name())
-            .execute(&mut *tx)
-            .await
-            .map_err(conflict("event class action"))?;
-        }
-        Ok(())
     }
 
     /// The application's event maps with their actions, by family name.
@@ -596,31 +600,22 @@ impl MetadataStore {
         app_id: &str,
         page: Page,
     ) -> Result<Paged<EventMap>, StoreError> {
-        let rows = sqlx::query(self.sql(select_maps!(
-            " WHERE m.app_id = ? ORDER BY f.name LIMIT ? OFFSET ?"
-        )))
-        .bind(app_id)
-        .bind(page.limit + 1)
-        .bind(page.offset)
-        .fetch_all(self.db.pool())
-        .await?;
-        let mut maps = paged(
-            rows.iter().map(map_from).collect::<Result<Vec<_>, _>>()?,
-            page,
-        );
+        let mut maps = self
+            .select::<EventMap>("WHERE m.app_id = ? ORDER BY f.name")
+            .bind(app_id)
+            .page(page)
+            .await?;
         if maps.items.is_empty() {
             return Ok(maps);
         }
-        let rows = sqlx::query(self.sql(
-            "SELECT a.map_id, a.class_id, c.fqn, a.action FROM application_event_actions a \
-             JOIN event_classes c ON c.id = a.class_id JOIN application_event_maps m ON m.id = a.map_id \
-             WHERE m.app_id = ? ORDER BY c.fqn",
-        ))
-        .bind(app_id)
-        .fetch_all(self.db.pool())
-        .await?;
-        for row in &rows {
-            let (map_id, action) = action_from(row)?;
+        let actions: Vec<MapAction> = self
+            .select(
+                "JOIN application_event_maps m ON m.id = a.map_id WHERE m.app_id = ? ORDER BY c.fqn",
+            )
+            .bind(app_id)
+            .all()
+            .await?;
+        for MapAction { map_id, action } in actions {
             if let Some(map) = maps.items.iter_mut().find(|m| m.id == map_id) {
                 map.actions.push(action);
             }
@@ -630,58 +625,49 @@ impl MetadataStore {
 
     /// One event map of the application, with its actions.
     pub async fn event_map(&self, app_id: &str, id: &str) -> Result<EventMap, StoreError> {
-        let row = sqlx::query(self.sql(select_maps!(" WHERE m.app_id = ? AND m.id = ?")))
+        let mut map: EventMap = self
+            .select("WHERE m.app_id = ? AND m.id = ?")
             .bind(app_id)
             .bind(id)
-            .fetch_optional(self.db.pool())
+            .one()
             .await?;
-        let mut map = row
-            .map(|r| map_from(&r))
-            .transpose()?
-            .ok_or(StoreError::NotFound("event map"))?;
-        let rows = sqlx::query(self.sql(
-            "SELECT a.map_id, a.class_id, c.fqn, a.action FROM application_event_actions a \
-             JOIN event_classes c ON c.id = a.class_id WHERE a.map_id = ? ORDER BY c.fqn",
-        ))
-        .bind(&map.id)
-        .fetch_all(self.db.pool())
-        .await?;
-        map.actions = rows
-            .iter()
-            .map(|r| action_from(r).map(|(_, action)| action))
-            .collect::<Result<_, _>>()?;
+        let actions: Vec<MapAction> = self
+            .select("WHERE a.map_id = ? ORDER BY c.fqn")
+            .bind(&map.id)
+            .all()
+            .await?;
+        map.actions = actions.into_iter().map(|a| a.action).collect();
         Ok(map)
     }
 
     /// Removes an event map that no SDK profile names; logged. Returns the sequence number.
     pub async fn delete_event_map(&self, app_id: &str, id: &str) -> Result<i64, StoreError> {
         let mut tx = self.db.pool().begin().await?;
-        sqlx::query(self.sql(
+        self.statement(
             "DELETE FROM application_event_actions WHERE map_id IN \
              (SELECT id FROM application_event_maps WHERE app_id = ? AND id = ?)",
-        ))
+        )
         .bind(app_id)
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let done =
-            sqlx::query(self.sql("DELETE FROM application_event_maps WHERE app_id = ? AND id = ?"))
-                .bind(app_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let done = self
+            .statement("DELETE FROM application_event_maps WHERE app_id = ? AND id = ?")
+            .bind(app_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound("event map"));
+            return Err(StoreError::NotFound(EventMap::WHAT));
         }
         // The map existed, so `id` is one of our UUIDs: no LIKE wildcards in it. SDK profiles
         // list their maps as a JSON array of ids.
-        let used = sqlx::query(
-            self.sql("SELECT id FROM sdk_profiles WHERE app_id = ? AND event_map_ids LIKE ?"),
-        )
-        .bind(app_id)
-        .bind(format!("%\"{id}\"%"))
-        .fetch_optional(&mut *tx)
-        .await?;
+        let used = self
+            .statement("SELECT id FROM sdk_profiles WHERE app_id = ? AND event_map_ids LIKE ?")
+            .bind(app_id)
+            .bind(format!("%\"{id}\"%"))
+            .fetch_optional(&mut *tx)
+            .await?;
         if used.is_some() {
             return Err(StoreError::Conflict(
                 "event map still named by an SDK profile",

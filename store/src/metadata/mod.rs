@@ -2,27 +2,30 @@
 //! change log, schemas and endpoint groups. One implementation serves PostgreSQL, MariaDB and
 //! SQLite; `tests/tests/it/metadata_store.rs` runs one conformance suite against all three.
 //!
-//! Every statement is written once with `?` placeholders and adapted to the dialect here
-//! (`MetadataStore::sql`); migrations are one script per version with the dialect's large-text
-//! type filled in. Ids are UUIDv7 strings, times Unix milliseconds.
+//! Every statement is written once with `?` placeholders and adapted to the dialect
+//! (`SqlDatabase::statement`); each stored type names its SELECT, its INSERT and how a row maps
+//! to it once, next to its definition, and the queries share the readers and writers of
+//! `record.rs`. Migrations are one script per version with the dialect's large-text type filled
+//! in. Ids are UUIDv7 strings, times Unix milliseconds.
 //!
 //! **Change log.** Every change that Operations nodes must learn about is appended, in the same
 //! transaction as the change, under the application's next sequence number, so a node that missed
 //! a notification catches up with [`MetadataStore::changes_since`].
 
-use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kaa_model::Role;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::{AnyConnection, Row};
 
 use crate::StoreError;
 use crate::sql::SqlDatabase;
+use record::{Insert, Record, Statement};
 
 mod components;
 mod documents;
 mod events;
+mod record;
 mod topics;
 
 pub use components::{LogAppender, SdkProfile, UserVerifier};
@@ -229,11 +232,6 @@ impl MetadataStore {
         self.db.migrate("_sqlx_migrations", MIGRATIONS).await
     }
 
-    /// `text` with its `?` placeholders in the dialect's syntax (`$1`, `$2`… for PostgreSQL).
-    fn sql(&self, text: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
-        self.db.statement(text)
-    }
-
     // ---- tenants ----
 
     /// Creates a tenant; its name must be unique.
@@ -243,45 +241,24 @@ impl MetadataStore {
             name: name.to_owned(),
             created_ms: now_ms(),
         };
-        sqlx::query(self.sql("INSERT INTO tenants (id, name, created_ms) VALUES (?, ?, ?)"))
-            .bind(&tenant.id)
-            .bind(&tenant.name)
-            .bind(tenant.created_ms)
-            .execute(self.db.pool())
-            .await
-            .map_err(conflict("tenant name"))?;
+        self.insert(self.db.pool(), &tenant).await?;
         Ok(tenant)
     }
 
     /// A tenant by id.
     pub async fn tenant(&self, id: &str) -> Result<Tenant, StoreError> {
-        sqlx::query(self.sql("SELECT id, name, created_ms FROM tenants WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?
-            .map(|r| tenant_from(&r))
-            .transpose()?
-            .ok_or(StoreError::NotFound("tenant"))
+        self.select("WHERE id = ?").bind(id).one().await
     }
 
     /// Tenants by name.
     pub async fn tenants(&self, page: Page) -> Result<Paged<Tenant>, StoreError> {
-        let rows = sqlx::query(
-            self.sql("SELECT id, name, created_ms FROM tenants ORDER BY name LIMIT ? OFFSET ?"),
-        )
-        .bind(page.limit + 1)
-        .bind(page.offset)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(paged(
-            rows.iter().map(tenant_from).collect::<Result<_, _>>()?,
-            page,
-        ))
+        self.select("ORDER BY name").page(page).await
     }
 
     /// Renames a tenant.
     pub async fn rename_tenant(&self, id: &str, name: &str) -> Result<Tenant, StoreError> {
-        let done = sqlx::query(self.sql("UPDATE tenants SET name = ? WHERE id = ?"))
+        let done = self
+            .statement("UPDATE tenants SET name = ? WHERE id = ?")
             .bind(name)
             .bind(id)
             .execute(self.db.pool())
@@ -295,7 +272,8 @@ impl MetadataStore {
 
     /// Deletes a tenant that has no users and no applications left.
     pub async fn delete_tenant(&self, id: &str) -> Result<(), StoreError> {
-        let done = sqlx::query(self.sql("DELETE FROM tenants WHERE id = ?"))
+        let done = self
+            .statement("DELETE FROM tenants WHERE id = ?")
             .bind(id)
             .execute(self.db.pool())
             .await
@@ -329,43 +307,21 @@ impl MetadataStore {
             password_hash: password_hash.to_owned(),
             created_ms: now_ms(),
         };
-        sqlx::query(self.sql(
-            "INSERT INTO users (id, tenant_id, username, role, password_hash, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
-        ))
-        .bind(&user.id)
-        .bind(&user.tenant_id)
-        .bind(&user.username)
-        .bind(user.role.name())
-        .bind(&user.password_hash)
-        .bind(user.created_ms)
-        .execute(self.db.pool())
-        .await
-        .map_err(conflict("username"))?;
+        self.insert(self.db.pool(), &user).await?;
         Ok(user)
     }
 
     /// A user by id.
     pub async fn user(&self, id: &str) -> Result<User, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT id, tenant_id, username, role, password_hash, created_ms FROM users WHERE id = ?",
-        ))
-        .bind(id)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|r| user_from(&r))
-            .transpose()?
-            .ok_or(StoreError::NotFound("user"))
+        self.select("WHERE u.id = ?").bind(id).one().await
     }
 
     /// A user by login name.
     pub async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT id, tenant_id, username, role, password_hash, created_ms FROM users WHERE username = ?",
-        ))
-        .bind(username)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|r| user_from(&r)).transpose()
+        self.select("WHERE u.username = ?")
+            .bind(username)
+            .optional()
+            .await
     }
 
     /// Users of a tenant (`Some`) or the KAA_ADMINs (`None`), by name.
@@ -374,25 +330,14 @@ impl MetadataStore {
         tenant_id: Option<&str>,
         page: Page,
     ) -> Result<Paged<User>, StoreError> {
-        let rows = match tenant_id {
-            Some(tenant) => sqlx::query(self.sql(
-                "SELECT id, tenant_id, username, role, password_hash, created_ms FROM users \
-                 WHERE tenant_id = ? ORDER BY username LIMIT ? OFFSET ?",
-            ))
-            .bind(tenant),
-            None => sqlx::query(self.sql(
-                "SELECT id, tenant_id, username, role, password_hash, created_ms FROM users \
-                 WHERE tenant_id IS NULL ORDER BY username LIMIT ? OFFSET ?",
-            )),
+        match tenant_id {
+            Some(tenant) => self
+                .select("WHERE u.tenant_id = ? ORDER BY u.username")
+                .bind(tenant),
+            None => self.select("WHERE u.tenant_id IS NULL ORDER BY u.username"),
         }
-        .bind(page.limit + 1)
-        .bind(page.offset)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(paged(
-            rows.iter().map(user_from).collect::<Result<_, _>>()?,
-            page,
-        ))
+        .page(page)
+        .await
     }
 
     /// Changes a user's role and/or password hash.
@@ -414,7 +359,7 @@ impl MetadataStore {
         if let Some(hash) = password_hash {
             user.password_hash = hash.to_owned();
         }
-        sqlx::query(self.sql("UPDATE users SET role = ?, password_hash = ? WHERE id = ?"))
+        self.statement("UPDATE users SET role = ?, password_hash = ? WHERE id = ?")
             .bind(user.role.name())
             .bind(&user.password_hash)
             .bind(id)
@@ -426,11 +371,12 @@ impl MetadataStore {
     /// Deletes a user and their sessions.
     pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
         let mut tx = self.db.pool().begin().await?;
-        sqlx::query(self.sql("DELETE FROM sessions WHERE user_id = ?"))
+        self.statement("DELETE FROM sessions WHERE user_id = ?")
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let done = sqlx::query(self.sql("DELETE FROM users WHERE id = ?"))
+        let done = self
+            .statement("DELETE FROM users WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -448,33 +394,29 @@ impl MetadataStore {
         user_id: &str,
         expires_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            self.sql("INSERT INTO sessions (token_hash, user_id, expires_ms) VALUES (?, ?, ?)"),
-        )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(expires_ms)
-        .execute(self.db.pool())
-        .await?;
+        self.statement("INSERT INTO sessions (token_hash, user_id, expires_ms) VALUES (?, ?, ?)")
+            .bind(token_hash)
+            .bind(user_id)
+            .bind(expires_ms)
+            .execute(self.db.pool())
+            .await?;
         Ok(())
     }
 
     /// The user of an unexpired session.
     pub async fn session_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT u.id, u.tenant_id, u.username, u.role, u.password_hash, u.created_ms \
-             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_ms > ?",
-        ))
+        self.select(
+            "JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = ? AND s.expires_ms > ?",
+        )
         .bind(token_hash)
         .bind(now_ms())
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|r| user_from(&r)).transpose()
+        .optional()
+        .await
     }
 
     /// Ends a session, and every expired one.
     pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        sqlx::query(self.sql("DELETE FROM sessions WHERE token_hash = ? OR expires_ms <= ?"))
+        self.statement("DELETE FROM sessions WHERE token_hash = ? OR expires_ms <= ?")
             .bind(token_hash)
             .bind(now_ms())
             .execute(self.db.pool())
@@ -505,31 +447,12 @@ impl MetadataStore {
             seq: 0,
             created_ms: now_ms(),
         };
+        let all = EndpointGroup::new(&app.id, GROUP_ALL, 0, "every endpoint of the application");
         let mut tx = self.db.pool().begin().await?;
-        sqlx::query(self.sql(
-            "INSERT INTO applications (id, tenant_id, name, app_token, credentials_service, seq, created_ms) \
-             VALUES (?, ?, ?, ?, ?, 0, ?)",
-        ))
-        .bind(&app.id)
-        .bind(&app.tenant_id)
-        .bind(&app.name)
-        .bind(&app.app_token)
-        .bind(&app.credentials_service)
-        .bind(app.created_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict("application name"))?;
+        self.insert(&mut *tx, &app).await?;
         self.log_change(&mut tx, &app.id, "application", &app.id, "insert")
             .await?;
-        let all = self
-            .insert_group(
-                &mut tx,
-                &app.id,
-                GROUP_ALL,
-                0,
-                "every endpoint of the application",
-            )
-            .await?;
+        self.insert(&mut *tx, &all).await?;
         let seq = self
             .log_change(&mut tx, &app.id, "endpoint_group", &all.id, "insert")
             .await?;
@@ -539,15 +462,7 @@ impl MetadataStore {
 
     /// An application by id.
     pub async fn application(&self, id: &str) -> Result<Application, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT id, tenant_id, name, app_token, credentials_service, seq, created_ms FROM applications WHERE id = ?",
-        ))
-        .bind(id)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|r| application_from(&r))
-            .transpose()?
-            .ok_or(StoreError::NotFound("application"))
+        self.select("WHERE id = ?").bind(id).one().await
     }
 
     /// A tenant's applications, by name.
@@ -556,21 +471,10 @@ impl MetadataStore {
         tenant_id: &str,
         page: Page,
     ) -> Result<Paged<Application>, StoreError> {
-        let rows = sqlx::query(self.sql(
-            "SELECT id, tenant_id, name, app_token, credentials_service, seq, created_ms FROM applications \
-             WHERE tenant_id = ? ORDER BY name LIMIT ? OFFSET ?",
-        ))
-        .bind(tenant_id)
-        .bind(page.limit + 1)
-        .bind(page.offset)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(paged(
-            rows.iter()
-                .map(application_from)
-                .collect::<Result<_, _>>()?,
-            page,
-        ))
+        self.select("WHERE tenant_id = ? ORDER BY name")
+            .bind(tenant_id)
+            .page(page)
+            .await
     }
 
     /// Renames an application or changes its credentials service; logged.
@@ -589,15 +493,13 @@ impl MetadataStore {
             ));
         }
         let mut tx = self.db.pool().begin().await?;
-        sqlx::query(
-            self.sql("UPDATE applications SET name = ?, credentials_service = ? WHERE id = ?"),
-        )
-        .bind(name)
-        .bind(credentials)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict("application name"))?;
+        self.statement("UPDATE applications SET name = ?, credentials_service = ? WHERE id = ?")
+            .bind(name)
+            .bind(credentials)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict(Application::CONFLICT))?;
         self.log_change(&mut tx, id, "application", id, "update")
             .await?;
         tx.commit().await?;
@@ -614,18 +516,19 @@ impl MetadataStore {
         op: &str,
     ) -> Result<i64, StoreError> {
         // The UPDATE takes the application's row lock, so concurrent changes get distinct numbers.
-        sqlx::query(self.sql("UPDATE applications SET seq = seq + 1 WHERE id = ?"))
+        self.statement("UPDATE applications SET seq = seq + 1 WHERE id = ?")
             .bind(app_id)
             .execute(&mut *tx)
             .await?;
-        let seq: i64 = sqlx::query(self.sql("SELECT seq FROM applications WHERE id = ?"))
+        let seq: i64 = self
+            .statement("SELECT seq FROM applications WHERE id = ?")
             .bind(app_id)
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
-        sqlx::query(self.sql(
+        self.statement(
             "INSERT INTO change_log (app_id, seq, entity, entity_id, op, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
-        ))
+        )
         .bind(app_id)
         .bind(seq)
         .bind(entity)
@@ -644,27 +547,12 @@ impl MetadataStore {
         seq: i64,
         limit: i64,
     ) -> Result<Vec<Change>, StoreError> {
-        let rows = sqlx::query(self.sql(
-            "SELECT app_id, seq, entity, entity_id, op, created_ms FROM change_log \
-             WHERE app_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-        ))
-        .bind(app_id)
-        .bind(seq)
-        .bind(limit)
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Change {
-                    app_id: r.try_get(0)?,
-                    seq: r.try_get(1)?,
-                    entity: r.try_get(2)?,
-                    entity_id: r.try_get(3)?,
-                    op: r.try_get(4)?,
-                    created_ms: r.try_get(5)?,
-                })
-            })
-            .collect()
+        self.select("WHERE app_id = ? AND seq > ? ORDER BY seq LIMIT ?")
+            .bind(app_id)
+            .bind(seq)
+            .bind(limit)
+            .all()
+            .await
     }
 
     // ---- schemas ----
@@ -682,14 +570,13 @@ impl MetadataStore {
             return Err(StoreError::Invalid("unknown schema kind"));
         }
         let mut tx = self.db.pool().begin().await?;
-        let latest: Option<i64> = sqlx::query(
-            self.sql("SELECT MAX(version) FROM app_schemas WHERE app_id = ? AND kind = ?"),
-        )
-        .bind(app_id)
-        .bind(kind)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
+        let latest: Option<i64> = self
+            .statement("SELECT MAX(version) FROM app_schemas WHERE app_id = ? AND kind = ?")
+            .bind(app_id)
+            .bind(kind)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
         let schema = SchemaVersion {
             id: new_id(),
             app_id: app_id.to_owned(),
@@ -699,19 +586,7 @@ impl MetadataStore {
             body: body.to_owned(),
             created_ms: now_ms(),
         };
-        sqlx::query(self.sql(
-            "INSERT INTO app_schemas (id, app_id, kind, version, name, body, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ))
-        .bind(&schema.id)
-        .bind(&schema.app_id)
-        .bind(&schema.kind)
-        .bind(schema.version)
-        .bind(&schema.name)
-        .bind(&schema.body)
-        .bind(schema.created_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict("schema version (a concurrent upload won; retry)"))?;
+        self.insert(&mut *tx, &schema).await?;
         tx.commit().await?;
         Ok(schema)
     }
@@ -723,20 +598,11 @@ impl MetadataStore {
         kind: &str,
         page: Page,
     ) -> Result<Paged<SchemaVersion>, StoreError> {
-        let rows = sqlx::query(self.sql(
-            "SELECT id, app_id, kind, version, name, body, created_ms FROM app_schemas \
-             WHERE app_id = ? AND kind = ? ORDER BY version DESC LIMIT ? OFFSET ?",
-        ))
-        .bind(app_id)
-        .bind(kind)
-        .bind(page.limit + 1)
-        .bind(page.offset)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(paged(
-            rows.iter().map(schema_from).collect::<Result<_, _>>()?,
-            page,
-        ))
+        self.select("WHERE app_id = ? AND kind = ? ORDER BY version DESC")
+            .bind(app_id)
+            .bind(kind)
+            .page(page)
+            .await
     }
 
     /// One schema version.
@@ -746,52 +612,15 @@ impl MetadataStore {
         kind: &str,
         version: i64,
     ) -> Result<SchemaVersion, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT id, app_id, kind, version, name, body, created_ms FROM app_schemas \
-             WHERE app_id = ? AND kind = ? AND version = ?",
-        ))
-        .bind(app_id)
-        .bind(kind)
-        .bind(version)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|r| schema_from(&r))
-            .transpose()?
-            .ok_or(StoreError::NotFound("schema"))
+        self.select("WHERE app_id = ? AND kind = ? AND version = ?")
+            .bind(app_id)
+            .bind(kind)
+            .bind(version)
+            .one()
+            .await
     }
 
     // ---- endpoint groups ----
-
-    async fn insert_group(
-        &self,
-        tx: &mut AnyConnection,
-        app_id: &str,
-        name: &str,
-        weight: i64,
-        description: &str,
-    ) -> Result<EndpointGroup, StoreError> {
-        let group = EndpointGroup {
-            id: new_id(),
-            app_id: app_id.to_owned(),
-            name: name.to_owned(),
-            weight,
-            description: description.to_owned(),
-            created_ms: now_ms(),
-        };
-        sqlx::query(self.sql(
-            "INSERT INTO endpoint_groups (id, app_id, name, weight, description, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
-        ))
-        .bind(&group.id)
-        .bind(&group.app_id)
-        .bind(&group.name)
-        .bind(group.weight)
-        .bind(&group.description)
-        .bind(group.created_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict("group name or weight"))?;
-        Ok(group)
-    }
 
     /// Creates an endpoint group (weight > 0, unique in the application); logged.
     pub async fn create_group(
@@ -806,13 +635,9 @@ impl MetadataStore {
                 "weight must be positive; 0 belongs to the group all",
             ));
         }
-        let mut tx = self.db.pool().begin().await?;
-        let group = self
-            .insert_group(&mut tx, app_id, name, weight, description)
+        let group = EndpointGroup::new(app_id, name, weight, description);
+        self.insert_logged(&group, app_id, "endpoint_group", &group.id)
             .await?;
-        self.log_change(&mut tx, app_id, "endpoint_group", &group.id, "insert")
-            .await?;
-        tx.commit().await?;
         Ok(group)
     }
 
@@ -822,32 +647,15 @@ impl MetadataStore {
         app_id: &str,
         page: Page,
     ) -> Result<Paged<EndpointGroup>, StoreError> {
-        let rows = sqlx::query(self.sql(
-            "SELECT id, app_id, name, weight, description, created_ms FROM endpoint_groups \
-             WHERE app_id = ? ORDER BY weight LIMIT ? OFFSET ?",
-        ))
-        .bind(app_id)
-        .bind(page.limit + 1)
-        .bind(page.offset)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(paged(
-            rows.iter().map(group_from).collect::<Result<_, _>>()?,
-            page,
-        ))
+        self.select("WHERE app_id = ? ORDER BY weight")
+            .bind(app_id)
+            .page(page)
+            .await
     }
 
     /// One group.
     pub async fn group(&self, id: &str) -> Result<EndpointGroup, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT id, app_id, name, weight, description, created_ms FROM endpoint_groups WHERE id = ?",
-        ))
-        .bind(id)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|r| group_from(&r))
-            .transpose()?
-            .ok_or(StoreError::NotFound("endpoint group"))
+        self.select("WHERE id = ?").bind(id).one().await
     }
 
     /// Deletes a group other than `all`; logged.
@@ -856,71 +664,198 @@ impl MetadataStore {
         if group.name == GROUP_ALL && group.weight == 0 {
             return Err(StoreError::Invalid("the group all cannot be deleted"));
         }
-        let mut tx = self.db.pool().begin().await?;
-        sqlx::query(self.sql("DELETE FROM endpoint_groups WHERE id = ?"))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        self.log_change(&mut tx, &group.app_id, "endpoint_group", id, "delete")
-            .await?;
-        tx.commit().await?;
+        let delete = self
+            .statement("DELETE FROM endpoint_groups WHERE id = ?")
+            .bind(id);
+        self.delete_logged(
+            delete,
+            EndpointGroup::WHAT,
+            &group.app_id,
+            "endpoint_group",
+            id,
+        )
+        .await?;
         Ok(())
     }
 }
 
-fn tenant_from(row: &AnyRow) -> Result<Tenant, StoreError> {
-    Ok(Tenant {
-        id: row.try_get(0)?,
-        name: row.try_get(1)?,
-        created_ms: row.try_get(2)?,
-    })
+impl Record for Tenant {
+    const WHAT: &'static str = "tenant";
+    const SELECT: &'static str = "SELECT id, name, created_ms FROM tenants";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Tenant {
+            id: row.try_get(0)?,
+            name: row.try_get(1)?,
+            created_ms: row.try_get(2)?,
+        })
+    }
 }
 
-fn user_from(row: &AnyRow) -> Result<User, StoreError> {
-    let role: String = row.try_get(3)?;
-    Ok(User {
-        id: row.try_get(0)?,
-        tenant_id: row.try_get(1)?,
-        username: row.try_get(2)?,
-        role: role
-            .parse()
-            .map_err(|_| StoreError::Corrupt("unknown role in users"))?,
-        password_hash: row.try_get(4)?,
-        created_ms: row.try_get(5)?,
-    })
+impl Insert for Tenant {
+    const INSERT: &'static str = "INSERT INTO tenants (id, name, created_ms) VALUES (?, ?, ?)";
+    const CONFLICT: &'static str = "tenant name";
+    fn bind(&self, insert: Statement) -> Statement {
+        insert.bind(&self.id).bind(&self.name).bind(self.created_ms)
+    }
 }
 
-fn application_from(row: &AnyRow) -> Result<Application, StoreError> {
-    Ok(Application {
-        id: row.try_get(0)?,
-        tenant_id: row.try_get(1)?,
-        name: row.try_get(2)?,
-        app_token: row.try_get(3)?,
-        credentials_service: row.try_get(4)?,
-        seq: row.try_get(5)?,
-        created_ms: row.try_get(6)?,
-    })
+impl Record for User {
+    const WHAT: &'static str = "user";
+    const SELECT: &'static str =
+        "SELECT u.id, u.tenant_id, u.username, u.role, u.password_hash, u.created_ms FROM users u";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        let role: String = row.try_get(3)?;
+        Ok(User {
+            id: row.try_get(0)?,
+            tenant_id: row.try_get(1)?,
+            username: row.try_get(2)?,
+            role: role
+                .parse()
+                .map_err(|_| StoreError::Corrupt("unknown role in users"))?,
+            password_hash: row.try_get(4)?,
+            created_ms: row.try_get(5)?,
+        })
+    }
 }
 
-fn schema_from(row: &AnyRow) -> Result<SchemaVersion, StoreError> {
-    Ok(SchemaVersion {
-        id: row.try_get(0)?,
-        app_id: row.try_get(1)?,
-        kind: row.try_get(2)?,
-        version: row.try_get(3)?,
-        name: row.try_get(4)?,
-        body: row.try_get(5)?,
-        created_ms: row.try_get(6)?,
-    })
+impl Insert for User {
+    const INSERT: &'static str = "INSERT INTO users (id, tenant_id, username, role, password_hash, created_ms) \
+         VALUES (?, ?, ?, ?, ?, ?)";
+    const CONFLICT: &'static str = "username";
+    fn bind(&self, insert: Statement) -> Statement {
+        insert
+            .bind(&self.id)
+            .bind(&self.tenant_id)
+            .bind(&self.username)
+            .bind(self.role.name())
+            .bind(&self.password_hash)
+            .bind(self.created_ms)
+    }
 }
 
-fn group_from(row: &AnyRow) -> Result<EndpointGroup, StoreError> {
-    Ok(EndpointGroup {
-        id: row.try_get(0)?,
-        app_id: row.try_get(1)?,
-        name: row.try_get(2)?,
-        weight: row.try_get(3)?,
-        description: row.try_get(4)?,
-        created_ms: row.try_get(5)?,
-    })
+impl Record for Application {
+    const WHAT: &'static str = "application";
+    const SELECT: &'static str = "SELECT id, tenant_id, name, app_token, credentials_service, seq, created_ms \
+         FROM applications";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Application {
+            id: row.try_get(0)?,
+            tenant_id: row.try_get(1)?,
+            name: row.try_get(2)?,
+            app_token: row.try_get(3)?,
+            credentials_service: row.try_get(4)?,
+            seq: row.try_get(5)?,
+            created_ms: row.try_get(6)?,
+        })
+    }
+}
+
+impl Insert for Application {
+    const INSERT: &'static str = "INSERT INTO applications (id, tenant_id, name, app_token, credentials_service, seq, created_ms) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)";
+    const CONFLICT: &'static str = "application name";
+    fn bind(&self, insert: Statement) -> Statement {
+        insert
+            .bind(&self.id)
+            .bind(&self.tenant_id)
+            .bind(&self.name)
+            .bind(&self.app_token)
+            .bind(&self.credentials_service)
+            .bind(self.seq)
+            .bind(self.created_ms)
+    }
+}
+
+impl Record for Change {
+    const WHAT: &'static str = "change";
+    const SELECT: &'static str =
+        "SELECT app_id, seq, entity, entity_id, op, created_ms FROM change_log";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Change {
+            app_id: row.try_get(0)?,
+            seq: row.try_get(1)?,
+            entity: row.try_get(2)?,
+            entity_id: row.try_get(3)?,
+            op: row.try_get(4)?,
+            created_ms: row.try_get(5)?,
+        })
+    }
+}
+
+impl Record for SchemaVersion {
+    const WHAT: &'static str = "schema";
+    const SELECT: &'static str =
+        "SELECT id, app_id, kind, version, name, body, created_ms FROM app_schemas";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(SchemaVersion {
+            id: row.try_get(0)?,
+            app_id: row.try_get(1)?,
+            kind: row.try_get(2)?,
+            version: row.try_get(3)?,
+            name: row.try_get(4)?,
+            body: row.try_get(5)?,
+            created_ms: row.try_get(6)?,
+        })
+    }
+}
+
+impl Insert for SchemaVersion {
+    const INSERT: &'static str = "INSERT INTO app_schemas (id, app_id, kind, version, name, body, created_ms) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)";
+    const CONFLICT: &'static str = "schema version (a concurrent upload won; retry)";
+    fn bind(&self, insert: Statement) -> Statement {
+        insert
+            .bind(&self.id)
+            .bind(&self.app_id)
+            .bind(&self.kind)
+            .bind(self.version)
+            .bind(&self.name)
+            .bind(&self.body)
+            .bind(self.created_ms)
+    }
+}
+
+impl EndpointGroup {
+    /// A new group, created now.
+    fn new(app_id: &str, name: &str, weight: i64, description: &str) -> Self {
+        EndpointGroup {
+            id: new_id(),
+            app_id: app_id.to_owned(),
+            name: name.to_owned(),
+            weight,
+            description: description.to_owned(),
+            created_ms: now_ms(),
+        }
+    }
+}
+
+impl Record for EndpointGroup {
+    const WHAT: &'static str = "endpoint group";
+    const SELECT: &'static str =
+        "SELECT id, app_id, name, weight, description, created_ms FROM endpoint_groups";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(EndpointGroup {
+            id: row.try_get(0)?,
+            app_id: row.try_get(1)?,
+            name: row.try_get(2)?,
+            weight: row.try_get(3)?,
+            description: row.try_get(4)?,
+            created_ms: row.try_get(5)?,
+        })
+    }
+}
+
+impl Insert for EndpointGroup {
+    const INSERT: &'static str = "INSERT INTO endpoint_groups (id, app_id, name, weight, description, created_ms) \
+         VALUES (?, ?, ?, ?, ?, ?)";
+    const CONFLICT: &'static str = "group name or weight";
+    fn bind(&self, insert: Statement) -> Statement {
+        insert
+            .bind(&self.id)
+            .bind(&self.app_id)
+            .bind(&self.name)
+            .bind(self.weight)
+            .bind(&self.description)
+            .bind(self.created_ms)
+    }
 }

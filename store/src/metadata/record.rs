@@ -1,0 +1,171 @@
+//! How the metadata store's values meet their rows, written once per type and used by every
+//! query: a [`Record`] names its SELECT and reads one row back, an [`Insert`] names its INSERT and
+//! binds its fields, and [`Select`] runs a SELECT of a record with a filter (one, optional, all or
+//! one page). The `MetadataStore` helpers at the end write a record or delete a row together
+//! with the change-log entry Operations nodes follow.
+
+use std::marker::PhantomData;
+
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::error::BoxDynError;
+use sqlx::query::Query;
+use sqlx::{Any, Arguments, Encode, Executor, Type};
+
+use super::{MetadataStore, Page, Paged, conflict, paged};
+use crate::StoreError;
+
+/// A statement with its parameters bound.
+pub(super) type Statement = Query<'static, Any, AnyArguments>;
+
+/// A value stored as one row (and, for some, joined rows): how it is selected and read back.
+pub(super) trait Record: Sized {
+    /// What a missing one is called in [`StoreError::NotFound`].
+    const WHAT: &'static str;
+    /// `SELECT <columns> FROM <table>[ <joins>]`, the columns in the order [`Record::from_row`]
+    /// reads them; queries append their filter.
+    const SELECT: &'static str;
+    /// Reads one row of [`Record::SELECT`].
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError>;
+}
+
+/// A value the store inserts as one row.
+pub(super) trait Insert {
+    /// `INSERT INTO <table> (<columns>) VALUES (?, …)`.
+    const INSERT: &'static str;
+    /// What an insert refused by a unique or reference rule is a conflict over.
+    const CONFLICT: &'static str;
+    /// Binds the fields in the order of [`Insert::INSERT`]'s columns.
+    fn bind(&self, insert: Statement) -> Statement;
+}
+
+/// A SELECT of `T` with a filter and the parameters bound so far; run by one of its ends.
+pub(super) struct Select<'s, T> {
+    store: &'s MetadataStore,
+    filter: &'static str,
+    arguments: Result<AnyArguments, BoxDynError>,
+    record: PhantomData<fn() -> T>,
+}
+
+impl<T: Record> Select<'_, T> {
+    /// Binds the next `?` of the filter.
+    pub(super) fn bind<'t, V: Encode<'t, Any> + Type<Any>>(mut self, value: V) -> Self {
+        if let Ok(arguments) = &mut self.arguments
+            && let Err(error) = arguments.add(value)
+        {
+            self.arguments = Err(error);
+        }
+        self
+    }
+
+    /// The statement, with `tail` after the filter; an argument that failed to encode fails it.
+    fn statement(self, tail: &'static str) -> Result<Statement, StoreError> {
+        let sql = format!("{} {}{tail}", T::SELECT, self.filter);
+        let arguments = self.arguments.map_err(sqlx::Error::Encode)?;
+        Ok(sqlx::query_with(self.store.db.statement(sql), arguments))
+    }
+
+    /// The record, if one matches.
+    pub(super) async fn optional(self) -> Result<Option<T>, StoreError> {
+        let pool = self.store.db.pool();
+        let row = self.statement("")?.fetch_optional(pool).await?;
+        row.map(|r| T::from_row(&r)).transpose()
+    }
+
+    /// The record; [`StoreError::NotFound`] if none matches.
+    pub(super) async fn one(self) -> Result<T, StoreError> {
+        self.optional().await?.ok_or(StoreError::NotFound(T::WHAT))
+    }
+
+    /// Every matching record.
+    pub(super) async fn all(self) -> Result<Vec<T>, StoreError> {
+        let pool = self.store.db.pool();
+        let rows = self.statement("")?.fetch_all(pool).await?;
+        rows.iter().map(T::from_row).collect()
+    }
+
+    /// One page of the matching records, in the filter's order.
+    pub(super) async fn page(self, page: Page) -> Result<Paged<T>, StoreError> {
+        let pool = self.store.db.pool();
+        let rows = self
+            .bind(page.limit + 1)
+            .bind(page.offset)
+            .statement(" LIMIT ? OFFSET ?")?
+            .fetch_all(pool)
+            .await?;
+        Ok(paged(
+            rows.iter().map(T::from_row).collect::<Result<_, _>>()?,
+            page,
+        ))
+    }
+}
+
+impl MetadataStore {
+    /// `T`'s SELECT followed by `filter` (a literal whose `?` the caller binds).
+    pub(super) fn select<T: Record>(&self, filter: &'static str) -> Select<'_, T> {
+        Select {
+            store: self,
+            filter,
+            arguments: Ok(AnyArguments::default()),
+            record: PhantomData,
+        }
+    }
+
+    /// A statement of `text` (a literal) to bind and run.
+    pub(super) fn statement(&self, text: &'static str) -> Statement {
+        sqlx::query(self.db.statement(text))
+    }
+
+    /// Inserts `record` on `db`, the pool or a transaction.
+    pub(super) async fn insert<'c, T: Insert>(
+        &self,
+        db: impl Executor<'c, Database = Any>,
+        record: &T,
+    ) -> Result<(), StoreError> {
+        record
+            .bind(self.statement(T::INSERT))
+            .execute(db)
+            .await
+            .map_err(conflict(T::CONFLICT))?;
+        Ok(())
+    }
+
+    /// Inserts `record` and logs it as `entity` `id` of application `app_id`, in one
+    /// transaction; returns the change's sequence number.
+    pub(super) async fn insert_logged<T: Insert>(
+        &self,
+        record: &T,
+        app_id: &str,
+        entity: &str,
+        id: &str,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.db.pool().begin().await?;
+        self.insert(&mut *tx, record).await?;
+        let seq = self
+            .log_change(&mut tx, app_id, entity, id, "insert")
+            .await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// Runs `delete` and logs the deletion of `entity` `id` of application `app_id`, in one
+    /// transaction; [`StoreError::NotFound`] naming `what` if it deleted nothing. Returns the
+    /// change's sequence number.
+    pub(super) async fn delete_logged(
+        &self,
+        delete: Statement,
+        what: &'static str,
+        app_id: &str,
+        entity: &str,
+        id: &str,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.db.pool().begin().await?;
+        if delete.execute(&mut *tx).await?.rows_affected() == 0 {
+            return Err(StoreError::NotFound(what));
+        }
+        let seq = self
+            .log_change(&mut tx, app_id, entity, id, "delete")
+            .await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+}
