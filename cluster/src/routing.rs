@@ -7,16 +7,19 @@
 //! owner knows which node serves the endpoint's session now and forwards the message there as a
 //! *local* message, which that node turns into a push. A node that receives a local message for
 //! an endpoint it does not serve drops it: the endpoint gets the change on its next sync anyway.
+//!
+//! [`EndpointRouter`] sends; the receiving `OperationsService` handler reads a message back with
+//! [`wire::decode`], the inverse of the [`wire::encode`] the router sends with.
 
 use base64::Engine as _;
-use kaa_idl::thrift::operations::{
-    TOperationsServiceSyncClient, ThriftActorClassifier, ThriftClusterEntityType,
-    ThriftEndpointDeregistrationMessage, ThriftEntityAddress, ThriftOwnerChangeMessage,
-    ThriftServerProfileUpdateMessage, ThriftUnicastNotificationMessage,
-};
+use kaa_idl::thrift::operations::TOperationsServiceSyncClient;
 
 use crate::Cluster;
 use crate::rpc::{PeerAddr, RpcError};
+
+pub mod wire;
+
+use wire::WireMessage;
 
 /// What an endpoint is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,45 +100,14 @@ impl EndpointRouter {
         message: EndpointMessage,
     ) -> Result<(), RouteError> {
         let peer = self.peer(node_id).ok_or(RouteError::NoNode)?;
-        let entity = ThriftEntityAddress {
-            tenant_id: Some(address.tenant_id.clone()),
-            application_token: Some(address.app_token.clone()),
-            entity_type: Some(ThriftClusterEntityType::ENDPOINT),
-            entity_id: Some(address.key_hash.clone()),
-        };
-        let classifier = Some(match hop {
-            Hop::Global => ThriftActorClassifier::GLOBAL,
-            Hop::Local => ThriftActorClassifier::LOCAL,
-        });
+        let wire = wire::encode(hop, address, message);
         self.cluster
             .operations_clients()
-            .call(&peer, move |client| match message {
-                EndpointMessage::Unicast(id) => {
-                    client.on_unicast_notification(ThriftUnicastNotificationMessage {
-                        address: Some(entity),
-                        actor_classifier: classifier,
-                        notification_id: Some(id),
-                    })
-                }
-                EndpointMessage::ServerProfile => {
-                    client.on_server_profile_update(ThriftServerProfileUpdateMessage {
-                        address: Some(entity),
-                        actor_classifier: classifier,
-                    })
-                }
-                EndpointMessage::Deregistration => {
-                    client.on_endpoint_deregistration(ThriftEndpointDeregistrationMessage {
-                        address: Some(entity),
-                        actor_classifier: classifier,
-                    })
-                }
-                EndpointMessage::OwnerChanged { by_access_token } => {
-                    client.on_owner_change(ThriftOwnerChangeMessage {
-                        address: Some(entity),
-                        actor_classifier: classifier,
-                        by_endpoint_access_token: Some(by_access_token),
-                    })
-                }
+            .call(&peer, move |client| match wire {
+                WireMessage::Unicast(message) => client.on_unicast_notification(message),
+                WireMessage::ServerProfile(message) => client.on_server_profile_update(message),
+                WireMessage::Deregistration(message) => client.on_endpoint_deregistration(message),
+                WireMessage::OwnerChange(message) => client.on_owner_change(message),
             })
             .await?;
         Ok(())
