@@ -4,9 +4,15 @@
 //! ([`kaa_store::metadata`]), serves the admin REST API on the node's admin port ([`api`]), and
 //! on the elected leader tells Operations nodes about every change ([`announce`]) and balances
 //! their load with redirection rules ([`rebalance`]).
+//!
+//! A request flows: [`api`] handler (parse, authorize) → [`domain::Metadata`] (store the data and
+//! its change-log row) → a typed [`changes::Change`] → [`announce`] (as a Thrift notification)
+//! → every live Operations node.
 
 pub mod announce;
 pub mod api;
+pub mod changes;
+pub mod domain;
 pub mod rebalance;
 pub mod sdk;
 
@@ -24,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::announce::ChangeAnnouncer;
 use crate::api::ApiState;
+use crate::domain::Metadata;
 use crate::rebalance::{RebalanceSettings, run_rebalancer};
 
 /// Why Control could not start.
@@ -58,12 +65,12 @@ impl ControlService {
         api::auth::ensure_first_admin(&store)
             .await
             .map_err(|e| ControlError::FirstAdmin(e.to_string()))?;
+        let announcer = Arc::new(ChangeAnnouncer::new(cluster.clone()));
         let api = ApiState::new(
-            store.clone(),
+            Metadata::new(store.clone(), endpoints.clone(), announcer),
             endpoints,
             EndpointRouter::new(cluster.clone()),
             cluster.clone(),
-            Arc::new(ChangeAnnouncer::new(cluster.clone())),
         );
         let stop_rebalancing = CancellationToken::new();
         let rebalancer = tokio::spawn(run_rebalancer(cluster, rebalance, stop_rebalancing.clone()));

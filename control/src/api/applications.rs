@@ -3,20 +3,18 @@
 //! (404 otherwise).
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use kaa_idl::thrift::operations::{Notification, Operation};
 use kaa_model::Role;
 use kaa_store::metadata::{Application, Change, EndpointGroup};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Caller;
+use super::caller::Caller;
 use super::error::{ApiError, Body, ErrorBody};
 use super::openapi::{CredentialsServiceName, Name};
-use super::{ApiState, PageOf, PageQuery, change, check_name};
-
-pub(crate) const TENANT_ROLES: [Role; 3] =
-    [Role::TenantAdmin, Role::TenantDeveloper, Role::TenantUser];
-pub(crate) const BUILDERS: [Role; 1] = [Role::TenantDeveloper];
+use super::scope::{
+    BUILDERS, TENANT_ROLES, delete_in_app, get_in_app, list_in_app, tenant_application,
+};
+use super::{ApiState, PageOf, PageQuery, check_name};
 
 /// An application.
 #[derive(Debug, Serialize, ToSchema)]
@@ -77,20 +75,6 @@ pub struct ApplicationChanges {
     pub credentials_service: Option<String>,
 }
 
-/// The application `id` if it belongs to the caller's tenant.
-pub(crate) async fn tenant_application(
-    state: &ApiState,
-    caller: &Caller,
-    id: &str,
-) -> Result<Application, ApiError> {
-    let tenant = caller.tenant()?;
-    match state.store.application(id).await {
-        Ok(app) if app.tenant_id == tenant => Ok(app),
-        Ok(_) | Err(kaa_store::StoreError::NotFound(_)) => Err(ApiError::not_found("application")),
-        Err(error) => Err(error.into()),
-    }
-}
-
 fn check_credentials_service(value: Option<&str>) -> Result<(), ApiError> {
     match value {
         None | Some("trustful" | "internal") => Ok(()),
@@ -112,7 +96,8 @@ pub async fn list_applications(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&TENANT_ROLES)?;
     let apps = state
-        .store
+        .metadata
+        .store()
         .applications(caller.tenant()?, query.page()?)
         .await?;
     Ok(HttpResponse::Ok().json(PageOf::<ApplicationView>::from(apps)))
@@ -132,10 +117,9 @@ pub async fn create_application(
     check_credentials_service(new.credentials_service.as_deref())?;
     let credentials = new.credentials_service.as_deref().unwrap_or("trustful");
     let app = state
-        .store
+        .metadata
         .create_application(caller.tenant()?, &new.name, credentials)
         .await?;
-    state.announce(change(&app.id, app.seq, Operation::APP_UPDATE));
     Ok(HttpResponse::Created().json(ApplicationView::from(&app)))
 }
 
@@ -171,14 +155,13 @@ pub async fn update_application(
     }
     check_credentials_service(changes.credentials_service.as_deref())?;
     let app = state
-        .store
+        .metadata
         .update_application(
             &app.id,
             changes.name.as_deref(),
             changes.credentials_service.as_deref(),
         )
         .await?;
-    state.announce(change(&app.id, app.seq, Operation::APP_UPDATE));
     Ok(HttpResponse::Ok().json(ApplicationView::from(&app)))
 }
 
@@ -242,7 +225,11 @@ pub async fn list_changes(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
     }
-    let changes = state.store.changes_since(&app.id, since, limit).await?;
+    let changes = state
+        .metadata
+        .store()
+        .changes_since(&app.id, since, limit)
+        .await?;
     Ok(HttpResponse::Ok().json(changes.iter().map(ChangeView::from).collect::<Vec<_>>()))
 }
 
@@ -301,10 +288,7 @@ pub async fn list_groups(
     id: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&TENANT_ROLES)?;
-    let app = tenant_application(&state, &caller, &id).await?;
-    let groups = state.store.groups(&app.id, query.page()?).await?;
-    Ok(HttpResponse::Ok().json(PageOf::<GroupView>::from(groups)))
+    list_in_app::<EndpointGroup, _>(&state, &caller, &id, &query, |g| GroupView::from(g)).await
 }
 
 /// Creates an endpoint group (TENANT_DEVELOPER).
@@ -334,31 +318,10 @@ pub async fn create_group(
         ));
     }
     let group = state
-        .store
+        .metadata
         .create_group(&app.id, &new.name, new.weight, &description)
         .await?;
-    let seq = state.store.application(&app.id).await?.seq;
-    state.announce(Notification {
-        group_id: Some(group.id.clone()),
-        ..change(&app.id, seq, Operation::INSERT)
-    });
     Ok(HttpResponse::Created().json(GroupView::from(&group)))
-}
-
-pub(crate) async fn app_group(
-    state: &ApiState,
-    caller: &Caller,
-    app_id: &str,
-    group_id: &str,
-) -> Result<EndpointGroup, ApiError> {
-    let app = tenant_application(state, caller, app_id).await?;
-    match state.store.group(group_id).await {
-        Ok(group) if group.app_id == app.id => Ok(group),
-        Ok(_) | Err(kaa_store::StoreError::NotFound(_)) => {
-            Err(ApiError::not_found("endpoint group"))
-        }
-        Err(error) => Err(error.into()),
-    }
 }
 
 /// One endpoint group.
@@ -370,11 +333,7 @@ pub async fn get_group(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&TENANT_ROLES)?;
-    let (app_id, group_id) = path.into_inner();
-    Ok(HttpResponse::Ok().json(GroupView::from(
-        &app_group(&state, &caller, &app_id, &group_id).await?,
-    )))
+    get_in_app::<EndpointGroup, _>(&state, &caller, path.into_inner(), |g| GroupView::from(g)).await
 }
 
 /// Deletes an endpoint group other than `all` (TENANT_DEVELOPER).
@@ -386,14 +345,5 @@ pub async fn delete_group(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&BUILDERS)?;
-    let (app_id, group_id) = path.into_inner();
-    let group = app_group(&state, &caller, &app_id, &group_id).await?;
-    state.store.delete_group(&group.id).await?;
-    let seq = state.store.application(&app_id).await?.seq;
-    state.announce(Notification {
-        group_id: Some(group.id.clone()),
-        ..change(&app_id, seq, Operation::REMOVE_GROUP)
-    });
-    Ok(HttpResponse::NoContent().finish())
+    delete_in_app::<EndpointGroup>(&state, &caller, path.into_inner()).await
 }

@@ -1,37 +1,25 @@
-//! Logging in and out, and who is calling.
+//! Logging in and out, and the first administrator.
 //!
 //! Passwords are stored as Argon2id PHC strings, hashed on a small fixed pool of threads
 //! ([`super::password`]). A login returns a random bearer token; only its SHA-256 is stored (in
-//! the shared metadata database, so a session survives a Control failover).
+//! the shared metadata database, so a session survives a Control failover);
 //! [`Caller`] resolves the token of each request to its user.
 
-use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, post, web};
-use futures::future::LocalBoxFuture;
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use kaa_model::Role;
-use kaa_store::metadata::{MetadataStore, User, now_ms};
+use kaa_store::metadata::{MetadataStore, now_ms};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::ApiState;
+use super::caller::{Caller, bearer, token_hash};
 use super::error::{ApiError, Body, ErrorBody};
-use super::limits::{MAX_PASSWORD_CHARS, MIN_PASSWORD_LEN};
-use super::password::PasswordPool;
+use super::password::{check_password, hash_password, verify_password};
 use super::users::UserView;
 
 /// How long a session lasts.
 const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
-
-/// Hashes a password with Argon2id on the process's hashing pool.
-pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    Ok(PasswordPool::global()?.hash(password).await?)
-}
-
-async fn verify_password(password: String, hash: String) -> Result<bool, ApiError> {
-    Ok(PasswordPool::global()?.verify(password, hash).await?)
-}
 
 /// A hash of a random password, checked against when a login names no user.
 async fn unknown_user_hash() -> Result<&'static str, ApiError> {
@@ -39,30 +27,6 @@ async fn unknown_user_hash() -> Result<&'static str, ApiError> {
     HASH.get_or_try_init(|| async { hash_password(new_token()?).await })
         .await
         .map(String::as_str)
-}
-
-/// Checks a new password against the rules, naming `field`.
-pub fn check_password(field: &str, password: &str) -> Result<(), ApiError> {
-    if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(ApiError::invalid(
-            field,
-            format!("must be at least {MIN_PASSWORD_LEN} characters"),
-        ));
-    }
-    if password.chars().count() > MAX_PASSWORD_CHARS {
-        return Err(ApiError::invalid(
-            field,
-            format!("must be at most {MAX_PASSWORD_CHARS} characters"),
-        ));
-    }
-    Ok(())
-}
-
-fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn new_token() -> Result<String, ApiError> {
@@ -75,71 +39,6 @@ fn new_token() -> Result<String, ApiError> {
         )
     })?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// The authenticated user of a request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// The user.
-    pub user: User,
-}
-
-impl Caller {
-    /// Fails with 403 unless the caller has one of `roles`.
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.contains(&self.user.role) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden())
-        }
-    }
-
-    /// Whether the caller may see secrets: credentials in appender and verifier settings and
-    /// endpoint access tokens. A TENANT_USER watches but does not build, so it may not.
-    pub fn sees_secrets(&self) -> bool {
-        self.user.role != Role::TenantUser
-    }
-
-    /// The caller's tenant; 403 for a KAA_ADMIN, who manages tenants but not their content.
-    pub fn tenant(&self) -> Result<&str, ApiError> {
-        self.user
-            .tenant_id
-            .as_deref()
-            .ok_or_else(ApiError::forbidden)
-    }
-}
-
-fn bearer(request: &HttpRequest) -> Option<String> {
-    let value = request
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))?;
-    Some(token.trim().to_owned())
-}
-
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
-
-    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = bearer(request);
-        let store = request
-            .app_data::<web::Data<ApiState>>()
-            .map(|s| s.store.clone());
-        Box::pin(async move {
-            let (Some(token), Some(store)) = (token, store) else {
-                return Err(ApiError::unauthenticated());
-            };
-            match store.session_user(&token_hash(&token)).await? {
-                Some(user) => Ok(Caller { user }),
-                None => Err(ApiError::unauthenticated()),
-            }
-        })
-    }
 }
 
 /// `POST /api/v1/auth/login` body.
@@ -186,7 +85,7 @@ pub async fn login(
             "wrong user name or password",
         )
     };
-    let Some(user) = state.store.user_by_name(&login.username).await? else {
+    let Some(user) = state.metadata.store().user_by_name(&login.username).await? else {
         // As much work as a wrong password, so the answer's timing does not tell which user
         // names exist.
         verify_password(login.password, unknown_user_hash().await?.to_owned()).await?;
@@ -198,7 +97,8 @@ pub async fn login(
     let token = new_token()?;
     let expires_ms = now_ms() + SESSION_MS;
     state
-        .store
+        .metadata
+        .store()
         .create_session(&token_hash(&token), &user.id, expires_ms)
         .await?;
     tracing::info!(user = %user.username, role = %user.role, "admin login");
@@ -225,7 +125,11 @@ pub async fn logout(
     _caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(token) = bearer(&request) {
-        state.store.delete_session(&token_hash(&token)).await?;
+        state
+            .metadata
+            .store()
+            .delete_session(&token_hash(&token))
+            .await?;
     }
     Ok(HttpResponse::NoContent().finish())
 }

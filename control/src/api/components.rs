@@ -6,7 +6,6 @@
 //! announced; SDK profiles are read by Operations when endpoints register.
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use kaa_idl::thrift::operations::{Notification, Operation};
 use kaa_model::appender::{
     CassandraSettings, FileSettings, HEADER_FIELDS, InvalidSetting, MongoSettings, RestSettings,
 };
@@ -17,11 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::applications::{BUILDERS, TENANT_ROLES, tenant_application};
-use super::auth::Caller;
+use super::caller::Caller;
 use super::error::{ApiError, Body, ErrorBody, parse_value};
 use super::openapi::{AppenderTypeName, HeaderFieldName, Name, VerifierTypeName};
-use super::{ApiState, PageOf, PageQuery, change, check_name};
+use super::scope::{BUILDERS, delete_in_app, get_in_app, list_in_app, tenant_application};
+use super::{ApiState, PageOf, PageQuery, check_name};
 
 /// Stored settings as `caller` may see them: passwords, tokens and credentials in URLs are
 /// [`redact`]ed for a TENANT_USER, who watches but does not build.
@@ -147,17 +146,10 @@ pub async fn list_appenders(
     id: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&TENANT_ROLES)?;
-    let app = tenant_application(&state, &caller, &id).await?;
-    let page = state.store.appenders(&app.id, query.page()?).await?;
-    Ok(HttpResponse::Ok().json(PageOf {
-        items: page
-            .items
-            .iter()
-            .map(|item| AppenderView::new(item, &caller))
-            .collect(),
-        next_offset: page.next,
-    }))
+    list_in_app::<LogAppender, _>(&state, &caller, &id, &query, |a| {
+        AppenderView::new(a, &caller)
+    })
+    .await
 }
 
 /// Adds a log appender (TENANT_DEVELOPER).
@@ -199,7 +191,7 @@ pub async fn create_appender(
         ));
     }
     let appender = state
-        .store
+        .metadata
         .create_appender(LogAppender {
             id: String::new(),
             app_id: app.id.clone(),
@@ -213,11 +205,6 @@ pub async fn create_appender(
             created_ms: 0,
         })
         .await?;
-    let seq = state.store.application(&app.id).await?.seq;
-    state.announce(Notification {
-        appender_id: Some(appender.id.clone()),
-        ..change(&app.id, seq, Operation::ADD_LOG_APPENDER)
-    });
     Ok(HttpResponse::Created().json(AppenderView::new(&appender, &caller)))
 }
 
@@ -230,13 +217,10 @@ pub async fn get_appender(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&TENANT_ROLES)?;
-    let (app_id, appender_id) = path.into_inner();
-    let app = tenant_application(&state, &caller, &app_id).await?;
-    Ok(HttpResponse::Ok().json(AppenderView::new(
-        &state.store.appender(&app.id, &appender_id).await?,
-        &caller,
-    )))
+    get_in_app::<LogAppender, _>(&state, &caller, path.into_inner(), |a| {
+        AppenderView::new(a, &caller)
+    })
+    .await
 }
 
 /// Removes a log appender (TENANT_DEVELOPER).
@@ -248,15 +232,7 @@ pub async fn delete_appender(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&BUILDERS)?;
-    let (app_id, appender_id) = path.into_inner();
-    let app = tenant_application(&state, &caller, &app_id).await?;
-    let seq = state.store.delete_appender(&app.id, &appender_id).await?;
-    state.announce(Notification {
-        appender_id: Some(appender_id),
-        ..change(&app.id, seq, Operation::REMOVE_LOG_APPENDER)
-    });
-    Ok(HttpResponse::NoContent().finish())
+    delete_in_app::<LogAppender>(&state, &caller, path.into_inner()).await
 }
 
 // ---- user verifiers ----
@@ -322,17 +298,10 @@ pub async fn list_verifiers(
     id: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&TENANT_ROLES)?;
-    let app = tenant_application(&state, &caller, &id).await?;
-    let page = state.store.verifiers(&app.id, query.page()?).await?;
-    Ok(HttpResponse::Ok().json(PageOf {
-        items: page
-            .items
-            .iter()
-            .map(|item| VerifierView::new(item, &caller))
-            .collect(),
-        next_offset: page.next,
-    }))
+    list_in_app::<UserVerifier, _>(&state, &caller, &id, &query, |v| {
+        VerifierView::new(v, &caller)
+    })
+    .await
 }
 
 /// Adds a user verifier (TENANT_DEVELOPER).
@@ -365,7 +334,7 @@ pub async fn create_verifier(
         _ => return Err(ApiError::invalid("type", "must be trustful or http")),
     }
     let verifier = state
-        .store
+        .metadata
         .create_verifier(
             &app.id,
             &new.name,
@@ -373,11 +342,6 @@ pub async fn create_verifier(
             &settings.to_string(),
         )
         .await?;
-    let seq = state.store.application(&app.id).await?.seq;
-    state.announce(Notification {
-        user_verifier_token: Some(verifier.verifier_token.clone()),
-        ..change(&app.id, seq, Operation::ADD_USER_VERIFIER)
-    });
     Ok(HttpResponse::Created().json(VerifierView::new(&verifier, &caller)))
 }
 
@@ -390,16 +354,7 @@ pub async fn delete_verifier(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&BUILDERS)?;
-    let (app_id, verifier_id) = path.into_inner();
-    let app = tenant_application(&state, &caller, &app_id).await?;
-    let verifier = state.store.verifier(&app.id, &verifier_id).await?;
-    let seq = state.store.delete_verifier(&app.id, &verifier.id).await?;
-    state.announce(Notification {
-        user_verifier_token: Some(verifier.verifier_token),
-        ..change(&app.id, seq, Operation::REMOVE_USER_VERIFIER)
-    });
-    Ok(HttpResponse::NoContent().finish())
+    delete_in_app::<UserVerifier>(&state, &caller, path.into_inner()).await
 }
 
 // ---- SDK profiles ----
@@ -514,7 +469,7 @@ async fn pinned(
     match version {
         None => Ok(0),
         Some(v) if v < 1 => Err(ApiError::invalid(field, "must be at least 1")),
-        Some(v) => match state.store.schema(app_id, kind, v).await {
+        Some(v) => match state.metadata.store().schema(app_id, kind, v).await {
             Ok(_) => Ok(v),
             Err(kaa_store::StoreError::NotFound(_)) => Err(ApiError::invalid(
                 field,
@@ -535,11 +490,7 @@ pub async fn list_sdk_profiles(
     id: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&TENANT_ROLES)?;
-    let app = tenant_application(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(PageOf::<SdkProfileView>::from(
-        state.store.sdk_profiles(&app.id, query.page()?).await?,
-    )))
+    list_in_app::<SdkProfile, _>(&state, &caller, &id, &query, |p| SdkProfileView::from(p)).await
 }
 
 /// Creates an SDK profile with a new SDK token, or the one given (TENANT_DEVELOPER).
@@ -561,8 +512,8 @@ pub async fn create_sdk_profile(
     let default_verifier_token = match &new.default_verifier {
         Some(verifier) => Some(
             state
-                .store
-                .verifier(&app.id, verifier)
+                .metadata
+                .get::<UserVerifier>(&app.id, verifier)
                 .await
                 .map_err(|_| {
                     ApiError::invalid(
@@ -578,7 +529,12 @@ pub async fn create_sdk_profile(
         return Err(ApiError::invalid("event_map_ids", "at most 64 event maps"));
     }
     for (i, map_id) in new.event_map_ids.iter().enumerate() {
-        if !state.store.event_map_exists(&app.id, map_id).await? {
+        if !state
+            .metadata
+            .store()
+            .event_map_exists(&app.id, map_id)
+            .await?
+        {
             return Err(ApiError::invalid(
                 &format!("event_map_ids[{i}]"),
                 "no such event map in this application",
@@ -628,7 +584,8 @@ pub async fn create_sdk_profile(
         created_ms: 0,
     };
     let profile = state
-        .store
+        .metadata
+        .store()
         .create_sdk_profile(profile)
         .await
         .map_err(|error| match error {
@@ -652,9 +609,5 @@ pub async fn delete_sdk_profile(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&BUILDERS)?;
-    let (app_id, profile_id) = path.into_inner();
-    let app = tenant_application(&state, &caller, &app_id).await?;
-    state.store.delete_sdk_profile(&app.id, &profile_id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    delete_in_app::<SdkProfile>(&state, &caller, path.into_inner()).await
 }

@@ -7,19 +7,18 @@
 //! schema before anything is stored. Every activation and deactivation is logged and announced.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use kaa_idl::thrift::operations::{Notification, Operation};
 use kaa_model::filter::ProfileFilter;
 use kaa_store::metadata::{DocumentKind, EndpointGroup, GROUP_ALL, GroupDocument};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::applications::{BUILDERS, TENANT_ROLES, app_group, tenant_application};
-use super::auth::Caller;
+use super::caller::Caller;
 use super::error::{ApiError, Body, ErrorBody};
 use super::openapi::{DocumentBody, DocumentStatusName};
 use super::schemas::{app_schema, check_document};
-use super::{ApiState, PageOf, PageQuery, change};
+use super::scope::{BUILDERS, TENANT_ROLES, app_group, tenant_application};
+use super::{ApiState, PageOf, PageQuery};
 
 /// A profile filter or a configuration.
 #[derive(Debug, Serialize, ToSchema)]
@@ -142,9 +141,14 @@ async fn check_version(
         None | Some(0) => Ok(0),
         Some(v) if v < 0 => Err(ApiError::invalid(field, "must be positive")),
         Some(v) => {
-            state.store.schema(app_id, kind, v).await.map_err(|_| {
-                ApiError::invalid(field, format!("no {kind} schema of version {v}"))
-            })?;
+            state
+                .metadata
+                .store()
+                .schema(app_id, kind, v)
+                .await
+                .map_err(|_| {
+                    ApiError::invalid(field, format!("no {kind} schema of version {v}"))
+                })?;
             Ok(v)
         }
     }
@@ -158,11 +162,11 @@ async fn group_document(
 ) -> Result<(EndpointGroup, GroupDocument), ApiError> {
     let (app_id, group_id, document_id) = path;
     let group = app_group(state, caller, &app_id, &group_id).await?;
-    match state.store.document(kind, &document_id).await {
-        Ok(document) if document.group_id == group.id => Ok((group, document)),
-        Ok(_) | Err(kaa_store::StoreError::NotFound(_)) => Err(ApiError::not_found(kind.name())),
-        Err(error) => Err(error.into()),
-    }
+    let document = state
+        .metadata
+        .document_in(&group.id, kind, &document_id)
+        .await?;
+    Ok((group, document))
 }
 
 async fn list(
@@ -175,7 +179,8 @@ async fn list(
     caller.require(&TENANT_ROLES)?;
     let group = app_group(state, caller, &path.0, &path.1).await?;
     let documents = state
-        .store
+        .metadata
+        .store()
         .documents(&group.id, kind, query.page()?)
         .await?;
     Ok(HttpResponse::Ok().json(PageOf::<DocumentView>::from(documents)))
@@ -202,7 +207,11 @@ async fn edit(
     caller.require(&BUILDERS)?;
     let (group, document) = group_document(state, caller, kind, path).await?;
     let text = checked_body(state, &group.app_id, kind, document.schema_version, body).await?;
-    let document = state.store.update_draft(kind, &document.id, &text).await?;
+    let document = state
+        .metadata
+        .store()
+        .update_draft(kind, &document.id, &text)
+        .await?;
     Ok(HttpResponse::Ok().json(DocumentView::from(&document)))
 }
 
@@ -214,7 +223,11 @@ async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&BUILDERS)?;
     let (_, document) = group_document(state, caller, kind, path).await?;
-    state.store.delete_draft(kind, &document.id).await?;
+    state
+        .metadata
+        .store()
+        .delete_draft(kind, &document.id)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -227,26 +240,10 @@ async fn set_active(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&BUILDERS)?;
     let (group, document) = group_document(state, caller, kind, path).await?;
-    let (document, seq) = if active {
-        state.store.activate(kind, &document.id).await?
-    } else {
-        state.store.deactivate(kind, &document.id).await?
-    };
-    let op = match (kind, active) {
-        (DocumentKind::Configuration, true) => Operation::ADD_CONF,
-        (DocumentKind::Configuration, false) => Operation::REMOVE_CONF,
-        (DocumentKind::ProfileFilter, true) => Operation::ADD_PROF,
-        (DocumentKind::ProfileFilter, false) => Operation::REMOVE_PROF,
-    };
-    let mut notification = Notification {
-        group_id: Some(group.id.clone()),
-        ..change(&group.app_id, seq, op)
-    };
-    match kind {
-        DocumentKind::Configuration => notification.configuration_id = Some(document.id.clone()),
-        DocumentKind::ProfileFilter => notification.profile_filter_id = Some(document.id.clone()),
-    }
-    state.announce(notification);
+    let document = state
+        .metadata
+        .set_document_active(&group, kind, &document.id, active)
+        .await?;
     Ok(HttpResponse::Ok().json(DocumentView::from(&document)))
 }
 
@@ -297,7 +294,8 @@ pub async fn create_configuration(
     )
     .await?;
     let document = state
-        .store
+        .metadata
+        .store()
         .create_document(
             &group.id,
             DocumentKind::Configuration,
@@ -517,7 +515,8 @@ pub async fn create_filter(
     )
     .await?;
     let document = state
-        .store
+        .metadata
+        .store()
         .create_document(
             &group.id,
             DocumentKind::ProfileFilter,

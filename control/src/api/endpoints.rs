@@ -12,22 +12,20 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kaa_cluster::routing::{EndpointAddress, EndpointMessage, Hop};
 use kaa_idl::endpoint::crypto::{PublicKey, key_hash};
-use kaa_idl::thrift::operations::{Notification, Operation};
 use kaa_model::redact;
 use kaa_store::StoreError;
 use kaa_store::endpoint::{
-    CredentialStatus, Credentials, EndpointProfile, Notification as TopicNotification,
-    NotificationKind, UnicastNotification,
+    CredentialStatus, Credentials, EndpointProfile, NotificationKind, UnicastNotification,
 };
-use kaa_store::metadata::{Application, Page, now_ms, paged};
+use kaa_store::metadata::{Application, Page, Topic, now_ms, paged};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::applications::{BUILDERS, TENANT_ROLES, tenant_application};
-use super::auth::Caller;
+use super::caller::Caller;
 use super::error::{ApiError, Body, ErrorBody};
 use super::schemas::{app_schema, check_document};
+use super::scope::{BUILDERS, TENANT_ROLES, tenant_application};
 use super::{ApiState, PageOf, PageQuery};
 
 /// Longest time a notification may live.
@@ -477,7 +475,8 @@ async fn notification_body(
         Some(version) => version,
         None => {
             let newest = state
-                .store
+                .metadata
+                .store()
                 .schemas(
                     &app.id,
                     "notification",
@@ -526,33 +525,16 @@ pub async fn send_notification(
     if new.topic_id.is_some() {
         return Err(ApiError::invalid("topic_id", "the topic is in the path"));
     }
-    let topic = state.store.topic(&topic_id).await?;
-    if topic.app_id != app.id {
-        return Err(ApiError::not_found("topic"));
-    }
+    let topic = state.metadata.get::<Topic>(&app.id, &topic_id).await?;
     let (body, expires_at_ms) = notification_body(&state, &app, &new).await?;
-    let seq = state.store.next_notification_seq(&topic.id).await?;
-    let notification = TopicNotification {
-        id: uuid::Uuid::now_v7().to_string(),
-        application_id: app.id.clone(),
-        topic_id: topic.id.clone(),
-        seq,
-        kind: NotificationKind::User,
-        body,
-        expires_at_ms,
-    };
-    state.endpoints.save_notification(&notification).await?;
-    state.announce(Notification {
-        app_id: Some(app.id.clone()),
-        topic_id: Some(topic.id.clone()),
-        notification_id: Some(notification.id.clone()),
-        op: Some(Operation::INSERT),
-        ..Notification::default()
-    });
+    let notification = state
+        .metadata
+        .send_topic_notification(&topic, body, expires_at_ms)
+        .await?;
     Ok(HttpResponse::Created().json(NotificationView {
         id: notification.id,
         topic_id: topic.id,
-        seq: Some(seq),
+        seq: Some(notification.seq),
         expires_at_ms,
     }))
 }
@@ -576,9 +558,9 @@ pub async fn send_unicast(
         .topic_id
         .clone()
         .ok_or_else(|| ApiError::invalid("topic_id", "a unicast notification names its topic"))?;
-    let topic = match state.store.topic(&topic_id).await {
-        Ok(topic) if topic.app_id == app.id => topic,
-        _ => {
+    let topic = match state.metadata.get::<Topic>(&app.id, &topic_id).await {
+        Ok(topic) => topic,
+        Err(_) => {
             return Err(ApiError::invalid(
                 "topic_id",
                 "no such topic in this application",

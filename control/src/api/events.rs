@@ -11,7 +11,6 @@
 use std::collections::{BTreeMap, HashSet};
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use kaa_idl::thrift::operations::Operation;
 use kaa_model::Role;
 use kaa_store::StoreError;
 use kaa_store::metadata::{
@@ -22,12 +21,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::applications::{BUILDERS, TENANT_ROLES, tenant_application};
-use super::auth::Caller;
+use super::caller::Caller;
 use super::error::{ApiError, Body, ErrorBody};
 use super::openapi::{EventActionName, EventClassKindName, Name};
 use super::schemas::parse_schema;
-use super::{ApiState, PageOf, PageQuery, change, check_name};
+use super::scope::{
+    BUILDERS, TENANT_ROLES, delete_in_app, get_in_app, list_in_app, tenant_application,
+};
+use super::{ApiState, PageOf, PageQuery, check_name};
 
 /// Who writes families and their versions: the tenant admin, who owns them in Kaa, and the
 /// developer, who builds what applications speak.
@@ -124,7 +125,11 @@ async fn tenant_family(
     caller: &Caller,
     id: &str,
 ) -> Result<EventFamily, ApiError> {
-    Ok(state.store.event_family(caller.tenant()?, id).await?)
+    Ok(state
+        .metadata
+        .store()
+        .event_family(caller.tenant()?, id)
+        .await?)
 }
 
 /// The tenant's event class families, by name.
@@ -138,7 +143,8 @@ pub async fn list_families(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&TENANT_ROLES)?;
     let families = state
-        .store
+        .metadata
+        .store()
         .event_families(caller.tenant()?, query.page()?)
         .await?;
     Ok(HttpResponse::Ok().json(PageOf::<FamilyView>::from(families)))
@@ -158,7 +164,8 @@ pub async fn create_family(
     check_namespace(&new.namespace)?;
     check_class_name(&new.class_name)?;
     let family = state
-        .store
+        .metadata
+        .store()
         .create_event_family(caller.tenant()?, &new.name, &new.namespace, &new.class_name)
         .await?;
     Ok(HttpResponse::Created().json(FamilyView::from(&family)))
@@ -309,7 +316,8 @@ pub async fn list_family_versions(
     caller.require(&TENANT_ROLES)?;
     let family = tenant_family(&state, &caller, &id).await?;
     let versions = state
-        .store
+        .metadata
+        .store()
         .event_family_versions(&family.id, query.page()?)
         .await?;
     Ok(HttpResponse::Ok().json(PageOf::<FamilyVersionView>::from(versions)))
@@ -329,7 +337,8 @@ pub async fn create_family_version(
     let family = tenant_family(&state, &caller, &id).await?;
     let (classes, body) = check_classes(&new.classes)?;
     let version = state
-        .store
+        .metadata
+        .store()
         .add_event_family_version(&family.id, &body, &classes)
         .await?;
     Ok(HttpResponse::Created().json(FamilyVersionView::from(&version)))
@@ -348,7 +357,8 @@ pub async fn get_family_version(
     let (family_id, version) = path.into_inner();
     let family = tenant_family(&state, &caller, &family_id).await?;
     let version = state
-        .store
+        .metadata
+        .store()
         .event_family_version(&family.id, version)
         .await?;
     Ok(HttpResponse::Ok().json(FamilyVersionView::from(&version)))
@@ -416,7 +426,8 @@ async fn check_map(
     tenant_id: &str,
     new: &NewEventMap,
 ) -> Result<Vec<(String, EventAction)>, ApiError> {
-    let family = match state.store.event_family(tenant_id, &new.family_id).await {
+    let store = state.metadata.store();
+    let family = match store.event_family(tenant_id, &new.family_id).await {
         Ok(family) => family,
         Err(StoreError::NotFound(_)) => {
             return Err(ApiError::invalid(
@@ -429,11 +440,7 @@ async fn check_map(
     if new.version < 1 {
         return Err(ApiError::invalid("version", "must be at least 1"));
     }
-    let version = match state
-        .store
-        .event_family_version(&family.id, new.version)
-        .await
-    {
+    let version = match store.event_family_version(&family.id, new.version).await {
         Ok(version) => version,
         Err(StoreError::NotFound(_)) => {
             return Err(ApiError::invalid(
@@ -482,11 +489,7 @@ pub async fn list_event_maps(
     id: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&TENANT_ROLES)?;
-    let app = tenant_application(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(PageOf::<EventMapView>::from(
-        state.store.event_maps(&app.id, query.page()?).await?,
-    )))
+    list_in_app::<EventMap, _>(&state, &caller, &id, &query, |m| EventMapView::from(m)).await
 }
 
 /// Maps a version of an event class family into the application (TENANT_DEVELOPER).
@@ -502,11 +505,10 @@ pub async fn create_event_map(
     caller.require(&BUILDERS)?;
     let app = tenant_application(&state, &caller, &id).await?;
     let actions = check_map(&state, &app.tenant_id, &new).await?;
-    let (map, seq) = state
-        .store
+    let map = state
+        .metadata
         .create_event_map(&app.id, &new.family_id, new.version, &actions)
         .await?;
-    state.announce(change(&app.id, seq, Operation::APP_UPDATE));
     Ok(HttpResponse::Created().json(EventMapView::from(&map)))
 }
 
@@ -519,11 +521,10 @@ pub async fn get_event_map(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&TENANT_ROLES)?;
-    let (app_id, map_id) = path.into_inner();
-    let app = tenant_application(&state, &caller, &app_id).await?;
-    let map = state.store.event_map(&app.id, &map_id).await?;
-    Ok(HttpResponse::Ok().json(EventMapView::from(&map)))
+    get_in_app::<EventMap, _>(&state, &caller, path.into_inner(), |m| {
+        EventMapView::from(m)
+    })
+    .await
 }
 
 /// Removes an event map that no SDK profile names (TENANT_DEVELOPER).
@@ -535,10 +536,5 @@ pub async fn delete_event_map(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&BUILDERS)?;
-    let (app_id, map_id) = path.into_inner();
-    let app = tenant_application(&state, &caller, &app_id).await?;
-    let seq = state.store.delete_event_map(&app.id, &map_id).await?;
-    state.announce(change(&app.id, seq, Operation::APP_UPDATE));
-    Ok(HttpResponse::NoContent().finish())
+    delete_in_app::<EventMap>(&state, &caller, path.into_inner()).await
 }

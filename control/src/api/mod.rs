@@ -1,8 +1,9 @@
 //! The admin REST API under `/api/v1`, served by the Control leader on the node's admin port.
 //!
-//! Resource-oriented JSON; bearer-token sessions ([`auth`]); every handler checks the caller's
-//! role and scopes every query by the caller's tenant (records of other tenants answer 404, as if
-//! absent). Lists are paged with `offset`/`limit` and answer `{"items", "next_offset"}`. Errors
+//! Resource-oriented JSON; bearer-token sessions ([`auth`], [`caller`]); every handler checks the
+//! caller's role and scopes every query by the caller's tenant (records of other tenants answer
+//! 404, as if absent). Handlers parse, authorize and serialise; the data is read and changed, and
+//! changes are announced to Operations, by the domain layer ([`crate::domain`]). Lists are paged with `offset`/`limit` and answer `{"items", "next_offset"}`. Errors
 //! are `{"error", "message", "field"}` ([`error`]). The OpenAPI 3 document at
 //! `/api/v1/openapi.json` is generated from the same handler declarations that are served.
 //!
@@ -12,6 +13,7 @@
 
 pub mod applications;
 pub mod auth;
+pub mod caller;
 pub mod components;
 pub mod documents;
 pub mod endpoints;
@@ -22,6 +24,7 @@ pub mod openapi;
 pub mod owners;
 pub mod password;
 pub mod schemas;
+mod scope;
 pub mod sdks;
 mod strict;
 pub mod tenants;
@@ -34,14 +37,13 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use kaa_cluster::Cluster;
 use kaa_cluster::routing::EndpointRouter;
-use kaa_idl::thrift::operations::{Notification, Operation};
 use kaa_store::endpoint::EndpointStore;
-use kaa_store::metadata::{MetadataStore, Page, Paged};
+use kaa_store::metadata::{Page, Paged};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
-use crate::announce::ChangeAnnouncer;
+use crate::domain::Metadata;
 use crate::sdk::SdkArchives;
 use error::{ApiError, ErrorBody, MAX_BODY_BYTES};
 use openapi::CommonResponses;
@@ -49,60 +51,29 @@ use openapi::CommonResponses;
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
-    pub(crate) store: MetadataStore,
+    pub(crate) metadata: Metadata,
     pub(crate) endpoints: EndpointStore,
     pub(crate) router: EndpointRouter,
     pub(crate) cluster: Cluster,
     pub(crate) sdks: Arc<SdkArchives>,
-    announcer: Arc<ChangeAnnouncer>,
 }
 
 impl ApiState {
-    /// State over the metadata `store` and the `endpoints` store, announcing changes through
-    /// `announcer`, sending endpoint messages through `router`, and reading the live `cluster`
-    /// (for SDKs' bootstrap lists).
+    /// State over the domain layer `metadata` and the `endpoints` store, sending endpoint
+    /// messages through `router` and reading the live `cluster` (for SDKs' bootstrap lists).
     pub fn new(
-        store: MetadataStore,
+        metadata: Metadata,
         endpoints: EndpointStore,
         router: EndpointRouter,
         cluster: Cluster,
-        announcer: Arc<ChangeAnnouncer>,
     ) -> Self {
         Self {
-            store,
+            metadata,
             endpoints,
             router,
             cluster,
             sdks: Arc::new(SdkArchives::default()),
-            announcer,
         }
-    }
-
-    /// Tells every live Operations node about a committed change (leader only; a node that
-    /// misses it catches up from the change log). Build it with [`change`].
-    fn announce(&self, notification: Notification) {
-        let Ok(targets) = self.announcer.targets() else {
-            return;
-        };
-        let announcer = self.announcer.clone();
-        tokio::spawn(async move {
-            for (node, result) in announcer.announce(targets, notification).await {
-                if let Err(error) = result {
-                    tracing::warn!(operations_node = %node, %error, "change not announced; the node catches up from the change log");
-                }
-            }
-        });
-    }
-}
-
-/// The notification of change `seq` of application `app_id`; callers fill in the ids of what
-/// changed.
-fn change(app_id: &str, seq: i64, op: Operation) -> Notification {
-    Notification {
-        app_id: Some(app_id.to_owned()),
-        app_seq_number: i32::try_from(seq).ok(),
-        op: Some(op),
-        ..Notification::default()
     }
 }
 

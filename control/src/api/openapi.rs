@@ -65,7 +65,7 @@ string_schema!(
 );
 
 string_schema!(
-    /// A new password, as [`super::auth::check_password`] takes it.
+    /// A new password, as [`super::password::check_password`] takes it.
     Password = "Password",
     ObjectBuilder::new()
         .description(Some("8 to 1024 characters"))
@@ -432,10 +432,10 @@ mod tests {
         let password = schema_json::<Password>();
         assert_eq!(password["minLength"], 8);
         assert_eq!(password["maxLength"], 1024);
-        assert!(super::super::auth::check_password("p", &"é".repeat(1024)).is_ok());
-        assert!(super::super::auth::check_password("p", &"é".repeat(1025)).is_err());
-        assert!(super::super::auth::check_password("p", &"é".repeat(8)).is_ok());
-        assert!(super::super::auth::check_password("p", &"é".repeat(7)).is_err());
+        assert!(super::super::password::check_password("p", &"é".repeat(1024)).is_ok());
+        assert!(super::super::password::check_password("p", &"é".repeat(1025)).is_err());
+        assert!(super::super::password::check_password("p", &"é".repeat(8)).is_ok());
+        assert!(super::super::password::check_password("p", &"é".repeat(7)).is_err());
         assert!(check_name("n", &"é".repeat(128)).is_ok());
         assert!(check_name("n", &"é".repeat(129)).is_err());
     }

@@ -17,11 +17,11 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::ApiState;
-use super::applications::{BUILDERS, TENANT_ROLES, tenant_application};
-use super::auth::Caller;
+use super::caller::Caller;
 use super::endpoints::tell_endpoint;
 use super::error::{ApiError, Body, ErrorBody};
 use super::schemas::{check_document, parse_schema};
+use super::scope::{BUILDERS, TENANT_ROLES, tenant_application};
 
 /// An owner's configuration for one configuration-schema version.
 #[derive(Debug, Serialize, ToSchema)]
@@ -71,7 +71,12 @@ async fn configuration_schema(
     app: &Application,
     version: i64,
 ) -> Result<AvroSchema, ApiError> {
-    match state.store.schema(&app.id, "configuration", version).await {
+    match state
+        .metadata
+        .store()
+        .schema(&app.id, "configuration", version)
+        .await
+    {
         Ok(schema) => parse_schema("version", &schema.body),
         Err(StoreError::NotFound(_)) => Err(ApiError::not_found("configuration schema version")),
         Err(error) => Err(error.into()),

@@ -1,4 +1,5 @@
-//! Password hashing on a small fixed pool of threads, each with one reusable Argon2 memory block.
+//! Passwords: the rules a new one must meet ([`check_password`]), and hashing on a small fixed
+//! pool of threads, each with one reusable Argon2 memory block.
 //!
 //! Argon2id works in ~19 MiB of memory per hash. Hashed on tokio's blocking pool, every new
 //! blocking thread allocated that block in its own allocator arena and kept it, so a few dozen
@@ -19,6 +20,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::oneshot;
 
 use super::error::ApiError;
+use super::limits::{MAX_PASSWORD_CHARS, MIN_PASSWORD_LEN};
 
 /// Hashing threads: Argon2 is CPU-bound, so more than two would only add memory on small nodes.
 pub const WORKERS: usize = 2;
@@ -64,6 +66,33 @@ impl From<HashError> for ApiError {
             }
         }
     }
+}
+
+/// Hashes a password with Argon2id on the process's hashing pool.
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    Ok(PasswordPool::global()?.hash(password).await?)
+}
+
+/// Checks a password against a stored hash on the process's hashing pool.
+pub async fn verify_password(password: String, hash: String) -> Result<bool, ApiError> {
+    Ok(PasswordPool::global()?.verify(password, hash).await?)
+}
+
+/// Checks a new password against the rules, naming `field`.
+pub fn check_password(field: &str, password: &str) -> Result<(), ApiError> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(ApiError::invalid(
+            field,
+            format!("must be at least {MIN_PASSWORD_LEN} characters"),
+        ));
+    }
+    if password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(ApiError::invalid(
+            field,
+            format!("must be at most {MAX_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(())
 }
 
 enum Task {

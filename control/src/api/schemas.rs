@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::applications::tenant_application;
-use super::auth::Caller;
+use super::caller::Caller;
 use super::error::{ApiError, Body, ErrorBody};
 use super::openapi::{Name, SchemaKindName};
+use super::scope::tenant_application;
 use super::{ApiState, PageOf, PageQuery, check_name};
 
 /// One version of a schema.
@@ -93,7 +93,7 @@ pub(crate) async fn app_schema(
     version: i64,
     version_field: &str,
 ) -> Result<AvroSchema, ApiError> {
-    let schema = match state.store.schema(app_id, kind, version).await {
+    let schema = match state.metadata.store().schema(app_id, kind, version).await {
         Ok(schema) => schema,
         Err(kaa_store::StoreError::NotFound(_)) => {
             return Err(ApiError::invalid(
@@ -136,11 +136,12 @@ pub async fn list_schemas(
     path: web::Path<(String, String)>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&super::applications::TENANT_ROLES)?;
+    caller.require(&super::scope::TENANT_ROLES)?;
     let (app_id, kind_name) = path.into_inner();
     let app = tenant_application(&state, &caller, &app_id).await?;
     let schemas = state
-        .store
+        .metadata
+        .store()
         .schemas(&app.id, kind(&kind_name)?, query.page()?)
         .await?;
     Ok(HttpResponse::Ok().json(PageOf::<SchemaView>::from(schemas)))
@@ -165,7 +166,8 @@ pub async fn create_schema(
         .map_err(|e| ApiError::invalid("schema", e.to_string()))?;
     parse_schema("schema", &text)?;
     let schema = state
-        .store
+        .metadata
+        .store()
         .create_schema(&app.id, kind, &new.name, &text)
         .await?;
     Ok(HttpResponse::Created().json(SchemaView::from(&schema)))
@@ -180,11 +182,12 @@ pub async fn get_schema(
     caller: Caller,
     path: web::Path<(String, String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&super::applications::TENANT_ROLES)?;
+    caller.require(&super::scope::TENANT_ROLES)?;
     let (app_id, kind_name, version) = path.into_inner();
     let app = tenant_application(&state, &caller, &app_id).await?;
     let schema = state
-        .store
+        .metadata
+        .store()
         .schema(&app.id, kind(&kind_name)?, version)
         .await?;
     Ok(HttpResponse::Ok().json(SchemaView::from(&schema)))

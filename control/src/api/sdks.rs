@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
-use super::applications::tenant_application;
-use super::auth::Caller;
+use super::caller::Caller;
 use super::error::{ApiError, ErrorBody};
+use super::scope::tenant_application;
 use crate::sdk::SdkError;
 
 /// Who may download SDKs.
@@ -54,11 +54,15 @@ pub async fn download_sdk(
     };
     let (app_id, profile_id) = path.into_inner();
     let app = tenant_application(&state, &caller, &app_id).await?;
-    let profile = state.store.sdk_profile(&app.id, &profile_id).await?;
+    let profile = state
+        .metadata
+        .store()
+        .sdk_profile(&app.id, &profile_id)
+        .await?;
     let view = state.cluster.view();
     let generated = state
         .sdks
-        .archive(&state.store, &view, &app, &profile, target)
+        .archive(state.metadata.store(), &view, &app, &profile, target)
         .await
         .map_err(|error| match error {
             SdkError::NoBootstrap => ApiError::new(

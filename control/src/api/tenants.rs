@@ -6,7 +6,7 @@ use kaa_store::metadata::Tenant;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::Caller;
+use super::caller::Caller;
 use super::error::{ApiError, Body, ErrorBody};
 use super::openapi::Name;
 use super::{ApiState, PageOf, PageQuery, check_name};
@@ -51,7 +51,7 @@ pub async fn list_tenants(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::KaaAdmin])?;
-    let page = state.store.tenants(query.page()?).await?;
+    let page = state.metadata.store().tenants(query.page()?).await?;
     Ok(HttpResponse::Ok().json(PageOf::<TenantView>::from(page)))
 }
 
@@ -66,7 +66,7 @@ pub async fn create_tenant(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::KaaAdmin])?;
     check_name("name", &body.name)?;
-    let tenant = state.store.create_tenant(&body.name).await?;
+    let tenant = state.metadata.store().create_tenant(&body.name).await?;
     Ok(HttpResponse::Created().json(TenantView::from(&tenant)))
 }
 
@@ -87,7 +87,7 @@ pub async fn get_tenant(
     if !visible(&caller, &id) {
         return Err(ApiError::not_found("tenant"));
     }
-    Ok(HttpResponse::Ok().json(TenantView::from(&state.store.tenant(&id).await?)))
+    Ok(HttpResponse::Ok().json(TenantView::from(&state.metadata.store().tenant(&id).await?)))
 }
 
 /// Renames a tenant (KAA_ADMIN).
@@ -103,7 +103,11 @@ pub async fn update_tenant(
     caller.require(&[Role::KaaAdmin])?;
     check_name("name", &body.name)?;
     Ok(HttpResponse::Ok().json(TenantView::from(
-        &state.store.rename_tenant(&id, &body.name).await?,
+        &state
+            .metadata
+            .store()
+            .rename_tenant(&id, &body.name)
+            .await?,
     )))
 }
 
@@ -117,6 +121,6 @@ pub async fn delete_tenant(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::KaaAdmin])?;
-    state.store.delete_tenant(&id).await?;
+    state.metadata.store().delete_tenant(&id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

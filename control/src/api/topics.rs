@@ -3,16 +3,15 @@
 //! and announced.
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
-use kaa_idl::thrift::operations::{Notification, Operation};
 use kaa_store::metadata::{Topic, TopicKind};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::applications::{BUILDERS, TENANT_ROLES, app_group, tenant_application};
-use super::auth::Caller;
+use super::caller::Caller;
 use super::error::{ApiError, Body, ErrorBody};
 use super::openapi::{Name, TopicKindName};
-use super::{ApiState, PageOf, PageQuery, change, check_name};
+use super::scope::{BUILDERS, TENANT_ROLES, app_group, list_in_app, tenant_application};
+use super::{ApiState, PageOf, PageQuery, check_name};
 
 /// A notification topic.
 #[derive(Debug, Serialize, ToSchema)]
@@ -65,11 +64,7 @@ pub async fn list_topics(
     id: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&TENANT_ROLES)?;
-    let app = tenant_application(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(PageOf::<TopicView>::from(
-        state.store.topics(&app.id, query.page()?).await?,
-    )))
+    list_in_app::<Topic, _>(&state, &caller, &id, &query, |t| TopicView::from(t)).await
 }
 
 /// Creates a topic (TENANT_DEVELOPER).
@@ -87,7 +82,11 @@ pub async fn create_topic(
     check_name("name", &new.name)?;
     let kind = TopicKind::parse(&new.kind)
         .ok_or_else(|| ApiError::invalid("kind", "must be mandatory or optional"))?;
-    let topic = state.store.create_topic(&app.id, &new.name, kind).await?;
+    let topic = state
+        .metadata
+        .store()
+        .create_topic(&app.id, &new.name, kind)
+        .await?;
     Ok(HttpResponse::Created().json(TopicView::from(&topic)))
 }
 
@@ -103,7 +102,7 @@ pub async fn list_group_topics(
     caller.require(&TENANT_ROLES)?;
     let (app_id, group_id) = path.into_inner();
     let group = app_group(&state, &caller, &app_id, &group_id).await?;
-    let topics = state.store.group_topics(&group.id).await?;
+    let topics = state.metadata.store().group_topics(&group.id).await?;
     Ok(HttpResponse::Ok().json(topics.iter().map(TopicView::from).collect::<Vec<_>>()))
 }
 
@@ -119,12 +118,7 @@ pub async fn attach_topic(
     caller.require(&BUILDERS)?;
     let (app_id, group_id, topic_id) = path.into_inner();
     let group = app_group(&state, &caller, &app_id, &group_id).await?;
-    let seq = state.store.attach_topic(&group.id, &topic_id).await?;
-    state.announce(Notification {
-        group_id: Some(group.id),
-        topic_id: Some(topic_id),
-        ..change(&app_id, seq, Operation::ADD_TOPIC)
-    });
+    state.metadata.attach_topic(&group, &topic_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -140,11 +134,6 @@ pub async fn detach_topic(
     caller.require(&BUILDERS)?;
     let (app_id, group_id, topic_id) = path.into_inner();
     let group = app_group(&state, &caller, &app_id, &group_id).await?;
-    let seq = state.store.detach_topic(&group.id, &topic_id).await?;
-    state.announce(Notification {
-        group_id: Some(group.id),
-        topic_id: Some(topic_id),
-        ..change(&app_id, seq, Operation::REMOVE_TOPIC)
-    });
+    state.metadata.detach_topic(&group, &topic_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

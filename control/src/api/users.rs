@@ -10,9 +10,10 @@ use kaa_store::metadata::User;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::{Caller, check_password, hash_password};
+use super::caller::Caller;
 use super::error::{ApiError, Body, ErrorBody};
 use super::openapi::{Name, Password, RoleName};
+use super::password::{check_password, hash_password};
 use super::{ApiState, PageOf, PageQuery, check_name};
 
 /// A user, without secrets.
@@ -131,7 +132,11 @@ pub async fn list_users(
             Some(own)
         }
     };
-    let mut users = state.store.users(tenant.as_deref(), page).await?;
+    let mut users = state
+        .metadata
+        .store()
+        .users(tenant.as_deref(), page)
+        .await?;
     // A KAA_ADMIN manages only the TENANT_ADMINs of a tenant.
     users
         .items
@@ -167,7 +172,8 @@ pub async fn create_user(
                 .clone()
                 .ok_or_else(|| ApiError::invalid("tenant_id", "a TENANT_ADMIN needs a tenant"))?;
             state
-                .store
+                .metadata
+                .store()
                 .tenant(&tenant)
                 .await
                 .map_err(|_| ApiError::invalid("tenant_id", "no such tenant"))?;
@@ -190,14 +196,15 @@ pub async fn create_user(
     };
     let hash = hash_password(new.password).await?;
     let user = state
-        .store
+        .metadata
+        .store()
         .create_user(tenant.as_deref(), &new.username, new.role, &hash)
         .await?;
     Ok(HttpResponse::Created().json(UserView::from(&user)))
 }
 
 async fn visible_user(state: &ApiState, caller: &Caller, id: &str) -> Result<User, ApiError> {
-    let user = state.store.user(id).await?;
+    let user = state.metadata.store().user(id).await?;
     if user.id == caller.user.id || manages(caller, &user) {
         Ok(user)
     } else {
@@ -251,7 +258,8 @@ pub async fn update_user(
         None => None,
     };
     let updated = state
-        .store
+        .metadata
+        .store()
         .update_user(&user.id, changes.role, hash.as_deref())
         .await?;
     Ok(HttpResponse::Ok().json(UserView::from(&updated)))
@@ -270,6 +278,6 @@ pub async fn delete_user(
     if user.id == caller.user.id || !manages(&caller, &user) {
         return Err(ApiError::forbidden());
     }
-    state.store.delete_user(&user.id).await?;
+    state.metadata.store().delete_user(&user.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
