@@ -10,6 +10,10 @@
 //! nodes (SDKs try the list in order). Nothing is stored and no session is kept. The
 //! service listens on Kaatcp (default 9888) and HTTP `/BS/Sync` (default 9889), whose answers are
 //! signed with this node's key.
+//!
+//! [`internode`] is its `BootstrapService` inbox on the node's Thrift port.
+
+pub mod internode;
 
 use std::sync::Arc;
 

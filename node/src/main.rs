@@ -10,6 +10,7 @@
 mod admin;
 mod check;
 mod config;
+mod console;
 mod internode;
 mod node;
 mod registration;

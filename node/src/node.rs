@@ -144,14 +144,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
 
     // Internode Thrift: KaaNodeService, plus the services this node runs.
-    let changes = started.operations.as_ref().map(OperationsService::changes);
     let internode = Internode::start(
         &config,
         &node_id,
         &cluster,
         shutdown.clone(),
         &mut registry,
-        changes,
+        started.operations.as_ref(),
     )
     .await?;
     let state = AdminState::new(

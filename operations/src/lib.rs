@@ -19,11 +19,14 @@
 //!   one owner, routed through the owner's ring owner.
 //! - [`credentials`]: endpoint credentials as every sync checks them, and refused identities.
 //! - [`sync`]: one request in, one response out.
+//! - [`internode`]: the service's `OperationsService` inbox: Control's notifications and
+//!   redirection rules, endpoint messages and other nodes' event routing.
 
 pub mod catalog;
 pub mod configuration;
 pub mod credentials;
 pub mod events;
+pub mod internode;
 pub mod logs;
 pub mod membership;
 pub mod outbound;
@@ -38,9 +41,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use kaa_cluster::Cluster;
-use kaa_cluster::routing::{EndpointAddress, EndpointMessage, EndpointRouter, Hop};
+use kaa_cluster::routing::EndpointRouter;
 use kaa_idl::endpoint::sync::{SyncRequest, SyncResponse};
-use kaa_idl::thrift::operations::{Message, Notification, RedirectionRule};
 use kaa_model::health::Probe;
 use kaa_store::endpoint::EndpointStore;
 use kaa_store::metadata::MetadataStore;
@@ -53,7 +55,8 @@ use tokio::sync::mpsc;
 
 use crate::catalog::Catalog;
 use crate::credentials::{AuthFailures, CredentialCache};
-use crate::events::{EventRouting, RoutingError};
+use crate::events::EventRouting;
+use crate::internode::{InboxMetrics, OperationsInbox};
 use crate::logs::{LogCollectionSettings, LogCollector};
 use crate::outbound::Outbound;
 use crate::redirection::RedirectionRules;
@@ -171,9 +174,10 @@ impl OperationsService {
         })
     }
 
-    /// What acts on Control's notifications; cheap to clone into the Thrift handler.
-    pub fn changes(&self) -> Changes {
-        Changes {
+    /// The service's internode inbox, for the node's Thrift server to serve as
+    /// `OperationsService`; it counts what arrives in `metrics`.
+    pub fn inbox(&self, metrics: InboxMetrics) -> OperationsInbox {
+        OperationsInbox {
             catalog: self.catalog.clone(),
             sessions: self.sessions.clone(),
             redirection: self.redirection.clone(),
@@ -183,6 +187,7 @@ impl OperationsService {
             router: self.router.clone(),
             node_id: self.node_id.clone(),
             credentials: self.credentials.clone(),
+            metrics,
         }
     }
 
@@ -222,133 +227,6 @@ async fn purge_expired(store: EndpointStore) {
             Ok(purged) => tracing::info!(purged, "deleted expired notifications"),
             Err(error) => tracing::warn!(%error, "cannot delete expired notifications"),
         }
-    }
-}
-
-/// Applies Control's change notifications and endpoint-directed messages to this node.
-#[derive(Clone)]
-pub struct Changes {
-    catalog: Arc<Catalog>,
-    sessions: Arc<Sessions>,
-    redirection: Arc<RedirectionRules>,
-    logs: Arc<LogCollector>,
-    events: Arc<EventRouting>,
-    store: EndpointStore,
-    router: EndpointRouter,
-    node_id: String,
-    credentials: Arc<CredentialCache>,
-}
-
-impl Changes {
-    /// Event-routing messages from another Operations node (route updates for the owner tables
-    /// held here, events to route or to deliver); fails when the event queues are full, so the
-    /// sender retries.
-    pub fn on_event_messages(&self, messages: Vec<Message>) -> Result<(), RoutingError> {
-        self.events.on_messages(messages)
-    }
-
-    /// Another node's query: the endpoints of `owner` other than `requester` that receive
-    /// every class in `fqns`.
-    pub fn find_event_listeners(
-        &self,
-        owner: &str,
-        fqns: &[String],
-        requester: &[u8],
-    ) -> Vec<Vec<u8>> {
-        self.events.find_listeners(owner, fqns, requester)
-    }
-
-    /// A metadata change: the application's cached metadata is dropped and its connected
-    /// endpoints resync (a new topic notification makes them fetch notifications).
-    pub fn on_notification(&self, notification: &Notification) {
-        let Some(app_id) = notification.app_id.as_deref() else {
-            return;
-        };
-        self.catalog.invalidate(app_id);
-        self.logs.invalidate(app_id);
-        let push = if notification.notification_id.is_some() {
-            Push::Notifications
-        } else {
-            Push::Resync
-        };
-        let reached = self.sessions.push_app(app_id, &push);
-        tracing::debug!(
-            app = app_id,
-            ?push,
-            sessions = reached,
-            "applied a change notification"
-        );
-    }
-
-    /// A redirection rule from the Control leader's load balancer: until it expires, a share of
-    /// this node's new sessions (and of running sessions' syncs) is sent to its target.
-    pub fn on_redirection_rule(&self, rule: &RedirectionRule) {
-        let (Some(target), Some(rule_id)) = (rule.access_point_id, rule.rule_id) else {
-            tracing::warn!(?rule, "redirection rule without a target or id ignored");
-            return;
-        };
-        let ttl = std::time::Duration::from_millis(rule.rule_t_t_l.unwrap_or(0).max(0) as u64);
-        self.redirection.apply(RedirectionRules::rule(
-            rule_id,
-            target,
-            rule.init_redirect_probability.map_or(0.0, |p| p.0),
-            rule.session_redirect_probability.map_or(0.0, |p| p.0),
-            ttl,
-            std::time::Instant::now(),
-        ));
-    }
-
-    /// A message for one endpoint. On the local hop it becomes a push to the endpoint's session
-    /// here, if there is one. On the global hop (this node owns the endpoint on the ring) it is
-    /// forwarded to the node its profile says serves it, in the background.
-    pub fn on_endpoint_message(
-        &self,
-        hop: Hop,
-        address: EndpointAddress,
-        message: EndpointMessage,
-    ) {
-        let push = match &message {
-            EndpointMessage::Unicast(_) => Push::Notifications,
-            EndpointMessage::ServerProfile => Push::ServerProfile,
-            EndpointMessage::Deregistration => {
-                // On the endpoint's ring owner and on the node serving it alike.
-                self.credentials.forget(&address.key_hash);
-                Push::Revoked
-            }
-            EndpointMessage::OwnerChanged { by_access_token } => {
-                Push::OwnerChanged(by_access_token.clone())
-            }
-        };
-        if hop == Hop::Local {
-            let delivered = self.sessions.push(&address.key_hash, push);
-            tracing::debug!(?message, delivered, "endpoint message");
-            return;
-        }
-        let this = self.clone();
-        tokio::spawn(async move {
-            let node = match this.store.profile(&address.key_hash).await {
-                Ok(Some(profile)) => profile.node_id,
-                Ok(None) => None,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot route an endpoint message");
-                    return;
-                }
-            };
-            match node {
-                Some(node) if node == this.node_id => {
-                    this.sessions.push(&address.key_hash, push);
-                }
-                Some(node) => {
-                    if let Err(error) = this.router.send(&node, Hop::Local, &address, message).await
-                    {
-                        tracing::debug!(%error, %node, "endpoint message not forwarded; the endpoint gets it on its next sync");
-                    }
-                }
-                None => {
-                    tracing::debug!("endpoint has no session; it gets the message on its next sync")
-                }
-            }
-        });
     }
 }
 
