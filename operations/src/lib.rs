@@ -131,7 +131,7 @@ impl OperationsService {
                  (lab use only)"
             );
         }
-        let processor = Arc::new(Endpoints(SyncProcessor::new(
+        let processor = Arc::new(EndpointSync(SyncProcessor::new(
             catalog.clone(),
             store.clone(),
             NodeHandles {
@@ -230,10 +230,11 @@ async fn purge_expired(store: EndpointStore) {
     }
 }
 
-/// The sync processor as an endpoint transport service.
-struct Endpoints(SyncProcessor);
+/// Endpoint syncs: the sync processor as the service the endpoint transports (Kaatcp, HTTP)
+/// serve, with sessions kept for pushes.
+struct EndpointSync(SyncProcessor);
 
-impl EndpointService for Endpoints {
+impl EndpointService for EndpointSync {
     type Session = EndpointSession;
     type Push = Push;
     type Identity = Identity;
