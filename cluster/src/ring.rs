@@ -7,7 +7,8 @@
 //! Like Kaa, points and keys are MD5 hashes; unlike Kaa's 10 points per node, each node gets
 //! [`DEFAULT_VIRTUAL_NODES`] points, which keeps every node's share of keys within a few percent
 //! of even and moves only about 1/N of the keys when a node joins or leaves (measured by
-//! `cargo bench -p kaa-cluster --bench ring`, figures in `docs/benchmarks.md`).
+//! `cargo bench -p kaa-cluster --bench ring`, figures in `docs/benchmarks.md`). Why this ring
+//! and not the `hashring` crate: `docs/decisions/019-hash-ring.md`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
