@@ -1,10 +1,7 @@
 //! An application's log appenders, user verifiers and SDK profiles. Their type-specific settings
 //! are JSON text, checked by the API; here they are stored, listed and logged.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
-use super::record::{Insert, Record, Statement};
+use super::record::{Record, stored};
 use super::{MetadataStore, Page, Paged, new_id, now_ms};
 use crate::StoreError;
 
@@ -81,122 +78,32 @@ pub struct SdkProfile {
     pub created_ms: i64,
 }
 
-impl Record for LogAppender {
-    const WHAT: &'static str = "log appender";
-    const SELECT: &'static str = "SELECT id, app_id, name, appender_type, min_log_version, max_log_version, \
-         confirm_delivery, header_fields, settings, created_ms FROM log_appenders";
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        let confirm: i64 = row.try_get(6)?;
-        Ok(LogAppender {
-            id: row.try_get(0)?,
-            app_id: row.try_get(1)?,
-            name: row.try_get(2)?,
-            appender_type: row.try_get(3)?,
-            min_log_version: row.try_get(4)?,
-            max_log_version: row.try_get(5)?,
-            confirm_delivery: confirm != 0,
-            header_fields: row.try_get(7)?,
-            settings: row.try_get(8)?,
-            created_ms: row.try_get(9)?,
-        })
-    }
+stored! {
+    LogAppender in "log_appenders",
+    not found: "log appender",
+    conflict: "log appender name",
+    columns: [
+        id, app_id, name, appender_type, min_log_version, max_log_version, confirm_delivery,
+        header_fields, settings, created_ms,
+    ],
 }
 
-impl Insert for LogAppender {
-    const INSERT: &'static str = "INSERT INTO log_appenders (id, app_id, name, appender_type, min_log_version, \
-         max_log_version, confirm_delivery, header_fields, settings, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    const CONFLICT: &'static str = "log appender name";
-    fn bind(&self, insert: Statement) -> Statement {
-        insert
-            .bind(&self.id)
-            .bind(&self.app_id)
-            .bind(&self.name)
-            .bind(&self.appender_type)
-            .bind(self.min_log_version)
-            .bind(self.max_log_version)
-            .bind(i64::from(self.confirm_delivery))
-            .bind(&self.header_fields)
-            .bind(&self.settings)
-            .bind(self.created_ms)
-    }
+stored! {
+    UserVerifier in "user_verifiers",
+    not found: "user verifier",
+    conflict: "user verifier name",
+    columns: [id, app_id, name, verifier_type, verifier_token, settings, created_ms],
 }
 
-impl Record for UserVerifier {
-    const WHAT: &'static str = "user verifier";
-    const SELECT: &'static str = "SELECT id, app_id, name, verifier_type, verifier_token, settings, created_ms \
-         FROM user_verifiers";
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        Ok(UserVerifier {
-            id: row.try_get(0)?,
-            app_id: row.try_get(1)?,
-            name: row.try_get(2)?,
-            verifier_type: row.try_get(3)?,
-            verifier_token: row.try_get(4)?,
-            settings: row.try_get(5)?,
-            created_ms: row.try_get(6)?,
-        })
-    }
-}
-
-impl Insert for UserVerifier {
-    const INSERT: &'static str = "INSERT INTO user_verifiers (id, app_id, name, verifier_type, verifier_token, settings, \
-         created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)";
-    const CONFLICT: &'static str = "user verifier name";
-    fn bind(&self, insert: Statement) -> Statement {
-        insert
-            .bind(&self.id)
-            .bind(&self.app_id)
-            .bind(&self.name)
-            .bind(&self.verifier_type)
-            .bind(&self.verifier_token)
-            .bind(&self.settings)
-            .bind(self.created_ms)
-    }
-}
-
-impl Record for SdkProfile {
-    const WHAT: &'static str = "SDK profile";
-    const SELECT: &'static str = "SELECT id, app_id, name, sdk_token, client_profile_version, server_profile_version, \
-         configuration_version, notification_version, log_version, event_map_ids, default_verifier_token, created_ms \
-         FROM sdk_profiles";
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        Ok(SdkProfile {
-            id: row.try_get(0)?,
-            app_id: row.try_get(1)?,
-            name: row.try_get(2)?,
-            sdk_token: row.try_get(3)?,
-            client_profile_version: row.try_get(4)?,
-            server_profile_version: row.try_get(5)?,
-            configuration_version: row.try_get(6)?,
-            notification_version: row.try_get(7)?,
-            log_version: row.try_get(8)?,
-            event_map_ids: row.try_get(9)?,
-            default_verifier_token: row.try_get(10)?,
-            created_ms: row.try_get(11)?,
-        })
-    }
-}
-
-impl Insert for SdkProfile {
-    const INSERT: &'static str = "INSERT INTO sdk_profiles (id, app_id, name, sdk_token, client_profile_version, \
-         server_profile_version, configuration_version, notification_version, log_version, event_map_ids, \
-         default_verifier_token, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    const CONFLICT: &'static str = "SDK profile name";
-    fn bind(&self, insert: Statement) -> Statement {
-        insert
-            .bind(&self.id)
-            .bind(&self.app_id)
-            .bind(&self.name)
-            .bind(&self.sdk_token)
-            .bind(self.client_profile_version)
-            .bind(self.server_profile_version)
-            .bind(self.configuration_version)
-            .bind(self.notification_version)
-            .bind(self.log_version)
-            .bind(&self.event_map_ids)
-            .bind(&self.default_verifier_token)
-            .bind(self.created_ms)
-    }
+stored! {
+    SdkProfile in "sdk_profiles",
+    not found: "SDK profile",
+    conflict: "SDK profile name",
+    columns: [
+        id, app_id, name, sdk_token, client_profile_version, server_profile_version,
+        configuration_version, notification_version, log_version, event_map_ids,
+        default_verifier_token, created_ms,
+    ],
 }
 
 impl MetadataStore {

@@ -2,10 +2,7 @@
 //! version, written as drafts and activated. At most one document of a kind is active per group
 //! and schema versions; activating one deprecates the one before, in one transaction, logged.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
-use super::record::{Insert, Record, Statement};
+use super::record::stored;
 use super::{MetadataStore, Page, Paged, new_id, now_ms};
 use crate::StoreError;
 
@@ -27,11 +24,11 @@ impl DocumentKind {
         }
     }
 
-    fn parse(name: &str) -> Result<Self, StoreError> {
+    pub(super) fn parse(name: &str) -> Option<Self> {
         match name {
-            "profile_filter" => Ok(DocumentKind::ProfileFilter),
-            "configuration" => Ok(DocumentKind::Configuration),
-            _ => Err(StoreError::Corrupt("unknown document kind")),
+            "profile_filter" => Some(DocumentKind::ProfileFilter),
+            "configuration" => Some(DocumentKind::Configuration),
+            _ => None,
         }
     }
 }
@@ -57,12 +54,12 @@ impl DocumentStatus {
         }
     }
 
-    fn parse(name: &str) -> Result<Self, StoreError> {
+    pub(super) fn parse(name: &str) -> Option<Self> {
         match name {
-            "draft" => Ok(DocumentStatus::Draft),
-            "active" => Ok(DocumentStatus::Active),
-            "deprecated" => Ok(DocumentStatus::Deprecated),
-            _ => Err(StoreError::Corrupt("unknown document status")),
+            "draft" => Some(DocumentStatus::Draft),
+            "active" => Some(DocumentStatus::Active),
+            "deprecated" => Some(DocumentStatus::Deprecated),
+            _ => None,
         }
     }
 }
@@ -92,44 +89,14 @@ pub struct GroupDocument {
     pub activated_ms: Option<i64>,
 }
 
-impl Record for GroupDocument {
-    const WHAT: &'static str = "group document";
-    const SELECT: &'static str = "SELECT id, app_id, group_id, kind, schema_version, server_schema_version, body, \
-         status, created_ms, activated_ms FROM group_documents";
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        let kind: String = row.try_get(3)?;
-        let status: String = row.try_get(7)?;
-        Ok(GroupDocument {
-            id: row.try_get(0)?,
-            app_id: row.try_get(1)?,
-            group_id: row.try_get(2)?,
-            kind: DocumentKind::parse(&kind)?,
-            schema_version: row.try_get(4)?,
-            server_schema_version: row.try_get(5)?,
-            body: row.try_get(6)?,
-            status: DocumentStatus::parse(&status)?,
-            created_ms: row.try_get(8)?,
-            activated_ms: row.try_get(9)?,
-        })
-    }
-}
-
-impl Insert for GroupDocument {
-    const INSERT: &'static str = "INSERT INTO group_documents (id, app_id, group_id, kind, schema_version, \
-         server_schema_version, body, status, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    const CONFLICT: &'static str = "group document";
-    fn bind(&self, insert: Statement) -> Statement {
-        insert
-            .bind(&self.id)
-            .bind(&self.app_id)
-            .bind(&self.group_id)
-            .bind(self.kind.name())
-            .bind(self.schema_version)
-            .bind(self.server_schema_version)
-            .bind(&self.body)
-            .bind(self.status.name())
-            .bind(self.created_ms)
-    }
+stored! {
+    GroupDocument in "group_documents",
+    not found: "group document",
+    conflict: "group document",
+    columns: [
+        id, app_id, group_id, kind, schema_version, server_schema_version, body, status,
+        created_ms, activated_ms,
+    ],
 }
 
 impl MetadataStore {

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::record::{Insert, Record, Statement};
+use super::record::{Column, Insert, Record, Statement, stored};
 use super::{MetadataStore, Page, Paged, new_id, now_ms};
 use crate::StoreError;
 
@@ -171,98 +171,26 @@ pub struct EventMap {
     pub created_ms: i64,
 }
 
-impl Record for EventFamily {
-    const WHAT: &'static str = "event family";
-    const SELECT: &'static str =
-        "SELECT id, tenant_id, name, namespace, class_name, created_ms FROM event_families";
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        Ok(EventFamily {
-            id: row.try_get(0)?,
-            tenant_id: row.try_get(1)?,
-            name: row.try_get(2)?,
-            namespace: row.try_get(3)?,
-            class_name: row.try_get(4)?,
-            created_ms: row.try_get(5)?,
-        })
-    }
+stored! {
+    EventFamily in "event_families",
+    not found: "event family",
+    conflict: "event family name or class name",
+    columns: [id, tenant_id, name, namespace, class_name, created_ms],
 }
 
-impl Insert for EventFamily {
-    const INSERT: &'static str = "INSERT INTO event_families (id, tenant_id, name, namespace, class_name, created_ms) \
-         VALUES (?, ?, ?, ?, ?, ?)";
-    const CONFLICT: &'static str = "event family name or class name";
-    fn bind(&self, insert: Statement) -> Statement {
-        insert
-            .bind(&self.id)
-            .bind(&self.tenant_id)
-            .bind(&self.name)
-            .bind(&self.namespace)
-            .bind(&self.class_name)
-            .bind(self.created_ms)
-    }
+stored! {
+    EventFamilyVersion in "event_family_versions",
+    not found: "event family version",
+    conflict: "event family version (a concurrent upload won; retry)",
+    columns: [id, family_id, version, body, created_ms],
+    default: [classes],
 }
 
-/// Read without its classes, which are rows of their own.
-impl Record for EventFamilyVersion {
-    const WHAT: &'static str = "event family version";
-    const SELECT: &'static str =
-        "SELECT id, family_id, version, body, created_ms FROM event_family_versions";
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        Ok(EventFamilyVersion {
-            id: row.try_get(0)?,
-            family_id: row.try_get(1)?,
-            version: row.try_get(2)?,
-            body: row.try_get(3)?,
-            classes: Vec::new(),
-            created_ms: row.try_get(4)?,
-        })
-    }
-}
-
-/// Inserts the version without its classes.
-impl Insert for EventFamilyVersion {
-    const INSERT: &'static str = "INSERT INTO event_family_versions (id, family_id, version, body, created_ms) \
-         VALUES (?, ?, ?, ?, ?)";
-    const CONFLICT: &'static str = "event family version (a concurrent upload won; retry)";
-    fn bind(&self, insert: Statement) -> Statement {
-        insert
-            .bind(&self.id)
-            .bind(&self.family_id)
-            .bind(self.version)
-            .bind(&self.body)
-            .bind(self.created_ms)
-    }
-}
-
-impl Record for EventClass {
-    const WHAT: &'static str = "event class";
-    const SELECT: &'static str =
-        "SELECT c.id, c.family_version_id, c.fqn, c.kind, c.body FROM event_classes c";
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        let kind: String = row.try_get(3)?;
-        Ok(EventClass {
-            id: row.try_get(0)?,
-            family_version_id: row.try_get(1)?,
-            fqn: row.try_get(2)?,
-            kind: EventClassKind::parse(&kind)
-                .ok_or(StoreError::Corrupt("unknown event class kind"))?,
-            body: row.try_get(4)?,
-        })
-    }
-}
-
-impl Insert for EventClass {
-    const INSERT: &'static str =
-        "INSERT INTO event_classes (id, family_version_id, fqn, kind, body) VALUES (?, ?, ?, ?, ?)";
-    const CONFLICT: &'static str = "event class FQN";
-    fn bind(&self, insert: Statement) -> Statement {
-        insert
-            .bind(&self.id)
-            .bind(&self.family_version_id)
-            .bind(&self.fqn)
-            .bind(self.kind.name())
-            .bind(&self.body)
-    }
+stored! {
+    EventClass in "event_classes",
+    not found: "event class",
+    conflict: "event class FQN",
+    columns: [id, family_version_id, fqn, kind, body],
 }
 
 /// Read with its family's name and version number, without its actions.
@@ -311,14 +239,12 @@ impl Record for MapAction {
     const SELECT: &'static str = "SELECT a.map_id, a.class_id, c.fqn, a.action FROM application_event_actions a \
          JOIN event_classes c ON c.id = a.class_id";
     fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        let action: String = row.try_get(3)?;
         Ok(MapAction {
             map_id: row.try_get(0)?,
             action: EventMapAction {
                 class_id: row.try_get(1)?,
                 fqn: row.try_get(2)?,
-                action: EventAction::parse(&action)
-                    .ok_or(StoreError::Corrupt("unknown event action"))?,
+                action: Column::read(row, 3)?,
             },
         })
     }
@@ -484,8 +410,8 @@ impl MetadataStore {
         };
         let classes: Vec<EventClass> = self
             .select(
-                "JOIN event_family_versions v ON v.id = c.family_version_id \
-                 WHERE v.family_id = ? AND v.version >= ? AND v.version <= ? ORDER BY c.fqn",
+                "JOIN event_family_versions v ON v.id = event_classes.family_version_id \
+                 WHERE v.family_id = ? AND v.version >= ? AND v.version <= ? ORDER BY event_classes.fqn",
             )
             .bind(family_id)
             .bind(oldest.version)
@@ -517,7 +443,7 @@ impl MetadataStore {
             .one()
             .await?;
         version.classes = self
-            .select("WHERE c.family_version_id = ? ORDER BY c.fqn")
+            .select("WHERE family_version_id = ? ORDER BY fqn")
             .bind(&version.id)
             .all()
             .await?;

@@ -15,12 +15,11 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kaa_model::Role;
-use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::StoreError;
 use crate::sql::SqlDatabase;
-use record::{Insert, Record, Statement};
+use record::{Insert, Record, stored};
 
 mod components;
 mod documents;
@@ -313,12 +312,12 @@ impl MetadataStore {
 
     /// A user by id.
     pub async fn user(&self, id: &str) -> Result<User, StoreError> {
-        self.select("WHERE u.id = ?").bind(id).one().await
+        self.select("WHERE id = ?").bind(id).one().await
     }
 
     /// A user by login name.
     pub async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
-        self.select("WHERE u.username = ?")
+        self.select("WHERE username = ?")
             .bind(username)
             .optional()
             .await
@@ -332,9 +331,9 @@ impl MetadataStore {
     ) -> Result<Paged<User>, StoreError> {
         match tenant_id {
             Some(tenant) => self
-                .select("WHERE u.tenant_id = ? ORDER BY u.username")
+                .select("WHERE tenant_id = ? ORDER BY username")
                 .bind(tenant),
-            None => self.select("WHERE u.tenant_id IS NULL ORDER BY u.username"),
+            None => self.select("WHERE tenant_id IS NULL ORDER BY username"),
         }
         .page(page)
         .await
@@ -406,7 +405,8 @@ impl MetadataStore {
     /// The user of an unexpired session.
     pub async fn session_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
         self.select(
-            "JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = ? AND s.expires_ms > ?",
+            "JOIN sessions ON sessions.user_id = users.id \
+             WHERE sessions.token_hash = ? AND sessions.expires_ms > ?",
         )
         .bind(token_hash)
         .bind(now_ms())
@@ -526,17 +526,18 @@ impl MetadataStore {
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
-        self.statement(
-            "INSERT INTO change_log (app_id, seq, entity, entity_id, op, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(app_id)
-        .bind(seq)
-        .bind(entity)
-        .bind(entity_id)
-        .bind(op)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
+        let change = Change {
+            app_id: app_id.to_owned(),
+            seq,
+            entity: entity.to_owned(),
+            entity_id: entity_id.to_owned(),
+            op: op.to_owned(),
+            created_ms: now_ms(),
+        };
+        change
+            .bind(self.statement(Change::INSERT))
+            .execute(&mut *tx)
+            .await?;
         Ok(seq)
     }
 
@@ -679,140 +680,46 @@ impl MetadataStore {
     }
 }
 
-impl Record for Tenant {
-    const WHAT: &'static str = "tenant";
-    const SELECT: &'static str = "SELECT id, name, created_ms FROM tenants";
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        Ok(Tenant {
-            id: row.try_get(0)?,
-            name: row.try_get(1)?,
-            created_ms: row.try_get(2)?,
-        })
-    }
+stored! {
+    Tenant in "tenants",
+    not found: "tenant",
+    conflict: "tenant name",
+    columns: [id, name, created_ms],
 }
 
-impl Insert for Tenant {
-    const INSERT: &'static str = "INSERT INTO tenants (id, name, created_ms) VALUES (?, ?, ?)";
-    const CONFLICT: &'static str = "tenant name";
-    fn bind(&self, insert: Statement) -> Statement {
-        insert.bind(&self.id).bind(&self.name).bind(self.created_ms)
-    }
+stored! {
+    User in "users",
+    not found: "user",
+    conflict: "username",
+    columns: [id, tenant_id, username, role, password_hash, created_ms],
 }
 
-impl Record for User {
-    const WHAT: &'static str = "user";
-    const SELECT: &'static str =
-        "SELECT u.id, u.tenant_id, u.username, u.role, u.password_hash, u.created_ms FROM users u";
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        let role: String = row.try_get(3)?;
-        Ok(User {
-            id: row.try_get(0)?,
-            tenant_id: row.try_get(1)?,
-            username: row.try_get(2)?,
-            role: role
-                .parse()
-                .map_err(|_| StoreError::Corrupt("unknown role in users"))?,
-            password_hash: row.try_get(4)?,
-            created_ms: row.try_get(5)?,
-        })
-    }
+stored! {
+    Application in "applications",
+    not found: "application",
+    conflict: "application name",
+    columns: [id, tenant_id, name, app_token, credentials_service, seq, created_ms],
 }
 
-impl Insert for User {
-    const INSERT: &'static str = "INSERT INTO users (id, tenant_id, username, role, password_hash, created_ms) \
-         VALUES (?, ?, ?, ?, ?, ?)";
-    const CONFLICT: &'static str = "username";
-    fn bind(&self, insert: Statement) -> Statement {
-        insert
-            .bind(&self.id)
-            .bind(&self.tenant_id)
-            .bind(&self.username)
-            .bind(self.role.name())
-            .bind(&self.password_hash)
-            .bind(self.created_ms)
-    }
+stored! {
+    Change in "change_log",
+    not found: "change",
+    conflict: "change sequence number",
+    columns: [app_id, seq, entity, entity_id, op, created_ms],
 }
 
-impl Record for Application {
-    const WHAT: &'static str = "application";
-    const SELECT: &'static str = "SELECT id, tenant_id, name, app_token, credentials_service, seq, created_ms \
-         FROM applications";
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        Ok(Application {
-            id: row.try_get(0)?,
-            tenant_id: row.try_get(1)?,
-            name: row.try_get(2)?,
-            app_token: row.try_get(3)?,
-            credentials_service: row.try_get(4)?,
-            seq: row.try_get(5)?,
-            created_ms: row.try_get(6)?,
-        })
-    }
+stored! {
+    SchemaVersion in "app_schemas",
+    not found: "schema",
+    conflict: "schema version (a concurrent upload won; retry)",
+    columns: [id, app_id, kind, version, name, body, created_ms],
 }
 
-impl Insert for Application {
-    const INSERT: &'static str = "INSERT INTO applications (id, tenant_id, name, app_token, credentials_service, seq, created_ms) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)";
-    const CONFLICT: &'static str = "application name";
-    fn bind(&self, insert: Statement) -> Statement {
-        insert
-            .bind(&self.id)
-            .bind(&self.tenant_id)
-            .bind(&self.name)
-            .bind(&self.app_token)
-            .bind(&self.credentials_service)
-            .bind(self.seq)
-            .bind(self.created_ms)
-    }
-}
-
-impl Record for Change {
-    const WHAT: &'static str = "change";
-    const SELECT: &'static str =
-        "SELECT app_id, seq, entity, entity_id, op, created_ms FROM change_log";
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        Ok(Change {
-            app_id: row.try_get(0)?,
-            seq: row.try_get(1)?,
-            entity: row.try_get(2)?,
-            entity_id: row.try_get(3)?,
-            op: row.try_get(4)?,
-            created_ms: row.try_get(5)?,
-        })
-    }
-}
-
-impl Record for SchemaVersion {
-    const WHAT: &'static str = "schema";
-    const SELECT: &'static str =
-        "SELECT id, app_id, kind, version, name, body, created_ms FROM app_schemas";
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        Ok(SchemaVersion {
-            id: row.try_get(0)?,
-            app_id: row.try_get(1)?,
-            kind: row.try_get(2)?,
-            version: row.try_get(3)?,
-            name: row.try_get(4)?,
-            body: row.try_get(5)?,
-            created_ms: row.try_get(6)?,
-        })
-    }
-}
-
-impl Insert for SchemaVersion {
-    const INSERT: &'static str = "INSERT INTO app_schemas (id, app_id, kind, version, name, body, created_ms) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)";
-    const CONFLICT: &'static str = "schema version (a concurrent upload won; retry)";
-    fn bind(&self, insert: Statement) -> Statement {
-        insert
-            .bind(&self.id)
-            .bind(&self.app_id)
-            .bind(&self.kind)
-            .bind(self.version)
-            .bind(&self.name)
-            .bind(&self.body)
-            .bind(self.created_ms)
-    }
+stored! {
+    EndpointGroup in "endpoint_groups",
+    not found: "endpoint group",
+    conflict: "group name or weight",
+    columns: [id, app_id, name, weight, description, created_ms],
 }
 
 impl EndpointGroup {
@@ -826,36 +733,5 @@ impl EndpointGroup {
             description: description.to_owned(),
             created_ms: now_ms(),
         }
-    }
-}
-
-impl Record for EndpointGroup {
-    const WHAT: &'static str = "endpoint group";
-    const SELECT: &'static str =
-        "SELECT id, app_id, name, weight, description, created_ms FROM endpoint_groups";
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        Ok(EndpointGroup {
-            id: row.try_get(0)?,
-            app_id: row.try_get(1)?,
-            name: row.try_get(2)?,
-            weight: row.try_get(3)?,
-            description: row.try_get(4)?,
-            created_ms: row.try_get(5)?,
-        })
-    }
-}
-
-impl Insert for EndpointGroup {
-    const INSERT: &'static str = "INSERT INTO endpoint_groups (id, app_id, name, weight, description, created_ms) \
-         VALUES (?, ?, ?, ?, ?, ?)";
-    const CONFLICT: &'static str = "group name or weight";
-    fn bind(&self, insert: Statement) -> Statement {
-        insert
-            .bind(&self.id)
-            .bind(&self.app_id)
-            .bind(&self.name)
-            .bind(self.weight)
-            .bind(&self.description)
-            .bind(self.created_ms)
     }
 }

@@ -1,18 +1,24 @@
 //! How the metadata store's values meet their rows, written once per type and used by every
 //! query: a [`Record`] names its SELECT and reads one row back, an [`Insert`] names its INSERT and
 //! binds its fields, and [`Select`] runs a SELECT of a record with a filter (one, optional, all or
-//! one page). The `MetadataStore` helpers at the end write a record or delete a row together
-//! with the change-log entry Operations nodes follow.
+//! one page). A type stored as one row of one table declares both with [`stored!`], listing its
+//! columns once; each field's type says how it is stored ([`Column`]). Types read from joined
+//! rows write their [`Record`] by hand. The `MetadataStore` helpers at the end write a record or
+//! delete a row together with the change-log entry Operations nodes follow.
 
 use std::marker::PhantomData;
 
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::error::BoxDynError;
 use sqlx::query::Query;
-use sqlx::{Any, Arguments, Encode, Executor, Type};
+use sqlx::{Any, Arguments, Encode, Executor, Row, Type};
 
-use super::{MetadataStore, Page, Paged, conflict, paged};
+use super::{
+    DocumentKind, DocumentStatus, EventAction, EventClassKind, MetadataStore, Page, Paged,
+    TopicKind, conflict, paged,
+};
 use crate::StoreError;
+use kaa_model::Role;
 
 /// A statement with its parameters bound.
 pub(super) type Statement = Query<'static, Any, AnyArguments>;
@@ -37,6 +43,120 @@ pub(super) trait Insert {
     /// Binds the fields in the order of [`Insert::INSERT`]'s columns.
     fn bind(&self, insert: Statement) -> Statement;
 }
+
+/// How a field is stored in one column.
+pub(super) trait Column: Sized {
+    /// Reads the column at `index`.
+    fn read(row: &AnyRow, index: usize) -> Result<Self, StoreError>;
+    /// Binds the field as the statement's next parameter.
+    fn bind(&self, statement: Statement) -> Statement;
+}
+
+/// Columns the driver reads and writes as they are.
+macro_rules! plain_column {
+    ($($type:ty),*) => {$(
+        impl Column for $type {
+            fn read(row: &AnyRow, index: usize) -> Result<Self, StoreError> {
+                Ok(row.try_get(index)?)
+            }
+            fn bind(&self, statement: Statement) -> Statement {
+                statement.bind(self)
+            }
+        }
+    )*};
+}
+
+plain_column!(String, Option<String>, i64, Option<i64>);
+
+/// Stored as 0 or 1: not every dialect has a boolean type.
+impl Column for bool {
+    fn read(row: &AnyRow, index: usize) -> Result<Self, StoreError> {
+        Ok(row.try_get::<i64, _>(index)? != 0)
+    }
+    fn bind(&self, statement: Statement) -> Statement {
+        statement.bind(i64::from(*self))
+    }
+}
+
+/// Enumerations stored by name: `$parse` reads a name back (`None`: the row is corrupt, as
+/// `$corrupt` says).
+macro_rules! named_column {
+    ($($type:ty: $parse:expr, $corrupt:literal;)*) => {$(
+        impl Column for $type {
+            fn read(row: &AnyRow, index: usize) -> Result<Self, StoreError> {
+                let name: String = row.try_get(index)?;
+                $parse(name.as_str()).ok_or(StoreError::Corrupt($corrupt))
+            }
+            fn bind(&self, statement: Statement) -> Statement {
+                statement.bind(self.name())
+            }
+        }
+    )*};
+}
+
+named_column! {
+    Role: |name: &str| name.parse().ok(), "unknown role in users";
+    TopicKind: TopicKind::parse, "unknown topic kind";
+    EventClassKind: EventClassKind::parse, "unknown event class kind";
+    EventAction: EventAction::parse, "unknown event action";
+    DocumentKind: DocumentKind::parse, "unknown document kind";
+    DocumentStatus: DocumentStatus::parse, "unknown document status";
+}
+
+/// Declares a struct stored as one row of `table`: its [`Record`] and [`Insert`], with one column
+/// per listed field, named as the field, in the listed order; `default` fields are not stored
+/// (they are filled from other rows). Columns are qualified with the table's name in the SELECT,
+/// so filters may join other tables.
+macro_rules! stored {
+    (
+        $type:ident in $table:literal,
+        not found: $what:literal,
+        conflict: $conflict:literal,
+        columns: [$first:ident $(, $field:ident)* $(,)?]
+        $(, default: [$($default:ident),* $(,)?])? $(,)?
+    ) => {
+        impl $crate::metadata::record::Record for $type {
+            const WHAT: &'static str = $what;
+            const SELECT: &'static str = concat!(
+                "SELECT ", $table, ".", stringify!($first),
+                $(", ", $table, ".", stringify!($field),)*
+                " FROM ", $table
+            );
+            fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, $crate::StoreError> {
+                use $crate::metadata::record::Column;
+                let mut index = 0..;
+                let mut next = || index.next().unwrap_or_default();
+                Ok($type {
+                    $first: Column::read(row, next())?,
+                    $($field: Column::read(row, next())?,)*
+                    $($($default: Default::default(),)*)?
+                })
+            }
+        }
+
+        impl $crate::metadata::record::Insert for $type {
+            const INSERT: &'static str = concat!(
+                "INSERT INTO ", $table, " (", stringify!($first), $(", ", stringify!($field),)*
+                ") VALUES (?", $($crate::metadata::record::stored!(@placeholder $field),)* ")"
+            );
+            const CONFLICT: &'static str = $conflict;
+            fn bind(
+                &self,
+                insert: $crate::metadata::record::Statement,
+            ) -> $crate::metadata::record::Statement {
+                use $crate::metadata::record::Column;
+                let insert = self.$first.bind(insert);
+                $(let insert = self.$field.bind(insert);)*
+                insert
+            }
+        }
+    };
+    (@placeholder $field:ident) => {
+        ", ?"
+    };
+}
+
+pub(super) use stored;
 
 /// A SELECT of `T` with a filter and the parameters bound so far; run by one of its ends.
 pub(super) struct Select<'s, T> {

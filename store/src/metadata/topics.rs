@@ -2,9 +2,8 @@
 //! group receive its topics: mandatory ones always, optional ones after subscribing.
 
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
-use super::record::{Insert, Record, Statement};
+use super::record::{Insert, Record, Statement, stored};
 use super::{MetadataStore, Page, Paged, new_id, now_ms};
 use crate::StoreError;
 
@@ -51,34 +50,11 @@ pub struct Topic {
     pub created_ms: i64,
 }
 
-impl Record for Topic {
-    const WHAT: &'static str = "topic";
-    const SELECT: &'static str =
-        "SELECT t.id, t.app_id, t.name, t.kind, t.created_ms FROM topics t";
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        let kind: String = row.try_get(3)?;
-        Ok(Topic {
-            id: row.try_get(0)?,
-            app_id: row.try_get(1)?,
-            name: row.try_get(2)?,
-            kind: TopicKind::parse(&kind).ok_or(StoreError::Corrupt("unknown topic kind"))?,
-            created_ms: row.try_get(4)?,
-        })
-    }
-}
-
-impl Insert for Topic {
-    const INSERT: &'static str =
-        "INSERT INTO topics (id, app_id, name, kind, created_ms) VALUES (?, ?, ?, ?, ?)";
-    const CONFLICT: &'static str = "topic name";
-    fn bind(&self, insert: Statement) -> Statement {
-        insert
-            .bind(&self.id)
-            .bind(&self.app_id)
-            .bind(&self.name)
-            .bind(self.kind.name())
-            .bind(self.created_ms)
-    }
+stored! {
+    Topic in "topics",
+    not found: "topic",
+    conflict: "topic name",
+    columns: [id, app_id, name, kind, created_ms],
 }
 
 /// A topic attached to a group.
@@ -137,12 +113,12 @@ impl MetadataStore {
 
     /// One topic.
     pub async fn topic(&self, id: &str) -> Result<Topic, StoreError> {
-        self.select("WHERE t.id = ?").bind(id).one().await
+        self.select("WHERE id = ?").bind(id).one().await
     }
 
     /// An application's topics, by name.
     pub async fn topics(&self, app_id: &str, page: Page) -> Result<Paged<Topic>, StoreError> {
-        self.select("WHERE t.app_id = ? ORDER BY t.name")
+        self.select("WHERE app_id = ? ORDER BY name")
             .bind(app_id)
             .page(page)
             .await
@@ -150,10 +126,13 @@ impl MetadataStore {
 
     /// The topics attached to a group, by name.
     pub async fn group_topics(&self, group_id: &str) -> Result<Vec<Topic>, StoreError> {
-        self.select("JOIN group_topics g ON g.topic_id = t.id WHERE g.group_id = ? ORDER BY t.name")
-            .bind(group_id)
-            .all()
-            .await
+        self.select(
+            "JOIN group_topics ON group_topics.topic_id = topics.id \
+             WHERE group_topics.group_id = ? ORDER BY topics.name",
+        )
+        .bind(group_id)
+        .all()
+        .await
     }
 
     /// Attaches a topic to a group of the same application; logged. Returns the sequence number.
