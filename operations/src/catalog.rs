@@ -154,6 +154,34 @@ impl AppContext {
     }
 }
 
+#[cfg(test)]
+impl AppContext {
+    /// A context built in memory, for unit tests of the rules that read one: schemas by kind and
+    /// version (Avro JSON), event maps by id.
+    pub(crate) fn in_memory(
+        app: Application,
+        groups: Vec<GroupContext>,
+        verifiers: HashMap<String, UserVerifier>,
+        schemas: &[(&str, i64, &str)],
+        event_maps: HashMap<String, Vec<(String, EventAction)>>,
+    ) -> Self {
+        let schemas = schemas
+            .iter()
+            .map(|(kind, version, text)| {
+                let schema = AvroSchema::parse(text).expect("a test schema parses");
+                (((*kind).to_owned(), *version), Arc::new(schema))
+            })
+            .collect();
+        Self {
+            app,
+            groups,
+            verifiers,
+            schemas,
+            event_maps,
+        }
+    }
+}
+
 /// The catalog of application contexts of one Operations node.
 pub struct Catalog {
     metadata: MetadataStore,

@@ -17,37 +17,37 @@
 //!
 //! The same steps run for a [`Push`]: a change the endpoint did not ask about is turned into the
 //! response it would have received had it asked, and sent unsolicited.
+//!
+//! The rules live in [`core`], without I/O. This module is the shell: it loads what each step
+//! needs, calls the step, applies the writes it returns (profile, credentials, configuration
+//! blob, unicast deletes; with retries when a concurrent write won) and routes the messages
+//! (event routes, events, log batches); [`owners`] does the same for the owner and event
+//! sections. The credentials cache and the refusal counts stay here too.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod core;
+mod owners;
+
 use std::sync::Arc;
 
 use kaa_cluster::routing::EndpointRouter;
-use kaa_idl::endpoint::crypto::sha1;
 use kaa_idl::endpoint::sync::{
-    ConfigurationSyncResponse, EventSyncResponse, LogSyncResponse, Notification,
-    NotificationSyncRequest, NotificationSyncResponse, NotificationType, ProfileSyncRequest,
-    ProfileSyncResponse, RedirectSyncResponse, SubscriptionCommandType, SubscriptionType,
-    SyncRequest, SyncResponse, SyncResponseResultType, SyncResponseStatus, Topic,
+    EventSyncResponse, NotificationSyncRequest, NotificationSyncResponse, ProfileSyncResponse,
+    SyncRequest, SyncResponse, SyncResponseResultType, SyncResponseStatus,
 };
 use kaa_store::StoreError;
-use kaa_store::endpoint::{
-    CredentialStatus, Credentials, EndpointProfile, EndpointStore, GroupState, NotificationKind,
-};
-use kaa_store::metadata::{SdkProfile, TopicKind, now_ms};
+use kaa_store::endpoint::{EndpointProfile, EndpointStore};
+use kaa_store::metadata::{SdkProfile, now_ms};
 use kaa_transport::{AuthFailure, Identified, SyncFailure};
-use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::catalog::{AppContext, Catalog, CatalogError, TopicInfo, topic_wire_id};
-use crate::configuration::{self, Layer};
+use self::core::{CredentialsVerdict, GroupOffer, ProfileStep, ServedEndpoint};
+use crate::catalog::{AppContext, Catalog, CatalogError};
 use crate::credentials::{AuthFailures, CredentialCache};
 use crate::events::EventRouting;
 use crate::logs::LogCollector;
-use crate::membership::{self, Profiles};
 use crate::outbound::Outbound;
 use crate::redirection::{self, Moment, RedirectionRules};
 use crate::sessions::{Channel, LINGER, Push, Sessions};
-use crate::topics::{self, Command};
 
 /// What a session remembers between requests: who the endpoint is and what it was last sent.
 #[derive(Debug)]
@@ -66,45 +66,24 @@ pub struct EndpointSession {
 #[derive(Debug)]
 pub struct Identity(Option<EndpointProfile>);
 
-/// The endpoint a session serves, once its first request named it.
-#[derive(Debug, Clone)]
-pub(crate) struct ServedEndpoint {
-    pub(crate) key_hash: Vec<u8>,
-    /// The endpoint's presence id on this node, shared by all its channels; its event route is
-    /// registered under it.
-    pub(crate) session_id: u64,
-    sdk_token: String,
-    last_request_id: i32,
-    /// Configuration hash the endpoint holds (what it sent or what it was last sent).
-    configuration_hash: Vec<u8>,
-    /// Topic-list hash the endpoint holds.
-    topic_list_hash: i32,
-    /// Last sequence number the endpoint has per topic wire id.
-    topic_states: BTreeMap<i64, i32>,
-    /// The owner the session last saw on the profile.
-    pub(crate) owner_id: Option<String>,
-    /// Whether the session registered its endpoint with the owner's route table.
-    pub(crate) registered: bool,
-    /// Highest event sequence number the endpoint sent in this session.
-    pub(crate) event_seq: i32,
-}
-
 /// Turns requests into responses for the endpoints of this Operations node.
 pub struct SyncProcessor {
     catalog: Arc<Catalog>,
-    pub(crate) store: EndpointStore,
-    pub(crate) sessions: Arc<Sessions>,
+    store: EndpointStore,
+    sessions: Arc<Sessions>,
     redirection: Arc<RedirectionRules>,
     logs: Arc<LogCollector>,
-    pub(crate) events: Arc<EventRouting>,
-    pub(crate) router: EndpointRouter,
-    pub(crate) outbound: Arc<Outbound>,
+    events: Arc<EventRouting>,
+    router: EndpointRouter,
+    outbound: Arc<Outbound>,
     node_id: String,
     credentials: Arc<CredentialCache>,
     auth_failures: AuthFailures,
 }
 
-/// What a processor works with besides the store and catalog.
+/// The parts of the node a processor reads and drives besides the store and catalog: the
+/// session registry, redirection rules, log collection, event routing, the endpoint-message
+/// router, outbound calls, the credentials cache and the refusal counts.
 pub struct NodeHandles {
     /// The sessions of this node.
     pub sessions: Arc<Sessions>,
@@ -133,7 +112,7 @@ impl From<CatalogError> for SyncFailure {
     }
 }
 
-pub(crate) fn internal(error: StoreError) -> SyncFailure {
+fn internal(error: StoreError) -> SyncFailure {
     SyncFailure::Internal(format!("endpoint store: {error}"))
 }
 
@@ -184,18 +163,18 @@ impl SyncProcessor {
     /// queued events and event route stay for [`LINGER`] (an HTTP endpoint polls again), then
     /// go unless a channel came back.
     pub fn close(&self, session: EndpointSession) {
-        let Some(known) = session.endpoint else {
+        let Some(served) = session.endpoint else {
             return;
         };
-        let Some(presence) = self.sessions.unregister(&known.key_hash, session.id) else {
+        let Some(presence) = self.sessions.unregister(&served.key_hash, session.id) else {
             return;
         };
         let sessions = self.sessions.clone();
         let events = self.events.clone();
         tokio::spawn(async move {
             tokio::time::sleep(LINGER).await;
-            if sessions.expire(&known.key_hash, presence) {
-                events.unregister(&known.key_hash, presence).await;
+            if sessions.expire(&served.key_hash, presence) {
+                events.unregister(&served.key_hash, presence).await;
             }
         });
     }
@@ -226,30 +205,18 @@ impl SyncProcessor {
             .as_ref()
             .ok_or_else(|| SyncFailure::BadRequest("request has no meta data".into()))?;
         let (sdk, app) = self.catalog.by_sdk_token(&meta.sdk_token).await?;
-        let key_hash = endpoint_key_hash(&request)?;
-        if let Some(known) = &session.endpoint
-            && known.key_hash != key_hash
-        {
-            return Err(SyncFailure::BadRequest(
-                "a session serves one endpoint; this request names another".into(),
-            ));
-        }
-        let first_of_session = session.endpoint.is_none();
-        let moment = if first_of_session {
+        let key_hash = core::endpoint_key_hash(&request)?;
+        core::same_endpoint(session.endpoint.as_ref(), &key_hash)?;
+        let moment = if session.endpoint.is_none() {
             Moment::SessionStart
         } else {
             Moment::InSession
         };
         let now = std::time::Instant::now();
         if let Some(access_point_id) = self.redirection.pick(moment, redirection::draw(), now) {
-            // Before anything is stored: the endpoint registers on the node it is sent to.
             tracing::debug!(?moment, access_point_id, "endpoint redirected");
-            let mut response =
-                SyncResponse::new(request.request_id, SyncResponseResultType::Redirect);
-            response.redirect_sync_response = Some(RedirectSyncResponse { access_point_id });
-            return Ok(response);
+            return Ok(core::redirect(request.request_id, access_point_id));
         }
-        let mut response = SyncResponse::new(request.request_id, SyncResponseResultType::Success);
 
         // The profile as stored: read by the session start if this is its first sync.
         let stored = match session.identity.take() {
@@ -262,106 +229,74 @@ impl SyncProcessor {
             }
             _ => self.store.profile(&key_hash).await.map_err(internal)?,
         };
-        // What is stored, to write back only what this sync changes.
-        let mut stored_before = None;
-        let mut profile = match (&request.profile_sync_request, stored) {
-            (Some(update), stored) => {
-                let profile = self.update_profile(&app, &sdk, &key_hash, update, stored)?;
-                response.profile_sync_response = Some(ProfileSyncResponse {
-                    response_status: SyncResponseStatus::Delta,
-                });
-                profile
-            }
-            (None, Some(profile)) => profile,
-            (None, None) => {
-                response.status = SyncResponseResultType::ProfileResync;
-                return Ok(response);
-            }
-        };
-        if profile.application_id != app.app.id {
-            return Err(SyncFailure::BadRequest(
-                "endpoint is registered to another application".into(),
-            ));
-        }
+        let (mut profile, was_stored, in_step) =
+            match core::profile_step(&app, &sdk, &key_hash, &request, stored)? {
+                ProfileStep::Resync => return Ok(core::profile_resync(request.request_id)),
+                ProfileStep::Sent(profile) => (profile, false, true),
+                ProfileStep::Stored { profile, in_step } => (profile, true, in_step),
+            };
         // Every sync, so a revocation holds on a live session.
         self.check_credentials(&app, &key_hash, &profile.public_key)
             .await?;
-        if request.profile_sync_request.is_none() {
-            if meta.profile_hash.as_deref() != Some(profile.profile_hash.as_slice()) {
-                response.status = SyncResponseResultType::ProfileResync;
-                return Ok(response);
-            }
-            stored_before = Some(profile.clone());
+        if !in_step {
+            return Ok(core::profile_resync(request.request_id));
         }
+        let mut response = SyncResponse::new(request.request_id, SyncResponseResultType::Success);
+        if !was_stored {
+            response.profile_sync_response = Some(ProfileSyncResponse {
+                response_status: SyncResponseStatus::Delta,
+            });
+        }
+        // What is stored, to write back only what this sync changes.
+        let stored_before = was_stored.then(|| profile.clone());
 
-        let presence = match &session.endpoint {
-            Some(known) => known.session_id,
-            None => self.sessions.register(
+        if session.endpoint.is_none() {
+            let presence = self.sessions.register(
                 &key_hash,
                 &app.app.id,
                 session.id,
                 session.channel,
                 session.pushes.clone(),
-            ),
-        };
-        let known = session.endpoint.get_or_insert_with(|| ServedEndpoint {
-            key_hash: key_hash.clone(),
-            session_id: presence,
-            sdk_token: sdk.sdk_token.clone(),
-            last_request_id: request.request_id,
-            configuration_hash: Vec::new(),
-            topic_list_hash: topics::NULL_LIST_HASH,
-            topic_states: BTreeMap::new(),
-            owner_id: None,
-            registered: false,
-            event_seq: 0,
-        });
-        known.last_request_id = request.request_id;
-        if let Some(configuration) = &request.configuration_sync_request {
-            known.configuration_hash = configuration.configuration_hash.clone();
+            );
+            session.endpoint = Some(ServedEndpoint::new(
+                key_hash.clone(),
+                presence,
+                sdk.sdk_token.clone(),
+            ));
         }
-        if let Some(notifications) = &request.notification_sync_request {
-            known.topic_list_hash = notifications.topic_list_hash;
-            for state in notifications.topic_states.iter().flatten() {
-                known.topic_states.insert(state.topic_id, state.seq_number);
-            }
-        }
+        let served = session.endpoint.as_mut().expect("set above");
+        served.note_request(&request);
         if let Some(user) = &request.user_sync_request {
             response.user_sync_response =
                 Some(self.user_sync(&app, &sdk, &mut profile, user).await?);
         }
-        self.follow_owner(&app, &sdk, known, &profile).await;
-        let user_layer = self.user_configuration(&app, &sdk, &profile).await?;
-        let state = self.refresh(&app, &sdk, &mut profile, user_layer.as_ref())?;
+        self.follow_owner(&app, &sdk, served, &profile).await;
+        let offer = self.group_offer(&app, &sdk, &mut profile).await?;
         if request.configuration_sync_request.is_some() {
-            response.configuration_sync_response = Some(self.configuration_answer(known, &state));
+            response.configuration_sync_response = Some(core::configuration_answer(served, &offer));
         }
         if let Some(notifications) = &request.notification_sync_request {
             let answer = self
-                .notification_answer(known, &mut profile, &state, Some(notifications))
+                .notifications(served, &mut profile, &offer, Some(notifications))
                 .await?;
             response.notification_sync_response = Some(answer);
         }
         if let Some(events) = &request.event_sync_request {
-            response.event_sync_response = Some(self.event_sync(&app, &sdk, known, events).await?);
+            response.event_sync_response = Some(self.event_sync(&app, &sdk, served, events).await?);
         }
-        if let Some(waiting) = self.waiting_events(known) {
+        if let Some(waiting) = self.waiting_events(served) {
             response
                 .event_sync_response
                 .get_or_insert_with(EventSyncResponse::default)
                 .events = Some(waiting);
         }
-        if let Some(logs) = &request.log_sync_request
-            && logs.log_entries.as_ref().is_some_and(|e| !e.is_empty())
-        {
-            let status = self.logs.collect(&app, &sdk, &key_hash, logs).await;
-            response.log_sync_response = Some(LogSyncResponse {
-                delivery_statuses: Some(vec![status]),
-            });
+        if let Some(batch) = core::log_batch(&request) {
+            let status = self.logs.collect(&app, &sdk, &key_hash, batch).await;
+            response.log_sync_response = Some(core::log_answer(status));
         }
         profile.last_seen_ms = now_ms();
         profile.node_id = Some(self.node_id.clone());
-        self.save(profile, stored_before.as_ref(), &state).await?;
+        self.save(profile, stored_before.as_ref(), &offer).await?;
         Ok(response)
     }
 
@@ -372,17 +307,17 @@ impl SyncProcessor {
         session: &mut EndpointSession,
         push: Push,
     ) -> Result<Option<SyncResponse>, SyncFailure> {
-        let Some(known) = session.endpoint.as_mut() else {
+        let Some(served) = session.endpoint.as_mut() else {
             return Ok(None);
         };
         if push == Push::Revoked {
-            self.credentials.forget(&known.key_hash);
+            self.credentials.forget(&served.key_hash);
             return Err(SyncFailure::Revoked);
         }
         let mut response =
-            SyncResponse::new(known.last_request_id, SyncResponseResultType::Success);
+            SyncResponse::new(served.last_request_id, SyncResponseResultType::Success);
         if push == Push::Events {
-            let Some(events) = self.waiting_events(known) else {
+            let Some(events) = self.waiting_events(served) else {
                 return Ok(None);
             };
             response.event_sync_response = Some(EventSyncResponse {
@@ -391,47 +326,40 @@ impl SyncProcessor {
             });
             return Ok(Some(response));
         }
-        let (sdk, app) = self.catalog.by_sdk_token(&known.sdk_token).await?;
+        let (sdk, app) = self.catalog.by_sdk_token(&served.sdk_token).await?;
         let Some(mut profile) = self
             .store
-            .profile(&known.key_hash)
+            .profile(&served.key_hash)
             .await
             .map_err(internal)?
         else {
             return Err(SyncFailure::Revoked);
         };
-        self.check_credentials(&app, &known.key_hash, &profile.public_key)
+        self.check_credentials(&app, &served.key_hash, &profile.public_key)
             .await?;
         let stored_before = profile.clone();
         if let Push::OwnerChanged(by) = &push {
-            response.user_sync_response = Self::owner_change_notice(known, &profile, by.clone());
-            self.follow_owner(&app, &sdk, known, &profile).await;
+            response.user_sync_response = core::owner_change_notice(served, &profile, by.clone());
+            self.follow_owner(&app, &sdk, served, &profile).await;
         }
-        let user_layer = self.user_configuration(&app, &sdk, &profile).await?;
-        let state = self.refresh(&app, &sdk, &mut profile, user_layer.as_ref())?;
-        let configuration = self.configuration_answer(known, &state);
-        if configuration.response_status != SyncResponseStatus::NoDelta {
-            response.configuration_sync_response = Some(configuration);
-        }
+        let offer = self.group_offer(&app, &sdk, &mut profile).await?;
+        let configuration = core::configuration_answer(served, &offer);
+        response.configuration_sync_response =
+            core::when_changed(configuration.response_status, configuration);
         let notifications = self
-            .notification_answer(known, &mut profile, &state, None)
+            .notifications(served, &mut profile, &offer, None)
             .await?;
-        if notifications.response_status != SyncResponseStatus::NoDelta {
-            response.notification_sync_response = Some(notifications);
-        }
-        self.save(profile, Some(&stored_before), &state).await?;
+        response.notification_sync_response =
+            core::when_changed(notifications.response_status, notifications);
+        self.save(profile, Some(&stored_before), &offer).await?;
         // Events that arrived while this push's wake-up could not be queued go along.
-        if let Some(waiting) = self.waiting_events(known) {
+        if let Some(waiting) = self.waiting_events(served) {
             response.event_sync_response = Some(EventSyncResponse {
                 events: Some(waiting),
                 ..EventSyncResponse::default()
             });
         }
-        let changed = response.configuration_sync_response.is_some()
-            || response.notification_sync_response.is_some()
-            || response.user_sync_response.is_some()
-            || response.event_sync_response.is_some();
-        Ok(changed.then_some(response))
+        Ok(core::push_answer(response))
     }
 
     /// Whether the endpoint's credentials are in use (provisioning them first when the
@@ -455,32 +383,17 @@ impl SyncProcessor {
             .credentials(&app.app.id, key_hash)
             .await
             .map_err(internal)?;
-        let checked = match (stored, app.app.credentials_service.as_str()) {
-            (Some(c), _) if c.status == CredentialStatus::Revoked => Err(SyncFailure::Revoked),
-            (Some(c), _) if c.status == CredentialStatus::InUse => Ok(()),
-            (Some(c), _) => {
-                let in_use = Credentials {
-                    status: CredentialStatus::InUse,
-                    ..c
-                };
-                self.store
-                    .provision_credentials(&in_use)
-                    .await
-                    .map_err(internal)
-            }
-            (None, "internal") => Err(SyncFailure::VerificationFailed(
-                "no credentials are provisioned for this endpoint".into(),
-            )),
-            (None, _) => self
+        let checked = match core::credentials_verdict(app, key_hash, public_key, stored) {
+            CredentialsVerdict::InUse => Ok(()),
+            CredentialsVerdict::Provision(in_use) => self
                 .store
-                .provision_credentials(&Credentials {
-                    application_id: app.app.id.clone(),
-                    endpoint_key_hash: key_hash.to_vec(),
-                    public_key: public_key.to_vec(),
-                    status: CredentialStatus::InUse,
-                })
+                .provision_credentials(&in_use)
                 .await
                 .map_err(internal),
+            CredentialsVerdict::Revoked => Err(SyncFailure::Revoked),
+            CredentialsVerdict::NotProvisioned => Err(SyncFailure::VerificationFailed(
+                "no credentials are provisioned for this endpoint".into(),
+            )),
         };
         match &checked {
             Ok(()) => {
@@ -496,288 +409,82 @@ impl SyncProcessor {
         checked
     }
 
-    /// Registers the endpoint or updates its client profile (`stored`: its profile as stored).
-    /// A public key sent along must be the stored one.
-    fn update_profile(
-        &self,
-        app: &AppContext,
-        sdk: &SdkProfile,
-        key_hash: &[u8],
-        update: &ProfileSyncRequest,
-        stored: Option<EndpointProfile>,
-    ) -> Result<EndpointProfile, SyncFailure> {
-        let public_key = match (&update.endpoint_public_key, &stored) {
-            (Some(key), Some(stored)) if *key != stored.public_key => {
-                return Err(SyncFailure::Unauthenticated(AuthFailure::KeyMismatch));
-            }
-            (Some(key), _) => key.clone(),
-            (None, Some(stored)) => stored.public_key.clone(),
-            (None, None) => {
-                return Err(SyncFailure::BadRequest(
-                    "an unregistered endpoint must send its public key".into(),
-                ));
-            }
-        };
-        decode_client_profile(app, sdk, &update.profile_body)?;
-        let mut profile = stored.unwrap_or_else(|| EndpointProfile {
-            application_id: app.app.id.clone(),
-            endpoint_key_hash: key_hash.to_vec(),
-            public_key: public_key.clone(),
-            access_token: None,
-            sdk_token: sdk.sdk_token.clone(),
-            client_profile_version: 0,
-            client_profile: Vec::new(),
-            profile_hash: Vec::new(),
-            server_profile_version: sdk.server_profile_version as i32,
-            server_profile: default_server_profile(app, sdk.server_profile_version),
-            groups: Vec::new(),
-            configuration_hash: Vec::new(),
-            topic_hash: 0,
-            subscriptions: Vec::new(),
-            system_notification_seq: 0,
-            owner_id: None,
-            node_id: None,
-            last_seen_ms: 0,
-            version: 0,
-        });
-        profile.public_key = public_key;
-        profile.sdk_token = sdk.sdk_token.clone();
-        profile.client_profile_version = sdk.client_profile_version as i32;
-        profile.profile_hash = sha1(&update.profile_body).to_vec();
-        profile.client_profile = update.profile_body.clone();
-        if update.endpoint_access_token.is_some() {
-            profile.access_token = update.endpoint_access_token.clone();
-        }
-        // Membership is recomputed from the new profile.
-        profile.groups.clear();
-        Ok(profile)
-    }
-
-    /// The configuration the endpoint's owner has for its application and configuration
-    /// version, if any.
-    async fn user_configuration(
-        &self,
-        app: &AppContext,
-        sdk: &SdkProfile,
-        profile: &EndpointProfile,
-    ) -> Result<Option<Value>, SyncFailure> {
-        let Some(owner) = &profile.owner_id else {
-            return Ok(None);
-        };
-        let stored = self
-            .store
-            .user_configuration(owner, &app.app.id, sdk.configuration_version)
-            .await
-            .map_err(internal)?;
-        Ok(stored.and_then(|c| match serde_json::from_str(&c.body) {
-            Ok(body) => Some(body),
-            Err(error) => {
-                tracing::warn!(owner, %error, "stored owner configuration is not JSON; ignored");
-                None
-            }
-        }))
-    }
-
-    /// Recomputes membership and configuration for the current metadata and profile; the
-    /// owner's configuration, when there is one, overrides the groups' merge.
-    fn refresh(
+    /// What the endpoint's groups offer it now, with its owner's configuration (read for its
+    /// application and configuration version) on top.
+    async fn group_offer(
         &self,
         app: &AppContext,
         sdk: &SdkProfile,
         profile: &mut EndpointProfile,
-        user: Option<&Value>,
     ) -> Result<GroupOffer, SyncFailure> {
-        let client = decode_client_profile(app, sdk, &profile.client_profile)?;
-        let server: Value = serde_json::from_str(&profile.server_profile).unwrap_or(Value::Null);
-        let members = membership::groups(
-            app,
-            Profiles {
-                client_version: i64::from(profile.client_profile_version),
-                client: &client,
-                server_version: i64::from(profile.server_profile_version),
-                server: &server,
-            },
-        );
-        let configuration_version = sdk.configuration_version;
-        let mut layers = Vec::new();
-        let mut groups = Vec::new();
-        for member in &members {
-            let configuration = member.group.configurations.get(&configuration_version);
-            if let Some((_, body)) = configuration {
-                layers.push(Layer {
-                    weight: member.group.group.weight,
-                    body,
-                });
-            }
-            groups.push(GroupState {
-                group_id: member.group.group.id.clone(),
-                filter_id: member.filter_id.map(str::to_owned),
-                configuration_id: configuration.map(|(id, _)| id.clone()),
-            });
-        }
-        if let Some(body) = user {
-            layers.push(Layer {
-                weight: i64::MAX,
-                body,
-            });
-        }
-        let configuration = match app.schema("configuration", configuration_version) {
-            Some(schema) if !layers.is_empty() => Some(
-                configuration::build(schema, &layers)
-                    .map_err(|e| SyncFailure::Internal(e.to_string()))?,
-            ),
-            _ => None,
+        let stored = match &profile.owner_id {
+            Some(owner) => self
+                .store
+                .user_configuration(owner, &app.app.id, sdk.configuration_version)
+                .await
+                .map_err(internal)?,
+            None => None,
         };
-        let offered = topics::offered(members.iter().map(|m| m.group));
-        profile.groups = groups;
-        if let Some(merged) = &configuration {
-            profile.configuration_hash = merged.hash.clone();
-        }
-        profile.topic_hash = topics::topic_list_hash(&offered);
-        Ok(GroupOffer {
-            configuration,
-            offered,
-        })
+        let layer = core::owner_layer(stored);
+        core::group_offer(app, sdk, profile, layer.as_ref())
     }
 
-    fn configuration_answer(
+    /// The notification answer: deletes the unicasts the endpoint accepted, then reads the new
+    /// notifications of the topics it receives and its unicasts.
+    async fn notifications(
         &self,
-        known: &mut ServedEndpoint,
-        state: &GroupOffer,
-    ) -> ConfigurationSyncResponse {
-        match &state.configuration {
-            Some(merged) if merged.hash != known.configuration_hash => {
-                known.configuration_hash = merged.hash.clone();
-                ConfigurationSyncResponse {
-                    response_status: SyncResponseStatus::Resync,
-                    conf_schema_body: None,
-                    conf_delta_body: Some(merged.body.clone()),
-                }
-            }
-            _ => ConfigurationSyncResponse {
-                response_status: SyncResponseStatus::NoDelta,
-                conf_schema_body: None,
-                conf_delta_body: None,
-            },
-        }
-    }
-
-    async fn notification_answer(
-        &self,
-        known: &mut ServedEndpoint,
+        served: &mut ServedEndpoint,
         profile: &mut EndpointProfile,
-        state: &GroupOffer,
+        offer: &GroupOffer,
         request: Option<&NotificationSyncRequest>,
     ) -> Result<NotificationSyncResponse, SyncFailure> {
         let now = now_ms();
-        let commands: Vec<Command> = request
-            .and_then(|r| r.subscription_commands.as_ref())
-            .into_iter()
-            .flatten()
-            .map(|c| match c.command {
-                SubscriptionCommandType::Add => Command::Subscribe(c.topic_id),
-                SubscriptionCommandType::Remove => Command::Unsubscribe(c.topic_id),
-            })
-            .collect();
-        let subscribed = profile.subscriptions.iter().map(|id| topic_wire_id(id));
-        let subscriptions: BTreeSet<i64> =
-            topics::subscriptions(&state.offered, subscribed, &commands);
-        let subscription_ids: Vec<String> = state
-            .offered
-            .iter()
-            .filter(|t| subscriptions.contains(&t.wire_id))
-            .map(|t| t.id.clone())
-            .collect();
-        profile.subscriptions = subscription_ids;
-
-        let mut answer = NotificationSyncResponse {
-            response_status: SyncResponseStatus::NoDelta,
-            notifications: None,
-            available_topics: None,
-        };
-        if known.topic_list_hash != profile.topic_hash {
-            known.topic_list_hash = profile.topic_hash;
-            answer.available_topics = Some(state.offered.iter().map(wire_topic).collect());
-            answer.response_status = SyncResponseStatus::Delta;
-        }
-        for accepted in request
-            .and_then(|r| r.accepted_unicast_notifications.as_ref())
-            .into_iter()
-            .flatten()
-        {
+        let step = core::topic_step(served, profile, offer, request);
+        for accepted in &step.accepted_unicasts {
             self.store
-                .delete_unicast(&known.key_hash, accepted)
+                .delete_unicast(&served.key_hash, accepted)
                 .await
                 .map_err(internal)?;
         }
         let mut notifications = Vec::new();
-        for topic in state
-            .offered
-            .iter()
-            .filter(|t| subscriptions.contains(&t.wire_id))
-        {
-            let after = known.topic_states.get(&topic.wire_id).copied().unwrap_or(0);
+        for read in &step.reads {
             let stored = self
                 .store
-                .notifications(&topic.id, after, now)
+                .notifications(&read.topic_id, read.after, now)
                 .await
                 .map_err(internal)?;
-            for notification in stored {
-                known
-                    .topic_states
-                    .insert(topic.wire_id, notification.seq.max(after));
-                notifications.push(Notification {
-                    topic_id: topic.wire_id,
-                    notification_type: notification_type(notification.kind),
-                    uid: None,
-                    seq_number: Some(notification.seq),
-                    body: notification.body,
-                });
-            }
+            notifications.extend(core::topic_notifications(served, read, stored));
         }
-        for unicast in self
+        let unicasts = self
             .store
-            .unicasts(&known.key_hash, now)
+            .unicasts(&served.key_hash, now)
             .await
-            .map_err(internal)?
-        {
-            notifications.push(Notification {
-                topic_id: topic_wire_id(&unicast.topic_id),
-                notification_type: notification_type(unicast.kind),
-                uid: Some(unicast.id),
-                seq_number: None,
-                body: unicast.body,
-            });
-        }
-        if !notifications.is_empty() {
-            answer.notifications = Some(notifications);
-            answer.response_status = SyncResponseStatus::Delta;
-        }
-        Ok(answer)
+            .map_err(internal)?;
+        Ok(core::notification_answer(
+            step.answer,
+            notifications,
+            unicasts,
+        ))
     }
 
     /// Stores the profile with what was derived, retrying on a concurrent write. Nothing is
-    /// written when the sync changed nothing but the last-seen time and that is recent enough:
-    /// a steady endpoint's syncs only read.
+    /// written when the sync changed nothing but the last-seen time and that is recent enough.
     async fn save(
         &self,
-        mut profile: EndpointProfile,
+        profile: EndpointProfile,
         before: Option<&EndpointProfile>,
-        state: &GroupOffer,
+        offer: &GroupOffer,
     ) -> Result<(), SyncFailure> {
-        if let Some(before) = before
-            && unchanged(before, &profile)
-        {
+        let Some(writes) = core::profile_writes(profile, before, offer) else {
             return Ok(());
-        }
-        if let Some(merged) = &state.configuration
-            && before.is_none_or(|b| b.configuration_hash != merged.hash)
-        {
+        };
+        if let Some(merged) = writes.configuration {
             self.store
                 .save_configuration(&merged.hash, &merged.body)
                 .await
                 .map_err(internal)?;
         }
+        let mut profile = writes.profile;
         for _ in 0..SAVE_ATTEMPTS {
             match self.store.save_profile(&profile).await {
                 Ok(_) => return Ok(()),
@@ -790,14 +497,7 @@ impl SyncProcessor {
                     else {
                         return Err(SyncFailure::Revoked);
                     };
-                    // Keep what the other writer changed outside this sync (server profile,
-                    // and the owner unless this sync changed it).
-                    if before.is_none_or(|b| b.owner_id == profile.owner_id) {
-                        profile.owner_id = current.owner_id;
-                    }
-                    profile.version = current.version;
-                    profile.server_profile = current.server_profile;
-                    profile.server_profile_version = current.server_profile_version;
+                    core::after_conflict(&mut profile, before, current);
                 }
                 Err(error) => return Err(internal(error)),
             }
@@ -805,144 +505,5 @@ impl SyncProcessor {
         Err(SyncFailure::Internal(
             "the endpoint profile kept changing concurrently".into(),
         ))
-    }
-}
-
-/// How stale a stored last-seen time may get before a sync that changes nothing else writes it.
-const LAST_SEEN_GRANULARITY_MS: i64 = 60_000;
-
-/// Whether `after` differs from `before` only by a last-seen time within the granularity.
-fn unchanged(before: &EndpointProfile, after: &EndpointProfile) -> bool {
-    after.last_seen_ms - before.last_seen_ms < LAST_SEEN_GRANULARITY_MS
-        && *before
-            == EndpointProfile {
-                last_seen_ms: before.last_seen_ms,
-                ..after.clone()
-            }
-}
-
-/// What the current metadata makes of an endpoint.
-struct GroupOffer {
-    configuration: Option<configuration::MergedConfiguration>,
-    offered: Vec<TopicInfo>,
-}
-
-fn wire_topic(topic: &TopicInfo) -> Topic {
-    Topic {
-        id: topic.wire_id,
-        name: topic.name.clone(),
-        subscription_type: match topic.kind {
-            TopicKind::Mandatory => SubscriptionType::Mandatory,
-            TopicKind::Optional => SubscriptionType::Optional,
-        },
-    }
-}
-
-fn notification_type(kind: NotificationKind) -> NotificationType {
-    match kind {
-        NotificationKind::System => NotificationType::System,
-        NotificationKind::User => NotificationType::Custom,
-    }
-}
-
-/// The endpoint's key hash: from the meta data, or the SHA-1 of the public key it sends; when
-/// both are present they must agree.
-fn endpoint_key_hash(request: &SyncRequest) -> Result<Vec<u8>, SyncFailure> {
-    let meta_hash = request
-        .sync_request_meta_data
-        .as_ref()
-        .and_then(|m| m.endpoint_public_key_hash.clone());
-    let key = request
-        .profile_sync_request
-        .as_ref()
-        .and_then(|p| p.endpoint_public_key.as_deref());
-    match (meta_hash, key) {
-        (Some(hash), Some(key)) if hash != sha1(key) => Err(SyncFailure::BadRequest(
-            "endpointPublicKeyHash is not the SHA-1 of endpointPublicKey".into(),
-        )),
-        (Some(hash), _) => Ok(hash),
-        (None, Some(key)) => Ok(sha1(key).to_vec()),
-        (None, None) => Err(SyncFailure::BadRequest(
-            "request names no endpoint (no key hash, no public key)".into(),
-        )),
-    }
-}
-
-/// A new endpoint's server profile: the defaults of the pinned server-profile schema, or `{}`
-/// when there is no schema or some field has no default (operators set it through REST).
-fn default_server_profile(app: &AppContext, version: i64) -> String {
-    app.schema("server_profile", version)
-        .and_then(|schema| {
-            let empty = Value::Object(Default::default());
-            let bytes = schema.encode_json(&empty).ok()?;
-            schema.decode_to_json(&bytes).ok()
-        })
-        .map_or_else(|| "{}".to_owned(), |defaults| defaults.to_string())
-}
-
-/// The client profile as JSON, decoded with the SDK profile's client-profile schema.
-fn decode_client_profile(
-    app: &AppContext,
-    sdk: &SdkProfile,
-    body: &[u8],
-) -> Result<Value, SyncFailure> {
-    if sdk.client_profile_version == 0 {
-        return Ok(Value::Object(Default::default()));
-    }
-    let schema = app
-        .schema("client_profile", sdk.client_profile_version)
-        .ok_or_else(|| {
-            SyncFailure::Internal(format!(
-                "client-profile schema v{} is missing",
-                sdk.client_profile_version
-            ))
-        })?;
-    schema
-        .decode_to_json(body)
-        .map_err(|e| SyncFailure::BadRequest(format!("client profile: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn profile() -> EndpointProfile {
-        EndpointProfile {
-            application_id: "app".into(),
-            endpoint_key_hash: vec![1; 20],
-            public_key: vec![2; 8],
-            access_token: None,
-            sdk_token: "sdk".into(),
-            client_profile_version: 0,
-            client_profile: Vec::new(),
-            profile_hash: vec![3; 20],
-            server_profile_version: 0,
-            server_profile: "{}".into(),
-            groups: Vec::new(),
-            configuration_hash: vec![4; 20],
-            topic_hash: 1,
-            subscriptions: Vec::new(),
-            system_notification_seq: 0,
-            owner_id: None,
-            node_id: Some("n1".into()),
-            last_seen_ms: 1_000_000,
-            version: 7,
-        }
-    }
-
-    #[test]
-    fn only_real_changes_or_an_old_last_seen_are_written() {
-        let before = profile();
-        let mut after = before.clone();
-        after.last_seen_ms += 5_000;
-        assert!(unchanged(&before, &after), "a fresh last-seen alone");
-        after.last_seen_ms = before.last_seen_ms + LAST_SEEN_GRANULARITY_MS;
-        assert!(!unchanged(&before, &after), "last-seen a minute old");
-        let mut moved = before.clone();
-        moved.node_id = Some("n2".into());
-        assert!(!unchanged(&before, &moved), "another node serves it");
-        let mut reconfigured = before.clone();
-        reconfigured.configuration_hash = vec![5; 20];
-        assert!(!unchanged(&before, &reconfigured));
     }
 }
