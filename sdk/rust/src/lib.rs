@@ -10,7 +10,9 @@
 //! connection fails it reports an [`client::Event::Error`] and reconnects with back-off, moving on
 //! to the next server of the bootstrap list. Log
 //! records wait in a persistent buffer until the server stored them ([`logs`]); owner requests
-//! and events wait in [`owner`] until a response settles them.
+//! and events wait in [`owner`] until a response settles them. What the client does next (which
+//! server, which request, which event) is decided by a state machine without I/O (`engine`, a
+//! private module); the client's task around it only does the I/O (decision 023).
 
 pub mod avro;
 pub mod bootstrap;
