@@ -1,8 +1,8 @@
 //! Avro's binary encoding, the one codec of kaa-rs for it, written by hand so every byte is ours
 //! to test: zig-zag varint `int`/`long`, little-endian `float`/`double`, length-prefixed
 //! `bytes`/`string`, `fixed`, block-encoded arrays and maps, and union branch indexes. The typed
-//! records here and in [`endpoint`](crate::endpoint) use it, so does the code generated SDKs
-//! hold, and `kaa_model::schema` encodes and decodes schema-driven JSON with it.
+//! records of [`zk`](crate::zk) and [`endpoint`](crate::endpoint) use it, as does the typed code
+//! of generated SDKs; `kaa_model::schema` encodes and decodes schema-driven JSON with it.
 //!
 //! This file depends on nothing but `thiserror`: generated Rust SDK archives carry it as it is.
 //!
