@@ -222,23 +222,15 @@ mod tests {
 
     #[test]
     fn dialect_follows_the_url_scheme() {
-        assert_eq!(
-            Dialect::from_url("postgres://u@h/db").unwrap(),
-            Dialect::Postgres
-        );
-        assert_eq!(
-            Dialect::from_url("postgresql://u@h/db").unwrap(),
-            Dialect::Postgres
-        );
-        assert_eq!(Dialect::from_url("mysql://u@h/db").unwrap(), Dialect::MySql);
-        assert_eq!(
-            Dialect::from_url("mariadb://u@h/db").unwrap(),
-            Dialect::MySql
-        );
-        assert_eq!(
-            Dialect::from_url("sqlite:///tmp/x.db").unwrap(),
-            Dialect::Sqlite
-        );
+        for (url, dialect) in [
+            ("postgres://u@h/db", Dialect::Postgres),
+            ("postgresql://u@h/db", Dialect::Postgres),
+            ("mysql://u@h/db", Dialect::MySql),
+            ("mariadb://u@h/db", Dialect::MySql),
+            ("sqlite:///tmp/x.db", Dialect::Sqlite),
+        ] {
+            assert_eq!(Dialect::from_url(url).unwrap(), dialect, "{url}");
+        }
         assert!(Dialect::from_url("oracle://h").is_err());
         assert!(Dialect::from_url("no scheme").is_err());
     }

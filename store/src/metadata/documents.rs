@@ -2,7 +2,9 @@
 //! version, written as drafts and activated. At most one document of a kind is active per group
 //! and schema versions; activating one deprecates the one before, in one transaction, logged.
 
-use super::record::stored;
+use sqlx::{Any, Transaction};
+
+use super::record::{Statement, stored};
 use super::{MetadataStore, Page, Paged, new_id, now_ms};
 use crate::StoreError;
 
@@ -174,16 +176,15 @@ impl MetadataStore {
         id: &str,
         body: &str,
     ) -> Result<GroupDocument, StoreError> {
-        let done = self.statement("UPDATE group_documents SET body = ? WHERE id = ? AND kind = ? AND status = 'draft'")
-        .bind(body)
-        .bind(id)
-        .bind(kind.name())
-        .execute(self.db.pool())
-        .await?;
-        if done.rows_affected() == 0 {
-            self.document(kind, id).await?;
-            return Err(StoreError::Invalid("only drafts can be edited"));
-        }
+        let update = self
+            .statement(
+                "UPDATE group_documents SET body = ? WHERE id = ? AND kind = ? AND status = 'draft'",
+            )
+            .bind(body)
+            .bind(id)
+            .bind(kind.name());
+        self.change_draft(kind, id, update, "only drafts can be edited")
+            .await?;
         self.document(kind, id).await
     }
 
@@ -209,19 +210,19 @@ impl MetadataStore {
         .bind(document.server_schema_version)
         .execute(&mut *tx)
         .await?;
-        let done = self.statement("UPDATE group_documents SET status = 'active', activated_ms = ? WHERE id = ? AND status = 'draft'")
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        let done = self
+            .statement(
+                "UPDATE group_documents SET status = 'active', activated_ms = ? \
+                 WHERE id = ? AND status = 'draft'",
+            )
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict("the draft was activated concurrently"));
         }
-        let seq = self
-            .log_change(&mut tx, &document.app_id, kind.name(), id, "activate")
-            .await?;
-        tx.commit().await?;
-        Ok((self.document(kind, id).await?, seq))
+        self.log_transition(tx, &document, "activate").await
     }
 
     /// Takes an active document out of effect; logged. Returns it and the sequence number.
@@ -232,34 +233,60 @@ impl MetadataStore {
     ) -> Result<(GroupDocument, i64), StoreError> {
         let document = self.document(kind, id).await?;
         let mut tx = self.db.pool().begin().await?;
-        let done = self.statement("UPDATE group_documents SET status = 'deprecated' WHERE id = ? AND status = 'active'")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        let done = self
+            .statement(
+                "UPDATE group_documents SET status = 'deprecated' WHERE id = ? AND status = 'active'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Invalid(
                 "only an active document can be deactivated",
             ));
         }
-        let seq = self
-            .log_change(&mut tx, &document.app_id, kind.name(), id, "deactivate")
-            .await?;
-        tx.commit().await?;
-        Ok((self.document(kind, id).await?, seq))
+        self.log_transition(tx, &document, "deactivate").await
     }
 
     /// Deletes a draft.
     pub async fn delete_draft(&self, kind: DocumentKind, id: &str) -> Result<(), StoreError> {
-        let done = self
+        let delete = self
             .statement("DELETE FROM group_documents WHERE id = ? AND kind = ? AND status = 'draft'")
             .bind(id)
-            .bind(kind.name())
-            .execute(self.db.pool())
-            .await?;
-        if done.rows_affected() == 0 {
+            .bind(kind.name());
+        self.change_draft(kind, id, delete, "only drafts can be deleted")
+            .await
+    }
+
+    /// Runs `change`, a statement on the draft `id`: if it touched no row, the document is
+    /// missing ([`StoreError::NotFound`]) or no draft (`Invalid(refused)`).
+    async fn change_draft(
+        &self,
+        kind: DocumentKind,
+        id: &str,
+        change: Statement,
+        refused: &'static str,
+    ) -> Result<(), StoreError> {
+        if change.execute(self.db.pool()).await?.rows_affected() == 0 {
             self.document(kind, id).await?;
-            return Err(StoreError::Invalid("only drafts can be deleted"));
+            return Err(StoreError::Invalid(refused));
         }
         Ok(())
+    }
+
+    /// Logs `op` on `document` in `tx`, commits, and returns the document as it is now with
+    /// the change's sequence number.
+    async fn log_transition(
+        &self,
+        mut tx: Transaction<'_, Any>,
+        document: &GroupDocument,
+        op: &str,
+    ) -> Result<(GroupDocument, i64), StoreError> {
+        let (kind, id) = (document.kind, document.id.as_str());
+        let seq = self
+            .log_change(&mut tx, &document.app_id, kind.name(), id, op)
+            .await?;
+        tx.commit().await?;
+        Ok((self.document(kind, id).await?, seq))
     }
 }

@@ -8,6 +8,7 @@
 
 use std::marker::PhantomData;
 
+use kaa_model::Role;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::error::BoxDynError;
 use sqlx::query::Query;
@@ -18,7 +19,6 @@ use super::{
     TopicKind, conflict, paged,
 };
 use crate::StoreError;
-use kaa_model::Role;
 
 /// A statement with its parameters bound.
 pub(super) type Statement = Query<'static, Any, AnyArguments>;
