@@ -14,80 +14,56 @@ pub enum Change {
     /// The application itself changed (name, credentials service) or one of its event maps was
     /// added or removed: Operations reloads the application.
     Application,
-    /// An endpoint group was created.
-    GroupAdded {
-        /// The new group.
+    /// An endpoint group was created or deleted.
+    Group {
+        /// The group.
         group_id: String,
+        /// Created (true) or deleted (false).
+        added: bool,
     },
-    /// An endpoint group was deleted.
-    GroupRemoved {
-        /// The deleted group.
-        group_id: String,
-    },
-    /// A notification topic was attached to a group.
-    TopicAttached {
+    /// A notification topic was attached to a group or detached from it.
+    TopicAttachment {
         /// The group.
         group_id: String,
         /// The topic.
         topic_id: String,
+        /// Attached (true) or detached (false).
+        attached: bool,
     },
-    /// A notification topic was detached from a group.
-    TopicDetached {
-        /// The group.
-        group_id: String,
-        /// The topic.
-        topic_id: String,
-    },
-    /// A group's configuration was activated.
-    ConfigurationActivated {
+    /// A group's configuration was activated or taken out of effect.
+    Configuration {
         /// The group.
         group_id: String,
         /// The configuration.
         configuration_id: String,
+        /// Activated (true) or deactivated (false).
+        active: bool,
     },
-    /// A group's active configuration was taken out of effect.
-    ConfigurationDeactivated {
-        /// The group.
-        group_id: String,
-        /// The configuration.
-        configuration_id: String,
-    },
-    /// A group's profile filter was activated.
-    FilterActivated {
+    /// A group's profile filter was activated or taken out of effect.
+    ProfileFilter {
         /// The group.
         group_id: String,
         /// The profile filter.
         profile_filter_id: String,
+        /// Activated (true) or deactivated (false).
+        active: bool,
     },
-    /// A group's active profile filter was taken out of effect.
-    FilterDeactivated {
-        /// The group.
-        group_id: String,
-        /// The profile filter.
-        profile_filter_id: String,
-    },
-    /// A log appender was added.
-    AppenderAdded {
+    /// A log appender was added or removed.
+    Appender {
         /// The appender.
         appender_id: String,
+        /// Added (true) or removed (false).
+        added: bool,
     },
-    /// A log appender was removed.
-    AppenderRemoved {
-        /// The appender.
-        appender_id: String,
-    },
-    /// A user verifier was added.
-    VerifierAdded {
+    /// A user verifier was added or removed.
+    Verifier {
         /// The token SDKs name it by.
         verifier_token: String,
-    },
-    /// A user verifier was removed.
-    VerifierRemoved {
-        /// The token SDKs named it by.
-        verifier_token: String,
+        /// Added (true) or removed (false).
+        added: bool,
     },
     /// A notification was stored for every endpoint receiving a topic. It is not a change-log
-    /// entry: its announcement carries no sequence number.
+    /// entry: its announcement carries no sequence number of its own.
     TopicNotification {
         /// The topic.
         topic_id: String,
@@ -102,7 +78,7 @@ pub struct Announcement {
     /// The application.
     pub app_id: String,
     /// The application's change-log sequence number of the change; `None` for what is not
-    /// logged (topic notifications).
+    /// logged (topic notifications), whose notification keeps Thrift's default number.
     pub seq: Option<i64>,
     /// What changed.
     pub change: Change,
@@ -120,89 +96,75 @@ impl Announcement {
 
     /// The Thrift notification `OperationsService.onNotification` carries for this change.
     pub fn notification(&self) -> Notification {
-        let mut notification = Notification {
+        // Unset ids keep Thrift's defaults (empty ids, sequence numbers 0), as Operations has
+        // always received them.
+        let mut n = Notification {
             app_id: Some(self.app_id.clone()),
-            app_seq_number: self.seq.and_then(|seq| i32::try_from(seq).ok()),
             ..Notification::default()
         };
-        let n = &mut notification;
+        if let Some(seq) = self.seq {
+            n.app_seq_number = i32::try_from(seq).ok();
+        }
+        let pick = |yes: bool, on: Operation, off: Operation| if yes { on } else { off };
         let op = match &self.change {
             Change::Application => Operation::APP_UPDATE,
-            Change::GroupAdded { group_id } => {
+            Change::Group { group_id, added } => {
                 n.group_id = Some(group_id.clone());
-                Operation::INSERT
+                pick(*added, Operation::INSERT, Operation::REMOVE_GROUP)
             }
-            Change::GroupRemoved { group_id } => {
-                n.group_id = Some(group_id.clone());
-                Operation::REMOVE_GROUP
-            }
-            Change::TopicAttached { group_id, topic_id } => {
+            Change::TopicAttachment {
+                group_id,
+                topic_id,
+                attached,
+            } => {
                 (n.group_id, n.topic_id) = (Some(group_id.clone()), Some(topic_id.clone()));
-                Operation::ADD_TOPIC
+                pick(*attached, Operation::ADD_TOPIC, Operation::REMOVE_TOPIC)
             }
-            Change::TopicDetached { group_id, topic_id } => {
-                (n.group_id, n.topic_id) = (Some(group_id.clone()), Some(topic_id.clone()));
-                Operation::REMOVE_TOPIC
-            }
-            Change::ConfigurationActivated {
+            Change::Configuration {
                 group_id,
                 configuration_id,
+                active,
             } => {
-                (n.group_id, n.configuration_id) =
-                    (Some(group_id.clone()), Some(configuration_id.clone()));
-                Operation::ADD_CONF
+                n.group_id = Some(group_id.clone());
+                n.configuration_id = Some(configuration_id.clone());
+                pick(*active, Operation::ADD_CONF, Operation::REMOVE_CONF)
             }
-            Change::ConfigurationDeactivated {
-                group_id,
-                configuration_id,
-            } => {
-                (n.group_id, n.configuration_id) =
-                    (Some(group_id.clone()), Some(configuration_id.clone()));
-                Operation::REMOVE_CONF
-            }
-            Change::FilterActivated {
+            Change::ProfileFilter {
                 group_id,
                 profile_filter_id,
+                active,
             } => {
-                (n.group_id, n.profile_filter_id) =
-                    (Some(group_id.clone()), Some(profile_filter_id.clone()));
-                Operation::ADD_PROF
+                n.group_id = Some(group_id.clone());
+                n.profile_filter_id = Some(profile_filter_id.clone());
+                pick(*active, Operation::ADD_PROF, Operation::REMOVE_PROF)
             }
-            Change::FilterDeactivated {
-                group_id,
-                profile_filter_id,
+            Change::Appender { appender_id, added } => {
+                n.appender_id = Some(appender_id.clone());
+                let (on, off) = (Operation::ADD_LOG_APPENDER, Operation::REMOVE_LOG_APPENDER);
+                pick(*added, on, off)
+            }
+            Change::Verifier {
+                verifier_token,
+                added,
             } => {
-                (n.group_id, n.profile_filter_id) =
-                    (Some(group_id.clone()), Some(profile_filter_id.clone()));
-                Operation::REMOVE_PROF
-            }
-            Change::AppenderAdded { appender_id } => {
-                n.appender_id = Some(appender_id.clone());
-                Operation::ADD_LOG_APPENDER
-            }
-            Change::AppenderRemoved { appender_id } => {
-                n.appender_id = Some(appender_id.clone());
-                Operation::REMOVE_LOG_APPENDER
-            }
-            Change::VerifierAdded { verifier_token } => {
                 n.user_verifier_token = Some(verifier_token.clone());
-                Operation::ADD_USER_VERIFIER
-            }
-            Change::VerifierRemoved { verifier_token } => {
-                n.user_verifier_token = Some(verifier_token.clone());
-                Operation::REMOVE_USER_VERIFIER
+                let (on, off) = (
+                    Operation::ADD_USER_VERIFIER,
+                    Operation::REMOVE_USER_VERIFIER,
+                );
+                pick(*added, on, off)
             }
             Change::TopicNotification {
                 topic_id,
                 notification_id,
             } => {
-                (n.topic_id, n.notification_id) =
-                    (Some(topic_id.clone()), Some(notification_id.clone()));
+                n.topic_id = Some(topic_id.clone());
+                n.notification_id = Some(notification_id.clone());
                 Operation::INSERT
             }
         };
-        notification.op = Some(op);
-        notification
+        n.op = Some(op);
+        n
     }
 }
 
@@ -210,180 +172,125 @@ impl Announcement {
 mod tests {
     use super::*;
 
-    fn id(s: &str) -> String {
-        s.to_owned()
+    /// Every id and per-record sequence number in which a notification differs from
+    /// `Notification::default()` (which the admin API has always started from), in one line, so
+    /// a table can say exactly what each change sends and that nothing else is set.
+    fn ids(n: &Notification) -> String {
+        let d = Notification::default();
+        let set = [
+            ("app", &n.app_id, &d.app_id),
+            ("group", &n.group_id, &d.group_id),
+            ("filter", &n.profile_filter_id, &d.profile_filter_id),
+            ("conf", &n.configuration_id, &d.configuration_id),
+            ("notification", &n.notification_id, &d.notification_id),
+            ("topic", &n.topic_id, &d.topic_id),
+            ("appender", &n.appender_id, &d.appender_id),
+            ("verifier", &n.user_verifier_token, &d.user_verifier_token),
+        ];
+        let seqs = [
+            (n.group_seq_number, d.group_seq_number),
+            (n.profile_filter_seq_number, d.profile_filter_seq_number),
+            (n.configuration_seq_number, d.configuration_seq_number),
+        ];
+        let mut line: Vec<String> = set
+            .into_iter()
+            .filter(|(_, value, default)| value != default)
+            .map(|(name, value, _)| format!("{name}={}", value.as_deref().unwrap_or("-")))
+            .collect();
+        line.extend(
+            seqs.into_iter()
+                .filter(|(value, default)| value != default)
+                .map(|(value, _)| format!("seq={value:?}")),
+        );
+        line.join(" ")
     }
 
-    /// What the admin API announced before there were typed changes: the application, its
-    /// sequence number and the operation, and then the ids of what changed.
-    fn expected(seq: Option<i32>, op: Operation) -> Notification {
-        Notification {
-            app_id: Some(id("app")),
-            app_seq_number: seq,
-            op: Some(op),
-            ..Notification::default()
-        }
+    fn s(text: &str) -> String {
+        text.to_owned()
     }
 
+    /// The notifications the admin API sent for each change before changes were typed: the
+    /// application, its sequence number, the operation and the ids of what changed.
     #[test]
-    fn application_changes_carry_only_the_application_and_its_sequence_number() {
-        let got = Announcement::logged("app", 7, Change::Application).notification();
-        assert_eq!(got, expected(Some(7), Operation::APP_UPDATE));
-    }
-
-    #[test]
-    fn group_changes_name_the_group() {
-        let added = Change::GroupAdded { group_id: id("g") };
-        let removed = Change::GroupRemoved { group_id: id("g") };
-        for (change, op) in [
-            (added, Operation::INSERT),
-            (removed, Operation::REMOVE_GROUP),
-        ] {
-            let got = Announcement::logged("app", 3, change).notification();
-            let want = Notification {
-                group_id: Some(id("g")),
-                ..expected(Some(3), op)
-            };
-            assert_eq!(got, want);
-        }
-    }
-
-    #[test]
-    fn topic_attachments_name_the_group_and_the_topic() {
-        let attached = Change::TopicAttached {
-            group_id: id("g"),
-            topic_id: id("t"),
+    fn each_change_becomes_the_notification_operations_has_always_received() {
+        let group = |added| Change::Group {
+            group_id: s("g"),
+            added,
         };
-        let detached = Change::TopicDetached {
-            group_id: id("g"),
-            topic_id: id("t"),
+        let topic = |attached| Change::TopicAttachment {
+            group_id: s("g"),
+            topic_id: s("t"),
+            attached,
         };
-        for (change, op) in [
-            (attached, Operation::ADD_TOPIC),
-            (detached, Operation::REMOVE_TOPIC),
-        ] {
-            let got = Announcement::logged("app", 4, change).notification();
-            let want = Notification {
-                group_id: Some(id("g")),
-                topic_id: Some(id("t")),
-                ..expected(Some(4), op)
-            };
-            assert_eq!(got, want);
-        }
-    }
-
-    #[test]
-    fn configuration_changes_name_the_group_and_the_configuration() {
-        let on = Change::ConfigurationActivated {
-            group_id: id("g"),
-            configuration_id: id("c"),
+        let conf = |active| Change::Configuration {
+            group_id: s("g"),
+            configuration_id: s("c"),
+            active,
         };
-        let off = Change::ConfigurationDeactivated {
-            group_id: id("g"),
-            configuration_id: id("c"),
+        let filter = |active| Change::ProfileFilter {
+            group_id: s("g"),
+            profile_filter_id: s("f"),
+            active,
         };
-        for (change, op) in [(on, Operation::ADD_CONF), (off, Operation::REMOVE_CONF)] {
-            let got = Announcement::logged("app", 5, change).notification();
-            let want = Notification {
-                group_id: Some(id("g")),
-                configuration_id: Some(id("c")),
-                ..expected(Some(5), op)
-            };
-            assert_eq!(got, want);
-        }
-    }
-
-    #[test]
-    fn filter_changes_name_the_group_and_the_filter() {
-        let on = Change::FilterActivated {
-            group_id: id("g"),
-            profile_filter_id: id("f"),
+        let appender = |added| Change::Appender {
+            appender_id: s("a"),
+            added,
         };
-        let off = Change::FilterDeactivated {
-            group_id: id("g"),
-            profile_filter_id: id("f"),
+        let verifier = |added| Change::Verifier {
+            verifier_token: s("v"),
+            added,
         };
-        for (change, op) in [(on, Operation::ADD_PROF), (off, Operation::REMOVE_PROF)] {
-            let got = Announcement::logged("app", 6, change).notification();
-            let want = Notification {
-                group_id: Some(id("g")),
-                profile_filter_id: Some(id("f")),
-                ..expected(Some(6), op)
-            };
-            assert_eq!(got, want);
-        }
-    }
-
-    #[test]
-    fn appender_and_verifier_changes_name_the_appender_or_the_verifier_token() {
+        use Operation as Op;
         let cases = [
+            (Change::Application, Op::APP_UPDATE, "app=app"),
+            (group(true), Op::INSERT, "app=app group=g"),
+            (group(false), Op::REMOVE_GROUP, "app=app group=g"),
+            (topic(true), Op::ADD_TOPIC, "app=app group=g topic=t"),
+            (topic(false), Op::REMOVE_TOPIC, "app=app group=g topic=t"),
+            (conf(true), Op::ADD_CONF, "app=app group=g conf=c"),
+            (conf(false), Op::REMOVE_CONF, "app=app group=g conf=c"),
+            (filter(true), Op::ADD_PROF, "app=app group=g filter=f"),
+            (filter(false), Op::REMOVE_PROF, "app=app group=g filter=f"),
+            (appender(true), Op::ADD_LOG_APPENDER, "app=app appender=a"),
             (
-                Change::AppenderAdded {
-                    appender_id: id("a"),
-                },
-                Operation::ADD_LOG_APPENDER,
+                appender(false),
+                Op::REMOVE_LOG_APPENDER,
+                "app=app appender=a",
             ),
+            (verifier(true), Op::ADD_USER_VERIFIER, "app=app verifier=v"),
             (
-                Change::AppenderRemoved {
-                    appender_id: id("a"),
-                },
-                Operation::REMOVE_LOG_APPENDER,
+                verifier(false),
+                Op::REMOVE_USER_VERIFIER,
+                "app=app verifier=v",
             ),
         ];
-        for (change, op) in cases {
-            let got = Announcement::logged("app", 8, change).notification();
-            let want = Notification {
-                appender_id: Some(id("a")),
-                ..expected(Some(8), op)
-            };
-            assert_eq!(got, want);
-        }
-        let cases = [
-            (
-                Change::VerifierAdded {
-                    verifier_token: id("v"),
-                },
-                Operation::ADD_USER_VERIFIER,
-            ),
-            (
-                Change::VerifierRemoved {
-                    verifier_token: id("v"),
-                },
-                Operation::REMOVE_USER_VERIFIER,
-            ),
-        ];
-        for (change, op) in cases {
-            let got = Announcement::logged("app", 9, change).notification();
-            let want = Notification {
-                user_verifier_token: Some(id("v")),
-                ..expected(Some(9), op)
-            };
-            assert_eq!(got, want);
+        for (change, op, want) in cases {
+            let got = Announcement::logged("app", 7, change.clone()).notification();
+            assert_eq!(got.op, Some(op), "{change:?}");
+            assert_eq!(got.app_seq_number, Some(7), "{change:?}");
+            assert_eq!(ids(&got), want, "{change:?}");
         }
     }
 
     #[test]
-    fn topic_notifications_carry_no_sequence_number() {
+    fn topic_notifications_keep_the_default_sequence_number() {
         let announcement = Announcement {
-            app_id: id("app"),
+            app_id: s("app"),
             seq: None,
             change: Change::TopicNotification {
-                topic_id: id("t"),
-                notification_id: id("n"),
+                topic_id: s("t"),
+                notification_id: s("n"),
             },
         };
-        let want = Notification {
-            topic_id: Some(id("t")),
-            notification_id: Some(id("n")),
-            ..expected(None, Operation::INSERT)
-        };
-        assert_eq!(announcement.notification(), want);
+        let got = announcement.notification();
+        assert_eq!(got.op, Some(Operation::INSERT));
+        assert_eq!(got.app_seq_number, Notification::default().app_seq_number);
+        assert_eq!(ids(&got), "app=app notification=n topic=t");
     }
 
     #[test]
     fn a_sequence_number_beyond_thrift_integers_is_left_out() {
-        let got = Announcement::logged("app", i64::from(i32::MAX) + 1, Change::Application)
-            .notification();
-        assert_eq!(got.app_seq_number, None);
+        let change = Announcement::logged("app", i64::from(i32::MAX) + 1, Change::Application);
+        assert_eq!(change.notification().app_seq_number, None);
     }
 }

@@ -176,38 +176,30 @@ impl Metadata {
             .store
             .create_group(app_id, name, weight, description)
             .await?;
-        let change = Change::GroupAdded {
+        let change = Change::Group {
             group_id: group.id.clone(),
+            added: true,
         };
         self.announce_latest(app_id, change).await?;
         Ok(group)
     }
 
-    /// Attaches topic `topic_id` to `group`.
-    pub async fn attach_topic(
+    /// Attaches topic `topic_id` to `group`, or detaches it.
+    pub async fn set_topic_attachment(
         &self,
         group: &EndpointGroup,
         topic_id: &str,
+        attached: bool,
     ) -> Result<(), StoreError> {
-        let seq = self.store.attach_topic(&group.id, topic_id).await?;
-        let change = Change::TopicAttached {
-            group_id: group.id.clone(),
-            topic_id: topic_id.to_owned(),
+        let seq = if attached {
+            self.store.attach_topic(&group.id, topic_id).await?
+        } else {
+            self.store.detach_topic(&group.id, topic_id).await?
         };
-        self.announce(Announcement::logged(&group.app_id, seq, change));
-        Ok(())
-    }
-
-    /// Detaches topic `topic_id` from `group`.
-    pub async fn detach_topic(
-        &self,
-        group: &EndpointGroup,
-        topic_id: &str,
-    ) -> Result<(), StoreError> {
-        let seq = self.store.detach_topic(&group.id, topic_id).await?;
-        let change = Change::TopicDetached {
+        let change = Change::TopicAttachment {
             group_id: group.id.clone(),
             topic_id: topic_id.to_owned(),
+            attached,
         };
         self.announce(Announcement::logged(&group.app_id, seq, change));
         Ok(())
@@ -227,23 +219,17 @@ impl Metadata {
         } else {
             self.store.deactivate(kind, id).await?
         };
-        let (group_id, document_id) = (group.id.clone(), document.id.clone());
-        let change = match (kind, active) {
-            (DocumentKind::Configuration, true) => Change::ConfigurationActivated {
+        let (group_id, id) = (group.id.clone(), document.id.clone());
+        let change = match kind {
+            DocumentKind::Configuration => Change::Configuration {
                 group_id,
-                configuration_id: document_id,
+                configuration_id: id,
+                active,
             },
-            (DocumentKind::Configuration, false) => Change::ConfigurationDeactivated {
+            DocumentKind::ProfileFilter => Change::ProfileFilter {
                 group_id,
-                configuration_id: document_id,
-            },
-            (DocumentKind::ProfileFilter, true) => Change::FilterActivated {
-                group_id,
-                profile_filter_id: document_id,
-            },
-            (DocumentKind::ProfileFilter, false) => Change::FilterDeactivated {
-                group_id,
-                profile_filter_id: document_id,
+                profile_filter_id: id,
+                active,
             },
         };
         self.announce(Announcement::logged(&group.app_id, seq, change));
@@ -253,8 +239,9 @@ impl Metadata {
     /// Adds a log appender.
     pub async fn create_appender(&self, appender: LogAppender) -> Result<LogAppender, StoreError> {
         let appender = self.store.create_appender(appender).await?;
-        let change = Change::AppenderAdded {
+        let change = Change::Appender {
             appender_id: appender.id.clone(),
+            added: true,
         };
         self.announce_latest(&appender.app_id, change).await?;
         Ok(appender)
@@ -272,8 +259,9 @@ impl Metadata {
             .store
             .create_verifier(app_id, name, verifier_type, settings)
             .await?;
-        let change = Change::VerifierAdded {
+        let change = Change::Verifier {
             verifier_token: verifier.verifier_token.clone(),
+            added: true,
         };
         self.announce_latest(app_id, change).await?;
         Ok(verifier)
@@ -368,7 +356,10 @@ impl AppRemovable for EndpointGroup {
     async fn remove(metadata: &Metadata, app_id: &str, id: &str) -> Result<(), StoreError> {
         let group = Self::get(&metadata.store, app_id, id).await?;
         metadata.store.delete_group(&group.id).await?;
-        let change = Change::GroupRemoved { group_id: group.id };
+        let change = Change::Group {
+            group_id: group.id,
+            added: false,
+        };
         metadata.announce_latest(app_id, change).await
     }
 }
@@ -391,43 +382,42 @@ impl AppScoped for Topic {
     }
 }
 
-impl AppScoped for LogAppender {
-    async fn list(
-        store: &MetadataStore,
-        app_id: &str,
-        page: Page,
-    ) -> Result<Paged<Self>, StoreError> {
-        store.appenders(app_id, page).await
-    }
+/// Records the store lists and reads by application: `record => list method, get method`.
+macro_rules! app_scoped {
+    ($($record:ty => $list:ident, $get:ident;)*) => {$(
+        impl AppScoped for $record {
+            async fn list(
+                store: &MetadataStore,
+                app_id: &str,
+                page: Page,
+            ) -> Result<Paged<Self>, StoreError> {
+                store.$list(app_id, page).await
+            }
 
-    async fn get(store: &MetadataStore, app_id: &str, id: &str) -> Result<Self, StoreError> {
-        store.appender(app_id, id).await
-    }
+            async fn get(store: &MetadataStore, app_id: &str, id: &str) -> Result<Self, StoreError> {
+                store.$get(app_id, id).await
+            }
+        }
+    )*};
+}
+
+// A user verifier is found by id or by verifier token.
+app_scoped! {
+    LogAppender => appenders, appender;
+    UserVerifier => verifiers, verifier;
+    SdkProfile => sdk_profiles, sdk_profile;
+    EventMap => event_maps, event_map;
 }
 
 impl AppRemovable for LogAppender {
     async fn remove(metadata: &Metadata, app_id: &str, id: &str) -> Result<(), StoreError> {
         let seq = metadata.store.delete_appender(app_id, id).await?;
-        let change = Change::AppenderRemoved {
+        let change = Change::Appender {
             appender_id: id.to_owned(),
+            added: false,
         };
         metadata.announce(Announcement::logged(app_id, seq, change));
         Ok(())
-    }
-}
-
-impl AppScoped for UserVerifier {
-    async fn list(
-        store: &MetadataStore,
-        app_id: &str,
-        page: Page,
-    ) -> Result<Paged<Self>, StoreError> {
-        store.verifiers(app_id, page).await
-    }
-
-    /// By id or by verifier token.
-    async fn get(store: &MetadataStore, app_id: &str, id: &str) -> Result<Self, StoreError> {
-        store.verifier(app_id, id).await
     }
 }
 
@@ -435,25 +425,12 @@ impl AppRemovable for UserVerifier {
     async fn remove(metadata: &Metadata, app_id: &str, id: &str) -> Result<(), StoreError> {
         let verifier = Self::get(&metadata.store, app_id, id).await?;
         let seq = metadata.store.delete_verifier(app_id, &verifier.id).await?;
-        let change = Change::VerifierRemoved {
+        let change = Change::Verifier {
             verifier_token: verifier.verifier_token,
+            added: false,
         };
         metadata.announce(Announcement::logged(app_id, seq, change));
         Ok(())
-    }
-}
-
-impl AppScoped for SdkProfile {
-    async fn list(
-        store: &MetadataStore,
-        app_id: &str,
-        page: Page,
-    ) -> Result<Paged<Self>, StoreError> {
-        store.sdk_profiles(app_id, page).await
-    }
-
-    async fn get(store: &MetadataStore, app_id: &str, id: &str) -> Result<Self, StoreError> {
-        store.sdk_profile(app_id, id).await
     }
 }
 
@@ -461,20 +438,6 @@ impl AppScoped for SdkProfile {
 impl AppRemovable for SdkProfile {
     async fn remove(metadata: &Metadata, app_id: &str, id: &str) -> Result<(), StoreError> {
         metadata.store.delete_sdk_profile(app_id, id).await
-    }
-}
-
-impl AppScoped for EventMap {
-    async fn list(
-        store: &MetadataStore,
-        app_id: &str,
-        page: Page,
-    ) -> Result<Paged<Self>, StoreError> {
-        store.event_maps(app_id, page).await
-    }
-
-    async fn get(store: &MetadataStore, app_id: &str, id: &str) -> Result<Self, StoreError> {
-        store.event_map(app_id, id).await
     }
 }
 

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kaa_cluster::routing::{EndpointAddress, EndpointMessage, Hop};
 use kaa_idl::endpoint::crypto::{PublicKey, key_hash};
-use kaa_model::redact;
+use kaa_model::{Role, redact};
 use kaa_store::StoreError;
 use kaa_store::endpoint::{
     CredentialStatus, Credentials, EndpointProfile, NotificationKind, UnicastNotification,
@@ -158,6 +158,19 @@ fn with_one_more(page: Page) -> Page {
     }
 }
 
+/// The caller's application and the endpoint key of path `(application id, endpoint key)`, for
+/// a caller with one of `roles`.
+async fn app_and_key(
+    state: &ApiState,
+    caller: &Caller,
+    roles: &[Role],
+    (app_id, key): (String, String),
+) -> Result<(Application, Vec<u8>), ApiError> {
+    caller.require(roles)?;
+    let app = tenant_application(state, caller, &app_id).await?;
+    Ok((app, endpoint_key(&key)?))
+}
+
 /// The endpoint's profile if it belongs to `app`.
 async fn app_endpoint(
     state: &ApiState,
@@ -168,6 +181,19 @@ async fn app_endpoint(
         Some(profile) if profile.application_id == app.id => Ok(profile),
         _ => Err(ApiError::not_found("endpoint")),
     }
+}
+
+/// The credentials of endpoint `key` of `app`.
+async fn app_credentials(
+    state: &ApiState,
+    app: &Application,
+    key: &[u8],
+) -> Result<Credentials, ApiError> {
+    state
+        .endpoints
+        .credentials(&app.id, key)
+        .await?
+        .ok_or_else(|| ApiError::not_found("credentials"))
 }
 
 /// Sends a message to the node serving the endpoint, through its owner on the ring, in the
@@ -277,15 +303,8 @@ pub async fn get_credentials(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&TENANT_ROLES)?;
-    let (id, key) = path.into_inner();
-    let app = tenant_application(&state, &caller, &id).await?;
-    let key = endpoint_key(&key)?;
-    let credentials = state
-        .endpoints
-        .credentials(&app.id, &key)
-        .await?
-        .ok_or_else(|| ApiError::not_found("credentials"))?;
+    let (app, key) = app_and_key(&state, &caller, &TENANT_ROLES, path.into_inner()).await?;
+    let credentials = app_credentials(&state, &app, &key).await?;
     Ok(HttpResponse::Ok().json(CredentialsView::from(&credentials)))
 }
 
@@ -299,10 +318,7 @@ pub async fn revoke_credentials(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&BUILDERS)?;
-    let (id, key) = path.into_inner();
-    let app = tenant_application(&state, &caller, &id).await?;
-    let key = endpoint_key(&key)?;
+    let (app, key) = app_and_key(&state, &caller, &BUILDERS, path.into_inner()).await?;
     let found = state
         .endpoints
         .set_credentials_status(&app.id, &key, CredentialStatus::Revoked)
@@ -310,11 +326,7 @@ pub async fn revoke_credentials(
     if !found {
         return Err(ApiError::not_found("credentials"));
     }
-    let credentials = state
-        .endpoints
-        .credentials(&app.id, &key)
-        .await?
-        .ok_or_else(|| ApiError::not_found("credentials"))?;
+    let credentials = app_credentials(&state, &app, &key).await?;
     tell_endpoint(&state, &app, key, EndpointMessage::Deregistration);
     Ok(HttpResponse::Ok().json(CredentialsView::from(&credentials)))
 }
@@ -413,10 +425,8 @@ pub async fn get_endpoint(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&TENANT_ROLES)?;
-    let (id, key) = path.into_inner();
-    let app = tenant_application(&state, &caller, &id).await?;
-    let profile = app_endpoint(&state, &app, &endpoint_key(&key)?).await?;
+    let (app, key) = app_and_key(&state, &caller, &TENANT_ROLES, path.into_inner()).await?;
+    let profile = app_endpoint(&state, &app, &key).await?;
     Ok(HttpResponse::Ok().json(endpoint_view(&state, &caller, &app, profile).await?))
 }
 
@@ -431,10 +441,7 @@ pub async fn update_server_profile(
     path: web::Path<(String, String)>,
     Body(update): Body<ServerProfileUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&BUILDERS)?;
-    let (id, key) = path.into_inner();
-    let app = tenant_application(&state, &caller, &id).await?;
-    let key = endpoint_key(&key)?;
+    let (app, key) = app_and_key(&state, &caller, &BUILDERS, path.into_inner()).await?;
     let schema = app_schema(&state, &app.id, "server_profile", update.version, "version").await?;
     check_document(&schema, &update.body, "body")?;
     let version =
@@ -549,10 +556,7 @@ pub async fn send_unicast(
     path: web::Path<(String, String)>,
     Body(new): Body<NewNotification>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&BUILDERS)?;
-    let (id, key) = path.into_inner();
-    let app = tenant_application(&state, &caller, &id).await?;
-    let key = endpoint_key(&key)?;
+    let (app, key) = app_and_key(&state, &caller, &BUILDERS, path.into_inner()).await?;
     app_endpoint(&state, &app, &key).await?;
     let topic_id = new
         .topic_id

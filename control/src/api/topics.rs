@@ -106,6 +106,23 @@ pub async fn list_group_topics(
     Ok(HttpResponse::Ok().json(topics.iter().map(TopicView::from).collect::<Vec<_>>()))
 }
 
+/// Attaches the topic of path `(application, group, topic)` to the group, or detaches it
+/// (TENANT_DEVELOPER).
+async fn set_attachment(
+    state: &ApiState,
+    caller: &Caller,
+    (app_id, group_id, topic_id): (String, String, String),
+    attached: bool,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&BUILDERS)?;
+    let group = app_group(state, caller, &app_id, &group_id).await?;
+    state
+        .metadata
+        .set_topic_attachment(&group, &topic_id, attached)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// Attaches a topic to a group (TENANT_DEVELOPER).
 #[utoipa::path(tag = "topics", security(("bearer" = [])), params(("id" = String, Path), ("group" = String, Path), ("topic" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -115,11 +132,7 @@ pub async fn attach_topic(
     caller: Caller,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&BUILDERS)?;
-    let (app_id, group_id, topic_id) = path.into_inner();
-    let group = app_group(&state, &caller, &app_id, &group_id).await?;
-    state.metadata.attach_topic(&group, &topic_id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    set_attachment(&state, &caller, path.into_inner(), true).await
 }
 
 /// Detaches a topic from a group (TENANT_DEVELOPER).
@@ -131,9 +144,5 @@ pub async fn detach_topic(
     caller: Caller,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&BUILDERS)?;
-    let (app_id, group_id, topic_id) = path.into_inner();
-    let group = app_group(&state, &caller, &app_id, &group_id).await?;
-    state.metadata.detach_topic(&group, &topic_id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    set_attachment(&state, &caller, path.into_inner(), false).await
 }
