@@ -18,11 +18,11 @@
 //! The same steps run for a [`Push`]: a change the endpoint did not ask about is turned into the
 //! response it would have received had it asked, and sent unsolicited.
 //!
-//! The rules live in [`core`], without I/O. This module is the shell: it loads what each step
-//! needs, calls the step, applies the writes it returns (profile, credentials, configuration
-//! blob, unicast deletes; with retries when a concurrent write won) and routes the messages
-//! (event routes, events, log batches); [`owners`] does the same for the owner and event
-//! sections. The credentials cache and the refusal counts stay here too.
+//! The rules live in `core` (`sync/core.rs`), without I/O. This module is the shell: it loads
+//! what each step needs, calls the step, applies the writes it returns (profile, credentials,
+//! configuration blob, unicast deletes; with retries when a concurrent write won) and routes the
+//! messages (event routes, events, log batches); `owners` (`sync/owners.rs`) does the same for
+//! the owner and event sections. The credentials cache and the refusal counts stay here too.
 
 mod core;
 mod owners;
@@ -250,21 +250,19 @@ impl SyncProcessor {
         // What is stored, to write back only what this sync changes.
         let stored_before = was_stored.then(|| profile.clone());
 
-        if session.endpoint.is_none() {
-            let presence = self.sessions.register(
+        let presence = match &session.endpoint {
+            Some(served) => served.session_id,
+            None => self.sessions.register(
                 &key_hash,
                 &app.app.id,
                 session.id,
                 session.channel,
                 session.pushes.clone(),
-            );
-            session.endpoint = Some(ServedEndpoint::new(
-                key_hash.clone(),
-                presence,
-                sdk.sdk_token.clone(),
-            ));
-        }
-        let served = session.endpoint.as_mut().expect("set above");
+            ),
+        };
+        let served = session.endpoint.get_or_insert_with(|| {
+            ServedEndpoint::new(key_hash.clone(), presence, sdk.sdk_token.clone())
+        });
         served.note_request(&request);
         if let Some(user) = &request.user_sync_request {
             response.user_sync_response =

@@ -1,15 +1,19 @@
 //! Unit tests of the sync rules: an application context, profiles and stored records built in
 //! memory, no servers and no I/O.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
+use kaa_cluster::routing::{EndpointMessage, ring_key};
 use kaa_idl::endpoint::sync::{
-    ConfigurationSyncRequest, EventSequenceNumberRequest, LogEntry, ProfileSyncRequest,
-    SubscriptionCommand, SyncRequestMetaData, TopicState,
+    ConfigurationSyncRequest, EndpointAttachRequest, EndpointDetachRequest, Event,
+    EventListenersRequest, EventSequenceNumberRequest, EventSyncRequest, EventSyncResponse,
+    LogEntry, ProfileSyncRequest, SubscriptionCommand, SyncRequestMetaData, TopicState,
+    UserAttachErrorCode, UserAttachNotification, UserAttachRequest, UserDetachNotification,
 };
-use kaa_store::metadata::{Application, EndpointGroup, EventAction, GROUP_ALL};
+use kaa_store::metadata::{Application, EndpointGroup, EventAction, GROUP_ALL, UserVerifier};
 use serde_json::json;
 
+use super::owners::RouteChange;
 use super::*;
 use crate::catalog::{GroupContext, GroupFilter};
 
