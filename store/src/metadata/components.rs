@@ -1,7 +1,7 @@
 //! An application's log appenders, user verifiers and SDK profiles. Their type-specific settings
 //! are JSON text, checked by the API; here they are stored, listed and logged.
 
-use super::record::{Record, stored};
+use super::record::{Record, execute_changing, stored};
 use super::{MetadataStore, Page, Paged, new_id, now_ms};
 use crate::StoreError;
 
@@ -273,15 +273,11 @@ impl MetadataStore {
 
     /// Removes an SDK profile; generated SDKs carrying its token stop registering.
     pub async fn delete_sdk_profile(&self, app_id: &str, id: &str) -> Result<(), StoreError> {
-        let done = self
+        let delete = self
             .statement("DELETE FROM sdk_profiles WHERE app_id = ? AND id = ?")
             .bind(app_id)
-            .bind(id)
-            .execute(self.db.pool())
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(SdkProfile::WHAT));
-        }
-        Ok(())
+            .bind(id);
+        let missing = StoreError::NotFound(SdkProfile::WHAT);
+        execute_changing(delete, self.db.pool(), missing).await
     }
 }

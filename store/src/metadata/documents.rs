@@ -4,7 +4,7 @@
 
 use sqlx::{Any, Transaction};
 
-use super::record::{Statement, stored};
+use super::record::{Statement, execute_changing, stored};
 use super::{MetadataStore, Page, Paged, new_id, now_ms};
 use crate::StoreError;
 
@@ -210,18 +210,15 @@ impl MetadataStore {
         .bind(document.server_schema_version)
         .execute(&mut *tx)
         .await?;
-        let done = self
+        let activate = self
             .statement(
                 "UPDATE group_documents SET status = 'active', activated_ms = ? \
                  WHERE id = ? AND status = 'draft'",
             )
             .bind(now_ms())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict("the draft was activated concurrently"));
-        }
+            .bind(id);
+        let concurrent = StoreError::Conflict("the draft was activated concurrently");
+        execute_changing(activate, &mut *tx, concurrent).await?;
         self.log_transition(tx, &document, "activate").await
     }
 
@@ -233,18 +230,13 @@ impl MetadataStore {
     ) -> Result<(GroupDocument, i64), StoreError> {
         let document = self.document(kind, id).await?;
         let mut tx = self.db.pool().begin().await?;
-        let done = self
+        let deactivate = self
             .statement(
                 "UPDATE group_documents SET status = 'deprecated' WHERE id = ? AND status = 'active'",
             )
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Invalid(
-                "only an active document can be deactivated",
-            ));
-        }
+            .bind(id);
+        let inactive = StoreError::Invalid("only an active document can be deactivated");
+        execute_changing(deactivate, &mut *tx, inactive).await?;
         self.log_transition(tx, &document, "deactivate").await
     }
 

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::record::{Column, Insert, Record, Statement, stored};
+use super::record::{Column, Insert, Record, Statement, execute_changing, stored};
 use super::{MetadataStore, Page, Paged, new_id, now_ms};
 use crate::StoreError;
 
@@ -577,15 +577,11 @@ impl MetadataStore {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let done = self
+        let delete = self
             .statement("DELETE FROM application_event_maps WHERE app_id = ? AND id = ?")
             .bind(app_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(EventMap::WHAT));
-        }
+            .bind(id);
+        execute_changing(delete, &mut *tx, StoreError::NotFound(EventMap::WHAT)).await?;
         // The map existed, so `id` is one of our UUIDs: no LIKE wildcards in it. SDK profiles
         // list their maps as a JSON array of ids.
         let used = self

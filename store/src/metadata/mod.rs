@@ -19,7 +19,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::StoreError;
 use crate::sql::SqlDatabase;
-use record::{Insert, Record, stored};
+use record::{Insert, Record, execute_changing, stored};
 
 mod components;
 mod documents;
@@ -374,14 +374,8 @@ impl MetadataStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let done = self
-            .statement("DELETE FROM users WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound("user"));
-        }
+        let delete = self.statement("DELETE FROM users WHERE id = ?").bind(id);
+        execute_changing(delete, &mut *tx, StoreError::NotFound(User::WHAT)).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -219,6 +219,18 @@ impl<T: Record> Select<'_, T> {
     }
 }
 
+/// Runs `statement` on `db` (the pool or a transaction); `Err(unchanged)` if it changed no row.
+pub(super) async fn execute_changing<'c>(
+    statement: Statement,
+    db: impl Executor<'c, Database = Any>,
+    unchanged: StoreError,
+) -> Result<(), StoreError> {
+    if statement.execute(db).await?.rows_affected() == 0 {
+        return Err(unchanged);
+    }
+    Ok(())
+}
+
 impl MetadataStore {
     /// `T`'s SELECT followed by `filter` (a literal whose `?` the caller binds).
     pub(super) fn select<T: Record>(&self, filter: &'static str) -> Select<'_, T> {
@@ -279,9 +291,7 @@ impl MetadataStore {
         id: &str,
     ) -> Result<i64, StoreError> {
         let mut tx = self.db.pool().begin().await?;
-        if delete.execute(&mut *tx).await?.rows_affected() == 0 {
-            return Err(StoreError::NotFound(what));
-        }
+        execute_changing(delete, &mut *tx, StoreError::NotFound(what)).await?;
         let seq = self
             .log_change(&mut tx, app_id, entity, id, "delete")
             .await?;

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::record::{Insert, Record, Statement, stored};
+use super::record::{Insert, Record, Statement, execute_changing, stored};
 use super::{MetadataStore, Page, Paged, new_id, now_ms};
 use crate::StoreError;
 
@@ -93,14 +93,10 @@ impl MetadataStore {
     /// Hands out the next sequence number of a topic's notifications (1, 2, …).
     pub async fn next_notification_seq(&self, topic_id: &str) -> Result<i32, StoreError> {
         let mut tx = self.db.pool().begin().await?;
-        let updated = self
+        let next = self
             .statement("UPDATE topics SET notification_seq = notification_seq + 1 WHERE id = ?")
-            .bind(topic_id)
-            .execute(&mut *tx)
-            .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound(Topic::WHAT));
-        }
+            .bind(topic_id);
+        execute_changing(next, &mut *tx, StoreError::NotFound(Topic::WHAT)).await?;
         let seq: i64 = self
             .statement("SELECT notification_seq FROM topics WHERE id = ?")
             .bind(topic_id)
