@@ -6,7 +6,7 @@
 //! (the store writes the application's change-log row in the same transaction) and then
 //! announces the typed [`Change`] to every live Operations node. The tenant-scoped lookups answer
 //! records of another tenant, application or group as absent. Records kept per application share
-//! one list/get/remove shape ([`AppScoped`], [`AppRemovable`]).
+//! one list/get/remove shape (`AppScoped`, `AppRemovable`).
 //!
 //! Reads, and writes no Operations node has to hear of (tenants, users, sessions, schemas, drafts,
 //! event families, SDK profiles), go to the store directly through [`Metadata::store`].

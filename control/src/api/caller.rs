@@ -1,7 +1,7 @@
 //! Who is calling: [`Caller`] resolves the bearer token of each request to its user and answers
 //! what that user's role allows.
 //!
-//! Sessions are stored by the SHA-256 of their token only ([`token_hash`]); logging in and out
+//! Sessions are stored by the SHA-256 of their token only (`token_hash`); logging in and out
 //! is [`super::auth`]'s.
 
 use actix_web::dev::Payload;
