@@ -34,7 +34,7 @@ use tokio::time::Instant;
 
 use crate::SdkError;
 use crate::bootstrap::{OperationsServer, Transport};
-use crate::client::ClientConfig;
+use crate::client_config::ClientConfig;
 use crate::event::Event;
 use crate::http;
 use crate::logs::{Delivery, SharedLogs, Uploader};
@@ -723,7 +723,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::client::BootstrapServer;
+    use crate::client_config::BootstrapServer;
     use crate::keys::EndpointKeys;
     use crate::logs::{LogBuffer, LogSettings};
 

@@ -18,6 +18,7 @@ pub mod avro;
 pub mod bootstrap;
 pub mod channel;
 pub mod client;
+mod client_config;
 pub mod configuration;
 mod engine;
 mod event;
