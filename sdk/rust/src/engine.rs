@@ -823,19 +823,7 @@ mod tests {
     }
 
     fn answer(request_id: i32) -> SyncResponse {
-        SyncResponse {
-            request_id,
-            status: SyncResponseResultType::Success,
-            bootstrap_sync_response: None,
-            profile_sync_response: None,
-            configuration_sync_response: None,
-            notification_sync_response: None,
-            user_sync_response: None,
-            event_sync_response: None,
-            redirect_sync_response: None,
-            log_sync_response: None,
-            extension_sync_responses: None,
-        }
+        SyncResponse::new(request_id, SyncResponseResultType::Success)
     }
 
     fn emitted(reaction: &Reaction) -> Vec<Event> {
