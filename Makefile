@@ -98,3 +98,16 @@ test-cluster: dist infra-up
 	$(CARGO) build --locked -p kaa-tests --bin kaa-fleet
 	python3 tests/three-hosts/run.py --fleet target/debug/kaa-fleet \
 	  --deb $$(ls dist/kaa-node_*-1_amd64.deb) --upgrade-deb $$(ls $(THREE_HOSTS_DIST)/kaa-node_*-2_amd64.deb)
+
+.PHONY: bench-deps bench-scale
+
+# Debian's python3-matplotlib (the bench's plots) and mosquitto (its idle-connection baseline).
+bench-deps:
+	deploy/local/bench-deps.sh
+
+# The scale benchmarks (tests/bench-scale/run.py, under Debian's python3): builds the release
+# kaa-node and kaa-loadgen, starts Cassandra, runs every scenario with its baseline, prints the
+# figures and writes them to docs/benchmarks.md and docs/img/bench-*.png. BENCH_SCALE=smoke (the
+# default, about 200 endpoints per mode) or full (the issue's numbers: 100,000 idle sessions).
+bench-scale: build-deps bench-deps
+	/usr/bin/python3 tests/bench-scale/run.py
