@@ -28,6 +28,8 @@ command, machine and date, and the plots to docs/img/bench-*.png.
 
     BENCH_SCALE=smoke|full run.py [--scenarios a,b] [--no-build] [--no-docs]
 
+KAA_NODE_BIN and KAA_LOADGEN_BIN name other builds to measure (e.g. a commit before a fix).
+
 `smoke` (the default) runs about 200 endpoints per mode; `full` the issue's numbers (100,000
 idle sessions: its key pool takes long to generate the first time). The run's files (node logs,
 loadgen results) are kept under target/bench-scale/.
@@ -38,7 +40,6 @@ import json
 import os
 import platform
 import pwd
-import re
 import resource
 import shutil
 import signal
@@ -442,9 +443,19 @@ class Loadgen:
         cmd = [str(a) for a in [self.binary, mode, *args, "--result", result]]
         say(f"$ {' '.join(cmd)}")
         log = open(self.dir / f"{name}.log", "w")
-        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+        # The result JSON (stdout) goes to the log only; progress and complaints (stderr) are
+        # shown as they come, too.
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.PIPE, text=True,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
         process.bench_log = self.dir / f"{name}.log"
+
+        def relay():
+            for line in process.stderr:
+                print(f"    | {line.rstrip()}", flush=True)
+                log.write(line)
+            log.close()
+        process.relay = threading.Thread(target=relay, daemon=True)
+        process.relay.start()
         return process, result
 
     def finish(self, process, result, timeout):
@@ -455,11 +466,7 @@ class Loadgen:
             process.wait()
             raise RuntimeError(f"kaa-loadgen did not finish within {timeout} s; see "
                                f"{process.bench_log}")
-        # The log ends with the result JSON; show what came before it (progress, complaints).
-        lines = process.bench_log.read_text(errors="replace").splitlines()
-        shown = [line for line in lines if not line.startswith((" ", "{", "}"))][-6:]
-        for line in shown:
-            print(f"    | {line}", flush=True)
+        process.relay.join(timeout=10)
         if not result.exists():
             raise RuntimeError(f"kaa-loadgen exited with {code} and no result; see "
                                f"{process.bench_log}")
@@ -587,17 +594,19 @@ class Bench:
         self.failures = {}
         self.phase_seconds = {}
 
-    def scenario(self, name, body):
+    def scenario(self, name, body, part=None):
+        """Runs `body` if scenario `name` was asked for; `part` names one of its runs."""
         if name not in self.args.scenarios:
             return
-        say(f"==== {name} ====")
+        label = f"{name} ({part})" if part else name
+        say(f"==== {label} ====")
         started = time.monotonic()
         try:
             body()
         except Exception as error:  # noqa: BLE001 - one scenario's failure must not hide the others
-            say(f"FAILED: {name}: {error}")
-            self.failures[name] = str(error)
-        self.phase_seconds[name] = round(time.monotonic() - started, 1)
+            say(f"FAILED: {label}: {error}")
+            self.failures[label] = str(error)
+        self.phase_seconds[label] = round(time.monotonic() - started, 1)
 
     # -- SQLite node ------------------------------------------------------------------------
 
@@ -671,6 +680,11 @@ class Bench:
         check_result(result, f"{n} idle sessions ({label})", n)
         return self.idle_figure(f"kaa-node ({label})", result, base, sampler.samples)
 
+    def idle_store(self, node, app, loadgen, store):
+        """The idle-session figure of `node`, whose endpoint store is `store`."""
+        self.figures.setdefault("idle", {})[store] = self.idle_node(
+            node, app, loadgen, self.scale["idle"], store)
+
     def idle_figure(self, who, result, base, samples):
         connected = result.get("connected", 0)
         held = held_window(samples, base[2], connected)
@@ -728,11 +742,11 @@ class Bench:
                 return ready.exists() and json.loads(ready.read_text())
             opened, secs = wait_for(f"{n} listening sessions", 1800, all_listening, interval=0.25)
             say(f"{opened['connected']} sessions listening after {secs:.1f} s")
+            time.sleep(2)
             status, view = http_json(node.url("/cluster"), timeout=5)
             if status == 200:
                 say("sessions per Operations node (its last load report): " + ", ".join(
                     f"{o['id']}: {o.get('endpoint_count')}" for o in view["operations"]))
-            time.sleep(2)
             config_ms = app.activate_configuration()
             time.sleep(wait)
             notify_ms = app.notify()
@@ -753,6 +767,10 @@ class Bench:
                 f"{fmt(figures[kind]['p50_s'], 2)} s, p99 {fmt(figures[kind]['p99_s'], 2)} s, "
                 f"max {fmt(figures[kind]['max_s'], 2)} s")
         return figures
+
+    def fanout_node(self, node, app, loadgen):
+        """The fan-out on one standalone node."""
+        self.figures["fanout"] = self.fanout(node, app, loadgen)
 
     def fanout_cluster(self, binary, loadgen):
         """The fan-out on three cluster members (ZooKeeper, PostgreSQL, one Cassandra endpoint
@@ -1161,7 +1179,10 @@ def main():
     say(f"scale {args.scale}: {json.dumps(scale)}")
     limits = raise_limits(scale)
     build_s = 0.0 if args.no_build else build()
-    node_bin, loadgen_bin = RELEASE / "kaa-node", RELEASE / "kaa-loadgen"
+    # Another build of either (a commit before a fix, for a before/after ratio) through the
+    # environment, as the tests take KAA_NODE_BIN.
+    node_bin = Path(os.environ.get("KAA_NODE_BIN", RELEASE / "kaa-node"))
+    loadgen_bin = Path(os.environ.get("KAA_LOADGEN_BIN", RELEASE / "kaa-loadgen"))
     for binary in (node_bin, loadgen_bin):
         if not binary.exists():
             sys.exit(f"missing {binary}: build it (drop --no-build)")
@@ -1185,13 +1206,12 @@ def main():
         bench.scenario("storm", lambda: bench.storm(sqlite, app, loadgen))
         bench.scenario("syncs", lambda: bench.syncs(sqlite, app, loadgen))
         bench.scenario("growth", lambda: bench.growth(sqlite, app, loadgen))
-        bench.scenario("fanout", lambda: bench.figures.__setitem__(
-            "fanout", bench.fanout(sqlite, app, loadgen)))
-        if "idle" in args.scenarios and "sqlite" not in bench.figures.get("idle", {}):
-            bench.scenario("idle", lambda: bench.figures.setdefault("idle", {}).__setitem__(
-                "sqlite", bench.idle_node(sqlite, app, loadgen, scale["idle"], "sqlite")))
+        bench.scenario("fanout", lambda: bench.fanout_node(sqlite, app, loadgen))
+        if "sqlite" not in bench.figures.get("idle", {}):
+            bench.scenario("idle", lambda: bench.idle_store(sqlite, app, loadgen, "sqlite"),
+                           "sqlite")
         sqlite.stop()
-        bench.scenario("idle", lambda: bench.mosquitto(loadgen))
+        bench.scenario("idle", lambda: bench.mosquitto(loadgen), "mosquitto")
         bench.scenario("fanout-cluster", lambda: bench.fanout_cluster(node_bin, loadgen))
 
         if {"idle", "logs"} & set(args.scenarios):
@@ -1201,8 +1221,8 @@ def main():
             cassandra.start()
             capp = Application(cassandra, appender=True)
             log_keyspace = capp.log_keyspace
-            bench.scenario("idle", lambda: bench.figures.setdefault("idle", {}).__setitem__(
-                "cassandra", bench.idle_node(cassandra, capp, loadgen, scale["idle"], "cassandra")))
+            bench.scenario("idle", lambda: bench.idle_store(cassandra, capp, loadgen, "cassandra"),
+                           "cassandra")
             bench.scenario("logs", lambda: bench.logs(cassandra, capp, loadgen))
             cassandra.stop()
     finally:
