@@ -586,10 +586,10 @@ def check_result(result, what, wanted):
 
 
 class Bench:
-    def __init__(self, args, scale_name):
+    def __init__(self, args, scale_name, scale):
         self.args = args
         self.scale_name = scale_name
-        self.scale = SCALES[scale_name]
+        self.scale = scale
         self.figures = {}
         self.failures = {}
         self.phase_seconds = {}
@@ -878,36 +878,60 @@ def pct(value):
 
 # -- limits and machine -----------------------------------------------------------------------
 
+# Descriptors a process needs beside one per session (listeners, databases, the Cassandra
+# driver's connections, the loadgen's own files).
+FD_MARGIN = 1_000
+SESSION_KEYS = ["storm", "idle", "fanout", "logs"]
+SESSION_LISTS = ["sync_levels", "growth_levels"]
+
+
+def biggest_run(scale):
+    return max(max(scale[k] for k in SESSION_KEYS), max(max(scale[k]) for k in SESSION_LISTS))
+
+
 def raise_limits(scale):
-    """Raises the open-file limit for this process and every child (nodes, loadgen, broker)."""
-    biggest = max(scale["idle"], max(scale["growth_levels"]), max(scale["sync_levels"]),
-                  scale["fanout"], scale["storm"])
-    needed = biggest + 20_000
+    """Raises the open-file limit for this process and every child (nodes, loadgen, broker: each
+    holds one descriptor per session). Where the hard limit cannot be raised (no
+    CAP_SYS_RESOURCE), session counts above it are capped and the cap is said. Returns (what
+    was done, the scale to run)."""
+    needed = biggest_run(scale) + FD_MARGIN
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     nr_open = int(Path("/proc/sys/fs/nr_open").read_text())
     said = []
-    if soft < needed:
-        target = min(max(needed, soft), nr_open)
+    if soft >= needed:
+        said.append(f"open files (ulimit -n) {soft}, enough for {needed:,}")
+    else:
+        target = min(needed, nr_open)
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, max(hard, target)))
-            said.append(f"open files (ulimit -n) raised from {soft} to {target} "
-                        f"(hard {hard} -> {max(hard, target)})")
+            said.append(f"open files (ulimit -n) raised from {soft:,} to {target:,} for this run "
+                        f"(hard limit {hard:,} -> {max(hard, target):,})")
         except (ValueError, OSError):
             target = min(needed, hard)
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            said.append(f"open files raised from {soft} to {target} only: the hard limit is {hard} "
-                        f"and this user cannot raise it (run as root or raise it in "
-                        f"/etc/security/limits.conf); {needed} wanted")
-    else:
-        said.append(f"open files (ulimit -n) {soft} already >= {needed} needed")
+            done = f"stays at {soft:,}" if target == soft else f"raised from {soft:,} to {target:,} only"
+            said.append(f"open files (ulimit -n) {done}: the hard limit is {hard:,} and this process may not raise it (it lacks "
+                        f"CAP_SYS_RESOURCE; raise it with `ulimit -Hn` or in "
+                        f"/etc/security/limits.conf before the run); {needed:,} wanted")
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    cap = soft - FD_MARGIN
+    capped = dict(scale)
+    for key in SESSION_KEYS:
+        capped[key] = min(scale[key], cap)
+    for key in SESSION_LISTS:
+        capped[key] = sorted({min(n, cap) for n in scale[key]})
+    if capped != scale:
+        said.append(f"**session counts capped at {cap:,}** by that limit (asked: "
+                    + ", ".join(f"{k} {scale[k]}" for k in SESSION_KEYS + SESSION_LISTS
+                                if capped[k] != scale[k]) + ")")
     low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    said.append(f"ephemeral ports {low}-{high} ({high - low + 1} per source address; the loadgen "
+    said.append(f"ephemeral ports {low}-{high} ({high - low + 1:,} per source address; the loadgen "
                 f"spreads sessions over 127.0.1.x, so the range is left as it is)")
     somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
     said.append(f"net.core.somaxconn {somaxconn} (left as it is)")
     for line in said:
         say(f"limits: {line}")
-    return said
+    return said, capped
 
 
 def machine():
@@ -1173,11 +1197,10 @@ def main():
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         sys.exit(f"unknown scenarios: {sorted(unknown)}")
-    scale = SCALES[args.scale]
     RUN.mkdir(parents=True, exist_ok=True)
     command = f"BENCH_SCALE={args.scale} make bench-scale"
+    limits, scale = raise_limits(SCALES[args.scale])
     say(f"scale {args.scale}: {json.dumps(scale)}")
-    limits = raise_limits(scale)
     build_s = 0.0 if args.no_build else build()
     # Another build of either (a commit before a fix, for a before/after ratio) through the
     # environment, as the tests take KAA_NODE_BIN.
@@ -1189,12 +1212,11 @@ def main():
     run([REPO / "deploy/local/infra.sh", "up", "cassandra"])
 
     loadgen = Loadgen(loadgen_bin, POOL)
-    pool_size = max(scale["idle"], max(scale["growth_levels"]), max(scale["sync_levels"]),
-                    scale["fanout"], scale["logs"], scale["storm"])
+    pool_size = biggest_run(scale)
     keys_s = loadgen.keys(pool_size)
     say(f"key pool {POOL} holds at least {pool_size} keys ({keys_s:.1f} s)")
 
-    bench = Bench(args, args.scale)
+    bench = Bench(args, args.scale, scale)
     nodes = []
     store_keyspace = f"bench_scale_{int(time.time())}"
     log_keyspace = None
