@@ -1,6 +1,7 @@
 //! A Kaatcp channel to one server: CONNECT with the first request, then requests, responses,
 //! pushes and pings over one TCP connection, encrypted when the server's public key is known.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -12,7 +13,7 @@ use kaa_idl::endpoint::sync::{SyncRequest, SyncResponse};
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
@@ -68,6 +69,37 @@ impl Channel {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| SdkError::Timeout("tcp connect"))??;
+        Self::start(stream, addr, tls, security, keep_alive, first, timeout).await
+    }
+
+    /// As [`Channel::connect`], from the local address `local` (the port is the system's
+    /// choice): a load generator spreads its connections over many source addresses, each with
+    /// its own range of ports.
+    pub async fn connect_from(
+        local: IpAddr,
+        addr: &str,
+        tls: Option<&Tls>,
+        security: Security<'_>,
+        keep_alive: u16,
+        first: &SyncRequest,
+        timeout: Duration,
+    ) -> Result<(Channel, SyncResponse), SdkError> {
+        let stream = tokio::time::timeout(timeout, connect_bound(local, addr))
+            .await
+            .map_err(|_| SdkError::Timeout("tcp connect"))??;
+        Self::start(stream, addr, tls, security, keep_alive, first, timeout).await
+    }
+
+    /// Sends CONNECT with `first` over a fresh TCP connection to `addr`.
+    async fn start(
+        stream: TcpStream,
+        addr: &str,
+        tls: Option<&Tls>,
+        security: Security<'_>,
+        keep_alive: u16,
+        first: &SyncRequest,
+        timeout: Duration,
+    ) -> Result<(Channel, SyncResponse), SdkError> {
         stream.set_nodelay(true)?;
         let stream: Box<dyn Stream> = match tls {
             None => Box::new(stream),
@@ -229,6 +261,25 @@ impl Channel {
             self.last_read = Instant::now();
         }
     }
+}
+
+/// A TCP connection to `addr` from `local`, bound before it connects.
+async fn connect_bound(local: IpAddr, addr: &str) -> std::io::Result<TcpStream> {
+    let remote = tokio::net::lookup_host(addr)
+        .await?
+        .find(|remote| remote.is_ipv4() == local.is_ipv4())
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::AddrNotAvailable,
+                format!("{addr} has no address of the family of {local}"),
+            )
+        })?;
+    let socket = match local {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(local, 0))?;
+    socket.connect(remote).await
 }
 
 /// What a CONNACK refusal means, for people.

@@ -44,6 +44,14 @@ impl EndpointKeys {
         Ok(keys)
     }
 
+    /// A pair from its private key, PKCS#8 DER (as `key.private` holds it); the public key is
+    /// derived from it.
+    pub fn from_private_der(der: &[u8]) -> Result<Self, SdkError> {
+        KeyPair::from_pkcs8_der(der)
+            .map(Self::from_pair)
+            .map_err(|e| SdkError::Keys(e.to_string()))
+    }
+
     fn from_pair(pair: KeyPair) -> Self {
         let public_der = pair.public_key().to_der().to_vec();
         let key_hash = key_hash(&public_der);

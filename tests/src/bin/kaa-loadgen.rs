@@ -1,0 +1,198 @@
+//! `kaa-loadgen`: N simulated endpoints against a kaa-rs node over encrypted Kaatcp, to measure
+//! it at scale. `keys` fills the key pool once; the modes (`register`, `idle`, `sync`, `listen`)
+//! ramp the sessions up and print a JSON result. See `kaa_tests::loadgen`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use kaa_tests::fleet::parse_duration;
+use kaa_tests::loadgen::{self, Options, Run, TransportKind, keys};
+
+#[derive(Parser)]
+#[command(
+    name = "kaa-loadgen",
+    about = "Simulated endpoints at scale against a kaa-rs node: registration storms, idle \
+             sessions, syncs and pushes",
+    after_help = "Exit status: 0 when every session opened and none failed, 1 when some did (the \
+                  result is still written), 2 when the run could not start."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make the key pool hold at least --count RSA key pairs (generated on every core,
+    /// appended to what the pool holds).
+    Keys(KeysArgs),
+    /// Connect, register (profile and public key) and close: completion time and refusals.
+    Register(CommonArgs),
+    /// Hold the sessions for --duration, pinging at keepalive/2: who stays connected.
+    Idle(CommonArgs),
+    /// Configuration syncs (NO_DELTA) per endpoint against PINGREQ round trips over the same
+    /// sessions, each phase --duration long.
+    Sync(SyncArgs),
+    /// Hold the sessions and record every configuration push and notification with its
+    /// wall-clock arrival time.
+    Listen(CommonArgs),
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text).map_err(|e| e.to_string())
+}
+
+#[derive(clap::Args)]
+struct KeysArgs {
+    /// The key pool file (created when missing).
+    #[arg(long, value_name = "FILE")]
+    pool: PathBuf,
+    /// How many keys the pool must hold.
+    #[arg(long)]
+    count: usize,
+    /// RSA modulus size (Kaatcp needs 2048).
+    #[arg(long, default_value_t = 2048)]
+    bits: usize,
+    /// Generator threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct CommonArgs {
+    /// The Bootstrap server's Kaatcp address; it names the Operations servers and their keys.
+    #[arg(long, value_name = "HOST:PORT")]
+    bootstrap: String,
+    /// The application's SDK token.
+    #[arg(long)]
+    sdk_token: String,
+    /// How many endpoints.
+    #[arg(long)]
+    endpoints: usize,
+    /// The key pool (kaa-loadgen keys).
+    #[arg(long, value_name = "FILE")]
+    pool: PathBuf,
+    /// The first key of the pool to use (fresh keys register new endpoints).
+    #[arg(long, default_value_t = 0)]
+    first: usize,
+    /// Source addresses 127.0.1.1, 127.0.1.2, … (default: one per 20,000 sessions).
+    #[arg(long)]
+    sources: Option<usize>,
+    /// New sessions a second at most (default: as fast as --concurrency allows).
+    #[arg(long, value_name = "PER_SECOND")]
+    connect_rate: Option<f64>,
+    /// CONNECTs in flight at most.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Kaatcp keepalive in seconds; sessions ping at half of it.
+    #[arg(long, default_value_t = 60)]
+    keepalive: u16,
+    /// How long to hold or drive the sessions after the ramp (500ms, 30s, 2m).
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    duration: Duration,
+    /// How long a connect or an answer may take.
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    timeout: Duration,
+    /// The transport.
+    #[arg(long, value_enum, default_value_t = TransportKind::Tcp)]
+    transport: TransportKind,
+    /// Write the JSON result here too.
+    #[arg(long, value_name = "FILE.json")]
+    result: Option<PathBuf>,
+    /// Write {"connected", "t_ms"} here once the ramp is done (for a driver that acts then).
+    #[arg(long, value_name = "FILE")]
+    ready: Option<PathBuf>,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct SyncArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Syncs (and, in the baseline phase, pings) per endpoint a second (default: back to back).
+    #[arg(long, value_name = "PER_SECOND")]
+    rate: Option<f64>,
+}
+
+impl CommonArgs {
+    fn options(self) -> Options {
+        Options {
+            bootstrap: self.bootstrap,
+            sdk_token: self.sdk_token,
+            endpoints: self.endpoints,
+            pool: self.pool,
+            first: self.first,
+            sources: self.sources,
+            connect_rate: self.connect_rate,
+            concurrency: self.concurrency,
+            keep_alive: self.keepalive,
+            duration: self.duration,
+            timeout: self.timeout,
+            transport: self.transport,
+            result: self.result,
+            ready: self.ready,
+            quiet: self.quiet,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match Cli::parse().command.execute().await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("kaa-loadgen: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+impl Command {
+    async fn execute(self) -> anyhow::Result<ExitCode> {
+        match self {
+            Command::Keys(args) => grow_pool(args),
+            Command::Register(args) => {
+                loadgen::register::run(&Run::prepare(args.options()).await?).await
+            }
+            Command::Idle(args) => loadgen::idle::run(&Run::prepare(args.options()).await?).await,
+            Command::Sync(args) => {
+                let run = Run::prepare(args.common.options()).await?;
+                loadgen::sync::run(&run, args.rate).await
+            }
+            Command::Listen(args) => {
+                loadgen::listen::run(&Run::prepare(args.options()).await?).await
+            }
+        }
+    }
+}
+
+fn grow_pool(args: KeysArgs) -> anyhow::Result<ExitCode> {
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let last_line = std::sync::Mutex::new(std::time::Instant::now());
+    let progress = |done: usize, missing: usize| {
+        let mut last = last_line.lock().expect("progress lock");
+        if done == missing || last.elapsed() >= Duration::from_secs(5) {
+            *last = std::time::Instant::now();
+            eprintln!("kaa-loadgen: {done}/{missing} keys generated");
+        }
+    };
+    let grown = keys::grow(&args.pool, args.count, args.bits, threads, &progress)?;
+    let generated = grown.after - grown.before;
+    let result = serde_json::json!({
+        "pool": args.pool,
+        "before": grown.before,
+        "after": grown.after,
+        "generated": generated,
+        "threads": threads,
+        "seconds": loadgen::report::seconds(Duration::from_secs_f64(grown.seconds)),
+        "keys_per_s": (generated > 0).then(|| (generated as f64 / grown.seconds).round()),
+    });
+    println!("{result}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,342 @@
+//! The load generator (`kaa-loadgen`): N simulated endpoints, each with its own RSA key from a
+//! pool file ([`keys`]), holding encrypted Kaatcp sessions ([`session`]) to an Operations node
+//! from many source addresses ([`sources`]), to measure what the node does at scale.
+//!
+//! A run: [`Run::prepare`] raises the descriptor limit, checks the pool, bootstraps once
+//! (Operations servers and their keys) and starts the [`progress`] line; [`Run::open_sessions`]
+//! ramps the sessions up (at most `--concurrency` CONNECTs in flight, at most `--connect-rate`
+//! a second); the mode then drives them ([`register`], [`idle`] and [`listen`], [`sync`]) with
+//! one small task per session ([`Run::each`]) until `--duration` passes or SIGINT/SIGTERM comes;
+//! [`Run::finish`] writes the result ([`report`]) and says plainly what failed.
+
+pub mod idle;
+pub mod keys;
+pub mod listen;
+pub mod progress;
+pub mod register;
+pub mod report;
+pub mod session;
+pub mod sources;
+pub mod sync;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, bail};
+use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::loadgen::keys::KeyPool;
+use crate::loadgen::progress::Progress;
+use crate::loadgen::report::Tally;
+use crate::loadgen::session::{Session, Target};
+use crate::loadgen::sources::{NoFile, Sources};
+
+/// How the sessions reach the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransportKind {
+    /// Kaatcp over TCP.
+    Tcp,
+    /// HTTP (`/EP/Sync`, `/EP/LongSync`).
+    Http,
+}
+
+/// What every mode is told.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The Bootstrap server's Kaatcp address.
+    pub bootstrap: String,
+    /// The application's SDK token.
+    pub sdk_token: String,
+    /// How many endpoints.
+    pub endpoints: usize,
+    /// The key pool file.
+    pub pool: PathBuf,
+    /// The first key of the pool this run uses.
+    pub first: usize,
+    /// Source addresses (`None`: enough for [`sources::PER_SOURCE`] sessions each).
+    pub sources: Option<usize>,
+    /// New sessions a second at most (`None`: as fast as `concurrency` allows).
+    pub connect_rate: Option<f64>,
+    /// CONNECTs in flight at most.
+    pub concurrency: usize,
+    /// Kaatcp keepalive, seconds; idle sessions ping at half of it.
+    pub keep_alive: u16,
+    /// How long to hold or drive the sessions after the ramp.
+    pub duration: Duration,
+    /// How long a connect or an answer may take.
+    pub timeout: Duration,
+    /// The transport.
+    pub transport: TransportKind,
+    /// Write the result here too.
+    pub result: Option<PathBuf>,
+    /// Write `{"connected", "t_ms"}` here when the ramp is done.
+    pub ready: Option<PathBuf>,
+    /// No progress line.
+    pub quiet: bool,
+}
+
+/// A run in progress: what its sessions share.
+pub struct Run {
+    /// The options.
+    pub options: Options,
+    /// The servers and the token.
+    pub target: Arc<Target>,
+    /// The endpoints' keys.
+    pub pool: Arc<KeyPool>,
+    /// The source addresses.
+    pub sources: Sources,
+    /// The descriptor limits in force.
+    pub nofile: NoFile,
+    /// The progress line's counters.
+    pub progress: Arc<Progress>,
+    /// Failures so far.
+    pub tally: Arc<Tally>,
+    /// Cancelled by SIGINT or SIGTERM.
+    pub stop: CancellationToken,
+    started: Instant,
+    rss_before: u64,
+}
+
+/// The sessions a ramp opened.
+pub struct Ramp {
+    /// The open sessions (none in `register`, which closes each at once).
+    pub sessions: Vec<Session>,
+    /// Time from the start of CONNECT to the registration's answer, per opened session.
+    pub connect: Vec<Duration>,
+    /// How long the ramp took.
+    pub took: Duration,
+    /// How many sessions opened.
+    pub opened: usize,
+}
+
+impl Run {
+    /// Raises the descriptor limit, checks the pool and bootstraps.
+    pub async fn prepare(options: Options) -> anyhow::Result<Arc<Self>> {
+        if options.transport == TransportKind::Http {
+            bail!("--transport http is not available yet: use tcp");
+        }
+        anyhow::ensure!(options.endpoints > 0, "--endpoints must be at least 1");
+        anyhow::ensure!(options.concurrency > 0, "--concurrency must be at least 1");
+        let nofile = sources::raise_nofile(options.endpoints)?;
+        let sources = Sources::new(options.sources, options.endpoints)?;
+        let pool = KeyPool::open(&options.pool)?;
+        pool.check_range(options.first, options.endpoints)?;
+        let target = Target::bootstrap(
+            &options.bootstrap,
+            &options.sdk_token,
+            options.keep_alive,
+            options.timeout,
+        )
+        .await?;
+        let stop = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(stop.clone()));
+        Ok(Arc::new(Self {
+            progress: Progress::start(options.endpoints, options.quiet),
+            options,
+            target: Arc::new(target),
+            pool: Arc::new(pool),
+            sources,
+            nofile,
+            tally: Arc::new(Tally::default()),
+            stop,
+            started: Instant::now(),
+            rss_before: report::rss_bytes(),
+        }))
+    }
+
+    /// Opens every session; with `keep` false each closes right after its registration.
+    pub async fn open_sessions(&self, keep: bool) -> anyhow::Result<Ramp> {
+        let started = Instant::now();
+        let in_flight = Arc::new(Semaphore::new(self.options.concurrency));
+        let mut pacing = self.options.connect_rate.map(|rate| {
+            let mut pacing = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1e-3)));
+            pacing.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            pacing
+        });
+        let mut opening: JoinSet<OpenResult> = JoinSet::new();
+        let mut ramp = Ramp {
+            sessions: Vec::with_capacity(if keep { self.options.endpoints } else { 0 }),
+            connect: Vec::with_capacity(self.options.endpoints),
+            took: Duration::ZERO,
+            opened: 0,
+        };
+        for n in 0..self.options.endpoints {
+            if self.stop.is_cancelled() {
+                break;
+            }
+            if let Some(pacing) = &mut pacing {
+                pacing.tick().await;
+            }
+            let permit = in_flight.clone().acquire_owned().await?;
+            let index = self.options.first + n;
+            let source = self.sources.for_session(n);
+            let (pool, target) = (self.pool.clone(), self.target.clone());
+            opening.spawn(async move {
+                let _permit = permit;
+                let keys = match pool.get(index) {
+                    Ok(keys) => keys,
+                    Err(error) => return Err(Fatal(error)),
+                };
+                let began = Instant::now();
+                let opened = Session::open(&target, index, &keys, source).await;
+                let took = began.elapsed();
+                drop(keys);
+                match opened {
+                    Ok((session, _)) if !keep => {
+                        session.close().await;
+                        Ok(Ok((None, took)))
+                    }
+                    Ok((session, _)) => Ok(Ok((Some(session), took))),
+                    Err(error) => Ok(Err(error)),
+                }
+            });
+            while let Some(done) = opening.try_join_next() {
+                self.opened(done, &mut ramp)?;
+            }
+        }
+        while let Some(done) = opening.join_next().await {
+            self.opened(done, &mut ramp)?;
+        }
+        ramp.took = started.elapsed();
+        if let Some(file) = &self.options.ready {
+            let ready = json!({ "connected": ramp.opened, "t_ms": wall_clock_ms() });
+            std::fs::write(file, format!("{ready}\n"))
+                .with_context(|| format!("writing {}", file.display()))?;
+        }
+        Ok(ramp)
+    }
+
+    fn opened(
+        &self,
+        done: Result<OpenResult, tokio::task::JoinError>,
+        ramp: &mut Ramp,
+    ) -> anyhow::Result<()> {
+        match done? {
+            Err(Fatal(error)) => Err(error),
+            Ok(Ok((session, took))) => {
+                ramp.opened += 1;
+                ramp.connect.push(took);
+                ramp.sessions.extend(session);
+                self.progress.opened.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Ok(Err(error)) => {
+                self.tally.record(&error);
+                self.progress.failed.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
+    /// A token cancelled after `duration`, or at once on SIGINT/SIGTERM.
+    pub fn until(&self, duration: Duration) -> CancellationToken {
+        let token = self.stop.child_token();
+        let timer = token.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(duration) => timer.cancel(),
+                () = timer.cancelled() => {}
+            }
+        });
+        token
+    }
+
+    /// Runs `work` on every session, each in a task of its own, and collects what they return.
+    pub async fn each<T, F, Fut>(&self, sessions: Vec<Session>, work: F) -> anyhow::Result<Vec<T>>
+    where
+        T: Send + 'static,
+        F: Fn(Session) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        let mut tasks = JoinSet::new();
+        for session in sessions {
+            tasks.spawn(work(session));
+        }
+        let mut results = Vec::with_capacity(tasks.len());
+        while let Some(result) = tasks.join_next().await {
+            results.push(result?);
+        }
+        Ok(results)
+    }
+
+    /// Counts a session that ended by itself while held.
+    pub fn lost(&self, error: &session::SessionError) {
+        self.tally.record(error);
+        self.progress.lost.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes the result (common fields from `ramp` plus `fields`) and says what failed; the
+    /// exit code is a failure when any session failed or was lost.
+    pub fn finish(
+        &self,
+        mode: &str,
+        ramp: &Ramp,
+        rss_with_sessions: u64,
+        fields: Map<String, Value>,
+    ) -> anyhow::Result<ExitCode> {
+        self.progress.finish();
+        let result = report::result(
+            report::Common {
+                mode,
+                endpoints: self.options.endpoints,
+                connected: ramp.opened,
+                tally: &self.tally,
+                ramp: ramp.took,
+                elapsed: self.started.elapsed(),
+                nofile: self.nofile,
+                sources: self.sources.len(),
+                rss_before: self.rss_before,
+                rss_with_sessions,
+            },
+            fields,
+        );
+        report::publish(&result, self.options.result.as_deref())?;
+        let complaints = report::complaints(&self.tally);
+        for line in &complaints {
+            eprintln!("kaa-loadgen: {line}");
+        }
+        let short = ramp.opened < self.options.endpoints;
+        if short && complaints.is_empty() {
+            eprintln!(
+                "kaa-loadgen: {} of {} sessions opened (stopped early)",
+                ramp.opened, self.options.endpoints
+            );
+        }
+        Ok(if short || !complaints.is_empty() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
+    }
+}
+
+/// A failure that ends the whole run (the pool cannot be read), not one session.
+struct Fatal(anyhow::Error);
+
+type OpenResult = Result<Result<(Option<Session>, Duration), session::SessionError>, Fatal>;
+
+/// Milliseconds since the Unix epoch, the clock the bench driver compares arrivals with.
+pub fn wall_clock_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
+}
+
+async fn cancel_on_signal(stop: CancellationToken) {
+    let Ok(mut terminate) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    stop.cancel();
+}
