@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use kaa_tests::fleet::parse_duration;
+use kaa_tests::loadgen::cassandra_baseline::{BaselineOptions, Shape};
+use kaa_tests::loadgen::logs::LogsOptions;
+use kaa_tests::loadgen::mqtt::MqttOptions;
 use kaa_tests::loadgen::{self, Options, Run, TransportKind, keys};
 
 #[derive(Parser)]
@@ -38,6 +41,15 @@ enum Command {
     /// Hold the sessions and record every configuration push and notification with its
     /// wall-clock arrival time.
     Listen(CommonArgs),
+    /// Upload log batches from every endpoint for --duration: acknowledged records/s, ack
+    /// latency, failures by delivery error code.
+    Logs(LogsArgs),
+    /// Hold as many idle MQTT 3.1.1 connections to a broker (PINGREQ at keepalive/2), for the
+    /// mosquitto baseline of idle sessions.
+    MqttIdle(MqttArgs),
+    /// Insert the rows `logs` sends straight into Cassandra with the scylla driver, batch by
+    /// batch as the Cassandra appender writes them: rows/s, the baseline of log ingest.
+    CassandraBaseline(BaselineArgs),
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -118,6 +130,91 @@ struct SyncArgs {
     rate: Option<f64>,
 }
 
+#[derive(clap::Args)]
+struct LogsArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Records per batch (each one sync; records are seq, endpoint and a 64-byte payload).
+    #[arg(long, default_value_t = 10)]
+    batch: usize,
+    /// Batches per endpoint a second (0 with --confirm: the next as soon as the last is
+    /// acknowledged).
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 1.0)]
+    rate: f64,
+    /// Send an endpoint's next batch only once the last one's delivery status came.
+    #[arg(long)]
+    confirm: bool,
+}
+
+#[derive(clap::Args)]
+struct MqttArgs {
+    /// The MQTT broker.
+    #[arg(long, value_name = "HOST:PORT")]
+    broker: String,
+    /// How many connections.
+    #[arg(long)]
+    endpoints: usize,
+    /// Source addresses 127.0.1.1, 127.0.1.2, … (default: one per 20,000 connections).
+    #[arg(long)]
+    sources: Option<usize>,
+    /// New connections a second at most (default: as fast as --concurrency allows).
+    #[arg(long, value_name = "PER_SECOND")]
+    connect_rate: Option<f64>,
+    /// CONNECTs in flight at most.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// MQTT keepalive in seconds; connections ping at half of it.
+    #[arg(long, default_value_t = 60)]
+    keepalive: u16,
+    /// How long to hold the connections after the ramp.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    duration: Duration,
+    /// How long a connect may take.
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    timeout: Duration,
+    /// Write the JSON result here too.
+    #[arg(long, value_name = "FILE.json")]
+    result: Option<PathBuf>,
+    /// Write {"connected", "t_ms"} here once the ramp is done.
+    #[arg(long, value_name = "FILE")]
+    ready: Option<PathBuf>,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct BaselineArgs {
+    /// A Cassandra contact point (repeatable).
+    #[arg(long = "contact", value_name = "HOST:PORT", required = true)]
+    contact: Vec<String>,
+    /// The keyspace (created when missing, as the appender creates it).
+    #[arg(long)]
+    keyspace: String,
+    /// The table (created when missing, with the appender's columns).
+    #[arg(long)]
+    table: String,
+    /// Rows to insert (rounded up to whole batches).
+    #[arg(long)]
+    rows: u64,
+    /// Rows per batch, as the `logs` run's --batch.
+    #[arg(long, default_value_t = 10)]
+    batch: usize,
+    /// Batches in flight (1: the appender's shape, one batch after another).
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// Endpoints the rows belong to, as in the `logs` run.
+    #[arg(long, default_value_t = 1)]
+    endpoints: u32,
+    /// How a batch is written: `rows` (one INSERT per row, 32 in flight, as the appender) or
+    /// `unlogged` (one unlogged CQL batch).
+    #[arg(long, value_enum, default_value_t = Shape::Rows)]
+    shape: Shape,
+    /// Write the JSON result here too.
+    #[arg(long, value_name = "FILE.json")]
+    result: Option<PathBuf>,
+}
+
 impl CommonArgs {
     fn options(self) -> Options {
         Options {
@@ -166,6 +263,49 @@ impl Command {
             Command::Listen(args) => {
                 loadgen::listen::run(&Run::prepare(args.options()).await?).await
             }
+            Command::Logs(args) => {
+                let options = LogsOptions {
+                    batch: args.batch,
+                    rate: args.rate,
+                    confirm: args.confirm,
+                    duration: args.common.duration,
+                };
+                options.validate()?;
+                let run = Run::prepare(args.common.options()).await?;
+                loadgen::logs::run(&run, options).await
+            }
+            Command::MqttIdle(args) => loadgen::mqtt::run(args.options()).await,
+            Command::CassandraBaseline(args) => {
+                let options = BaselineOptions {
+                    contact_points: args.contact,
+                    keyspace: args.keyspace,
+                    table: args.table,
+                    rows: args.rows,
+                    batch: args.batch,
+                    concurrency: args.concurrency,
+                    endpoints: args.endpoints,
+                    shape: args.shape,
+                };
+                loadgen::cassandra_baseline::run(&options, args.result.as_deref()).await
+            }
+        }
+    }
+}
+
+impl MqttArgs {
+    fn options(self) -> MqttOptions {
+        MqttOptions {
+            broker: self.broker,
+            connections: self.endpoints,
+            sources: self.sources,
+            connect_rate: self.connect_rate,
+            concurrency: self.concurrency,
+            keep_alive: self.keepalive,
+            duration: self.duration,
+            timeout: self.timeout,
+            result: self.result,
+            ready: self.ready,
+            quiet: self.quiet,
         }
     }
 }

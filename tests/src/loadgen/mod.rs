@@ -9,9 +9,12 @@
 //! one small task per session ([`Run::each`]) until `--duration` passes or SIGINT/SIGTERM comes;
 //! [`Run::finish`] writes the result ([`report`]) and says plainly what failed.
 
+pub mod cassandra_baseline;
 pub mod idle;
 pub mod keys;
 pub mod listen;
+pub mod logs;
+pub mod mqtt;
 pub mod progress;
 pub mod register;
 pub mod report;
