@@ -46,6 +46,24 @@ pub async fn sync(
     request: &SyncRequest,
     timeout: Duration,
 ) -> Result<SyncResponse, SdkError> {
+    let client = reqwest::Client::new();
+    sync_with(
+        &client, address, path, server_key, endpoint, request, timeout,
+    )
+    .await
+}
+
+/// As [`sync`], over `client` (its connection pool, and whatever it was built with, such as a
+/// local address): many endpoints of one process can share one client.
+pub async fn sync_with(
+    client: &reqwest::Client,
+    address: &str,
+    path: Path,
+    server_key: &[u8],
+    endpoint: &EndpointKeys,
+    request: &SyncRequest,
+    timeout: Duration,
+) -> Result<SyncResponse, SdkError> {
     let keys_error = |e: crypto::CryptoError| SdkError::Keys(e.to_string());
     let server = PublicKey::from_der(server_key).map_err(keys_error)?;
     let session_key = SessionKey::generate().map_err(keys_error)?;
@@ -63,7 +81,7 @@ pub async fn sync(
         next_protocol: Some(crypto::PROTOCOL_AVRO_V2),
     }
     .encode(BOUNDARY);
-    let response = reqwest::Client::new()
+    let response = client
         .post(format!("http://{address}{}", path.as_str()))
         .header(reqwest::header::CONTENT_TYPE, content_type(BOUNDARY))
         .body(body)

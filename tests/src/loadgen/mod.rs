@@ -10,6 +10,7 @@
 //! [`Run::finish`] writes the result ([`report`]) and says plainly what failed.
 
 pub mod cassandra_baseline;
+pub mod http;
 pub mod idle;
 pub mod keys;
 pub mod listen;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -45,8 +46,18 @@ use crate::loadgen::sources::{NoFile, Sources};
 pub enum TransportKind {
     /// Kaatcp over TCP.
     Tcp,
-    /// HTTP (`/EP/Sync`, `/EP/LongSync`).
+    /// HTTP: one `POST /EP/Sync` per request (see [`http`]).
     Http,
+}
+
+impl TransportKind {
+    /// The SDK's name for the transport (how bootstrap answers name it).
+    pub fn sdk(self) -> kaa_sdk::bootstrap::Transport {
+        match self {
+            Self::Tcp => kaa_sdk::bootstrap::Transport::Tcp,
+            Self::Http => kaa_sdk::bootstrap::Transport::Http,
+        }
+    }
 }
 
 /// What every mode is told.
@@ -121,9 +132,6 @@ pub struct Ramp {
 impl Run {
     /// Raises the descriptor limit, checks the pool and bootstraps.
     pub async fn prepare(options: Options) -> anyhow::Result<Arc<Self>> {
-        if options.transport == TransportKind::Http {
-            bail!("--transport http is not available yet: use tcp");
-        }
         anyhow::ensure!(options.endpoints > 0, "--endpoints must be at least 1");
         anyhow::ensure!(options.concurrency > 0, "--concurrency must be at least 1");
         let nofile = sources::raise_nofile(options.endpoints)?;
@@ -133,6 +141,7 @@ impl Run {
         let target = Target::bootstrap(
             &options.bootstrap,
             &options.sdk_token,
+            options.transport.sdk(),
             options.keep_alive,
             options.timeout,
         )
@@ -187,9 +196,8 @@ impl Run {
                     Err(error) => return Err(Fatal(error)),
                 };
                 let began = Instant::now();
-                let opened = Session::open(&target, index, &keys, source).await;
+                let opened = Session::open(&target, index, keys, source).await;
                 let took = began.elapsed();
-                drop(keys);
                 match opened {
                     Ok((session, _)) if !keep => {
                         session.close().await;

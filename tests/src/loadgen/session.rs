@@ -1,11 +1,14 @@
 //! One simulated endpoint's encrypted Kaatcp session, the layer every mode drives: the SDK's
 //! [`Channel`] bound to a source address, opened with the endpoint's own key from the pool and
 //! a first request that registers it (profile with its public key, configuration, notifications,
-//! as the Java SDK's first sync), then requests, pushes and pings.
+//! as the Java SDK's first sync), then requests, pushes and pings. With `--transport http` the
+//! same session runs over Kaa's HTTP transport instead ([`crate::loadgen::http`]: one POST per
+//! request, no pushes, no pings).
 //!
 //! A session holds only what an endpoint must: the channel, its key hash, the hash of the
 //! configuration it holds and its request counter; the key pair is dropped once CONNECT is
-//! signed and the shared [`Target`] is behind an `Arc`.
+//! signed (over HTTP it is kept, to sign each request) and the shared [`Target`] is behind an
+//! `Arc`.
 //!
 //! Flow: [`Target::bootstrap`] once per run (Operations servers and their keys), then per
 //! endpoint [`Session::open`] → [`Session::request`] + [`Session::send`] / [`Session::receive`]
@@ -28,11 +31,17 @@ use kaa_sdk::idl::endpoint::sync::{
 };
 use kaa_sdk::keys::EndpointKeys;
 
+use crate::loadgen::http::{HttpClients, HttpLink};
+
 /// What every session of a run talks to.
 #[derive(Debug)]
 pub struct Target {
-    /// The Operations servers speaking Kaatcp; session `i` uses server `i % len`.
+    /// The Operations servers speaking the run's transport; session `i` uses server `i % len`.
     pub servers: Vec<OperationsServer>,
+    /// Kaatcp, or HTTP (one POST per sync).
+    pub transport: Transport,
+    /// The HTTP clients of the source addresses (HTTP only).
+    pub http: HttpClients,
     /// The application's SDK token.
     pub sdk_token: String,
     /// Kaatcp keepalive announced in CONNECT, seconds.
@@ -43,10 +52,11 @@ pub struct Target {
 
 impl Target {
     /// Asks the Bootstrap server at `bootstrap` (its Kaatcp port, plaintext) for the Operations
-    /// servers that speak Kaatcp.
+    /// servers that speak `transport`.
     pub async fn bootstrap(
         bootstrap: &str,
         sdk_token: &str,
+        transport: Transport,
         keep_alive: u16,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
@@ -55,15 +65,17 @@ impl Target {
             .with_context(|| format!("bootstrapping from {bootstrap}"))?;
         let servers: Vec<_> = servers
             .into_iter()
-            .filter(|server| server.transport == Transport::Tcp)
+            .filter(|server| server.transport == transport)
             .collect();
         anyhow::ensure!(
             !servers.is_empty(),
-            "the Bootstrap server at {bootstrap} knows no Operations server speaking Kaatcp \
+            "the Bootstrap server at {bootstrap} knows no Operations server speaking {transport:?} \
              (is the SDK token right and an Operations service running?)"
         );
         Ok(Self {
             servers,
+            transport,
+            http: HttpClients::default(),
             sdk_token: sdk_token.to_owned(),
             keep_alive,
             timeout,
@@ -164,7 +176,7 @@ fn refusal_reason(text: &str) -> String {
 
 /// One simulated endpoint's open session.
 pub struct Session {
-    channel: Channel,
+    link: Link,
     target: Arc<Target>,
     index: u32,
     key_hash: [u8; 20],
@@ -173,14 +185,23 @@ pub struct Session {
     source: IpAddr,
 }
 
+/// How a session reaches its server.
+enum Link {
+    /// One Kaatcp connection.
+    Kaatcp(Channel),
+    /// One POST per sync (keeps the key pair, to sign each); boxed, so a Kaatcp session does not
+    /// carry its size.
+    Http(Box<HttpLink>),
+}
+
 impl Session {
-    /// Connects endpoint `index` from `source` to its server, signing CONNECT with `keys`, and
-    /// registers it (empty profile); returns the session and the node's first answer, which
-    /// carries the configuration the endpoint now holds.
+    /// Connects endpoint `index` from `source` to its server, signing CONNECT (over HTTP: each
+    /// request) with `keys`, and registers it (empty profile); returns the session and the
+    /// node's first answer, which carries the configuration the endpoint now holds.
     pub async fn open(
         target: &Arc<Target>,
         index: usize,
-        keys: &EndpointKeys,
+        keys: EndpointKeys,
         source: IpAddr,
     ) -> Result<(Self, SyncResponse), SessionError> {
         let server = target.server(index);
@@ -210,22 +231,35 @@ impl Session {
             }),
             ..SyncRequest::default()
         };
-        let (channel, answer) = Channel::connect_from(
-            source,
-            &server.address(),
-            None,
-            Security::Encrypted {
-                server_key: &server.public_key,
-                endpoint: keys,
-            },
-            target.keep_alive,
-            &first,
-            target.timeout,
-        )
-        .await
-        .map_err(|e| SessionError::from_sdk(e, source))?;
+        let failed = |e| SessionError::from_sdk(e, source);
+        let (link, answer) = match target.transport {
+            Transport::Tcp => {
+                let (channel, answer) = Channel::connect_from(
+                    source,
+                    &server.address(),
+                    None,
+                    Security::Encrypted {
+                        server_key: &server.public_key,
+                        endpoint: &keys,
+                    },
+                    target.keep_alive,
+                    &first,
+                    target.timeout,
+                )
+                .await
+                .map_err(failed)?;
+                (Link::Kaatcp(channel), answer)
+            }
+            Transport::Http => {
+                let client = target.http.for_source(source).map_err(failed)?;
+                let (link, answer) = HttpLink::open(client, server, keys, &first, target.timeout)
+                    .await
+                    .map_err(failed)?;
+                (Link::Http(Box::new(link)), answer)
+            }
+        };
         let mut session = Self {
-            channel,
+            link,
             target: target.clone(),
             index: index as u32,
             key_hash,
@@ -278,21 +312,22 @@ impl Session {
     /// Sends `request`; the answer comes through [`Session::receive`].
     pub async fn send(&mut self, request: &SyncRequest) -> Result<(), SessionError> {
         let source = self.source;
-        self.channel
-            .send(request)
-            .await
-            .map_err(|e| SessionError::from_sdk(e, source))
+        match &mut self.link {
+            Link::Kaatcp(channel) => channel.send(request).await,
+            Link::Http(link) => link.send(request).await,
+        }
+        .map_err(|e| SessionError::from_sdk(e, source))
     }
 
     /// The next answer or push (PINGRESP is skipped); a configuration in it becomes the one the
     /// endpoint holds. Cancel-safe.
     pub async fn receive(&mut self) -> Result<SyncResponse, SessionError> {
         let source = self.source;
-        let response = self
-            .channel
-            .receive()
-            .await
-            .map_err(|e| SessionError::from_sdk(e, source))?;
+        let response = match &mut self.link {
+            Link::Kaatcp(channel) => channel.receive().await,
+            Link::Http(link) => link.receive().await,
+        }
+        .map_err(|e| SessionError::from_sdk(e, source))?;
         self.take(&response)?;
         Ok(response)
     }
@@ -308,19 +343,28 @@ impl Session {
             .map_err(|_| SessionError::Timeout("an answer"))?
     }
 
-    /// Sends PINGREQ (its PINGRESP is skipped by [`Session::receive`]).
+    /// Sends PINGREQ (its PINGRESP is skipped by [`Session::receive`]); over HTTP, nothing
+    /// (there is no connection to keep alive).
     pub async fn ping(&mut self) -> Result<(), SessionError> {
         let source = self.source;
-        self.channel
-            .ping()
-            .await
-            .map_err(|e| SessionError::from_sdk(e, source))
+        match &mut self.link {
+            Link::Kaatcp(channel) => channel
+                .ping()
+                .await
+                .map_err(|e| SessionError::from_sdk(e, source)),
+            Link::Http(_) => Ok(()),
+        }
     }
 
-    /// PINGREQ → PINGRESP: one transport round trip without sync work.
+    /// PINGREQ → PINGRESP: one transport round trip without sync work (Kaatcp only).
     pub async fn ping_round_trip(&mut self) -> Result<(), SessionError> {
         let source = self.source;
-        tokio::time::timeout(self.target.timeout, self.channel.ping_round_trip())
+        let Link::Kaatcp(channel) = &mut self.link else {
+            return Err(SessionError::Sdk(SdkError::Protocol(
+                "HTTP has no PINGREQ: the ping baseline needs --transport tcp".into(),
+            )));
+        };
+        tokio::time::timeout(self.target.timeout, channel.ping_round_trip())
             .await
             .map_err(|_| SessionError::Timeout("PINGRESP"))?
             .map_err(|e| SessionError::from_sdk(e, source))
@@ -328,12 +372,17 @@ impl Session {
 
     /// When bytes last came from the node.
     pub fn last_read(&self) -> tokio::time::Instant {
-        self.channel.last_read()
+        match &self.link {
+            Link::Kaatcp(channel) => channel.last_read(),
+            Link::Http(link) => link.last_answer(),
+        }
     }
 
-    /// Says goodbye (DISCONNECT) and closes.
+    /// Says goodbye (DISCONNECT) and closes; over HTTP there is nothing to close.
     pub async fn close(self) {
-        self.channel.close().await;
+        if let Link::Kaatcp(channel) = self.link {
+            channel.close().await;
+        }
     }
 
     /// Keeps the configuration an answer carries; fails on a failure status.
