@@ -1,6 +1,8 @@
-//! `kaa-loadgen`: N simulated endpoints against a kaa-rs node over encrypted Kaatcp, to measure
-//! it at scale. `keys` fills the key pool once; the modes (`register`, `idle`, `sync`, `listen`)
-//! ramp the sessions up and print a JSON result. See `kaa_tests::loadgen`.
+//! `kaa-loadgen`: N simulated endpoints against a kaa-rs node over encrypted Kaatcp (or HTTP), to
+//! measure it at scale. `keys` fills the key pool once; the modes (`register`, `idle`, `sync`,
+//! `listen`, `logs`) ramp the sessions up and print a JSON result; `mqtt-idle` and
+//! `cassandra-baseline` measure the baselines (a broker's idle connections, raw Cassandra
+//! inserts) the same way. See `kaa_tests::loadgen`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +19,7 @@ use kaa_tests::loadgen::{self, Options, Run, TransportKind, keys};
 #[command(
     name = "kaa-loadgen",
     about = "Simulated endpoints at scale against a kaa-rs node: registration storms, idle \
-             sessions, syncs and pushes",
+             sessions, syncs, pushes and log uploads, and their baselines",
     after_help = "Exit status: 0 when every session opened and none failed, 1 when some did (the \
                   result is still written), 2 when the run could not start."
 )]

@@ -5,9 +5,12 @@
 //! A run: [`Run::prepare`] raises the descriptor limit, checks the pool, bootstraps once
 //! (Operations servers and their keys) and starts the [`progress`] line; [`Run::open_sessions`]
 //! ramps the sessions up (at most `--concurrency` CONNECTs in flight, at most `--connect-rate`
-//! a second); the mode then drives them ([`register`], [`idle`] and [`listen`], [`sync`]) with
-//! one small task per session ([`Run::each`]) until `--duration` passes or SIGINT/SIGTERM comes;
-//! [`Run::finish`] writes the result ([`report`]) and says plainly what failed.
+//! a second); the mode then drives them ([`register`], [`idle`] and [`listen`], [`sync`],
+//! [`logs`]) with one small task per session ([`Run::each`]) until `--duration` passes or
+//! SIGINT/SIGTERM comes; [`Run::finish`] writes the result ([`report`]) and says plainly what
+//! failed. The baselines run apart: [`mqtt`] (idle MQTT connections to a broker, over the same
+//! source addresses) and [`cassandra_baseline`] (the rows of [`logs`] written straight to
+//! Cassandra).
 
 pub mod cassandra_baseline;
 pub mod http;
