@@ -35,7 +35,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::loadgen::Run;
 use crate::loadgen::progress::Progress;
-use crate::loadgen::report::{latency, rss_bytes};
+use crate::loadgen::report::{latency, rss_bytes, seconds};
 use crate::loadgen::session::{Session, SessionError};
 
 /// The application's log schema the benchmark creates; [`Reading`] is its Avro binary.
@@ -207,10 +207,9 @@ impl Tally {
     pub fn report(mut self, options: &LogsOptions, started: Instant) -> Map<String, Value> {
         let window = self
             .last_status
-            .map_or(Duration::ZERO, |last| last - started)
-            .as_secs_f64();
-        let per_second = if window > 0.0 {
-            self.records_acked as f64 / window
+            .map_or(Duration::ZERO, |last| last - started);
+        let per_second = if window > Duration::ZERO {
+            (self.records_acked as f64 / window.as_secs_f64()).round()
         } else {
             0.0
         };
@@ -222,7 +221,7 @@ impl Tally {
             "records_sent": self.records_sent,
             "records_acked": self.records_acked,
             "acked_records_per_s": per_second,
-            "ack_window_s": window,
+            "ack_window_s": seconds(window),
             "ack_latency": latency(&mut self.ack_latencies),
             "failed_batches": self.failures,
             "records_failed": self.records_failed,
