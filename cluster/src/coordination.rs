@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::election::run_election;
+use crate::lock::{ClusterLock, LocalLocks, LockError};
 use crate::membership::{ClusterView, LoadSource, MembershipError, Registration, run_membership};
 use crate::ring::HashRing;
 use crate::rpc::{ClientPool, ClientSettings, Operations, Security};
@@ -28,6 +29,7 @@ pub struct Cluster {
     view: watch::Receiver<Arc<ClusterView>>,
     leadership: watch::Receiver<bool>,
     zookeeper: Option<ZkSession>,
+    local_locks: LocalLocks,
     internode: Security,
     operations_clients: ClientPool<Operations>,
 }
@@ -53,6 +55,7 @@ impl Cluster {
             view: watch::channel(Arc::new(view)).1,
             leadership: watch::channel(leads).1,
             zookeeper: None,
+            local_locks: LocalLocks::default(),
             operations_clients: operations_clients(&internode),
             internode,
         }
@@ -98,11 +101,25 @@ impl Cluster {
                 view,
                 leadership,
                 zookeeper: Some(session),
+                local_locks: LocalLocks::default(),
                 operations_clients: operations_clients(&internode),
                 internode,
             },
             fatal,
         ))
+    }
+
+    /// Takes the cluster-wide lock `name` (see [`crate::lock`]), waiting at most `patience`
+    /// for another node to give it up.
+    pub async fn exclusive(
+        &self,
+        name: &str,
+        patience: Duration,
+    ) -> Result<ClusterLock, LockError> {
+        match &self.zookeeper {
+            Some(session) => session.lock(name, patience).await,
+            None => self.local_locks.acquire(name, patience).await,
+        }
     }
 
     /// The current view.

@@ -116,6 +116,7 @@ impl OperationsService {
             metadata.clone(),
             settings.logs.clone(),
             outbound.clone(),
+            cluster.clone(),
         ));
         let catalog = Arc::new(Catalog::new(metadata));
         let sessions = Arc::new(Sessions::counted(settings.session_count.clone()));

@@ -3,7 +3,8 @@
 //! fields as text: strings as they are, anything else as JSON). `id` is a UUIDv7: unique, and
 //! ordered by write time.
 //!
-//! The keyspace and table are created when missing. Rows of one batch are written concurrently;
+//! The keyspace and table are created when missing, by one node at a time (a cluster-wide lock:
+//! concurrent creation through two coordinators can lose rows). Rows of one batch are written concurrently;
 //! the batch is stored once every row is.
 //!
 //! The keyspace is the tenant's ([`kaa_model::appender::log_namespace`]), never the endpoint
@@ -36,6 +37,9 @@ use crate::outbound::{CONNECT_TIMEOUT, Outbound};
 
 /// Rows of one batch in flight at once.
 const CONCURRENT_ROWS: usize = 32;
+
+/// How long a node waits for another to finish creating the same keyspace and table.
+const SCHEMA_LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A connected Cassandra appender.
 pub struct CassandraSink {
@@ -99,14 +103,25 @@ impl CassandraSink {
             .map(|(c, source)| format!("{} {}", c.name, cql_type(source)))
             .collect();
         let table = format!("{keyspace}.{}", settings.table);
-        for statement in [
-            replication.create_keyspace_cql(keyspace),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {table} (id uuid PRIMARY KEY, {})",
-                definitions.join(", ")
-            ),
-        ] {
-            session.query_unpaged(statement, ()).await.map_err(remote)?;
+        if !table_exists(&session, keyspace, &settings.table).await? {
+            // One node at a time: a table created concurrently through two coordinators can end
+            // up with two ids, and rows written under the losing one vanish (decision 024).
+            let schema_lock = env
+                .cluster
+                .exclusive(&format!("cassandra-schema-{table}"), SCHEMA_LOCK_PATIENCE)
+                .await
+                .map_err(|e| SinkError::Connection(e.to_string()))?;
+            for statement in [
+                replication.create_keyspace_cql(keyspace),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {table} (id uuid PRIMARY KEY, {})",
+                    definitions.join(", ")
+                ),
+            ] {
+                session.query_unpaged(statement, ()).await.map_err(remote)?;
+            }
+            // The driver waited for schema agreement after each statement.
+            schema_lock.release().await;
         }
         let names: Vec<&str> = settings.columns.iter().map(|c| c.name.as_str()).collect();
         let marks = vec!["?"; names.len() + 1].join(", ");
@@ -231,4 +246,19 @@ fn remote(error: ExecutionError) -> SinkError {
         }
         other => SinkError::Remote(other.to_string()),
     }
+}
+
+/// Whether `keyspace.table` exists, as the schema tables say (names unquoted, so lower case).
+async fn table_exists(session: &Session, keyspace: &str, table: &str) -> Result<bool, SinkError> {
+    let rows = session
+        .query_unpaged(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?",
+            (keyspace.to_lowercase(), table.to_lowercase()),
+        )
+        .await
+        .map_err(remote)?
+        .into_rows_result()
+        .map_err(|e| SinkError::Remote(e.to_string()))?
+        .rows_num();
+    Ok(rows > 0)
 }

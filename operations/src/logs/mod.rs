@@ -36,6 +36,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kaa_cluster::Cluster;
 use kaa_idl::endpoint::sync::{
     LogDeliveryErrorCode, LogDeliveryStatus, LogSyncRequest, SyncResponseResultType,
 };
@@ -133,6 +134,8 @@ struct SinkEnv {
     defaults: StoreDefaults,
     files: FileRoot,
     outbound: Arc<Outbound>,
+    /// For the cluster-wide lock around schema changes.
+    cluster: Cluster,
 }
 
 /// The application an appender belongs to.
@@ -283,11 +286,12 @@ pub struct LogCollector {
 
 impl LogCollector {
     /// A collector reading appender definitions from `metadata`, calling tenants' storage
-    /// through `outbound`.
+    /// through `outbound`, changing storage schemas under `cluster`'s lock.
     pub fn new(
         metadata: MetadataStore,
         settings: LogCollectionSettings,
         outbound: Arc<Outbound>,
+        cluster: Cluster,
     ) -> Self {
         Self {
             metadata,
@@ -297,6 +301,7 @@ impl LogCollector {
                 defaults: settings.defaults,
                 files: settings.files,
                 outbound,
+                cluster,
             }),
             apps: Mutex::default(),
             workers: Mutex::default(),

@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod cluster;
+mod cluster_lock;
 mod confined_appenders;
 mod endpoint_auth;
 mod endpoint_cluster;
