@@ -713,10 +713,16 @@ class Bench:
             points.append({"sessions": n, "idle": idle, "sync": sync})
         per_session = [p["idle"]["bytes_per_session"] for p in points]
         flat = max(per_session) <= 1.25 * min(per_session) if min(per_session) > 0 else None
-        self.figures["growth"] = {"points": points, "flat": flat}
+        # What each further session adds between two levels: the fixed part (the first
+        # sessions load the application, the runtime's buffers) drops out.
+        marginal = [(b["idle"]["rss_held"] - a["idle"]["rss_held"]) / (b["sessions"] - a["sessions"])
+                    for a, b in zip(points, points[1:])]
+        self.figures["growth"] = {"points": points, "flat": flat, "marginal": marginal}
         say("growth: bytes per idle session " + ", ".join(
             f"{p['sessions']}: {fmt(p['idle']['bytes_per_session'])}" for p in points)
-            + f" -> {'flat (within 25 %)' if flat else 'not flat'}")
+            + f" -> {'flat (within 25 %)' if flat else 'not flat'}; each further session: "
+            + ", ".join(f"{a['sessions']}->{b['sessions']}: {fmt(m)} bytes"
+                        for a, b, m in zip(points, points[1:], marginal)))
         if self.scale["idle"] in [p["sessions"] for p in points]:
             self.figures.setdefault("idle", {})["sqlite"] = next(
                 p["idle"] for p in points if p["sessions"] == self.scale["idle"])
@@ -1043,8 +1049,11 @@ def report_rows(bench):
                      "; ".join(f"{p['sessions']:,}: {fmt(mib(p['idle']['rss_held']), 1)} MiB idle "
                                f"({fmt(p['idle']['bytes_per_session'])} B/session), "
                                f"{fmt(p['sync']['syncs_per_s'])} syncs/s" for p in points),
-                     "the smallest level", fmt(ratio(points[-1]["idle"]["bytes_per_session"],
-                                                     points[0]["idle"]["bytes_per_session"]), 2),
+                     "the smallest level; each further session between levels: " + ", ".join(
+                         f"{a['sessions']:,}→{b['sessions']:,} {fmt(m)} B" for a, b, m in
+                         zip(points, points[1:], growth.get("marginal", []))),
+                     fmt(ratio(points[-1]["idle"]["bytes_per_session"],
+                               points[0]["idle"]["bytes_per_session"]), 2),
                      "cost per session " + ("flat" if growth["flat"] else "**not flat**")))
     return rows
 
