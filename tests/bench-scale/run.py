@@ -49,8 +49,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,7 +62,12 @@ BEGIN, END = "<!-- bench-scale:begin -->", "<!-- bench-scale:end -->"
 PASSWORD = "Bench-scale-admin-1"
 POSTGRES_URL = "postgresql://kaa:kaa@127.0.0.1:5432/kaa"  # deploy/local/servers/postgresql.sh
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-T0 = time.monotonic()
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import driver  # noqa: E402  (tests/driver.py, shared with the other drivers)
+from driver import T0, Abort, http_json, percentile, run, say, wait_for  # noqa: E402
+
+driver.set_prefix("bench-scale")
 
 LOG_SCHEMA = {"type": "record", "name": "Reading", "fields": [
     {"name": "seq", "type": "long"}, {"name": "endpoint", "type": "int"},
@@ -107,61 +110,6 @@ KEEPALIVE = 120            # seconds; idle sessions ping every 60 s
 SCENARIOS = ["storm", "syncs", "growth", "fanout", "idle", "fanout-cluster", "logs"]
 
 
-def say(message):
-    print(f"[bench-scale {time.monotonic() - T0:7.1f}s] {message}", flush=True)
-
-
-def run(cmd, check=True, capture=False, timeout=None, **kwargs):
-    shown = " ".join(str(c) for c in cmd)
-    say(f"$ {shown[:300]}")
-    result = subprocess.run([str(c) for c in cmd], check=False, text=True, timeout=timeout,
-                            capture_output=capture, **kwargs)
-    if check and result.returncode != 0:
-        detail = f"\n{result.stdout}\n{result.stderr}" if capture else ""
-        raise RuntimeError(f"command failed ({result.returncode}): {shown}{detail}")
-    return result
-
-
-class Abort(RuntimeError):
-    """A probe's verdict that waiting longer is pointless (the process it waits for died)."""
-
-
-def wait_for(what, limit, probe, interval=0.2):
-    """Polls `probe()` until it returns a truthy value; returns (value, seconds)."""
-    start = time.monotonic()
-    last_error = None
-    while time.monotonic() - start < limit:
-        try:
-            value = probe()
-            if value:
-                return value, time.monotonic() - start
-        except Abort:
-            raise
-        except Exception as error:  # noqa: BLE001 - any failure means "not yet"
-            last_error = error
-        time.sleep(interval)
-    raise RuntimeError(f"{what}: not within {limit} s (last error: {last_error})")
-
-
-def http_json(url, method="GET", body=None, token=None, timeout=30):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            text = response.read().decode()
-            return response.status, (json.loads(text) if text else None)
-    except urllib.error.HTTPError as error:
-        text = error.read().decode()
-        try:
-            return error.code, json.loads(text)
-        except ValueError:
-            return error.code, text
-
-
 def free_port():
     """A port below the ephemeral range (as tests/src/node.rs picks them), so the loadgen's own
     connections never take it."""
@@ -178,11 +126,6 @@ def free_port():
 
 
 free_port.given = set()
-
-
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else None
 
 
 def ratio(a, b):

@@ -39,8 +39,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,59 +54,17 @@ LOG_SCHEMA = {
     "type": "record", "name": "Reading", "namespace": "kaa.fleet",
     "fields": [{"name": "endpoint", "type": "int"}, {"name": "seq", "type": "long"}],
 }
-T0 = time.monotonic()
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import driver  # noqa: E402  (tests/driver.py, shared with the other drivers)
+from driver import T0, http_json, percentile, say, wait_for  # noqa: E402
+
+driver.set_prefix("three-hosts")
 
 
-def say(message):
-    print(f"[three-hosts {time.monotonic() - T0:6.1f}s] {message}", flush=True)
-
-
-def run(cmd, check=True, capture=False, timeout=600, **kwargs):
-    """Runs `cmd` (a list), echoing it; returns the CompletedProcess."""
-    shown = " ".join(str(c) for c in cmd)
-    if len(shown) > 240:
-        shown = shown[:240] + " ..."
-    say(f"$ {shown}")
-    result = subprocess.run([str(c) for c in cmd], check=False, text=True, timeout=timeout,
-                            capture_output=capture, **kwargs)
-    if check and result.returncode != 0:
-        detail = f"\n{result.stdout}\n{result.stderr}" if capture else ""
-        raise RuntimeError(f"command failed ({result.returncode}): {shown}{detail}")
-    return result
-
-
-def wait_for(what, limit, probe, interval=0.2):
-    """Polls `probe()` until it returns a truthy value; returns (value, seconds)."""
-    start = time.monotonic()
-    last_error = None
-    while time.monotonic() - start < limit:
-        try:
-            value = probe()
-            if value:
-                return value, time.monotonic() - start
-        except Exception as error:  # noqa: BLE001 - any failure means "not yet"
-            last_error = error
-        time.sleep(interval)
-    raise RuntimeError(f"{what}: not within {limit} s (last error: {last_error})")
-
-
-def http_json(url, method="GET", body=None, token=None, timeout=5):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            text = response.read().decode()
-            return response.status, (json.loads(text) if text else None)
-    except urllib.error.HTTPError as error:
-        text = error.read().decode()
-        try:
-            return error.code, json.loads(text)
-        except ValueError:
-            return error.code, text
+def run(cmd, timeout=600, **kwargs):
+    """`driver.run` with a ten-minute limit: nothing this driver starts runs longer."""
+    return driver.run(cmd, timeout=timeout, **kwargs)
 
 
 def four_letter(host, word, port=2181):
@@ -579,11 +535,6 @@ class Fleet:
             raise RuntimeError(f"kaa-fleet run failed ({self.process.returncode}): see {RUN}/fleet.log")
         self.poll()
         return json.loads(self.summary_path.read_text())
-
-
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else None
 
 
 def scenario(cluster, args):
