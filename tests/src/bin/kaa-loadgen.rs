@@ -9,11 +9,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use kaa_tests::fleet::parse_duration;
 use kaa_tests::loadgen::cassandra_baseline::{BaselineOptions, Shape};
 use kaa_tests::loadgen::logs::LogsOptions;
 use kaa_tests::loadgen::mqtt::MqttOptions;
-use kaa_tests::loadgen::{self, Options, Run, TransportKind, keys};
+use kaa_tests::loadgen::{self, Load, Options, Run, TransportKind, keys};
 
 #[derive(Parser)]
 #[command(
@@ -54,10 +53,6 @@ enum Command {
     CassandraBaseline(BaselineArgs),
 }
 
-fn duration(text: &str) -> Result<Duration, String> {
-    parse_duration(text).map_err(|e| e.to_string())
-}
-
 #[derive(clap::Args)]
 struct KeysArgs {
     /// The key pool file (created when missing).
@@ -82,45 +77,17 @@ struct CommonArgs {
     /// The application's SDK token.
     #[arg(long)]
     sdk_token: String,
-    /// How many endpoints.
-    #[arg(long)]
-    endpoints: usize,
     /// The key pool (kaa-loadgen keys).
     #[arg(long, value_name = "FILE")]
     pool: PathBuf,
     /// The first key of the pool to use (fresh keys register new endpoints).
     #[arg(long, default_value_t = 0)]
     first: usize,
-    /// Source addresses 127.0.1.1, 127.0.1.2, … (default: one per 20,000 sessions).
-    #[arg(long)]
-    sources: Option<usize>,
-    /// New sessions a second at most (default: as fast as --concurrency allows).
-    #[arg(long, value_name = "PER_SECOND")]
-    connect_rate: Option<f64>,
-    /// CONNECTs in flight at most.
-    #[arg(long, default_value_t = 256)]
-    concurrency: usize,
-    /// Kaatcp keepalive in seconds; sessions ping at half of it.
-    #[arg(long, default_value_t = 60)]
-    keepalive: u16,
-    /// How long to hold or drive the sessions after the ramp (500ms, 30s, 2m).
-    #[arg(long, default_value = "10s", value_parser = duration)]
-    duration: Duration,
-    /// How long a connect or an answer may take.
-    #[arg(long, default_value = "30s", value_parser = duration)]
-    timeout: Duration,
     /// The transport.
     #[arg(long, value_enum, default_value_t = TransportKind::Tcp)]
     transport: TransportKind,
-    /// Write the JSON result here too.
-    #[arg(long, value_name = "FILE.json")]
-    result: Option<PathBuf>,
-    /// Write {"connected", "t_ms"} here once the ramp is done (for a driver that acts then).
-    #[arg(long, value_name = "FILE")]
-    ready: Option<PathBuf>,
-    /// No progress line.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    load: Load,
 }
 
 #[derive(clap::Args)]
@@ -153,36 +120,8 @@ struct MqttArgs {
     /// The MQTT broker.
     #[arg(long, value_name = "HOST:PORT")]
     broker: String,
-    /// How many connections.
-    #[arg(long)]
-    endpoints: usize,
-    /// Source addresses 127.0.1.1, 127.0.1.2, … (default: one per 20,000 connections).
-    #[arg(long)]
-    sources: Option<usize>,
-    /// New connections a second at most (default: as fast as --concurrency allows).
-    #[arg(long, value_name = "PER_SECOND")]
-    connect_rate: Option<f64>,
-    /// CONNECTs in flight at most.
-    #[arg(long, default_value_t = 256)]
-    concurrency: usize,
-    /// MQTT keepalive in seconds; connections ping at half of it.
-    #[arg(long, default_value_t = 60)]
-    keepalive: u16,
-    /// How long to hold the connections after the ramp.
-    #[arg(long, default_value = "10s", value_parser = duration)]
-    duration: Duration,
-    /// How long a connect may take.
-    #[arg(long, default_value = "30s", value_parser = duration)]
-    timeout: Duration,
-    /// Write the JSON result here too.
-    #[arg(long, value_name = "FILE.json")]
-    result: Option<PathBuf>,
-    /// Write {"connected", "t_ms"} here once the ramp is done.
-    #[arg(long, value_name = "FILE")]
-    ready: Option<PathBuf>,
-    /// No progress line.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    load: Load,
 }
 
 #[derive(clap::Args)]
@@ -222,19 +161,10 @@ impl CommonArgs {
         Options {
             bootstrap: self.bootstrap,
             sdk_token: self.sdk_token,
-            endpoints: self.endpoints,
             pool: self.pool,
             first: self.first,
-            sources: self.sources,
-            connect_rate: self.connect_rate,
-            concurrency: self.concurrency,
-            keep_alive: self.keepalive,
-            duration: self.duration,
-            timeout: self.timeout,
             transport: self.transport,
-            result: self.result,
-            ready: self.ready,
-            quiet: self.quiet,
+            load: self.load,
         }
     }
 }
@@ -270,7 +200,7 @@ impl Command {
                     batch: args.batch,
                     rate: args.rate,
                     confirm: args.confirm,
-                    duration: args.common.duration,
+                    duration: args.common.load.duration,
                 };
                 options.validate()?;
                 let run = Run::prepare(args.common.options()).await?;
@@ -298,16 +228,7 @@ impl MqttArgs {
     fn options(self) -> MqttOptions {
         MqttOptions {
             broker: self.broker,
-            connections: self.endpoints,
-            sources: self.sources,
-            connect_rate: self.connect_rate,
-            concurrency: self.concurrency,
-            keep_alive: self.keepalive,
-            duration: self.duration,
-            timeout: self.timeout,
-            result: self.result,
-            ready: self.ready,
-            quiet: self.quiet,
+            load: self.load,
         }
     }
 }

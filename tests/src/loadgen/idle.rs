@@ -87,7 +87,7 @@ pub struct Held {
 pub async fn hold(run: &Arc<Run>, sessions: Vec<Session>, record: bool) -> anyhow::Result<Held> {
     run.progress.phase("holding");
     let started = tokio::time::Instant::now();
-    let stop = run.until(run.options.duration);
+    let stop = run.until(run.options.load.duration);
     let release = CancellationToken::new();
     let holding = run.each(sessions, |session| {
         hold_one(run.clone(), session, release.clone(), record)
@@ -118,7 +118,7 @@ async fn hold_one(
     release: CancellationToken,
     record: bool,
 ) -> (bool, Vec<Arrival>) {
-    let interval = Duration::from_secs(u64::from(run.options.keep_alive / 2).max(1));
+    let interval = Duration::from_secs(u64::from(run.options.load.keep_alive / 2).max(1));
     let offset = interval.mul_f64((session.index() % 1000) as f64 / 1000.0);
     let mut next_ping = tokio::time::Instant::now() + offset;
     let mut arrivals = Vec::new();
@@ -158,7 +158,7 @@ pub async fn run(run: &Arc<Run>) -> anyhow::Result<ExitCode> {
     let held = hold(run, sessions, false).await?;
     let mut fields = Map::new();
     fields.insert("connect".into(), latency(&mut ramp.connect));
-    fields.insert("keepalive_s".into(), json!(run.options.keep_alive));
+    fields.insert("keepalive_s".into(), json!(run.options.load.keep_alive));
     fields.insert("held_s".into(), json!(held.held.as_secs_f64().round()));
     fields.insert("open_at_end".into(), json!(held.open_at_end));
     fields.insert("lost".into(), json!(ramp.opened - held.open_at_end));

@@ -261,7 +261,7 @@ pub async fn run(run: &Arc<Run>, options: LogsOptions) -> anyhow::Result<ExitCod
     let sessions = std::mem::take(&mut ramp.sessions);
     run.progress.phase("logs");
     let start = Instant::now();
-    let drain = run.options.timeout;
+    let drain = run.options.load.timeout;
     let tallies = run
         .each(sessions, |mut session| {
             let run = run.clone();

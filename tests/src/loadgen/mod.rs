@@ -63,39 +63,62 @@ impl TransportKind {
     }
 }
 
-/// What every mode is told.
+/// How many connections a run opens, how fast, for how long, and where it reports: the same for
+/// the Kaatcp modes and `mqtt-idle`. Also the command line's flags for it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Load {
+    /// How many endpoints (connections).
+    #[arg(long)]
+    pub endpoints: usize,
+    /// Source addresses 127.0.1.1, 127.0.1.2, … (default: one per 20,000 connections).
+    #[arg(long)]
+    pub sources: Option<usize>,
+    /// New connections a second at most (default: as fast as --concurrency allows).
+    #[arg(long, value_name = "PER_SECOND")]
+    pub connect_rate: Option<f64>,
+    /// CONNECTs in flight at most.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// Keepalive in seconds; connections ping at half of it.
+    #[arg(long = "keepalive", default_value_t = 60)]
+    pub keep_alive: u16,
+    /// How long to hold or drive the connections after the ramp (500ms, 30s, 2m).
+    #[arg(long, default_value = "10s", value_parser = duration_arg)]
+    pub duration: Duration,
+    /// How long a connect or an answer may take.
+    #[arg(long, default_value = "30s", value_parser = duration_arg)]
+    pub timeout: Duration,
+    /// Write the JSON result here too.
+    #[arg(long, value_name = "FILE.json")]
+    pub result: Option<PathBuf>,
+    /// Write {"connected", "t_ms"} here once the ramp is done (for a driver that acts then).
+    #[arg(long, value_name = "FILE")]
+    pub ready: Option<PathBuf>,
+    /// No progress line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// A duration on the command line (500ms, 30s, 2m).
+pub fn duration_arg(text: &str) -> Result<Duration, String> {
+    crate::fleet::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// What every Kaatcp/HTTP mode is told.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The Bootstrap server's Kaatcp address.
     pub bootstrap: String,
     /// The application's SDK token.
     pub sdk_token: String,
-    /// How many endpoints.
-    pub endpoints: usize,
     /// The key pool file.
     pub pool: PathBuf,
     /// The first key of the pool this run uses.
     pub first: usize,
-    /// Source addresses (`None`: enough for [`sources::PER_SOURCE`] sessions each).
-    pub sources: Option<usize>,
-    /// New sessions a second at most (`None`: as fast as `concurrency` allows).
-    pub connect_rate: Option<f64>,
-    /// CONNECTs in flight at most.
-    pub concurrency: usize,
-    /// Kaatcp keepalive, seconds; idle sessions ping at half of it.
-    pub keep_alive: u16,
-    /// How long to hold or drive the sessions after the ramp.
-    pub duration: Duration,
-    /// How long a connect or an answer may take.
-    pub timeout: Duration,
     /// The transport.
     pub transport: TransportKind,
-    /// Write the result here too.
-    pub result: Option<PathBuf>,
-    /// Write `{"connected", "t_ms"}` here when the ramp is done.
-    pub ready: Option<PathBuf>,
-    /// No progress line.
-    pub quiet: bool,
+    /// How many sessions, how fast, for how long.
+    pub load: Load,
 }
 
 /// A run in progress: what its sessions share.
@@ -135,24 +158,27 @@ pub struct Ramp {
 impl Run {
     /// Raises the descriptor limit, checks the pool and bootstraps.
     pub async fn prepare(options: Options) -> anyhow::Result<Arc<Self>> {
-        anyhow::ensure!(options.endpoints > 0, "--endpoints must be at least 1");
-        anyhow::ensure!(options.concurrency > 0, "--concurrency must be at least 1");
-        let nofile = sources::raise_nofile(options.endpoints)?;
-        let sources = Sources::new(options.sources, options.endpoints)?;
+        anyhow::ensure!(options.load.endpoints > 0, "--endpoints must be at least 1");
+        anyhow::ensure!(
+            options.load.concurrency > 0,
+            "--concurrency must be at least 1"
+        );
+        let nofile = sources::raise_nofile(options.load.endpoints)?;
+        let sources = Sources::new(options.load.sources, options.load.endpoints)?;
         let pool = KeyPool::open(&options.pool)?;
-        pool.check_range(options.first, options.endpoints)?;
+        pool.check_range(options.first, options.load.endpoints)?;
         let target = Target::bootstrap(
             &options.bootstrap,
             &options.sdk_token,
             options.transport.sdk(),
-            options.keep_alive,
-            options.timeout,
+            options.load.keep_alive,
+            options.load.timeout,
         )
         .await?;
         let stop = CancellationToken::new();
         tokio::spawn(cancel_on_signal(stop.clone()));
         Ok(Arc::new(Self {
-            progress: Progress::start(options.endpoints, options.quiet),
+            progress: Progress::start(options.load.endpoints, options.load.quiet),
             options,
             target: Arc::new(target),
             pool: Arc::new(pool),
@@ -168,20 +194,20 @@ impl Run {
     /// Opens every session; with `keep` false each closes right after its registration.
     pub async fn open_sessions(&self, keep: bool) -> anyhow::Result<Ramp> {
         let started = Instant::now();
-        let in_flight = Arc::new(Semaphore::new(self.options.concurrency));
-        let mut pacing = self.options.connect_rate.map(|rate| {
+        let in_flight = Arc::new(Semaphore::new(self.options.load.concurrency));
+        let mut pacing = self.options.load.connect_rate.map(|rate| {
             let mut pacing = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1e-3)));
             pacing.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             pacing
         });
         let mut opening: JoinSet<OpenResult> = JoinSet::new();
         let mut ramp = Ramp {
-            sessions: Vec::with_capacity(if keep { self.options.endpoints } else { 0 }),
-            connect: Vec::with_capacity(self.options.endpoints),
+            sessions: Vec::with_capacity(if keep { self.options.load.endpoints } else { 0 }),
+            connect: Vec::with_capacity(self.options.load.endpoints),
             took: Duration::ZERO,
             opened: 0,
         };
-        for n in 0..self.options.endpoints {
+        for n in 0..self.options.load.endpoints {
             if self.stop.is_cancelled() {
                 break;
             }
@@ -218,7 +244,7 @@ impl Run {
             self.opened(done, &mut ramp)?;
         }
         ramp.took = started.elapsed();
-        if let Some(file) = &self.options.ready {
+        if let Some(file) = &self.options.load.ready {
             let ready = json!({ "connected": ramp.opened, "t_ms": wall_clock_ms() });
             std::fs::write(file, format!("{ready}\n"))
                 .with_context(|| format!("writing {}", file.display()))?;
@@ -298,7 +324,7 @@ impl Run {
         let result = report::result(
             report::Common {
                 mode,
-                endpoints: self.options.endpoints,
+                endpoints: self.options.load.endpoints,
                 connected: ramp.opened,
                 tally: &self.tally,
                 ramp: ramp.took,
@@ -310,16 +336,16 @@ impl Run {
             },
             fields,
         );
-        report::publish(&result, self.options.result.as_deref())?;
+        report::publish(&result, self.options.load.result.as_deref())?;
         let complaints = report::complaints(&self.tally);
         for line in &complaints {
             eprintln!("kaa-loadgen: {line}");
         }
-        let short = ramp.opened < self.options.endpoints;
+        let short = ramp.opened < self.options.load.endpoints;
         if short && complaints.is_empty() {
             eprintln!(
                 "kaa-loadgen: {} of {} sessions opened (stopped early)",
-                ramp.opened, self.options.endpoints
+                ramp.opened, self.options.load.endpoints
             );
         }
         Ok(if short || !complaints.is_empty() {

@@ -13,7 +13,6 @@
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +33,7 @@ use crate::loadgen::progress::Progress;
 use crate::loadgen::report::{self, Common, Tally, latency, rss_bytes, seconds};
 use crate::loadgen::session::SessionError;
 use crate::loadgen::sources::{Sources, raise_nofile};
-use crate::loadgen::wall_clock_ms;
+use crate::loadgen::{Load, wall_clock_ms};
 
 /// PINGREQ.
 pub const PINGREQ: [u8; 2] = [0xc0, 0x00];
@@ -206,58 +205,43 @@ impl MqttConnection {
 pub struct MqttOptions {
     /// The broker, `host:port`.
     pub broker: String,
-    /// How many connections.
-    pub connections: usize,
-    /// Source addresses (`None`: enough for the default share each).
-    pub sources: Option<usize>,
-    /// New connections a second at most (`None`: as fast as `concurrency` allows).
-    pub connect_rate: Option<f64>,
-    /// CONNECTs in flight at most.
-    pub concurrency: usize,
-    /// MQTT keepalive, seconds; connections ping at half of it.
-    pub keep_alive: u16,
-    /// How long to hold the connections after the ramp.
-    pub duration: Duration,
-    /// How long a connect may take.
-    pub timeout: Duration,
-    /// Write the result here too.
-    pub result: Option<PathBuf>,
-    /// Write `{"connected", "t_ms"}` here when the ramp is done.
-    pub ready: Option<PathBuf>,
-    /// No progress line.
-    pub quiet: bool,
+    /// How many connections, how fast, for how long.
+    pub load: Load,
 }
 
 /// Runs `mqtt-idle`: opens every connection (at most `concurrency` CONNECTs in flight, at most
 /// `connect_rate` a second), holds them for `duration` (or until SIGINT/SIGTERM), closes them
 /// and reports as the Kaatcp modes do.
 pub async fn run(options: MqttOptions) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(options.connections > 0, "--endpoints must be at least 1");
-    anyhow::ensure!(options.concurrency > 0, "--concurrency must be at least 1");
-    if options.keep_alive < 2 {
+    anyhow::ensure!(options.load.endpoints > 0, "--endpoints must be at least 1");
+    anyhow::ensure!(
+        options.load.concurrency > 0,
+        "--concurrency must be at least 1"
+    );
+    if options.load.keep_alive < 2 {
         bail!("--keepalive must be at least 2 s (PINGREQ at keepalive/2)");
     }
     let started = std::time::Instant::now();
-    let nofile = raise_nofile(options.connections)?;
-    let sources = Sources::new(options.sources, options.connections)?;
+    let nofile = raise_nofile(options.load.endpoints)?;
+    let sources = Sources::new(options.load.sources, options.load.endpoints)?;
     let broker = tokio::net::lookup_host(&options.broker)
         .await
         .with_context(|| format!("resolving {}", options.broker))?
         .find(SocketAddr::is_ipv4)
         .with_context(|| format!("{} has no IPv4 address", options.broker))?;
     let stop = stop_on_signal();
-    let progress = Progress::start(options.connections, options.quiet);
+    let progress = Progress::start(options.load.endpoints, options.load.quiet);
     let tally = Tally::default();
     let rss_before = rss_bytes();
 
-    let in_flight = Arc::new(Semaphore::new(options.concurrency));
-    let mut pacing = options.connect_rate.map(|rate| {
+    let in_flight = Arc::new(Semaphore::new(options.load.concurrency));
+    let mut pacing = options.load.connect_rate.map(|rate| {
         let mut pacing = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1e-3)));
         pacing.set_missed_tick_behavior(MissedTickBehavior::Burst);
         pacing
     });
     let mut opening = JoinSet::new();
-    for index in 0..options.connections {
+    for index in 0..options.load.endpoints {
         if stop.is_cancelled() {
             break;
         }
@@ -266,7 +250,7 @@ pub async fn run(options: MqttOptions) -> anyhow::Result<ExitCode> {
         }
         let permit = in_flight.clone().acquire_owned().await?;
         let source = sources.for_session(index);
-        let (keep_alive, timeout) = (options.keep_alive, options.timeout);
+        let (keep_alive, timeout) = (options.load.keep_alive, options.load.timeout);
         opening.spawn(async move {
             let _permit = permit;
             let began = Instant::now();
@@ -274,8 +258,8 @@ pub async fn run(options: MqttOptions) -> anyhow::Result<ExitCode> {
             opened.map(|connection| (connection, began.elapsed()))
         });
     }
-    let mut connections = Vec::with_capacity(options.connections);
-    let mut connect = Vec::with_capacity(options.connections);
+    let mut connections = Vec::with_capacity(options.load.endpoints);
+    let mut connect = Vec::with_capacity(options.load.endpoints);
     while let Some(done) = opening.join_next().await {
         match done? {
             Ok((connection, took)) => {
@@ -291,14 +275,14 @@ pub async fn run(options: MqttOptions) -> anyhow::Result<ExitCode> {
     }
     let ramp = started.elapsed();
     let connected = connections.len();
-    if let Some(file) = &options.ready {
+    if let Some(file) = &options.load.ready {
         let ready = json!({ "connected": connected, "t_ms": wall_clock_ms() });
         std::fs::write(file, format!("{ready}\n"))
             .with_context(|| format!("writing {}", file.display()))?;
     }
 
     progress.phase("holding");
-    let interval = Duration::from_millis(u64::from(options.keep_alive) * 500);
+    let interval = Duration::from_millis(u64::from(options.load.keep_alive) * 500);
     let release = stop.child_token();
     let mut holding = JoinSet::new();
     for connection in connections {
@@ -311,7 +295,7 @@ pub async fn run(options: MqttOptions) -> anyhow::Result<ExitCode> {
     }
     let held_from = Instant::now();
     tokio::select! {
-        () = tokio::time::sleep(options.duration) => {}
+        () = tokio::time::sleep(options.load.duration) => {}
         () = stop.cancelled() => {}
     }
     let rss_with_connections = rss_bytes();
@@ -333,7 +317,7 @@ pub async fn run(options: MqttOptions) -> anyhow::Result<ExitCode> {
     let mut fields = Map::new();
     fields.insert("broker".into(), json!(options.broker));
     fields.insert("connect".into(), latency(&mut connect));
-    fields.insert("keepalive_s".into(), json!(options.keep_alive));
+    fields.insert("keepalive_s".into(), json!(options.load.keep_alive));
     fields.insert("held_s".into(), json!(seconds(held)));
     fields.insert("open_at_end".into(), json!(open_at_end));
     fields.insert("lost".into(), json!(connected - open_at_end));
@@ -341,7 +325,7 @@ pub async fn run(options: MqttOptions) -> anyhow::Result<ExitCode> {
     let result = report::result(
         Common {
             mode: "mqtt-idle",
-            endpoints: options.connections,
+            endpoints: options.load.endpoints,
             connected,
             tally: &tally,
             ramp,
@@ -353,13 +337,13 @@ pub async fn run(options: MqttOptions) -> anyhow::Result<ExitCode> {
         },
         fields,
     );
-    report::publish(&result, options.result.as_deref())?;
+    report::publish(&result, options.load.result.as_deref())?;
     let complaints = report::complaints(&tally);
     for line in &complaints {
         eprintln!("kaa-loadgen: {line}");
     }
     Ok(
-        if connected < options.connections || !complaints.is_empty() {
+        if connected < options.load.endpoints || !complaints.is_empty() {
             ExitCode::FAILURE
         } else {
             ExitCode::SUCCESS

@@ -38,7 +38,10 @@ pub async fn run(run: &Arc<Run>, rate: Option<f64>) -> anyhow::Result<ExitCode> 
     let mut fields = Map::new();
     fields.insert("connect".into(), latency(&mut ramp.connect));
     fields.insert("rate_per_endpoint".into(), json!(rate));
-    fields.insert("phase_s".into(), json!(run.options.duration.as_secs_f64()));
+    fields.insert(
+        "phase_s".into(),
+        json!(run.options.load.duration.as_secs_f64()),
+    );
     let ratio = match (pings["per_s"].as_f64(), syncs["per_s"].as_f64()) {
         (Some(pings), Some(syncs)) if pings > 0.0 => json!((syncs / pings * 1e3).round() / 1e3),
         _ => Value::Null,
@@ -61,7 +64,7 @@ async fn phase(
         Exchange::Sync => "syncs",
     });
     let started = tokio::time::Instant::now();
-    let stop = run.until(run.options.duration);
+    let stop = run.until(run.options.load.duration);
     let shares = run
         .each(sessions, |mut session| {
             let (run, stop) = (run.clone(), stop.clone());
