@@ -27,9 +27,8 @@ use kaa_idl::endpoint::sync::{
 use kaa_transport::http::Paths;
 use kaa_transport::tcp::TcpSettings;
 use kaa_transport::{
-    Channel, EndpointService, Identified, Listeners, NodeKeys, Serving, SyncFailure,
+    Channel, EndpointService, Identified, Listeners, NodeKeys, PushSender, Serving, SyncFailure,
 };
-use tokio::sync::mpsc;
 
 /// A running Bootstrap service.
 pub struct BootstrapService {
@@ -79,7 +78,7 @@ impl EndpointService for ServerList {
     const SIGNS_RESPONSES: bool = true;
     const VERIFIES_SIGNATURES: bool = false;
 
-    fn open(&self, _pushes: mpsc::Sender<()>, _identity: Option<()>, _channel: Channel) {}
+    fn open(&self, _pushes: PushSender<()>, _identity: Option<()>, _channel: Channel) {}
 
     async fn identify(&self, _key_hash: &[u8]) -> Result<Identified<()>, SyncFailure> {
         Ok(Identified {

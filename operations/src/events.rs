@@ -697,7 +697,7 @@ mod tests {
     async fn an_event_reaches_the_session_of_the_owners_other_endpoint() {
         let sessions = Arc::new(Sessions::default());
         let routing = standalone_routing(sessions.clone());
-        let (pushes, mut pushed) = mpsc::channel(8);
+        let (pushes, mut pushed) = kaa_transport::pushes::push_queue(8);
         sessions.register(b"lamp", "app", 7, Channel::Waiting, pushes);
         routing.register(registration(b"phone", 1)).await.unwrap();
         routing.register(registration(b"lamp", 7)).await.unwrap();

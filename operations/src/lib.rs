@@ -49,9 +49,8 @@ use kaa_store::metadata::MetadataStore;
 use kaa_transport::http::Paths;
 use kaa_transport::tcp::TcpSettings;
 use kaa_transport::{
-    AuthFailure, EndpointService, Identified, Listeners, NodeKeys, Serving, SyncFailure,
+    AuthFailure, EndpointService, Identified, Listeners, NodeKeys, PushSender, Serving, SyncFailure,
 };
-use tokio::sync::mpsc;
 
 use crate::catalog::Catalog;
 use crate::credentials::{AuthFailures, CredentialCache};
@@ -245,7 +244,7 @@ impl EndpointService for EndpointSync {
 
     fn open(
         &self,
-        pushes: mpsc::Sender<Push>,
+        pushes: PushSender<Push>,
         identity: Option<Identity>,
         channel: Channel,
     ) -> EndpointSession {

@@ -19,8 +19,7 @@ use std::time::Duration;
 
 use kaa_idl::endpoint::sync::Event;
 pub use kaa_transport::Channel;
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
+use kaa_transport::pushes::{PushSender, TrySendError};
 
 use crate::shards::ShardedMap;
 
@@ -47,7 +46,7 @@ pub enum Push {
 struct Open {
     id: u64,
     channel: Channel,
-    pushes: mpsc::Sender<Push>,
+    pushes: PushSender<Push>,
 }
 
 /// An endpoint known here: its channels (oldest first) and the events waiting for it. Its
@@ -141,7 +140,7 @@ impl Sessions {
         app_id: &str,
         channel_id: u64,
         channel: Channel,
-        pushes: mpsc::Sender<Push>,
+        pushes: PushSender<Push>,
     ) -> u64 {
         let mut shard = self.endpoints.shard(key_hash);
         let entry = shard.entry(key_hash.to_vec()).or_insert_with(|| Entry {
@@ -262,10 +261,12 @@ impl Sessions {
 
 #[cfg(test)]
 mod tests {
+    use kaa_transport::pushes::{PushReceiver, push_queue};
+
     use super::*;
 
-    fn channel() -> (mpsc::Sender<Push>, mpsc::Receiver<Push>) {
-        mpsc::channel(4)
+    fn channel() -> (PushSender<Push>, PushReceiver<Push>) {
+        push_queue(4)
     }
 
     fn event(n: i32) -> Event {
@@ -290,11 +291,11 @@ mod tests {
         );
         assert_eq!(sessions.len(), 1, "the load counts endpoints, not channels");
         assert!(sessions.push(b"ep", Push::Resync));
-        assert_eq!(poll_rx.try_recv(), Ok(Push::Resync));
-        assert!(post_rx.try_recv().is_err(), "one channel takes a push");
+        assert_eq!(poll_rx.try_recv(), Some(Push::Resync));
+        assert!(post_rx.try_recv().is_none(), "one channel takes a push");
         assert_eq!(sessions.unregister(b"ep", post), None);
         assert!(sessions.push(b"ep", Push::Notifications));
-        assert_eq!(poll_rx.try_recv(), Ok(Push::Notifications));
+        assert_eq!(poll_rx.try_recv(), Some(Push::Notifications));
         assert_eq!(sessions.len(), 1);
         assert_eq!(sessions.push_app("app", &Push::Resync), 1);
         assert_eq!(sessions.push_app("other", &Push::Resync), 0);
@@ -312,7 +313,7 @@ mod tests {
         sessions.register(b"ep", "app", 2, Channel::Waiting, gone_tx);
         drop(gone_rx);
         assert!(sessions.push(b"ep", Push::ServerProfile));
-        assert_eq!(post_rx.try_recv(), Ok(Push::ServerProfile));
+        assert_eq!(post_rx.try_recv(), Some(Push::ServerProfile));
     }
 
     #[test]
@@ -323,11 +324,11 @@ mod tests {
         sessions.register(b"ep", "app", 1, Channel::Waiting, old_tx);
         sessions.register(b"ep", "app", 2, Channel::Waiting, new_tx);
         assert!(sessions.push(b"ep", Push::OwnerChanged("phone".into())));
-        assert_eq!(new_rx.try_recv(), Ok(Push::OwnerChanged("phone".into())));
-        assert!(old_rx.try_recv().is_err());
+        assert_eq!(new_rx.try_recv(), Some(Push::OwnerChanged("phone".into())));
+        assert!(old_rx.try_recv().is_none());
         assert!(sessions.push(b"ep", Push::Revoked));
-        assert_eq!(old_rx.try_recv(), Ok(Push::Revoked));
-        assert_eq!(new_rx.try_recv(), Ok(Push::Revoked));
+        assert_eq!(old_rx.try_recv(), Some(Push::Revoked));
+        assert_eq!(new_rx.try_recv(), Some(Push::Revoked));
     }
 
     #[test]
@@ -340,7 +341,7 @@ mod tests {
         assert!(sessions.deliver_events(b"ep", vec![event(1)]));
         assert_eq!(
             poll_rx.try_recv(),
-            Ok(Push::Events),
+            Some(Push::Events),
             "the waiting poll is woken"
         );
         // The short-lived request closes; the events stay for the endpoint.

@@ -13,7 +13,9 @@
 //! - [`Connection`] is one Kaatcp socket as frames: the read buffer and the pure decoder, the
 //!   writer, and the session's cipher once CONNECT set it (as mini-redis' `Connection`).
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -21,9 +23,9 @@ use kaa_idl::endpoint::kaatcp::{Frame, FrameDecoder, FrameError, KaaSync};
 use kaa_idl::endpoint::sync::{
     SyncRequest, SyncResponse, SyncResponseResultType, SyncResponseStatus,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
+use crate::pushes::{PushReceiver, push_queue};
 use crate::secure::{self, Cipher, Opening};
 use crate::{EndpointService, NodeKeys, SyncFailure};
 
@@ -47,7 +49,7 @@ pub(crate) struct Session<S: EndpointService> {
     service: Arc<S>,
     /// Always `Some` until dropped.
     state: Option<S::Session>,
-    pushes: mpsc::Receiver<S::Push>,
+    pushes: PushReceiver<S::Push>,
 }
 
 /// A session just started: the session, its cipher and its first request.
@@ -68,7 +70,7 @@ impl<S: EndpointService> Session<S> {
         channel: Channel,
     ) -> Result<Started<S>, SyncFailure> {
         let opened = secure::open(service.as_ref(), keys, allow_plaintext, opening).await?;
-        let (pushes_tx, pushes) = mpsc::channel(PUSH_QUEUE);
+        let (pushes_tx, pushes) = push_queue(PUSH_QUEUE);
         let state = service.open(pushes_tx, opened.identity, channel);
         Ok(Started {
             session: Self {
@@ -97,7 +99,7 @@ impl<S: EndpointService> Session<S> {
     ) -> Result<SyncResponse, SyncFailure> {
         let (service, state) = self.parts();
         let mut response = service.sync(state, request).await?;
-        while let Ok(push) = self.pushes.try_recv() {
+        while let Some(push) = self.pushes.try_recv() {
             self.take(&mut response, push).await?;
         }
         Ok(response)
@@ -302,6 +304,9 @@ fn append<T>(own: &mut Option<Vec<T>>, more: Option<Vec<T>>) {
     }
 }
 
+/// Bytes a connection reads from its socket at a time.
+const READ_CHUNK: usize = 8 * 1024;
+
 /// Why a Kaatcp connection could not deliver a frame.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConnectionError {
@@ -327,23 +332,41 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
     pub(crate) fn new(stream: T, max_frame: usize) -> Self {
         Self {
             stream,
-            buffer: BytesMut::with_capacity(1024),
+            buffer: BytesMut::new(),
             decoder: FrameDecoder::new(max_frame),
             cipher: Cipher::Plain,
         }
     }
 
     /// The next frame, or `None` when the peer closed the connection. Cancel-safe: a frame
-    /// half-read stays in the buffer.
+    /// half-read stays in the buffer. Once the buffer is drained its memory goes, so an idle
+    /// connection waiting for its next frame holds no buffer.
     pub(crate) async fn read_frame(&mut self) -> Result<Option<Frame>, ConnectionError> {
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buffer)? {
+                if self.buffer.is_empty() {
+                    self.buffer = BytesMut::new();
+                }
                 return Ok(Some(frame));
             }
-            if self.stream.read_buf(&mut self.buffer).await? == 0 {
+            if self.read_some().await? == 0 {
                 return Ok(None);
             }
         }
+    }
+
+    /// Appends what the socket has to the buffer, read through a chunk on the stack of each
+    /// poll: the buffer grows only by the bytes that arrived, and nothing is held while the
+    /// socket has none. Cancel-safe: bytes are appended in the poll that reads them.
+    async fn read_some(&mut self) -> std::io::Result<usize> {
+        std::future::poll_fn(|cx| {
+            let mut chunk = [0_u8; READ_CHUNK];
+            let mut read = ReadBuf::new(&mut chunk);
+            std::task::ready!(Pin::new(&mut self.stream).poll_read(cx, &mut read))?;
+            self.buffer.extend_from_slice(read.filled());
+            Poll::Ready(Ok(read.filled().len()))
+        })
+        .await
     }
 
     /// Writes `frames` in one write.
@@ -621,7 +644,7 @@ mod tests {
         const SIGNS_RESPONSES: bool = false;
         const VERIFIES_SIGNATURES: bool = false;
 
-        fn open(&self, _: mpsc::Sender<i32>, _: Option<()>, _: Channel) {}
+        fn open(&self, _: crate::PushSender<i32>, _: Option<()>, _: Channel) {}
 
         async fn identify(&self, _: &[u8]) -> Result<crate::Identified<()>, SyncFailure> {
             Ok(crate::Identified {
@@ -659,9 +682,9 @@ mod tests {
         }
     }
 
-    fn numbers() -> (Arc<Numbers>, Session<Numbers>, mpsc::Sender<i32>) {
+    fn numbers() -> (Arc<Numbers>, Session<Numbers>, crate::PushSender<i32>) {
         let service = Arc::new(Numbers::default());
-        let (pushes_tx, pushes) = mpsc::channel(PUSH_QUEUE);
+        let (pushes_tx, pushes) = push_queue(PUSH_QUEUE);
         let session = Session {
             service: service.clone(),
             state: Some(()),
@@ -685,9 +708,9 @@ mod tests {
         let started = tokio::time::Instant::now();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            pushes.send(0).await.unwrap();
+            pushes.try_send(0).unwrap();
             tokio::time::sleep(Duration::from_millis(100)).await;
-            pushes.send(5).await.unwrap();
+            pushes.try_send(5).unwrap();
         });
         let request = SyncRequest {
             request_id: 3,
@@ -717,8 +740,8 @@ mod tests {
     #[tokio::test]
     async fn an_exchange_takes_the_pushes_that_came_during_the_sync_and_times_out_without_news() {
         let (_, mut session, pushes) = numbers();
-        pushes.send(1).await.unwrap();
-        pushes.send(2).await.unwrap();
+        pushes.try_send(1).unwrap();
+        pushes.try_send(2).unwrap();
         let answer = session.exchange(SyncRequest::default()).await.unwrap();
         assert_eq!(events_of(&answer), [1, 2], "both pushes, in order");
         let started = tokio::time::Instant::now();
@@ -760,5 +783,35 @@ mod tests {
             None,
             "the peer closed"
         );
+    }
+
+    /// A frame announced at 400 KB costs only the bytes that came; a connection that read its
+    /// last frame holds no buffer while it waits for the next.
+    #[tokio::test]
+    async fn the_read_buffer_holds_only_bytes_that_arrived() {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let mut connection = Connection::new(server, 512 * 1024);
+        let big = Frame::KaaSync(KaaSync {
+            request: true,
+            encrypted: false,
+            message_id: 0,
+            payload: vec![0; 400 * 1024],
+        })
+        .encode();
+        client.write_all(&big[..100]).await.unwrap();
+        let reading = tokio::time::timeout(Duration::from_millis(100), connection.read_frame());
+        assert!(reading.await.is_err(), "the frame is not complete");
+        assert_eq!(connection.buffer.len(), 100);
+        assert!(
+            connection.buffer.capacity() < 16 * 1024,
+            "{} bytes reserved for 100 that arrived",
+            connection.buffer.capacity()
+        );
+
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut connection = Connection::new(server, 1024);
+        client.write_all(&Frame::PingReq.encode()).await.unwrap();
+        assert_eq!(connection.read_frame().await.unwrap(), Some(Frame::PingReq));
+        assert_eq!(connection.buffer.capacity(), 0);
     }
 }

@@ -264,7 +264,6 @@ mod tests {
     use kaa_idl::endpoint::http::content_type;
     use kaa_idl::endpoint::sync::{SyncRequest, SyncRequestMetaData};
     use tokio::io::AsyncWriteExt;
-    use tokio::sync::mpsc;
 
     use super::*;
     use crate::{Channel, Identified};
@@ -275,7 +274,7 @@ mod tests {
     struct Quiet {
         open: AtomicUsize,
         /// Kept, so sessions wait for pushes (that never come, unless a test sends one).
-        pushes: std::sync::Mutex<Vec<mpsc::Sender<()>>>,
+        pushes: std::sync::Mutex<Vec<crate::PushSender<()>>>,
         revokes: bool,
     }
 
@@ -287,7 +286,7 @@ mod tests {
         const SIGNS_RESPONSES: bool = false;
         const VERIFIES_SIGNATURES: bool = false;
 
-        fn open(&self, pushes: mpsc::Sender<()>, _: Option<()>, _: Channel) {
+        fn open(&self, pushes: crate::PushSender<()>, _: Option<()>, _: Channel) {
             self.pushes.lock().unwrap().push(pushes);
             self.open.fetch_add(1, Ordering::SeqCst);
         }

@@ -12,6 +12,7 @@ mod connection;
 mod failure;
 pub mod http;
 pub mod keys;
+pub mod pushes;
 mod secure;
 pub mod tcp;
 pub mod tls;
@@ -20,7 +21,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use kaa_idl::endpoint::sync::{SyncRequest, SyncResponse};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -30,6 +30,7 @@ use crate::tcp::TcpSettings;
 pub use connection::Channel;
 pub use failure::{AUTHENTICATION_FAILED, AuthFailure, SyncFailure};
 pub use keys::NodeKeys;
+pub use pushes::{PushSender, TrySendError};
 
 /// What a service holds for the endpoint a session start names.
 #[derive(Debug)]
@@ -67,7 +68,7 @@ pub trait EndpointService: Send + Sync + 'static {
     /// takes pushes (an endpoint may have several sessions at once).
     fn open(
         &self,
-        pushes: mpsc::Sender<Self::Push>,
+        pushes: PushSender<Self::Push>,
         identity: Option<Self::Identity>,
         channel: Channel,
     ) -> Self::Session;

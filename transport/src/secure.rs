@@ -183,7 +183,6 @@ mod tests {
 
     use kaa_idl::endpoint::crypto::KeyPair;
     use kaa_idl::endpoint::sync::{ProfileSyncRequest, SyncRequestMetaData, SyncResponse};
-    use tokio::sync::mpsc;
 
     use super::*;
     use crate::Identified;
@@ -223,7 +222,7 @@ mod tests {
         const SIGNS_RESPONSES: bool = false;
         const VERIFIES_SIGNATURES: bool = true;
 
-        fn open(&self, _: mpsc::Sender<()>, _: Option<&'static str>, _: crate::Channel) {}
+        fn open(&self, _: crate::PushSender<()>, _: Option<&'static str>, _: crate::Channel) {}
 
         async fn identify(&self, _: &[u8]) -> Result<Identified<&'static str>, SyncFailure> {
             Ok(Identified {

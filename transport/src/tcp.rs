@@ -21,7 +21,7 @@ use std::time::Duration;
 use kaa_idl::endpoint::kaatcp::{Connect, DisconnectReason, Frame, ReturnCode};
 use kaa_idl::endpoint::sync::SyncResponse;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
@@ -87,25 +87,36 @@ pub async fn serve<S: EndpointService>(
             settings: settings.clone(),
             shutdown: shutdown.clone(),
         };
-        let tls = tls.clone();
-        let handshake_timeout = settings.connect_timeout;
-        tasks.spawn(
-            async move {
-                match tls {
-                    None => handler.run(stream, peer).await,
-                    Some(acceptor) => {
-                        match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
-                        {
-                            Ok(Ok(stream)) => handler.run(stream, peer).await,
-                            Ok(Err(error)) => debug!(%error, "tls handshake failed"),
-                            Err(_) => debug!("tls handshake timed out"),
-                        }
-                    }
-                }
-            }
-            .instrument(info_span!("kaatcp", %peer)),
-        );
+        tasks.spawn(connection(handler, stream, peer, tls.clone()));
     }
+}
+
+/// Serves one accepted connection (behind TLS when `tls` is given) until it closes.
+fn connection<S: EndpointService>(
+    handler: Handler<S>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+) -> impl Future<Output = ()> + Send {
+    let handshake_timeout = handler.settings.connect_timeout;
+    async move {
+        match tls {
+            None => handler.run(stream, peer).await,
+            // Boxed: a plain connection's future need not be as big as a TLS one's.
+            Some(acceptor) => {
+                Box::pin(async move {
+                    let accepting = acceptor.accept(stream);
+                    match tokio::time::timeout(handshake_timeout, accepting).await {
+                        Ok(Ok(stream)) => handler.run(stream, peer).await,
+                        Ok(Err(error)) => debug!(%error, "tls handshake failed"),
+                        Err(_) => debug!("tls handshake timed out"),
+                    }
+                })
+                .await
+            }
+        }
+    }
+    .instrument(info_span!("kaatcp", %peer))
 }
 
 struct Handler<S> {
@@ -132,6 +143,11 @@ enum Next {
 }
 
 impl<S: EndpointService> Handler<S> {
+    /// Serves the connection until it closes. An idle session is this future, parked for as
+    /// long as the endpoint stays connected, so it holds only the connection and the waits:
+    /// answering a frame or a push (the session start's key work, a sync with its store calls)
+    /// runs in a future boxed for the time it takes, not laid out inline in every connection's
+    /// state for its whole life (that made each idle session carry ~28 KB).
     async fn run<T>(self, stream: T, peer: SocketAddr)
     where
         T: AsyncRead + AsyncWrite + Unpin,
@@ -142,10 +158,7 @@ impl<S: EndpointService> Handler<S> {
         debug!(%peer, "connection opened");
         loop {
             if let Some(frame) = waiting.pop_front() {
-                match self
-                    .frame(frame, &mut connection, &mut live, &mut waiting)
-                    .await
-                {
+                match Box::pin(self.frame(frame, &mut connection, &mut live, &mut waiting)).await {
                     Next::Continue => continue,
                     Next::Close => break,
                 }
@@ -156,7 +169,7 @@ impl<S: EndpointService> Handler<S> {
             let next = tokio::select! {
                 read = tokio::time::timeout(idle_limit, connection.read_frame()) => match read {
                     Ok(Ok(Some(frame))) => {
-                        self.frame(frame, &mut connection, &mut live, &mut waiting).await
+                        Box::pin(self.frame(frame, &mut connection, &mut live, &mut waiting)).await
                     }
                     Ok(Ok(None)) => Next::Close,
                     Ok(Err(ConnectionError::Malformed(error))) => {
@@ -177,7 +190,9 @@ impl<S: EndpointService> Handler<S> {
                         Next::Close
                     }
                 },
-                push = next_push(&mut live) => self.push(push, &mut connection, &mut live).await,
+                push = next_push(&mut live) => {
+                    Box::pin(self.push(push, &mut connection, &mut live)).await
+                }
                 _ = self.shutdown.cancelled() => {
                     if live.is_some() {
                         let _ = connection
@@ -497,5 +512,69 @@ mod tests {
         .await;
         assert!(matches!(reading, Reading::Ended));
         assert_eq!(waiting.len(), MAX_WAITING_FRAMES);
+    }
+
+    /// A service whose sync keeps 64 KB on its stack across an await, as a sync with store
+    /// calls keeps its clients' futures.
+    struct Heavy;
+
+    impl EndpointService for Heavy {
+        type Session = ();
+        type Push = ();
+        type Identity = ();
+        const KEEPS_SESSIONS: bool = true;
+        const SIGNS_RESPONSES: bool = false;
+        const VERIFIES_SIGNATURES: bool = false;
+
+        fn open(&self, _: crate::PushSender<()>, _: Option<()>, _: Channel) {}
+
+        async fn identify(&self, _: &[u8]) -> Result<crate::Identified<()>, SyncFailure> {
+            Ok(crate::Identified {
+                public_key: None,
+                identity: (),
+            })
+        }
+
+        async fn sync(
+            &self,
+            _: &mut (),
+            request: kaa_idl::endpoint::sync::SyncRequest,
+        ) -> Result<SyncResponse, SyncFailure> {
+            let scratch = [7u8; 64 * 1024];
+            tokio::task::yield_now().await;
+            let status = match std::hint::black_box(&scratch)[0] {
+                7 => kaa_idl::endpoint::sync::SyncResponseResultType::Success,
+                _ => kaa_idl::endpoint::sync::SyncResponseResultType::Failure,
+            };
+            Ok(SyncResponse::new(request.request_id, status))
+        }
+
+        async fn push(&self, _: &mut (), _: ()) -> Result<Option<SyncResponse>, SyncFailure> {
+            Ok(None)
+        }
+
+        fn close(&self, _: ()) {}
+    }
+
+    /// An idle session is its connection's future, parked for as long as the endpoint stays:
+    /// what answering a frame needs (here 64 KB) must not be laid out in it.
+    #[tokio::test]
+    async fn an_idle_connection_holds_no_space_for_answering_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let handler = Handler {
+            service: Arc::new(Heavy),
+            keys: NodeKeys::load_or_create(dir.path()).unwrap(),
+            settings: Arc::new(TcpSettings::default()),
+            shutdown: CancellationToken::new(),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, peer) = listener.accept().await.unwrap();
+        let serving = connection(handler, stream, peer, None);
+        let size = std::mem::size_of_val(&serving);
+        assert!(size < 4096, "a connection's future takes {size} bytes");
+        drop(client);
     }
 }

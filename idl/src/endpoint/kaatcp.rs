@@ -466,8 +466,9 @@ impl FrameDecoder {
             });
         }
         let total = header_len + length;
+        // Not reserved from the declared length: the reader grows the buffer by what arrives,
+        // so a peer announcing a large frame and sending nothing costs nothing.
         if buf.len() < total {
-            buf.reserve(total - buf.len());
             return Ok(None);
         }
         buf.advance(header_len);

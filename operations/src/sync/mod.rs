@@ -37,8 +37,7 @@ use kaa_idl::endpoint::sync::{
 use kaa_store::StoreError;
 use kaa_store::endpoint::{EndpointProfile, EndpointStore};
 use kaa_store::metadata::{SdkProfile, now_ms};
-use kaa_transport::{AuthFailure, Identified, SyncFailure};
-use tokio::sync::mpsc;
+use kaa_transport::{AuthFailure, Identified, PushSender, SyncFailure};
 
 use self::core::{CredentialsVerdict, GroupOffer, ProfileStep, ServedEndpoint};
 use crate::catalog::{AppContext, Catalog, CatalogError};
@@ -55,10 +54,11 @@ pub struct EndpointSession {
     /// The channel's id in the registry.
     id: u64,
     channel: Channel,
-    pushes: mpsc::Sender<Push>,
+    pushes: PushSender<Push>,
     endpoint: Option<ServedEndpoint>,
-    /// What the session start read to check the signature, until the first sync takes it.
-    identity: Option<Identity>,
+    /// What the session start read to check the signature, until the first sync takes it;
+    /// boxed, so the idle session does not keep a profile's worth of space after that.
+    identity: Option<Box<Identity>>,
 }
 
 /// The stored profile of the endpoint a session start names (`None`: not registered), read
@@ -146,7 +146,7 @@ impl SyncProcessor {
     /// read.
     pub fn open(
         &self,
-        pushes: mpsc::Sender<Push>,
+        pushes: PushSender<Push>,
         identity: Option<Identity>,
         channel: Channel,
     ) -> EndpointSession {
@@ -155,7 +155,7 @@ impl SyncProcessor {
             channel,
             pushes,
             endpoint: None,
-            identity,
+            identity: identity.map(Box::new),
         }
     }
 
@@ -219,7 +219,7 @@ impl SyncProcessor {
         }
 
         // The profile as stored: read by the session start if this is its first sync.
-        let stored = match session.identity.take() {
+        let stored = match session.identity.take().map(|identity| *identity) {
             Some(Identity(read))
                 if read
                     .as_ref()
@@ -503,5 +503,18 @@ impl SyncProcessor {
         Err(SyncFailure::Internal(
             "the endpoint profile kept changing concurrently".into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connected endpoint keeps one of these for as long as it stays: what is needed
+    /// only at the start (the profile read to check the signature) must not widen it.
+    #[test]
+    fn an_idle_session_stays_small() {
+        let size = std::mem::size_of::<EndpointSession>();
+        assert!(size <= 256, "an endpoint session takes {size} bytes");
     }
 }
