@@ -14,6 +14,7 @@ mod events_api;
 mod fleet;
 mod internode_tls;
 mod load_balancing;
+mod loadgen_smoke;
 mod log_collection;
 mod login_memory;
 mod metadata_events;
