@@ -114,10 +114,39 @@ pub async fn hold(run: &Arc<Run>, sessions: Vec<Session>, record: bool) -> anyho
 /// One session held until `release`: whether it was still open, and what it recorded.
 async fn hold_one(
     run: Arc<Run>,
-    mut session: Session,
+    session: Session,
     release: CancellationToken,
     record: bool,
 ) -> (bool, Vec<Arrival>) {
+    let kept = keep(&run, session, release, record).await;
+    let open = match kept.session {
+        Some(session) => {
+            session.close().await;
+            true
+        }
+        None => false,
+    };
+    (open, kept.arrivals)
+}
+
+/// A session kept alive until it was released, and what it recorded meanwhile.
+pub struct Kept {
+    /// The session, unless it was lost (and counted lost).
+    pub session: Option<Session>,
+    /// Pushes, when recorded.
+    pub arrivals: Vec<Arrival>,
+}
+
+/// Keeps `session` alive until `release`: pings at keepalive/2 (staggered by the endpoint's
+/// index so a large run's pings spread over the interval), reads whatever the node sends,
+/// recording pushes when `record`. Used while a ramp opens the other sessions, so the first
+/// ones do not expire however long the ramp takes, and while a run holds them.
+pub async fn keep(
+    run: &Run,
+    mut session: Session,
+    release: CancellationToken,
+    record: bool,
+) -> Kept {
     let interval = Duration::from_secs(u64::from(run.options.load.keep_alive / 2).max(1));
     let offset = interval.mul_f64((session.index() % 1000) as f64 / 1000.0);
     let mut next_ping = tokio::time::Instant::now() + offset;
@@ -125,14 +154,13 @@ async fn hold_one(
     loop {
         tokio::select! {
             () = release.cancelled() => {
-                session.close().await;
-                return (true, arrivals);
+                return Kept { session: Some(session), arrivals };
             }
             () = tokio::time::sleep_until(next_ping) => {
                 next_ping += interval;
                 if let Err(error) = session.ping().await {
                     run.lost(&error);
-                    return (false, arrivals);
+                    return Kept { session: None, arrivals };
                 }
                 run.progress.operations.fetch_add(1, Ordering::Relaxed);
             }
@@ -144,7 +172,7 @@ async fn hold_one(
                 }
                 Err(error) => {
                     run.lost(&error);
-                    return (false, arrivals);
+                    return Kept { session: None, arrivals };
                 }
             }
         }

@@ -191,8 +191,10 @@ impl Run {
         }))
     }
 
-    /// Opens every session; with `keep` false each closes right after its registration.
-    pub async fn open_sessions(&self, keep: bool) -> anyhow::Result<Ramp> {
+    /// Opens every session; with `keep` false each closes right after its registration. Kept
+    /// sessions are kept alive (pinged, read) from the moment they open until the ramp ends, so
+    /// a ramp longer than the keepalive loses none of its first sessions.
+    pub async fn open_sessions(self: &Arc<Self>, keep: bool) -> anyhow::Result<Ramp> {
         let started = Instant::now();
         let in_flight = Arc::new(Semaphore::new(self.options.load.concurrency));
         let mut pacing = self.options.load.connect_rate.map(|rate| {
@@ -201,11 +203,15 @@ impl Run {
             pacing
         });
         let mut opening: JoinSet<OpenResult> = JoinSet::new();
-        let mut ramp = Ramp {
-            sessions: Vec::with_capacity(if keep { self.options.load.endpoints } else { 0 }),
-            connect: Vec::with_capacity(self.options.load.endpoints),
-            took: Duration::ZERO,
-            opened: 0,
+        let mut opened = Opened {
+            ramp_done: CancellationToken::new(),
+            keeping: JoinSet::new(),
+            ramp: Ramp {
+                sessions: Vec::with_capacity(if keep { self.options.load.endpoints } else { 0 }),
+                connect: Vec::with_capacity(self.options.load.endpoints),
+                took: Duration::ZERO,
+                opened: 0,
+            },
         };
         for n in 0..self.options.load.endpoints {
             if self.stop.is_cancelled() {
@@ -237,11 +243,16 @@ impl Run {
                 }
             });
             while let Some(done) = opening.try_join_next() {
-                self.opened(done, &mut ramp)?;
+                self.opened(done, &mut opened)?;
             }
         }
         while let Some(done) = opening.join_next().await {
-            self.opened(done, &mut ramp)?;
+            self.opened(done, &mut opened)?;
+        }
+        opened.ramp_done.cancel();
+        let mut ramp = opened.ramp;
+        while let Some(kept) = opened.keeping.join_next().await {
+            ramp.sessions.extend(kept?.session);
         }
         ramp.took = started.elapsed();
         if let Some(file) = &self.options.load.ready {
@@ -253,16 +264,21 @@ impl Run {
     }
 
     fn opened(
-        &self,
+        self: &Arc<Self>,
         done: Result<OpenResult, tokio::task::JoinError>,
-        ramp: &mut Ramp,
+        opened: &mut Opened,
     ) -> anyhow::Result<()> {
         match done? {
             Err(Fatal(error)) => Err(error),
             Ok(Ok((session, took))) => {
-                ramp.opened += 1;
-                ramp.connect.push(took);
-                ramp.sessions.extend(session);
+                opened.ramp.opened += 1;
+                opened.ramp.connect.push(took);
+                if let Some(session) = session {
+                    let (run, release) = (self.clone(), opened.ramp_done.clone());
+                    opened
+                        .keeping
+                        .spawn(async move { idle::keep(&run, session, release, false).await });
+                }
                 self.progress.opened.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
@@ -354,6 +370,13 @@ impl Run {
             ExitCode::SUCCESS
         })
     }
+}
+
+/// A ramp in progress: what it counted, and the sessions kept alive until it ends.
+struct Opened {
+    ramp: Ramp,
+    ramp_done: CancellationToken,
+    keeping: JoinSet<idle::Kept>,
 }
 
 /// A failure that ends the whole run (the pool cannot be read), not one session.

@@ -4,7 +4,8 @@
 //! holds the current configuration, so the node answers `NO_DELTA` and the difference between
 //! the phases is the node's sync work. Result fields: `pings` and `syncs`, each `{"per_s",
 //! "p50_ms", "p99_ms", "max_ms", "count"}` (`syncs` also `deltas`: answers that changed the
-//! configuration), and `ratio_syncs_to_pings`.
+//! configuration), and `ratio_syncs_to_pings`. HTTP has no PINGREQ: over `--transport http` the
+//! ping phase is left out (`pings` and the ratio are null) and only syncs are measured.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use kaa_sdk::idl::endpoint::sync::SyncResponseStatus;
 use serde_json::{Map, Value, json};
 
-use crate::loadgen::Run;
+use crate::loadgen::{Run, TransportKind};
 use crate::loadgen::report::{latency, rss_bytes};
 use crate::loadgen::session::{Session, SessionError};
 
@@ -32,7 +33,10 @@ pub async fn run(run: &Arc<Run>, rate: Option<f64>) -> anyhow::Result<ExitCode> 
     let mut ramp = run.open_sessions(true).await?;
     let rss = rss_bytes();
     let sessions = std::mem::take(&mut ramp.sessions);
-    let (sessions, pings) = phase(run, sessions, rate, Exchange::Ping).await?;
+    let (sessions, pings) = match run.options.transport {
+        TransportKind::Tcp => phase(run, sessions, rate, Exchange::Ping).await?,
+        TransportKind::Http => (sessions, Value::Null),
+    };
     let (sessions, syncs) = phase(run, sessions, rate, Exchange::Sync).await?;
     run.each(sessions, Session::close).await?;
     let mut fields = Map::new();
