@@ -346,7 +346,7 @@ async fn node_with_application() -> (Node, Application, infra::FreshKeyspace) {
     ensure_pool().await;
     let keyspace = infra::fresh_keyspace().await;
     let started = Instant::now();
-    // Built (when out of date) before the clock starts: `start` waits for readiness only so long.
+    // Built first (a no-op when up to date), so the line below tells building from starting.
     kaa_tests::node::binary();
     let built = started.elapsed();
     let node = NodeBuilder::standalone_with_admin(PASSWORD)
