@@ -838,6 +838,18 @@ def biggest_run(scale):
     return max(max(scale[k] for k in SESSION_KEYS), max(max(scale[k]) for k in SESSION_LISTS))
 
 
+def overridden(scale, settings):
+    """`scale` with the `--set KEY=N[,N…]` overrides applied."""
+    scale = dict(scale)
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        if key not in scale:
+            sys.exit(f"--set {setting}: no such figure; the scale has {', '.join(sorted(scale))}")
+        numbers = [int(n) for n in value.split(",")]
+        scale[key] = numbers if isinstance(scale[key], list) else numbers[0]
+    return scale
+
+
 def raise_limits(scale):
     """Raises the open-file limit for this process and every child (nodes, loadgen, broker: each
     holds one descriptor per session). Where the hard limit cannot be raised (no
@@ -1141,6 +1153,9 @@ def main():
                         choices=sorted(SCALES))
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=N",
+                        help="override one figure of the scale (idle=5000, sync_levels=64,1000); "
+                             "for a scenario at a size of its own, with --scenarios")
     parser.add_argument("--no-build", action="store_true", help="use target/release as it is")
     parser.add_argument("--no-docs", action="store_true",
                         help="print the figures only; leave docs/ alone")
@@ -1151,7 +1166,7 @@ def main():
         sys.exit(f"unknown scenarios: {sorted(unknown)}")
     RUN.mkdir(parents=True, exist_ok=True)
     command = f"BENCH_SCALE={args.scale} make bench-scale"
-    limits, scale = raise_limits(SCALES[args.scale])
+    limits, scale = raise_limits(overridden(SCALES[args.scale], args.set))
     say(f"scale {args.scale}: {json.dumps(scale)}")
     build_s = 0.0 if args.no_build else build()
     # Another build of either (a commit before a fix, for a before/after ratio) through the
