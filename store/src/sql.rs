@@ -78,14 +78,28 @@ impl SqlDatabase {
         Ok(())
     }
 
-    /// Connects to `url`; for SQLite the database file is created when missing.
+    /// Connects to `url`; for SQLite the database file is created when missing and put in
+    /// write-ahead-log mode.
+    ///
+    /// WAL (a setting of the file, kept once made): readers go on while one writer commits, and
+    /// a commit is one append to the log, synced, instead of a rollback journal created, synced
+    /// and deleted around every write while every reader waits. `synchronous` stays `FULL`, so
+    /// a commit is on disk when it returns, as before. Node start is the one moment nothing
+    /// else uses the file (switching needs it to itself).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let (dialect, url) = Self::driver_url(url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            // An embedded database's connection cannot have dropped: no ping before each use.
+            .test_before_acquire(dialect != Dialect::Sqlite)
             .connect(&url)
             .await?;
+        if dialect == Dialect::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+        }
         Ok(Self { pool, dialect })
     }
 
@@ -219,6 +233,28 @@ impl Probe for SqlProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Readers must not wait for every write (rollback-journal mode locks them out): a SQLite
+    /// database is in WAL mode once a node connected to it, and stays so.
+    #[tokio::test]
+    async fn a_sqlite_database_is_in_write_ahead_log_mode() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let file = std::env::temp_dir().join(format!("kaa-wal-{}-{nanos}.db", std::process::id()));
+        let url = format!("sqlite://{}", file.display());
+        let database = SqlDatabase::connect(&url, 2).await.unwrap();
+        let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+            .fetch_one(database.pool())
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        database.pool().close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
+    }
 
     #[test]
     fn dialect_follows_the_url_scheme() {
