@@ -8,7 +8,7 @@
 //! its context, and the next sync loads a fresh one. Loading twice under a race is harmless.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use kaa_model::filter::ProfileFilter;
 use kaa_model::schema::AvroSchema;
@@ -18,6 +18,8 @@ use kaa_store::metadata::{
     SdkProfile, TopicKind, UserVerifier,
 };
 use serde_json::Value;
+
+use crate::once_map::OnceMap;
 
 /// Why an application's metadata could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -185,8 +187,9 @@ impl AppContext {
 /// The catalog of application contexts of one Operations node.
 pub struct Catalog {
     metadata: MetadataStore,
-    apps: RwLock<HashMap<String, Arc<AppContext>>>,
-    sdk_profiles: RwLock<HashMap<String, Arc<SdkProfile>>>,
+    /// Loaded once per application however many syncs miss it at once (see [`OnceMap`]).
+    apps: OnceMap<String, Arc<AppContext>>,
+    sdk_profiles: OnceMap<String, Arc<SdkProfile>>,
 }
 
 /// Every item of a paged listing.
@@ -200,8 +203,8 @@ impl Catalog {
     pub fn new(metadata: MetadataStore) -> Self {
         Self {
             metadata,
-            apps: RwLock::default(),
-            sdk_profiles: RwLock::default(),
+            apps: OnceMap::default(),
+            sdk_profiles: OnceMap::default(),
         }
     }
 
@@ -215,37 +218,32 @@ impl Catalog {
         &self,
         sdk_token: &str,
     ) -> Result<(Arc<SdkProfile>, Arc<AppContext>), CatalogError> {
-        let cached = read(&self.sdk_profiles).get(sdk_token).cloned();
-        let profile = match cached {
-            Some(profile) => profile,
-            None => {
-                let profile = match self.metadata.sdk_profile_by_token(sdk_token).await {
-                    Ok(profile) => Arc::new(profile),
-                    Err(StoreError::NotFound(_)) => return Err(CatalogError::UnknownSdkToken),
-                    Err(error) => return Err(error.into()),
-                };
-                write(&self.sdk_profiles).insert(sdk_token.to_owned(), profile.clone());
-                profile
-            }
-        };
+        let profile = self
+            .sdk_profiles
+            .get_or_try_load(sdk_token, || async {
+                match self.metadata.sdk_profile_by_token(sdk_token).await {
+                    Ok(profile) => Ok(Arc::new(profile)),
+                    Err(StoreError::NotFound(_)) => Err(CatalogError::UnknownSdkToken),
+                    Err(error) => Err(error.into()),
+                }
+            })
+            .await?;
         let app = self.app(&profile.app_id).await?;
         Ok((profile, app))
     }
 
     /// The context of application `app_id`, loaded if not cached.
     pub async fn app(&self, app_id: &str) -> Result<Arc<AppContext>, CatalogError> {
-        if let Some(app) = read(&self.apps).get(app_id) {
-            return Ok(app.clone());
-        }
-        let app = Arc::new(self.load(app_id).await?);
-        write(&self.apps).insert(app_id.to_owned(), app.clone());
-        Ok(app)
+        self.apps
+            .get_or_try_load(app_id, || async { Ok(Arc::new(self.load(app_id).await?)) })
+            .await
     }
 
     /// Forgets what is cached of `app_id`; the next use reloads it.
     pub fn invalidate(&self, app_id: &str) {
-        write(&self.apps).remove(app_id);
-        write(&self.sdk_profiles).retain(|_, profile| profile.app_id != app_id);
+        self.apps.remove(app_id);
+        self.sdk_profiles
+            .retain_loaded(|profile| profile.app_id != app_id);
     }
 
     async fn load(&self, app_id: &str) -> Result<AppContext, CatalogError> {
@@ -342,15 +340,6 @@ impl Catalog {
             event_maps,
         })
     }
-}
-
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -6,9 +6,17 @@
 //! fields it leaves out are inherited. Arrays and scalars are replaced whole. The merged JSON is
 //! then encoded as Avro binary with the schema, which fills defaults; the SHA-1 of those bytes is
 //! the configuration hash endpoints compare with their own.
+//!
+//! Merged bodies are stored under their hash, never changed or deleted. [`StoredConfigurations`]
+//! makes a node write each one once: when a configuration is activated, every connected endpoint
+//! of the group is resynced at once, and all of them would otherwise store the same body.
+
+use std::future::Future;
 
 use kaa_model::schema::AvroSchema;
 use serde_json::Value;
+
+use crate::once_map::OnceMap;
 
 use kaa_idl::endpoint::crypto::sha1;
 
@@ -72,12 +80,73 @@ fn overlay(base: &mut Value, top: &Value) {
     }
 }
 
+/// The merged configurations this node has stored (or is storing), by hash, so each is written
+/// once however many endpoints receive it at the same moment.
+#[derive(Debug)]
+pub struct StoredConfigurations(OnceMap<Vec<u8>, ()>);
+
+/// Hashes remembered before the memory starts again from nothing (a body written twice is
+/// harmless: the same hash is the same body).
+const REMEMBERED: usize = 4096;
+
+impl Default for StoredConfigurations {
+    fn default() -> Self {
+        Self(OnceMap::bounded(REMEMBERED))
+    }
+}
+
+impl StoredConfigurations {
+    /// Runs `save` for `hash` unless it ran successfully before; callers arriving while it
+    /// runs wait for it, and one of them tries again if it failed.
+    pub async fn save_once<E, F, Fut>(&self, hash: &[u8], save: F) -> Result<(), E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+    {
+        self.0.get_or_try_load(hash, save).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_configuration_many_endpoints_get_at_once_is_stored_once_and_again_after_a_failure() {
+        let stored = Arc::new(StoredConfigurations::default());
+        let writes = Arc::new(AtomicUsize::new(0));
+        let save = |fail: bool| {
+            let writes = writes.clone();
+            move || async move {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                writes.fetch_add(1, Ordering::SeqCst);
+                if fail { Err("store down") } else { Ok(()) }
+            }
+        };
+        assert_eq!(stored.save_once(b"h1", save(true)).await, Err("store down"));
+        let endpoints: Vec<_> = (0..50)
+            .map(|_| {
+                let (stored, save) = (stored.clone(), save(false));
+                tokio::spawn(async move { stored.save_once(b"h1", save).await })
+            })
+            .collect();
+        for endpoint in endpoints {
+            assert_eq!(endpoint.await.unwrap(), Ok(()));
+        }
+        assert_eq!(
+            writes.load(Ordering::SeqCst),
+            2,
+            "the failed write, then one for all 50"
+        );
+        stored.save_once(b"h2", save(false)).await.unwrap();
+        assert_eq!(writes.load(Ordering::SeqCst), 3, "another hash is written");
+    }
 
     #[test]
     fn heavier_groups_override_fields_and_inherit_the_rest() {

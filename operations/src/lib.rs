@@ -29,6 +29,7 @@ pub mod events;
 pub mod internode;
 pub mod logs;
 pub mod membership;
+mod once_map;
 pub mod outbound;
 pub mod owners;
 pub mod redirection;

@@ -41,6 +41,7 @@ use kaa_transport::{AuthFailure, Identified, PushSender, SyncFailure};
 
 use self::core::{CredentialsVerdict, GroupOffer, ProfileStep, ServedEndpoint};
 use crate::catalog::{AppContext, Catalog, CatalogError};
+use crate::configuration::StoredConfigurations;
 use crate::credentials::{AuthFailures, CredentialCache};
 use crate::events::EventRouting;
 use crate::logs::LogCollector;
@@ -79,6 +80,7 @@ pub struct SyncProcessor {
     node_id: String,
     credentials: Arc<CredentialCache>,
     auth_failures: AuthFailures,
+    stored_configurations: StoredConfigurations,
 }
 
 /// The parts of the node a processor reads and drives besides the store and catalog: the
@@ -139,6 +141,7 @@ impl SyncProcessor {
             node_id,
             credentials: with.credentials,
             auth_failures: with.auth_failures,
+            stored_configurations: StoredConfigurations::default(),
         }
     }
 
@@ -477,8 +480,10 @@ impl SyncProcessor {
             return Ok(());
         };
         if let Some(merged) = writes.configuration {
-            self.store
-                .save_configuration(&merged.hash, &merged.body)
+            self.stored_configurations
+                .save_once(&merged.hash, || {
+                    self.store.save_configuration(&merged.hash, &merged.body)
+                })
                 .await
                 .map_err(internal)?;
         }
