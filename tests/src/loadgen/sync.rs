@@ -15,9 +15,9 @@ use std::time::Duration;
 use kaa_sdk::idl::endpoint::sync::SyncResponseStatus;
 use serde_json::{Map, Value, json};
 
-use crate::loadgen::{Run, TransportKind};
 use crate::loadgen::report::{latency, rss_bytes};
 use crate::loadgen::session::{Session, SessionError};
+use crate::loadgen::{Run, TransportKind};
 
 /// What a phase measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
