@@ -78,8 +78,7 @@ impl<K: Eq + Hash, V: Clone> OnceMap<K, V> {
 
     /// Keeps the loaded values `keep` says to keep, and forgets every load in progress.
     pub(crate) fn retain_loaded(&self, keep: impl Fn(&V) -> bool) {
-        self.write()
-            .retain(|_, cell| cell.get().is_some_and(&keep));
+        self.write().retain(|_, cell| cell.get().is_some_and(&keep));
     }
 
     fn read(&self) -> RwLockReadGuard<'_, HashMap<K, Arc<OnceCell<V>>>> {
