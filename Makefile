@@ -35,6 +35,9 @@ infra-up:
 infra-down:
 	deploy/local/infra.sh down
 
+# One full build, never rebuilt in place: no incremental-compilation data (gigabytes on disk
+# that a single run never reads back).
+test: export CARGO_INCREMENTAL = 0
 test: build-deps python-deps sdk-deps infra-up
 	$(CARGO) test --workspace --locked
 	$(MAKE) ui-test
