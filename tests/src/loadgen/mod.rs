@@ -70,7 +70,7 @@ pub struct Load {
     /// How many endpoints (connections).
     #[arg(long)]
     pub endpoints: usize,
-    /// Source addresses 127.0.1.1, 127.0.1.2, … (default: one per 20,000 connections).
+    /// Source addresses 127.0.1.1, 127.0.1.2, … (default: one per 2,000 connections).
     #[arg(long)]
     pub sources: Option<usize>,
     /// New connections a second at most (default: as fast as --concurrency allows).
