@@ -196,3 +196,27 @@ pub async fn new_application(
         format!("/api/v1/applications/{app_id}"),
     )
 }
+
+/// Creates a mandatory topic `name` in the application at `app` (its API path) and attaches it
+/// to group `group`; returns the topic's id.
+pub async fn mandatory_topic(developer: &ApiClient, app: &str, group: &str, name: &str) -> String {
+    let topic = developer
+        .post(
+            &format!("{app}/topics"),
+            serde_json::json!({ "name": name, "kind": "mandatory" }),
+        )
+        .await;
+    expect(&topic, 201);
+    let topic_id = id(&topic);
+    expect(
+        &developer
+            .send(
+                Method::PUT,
+                &format!("{app}/groups/{group}/topics/{topic_id}"),
+                None,
+            )
+            .await,
+        204,
+    );
+    topic_id
+}

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use kaa_idl::endpoint::sync::LogDeliveryErrorCode;
 use kaa_sdk::bootstrap::Transport;
 use kaa_sdk::client::{BootstrapServer, ClientConfig, Event, KaaClient};
-use kaa_tests::api::{ApiClient, expect, id};
+use kaa_tests::api::{ApiClient, expect, id, mandatory_topic};
 use kaa_tests::node::{Node, NodeBuilder};
 use reqwest::Method;
 use serde_json::json;
@@ -160,24 +160,7 @@ async fn endpoint_registers_gets_configuration_pushes_and_notifications() {
     assert_eq!(endpoint.body["credentials_status"], "IN_USE");
 
     // A mandatory topic attached to `all` is offered, and its notification arrives.
-    let topic = developer
-        .post(
-            &format!("{}/topics", app.path),
-            json!({ "name": "alerts", "kind": "mandatory" }),
-        )
-        .await;
-    expect(&topic, 201);
-    let topic_id = id(&topic);
-    expect(
-        &developer
-            .send(
-                Method::PUT,
-                &format!("{}/groups/{}/topics/{topic_id}", app.path, app.all_group),
-                None,
-            )
-            .await,
-        204,
-    );
+    let topic_id = mandatory_topic(&developer, &app.path, &app.all_group, "alerts").await;
     let offered = wait_event(&mut client, within, |e| match e {
         Event::Topics(topics) if !topics.is_empty() => Some(topics.clone()),
         _ => None,

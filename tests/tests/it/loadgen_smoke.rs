@@ -17,7 +17,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kaa_model::appender::log_namespace;
-use kaa_tests::api::{ApiClient, expect, id, new_application};
+use kaa_tests::api::{ApiClient, expect, id, mandatory_topic, new_application};
 use kaa_tests::infra;
 use kaa_tests::loadgen::logs::READING_SCHEMA;
 use kaa_tests::node::{Node, NodeBuilder};
@@ -186,24 +186,7 @@ impl Application {
         expect(&groups, 200);
         let all = groups.body["items"][0]["id"].as_str().unwrap().to_owned();
         let configurations = format!("{path}/groups/{all}/configurations");
-        let topic = developer
-            .post(
-                &format!("{path}/topics"),
-                json!({"name": "alerts", "kind": "mandatory"}),
-            )
-            .await;
-        expect(&topic, 201);
-        let topic = id(&topic);
-        expect(
-            &developer
-                .send(
-                    reqwest::Method::PUT,
-                    &format!("{path}/groups/{all}/topics/{topic}"),
-                    None,
-                )
-                .await,
-            204,
-        );
+        let topic = mandatory_topic(&developer, &path, &all, "alerts").await;
         // No contact points: the table goes to the tenant's keyspace on the node's own Cassandra.
         expect(
             &developer

@@ -15,10 +15,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use kaa_tests::api::{ApiClient, expect, id, new_application};
+use kaa_tests::api::{ApiClient, expect, id, mandatory_topic, new_application};
 use kaa_tests::infra::{self, ZOOKEEPER_LOCK};
 use kaa_tests::node::{Node, NodeBuilder};
-use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -238,24 +237,7 @@ impl SdkFixture {
         expect(&verifier, 201);
         let groups = developer.get(&format!("{app}/groups")).await;
         let all_group = groups.body["items"][0]["id"].as_str().unwrap().to_owned();
-        let topic = developer
-            .post(
-                &format!("{app}/topics"),
-                json!({"name": "alerts", "kind": "mandatory"}),
-            )
-            .await;
-        expect(&topic, 201);
-        let topic_id = id(&topic);
-        expect(
-            &developer
-                .send(
-                    Method::PUT,
-                    &format!("{app}/groups/{all_group}/topics/{topic_id}"),
-                    None,
-                )
-                .await,
-            204,
-        );
+        let topic_id = mandatory_topic(&developer, &app, &all_group, "alerts").await;
         expect(
             &developer
                 .post(
