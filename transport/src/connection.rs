@@ -360,8 +360,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
     /// socket has none. Cancel-safe: bytes are appended in the poll that reads them.
     async fn read_some(&mut self) -> std::io::Result<usize> {
         std::future::poll_fn(|cx| {
-            let mut chunk = [0_u8; READ_CHUNK];
-            let mut read = ReadBuf::new(&mut chunk);
+            let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut read = ReadBuf::uninit(&mut chunk);
             std::task::ready!(Pin::new(&mut self.stream).poll_read(cx, &mut read))?;
             self.buffer.extend_from_slice(read.filled());
             Poll::Ready(Ok(read.filled().len()))

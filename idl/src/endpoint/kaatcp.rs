@@ -297,16 +297,7 @@ impl Frame {
         };
         let mut frame = Vec::with_capacity(body.len() + 5);
         frame.push(kind << 4);
-        let mut length = body.len();
-        loop {
-            let digit = (length % 0x80) as u8;
-            length /= 0x80;
-            if length == 0 {
-                frame.push(digit);
-                break;
-            }
-            frame.push(digit | 0x80);
-        }
+        push_remaining_length(&mut frame, body.len());
         frame.extend_from_slice(&body);
         frame
     }
@@ -328,6 +319,20 @@ impl Frame {
             }
             other => Err(FrameError::UnknownType(other)),
         }
+    }
+}
+
+/// Appends a frame header's "remaining length": seven bits a byte, least significant first, the
+/// high bit set on every byte but the last (the encoding Kaatcp shares with MQTT).
+pub fn push_remaining_length(out: &mut Vec<u8>, mut length: usize) {
+    loop {
+        let digit = (length % 0x80) as u8;
+        length /= 0x80;
+        if length == 0 {
+            out.push(digit);
+            return;
+        }
+        out.push(digit | 0x80);
     }
 }
 

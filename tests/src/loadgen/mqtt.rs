@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use kaa_sdk::SdkError;
+use kaa_sdk::idl::endpoint::kaatcp::push_remaining_length;
 use serde_json::{Map, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -58,22 +59,9 @@ pub fn connect_packet(client_id: &str, keep_alive: u16) -> Vec<u8> {
     body.extend_from_slice(&(client_id.len() as u16).to_be_bytes());
     body.extend_from_slice(client_id.as_bytes());
     let mut packet = vec![0x10];
-    remaining_length(&mut packet, body.len());
+    push_remaining_length(&mut packet, body.len());
     packet.extend_from_slice(&body);
     packet
-}
-
-/// Appends MQTT's variable-length "remaining length".
-fn remaining_length(packet: &mut Vec<u8>, mut length: usize) {
-    loop {
-        let byte = (length % 128) as u8;
-        length /= 128;
-        if length == 0 {
-            packet.push(byte);
-            return;
-        }
-        packet.push(byte | 0x80);
-    }
 }
 
 /// The meaning of an MQTT 3.1.1 CONNACK return code.
