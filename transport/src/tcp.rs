@@ -119,6 +119,29 @@ fn connection<S: EndpointService>(
     .instrument(info_span!("kaatcp", %peer))
 }
 
+/// Serves one connection over any byte stream until it closes or `shutdown`: the session state
+/// machine without a listener or TLS (the Kaatcp fuzz target drives it over an in-memory pipe).
+pub async fn serve_stream<S, T>(
+    stream: T,
+    peer: SocketAddr,
+    service: Arc<S>,
+    keys: NodeKeys,
+    settings: TcpSettings,
+    shutdown: CancellationToken,
+) where
+    S: EndpointService,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let settings = Arc::new(settings);
+    let handler = Handler {
+        service,
+        keys,
+        settings,
+        shutdown,
+    };
+    handler.run(stream, peer).await;
+}
+
 struct Handler<S> {
     service: Arc<S>,
     keys: NodeKeys,
