@@ -103,15 +103,13 @@ fn size_error(kind: ProtocolErrorKind, len: i32, left: usize) -> thrift::Error {
 
 impl TInputProtocol for Bounded<'_> {
     fn read_message_begin(&mut self) -> thrift::Result<TMessageIdentifier> {
-        // An old-style (unversioned) message starts with the name's length.
-        if self
-            .0
-            .transport
-            .first()
-            .is_some_and(|byte| byte & 0x80 == 0)
-        {
-            self.check_len_at(0)?;
-        }
+        // A strict message starts with its version word, then the name's length; an old-style
+        // (unversioned) one with the name's length.
+        let name_len_at = match self.0.transport.first() {
+            Some(byte) if byte & 0x80 != 0 => 4,
+            _ => 0,
+        };
+        self.check_len_at(name_len_at)?;
         self.0.read_message_begin()
     }
     fn read_message_end(&mut self) -> thrift::Result<()> {
@@ -291,6 +289,21 @@ mod tests {
         let request = [0x7f, 0xff, 0xff, 0xff, b'x'];
         let mut input = Bounded(TBinaryInputProtocol::new(&request, false));
         assert!(input.read_message_begin().is_err());
+    }
+
+    /// Found by the `thrift_dispatch` fuzz target: a strict message's name length was not
+    /// checked, so `80 01 00 01 ff ff ff ff` panicked in the allocator (capacity overflow) and a
+    /// length of 2 GiB was allocated before the read failed.
+    #[test]
+    fn a_strict_message_whose_name_length_is_a_lie_is_refused_before_allocating() {
+        for request in [
+            &[0x80, 0x01, 0x00, 0x01, 0xff, 0xff, 0xff, 0xff][..],
+            &[0x80, 0x01, 0x00, 0x01, 0x7f, 0xff, 0xff, 0xff, b'x'][..],
+        ] {
+            let mut input = Bounded(TBinaryInputProtocol::new(request, false));
+            assert!(input.read_message_begin().is_err(), "{request:02x?}");
+            assert!(process(&processor(), request).is_err(), "{request:02x?}");
+        }
     }
 
     #[test]
