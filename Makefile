@@ -1,7 +1,8 @@
 # Everyday commands. `make test` is the one command that runs every test on a fresh machine:
 # it installs what the build and the tests need (deploy/local/build-deps.sh, python-deps.sh),
-# installs and starts the real servers (deploy/local/infra.sh), then runs the suite, then the
-# admin UI's tests (Vitest, and a browser test in Chromium against a real kaa-node).
+# installs and starts the real servers (deploy/local/infra.sh), checks the dependency policy
+# (deny.toml), then runs the suite, every fuzz target for a few seconds, then the admin UI's
+# tests (Vitest, and a browser test in Chromium against a real kaa-node).
 CARGO ?= cargo
 
 .PHONY: build fmt lint test unit build-deps python-deps sdk-deps infra-up infra-down bench standalone ui ui-deps ui-test
@@ -39,7 +40,9 @@ infra-down:
 # that a single run never reads back).
 test: export CARGO_INCREMENTAL = 0
 test: build-deps python-deps sdk-deps infra-up
+	$(MAKE) deny
 	$(CARGO) test --workspace --locked
+	$(MAKE) fuzz-smoke
 	$(MAKE) ui-test
 	$(MAKE) test-package
 	$(MAKE) test-cluster
@@ -114,3 +117,33 @@ bench-deps:
 # default, about 200 endpoints per mode) or full (the issue's numbers: 100,000 idle sessions).
 bench-scale: build-deps bench-deps
 	/usr/bin/python3 tests/bench-scale/run.py
+
+.PHONY: fuzz-deps fuzz-smoke fuzz-long deny-deps deny audit
+
+# cargo-fuzz (pinned) and a C++ compiler for libFuzzer; the targets build on the pinned stable
+# toolchain, without a sanitizer (decision 028).
+fuzz-deps:
+	deploy/local/fuzz-deps.sh
+
+# Every fuzz target of idl/fuzz for a few seconds (FUZZ_SECONDS, 8): fails on a crash, a panic, a
+# slow input or a memory blow-up, keeping the input under idl/fuzz/artifacts/<target>/.
+fuzz-smoke: build-deps fuzz-deps
+	idl/fuzz/run.sh smoke
+
+# Every fuzz target until 10 million executions each (FUZZ_RUNS; FUZZ_TARGETS="a b" for some):
+# hours on two cores; counts and timings are recorded in docs/fuzzing.md.
+fuzz-long: build-deps fuzz-deps
+	idl/fuzz/run.sh long $(FUZZ_TARGETS)
+
+# cargo-deny (pinned).
+deny-deps:
+	deploy/local/deny-deps.sh
+
+# The dependency policy of deny.toml: licences, banned crates, sources (offline, deterministic).
+deny: deny-deps
+	$(CARGO) deny --locked check --hide-inclusion-graph licenses bans sources
+
+# The dependency graph against the RustSec advisory database (fetched: its verdict changes as
+# advisories are published, so it is not part of `make test`).
+audit: deny-deps
+	$(CARGO) deny --locked check advisories
