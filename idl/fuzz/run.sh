@@ -2,7 +2,8 @@
 # Runs the fuzz targets of idl/fuzz (what `make fuzz-smoke` and `make fuzz-long` call).
 #
 #   idl/fuzz/run.sh smoke [target...]   each target for FUZZ_SECONDS (default 8) seconds
-#   idl/fuzz/run.sh long  [target...]   each target until FUZZ_RUNS (default 10,000,000) executions
+#   idl/fuzz/run.sh long  [target...]   each target until FUZZ_RUNS (default 10,000,000) executions,
+#                                       or FUZZ_SECONDS seconds if that is set and comes first
 #
 # No target named: every target `cargo fuzz list` knows. All targets are built once, with
 # cargo-fuzz on the project's stable toolchain, without a sanitizer (`-s none`: sanitizers need
@@ -21,7 +22,7 @@ mode=${1:?usage: run.sh smoke|long [target...]}
 shift
 case "$mode" in
   smoke) limit=(-max_total_time="${FUZZ_SECONDS:-8}") ;;
-  long) limit=(-runs="${FUZZ_RUNS:-10000000}") ;;
+  long) limit=(-runs="${FUZZ_RUNS:-10000000}" ${FUZZ_SECONDS:+-max_total_time="$FUZZ_SECONDS"}) ;;
   *) echo "run.sh: unknown mode $mode (smoke or long)" >&2; exit 2 ;;
 esac
 build=(-s none --debug-assertions)

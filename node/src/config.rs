@@ -122,8 +122,6 @@ pub struct Config {
     pub endpoint_store: EndpointStoreConfig,
     /// Log records from endpoints (Operations).
     pub log_collection: LogCollectionConfig,
-    /// Operations' cache of application metadata: catch-up and unknown SDK tokens.
-    pub metadata_cache: MetadataCacheConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
     /// Logging.
@@ -549,32 +547,6 @@ impl Default for LogCollectionConfig {
     }
 }
 
-/// `[metadata_cache]`: how Operations keeps its cache of application metadata current and
-/// refuses unknown SDK tokens cheaply.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetadataCacheConfig {
-    /// How often each cached application's change-log number is compared with the metadata
-    /// store's, to catch up on a change notification that never arrived.
-    #[serde(with = "humantime_serde")]
-    pub change_check_interval: Duration,
-    /// How long an SDK token the metadata store does not know is refused without asking again.
-    #[serde(with = "humantime_serde")]
-    pub unknown_sdk_token_ttl: Duration,
-    /// Unknown SDK tokens remembered at most (0: none).
-    pub unknown_sdk_token_max: usize,
-}
-
-impl Default for MetadataCacheConfig {
-    fn default() -> Self {
-        Self {
-            change_check_interval: Duration::from_secs(30),
-            unknown_sdk_token_ttl: Duration::from_secs(5),
-            unknown_sdk_token_max: 10_000,
-        }
-    }
-}
-
 /// `[shutdown]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -635,7 +607,6 @@ impl Default for Config {
             sql: SqlConfig::default(),
             endpoint_store: EndpointStoreConfig::default(),
             log_collection: LogCollectionConfig::default(),
-            metadata_cache: MetadataCacheConfig::default(),
             shutdown: ShutdownConfig::default(),
             log: LogConfig::default(),
         }
@@ -763,18 +734,6 @@ impl Config {
         }
         if self.log_collection.delivery_wait < Duration::from_millis(100) {
             return invalid("log_collection.delivery_wait", "must be at least 100ms");
-        }
-        if self.metadata_cache.change_check_interval < Duration::from_millis(100) {
-            return invalid(
-                "metadata_cache.change_check_interval",
-                "must be at least 100ms",
-            );
-        }
-        if self.metadata_cache.unknown_sdk_token_ttl > Duration::from_secs(300) {
-            return invalid(
-                "metadata_cache.unknown_sdk_token_ttl",
-                "must be at most 5m (a new SDK profile's token is refused that long)",
-            );
         }
         if (self.control.enabled || self.operations.enabled) && self.sql.url.trim().is_empty() {
             return invalid(

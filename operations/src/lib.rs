@@ -8,7 +8,6 @@
 //! receive the new configuration or notifications without asking.
 //!
 //! - [`catalog`]: application metadata as Operations uses it, cached per application.
-//! - [`catch_up`]: change-log numbers, so a missed change notification is noticed and caught up.
 //! - [`membership`], [`configuration`], [`topics`]: the pure rules of groups, configuration
 //!   merge and topic lists.
 //! - [`sessions`]: the endpoints connected to this node and all their channels, for pushes.
@@ -24,7 +23,6 @@
 //!   redirection rules, endpoint messages and other nodes' event routing.
 
 pub mod catalog;
-pub mod catch_up;
 pub mod configuration;
 pub mod credentials;
 pub mod events;
@@ -55,8 +53,7 @@ use kaa_transport::{
     AuthFailure, EndpointService, Identified, Listeners, NodeKeys, PushSender, Serving, SyncFailure,
 };
 
-use crate::catalog::{Catalog, UnknownTokenSettings};
-use crate::catch_up::CatchUp;
+use crate::catalog::Catalog;
 use crate::credentials::{AuthFailures, CredentialCache};
 use crate::events::EventRouting;
 use crate::internode::{InboxMetrics, OperationsInbox};
@@ -80,10 +77,6 @@ pub struct OperationsSettings {
     pub logs: LogCollectionSettings,
     /// Where calls on a tenant's behalf may go besides public addresses.
     pub outbound: kaa_model::outbound::OutboundPolicy,
-    /// How often each loaded application's change-log number is compared with the store's.
-    pub change_check_interval: std::time::Duration,
-    /// How long and how many unknown SDK tokens are remembered.
-    pub unknown_sdk_tokens: UnknownTokenSettings,
 }
 
 /// How long a stopping node lets log appenders write what they have queued.
@@ -95,7 +88,6 @@ pub struct OperationsService {
     router: EndpointRouter,
     node_id: String,
     catalog: Arc<Catalog>,
-    catch_up: Arc<CatchUp>,
     sessions: Arc<Sessions>,
     redirection: Arc<RedirectionRules>,
     logs: Arc<LogCollector>,
@@ -104,7 +96,6 @@ pub struct OperationsService {
     auth_failures: AuthFailures,
     serving: Serving,
     purger: tokio::task::JoinHandle<()>,
-    change_check: tokio::task::JoinHandle<()>,
 }
 
 impl OperationsService {
@@ -127,14 +118,8 @@ impl OperationsService {
             outbound.clone(),
             cluster.clone(),
         ));
-        let catalog = Arc::new(Catalog::new(metadata, settings.unknown_sdk_tokens));
+        let catalog = Arc::new(Catalog::new(metadata));
         let sessions = Arc::new(Sessions::counted(settings.session_count.clone()));
-        let catch_up = Arc::new(CatchUp::new(
-            catalog.clone(),
-            logs.clone(),
-            sessions.clone(),
-        ));
-        let change_check = tokio::spawn(catch_up.clone().run(settings.change_check_interval));
         let redirection = Arc::new(RedirectionRules::default());
         let router = EndpointRouter::new(cluster.clone());
         let events = EventRouting::start(node_id.clone(), cluster, sessions.clone());
@@ -182,13 +167,11 @@ impl OperationsService {
             auth_failures,
             node_id,
             catalog,
-            catch_up,
             sessions,
             redirection,
             logs,
             serving,
             purger,
-            change_check,
         })
     }
 
@@ -196,9 +179,10 @@ impl OperationsService {
     /// `OperationsService`; it counts what arrives in `metrics`.
     pub fn inbox(&self, metrics: InboxMetrics) -> OperationsInbox {
         OperationsInbox {
-            catch_up: self.catch_up.clone(),
+            catalog: self.catalog.clone(),
             sessions: self.sessions.clone(),
             redirection: self.redirection.clone(),
+            logs: self.logs.clone(),
             events: self.events.clone(),
             store: self.store.clone(),
             router: self.router.clone(),
@@ -208,12 +192,9 @@ impl OperationsService {
         }
     }
 
-    /// Registers the service's metrics (`kaa_endpoint_auth_failures_total`,
-    /// `kaa_catalog_reloads_total`, `kaa_catalog_unknown_sdk_token*`) in `registry`.
+    /// Registers the service's metrics (`kaa_endpoint_auth_failures_total`) in `registry`.
     pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.auth_failures.register(registry);
-        self.catch_up.metrics().register(registry);
-        self.catalog.unknown_tokens().register(registry);
     }
 
     /// What must answer for this service to be ready: the endpoint store.
@@ -225,7 +206,6 @@ impl OperationsService {
     /// write what they have queued, then closes the store.
     pub async fn stop(self) {
         self.purger.abort();
-        self.change_check.abort();
         self.serving.stop().await;
         self.logs.stop(LOG_DRAIN_GRACE).await;
         self.store.close().await;
