@@ -32,6 +32,7 @@ mod sdk_support;
 mod secrets;
 mod session_channels;
 mod smoke;
+mod stale_changes;
 mod support;
 mod thrift_interop;
 mod zookeeper_acl;
