@@ -17,6 +17,7 @@ pub mod rebalance;
 pub mod sdk;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kaa_cluster::Cluster;
 use kaa_cluster::routing::EndpointRouter;
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::announce::ChangeAnnouncer;
 use crate::api::ApiState;
+use crate::api::lockout::LockoutSettings;
 use crate::domain::Metadata;
 use crate::rebalance::{RebalanceSettings, run_rebalancer};
 
@@ -44,21 +46,36 @@ pub enum ControlError {
     FirstAdmin(String),
 }
 
+/// How often the leader deletes expired sessions and audit entries past their retention.
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// What Control does for the admin API's security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminSecurity {
+    /// When logins are refused after failures.
+    pub lockout: LockoutSettings,
+    /// How long audit log entries are kept; `None`: for good.
+    pub audit_retention: Option<Duration>,
+}
+
 /// A running Control service.
 pub struct ControlService {
     store: MetadataStore,
     api: ApiState,
-    rebalancer: (CancellationToken, tokio::task::JoinHandle<()>),
+    stop_background: CancellationToken,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl ControlService {
     /// Starts Control on an open metadata database: brings its schema up to date, makes sure a
-    /// KAA_ADMIN exists, and balances Operations load with `rebalance` while this node leads.
+    /// KAA_ADMIN exists, and while this node leads balances Operations load with `rebalance`
+    /// and purges expired sessions and old audit entries (`security`).
     pub async fn start(
         metadata: SqlDatabase,
         endpoints: EndpointStore,
         cluster: Cluster,
         rebalance: RebalanceSettings,
+        security: AdminSecurity,
     ) -> Result<Self, ControlError> {
         let dialect = metadata.dialect();
         let store = MetadataStore::open(metadata).await?;
@@ -71,15 +88,30 @@ impl ControlService {
             endpoints,
             EndpointRouter::new(cluster.clone()),
             cluster.clone(),
+            security.lockout,
         );
-        let stop_rebalancing = CancellationToken::new();
-        let rebalancer = tokio::spawn(run_rebalancer(cluster, rebalance, stop_rebalancing.clone()));
+        let stop_background = CancellationToken::new();
+        let background = vec![
+            tokio::spawn(purge_expired(
+                store.clone(),
+                cluster.clone(),
+                security.audit_retention,
+                stop_background.clone(),
+            )),
+            tokio::spawn(run_rebalancer(cluster, rebalance, stop_background.clone())),
+        ];
         tracing::info!(?dialect, "control service started");
         Ok(Self {
             store,
             api,
-            rebalancer: (stop_rebalancing, rebalancer),
+            stop_background,
+            background,
         })
+    }
+
+    /// Registers the service's metrics (the admin API's login throttling and audit log).
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.api.register_metrics(registry);
     }
 
     /// The admin API's state, for mounting with [`api::configure`].
@@ -92,12 +124,50 @@ impl ControlService {
         vec![Arc::new(self.store.database().probe("metadata-sql"))]
     }
 
-    /// Stops the service: the rebalancer ends, then the metadata pool closes its connections.
+    /// Stops the service: the rebalancer and the purger end, then the metadata pool closes its
+    /// connections.
     pub async fn stop(self) {
-        let (stop_rebalancing, rebalancer) = self.rebalancer;
-        stop_rebalancing.cancel();
-        let _ = rebalancer.await;
+        self.stop_background.cancel();
+        for task in self.background {
+            let _ = task.await;
+        }
         self.store.database().pool().close().await;
         tracing::info!("control service stopped");
+    }
+}
+
+/// While this node leads, every [`PURGE_INTERVAL`] (and once it starts): deletes expired
+/// sessions and the audit entries older than `audit_retention`. The deletes are idempotent; the
+/// leader alone runs them only to spare the database the repeats.
+async fn purge_expired(
+    store: MetadataStore,
+    cluster: Cluster,
+    audit_retention: Option<Duration>,
+    stop: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        if !cluster.is_leader() {
+            continue;
+        }
+        match store.purge_expired_sessions().await {
+            Ok(0) => {}
+            Ok(sessions) => tracing::info!(sessions, "purged expired admin sessions"),
+            Err(error) => tracing::warn!(%error, "cannot purge expired admin sessions"),
+        }
+        let Some(retention) = audit_retention else {
+            continue;
+        };
+        let before_ms = kaa_store::metadata::now_ms()
+            .saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+        match store.purge_audit(before_ms).await {
+            Ok(0) => {}
+            Ok(entries) => tracing::info!(entries, "purged audit log entries past their retention"),
+            Err(error) => tracing::warn!(%error, "cannot purge old audit log entries"),
+        }
     }
 }

@@ -123,6 +123,7 @@ impl AdminServer {
                         api(cfg);
                     }
                 })
+                .wrap(from_fn(kaa_control::api::audit::record))
                 .wrap(from_fn(guard_admin_api))
                 .wrap(from_fn(count_requests))
                 .route("/health", web::get().to(health))

@@ -13,6 +13,8 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use kaa_cluster::acl::ZkAccess;
+use kaa_control::AdminSecurity;
+use kaa_control::api::lockout::LockoutSettings;
 use kaa_control::rebalance::RebalanceSettings;
 use kaa_model::outbound::OutboundPolicy;
 use kaa_model::{Service, ServiceSet};
@@ -274,11 +276,24 @@ pub struct ControlConfig {
     pub rebalance_max_initial_redirect: f64,
     /// Largest share of running sessions' syncs an overloaded node redirects (0..=1).
     pub rebalance_max_session_redirect: f64,
+    /// Failed admin logins of one user name after which it is locked out.
+    pub login_max_failures_per_user: u32,
+    /// Failed admin logins from one client address after which it is locked out.
+    pub login_max_failures_per_address: u32,
+    /// The first lockout; each further one lasts twice as long.
+    #[serde(with = "humantime_serde")]
+    pub login_lockout: Duration,
+    /// The longest lockout, and how long failures are remembered without a new one.
+    #[serde(with = "humantime_serde")]
+    pub login_lockout_max: Duration,
+    /// Days the audit log keeps an entry; 0 keeps them for good.
+    pub audit_retention_days: u32,
 }
 
 impl Default for ControlConfig {
     fn default() -> Self {
         let rebalance = RebalanceSettings::default();
+        let lockout = LockoutSettings::default();
         Self {
             enabled: true,
             ui_dir: PathBuf::new(),
@@ -286,6 +301,11 @@ impl Default for ControlConfig {
             rebalance_min_difference: rebalance.min_difference,
             rebalance_max_initial_redirect: rebalance.max_initial_redirect,
             rebalance_max_session_redirect: rebalance.max_session_redirect,
+            login_max_failures_per_user: lockout.max_failures_per_user,
+            login_max_failures_per_address: lockout.max_failures_per_address,
+            login_lockout: lockout.lockout,
+            login_lockout_max: lockout.lockout_max,
+            audit_retention_days: 365,
         }
     }
 }
@@ -313,6 +333,20 @@ impl ControlConfig {
             min_difference: self.rebalance_min_difference,
             max_initial_redirect: self.rebalance_max_initial_redirect,
             max_session_redirect: self.rebalance_max_session_redirect,
+        }
+    }
+
+    /// How the admin API throttles logins and keeps its audit log.
+    pub fn security(&self) -> AdminSecurity {
+        AdminSecurity {
+            lockout: LockoutSettings {
+                max_failures_per_user: self.login_max_failures_per_user,
+                max_failures_per_address: self.login_max_failures_per_address,
+                lockout: self.login_lockout,
+                lockout_max: self.login_lockout_max,
+            },
+            audit_retention: (self.audit_retention_days > 0)
+                .then(|| Duration::from_secs(u64::from(self.audit_retention_days) * 86_400)),
         }
     }
 }
@@ -713,6 +747,24 @@ impl Config {
         }
         if self.control.rebalance_interval < Duration::from_millis(100) {
             return invalid("control.rebalance_interval", "must be at least 100ms");
+        }
+        if self.control.login_max_failures_per_user == 0 {
+            return invalid("control.login_max_failures_per_user", "must be at least 1");
+        }
+        if self.control.login_max_failures_per_address == 0 {
+            return invalid(
+                "control.login_max_failures_per_address",
+                "must be at least 1",
+            );
+        }
+        if self.control.login_lockout < Duration::from_secs(1) {
+            return invalid("control.login_lockout", "must be at least 1s");
+        }
+        if self.control.login_lockout_max < self.control.login_lockout {
+            return invalid(
+                "control.login_lockout_max",
+                "must be at least control.login_lockout",
+            );
         }
         for (key, share) in [
             (

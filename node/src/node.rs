@@ -142,6 +142,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     if let Some(operations) = &started.operations {
         operations.register_metrics(&mut registry);
     }
+    if let Some(control) = &started.control {
+        control.register_metrics(&mut registry);
+    }
 
     // Internode Thrift: KaaNodeService, plus the services this node runs.
     let internode = Internode::start(
@@ -254,6 +257,7 @@ async fn start_services(
                         endpoints,
                         cluster.clone(),
                         config.control.rebalance(),
+                        config.control.security(),
                     )
                     .await?,
                 );

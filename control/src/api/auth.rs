@@ -4,8 +4,14 @@
 //! ([`super::password`]). A login returns a random bearer token; only its SHA-256 is stored (in
 //! the shared metadata database, so a session survives a Control failover);
 //! [`Caller`] resolves the token of each request to its user.
+//!
+//! Every password check (a login, or confirming one's current password before changing it) goes
+//! through [`check_credentials`]: the login guard ([`super::lockout`]) refuses it with 429
+//! `too_many_attempts` and `Retry-After` while the user name or the client address is locked out,
+//! and a name that belongs to no user is checked against a stand-in hash, so it costs the same
+//! work and gets the same answer as a wrong password.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use kaa_model::Role;
 use kaa_store::metadata::{MetadataStore, now_ms};
@@ -13,8 +19,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ApiState;
+use super::audit::{Actor, AuditAction};
 use super::caller::{Caller, bearer, token_hash};
 use super::error::{ApiError, Body, ErrorBody};
+use super::lockout::LockedOut;
 use super::password::{check_password, hash_password, verify_password};
 use super::users::UserView;
 
@@ -62,6 +70,61 @@ pub struct Session {
     pub user: UserView,
 }
 
+/// How a password check under the login guard ended.
+pub(super) enum Checked {
+    /// The password is right.
+    Right,
+    /// The user name or password is wrong (counted as a failure).
+    Wrong,
+    /// Not checked: the user name or address is locked out; the 429 to answer.
+    LockedOut(HttpResponse),
+}
+
+/// The 429 of a locked-out login, with `Retry-After` in seconds. The same for a user name as for
+/// an address, so it does not tell which is locked.
+fn too_many_attempts(locked: LockedOut) -> HttpResponse {
+    let seconds = locked.retry_after_secs();
+    HttpResponse::TooManyRequests()
+        .insert_header((header::RETRY_AFTER, seconds.to_string()))
+        .json(ErrorBody {
+            error: "too_many_attempts",
+            message: format!("too many failed logins; try again in {seconds} s"),
+            field: None,
+        })
+}
+
+/// Checks `password` for the user name `username`, whose stored hash is `hash` (`None`: no
+/// such user), under the login guard, from `request`'s peer address.
+pub(super) async fn check_credentials(
+    state: &ApiState,
+    request: &HttpRequest,
+    username: &str,
+    password: String,
+    hash: Option<String>,
+) -> Result<Checked, ApiError> {
+    let address = request.peer_addr().map(|a| a.ip());
+    let attempt = match state.login.attempt(username, address) {
+        Ok(attempt) => attempt,
+        Err(locked) => return Ok(Checked::LockedOut(too_many_attempts(locked))),
+    };
+    let right = match hash {
+        Some(hash) => verify_password(password, hash).await?,
+        None => {
+            // As much work as a wrong password, so the answer's timing does not tell which
+            // user names exist.
+            verify_password(password, unknown_user_hash().await?.to_owned()).await?;
+            false
+        }
+    };
+    if right {
+        attempt.succeeded();
+        Ok(Checked::Right)
+    } else {
+        attempt.failed();
+        Ok(Checked::Wrong)
+    }
+}
+
 /// Logs in.
 #[utoipa::path(
     tag = "auth",
@@ -70,30 +133,38 @@ pub struct Session {
         (status = 200, description = "Logged in", body = Session),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Wrong user name or password", body = ErrorBody),
+        (status = 429, description = "Too many failed logins of this user name or from this address (`too_many_attempts`); try again after `Retry-After` seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next attempt may be made"))),
         (status = 503, description = "Too many logins at once (`busy`); try again in a moment", body = ErrorBody),
     )
 )]
 #[post("/api/v1/auth/login")]
 pub async fn login(
     state: web::Data<ApiState>,
+    request: HttpRequest,
     Body(login): Body<Login>,
 ) -> Result<HttpResponse, ApiError> {
-    let wrong = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "wrong_credentials",
-            "wrong user name or password",
-        )
+    let user = state.metadata.store().user_by_name(&login.username).await?;
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let checked =
+        check_credentials(&state, &request, &login.username, login.password, hash).await?;
+    let user = match (checked, user) {
+        (Checked::LockedOut(response), _) => return Ok(response),
+        (Checked::Right, Some(user)) => user,
+        (_, user) => {
+            // Audited under the user it was for; a name that is no user's is not recorded (it
+            // may be a password typed in the wrong field).
+            if let Some(user) = &user {
+                Actor::note(&request, user);
+            }
+            AuditAction::LOGIN_FAILED.note(&request);
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "wrong_credentials",
+                "wrong user name or password",
+            ));
+        }
     };
-    let Some(user) = state.metadata.store().user_by_name(&login.username).await? else {
-        // As much work as a wrong password, so the answer's timing does not tell which user
-        // names exist.
-        verify_password(login.password, unknown_user_hash().await?.to_owned()).await?;
-        return Err(wrong());
-    };
-    if !verify_password(login.password, user.password_hash.clone()).await? {
-        return Err(wrong());
-    }
     let token = new_token()?;
     let expires_ms = now_ms() + SESSION_MS;
     state
@@ -102,6 +173,8 @@ pub async fn login(
         .create_session(&token_hash(&token), &user.id, expires_ms)
         .await?;
     tracing::info!(user = %user.username, role = %user.role, "admin login");
+    Actor::note(&request, &user);
+    AuditAction::LOGIN.note(&request);
     Ok(HttpResponse::Ok().json(Session {
         token,
         expires_ms,
@@ -124,6 +197,7 @@ pub async fn logout(
     request: HttpRequest,
     _caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
+    AuditAction::LOGOUT.note(&request);
     if let Some(token) = bearer(&request) {
         state
             .metadata

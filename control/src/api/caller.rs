@@ -2,7 +2,8 @@
 //! what that user's role allows.
 //!
 //! Sessions are stored by the SHA-256 of their token only (`token_hash`); logging in and out
-//! is [`super::auth`]'s.
+//! is [`super::auth`]'s. A resolved caller is left on the request for the audit log
+//! ([`super::audit`]).
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -12,6 +13,7 @@ use kaa_store::metadata::User;
 use sha2::{Digest, Sha256};
 
 use super::ApiState;
+use super::audit::Actor;
 use super::error::ApiError;
 
 /// The stored form of a session token: its SHA-256, in hex.
@@ -27,6 +29,8 @@ pub(super) fn token_hash(token: &str) -> String {
 pub struct Caller {
     /// The user.
     pub user: User,
+    /// The stored form ([`token_hash`]) of the session's token.
+    pub session: String,
 }
 
 impl Caller {
@@ -76,12 +80,18 @@ impl FromRequest for Caller {
         let store = request
             .app_data::<web::Data<ApiState>>()
             .map(|s| s.metadata.store().clone());
+        let request = request.clone();
         Box::pin(async move {
             let (Some(token), Some(store)) = (token, store) else {
                 return Err(ApiError::unauthenticated());
             };
-            match store.session_user(&token_hash(&token)).await? {
-                Some(user) => Ok(Caller { user }),
+            let session = token_hash(&token);
+            match store.session_user(&session).await? {
+                Some(user) => {
+                    // The audit log names who made the request.
+                    Actor::note(&request, &user);
+                    Ok(Caller { user, session })
+                }
                 None => Err(ApiError::unauthenticated()),
             }
         })

@@ -12,6 +12,7 @@
 //! the rest; TENANT_USER reads its tenant's applications.
 
 pub mod applications;
+pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod components;
@@ -20,6 +21,7 @@ pub mod endpoints;
 pub mod error;
 pub mod events;
 pub mod limits;
+pub mod lockout;
 pub mod openapi;
 pub mod owners;
 pub mod password;
@@ -45,7 +47,9 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use crate::domain::Metadata;
 use crate::sdk::SdkArchives;
+use audit::AuditFailures;
 use error::{ApiError, ErrorBody, MAX_BODY_BYTES};
+use lockout::{LockoutSettings, LoginGuard};
 use openapi::CommonResponses;
 
 /// What the handlers share.
@@ -56,16 +60,20 @@ pub struct ApiState {
     pub(crate) router: EndpointRouter,
     pub(crate) cluster: Cluster,
     pub(crate) sdks: Arc<SdkArchives>,
+    pub(crate) login: Arc<LoginGuard>,
+    pub(crate) audit_failures: AuditFailures,
 }
 
 impl ApiState {
     /// State over the domain layer `metadata` and the `endpoints` store, sending endpoint
-    /// messages through `router` and reading the live `cluster` (for SDKs' bootstrap lists).
+    /// messages through `router` and reading the live `cluster` (for SDKs' bootstrap lists);
+    /// logins are throttled after `lockout`.
     pub fn new(
         metadata: Metadata,
         endpoints: EndpointStore,
         router: EndpointRouter,
         cluster: Cluster,
+        lockout: LockoutSettings,
     ) -> Self {
         Self {
             metadata,
@@ -73,7 +81,15 @@ impl ApiState {
             router,
             cluster,
             sdks: Arc::new(SdkArchives::default()),
+            login: LoginGuard::new(lockout),
+            audit_failures: AuditFailures::default(),
         }
+    }
+
+    /// Registers the API's metrics (login throttling, audit write failures) in `registry`.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.login.register_metrics(registry);
+        self.audit_failures.register(registry);
     }
 }
 
@@ -200,6 +216,7 @@ impl Modify for BearerAuth {
         endpoints::update_server_profile, endpoints::send_notification, endpoints::send_unicast,
         owners::list_owner_configurations, owners::get_owner_configuration,
         owners::set_owner_configuration, owners::delete_owner_configuration,
+        audit::list_audit,
     ),
     modifiers(&BearerAuth, &CommonResponses),
 )]
@@ -361,7 +378,8 @@ pub fn configure(state: ApiState) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .service(owners::list_owner_configurations)
             .service(owners::get_owner_configuration)
             .service(owners::set_owner_configuration)
-            .service(owners::delete_owner_configuration);
+            .service(owners::delete_owner_configuration)
+            .service(audit::list_audit);
         // After every handler, so these only see the methods no handler of the path took. No two
         // paths of the API match the same request (see the tests), so each 405 names them all.
         for (path, allowed) in routes.iter() {

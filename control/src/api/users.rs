@@ -3,13 +3,20 @@
 //! Who manages whom: a KAA_ADMIN manages KAA_ADMINs and TENANT_ADMINs; a TENANT_ADMIN manages the
 //! users of its tenant. Everyone reads and may change their own password. Users a caller may not
 //! manage answer 404.
+//!
+//! Changing one's own password needs the current one (checked as a login is, lockout included)
+//! and ends one's other sessions; a password an administrator sets ends every session of that
+//! user.
 
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use kaa_model::Role;
 use kaa_store::metadata::User;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::audit::AuditAction;
+use super::auth::{Checked, check_credentials};
 use super::caller::Caller;
 use super::error::{ApiError, Body, ErrorBody};
 use super::openapi::{Name, Password, RoleName};
@@ -68,9 +75,12 @@ pub struct UserChanges {
     /// New role (not by the user themself).
     #[schema(value_type = Option<RoleName>)]
     pub role: Option<Role>,
-    /// New password, 8 to 1024 characters.
+    /// New password, 8 to 1024 characters. Ends the user's sessions (but the one changing its
+    /// own password).
     #[schema(value_type = Option<Password>)]
     pub password: Option<String>,
+    /// The caller's current password: required with `password` to change one's own.
+    pub current_password: Option<String>,
 }
 
 /// `?tenant_id=` of the user list.
@@ -224,19 +234,27 @@ pub async fn get_user(
     Ok(HttpResponse::Ok().json(UserView::from(&visible_user(&state, &caller, &id).await?)))
 }
 
-/// Changes a user's role or password; users may change their own password.
+/// Changes a user's role or password; users may change their own password, giving the current
+/// one. A new password ends the user's other sessions (all of them when set by an administrator).
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("id" = String, Path)), request_body = UserChanges,
-    responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, description = "Too many password hashes at once (`busy`)", body = ErrorBody)))]
+    responses((status = 200, body = UserView),
+        (status = 403, description = "Not allowed, or the current password is wrong (`wrong_credentials`, field `current_password`)", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "Too many failed password checks (`too_many_attempts`); try again after `Retry-After` seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next attempt may be made"))),
+        (status = 503, description = "Too many password hashes at once (`busy`)", body = ErrorBody)))]
 #[patch("/api/v1/users/{id}")]
 pub async fn update_user(
     state: web::Data<ApiState>,
+    request: HttpRequest,
     caller: Caller,
     id: web::Path<String>,
     Body(changes): Body<UserChanges>,
 ) -> Result<HttpResponse, ApiError> {
     let user = visible_user(&state, &caller, &id).await?;
+    let own = user.id == caller.user.id;
     if let Some(role) = changes.role {
-        if !manages(&caller, &user) || user.id == caller.user.id {
+        if !manages(&caller, &user) || own {
             return Err(ApiError::forbidden());
         }
         let allowed = match caller.user.role {
@@ -252,15 +270,36 @@ pub async fn update_user(
     }
     let hash = match changes.password {
         Some(password) => {
+            AuditAction::PASSWORD_CHANGE.note(&request);
             check_password("password", &password)?;
+            if own {
+                let current = changes.current_password.ok_or_else(|| {
+                    ApiError::invalid("current_password", "required to change your own password")
+                })?;
+                let stored = Some(caller.user.password_hash.clone());
+                match check_credentials(&state, &request, &user.username, current, stored).await? {
+                    Checked::Right => {}
+                    Checked::Wrong => {
+                        return Err(ApiError::new(
+                            StatusCode::FORBIDDEN,
+                            "wrong_credentials",
+                            "the current password is wrong",
+                        )
+                        .field("current_password"));
+                    }
+                    Checked::LockedOut(response) => return Ok(response),
+                }
+            }
             Some(hash_password(password).await?)
         }
         None => None,
     };
+    // Whoever set the password ends the user's sessions, but the one that changed its own.
+    let keep = own.then_some(caller.session.as_str());
     let updated = state
         .metadata
         .store()
-        .update_user(&user.id, changes.role, hash.as_deref())
+        .update_user(&user.id, changes.role, hash.as_deref(), keep)
         .await?;
     Ok(HttpResponse::Ok().json(UserView::from(&updated)))
 }

@@ -21,12 +21,14 @@ use crate::StoreError;
 use crate::sql::SqlDatabase;
 use record::{Insert, Record, execute_changing, stored};
 
+mod audit;
 mod components;
 mod documents;
 mod events;
 mod record;
 mod topics;
 
+pub use audit::{AuditEntry, AuditFilter};
 pub use components::{LogAppender, SdkProfile, UserVerifier};
 pub use documents::{DocumentKind, DocumentStatus, GroupDocument};
 pub use events::{
@@ -43,6 +45,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "event families", include_str!("../../migrations/0003_event_families.sql")),
     (4, "components", include_str!("../../migrations/0004_components.sql")),
     (5, "notification sequences", include_str!("../../migrations/0005_notification_sequences.sql")),
+    (6, "audit log", include_str!("../../migrations/0006_audit_log.sql")),
 ];
 
 /// The name of the built-in group every application has, which every endpoint joins.
@@ -339,12 +342,15 @@ impl MetadataStore {
         .await
     }
 
-    /// Changes a user's role and/or password hash.
+    /// Changes a user's role and/or password hash. A new password ends the user's sessions,
+    /// all but `keep` (the token hash of the session that changed its own password), in the same
+    /// transaction.
     pub async fn update_user(
         &self,
         id: &str,
         role: Option<Role>,
         password_hash: Option<&str>,
+        keep: Option<&str>,
     ) -> Result<User, StoreError> {
         let mut user = self.user(id).await?;
         if let Some(role) = role {
@@ -358,12 +364,21 @@ impl MetadataStore {
         if let Some(hash) = password_hash {
             user.password_hash = hash.to_owned();
         }
+        let mut tx = self.db.pool().begin().await?;
         self.statement("UPDATE users SET role = ?, password_hash = ? WHERE id = ?")
             .bind(user.role.name())
             .bind(&user.password_hash)
             .bind(id)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?;
+        if password_hash.is_some() {
+            self.statement("DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?")
+                .bind(id)
+                .bind(keep.unwrap_or(""))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(user)
     }
 
@@ -416,6 +431,16 @@ impl MetadataStore {
             .execute(self.db.pool())
             .await?;
         Ok(())
+    }
+
+    /// Deletes every expired session; returns how many.
+    pub async fn purge_expired_sessions(&self) -> Result<u64, StoreError> {
+        let done = self
+            .statement("DELETE FROM sessions WHERE expires_ms <= ?")
+            .bind(now_ms())
+            .execute(self.db.pool())
+            .await?;
+        Ok(done.rows_affected())
     }
 
     // ---- applications and the change log ----

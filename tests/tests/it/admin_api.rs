@@ -533,7 +533,7 @@ async fn workflow(sql_url: Option<&str>) {
             .user
             .patch(
                 &format!("/api/v1/users/{}", id(&me)),
-                json!({ "password": "a-new-password" }),
+                json!({ "password": "a-new-password", "current_password": "acme-password" }),
             )
             .await,
         200,

@@ -17,6 +17,17 @@ const PASSWORD: &str = "admin-secret-1";
 /// some allocator slack.
 const ALLOWED_GROWTH_MIB: u64 = 48;
 
+/// A standalone node whose first admin is `admin` with [`PASSWORD`], with login throttling out of
+/// the way: these tests send hundreds of wrong passwords from one address on purpose (throttling
+/// has tests of its own in `admin_audit`).
+async fn unthrottled_node() -> Node {
+    NodeBuilder::standalone_with_admin(PASSWORD)
+        .set("control.login_max_failures_per_user", 1_000_000)
+        .set("control.login_max_failures_per_address", 1_000_000)
+        .start()
+        .await
+}
+
 /// The node's resident memory (`VmRSS`), in KiB.
 fn rss_kib(node: &Node) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", node.pid()))
@@ -86,7 +97,7 @@ async fn concurrent(client: &ApiClient, tally: &mut Tally, logins: u32, at_once:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_logins_leave_memory_within_a_few_tens_of_mb_of_a_fresh_node() {
-    let node = NodeBuilder::standalone_with_admin(PASSWORD).start().await;
+    let node = unthrottled_node().await;
     let client = ApiClient::anonymous(format!("http://{}", node.admin));
     let pause = || tokio::time::sleep(Duration::from_millis(1500));
 
@@ -140,7 +151,7 @@ async fn a_thousand_logins_leave_memory_within_a_few_tens_of_mb_of_a_fresh_node(
 
 #[tokio::test]
 async fn a_login_naming_no_user_answers_like_a_wrong_password_and_takes_as_long() {
-    let node = NodeBuilder::standalone_with_admin(PASSWORD).start().await;
+    let node = unthrottled_node().await;
     let client = ApiClient::anonymous(format!("http://{}", node.admin));
     let attempt = |username: &'static str| {
         let client = &client;

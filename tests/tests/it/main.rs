@@ -3,6 +3,7 @@
 //! missing.
 
 mod admin_api;
+mod admin_audit;
 mod cluster;
 mod cluster_lock;
 mod confined_appenders;

@@ -3,7 +3,7 @@
 
 use kaa_model::Role;
 use kaa_store::StoreError;
-use kaa_store::metadata::{GROUP_ALL, MetadataStore, Page};
+use kaa_store::metadata::{AuditEntry, AuditFilter, GROUP_ALL, MetadataStore, Page};
 use kaa_store::sql::SqlDatabase;
 use kaa_tests::infra;
 
@@ -113,7 +113,7 @@ async fn conformance(url: &str) {
         std::slice::from_ref(&admin)
     );
     let promoted = store
-        .update_user(&dev.id, Some(Role::TenantAdmin), Some("hash-2"))
+        .update_user(&dev.id, Some(Role::TenantAdmin), Some("hash-2"), None)
         .await
         .unwrap();
     assert_eq!(
@@ -121,7 +121,9 @@ async fn conformance(url: &str) {
         (Role::TenantAdmin, "hash-2")
     );
     assert!(matches!(
-        store.update_user(&dev.id, Some(Role::KaaAdmin), None).await,
+        store
+            .update_user(&dev.id, Some(Role::KaaAdmin), None, None)
+            .await,
         Err(StoreError::Invalid(_))
     ));
 
@@ -147,6 +149,91 @@ async fn conformance(url: &str) {
     );
     store.delete_session("token-live").await.unwrap();
     assert!(store.session_user("token-live").await.unwrap().is_none());
+
+    // A new password ends the user's sessions but the one kept; expired ones are purged.
+    let later = kaa_store::metadata::now_ms() + 60_000;
+    for token in ["token-a", "token-b", "token-c"] {
+        store.create_session(token, &dev.id, later).await.unwrap();
+    }
+    store
+        .update_user(&dev.id, None, Some("hash-3"), Some("token-b"))
+        .await
+        .unwrap();
+    assert!(store.session_user("token-a").await.unwrap().is_none());
+    assert!(store.session_user("token-b").await.unwrap().is_some());
+    store
+        .create_session("token-gone", &dev.id, kaa_store::metadata::now_ms() - 1)
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired_sessions().await.unwrap(), 1);
+    store
+        .update_user(&dev.id, None, Some("hash-2"), None)
+        .await
+        .unwrap();
+    assert!(store.session_user("token-b").await.unwrap().is_none());
+
+    // The audit log: newest first, filtered, paged, purged by age.
+    let mut entries = Vec::new();
+    for (i, (tenant, action)) in [
+        (Some(&acme.id), "login"),
+        (None, "change"),
+        (Some(&acme.id), "change"),
+        (Some(&globex.id), "login_failed"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut entry = AuditEntry::now(action, "POST", "/api/v1/x", 200);
+        entry.at_ms = 1_000 + i as i64;
+        entry.tenant_id = tenant.cloned();
+        entry.user_id = Some(dev.id.clone());
+        entry.username = Some("dev".into());
+        entry.role = Some("TENANT_ADMIN".into());
+        entry.address = Some("127.0.0.1".into());
+        store.append_audit(&entry).await.unwrap();
+        entries.push(entry);
+    }
+    let all = store.audit(&AuditFilter::default(), PAGE).await.unwrap();
+    assert_eq!(
+        all.items,
+        entries.iter().rev().cloned().collect::<Vec<_>>(),
+        "newest first, read back as written"
+    );
+    let acme_changes = AuditFilter {
+        tenant_id: Some(acme.id.clone()),
+        action: Some("change".into()),
+        ..AuditFilter::default()
+    };
+    let found = store.audit(&acme_changes, PAGE).await.unwrap().items;
+    assert_eq!(found, std::slice::from_ref(&entries[2]));
+    let window = AuditFilter {
+        since_ms: Some(1_001),
+        until_ms: Some(1_003),
+        ..AuditFilter::default()
+    };
+    let found = store.audit(&window, PAGE).await.unwrap().items;
+    assert_eq!(found, [entries[2].clone(), entries[1].clone()]);
+    let first = store
+        .audit(
+            &AuditFilter::default(),
+            Page {
+                offset: 1,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((first.items.len(), first.next), (2, Some(3)));
+    assert_eq!(store.purge_audit(1_002).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .audit(&AuditFilter::default(), PAGE)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
 
     // A tenant with users cannot be deleted; an empty one can.
     assert!(matches!(
