@@ -13,6 +13,7 @@ import { ApplicationPage, isAppTab } from './pages/Application';
 import { GROUP_TABS, GroupPage, type GroupTab } from './pages/Group';
 import { EndpointPage } from './pages/Endpoint';
 import { EventFamiliesPage, EventFamilyPage } from './pages/EventFamilies';
+import { AuditPage } from './pages/Audit';
 import { Empty, Loading } from './ui';
 
 // The cluster page brings the chart library: loaded on first visit, in a chunk of its own.
@@ -137,6 +138,7 @@ function Routes({ path }: { path: string }) {
   if ((m = match('/applications/:app/endpoints/:key', path))) return <EndpointPage appId={m.app} keyHash={m.key} />;
   if (match('/event-families', path)) return <EventFamiliesPage />;
   if ((m = match('/event-families/:family', path))) return <EventFamilyPage familyId={m.family} />;
+  if (match('/audit', path)) return <AuditPage />;
   if (match(CLUSTER_PAGE, path))
     return (
       <Suspense fallback={<Loading />}>

@@ -11,11 +11,12 @@ export type Capability =
   | 'families.read'
   | 'families.write' // create event class families, upload their versions
   | 'sdk.generate' // generate and download an SDK profile's SDK
-  | 'cluster'; // the cluster page (GET /cluster on the admin port)
+  | 'cluster' // the cluster page (GET /cluster on the admin port)
+  | 'audit'; // the audit log (GET /audit): every entry for a Kaa admin, its tenant's for a tenant admin
 
 const CAPABILITIES: Record<Role, Capability[]> = {
-  KAA_ADMIN: ['tenants', 'users', 'cluster'],
-  TENANT_ADMIN: ['users', 'applications.read', 'applications.write', 'app.changes', 'families.read', 'families.write', 'sdk.generate'],
+  KAA_ADMIN: ['tenants', 'users', 'cluster', 'audit'],
+  TENANT_ADMIN: ['users', 'applications.read', 'applications.write', 'app.changes', 'families.read', 'families.write', 'sdk.generate', 'audit'],
   TENANT_DEVELOPER: ['applications.read', 'app.write', 'app.changes', 'families.read', 'families.write', 'sdk.generate'],
   TENANT_USER: ['applications.read', 'families.read'],
 };
@@ -39,6 +40,7 @@ export function navFor(role: Role | undefined): NavItem[] {
   if (can(role, 'applications.read')) items.push({ label: 'Applications', path: '/applications' });
   if (can(role, 'families.read')) items.push({ label: 'Event families', path: '/event-families' });
   if (can(role, 'cluster')) items.push({ label: 'Cluster', path: CLUSTER_PAGE });
+  if (can(role, 'audit')) items.push({ label: 'Audit log', path: '/audit' });
   return items;
 }
 

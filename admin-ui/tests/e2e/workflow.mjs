@@ -261,7 +261,7 @@ try {
   await page.keyboard.type(ADMIN_PASSWORD);
   await page.keyboard.press('Enter');
   await page.waitForURL(`${base}/tenants`);
-  same(await navLabels(page), ['Tenants', 'Users', 'Cluster'], 'KAA_ADMIN navigation');
+  same(await navLabels(page), ['Tenants', 'Users', 'Cluster', 'Audit log'], 'KAA_ADMIN navigation');
   await expectVisible(page.getByTestId('empty'), 'the empty state of tenants');
 
   step('tenants: create, duplicate refused, rename, delete with confirmation');
@@ -283,6 +283,14 @@ try {
   await page.getByRole('cell', { name: 'Short-lived', exact: true }).waitFor({ state: 'detached' });
   await shot(page, '02-tenants');
 
+  step('KAA_ADMIN: the audit log shows the failed login and the tenant changes');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
+  await page.waitForURL(`${base}/audit`);
+  const audit = page.getByRole('table', { name: 'Audit log entries' });
+  await expectVisible(audit.getByText('Failed login').first(), 'the failed login');
+  await expectVisible(audit.getByText('DELETE /api/v1/tenants/', { exact: false }).first(), 'the tenant deletion');
+  await shot(page, '02b-audit');
+
   step('users: tenant admin of Acme, short password shown at its field');
   await page.getByRole('link', { name: 'Users' }).click();
   await page.getByLabel('Username').fill('acme-admin');
@@ -298,7 +306,7 @@ try {
 
   step('TENANT_ADMIN: developer, tenant user, application');
   await login(page, 'acme-admin', PASSWORD);
-  same(await navLabels(page), ['Users', 'Applications', 'Event families'], 'TENANT_ADMIN navigation');
+  same(await navLabels(page), ['Users', 'Applications', 'Event families', 'Audit log'], 'TENANT_ADMIN navigation');
   await page.goto(`${base}/users`); // a deep link straight into the app (SPA fallback)
   await page.getByLabel('Username').fill('acme-dev');
   await page.getByLabel('Password').fill(PASSWORD);

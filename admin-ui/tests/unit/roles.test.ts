@@ -4,8 +4,8 @@ import { match } from '../../src/router';
 
 describe('role-based navigation', () => {
   it('shows each role only what it may use', () => {
-    expect(navFor('KAA_ADMIN').map((i) => i.label)).toEqual(['Tenants', 'Users', 'Cluster']);
-    expect(navFor('TENANT_ADMIN').map((i) => i.label)).toEqual(['Users', 'Applications', 'Event families']);
+    expect(navFor('KAA_ADMIN').map((i) => i.label)).toEqual(['Tenants', 'Users', 'Cluster', 'Audit log']);
+    expect(navFor('TENANT_ADMIN').map((i) => i.label)).toEqual(['Users', 'Applications', 'Event families', 'Audit log']);
     expect(navFor('TENANT_DEVELOPER').map((i) => i.label)).toEqual(['Applications', 'Event families']);
     expect(navFor('TENANT_USER').map((i) => i.label)).toEqual(['Applications', 'Event families']);
     expect(navFor(undefined)).toEqual([]);
@@ -33,6 +33,10 @@ describe('role-based navigation', () => {
     expect(can('TENANT_DEVELOPER', 'app.changes')).toBe(true);
     expect(can('KAA_ADMIN', 'cluster')).toBe(true);
     expect(can('TENANT_ADMIN', 'cluster')).toBe(false);
+    expect(can('KAA_ADMIN', 'audit')).toBe(true);
+    expect(can('TENANT_ADMIN', 'audit')).toBe(true);
+    expect(can('TENANT_DEVELOPER', 'audit')).toBe(false);
+    expect(can('TENANT_USER', 'audit')).toBe(false);
   });
 
   it('lets tenant admins and developers generate SDKs, as GET …/sdk does', () => {
