@@ -23,7 +23,7 @@ export const AUDIT_ACTIONS: { value: string; label: string }[] = [
   { value: 'login_failed', label: 'Failed login' },
   { value: 'logout', label: 'Logout' },
   { value: 'password_change', label: 'Password change' },
-  { value: 'change', label: 'Other change' },
+  { value: 'change', label: 'Change' },
 ];
 
 export interface AuditFilter {
