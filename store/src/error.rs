@@ -40,6 +40,9 @@ pub enum StoreError {
     /// MongoDB could not be reached or failed a request.
     #[error("mongodb: {0}")]
     Mongo(#[from] mongodb::error::Error),
+    /// The store did not answer within the call's limit ([`crate::Timeouts`]).
+    #[error("no answer from the store within {0:?}")]
+    Timeout(std::time::Duration),
 }
 
 impl From<scylla::errors::NewSessionError> for StoreError {

@@ -13,5 +13,8 @@ pub mod endpoint;
 mod error;
 pub mod metadata;
 pub mod sql;
+mod timeouts;
 
 pub use error::StoreError;
+pub use timeouts::Timeouts;
+pub(crate) use timeouts::bounded;

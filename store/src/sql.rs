@@ -14,7 +14,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, AssertSqlSafe, SqlSafeStr};
 
-use crate::StoreError;
+use crate::{StoreError, Timeouts};
 
 /// The SQL dialect behind a URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +78,11 @@ impl SqlDatabase {
         Ok(())
     }
 
+    /// Connects to `url` with the default [`Timeouts`]; see [`SqlDatabase::connect_with`].
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Self::connect_with(url, max_connections, Timeouts::default()).await
+    }
+
     /// Connects to `url`; for SQLite the database file is created when missing and put in
     /// write-ahead-log mode.
     ///
@@ -86,13 +91,37 @@ impl SqlDatabase {
     /// and deleted around every write while every reader waits. `synchronous` stays `FULL`, so
     /// a commit is on disk when it returns, as before. Node start is the one moment nothing
     /// else uses the file (switching needs it to itself).
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+    ///
+    /// Waiting for a pooled connection (connecting included) is bounded by `timeouts.connect`;
+    /// each statement on PostgreSQL and MariaDB by `timeouts.request`, which the server
+    /// enforces on every connection of the pool ([`statement_timeout`]).
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        timeouts: Timeouts,
+    ) -> Result<Self, StoreError> {
         let (dialect, url) = Self::driver_url(url)?;
+        let limit = statement_timeout(dialect, timeouts.request);
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(timeouts.connect)
             // An embedded database's connection cannot have dropped: no ping before each use.
             .test_before_acquire(dialect != Dialect::Sqlite)
+            .after_connect(move |connection, _| {
+                let limit = limit.clone();
+                Box::pin(async move {
+                    if let Some(statement) = limit {
+                        // MySQL names the variable otherwise: its statements run unbounded.
+                        if let Err(error) = sqlx::query(AssertSqlSafe(statement))
+                            .execute(&mut *connection)
+                            .await
+                        {
+                            tracing::debug!(%error, "statement timeout not set");
+                        }
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await?;
         if dialect == Dialect::Sqlite {
@@ -214,6 +243,19 @@ impl SqlDatabase {
     }
 }
 
+/// The statement that bounds each statement of a connection to `limit` on the server, if the
+/// dialect has one (SQLite is embedded: it cannot go silent apart from the node).
+fn statement_timeout(dialect: Dialect, limit: Duration) -> Option<String> {
+    match dialect {
+        Dialect::Postgres => Some(format!("SET statement_timeout = {}", limit.as_millis())),
+        Dialect::MySql => Some(format!(
+            "SET SESSION max_statement_time = {}",
+            limit.as_secs_f64()
+        )),
+        Dialect::Sqlite => None,
+    }
+}
+
 /// Readiness of one SQL database.
 pub struct SqlProbe {
     name: &'static str,
@@ -254,6 +296,20 @@ mod tests {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
         }
+    }
+
+    #[test]
+    fn statements_are_bounded_on_the_server_in_each_dialects_terms() {
+        let limit = Duration::from_millis(2500);
+        assert_eq!(
+            statement_timeout(Dialect::Postgres, limit).as_deref(),
+            Some("SET statement_timeout = 2500")
+        );
+        assert_eq!(
+            statement_timeout(Dialect::MySql, limit).as_deref(),
+            Some("SET SESSION max_statement_time = 2.5")
+        );
+        assert_eq!(statement_timeout(Dialect::Sqlite, limit), None);
     }
 
     #[test]

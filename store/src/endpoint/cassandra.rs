@@ -43,8 +43,8 @@ use super::{
     CredentialStatus, Credentials, EndpointProfile, GroupState, Notification, NotificationKind,
     Page, TopicListEntry, UnicastNotification, UserConfiguration,
 };
-use crate::StoreError;
 use crate::metadata::now_ms;
+use crate::{StoreError, Timeouts};
 
 /// Cassandra's longest TTL: 20 years.
 const MAX_TTL_SECONDS: i64 = 20 * 365 * 24 * 3600;
@@ -200,13 +200,18 @@ impl CassandraReplication {
     /// driver's default policy without failover to other datacenters), each within
     /// [`REQUEST_TIMEOUT`].
     pub fn apply(&self, builder: SessionBuilder) -> SessionBuilder {
+        self.apply_with(builder, REQUEST_TIMEOUT)
+    }
+
+    /// [`CassandraReplication::apply`] with each statement within `request_timeout`.
+    pub fn apply_with(&self, builder: SessionBuilder, request_timeout: Duration) -> SessionBuilder {
         let mut policy = DefaultPolicy::builder().token_aware(true);
         if let Some(datacenter) = &self.datacenter {
             policy = policy.prefer_datacenter(datacenter.clone());
         }
         let profile = ExecutionProfile::builder()
             .consistency(self.consistency)
-            .request_timeout(Some(REQUEST_TIMEOUT))
+            .request_timeout(Some(request_timeout))
             .load_balancing_policy(policy.build())
             .build();
         builder.default_execution_profile_handle(profile.into_handle())
@@ -233,6 +238,8 @@ pub struct CassandraEndpoints {
     keyspace: String,
     replication: CassandraReplication,
     statements: Arc<OnceCell<Statements>>,
+    /// The limit of each call of the store's API (each statement's is the driver's).
+    pub(super) request_timeout: Duration,
 }
 
 /// Every statement the store runs, prepared.
@@ -519,7 +526,7 @@ impl CassandraEndpoints {
         contact_points: &[String],
         keyspace: &str,
         replication: &CassandraReplication,
-        timeout: Duration,
+        timeouts: Timeouts,
     ) -> Result<Self, StoreError> {
         replication.validate()?;
         let valid = !keyspace.is_empty()
@@ -534,8 +541,11 @@ impl CassandraEndpoints {
         }
         let builder = session_builder()
             .known_nodes(contact_points)
-            .connection_timeout(timeout);
-        let session = replication.apply(builder).build().await?;
+            .connection_timeout(timeouts.connect);
+        let session = replication
+            .apply_with(builder, timeouts.request)
+            .build()
+            .await?;
         if let Some(datacenter) = &replication.datacenter {
             let state = session.get_cluster_state();
             let known = state.replica_locator().datacenter_names();
@@ -551,6 +561,7 @@ impl CassandraEndpoints {
             keyspace: keyspace.to_owned(),
             replication: replication.clone(),
             statements: Arc::new(OnceCell::new()),
+            request_timeout: timeouts.request,
         })
     }
 

@@ -16,13 +16,11 @@
 //! - **Expired notifications are never returned.** Cassandra drops them itself (TTL); SQL and
 //!   MongoDB filter them out on read and delete them in [`purge_expired`](EndpointStore::purge_expired).
 
-use std::time::Duration;
-
 use futures::future::BoxFuture;
 use kaa_model::health::Probe;
 
-use crate::StoreError;
 use crate::sql::SqlDatabase;
+use crate::{StoreError, Timeouts, bounded};
 
 mod cassandra;
 mod mongo;
@@ -76,13 +74,18 @@ pub enum EndpointStore {
     MongoDb(mongo::MongoEndpoints),
 }
 
-/// Runs `$call` on whichever backend `$self` is, bound as `$store`.
+/// Runs `$call` on whichever backend `$self` is, bound as `$store`, failing with
+/// [`StoreError::Timeout`] when it outlives the store's request timeout.
 macro_rules! dispatch {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
-            EndpointStore::Sql($store) => $call,
-            EndpointStore::Cassandra($store) => $call,
-            EndpointStore::MongoDb($store) => $call,
+            EndpointStore::Sql($store) => bounded($store.request_timeout, async { $call }).await,
+            EndpointStore::Cassandra($store) => {
+                bounded($store.request_timeout, async { $call }).await
+            }
+            EndpointStore::MongoDb($store) => {
+                bounded($store.request_timeout, async { $call }).await
+            }
         }
     };
 }
@@ -102,9 +105,21 @@ impl EndpointStore {
     /// MongoDB connects on first use, so this pings it to fail just as early. The schema is
     /// created by [`EndpointStore::prepare`], which must run before any other method.
     pub async fn connect(backend: &EndpointBackend) -> Result<Self, StoreError> {
+        Self::connect_with(backend, Timeouts::default()).await
+    }
+
+    /// [`EndpointStore::connect`] with `timeouts` for connecting and for each call: every
+    /// method but [`prepare`](EndpointStore::prepare) and
+    /// [`purge_expired`](EndpointStore::purge_expired) (whose work grows with the data) fails
+    /// with [`StoreError::Timeout`] when the store has not answered within `timeouts.request`.
+    pub async fn connect_with(
+        backend: &EndpointBackend,
+        timeouts: Timeouts,
+    ) -> Result<Self, StoreError> {
         match backend {
             EndpointBackend::Sql { url } => Ok(Self::Sql(sql::SqlEndpoints::new(
-                SqlDatabase::connect(url, 16).await?,
+                SqlDatabase::connect_with(url, 16, timeouts).await?,
+                timeouts.request,
             ))),
             EndpointBackend::Cassandra {
                 contact_points,
@@ -115,14 +130,13 @@ impl EndpointStore {
                     contact_points,
                     keyspace,
                     replication,
-                    Duration::from_secs(5),
+                    timeouts,
                 )
                 .await?,
             )),
             EndpointBackend::MongoDb { url, database } => {
-                let store = Self::MongoDb(
-                    mongo::MongoEndpoints::connect(url, database, Duration::from_secs(5)).await?,
-                );
+                let store =
+                    Self::MongoDb(mongo::MongoEndpoints::connect(url, database, timeouts).await?);
                 store.ping().await?;
                 Ok(store)
             }
@@ -133,7 +147,11 @@ impl EndpointStore {
     /// (recorded apart from the metadata store's, so both may share a database), Cassandra's
     /// keyspace, types and tables, MongoDB's indexes.
     pub async fn prepare(&self) -> Result<(), StoreError> {
-        dispatch!(self, store => store.prepare().await)
+        match self {
+            Self::Sql(store) => store.prepare().await,
+            Self::Cassandra(store) => store.prepare().await,
+            Self::MongoDb(store) => store.prepare().await,
+        }
     }
 
     /// Closes the store's connections. Cassandra and MongoDB connections close when the last

@@ -23,7 +23,7 @@ use super::{
     CredentialStatus, Credentials, EndpointProfile, GroupState, Notification, NotificationKind,
     Page, TopicListEntry, UnicastNotification, UserConfiguration,
 };
-use crate::StoreError;
+use crate::{StoreError, Timeouts};
 
 const CREDENTIALS: &str = "endpoint_credentials";
 const PROFILES: &str = "endpoint_profiles";
@@ -40,19 +40,25 @@ const DUPLICATE_KEY: i32 = 11000;
 #[derive(Clone)]
 pub struct MongoEndpoints {
     db: mongodb::Database,
+    /// The limit of each call of the store's API.
+    pub(super) request_timeout: Duration,
 }
 
 impl MongoEndpoints {
     pub(super) async fn connect(
         url: &str,
         database: &str,
-        timeout: Duration,
+        timeouts: Timeouts,
     ) -> Result<Self, StoreError> {
         let mut options = ClientOptions::parse(url).await?;
-        options.server_selection_timeout.get_or_insert(timeout);
+        options
+            .server_selection_timeout
+            .get_or_insert(timeouts.connect);
+        options.connect_timeout.get_or_insert(timeouts.connect);
         options.app_name.get_or_insert_with(|| "kaa-rs".to_owned());
         Ok(Self {
             db: mongodb::Client::with_options(options)?.database(database),
+            request_timeout: timeouts.request,
         })
     }
 

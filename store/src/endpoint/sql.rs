@@ -3,6 +3,7 @@
 //! placeholders, except the upserts, which MariaDB spells `ON DUPLICATE KEY UPDATE`.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::any::AnyRow;
@@ -43,11 +44,16 @@ macro_rules! select_profiles {
 #[derive(Debug, Clone)]
 pub struct SqlEndpoints {
     db: SqlDatabase,
+    /// The limit of each call of the store's API.
+    pub(super) request_timeout: Duration,
 }
 
 impl SqlEndpoints {
-    pub(super) fn new(db: SqlDatabase) -> Self {
-        Self { db }
+    pub(super) fn new(db: SqlDatabase, request_timeout: Duration) -> Self {
+        Self {
+            db,
+            request_timeout,
+        }
     }
 
     pub(super) async fn prepare(&self) -> Result<(), StoreError> {
