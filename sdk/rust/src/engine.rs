@@ -13,6 +13,12 @@
 //! - within a session, the request to send and a [`Reaction`]: events for the application and
 //!   the configuration to keep, in the order they must happen, then the request to send next.
 //!
+//! After a failure the engine pauses before the next attempt: exponential back-off from
+//! `retry_delay` up to `max_retry_delay`, each pause drawn between half the step and the full
+//! step ("equal jitter", [`backoff`]), so a fleet that lost its server at once does not come
+//! back in lockstep. The draws come from a small generator seeded by the endpoint's key hash,
+//! so the engine stays deterministic for a given endpoint and endpoints differ.
+//!
 //! The engine reads the clock only through the `now` it is given and exposes its timers
 //! ([`Engine::log_deadline`], [`Engine::ping_deadline`], [`Engine::ping_interval`]) for the shell
 //! to wait on. Two pieces of state are shared with the application's threads and stay behind
@@ -130,6 +136,8 @@ pub(crate) struct Engine {
     owner: Arc<SharedOwner>,
     /// Failures in a row, for the back-off.
     failures: u32,
+    /// The back-off's jitter generator (SplitMix64 state).
+    jitter: u64,
     /// Sessions established so far.
     sessions: u64,
     /// Index in `config.bootstrap` of the next bootstrap server to ask this round.
@@ -174,6 +182,7 @@ impl Engine {
             key_hash,
             public_key,
             failures: 0,
+            jitter: u64::from_le_bytes(key_hash[..8].try_into().unwrap_or_default()),
             sessions: 0,
             next_bootstrap: 0,
             asked: String::new(),
@@ -364,7 +373,7 @@ impl Engine {
 
     /// The pause before the next attempt, longer after each failure in a row.
     fn pause(&mut self) -> Duration {
-        let delay = backoff(&self.config, self.failures);
+        let delay = backoff(&self.config, self.failures, draw(&mut self.jitter));
         self.failures = self.failures.saturating_add(1);
         delay
     }
@@ -703,13 +712,26 @@ fn delivered(delivery: Delivery) -> Event {
     }
 }
 
-/// The pause after `failures` failures in a row: `retry_delay`, doubling with each failure, at
-/// most `max_retry_delay`.
-fn backoff(config: &ClientConfig, failures: u32) -> Duration {
-    config
+/// The pause after `failures` failures in a row: a step of `retry_delay`, doubling with each
+/// failure up to `max_retry_delay`, of which `jitter` (in `[0, 1)`) picks a point between half
+/// the step and the whole step.
+fn backoff(config: &ClientConfig, failures: u32, jitter: f64) -> Duration {
+    let step = config
         .retry_delay
         .saturating_mul(1 << failures.min(16))
-        .min(config.max_retry_delay.max(config.retry_delay))
+        .min(config.max_retry_delay.max(config.retry_delay));
+    step.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+/// The next draw in `[0, 1)` of a SplitMix64 generator whose state is `state`.
+fn draw(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    // The top 53 bits, as the fraction of a double.
+    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
@@ -883,7 +905,7 @@ mod tests {
             errors(&plan),
             ["bootstrap server b3:1 listed no Operations server"]
         );
-        assert_eq!(plan.next, Next::Pause(Duration::from_millis(100)));
+        assert_pause(&plan.next, 100);
         assert_eq!(rig.engine.resumed().next, Next::NewRound);
         let plan = rig.engine.new_round();
         assert_eq!(plan.next, ask("b2:1"), "a new round starts from the top");
@@ -894,7 +916,7 @@ mod tests {
         let mut rig = rig(config(Vec::new()));
         let plan = rig.engine.new_round();
         assert_eq!(errors(&plan), ["no bootstrap server configured"]);
-        assert_eq!(plan.next, Next::Pause(Duration::from_millis(100)));
+        assert_pause(&plan.next, 100);
         assert_eq!(rig.engine.resumed().next, Next::NewRound);
     }
 
@@ -1010,32 +1032,91 @@ mod tests {
         );
     }
 
+    /// `next` is a pause of the back-off step `step_ms`: between half of it and all of it.
+    fn assert_pause(next: &Next, step_ms: u64) {
+        let step = Duration::from_millis(step_ms);
+        match next {
+            Next::Pause(delay) => assert!(
+                (step / 2..=step).contains(delay),
+                "{delay:?} is not within the step of {step:?}"
+            ),
+            other => panic!("expected a pause, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn pauses_double_after_each_failure_up_to_the_longest() {
+    fn pause_steps_double_after_each_failure_up_to_the_longest() {
         let config = ClientConfig {
             retry_delay: Duration::from_millis(200),
             max_retry_delay: Duration::from_secs(1),
             ..ClientConfig::new(Vec::new(), "sdk", "state")
         };
-        let pauses: Vec<u128> = (0..5).map(|n| backoff(&config, n).as_millis()).collect();
-        assert_eq!(pauses, [200, 400, 800, 1000, 1000]);
-        assert_eq!(backoff(&config, u32::MAX), Duration::from_secs(1));
+        let longest: Vec<u128> = (0..5)
+            .map(|n| backoff(&config, n, 1.0).as_millis())
+            .collect();
+        assert_eq!(longest, [200, 400, 800, 1000, 1000]);
+        let shortest: Vec<u128> = (0..5)
+            .map(|n| backoff(&config, n, 0.0).as_millis())
+            .collect();
+        assert_eq!(shortest, [100, 200, 400, 500, 500]);
+        assert_eq!(backoff(&config, u32::MAX, 1.0), Duration::from_secs(1));
+        assert_eq!(
+            backoff(&config, 0, 7.0),
+            Duration::from_millis(200),
+            "clamped"
+        );
+    }
+
+    #[test]
+    fn jittered_pauses_stay_within_their_step_and_spread_over_it() {
+        let config = ClientConfig {
+            retry_delay: Duration::from_millis(1000),
+            max_retry_delay: Duration::from_secs(8),
+            ..ClientConfig::new(Vec::new(), "sdk", "state")
+        };
+        let mut state = 42;
+        for failures in 0..6 {
+            let step = backoff(&config, failures, 1.0);
+            let pauses: Vec<Duration> = (0..1000)
+                .map(|_| backoff(&config, failures, draw(&mut state)))
+                .collect();
+            let (low, high) = (
+                pauses.iter().min().copied().unwrap_or_default(),
+                pauses.iter().max().copied().unwrap_or_default(),
+            );
+            assert!(
+                low >= step / 2 && high <= step,
+                "{low:?}..{high:?} of {step:?}"
+            );
+            // 1,000 draws cover most of the range: endpoints do not retry in lockstep.
+            assert!(low < step * 11 / 20, "lowest {low:?} of {step:?}");
+            assert!(high > step * 19 / 20, "highest {high:?} of {step:?}");
+        }
+        let draws: Vec<f64> = (0..10_000).map(|_| draw(&mut state)).collect();
+        assert!(draws.iter().all(|d| (0.0..1.0).contains(d)));
+        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+        assert!((0.45..0.55).contains(&mean), "mean draw {mean}");
+    }
+
+    #[test]
+    fn endpoints_with_different_keys_draw_different_pauses() {
+        let first = |key: u8| {
+            let mut state = u64::from_le_bytes([key; 8]);
+            draw(&mut state)
+        };
+        assert_ne!(first(1), first(2));
     }
 
     #[test]
     fn the_back_off_grows_with_failures_in_a_row_and_starts_over_after_a_session() {
         let (mut rig, _) = bootstrapped(tcp(3));
-        let pause =
-            |engine: &mut Engine| match engine.session_ended(SdkError::Timeout("CONNACK")).next {
-                Next::Pause(delay) => delay.as_millis(),
-                other => panic!("unexpected {other:?}"),
-            };
-        assert_eq!(pause(&mut rig.engine), 100);
+        let pause = |engine: &mut Engine| engine.session_ended(SdkError::Timeout("CONNACK")).next;
+        assert_pause(&pause(&mut rig.engine), 100);
         rig.engine.resumed();
-        assert_eq!(pause(&mut rig.engine), 200);
+        assert_pause(&pause(&mut rig.engine), 200);
         rig.engine.resumed();
         session_up(&mut rig.engine, "ops:3");
-        assert_eq!(pause(&mut rig.engine), 100);
+        assert_pause(&pause(&mut rig.engine), 100);
     }
 
     #[test]
