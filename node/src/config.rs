@@ -18,6 +18,7 @@ use kaa_control::api::lockout::LockoutSettings;
 use kaa_control::rebalance::RebalanceSettings;
 use kaa_model::outbound::OutboundPolicy;
 use kaa_model::{Service, ServiceSet};
+use kaa_store::Timeouts;
 use kaa_store::endpoint::{CassandraReplication, Consistency, EndpointBackend};
 use serde::{Deserialize, Serialize};
 
@@ -124,6 +125,10 @@ pub struct Config {
     pub endpoint_store: EndpointStoreConfig,
     /// Log records from endpoints (Operations).
     pub log_collection: LogCollectionConfig,
+    /// Endpoint syncs (Operations).
+    pub sync: SyncConfig,
+    /// Events between endpoints (Operations).
+    pub events: EventsConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
     /// Logging.
@@ -469,6 +474,22 @@ pub struct SqlConfig {
     pub url: String,
     /// Pool size.
     pub max_connections: u32,
+    /// How long a request waits for a connection of the pool (connecting included).
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How long one statement may run (PostgreSQL and MariaDB enforce it).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+impl SqlConfig {
+    /// The store timeouts this section asks for.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: self.connect_timeout,
+            request: self.request_timeout,
+        }
+    }
 }
 
 impl Default for SqlConfig {
@@ -476,6 +497,8 @@ impl Default for SqlConfig {
         Self {
             url: "postgres://kaa:kaa@127.0.0.1:5432/kaa".into(),
             max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -514,6 +537,12 @@ pub struct EndpointStoreConfig {
     pub url: String,
     /// MongoDB database.
     pub database: String,
+    /// How long connecting (or waiting for a pooled connection) may take.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How long one call of the store may take (each Cassandra statement too).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
 }
 
 /// `[endpoint_store] consistency` by its CQL name (`local_quorum`, …).
@@ -534,6 +563,14 @@ mod consistency_name {
 }
 
 impl EndpointStoreConfig {
+    /// The store timeouts this section asks for.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: self.connect_timeout,
+            request: self.request_timeout,
+        }
+    }
+
     /// The Cassandra replication and consistency this section asks for.
     pub fn cassandra_replication(&self) -> CassandraReplication {
         CassandraReplication {
@@ -557,6 +594,8 @@ impl Default for EndpointStoreConfig {
             consistency: Consistency::LocalQuorum,
             url: String::new(),
             database: "kaa".into(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -567,16 +606,65 @@ impl Default for EndpointStoreConfig {
 pub struct LogCollectionConfig {
     /// Batches each appender queues before it refuses more (the endpoint retries later).
     pub queue_batches: usize,
+    /// Decoded bytes of log records each appender queues before it refuses more.
+    pub queue_bytes: usize,
+    /// The most one log record may take in memory once decoded.
+    pub max_record_bytes: usize,
+    /// The most the records of one log batch may take in memory once decoded.
+    pub max_batch_bytes: usize,
     /// How long a sync waits for appenders that confirm delivery before answering FAILURE.
     #[serde(with = "humantime_serde")]
     pub delivery_wait: Duration,
+    /// How long a stopping node lets appenders write what they have queued.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
 }
 
 impl Default for LogCollectionConfig {
     fn default() -> Self {
         Self {
             queue_batches: 256,
+            queue_bytes: 64 << 20,
+            max_record_bytes: 1 << 20,
+            max_batch_bytes: 16 << 20,
             delivery_wait: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[sync]`: endpoint syncs on Operations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// The most one sync may take; past it the endpoint's session ends.
+    #[serde(with = "humantime_serde")]
+    pub deadline: Duration,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[events]`: events between the endpoints of one owner, on Operations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Bytes of event data queued for one endpoint before its oldest events are dropped.
+    pub endpoint_queue_bytes: usize,
+    /// Bytes of event data an owner's ring owner queues for routing before it refuses more.
+    pub route_queue_bytes: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            endpoint_queue_bytes: 1 << 20,
+            route_queue_bytes: 32 << 20,
         }
     }
 }
@@ -641,6 +729,8 @@ impl Default for Config {
             sql: SqlConfig::default(),
             endpoint_store: EndpointStoreConfig::default(),
             log_collection: LogCollectionConfig::default(),
+            sync: SyncConfig::default(),
+            events: EventsConfig::default(),
             shutdown: ShutdownConfig::default(),
             log: LogConfig::default(),
         }
@@ -787,6 +877,7 @@ impl Config {
         if self.log_collection.delivery_wait < Duration::from_millis(100) {
             return invalid("log_collection.delivery_wait", "must be at least 100ms");
         }
+        self.validate_bounds()?;
         if (self.control.enabled || self.operations.enabled) && self.sql.url.trim().is_empty() {
             return invalid(
                 "sql.url",
@@ -1017,6 +1108,66 @@ impl Config {
     }
 
     /// The endpoint store this config points at.
+    /// Checks the memory bounds and timeouts of `[log_collection]`, `[sync]`, `[events]`,
+    /// `[sql]` and `[endpoint_store]`.
+    fn validate_bounds(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.into(),
+            })
+        };
+        let logs = &self.log_collection;
+        if logs.max_record_bytes < 1024 {
+            return invalid("log_collection.max_record_bytes", "must be at least 1024");
+        }
+        if logs.max_batch_bytes < logs.max_record_bytes {
+            return invalid(
+                "log_collection.max_batch_bytes",
+                "must be at least log_collection.max_record_bytes",
+            );
+        }
+        if logs.queue_bytes < logs.max_batch_bytes {
+            return invalid(
+                "log_collection.queue_bytes",
+                "must be at least log_collection.max_batch_bytes (one batch must fit)",
+            );
+        }
+        if self.sync.deadline <= logs.delivery_wait {
+            return invalid(
+                "sync.deadline",
+                "must be longer than log_collection.delivery_wait (a sync waits that long for log appenders)",
+            );
+        }
+        if self.events.endpoint_queue_bytes < 1024 {
+            return invalid("events.endpoint_queue_bytes", "must be at least 1024");
+        }
+        if self.events.route_queue_bytes < self.events.endpoint_queue_bytes {
+            return invalid(
+                "events.route_queue_bytes",
+                "must be at least events.endpoint_queue_bytes",
+            );
+        }
+        for (key, limit) in [
+            ("log_collection.drain_timeout", logs.drain_timeout),
+            ("sql.connect_timeout", self.sql.connect_timeout),
+            ("sql.request_timeout", self.sql.request_timeout),
+            (
+                "endpoint_store.connect_timeout",
+                self.endpoint_store.connect_timeout,
+            ),
+            (
+                "endpoint_store.request_timeout",
+                self.endpoint_store.request_timeout,
+            ),
+        ] {
+            if limit < Duration::from_millis(100) {
+                return invalid(key, "must be at least 100ms");
+            }
+        }
+        Ok(())
+    }
+
     pub fn endpoint_backend(&self) -> EndpointBackend {
         let store = &self.endpoint_store;
         match store.backend {
@@ -1039,6 +1190,38 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_bounds_and_timeouts_must_fit_each_other() {
+        let refused = |edit: fn(&mut Config)| {
+            let mut config = Config::standalone(Path::new("/tmp/kaa"));
+            edit(&mut config);
+            match config.validate() {
+                Err(ConfigError::Invalid { key, .. }) => key,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            refused(|c| c.log_collection.queue_bytes = c.log_collection.max_batch_bytes - 1),
+            "log_collection.queue_bytes"
+        );
+        assert_eq!(
+            refused(|c| c.log_collection.max_batch_bytes = c.log_collection.max_record_bytes - 1),
+            "log_collection.max_batch_bytes"
+        );
+        assert_eq!(
+            refused(|c| c.sync.deadline = c.log_collection.delivery_wait),
+            "sync.deadline"
+        );
+        assert_eq!(
+            refused(|c| c.endpoint_store.request_timeout = Duration::ZERO),
+            "endpoint_store.request_timeout"
+        );
+        assert_eq!(
+            refused(|c| c.events.route_queue_bytes = 0),
+            "events.route_queue_bytes"
+        );
+    }
 
     #[test]
     fn printed_default_config_is_the_default_config() {

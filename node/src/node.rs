@@ -24,6 +24,8 @@ use kaa_control::ControlService;
 use kaa_model::Service;
 use kaa_model::health::Probe;
 use kaa_model::outbound::OutboundPolicy;
+use kaa_operations::events::EventLimits;
+use kaa_operations::logs::record::DecodeLimits;
 use kaa_operations::logs::{FileRoot, LogCollectionSettings, StoreDefaults};
 use kaa_operations::{OperationsService, OperationsSettings};
 use kaa_store::StoreError;
@@ -214,7 +216,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     let deadline = config.shutdown.phase_timeout;
     draining.cancel();
-    phase("drain and stop services", deadline, started.stop()).await;
+    // Stopping Operations drains the log appender queues, which has a deadline of its own.
+    let drain = deadline + config.log_collection.drain_timeout;
+    phase("drain and stop services", drain, started.stop()).await;
     phase("stop thrift", deadline, internode.stop()).await;
     leave_cluster.cancel();
     background.close();
@@ -247,7 +251,7 @@ async fn start_services(
                 let url = config.expand(&config.sql.url);
                 let max = config.sql.max_connections;
                 let metadata = retry("metadata database (sql.url)", patience, || {
-                    SqlDatabase::connect(&url, max)
+                    SqlDatabase::connect_with(&url, max, config.sql.timeouts())
                 })
                 .await?;
                 let endpoints = open_endpoint_store(config, patience).await?;
@@ -266,7 +270,11 @@ async fn start_services(
                 let store = open_endpoint_store(config, patience).await?;
                 let url = config.expand(&config.sql.url);
                 let database = retry("metadata database (sql.url)", patience, || {
-                    SqlDatabase::connect(&url, config.sql.max_connections)
+                    SqlDatabase::connect_with(
+                        &url,
+                        config.sql.max_connections,
+                        config.sql.timeouts(),
+                    )
                 })
                 .await?;
                 let metadata = MetadataStore::open(database)
@@ -279,13 +287,24 @@ async fn start_services(
                     session_count: session_count.clone(),
                     logs: LogCollectionSettings {
                         queue_batches: config.log_collection.queue_batches,
+                        queue_bytes: config.log_collection.queue_bytes,
+                        decode_limits: DecodeLimits {
+                            record_bytes: config.log_collection.max_record_bytes,
+                            batch_bytes: config.log_collection.max_batch_bytes,
+                        },
                         delivery_wait: config.log_collection.delivery_wait,
+                        drain_timeout: config.log_collection.drain_timeout,
                         defaults: StoreDefaults::of(&config.endpoint_backend()),
                         files: FileRoot {
                             path: config.operations.file_appender_root(&config.node),
                             max_file_bytes: config.operations.file_appender_max_file_bytes,
                             max_files: config.operations.file_appender_max_files,
                         },
+                    },
+                    sync_deadline: config.sync.deadline,
+                    events: EventLimits {
+                        endpoint_queue_bytes: config.events.endpoint_queue_bytes,
+                        route_queue_bytes: config.events.route_queue_bytes,
                     },
                     outbound: OutboundPolicy::new(&config.operations.outbound_allow)
                         .context("operations.outbound_allow")?,
@@ -317,7 +336,7 @@ async fn start_services(
 async fn open_endpoint_store(config: &Config, patience: Duration) -> anyhow::Result<EndpointStore> {
     let backend = config.endpoint_backend();
     let store = retry("endpoint store (endpoint_store)", patience, || {
-        EndpointStore::connect(&backend)
+        EndpointStore::connect_with(&backend, config.endpoint_store.timeouts())
     })
     .await?;
     store

@@ -22,6 +22,7 @@
 //! - [`internode`]: the service's `OperationsService` inbox: Control's notifications and
 //!   redirection rules, endpoint messages and other nodes' event routing.
 
+mod budget;
 pub mod catalog;
 pub mod configuration;
 pub mod credentials;
@@ -55,13 +56,13 @@ use kaa_transport::{
 
 use crate::catalog::Catalog;
 use crate::credentials::{AuthFailures, CredentialCache};
-use crate::events::EventRouting;
+use crate::events::{EventLimits, EventMetrics, EventRouting};
 use crate::internode::{InboxMetrics, OperationsInbox};
 use crate::logs::{LogCollectionSettings, LogCollector};
 use crate::outbound::Outbound;
 use crate::redirection::RedirectionRules;
 use crate::sessions::{Channel, Push, Sessions};
-use crate::sync::{EndpointSession, Identity, NodeHandles, SyncProcessor};
+use crate::sync::{EndpointSession, Identity, NodeHandles, SyncDeadline, SyncProcessor};
 
 /// How an Operations service runs.
 #[derive(Debug, Clone)]
@@ -75,6 +76,10 @@ pub struct OperationsSettings {
     pub session_count: Arc<AtomicUsize>,
     /// Log collection.
     pub logs: LogCollectionSettings,
+    /// The most one sync may take.
+    pub sync_deadline: std::time::Duration,
+    /// How many bytes of events may wait.
+    pub events: EventLimits,
     /// Where calls on a tenant's behalf may go besides public addresses.
     pub outbound: kaa_model::outbound::OutboundPolicy,
 }
@@ -94,6 +99,7 @@ pub struct OperationsService {
     events: Arc<EventRouting>,
     credentials: Arc<CredentialCache>,
     auth_failures: AuthFailures,
+    sync_deadline: SyncDeadline,
     serving: Serving,
     purger: tokio::task::JoinHandle<()>,
 }
@@ -119,12 +125,23 @@ impl OperationsService {
             cluster.clone(),
         ));
         let catalog = Arc::new(Catalog::new(metadata));
-        let sessions = Arc::new(Sessions::counted(settings.session_count.clone()));
+        let event_metrics = EventMetrics::default();
+        let sessions = Arc::new(
+            Sessions::counted(settings.session_count.clone())
+                .with_event_queues(settings.events.endpoint_queue_bytes, event_metrics.clone()),
+        );
         let redirection = Arc::new(RedirectionRules::default());
         let router = EndpointRouter::new(cluster.clone());
-        let events = EventRouting::start(node_id.clone(), cluster, sessions.clone());
+        let events = EventRouting::start(
+            node_id.clone(),
+            cluster,
+            sessions.clone(),
+            settings.events,
+            event_metrics,
+        );
         let credentials = Arc::new(CredentialCache::default());
         let auth_failures = AuthFailures::default();
+        let sync_deadline = SyncDeadline::new(settings.sync_deadline);
         if settings.allow_plaintext {
             tracing::warn!(
                 "UNSAFE: operations.allow_plaintext is on; Kaatcp sessions without encryption or \
@@ -144,6 +161,7 @@ impl OperationsService {
                 outbound,
                 credentials: credentials.clone(),
                 auth_failures: auth_failures.clone(),
+                deadline: sync_deadline.clone(),
             },
             settings.node_id.clone(),
         )));
@@ -165,6 +183,7 @@ impl OperationsService {
             events,
             credentials,
             auth_failures,
+            sync_deadline,
             node_id,
             catalog,
             sessions,
@@ -195,6 +214,10 @@ impl OperationsService {
     /// Registers the service's metrics (`kaa_endpoint_auth_failures_total`) in `registry`.
     pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.auth_failures.register(registry);
+        // The log appender and event queues, kaa_sync_deadline_exceeded_total.
+        self.logs.metrics().register(registry);
+        self.events.metrics().register(registry);
+        self.sync_deadline.register(registry);
     }
 
     /// What must answer for this service to be ready: the endpoint store.

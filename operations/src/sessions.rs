@@ -21,6 +21,7 @@ use kaa_idl::endpoint::sync::Event;
 pub use kaa_transport::Channel;
 use kaa_transport::pushes::{PushSender, TrySendError};
 
+use crate::events::{EventMetrics, EventQueue};
 use crate::shards::ShardedMap;
 
 /// Something a connected endpoint must be told without having asked.
@@ -56,7 +57,7 @@ struct Entry {
     presence: u64,
     app_id: String,
     channels: Vec<Open>,
-    events: Vec<Event>,
+    events: EventQueue,
 }
 
 impl Entry {
@@ -97,9 +98,6 @@ impl Entry {
 /// its event route): longer than an HTTP endpoint takes to poll again.
 pub const LINGER: Duration = Duration::from_secs(10);
 
-/// Events an endpoint holds before the oldest are dropped (an endpoint that stopped reading).
-const MAX_QUEUED_EVENTS: usize = 10_000;
-
 const SHARDS: usize = 64;
 
 /// The endpoints of this node and their channels.
@@ -107,6 +105,9 @@ pub struct Sessions {
     endpoints: ShardedMap<Entry>,
     next_id: AtomicU64,
     count: Arc<AtomicUsize>,
+    /// Bytes of events one endpoint holds before the oldest are dropped.
+    event_queue_bytes: usize,
+    event_metrics: EventMetrics,
 }
 
 impl Default for Sessions {
@@ -124,6 +125,17 @@ impl Sessions {
             endpoints: ShardedMap::new(SHARDS),
             next_id: AtomicU64::new(1),
             count,
+            event_queue_bytes: crate::events::EventLimits::default().endpoint_queue_bytes,
+            event_metrics: EventMetrics::default(),
+        }
+    }
+
+    /// This registry with each endpoint's events bounded to `bytes`, counted in `metrics`.
+    pub fn with_event_queues(self, bytes: usize, metrics: EventMetrics) -> Self {
+        Self {
+            event_queue_bytes: bytes,
+            event_metrics: metrics,
+            ..self
         }
     }
 
@@ -147,7 +159,7 @@ impl Sessions {
             presence: self.next_id.fetch_add(1, Ordering::Relaxed),
             app_id: app_id.to_owned(),
             channels: Vec::new(),
-            events: Vec::new(),
+            events: EventQueue::default(),
         });
         if entry.channels.is_empty() {
             self.count.fetch_add(1, Ordering::Relaxed);
@@ -183,10 +195,11 @@ impl Sessions {
         let idle = shard
             .get(key_hash)
             .is_some_and(|e| e.presence == presence && e.channels.is_empty());
-        if idle && let Some(entry) = shard.remove(key_hash) {
-            if !entry.events.is_empty() {
+        if idle && let Some(mut entry) = shard.remove(key_hash) {
+            let dropped = entry.events.take(&self.event_metrics).len();
+            if dropped > 0 {
                 tracing::debug!(
-                    dropped = entry.events.len(),
+                    dropped,
                     "events for an endpoint that did not come back dropped"
                 );
             }
@@ -215,11 +228,14 @@ impl Sessions {
         let Some(entry) = shard.get_mut(key_hash) else {
             return false;
         };
-        entry.events.extend(events);
-        if entry.events.len() > MAX_QUEUED_EVENTS {
-            let excess = entry.events.len() - MAX_QUEUED_EVENTS;
-            entry.events.drain(..excess);
-            tracing::warn!(dropped = excess, "an endpoint's event queue overflowed");
+        let dropped = entry
+            .events
+            .push(events, self.event_queue_bytes, &self.event_metrics);
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "an endpoint's event queue overflowed; oldest events dropped"
+            );
         }
         entry.push_one(Push::Events);
         true
@@ -230,7 +246,7 @@ impl Sessions {
         self.endpoints
             .shard(key_hash)
             .get_mut(key_hash)
-            .map(|entry| std::mem::take(&mut entry.events))
+            .map(|entry| entry.events.take(&self.event_metrics))
             .unwrap_or_default()
     }
 

@@ -228,6 +228,7 @@ mod tests {
         LogBatch {
             header: LogHeader::new(&[9], "token", 1, 1),
             events: (0..n).map(|i| json!({"i": i})).collect(),
+            bytes: 0,
         }
     }
 

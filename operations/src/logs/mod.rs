@@ -1,14 +1,16 @@
 //! Log collection: the records endpoints upload, decoded with their log schema and written by
 //! the application's log appenders (Cassandra, MongoDB, file, REST).
 //!
-//! Each appender has a bounded queue of batches and one worker that writes them in order, so a
-//! slow or unreachable storage holds back only its own appender and memory stays bounded. A sync
+//! Each appender has a queue bounded in batches and in decoded bytes ([`queue`]) and one worker
+//! that writes them in order, so a slow or unreachable storage holds back only its own appender
+//! and memory stays bounded; `/metrics` shows what the queues hold ([`QueueMetrics`]). A sync
 //! carrying logs hands its batch to every appender whose log schema versions include the batch's,
 //! then waits (at most [`LogCollectionSettings::delivery_wait`]) for the appenders that confirm
 //! delivery. The endpoint gets SUCCESS only once every confirming appender stored the batch;
 //! otherwise FAILURE with Kaa's error code, and the SDK keeps the records and sends them again:
 //! - no appender for the version: `NO_APPENDERS_CONFIGURED`;
-//! - a queue full, records that do not decode, an appender misconfigured: `APPENDER_INTERNAL_ERROR`;
+//! - a queue full, records that do not decode or that take more memory decoded than
+//!   [`DecodeLimits`] allow, an appender misconfigured: `APPENDER_INTERNAL_ERROR`;
 //! - storage unreachable (or no answer within the wait): `REMOTE_CONNECTION_ERROR`;
 //! - storage refused the write: `REMOTE_INTERNAL_ERROR`.
 //!
@@ -17,6 +19,9 @@
 //! up waiting is skipped if its worker has not started it yet. Appenders that do not confirm get
 //! the batch if their queue has room and retry a failed write a few times; what they still cannot
 //! write is logged and dropped, as they promised nothing.
+//!
+//! A stopping node drains the queues: it takes no more batches and lets every worker write what
+//! it holds, confirming or not, for up to [`LogCollectionSettings::drain_timeout`].
 //!
 //! Appenders are loaded per application on first use and reloaded after a change notification;
 //! an appender whose definition did not change keeps its worker and queue.
@@ -29,6 +34,7 @@
 mod cassandra;
 mod file;
 mod mongo;
+mod queue;
 pub mod record;
 mod rest;
 
@@ -53,7 +59,9 @@ use self::cassandra::CassandraSink;
 pub use self::file::FileRoot;
 use self::file::FileSink;
 use self::mongo::MongoSink;
-use self::record::{LogBatch, LogHeader};
+pub use self::queue::QueueMetrics;
+use self::queue::{Job, Outcome, Queue, Refusal};
+use self::record::{BatchError, DecodeLimits, LogBatch, LogHeader};
 use self::rest::RestSink;
 use crate::catalog::AppContext;
 use crate::outbound::Outbound;
@@ -121,8 +129,14 @@ impl StoreDefaults {
 pub struct LogCollectionSettings {
     /// Batches each appender holds before it refuses more.
     pub queue_batches: usize,
+    /// Decoded bytes each appender holds before it refuses more.
+    pub queue_bytes: usize,
+    /// How much memory one batch's records may take decoded.
+    pub decode_limits: DecodeLimits,
     /// How long a sync waits for confirming appenders before it answers FAILURE.
     pub delivery_wait: Duration,
+    /// How long a stopping node lets appenders write what they have queued.
+    pub drain_timeout: Duration,
     /// Where Cassandra and MongoDB appenders write by default.
     pub defaults: StoreDefaults,
     /// Where file appenders write.
@@ -234,20 +248,10 @@ fn settings<T: DeserializeOwned>(definition: &LogAppender) -> Result<T, SinkErro
         .map_err(|e| SinkError::Internal(format!("settings of appender {}: {e}", definition.name)))
 }
 
-/// The outcome a confirming appender reports for one batch.
-type Outcome = Result<(), LogDeliveryErrorCode>;
-
-/// One batch for one appender.
-struct Job {
-    batch: Arc<LogBatch>,
-    /// Set when the appender confirms delivery: where the outcome goes.
-    reply: Option<oneshot::Sender<Outcome>>,
-}
-
 /// A running appender: its definition and its worker's queue.
 struct Appender {
     definition: LogAppender,
-    queue: mpsc::Sender<Job>,
+    queue: Queue,
 }
 
 impl Appender {
@@ -278,7 +282,11 @@ const UNCONFIRMED_ATTEMPTS: u32 = 3;
 pub struct LogCollector {
     metadata: MetadataStore,
     queue_batches: usize,
+    queue_bytes: usize,
+    decode_limits: DecodeLimits,
     delivery_wait: Duration,
+    drain_timeout: Duration,
+    metrics: QueueMetrics,
     env: Arc<SinkEnv>,
     apps: Mutex<HashMap<String, AppAppenders>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
@@ -296,7 +304,11 @@ impl LogCollector {
         Self {
             metadata,
             queue_batches: settings.queue_batches,
+            queue_bytes: settings.queue_bytes,
+            decode_limits: settings.decode_limits,
             delivery_wait: settings.delivery_wait,
+            drain_timeout: settings.drain_timeout,
+            metrics: QueueMetrics::new(settings.queue_batches, settings.queue_bytes),
             env: Arc::new(SinkEnv {
                 defaults: settings.defaults,
                 files: settings.files,
@@ -306,6 +318,11 @@ impl LogCollector {
             apps: Mutex::default(),
             workers: Mutex::default(),
         }
+    }
+
+    /// What the appender queues hold and the batches refused, for `/metrics`.
+    pub fn metrics(&self) -> &QueueMetrics {
+        &self.metrics
     }
 
     /// Marks the application's appender list stale; the next batch reloads it.
@@ -366,8 +383,15 @@ impl LogCollector {
         })?;
         let header = LogHeader::new(key_hash, &app.app.app_token, now_ms(), version);
         let entries = request.log_entries.as_deref().unwrap_or_default();
-        let batch = LogBatch::decode(header, schema, entries).map_err(|error| {
-            tracing::warn!(app = %app.app.id, %error, "log records do not match the log schema");
+        let batch = LogBatch::decode(header, schema, entries, self.decode_limits).map_err(|error| {
+            let reason = match error {
+                BatchError::Undecodable { .. } => Refusal::UNDECODABLE,
+                BatchError::RecordTooLarge { .. } | BatchError::BatchTooLarge { .. } => {
+                    Refusal::TOO_LARGE
+                }
+            };
+            self.metrics.refused(reason);
+            tracing::warn!(app = %app.app.id, records = entries.len(), %error, "log batch refused");
             LogDeliveryErrorCode::AppenderInternalError
         })?;
         let batch = Arc::new(batch);
@@ -379,15 +403,12 @@ impl LogCollector {
             } else {
                 (None, None)
             };
-            let job = Job {
-                batch: batch.clone(),
-                reply,
-            };
-            match (appender.queue.try_send(job), outcome) {
+            match (appender.queue.try_push(batch.clone(), reply), outcome) {
                 (Ok(()), Some(outcome)) => outcomes.push(outcome),
                 (Ok(()), None) => {}
                 (Err(_), Some(_)) => {
-                    tracing::warn!(appender = %appender.definition.name, "log appender queue full; batch refused");
+                    self.metrics.refused(Refusal::QUEUE_FULL);
+                    tracing::warn!(appender = %appender.definition.name, bytes = batch.bytes, "log appender queue full; batch refused");
                     return Err(LogDeliveryErrorCode::AppenderInternalError);
                 }
                 (Err(_), None) => {
@@ -445,7 +466,7 @@ impl LogCollector {
     }
 
     fn spawn(&self, definition: LogAppender, owner: Owner) -> Arc<Appender> {
-        let (queue, jobs) = mpsc::channel(self.queue_batches.max(1));
+        let (queue, jobs) = Queue::new(self.queue_batches, self.queue_bytes, &self.metrics);
         tracing::info!(appender = %definition.name, kind = %definition.appender_type, app = %definition.app_id, "log appender started");
         let worker = tokio::spawn(run_appender(
             definition.clone(),
@@ -460,13 +481,16 @@ impl LogCollector {
     }
 
     /// Stops taking batches and lets every appender write what it has queued, waiting at most
-    /// `grace`.
-    pub async fn stop(&self, grace: Duration) {
+    /// the drain timeout; says what was left unwritten if it ran out.
+    pub async fn stop(&self) {
+        let (batches, bytes) = self.metrics.queued();
+        tracing::info!(batches, bytes, "draining log appender queues");
         lock(&self.apps).clear();
         let workers = std::mem::take(&mut *lock(&self.workers));
         let all = futures::future::join_all(workers);
-        if tokio::time::timeout(grace, all).await.is_err() {
-            tracing::warn!(?grace, "log appenders did not finish their queues in time");
+        if tokio::time::timeout(self.drain_timeout, all).await.is_err() {
+            let (batches, bytes) = self.metrics.queued();
+            tracing::error!(timeout = ?self.drain_timeout, batches, bytes, "log appenders did not write their queues within log_collection.drain_timeout; these batches are lost");
         }
     }
 }

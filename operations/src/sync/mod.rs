@@ -23,11 +23,17 @@
 //! configuration blob, unicast deletes; with retries when a concurrent write won) and routes the
 //! messages (event routes, events, log batches); `owners` (`sync/owners.rs`) does the same for
 //! the owner and event sections. The credentials cache and the refusal counts stay here too.
+//!
+//! Each sync and push runs under a deadline ([`SyncDeadline`]): one that outlives it fails, so
+//! the transport ends the session (the SDK reconnects and asks again) instead of holding it
+//! behind a store or a peer that went silent. What was stored before the deadline stays stored;
+//! a log batch still waiting for its appenders is skipped by them, as after `delivery_wait`.
 
 mod core;
 mod owners;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kaa_cluster::routing::EndpointRouter;
 use kaa_idl::endpoint::sync::{
@@ -38,6 +44,8 @@ use kaa_store::StoreError;
 use kaa_store::endpoint::{EndpointProfile, EndpointStore};
 use kaa_store::metadata::{SdkProfile, now_ms};
 use kaa_transport::{AuthFailure, Identified, PushSender, SyncFailure};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 
 use self::core::{CredentialsVerdict, GroupOffer, ProfileStep, ServedEndpoint};
 use crate::catalog::{AppContext, Catalog, CatalogError};
@@ -81,6 +89,57 @@ pub struct SyncProcessor {
     credentials: Arc<CredentialCache>,
     auth_failures: AuthFailures,
     stored_configurations: StoredConfigurations,
+    deadline: SyncDeadline,
+}
+
+/// The most one sync or push may take, and how many did not make it; clones share the count.
+#[derive(Debug, Clone)]
+pub struct SyncDeadline {
+    limit: Duration,
+    exceeded: Counter,
+}
+
+impl SyncDeadline {
+    /// A deadline of `limit` per sync.
+    pub fn new(limit: Duration) -> Self {
+        Self {
+            limit,
+            exceeded: Counter::default(),
+        }
+    }
+
+    /// Runs `work`, failing when it outlives the deadline.
+    async fn bound<T>(
+        &self,
+        what: &'static str,
+        work: impl Future<Output = Result<T, SyncFailure>>,
+    ) -> Result<T, SyncFailure> {
+        match tokio::time::timeout(self.limit, work).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.exceeded.inc();
+                tracing::warn!(what, deadline = ?self.limit, "endpoint sync exceeded its deadline; session ended");
+                Err(SyncFailure::Internal(format!(
+                    "{what} took longer than its deadline of {:?}",
+                    self.limit
+                )))
+            }
+        }
+    }
+
+    /// How many syncs and pushes exceeded the deadline so far.
+    pub fn exceeded(&self) -> u64 {
+        self.exceeded.get()
+    }
+
+    /// Registers `kaa_sync_deadline_exceeded_total`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "kaa_sync_deadline_exceeded",
+            "Endpoint syncs and pushes that took longer than sync.deadline and ended their session",
+            self.exceeded.clone(),
+        );
+    }
 }
 
 /// The parts of the node a processor reads and drives besides the store and catalog: the
@@ -103,6 +162,8 @@ pub struct NodeHandles {
     pub credentials: Arc<CredentialCache>,
     /// Refused identities, by reason.
     pub auth_failures: AuthFailures,
+    /// The deadline of each sync.
+    pub deadline: SyncDeadline,
 }
 
 impl From<CatalogError> for SyncFailure {
@@ -142,6 +203,7 @@ impl SyncProcessor {
             credentials: with.credentials,
             auth_failures: with.auth_failures,
             stored_configurations: StoredConfigurations::default(),
+            deadline: with.deadline,
         }
     }
 
@@ -197,8 +259,18 @@ impl SyncProcessor {
         self.auth_failures.count(reason);
     }
 
-    /// Answers one request of `session`.
+    /// Answers one request of `session` within the sync deadline.
     pub async fn sync(
+        &self,
+        session: &mut EndpointSession,
+        request: SyncRequest,
+    ) -> Result<SyncResponse, SyncFailure> {
+        self.deadline
+            .bound("sync", self.answer(session, request))
+            .await
+    }
+
+    async fn answer(
         &self,
         session: &mut EndpointSession,
         request: SyncRequest,
@@ -304,6 +376,16 @@ impl SyncProcessor {
     /// Turns a push into an unsolicited response for the session's endpoint; `None` when the
     /// endpoint already has everything.
     pub async fn push(
+        &self,
+        session: &mut EndpointSession,
+        push: Push,
+    ) -> Result<Option<SyncResponse>, SyncFailure> {
+        self.deadline
+            .bound("push", self.push_unbounded(session, push))
+            .await
+    }
+
+    async fn push_unbounded(
         &self,
         session: &mut EndpointSession,
         push: Push,
