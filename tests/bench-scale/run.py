@@ -28,7 +28,8 @@ command, machine and date, and the plots to docs/img/bench-*.png.
 
     BENCH_SCALE=smoke|full run.py [--scenarios a,b] [--no-build] [--no-docs]
 
-KAA_NODE_BIN and KAA_LOADGEN_BIN name other builds to measure (e.g. a commit before a fix).
+KAA_NODE_BIN and KAA_LOADGEN_BIN name other builds to measure (e.g. a commit before a fix);
+BENCH_NODE_LOG sets the nodes' log filter (e.g. `info,kaa_transport=debug` to see why sessions end).
 
 `smoke` (the default) runs about 200 endpoints per mode; `full` the issue's numbers (100,000
 idle sessions: its key pool takes long to generate the first time). The run's files (node logs,
@@ -234,6 +235,8 @@ class Node:
             args = [self.binary, "--set", f"node.data_dir={self.dir / 'data'}"]
         for key, value in self.settings.items():
             args += ["--set", f"{key}={value}"]
+        if os.environ.get("BENCH_NODE_LOG"):
+            args += ["--set", f"log.level={os.environ['BENCH_NODE_LOG']}"]
         env = {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
         env.update(KAA_ADMIN_USER="admin", KAA_ADMIN_PASSWORD=PASSWORD)
         log = open(self.dir / "node.log", "a")

@@ -113,6 +113,10 @@ struct LogsArgs {
     /// Send an endpoint's next batch only once the last one's delivery status came.
     #[arg(long)]
     confirm: bool,
+    /// After a batch answered FAILURE, how long the endpoint waits before its next batch (Kaa's
+    /// SDKs wait their upload strategy's retry period, minutes by default).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = kaa_tests::loadgen::duration_arg)]
+    retry_after: Duration,
 }
 
 #[derive(clap::Args)]
@@ -200,6 +204,7 @@ impl Command {
                     batch: args.batch,
                     rate: args.rate,
                     confirm: args.confirm,
+                    retry_after: args.retry_after,
                     duration: args.common.load.duration,
                 };
                 options.validate()?;

@@ -8,8 +8,11 @@
 //! (`LogSyncResponse`), SUCCESS only once every confirming appender stored the batch. Without
 //! `--confirm` batches go out on time whatever is outstanding; with it an endpoint sends its
 //! next batch only after the status of the last one (as Kaa's SDKs do with one batch in flight),
-//! so a slow appender slows the senders down instead of piling up. After `--duration` the
-//! endpoints send no more and wait (at most `--timeout`) for the statuses still due.
+//! so a slow appender slows the senders down instead of piling up. A batch answered FAILURE
+//! holds its endpoint's next batch back for `--retry-after` (Kaa's SDKs wait their upload
+//! strategy's retry period), so a refusing node is not hammered by endpoints in a tight loop.
+//! After `--duration` the endpoints send no more and wait (at most `--timeout`) for the statuses
+//! still due.
 //!
 //! Counting: a batch counts once, by its first status (its records acknowledged on SUCCESS, the
 //! batch failed under its error code on FAILURE); a status for a batch not outstanding is counted
@@ -96,6 +99,8 @@ pub struct LogsOptions {
     pub rate: f64,
     /// Wait for each batch's status before the next.
     pub confirm: bool,
+    /// The pause before an endpoint's next batch after one answered FAILURE.
+    pub retry_after: Duration,
     /// How long endpoints send.
     pub duration: Duration,
 }
@@ -310,8 +315,10 @@ async fn upload(
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // Ready: the next batch is due (with --confirm, it goes once nothing is outstanding).
     let mut ready = period.is_none();
+    // After a FAILURE: no batch before this moment.
+    let mut held_until: Option<Instant> = None;
     let lost = loop {
-        if ready && (!options.confirm || outstanding.is_empty()) {
+        if ready && held_until.is_none() && (!options.confirm || outstanding.is_empty()) {
             let request = with_batch(session.request(), endpoint, next_seq, options.batch);
             let sent = Instant::now();
             if let Err(error) = session.send(&request).await {
@@ -328,8 +335,15 @@ async fn upload(
             () = run.stop.cancelled() => break None,
             () = tokio::time::sleep_until(end) => break None,
             _ = ticks.tick(), if period.is_some() && !ready => ready = true,
+            () = sleep_until_some(held_until) => held_until = None,
             answer = session.receive() => match answer {
-                Ok(response) => tally.see(&response, &mut outstanding, &run.progress),
+                Ok(response) => {
+                    let failed_before = tally.records_failed;
+                    tally.see(&response, &mut outstanding, &run.progress);
+                    if tally.records_failed > failed_before {
+                        held_until = Some(Instant::now() + options.retry_after);
+                    }
+                }
                 Err(error) => break Some(error),
             },
         }
@@ -354,6 +368,14 @@ async fn upload(
     };
     tally.unanswered += outstanding.len() as u64;
     (tally, lost)
+}
+
+/// Sleeps until `moment`, or forever without one.
+async fn sleep_until_some(moment: Option<Instant>) {
+    match moment {
+        Some(moment) => tokio::time::sleep_until(moment).await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]
