@@ -25,7 +25,6 @@ use kaa_idl::endpoint::sync::{
     SyncResponseResultType,
 };
 use kaa_transport::http::Paths;
-use kaa_transport::tcp::TcpSettings;
 use kaa_transport::{
     Channel, EndpointService, Identified, Listeners, NodeKeys, PushSender, Serving, SyncFailure,
 };
@@ -36,23 +35,14 @@ pub struct BootstrapService {
 }
 
 impl BootstrapService {
-    /// Starts answering on `listeners` from the cluster's live view; `allow_plaintext` lets
-    /// Kaatcp clients bootstrap without a session key (the C SDK does).
-    pub fn start(
-        cluster: Cluster,
-        keys: NodeKeys,
-        listeners: Listeners,
-        allow_plaintext: bool,
-    ) -> std::io::Result<Self> {
+    /// Starts answering on `listeners` from the cluster's live view (their Kaatcp settings say
+    /// whether clients may bootstrap without a session key, as the C SDK does).
+    pub fn start(cluster: Cluster, keys: NodeKeys, listeners: Listeners) -> std::io::Result<Self> {
         let serving = Serving::start(
             listeners,
             Paths::Bootstrap,
             Arc::new(ServerList { cluster }),
             keys,
-            TcpSettings {
-                allow_plaintext,
-                ..TcpSettings::default()
-            },
         )?;
         tracing::info!("bootstrap service started");
         Ok(Self { serving })

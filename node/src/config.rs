@@ -119,6 +119,8 @@ pub struct Config {
     pub operations: EndpointServiceConfig,
     /// The Bootstrap service.
     pub bootstrap: EndpointServiceConfig,
+    /// What the endpoint transports of Operations and Bootstrap let in.
+    pub endpoint_limits: EndpointLimitsConfig,
     /// The SQL metadata database.
     pub sql: SqlConfig,
     /// The endpoint-data store.
@@ -466,6 +468,94 @@ impl EndpointServiceConfig {
     }
 }
 
+/// `[endpoint_limits]`: what the Kaatcp and HTTP listeners of Operations and Bootstrap let in.
+/// Each service counts its own connections; the private-key pool is the node's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EndpointLimitsConfig {
+    /// Connections one service holds at once over its Kaatcp and HTTP ports.
+    pub max_connections: usize,
+    /// Connections one source (an IPv4 address, an IPv6 /64) holds at once on one service.
+    pub max_connections_per_address: usize,
+    /// How long after its accept a connection may take to complete its TLS handshake and whole
+    /// CONNECT (Kaatcp), or its request head and then its body (HTTP).
+    #[serde(with = "humantime_serde")]
+    pub connect_deadline: Duration,
+    /// The longest keepalive a Kaatcp session gets; longer ones asked for are clamped to it.
+    #[serde(with = "humantime_serde")]
+    pub max_keepalive: Duration,
+    /// The largest Kaatcp frame.
+    pub max_frame_bytes: usize,
+    /// The largest HTTP request body.
+    pub http_max_body: usize,
+    /// Worker threads of each service's HTTP listener.
+    pub http_workers: usize,
+    /// Threads doing RSA private-key work at once; 0: one per CPU core.
+    pub key_workers: usize,
+    /// Private-key operations waiting for a thread before session starts are refused.
+    pub key_queue: usize,
+}
+
+impl Default for EndpointLimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 100_000,
+            max_connections_per_address: 5_000,
+            connect_deadline: Duration::from_secs(15),
+            max_keepalive: Duration::from_secs(20 * 60),
+            max_frame_bytes: 512 * 1024,
+            http_max_body: 512 * 1024,
+            http_workers: 2,
+            key_workers: 0,
+            key_queue: 256,
+        }
+    }
+}
+
+impl EndpointLimitsConfig {
+    /// Refuses limits that would let nothing in or not fit Kaa's messages.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.into(),
+            })
+        };
+        if self.max_connections == 0 {
+            return invalid("endpoint_limits.max_connections", "must be at least 1");
+        }
+        if self.max_connections_per_address == 0 {
+            return invalid(
+                "endpoint_limits.max_connections_per_address",
+                "must be at least 1",
+            );
+        }
+        // HTTP times a request's head on a clock updated twice a second.
+        if self.connect_deadline < Duration::from_secs(1) {
+            return invalid("endpoint_limits.connect_deadline", "must be at least 1s");
+        }
+        if self.max_keepalive < Duration::from_secs(1) {
+            return invalid("endpoint_limits.max_keepalive", "must be at least 1s");
+        }
+        // A CONNECT carries two 256-byte RSA blocks before its request.
+        if !(1024..=kaa_idl::endpoint::kaatcp::MAX_REMAINING_LENGTH)
+            .contains(&self.max_frame_bytes)
+        {
+            return invalid(
+                "endpoint_limits.max_frame_bytes",
+                "must be between 1024 and 268435455",
+            );
+        }
+        if self.http_max_body < 1024 {
+            return invalid("endpoint_limits.http_max_body", "must be at least 1024");
+        }
+        if self.http_workers == 0 {
+            return invalid("endpoint_limits.http_workers", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
 /// `[sql]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -726,6 +816,7 @@ impl Default for Config {
             control: ControlConfig::default(),
             operations: EndpointServiceConfig::operations(),
             bootstrap: EndpointServiceConfig::bootstrap(),
+            endpoint_limits: EndpointLimitsConfig::default(),
             sql: SqlConfig::default(),
             endpoint_store: EndpointStoreConfig::default(),
             log_collection: LogCollectionConfig::default(),
@@ -871,6 +962,7 @@ impl Config {
             }
         }
         self.validate_outbound()?;
+        self.endpoint_limits.validate()?;
         if self.log_collection.queue_batches == 0 {
             return invalid("log_collection.queue_batches", "must be at least 1");
         }
@@ -1190,6 +1282,38 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoint_limits_that_let_nothing_in_are_refused_by_key() {
+        let refused = |edit: fn(&mut EndpointLimitsConfig)| {
+            let mut config = Config::standalone(Path::new("/tmp/kaa"));
+            edit(&mut config.endpoint_limits);
+            match config.validate() {
+                Err(ConfigError::Invalid { key, .. }) => key,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            refused(|l| l.max_connections = 0),
+            "endpoint_limits.max_connections"
+        );
+        assert_eq!(
+            refused(|l| l.max_connections_per_address = 0),
+            "endpoint_limits.max_connections_per_address"
+        );
+        assert_eq!(
+            refused(|l| l.connect_deadline = Duration::from_millis(500)),
+            "endpoint_limits.connect_deadline"
+        );
+        assert_eq!(
+            refused(|l| l.max_frame_bytes = 512),
+            "endpoint_limits.max_frame_bytes"
+        );
+        assert_eq!(
+            refused(|l| l.http_workers = 0),
+            "endpoint_limits.http_workers"
+        );
+    }
 
     #[test]
     fn memory_bounds_and_timeouts_must_fit_each_other() {

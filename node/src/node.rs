@@ -32,6 +32,10 @@ use kaa_store::StoreError;
 use kaa_store::endpoint::EndpointStore;
 use kaa_store::metadata::MetadataStore;
 use kaa_store::sql::SqlDatabase;
+use kaa_transport::http::HttpSettings;
+use kaa_transport::key_work::KeyWork;
+use kaa_transport::limits::{Admission, ConnectionCaps, LimitMetrics};
+use kaa_transport::tcp::TcpSettings;
 use kaa_transport::{Listeners, NodeKeys};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
@@ -94,7 +98,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let background = TaskTracker::new();
     let leave_cluster = CancellationToken::new();
     let keys = NodeKeys::load_or_create(&config.node.data_dir)
-        .context("cannot load or create the node key pair (node.data_dir)")?;
+        .context("cannot load or create the node key pair (node.data_dir)")?
+        .with_key_work(KeyWork::new(
+            config.endpoint_limits.key_workers,
+            config.endpoint_limits.key_queue,
+        ));
+    let limit_metrics = LimitMetrics::default();
     let registration = registration::registration(&config, keys.public_der());
     let session_count = Arc::new(AtomicUsize::new(0));
     let thrift_security = internode::security(&config)?;
@@ -127,7 +136,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
 
     let started = tokio::select! {
-        started = start_services(&config, &cluster, &keys, &session_count) => started?,
+        started = start_services(&config, &cluster, &keys, &session_count, &limit_metrics) => started?,
         _ = shutdown.cancelled() => {
             info!("shutdown requested during start-up");
             leave_cluster.cancel();
@@ -146,6 +155,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     if let Some(control) = &started.control {
         control.register_metrics(&mut registry);
+    }
+    if started.operations.is_some() || started.bootstrap.is_some() {
+        limit_metrics.register(&mut registry);
+        keys.key_work().register(&mut registry);
     }
 
     // Internode Thrift: KaaNodeService, plus the services this node runs.
@@ -242,6 +255,7 @@ async fn start_services(
     cluster: &Cluster,
     keys: &NodeKeys,
     session_count: &Arc<AtomicUsize>,
+    limit_metrics: &LimitMetrics,
 ) -> anyhow::Result<RunningServices> {
     let mut running = RunningServices::default();
     let patience = config.node.startup_timeout;
@@ -280,7 +294,8 @@ async fn start_services(
                 let metadata = MetadataStore::open(database)
                     .await
                     .context("cannot open the metadata store (sql.url)")?;
-                let listeners = bind(config, &config.operations, "operations").await?;
+                let listeners =
+                    bind(config, &config.operations, "operations", limit_metrics).await?;
                 let settings = OperationsSettings {
                     node_id: config.node_id(),
                     allow_plaintext: config.operations.allow_plaintext,
@@ -319,12 +334,12 @@ async fn start_services(
                 )?);
             }
             Service::Bootstrap => {
-                let listeners = bind(config, &config.bootstrap, "bootstrap").await?;
+                let listeners =
+                    bind(config, &config.bootstrap, "bootstrap", limit_metrics).await?;
                 running.bootstrap = Some(BootstrapService::start(
                     cluster.clone(),
                     keys.clone(),
                     listeners,
-                    config.bootstrap.allow_plaintext,
                 )?);
             }
         }
@@ -346,7 +361,8 @@ async fn open_endpoint_store(config: &Config, patience: Duration) -> anyhow::Res
     Ok(store)
 }
 
-/// Binds a service's Kaatcp and HTTP ports on the node's host; the error names the config key.
+/// Binds a service's Kaatcp and HTTP ports on the node's host (the error names the config key),
+/// with the limits of `[endpoint_limits]` in front of them, counted in `metrics`.
 async fn bind(
     config: &Config,
     service: &EndpointServiceConfig,
@@ -364,7 +380,29 @@ async fn bind(
         &service.tls_private_key,
         section,
     )?;
-    Ok(Listeners { tcp, http, tls })
+    let limits = &config.endpoint_limits;
+    let caps = ConnectionCaps {
+        total: limits.max_connections,
+        per_source: limits.max_connections_per_address,
+    };
+    Ok(Listeners {
+        tcp,
+        http,
+        tls,
+        admission: Admission::new(caps, metrics.service(section)),
+        tcp_settings: TcpSettings {
+            max_frame: limits.max_frame_bytes,
+            allow_plaintext: service.allow_plaintext,
+            connect_deadline: limits.connect_deadline,
+            max_keepalive: limits.max_keepalive,
+        },
+        http_settings: HttpSettings {
+            max_body: limits.http_max_body,
+            workers: limits.http_workers,
+            request_deadline: limits.connect_deadline,
+            ..HttpSettings::default()
+        },
+    })
 }
 
 /// The TLS server side of a listener from its `<section>.tls_certificate` and `tls_private_key`

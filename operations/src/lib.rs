@@ -49,7 +49,6 @@ use kaa_model::health::Probe;
 use kaa_store::endpoint::EndpointStore;
 use kaa_store::metadata::MetadataStore;
 use kaa_transport::http::Paths;
-use kaa_transport::tcp::TcpSettings;
 use kaa_transport::{
     AuthFailure, EndpointService, Identified, Listeners, NodeKeys, PushSender, Serving, SyncFailure,
 };
@@ -70,7 +69,8 @@ pub struct OperationsSettings {
     /// This node's id, recorded on the profiles of the endpoints it serves.
     pub node_id: String,
     /// UNSAFE, for lab use only: whether endpoints may open unencrypted, unsigned Kaatcp
-    /// sessions, in which anyone who knows an endpoint's key hash can act as it.
+    /// sessions, in which anyone who knows an endpoint's key hash can act as it (warned about
+    /// here; the listeners' Kaatcp settings carry it).
     pub allow_plaintext: bool,
     /// Kept equal to the number of endpoints with a session on this node.
     pub session_count: Arc<AtomicUsize>,
@@ -165,16 +165,7 @@ impl OperationsService {
             },
             settings.node_id.clone(),
         )));
-        let serving = Serving::start(
-            listeners,
-            Paths::Operations,
-            processor,
-            keys,
-            TcpSettings {
-                allow_plaintext: settings.allow_plaintext,
-                ..TcpSettings::default()
-            },
-        )?;
+        let serving = Serving::start(listeners, Paths::Operations, processor, keys)?;
         let purger = tokio::spawn(purge_expired(store.clone()));
         tracing::info!("operations service started");
         Ok(Self {

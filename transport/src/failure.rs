@@ -30,6 +30,10 @@ pub enum SyncFailure {
     /// Something on the server failed; the endpoint may retry.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The node has more session starts waiting for private-key work than it queues; the
+    /// endpoint may retry later.
+    #[error("server overloaded")]
+    Overloaded,
 }
 
 /// The one text an HTTP endpoint gets for every refusal of its identity.
@@ -91,7 +95,7 @@ impl SyncFailure {
             SyncFailure::VerificationFailed(_) | SyncFailure::Revoked => {
                 ReturnCode::VerificationFailed
             }
-            SyncFailure::Internal(_) => ReturnCode::ServerUnavailable,
+            SyncFailure::Internal(_) | SyncFailure::Overloaded => ReturnCode::ServerUnavailable,
         }
     }
 
@@ -102,7 +106,7 @@ impl SyncFailure {
             | SyncFailure::Unauthenticated(_)
             | SyncFailure::VerificationFailed(_) => DisconnectReason::BadRequest,
             SyncFailure::Revoked => DisconnectReason::CredentialsRevoked,
-            SyncFailure::Internal(_) => DisconnectReason::InternalError,
+            SyncFailure::Internal(_) | SyncFailure::Overloaded => DisconnectReason::InternalError,
         }
     }
 
@@ -123,6 +127,7 @@ impl SyncFailure {
             SyncFailure::Unauthenticated(_) => 401,
             SyncFailure::VerificationFailed(_) | SyncFailure::Revoked => 403,
             SyncFailure::Internal(_) => 500,
+            SyncFailure::Overloaded => 503,
             SyncFailure::BadRequest(_) => 400,
         }
     }
@@ -164,6 +169,7 @@ mod tests {
         );
         assert_eq!(SyncFailure::BadRequest("x".into()).http_status(), 400);
         assert_eq!(SyncFailure::Internal("x".into()).http_status(), 500);
+        assert_eq!(SyncFailure::Overloaded.http_status(), 503);
     }
 
     #[test]
@@ -179,6 +185,10 @@ mod tests {
         assert_eq!(
             SyncFailure::Revoked.disconnect(),
             DisconnectReason::CredentialsRevoked
+        );
+        assert_eq!(
+            SyncFailure::Overloaded.connack(),
+            ReturnCode::ServerUnavailable
         );
     }
 }

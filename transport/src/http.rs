@@ -11,16 +11,28 @@
 //! that answer is streamed (chunked, headers first), so a client that goes away ends the wait
 //! and its session at once. An `/EP/Sync` answers at once with the pushes that came while it
 //! ran. Failures map to 400/401/403/500 with a plain-text reason, the same one for
-//! every refusal of the endpoint's identity (401 and 403 as Kaatcp's CONNACK `0x05` and `0x10`).
+//! every refusal of the endpoint's identity (401 and 403 as Kaatcp's CONNACK `0x05` and `0x10`),
+//! and 503 when the node's private-key work is full.
+//!
+//! Limits ([`crate::limits`]): a connection over the service's caps is shut as soon as it is
+//! accepted (after the TLS handshake, with TLS); a request's head must arrive within the request
+//! deadline of its connection, and its body within the request deadline after its head, or it
+//! gets 408; a body over `max_body` gets 413. The body grows as its bytes arrive, whatever
+//! length it declares.
 
+use std::any::Any;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use actix_web::dev::{Extensions, ServerHandle};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use actix_web::rt::net::TcpStream;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine as _;
+use bytes::BytesMut;
+use futures::StreamExt as _;
 use kaa_idl::endpoint::http::{
     RESPONSE_CONTENT_TYPE, RESPONSE_TYPE_HEADER, RESPONSE_TYPE_OPERATION, SIGNATURE_HEADER,
     SyncBody, boundary,
@@ -29,6 +41,7 @@ use kaa_idl::endpoint::sync::{SyncResponse, SyncResponseResultType};
 use tokio_rustls::rustls::ServerConfig;
 
 use crate::connection::{Channel, Session, Started, has_news};
+use crate::limits::{Admission, ServiceMetrics, Transport};
 use crate::secure::Opening;
 use crate::{EndpointService, NodeKeys, SyncFailure};
 
@@ -41,6 +54,9 @@ pub struct HttpSettings {
     pub max_long_poll: Duration,
     /// Worker threads.
     pub workers: usize,
+    /// How long a connection may take to send a request's head (and a TLS handshake), and then
+    /// its body.
+    pub request_deadline: Duration,
 }
 
 impl Default for HttpSettings {
@@ -49,6 +65,7 @@ impl Default for HttpSettings {
             max_body: 512 * 1024,
             max_long_poll: Duration::from_secs(60),
             workers: 2,
+            request_deadline: Duration::from_secs(15),
         }
     }
 }
@@ -82,9 +99,11 @@ struct ListenerContext<S> {
     service: Arc<S>,
     keys: NodeKeys,
     settings: HttpSettings,
+    metrics: ServiceMetrics,
 }
 
-/// Serves `paths` on `listener` for `service`, behind TLS when `tls` is given.
+/// Serves `paths` on `listener` for `service`, behind TLS when `tls` is given, each connection
+/// admitted by `admission`.
 pub fn serve<S: EndpointService>(
     listener: TcpListener,
     tls: Option<Arc<ServerConfig>>,
@@ -92,18 +111,18 @@ pub fn serve<S: EndpointService>(
     service: Arc<S>,
     keys: NodeKeys,
     settings: HttpSettings,
+    admission: Arc<Admission>,
 ) -> std::io::Result<HttpListener> {
     let workers = settings.workers.max(1);
-    let max_body = settings.max_body;
+    let deadline = settings.request_deadline;
     let context = web::Data::new(ListenerContext {
         service,
         keys,
         settings,
+        metrics: admission.metrics().clone(),
     });
     let server = HttpServer::new(move || {
-        let app = App::new()
-            .app_data(context.clone())
-            .app_data(web::PayloadConfig::new(max_body));
+        let app = App::new().app_data(context.clone());
         match paths {
             Paths::Bootstrap => app.route("/BS/Sync", web::post().to(sync::<S>)),
             Paths::Operations => app
@@ -112,6 +131,9 @@ pub fn serve<S: EndpointService>(
         }
     })
     .workers(workers)
+    .on_connect(move |io, extensions| admit(&admission, io, extensions))
+    .client_request_timeout(deadline)
+    .tls_handshake_timeout(deadline)
     .disable_signals()
     .shutdown_timeout(5);
     let server = match tls {
@@ -125,35 +147,124 @@ pub fn serve<S: EndpointService>(
     Ok(HttpListener { handle, addrs })
 }
 
+/// Gives a new connection its place among the service's connections, kept in the connection's
+/// data for as long as it lives; one over the caps is shut at once (its reads end, so actix
+/// drops it before reading a request).
+fn admit(admission: &Arc<Admission>, io: &dyn Any, extensions: &mut Extensions) {
+    type Tls = actix_tls::accept::rustls_0_23::TlsStream<TcpStream>;
+    let stream = io
+        .downcast_ref::<TcpStream>()
+        .or_else(|| io.downcast_ref::<Tls>().map(|tls| tls.get_ref().0));
+    let Some(peer) = stream.and_then(|stream| stream.peer_addr().ok()) else {
+        return;
+    };
+    match admission.admit(peer.ip(), Transport::Http) {
+        Some(admitted) => {
+            extensions.insert(admitted);
+        }
+        None => {
+            if let Some(stream) = stream {
+                let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
 async fn sync<S: EndpointService>(
     context: web::Data<ListenerContext<S>>,
     request: HttpRequest,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> HttpResponse {
-    answer(&context, &request, &body, false).await
+    answer(&context, &request, body, false).await
 }
 
 async fn long_sync<S: EndpointService>(
     context: web::Data<ListenerContext<S>>,
     request: HttpRequest,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> HttpResponse {
-    answer(&context, &request, &body, true).await
+    answer(&context, &request, body, true).await
+}
+
+/// Why a request's body was not read.
+enum BodyRefused {
+    /// Not whole within the request deadline (408).
+    Late,
+    /// Over `max_body` (413).
+    TooLarge,
+    /// The connection failed (400).
+    Broken(String),
+}
+
+/// Reads a request's body, growing the buffer by what arrives, up to `max_body` bytes and
+/// until the request deadline.
+async fn read_body(
+    settings: &HttpSettings,
+    request: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<web::Bytes, BodyRefused> {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > settings.max_body) {
+        return Err(BodyRefused::TooLarge);
+    }
+    let by = tokio::time::Instant::now() + settings.request_deadline;
+    let mut body = BytesMut::new();
+    loop {
+        match tokio::time::timeout_at(by, payload.next()).await {
+            Err(_) => return Err(BodyRefused::Late),
+            Ok(None) => return Ok(body.freeze()),
+            Ok(Some(Err(error))) => return Err(BodyRefused::Broken(error.to_string())),
+            Ok(Some(Ok(chunk))) if body.len() + chunk.len() > settings.max_body => {
+                return Err(BodyRefused::TooLarge);
+            }
+            Ok(Some(Ok(chunk))) => body.extend_from_slice(&chunk),
+        }
+    }
 }
 
 async fn answer<S: EndpointService>(
     context: &ListenerContext<S>,
     request: &HttpRequest,
-    body: &[u8],
+    payload: web::Payload,
     long: bool,
 ) -> HttpResponse {
-    match run(context, request, body, long).await {
+    let body = match read_body(&context.settings, request, payload).await {
+        Ok(body) => body,
+        Err(refused) => {
+            let (status, text) = match refused {
+                BodyRefused::Late => {
+                    context.metrics.deadline_exceeded(Transport::Http);
+                    (
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request body too slow".to_owned(),
+                    )
+                }
+                BodyRefused::TooLarge => {
+                    context.metrics.too_large(Transport::Http);
+                    (
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "request body too large".to_owned(),
+                    )
+                }
+                BodyRefused::Broken(error) => (StatusCode::BAD_REQUEST, error),
+            };
+            tracing::debug!(%status, path = request.path(), "http sync body refused");
+            return HttpResponse::build(status)
+                .insert_header((CONNECTION, "close"))
+                .content_type("text/plain; charset=utf-8")
+                .body(text);
+        }
+    };
+    match run(context, request, &body, long).await {
         Ok(response) => response,
         Err(failure) => {
             tracing::debug!(%failure, path = request.path(), "http sync failed");
             HttpResponse::build(
-                actix_web::http::StatusCode::from_u16(failure.http_status())
-                    .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
+                StatusCode::from_u16(failure.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
             )
             .content_type("text/plain; charset=utf-8")
             .body(failure.http_body())
@@ -245,8 +356,8 @@ async fn run<S: EndpointService>(
     if S::SIGNS_RESPONSES {
         let signature = context
             .keys
-            .pair()
-            .sign(&plain)
+            .sign(plain.clone())
+            .await?
             .map_err(|e| SyncFailure::Internal(format!("signing the answer: {e}")))?;
         http.insert_header((
             SIGNATURE_HEADER,
@@ -263,7 +374,7 @@ mod tests {
     use kaa_idl::endpoint::crypto::{PublicKey, SessionKey};
     use kaa_idl::endpoint::http::content_type;
     use kaa_idl::endpoint::sync::{SyncRequest, SyncRequestMetaData};
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
     use crate::{Channel, Identified};
@@ -356,6 +467,25 @@ mod tests {
         SocketAddr,
         HttpListener,
     ) {
+        listen_under(
+            service,
+            HttpSettings::default(),
+            crate::limits::ConnectionCaps::default(),
+        )
+    }
+
+    /// As [`listen`], with `settings` and `caps`.
+    fn listen_under(
+        service: Quiet,
+        settings: HttpSettings,
+        caps: crate::limits::ConnectionCaps,
+    ) -> (
+        tempfile::TempDir,
+        NodeKeys,
+        Arc<Quiet>,
+        SocketAddr,
+        HttpListener,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let keys = NodeKeys::load_or_create(dir.path()).unwrap();
         let service = Arc::new(service);
@@ -367,7 +497,8 @@ mod tests {
             Paths::Operations,
             service.clone(),
             keys.clone(),
-            HttpSettings::default(),
+            settings,
+            Admission::new(caps, ServiceMetrics::unregistered()),
         )
         .unwrap();
         (dir, keys, service, address, server)
@@ -382,6 +513,73 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), waiting)
             .await
             .unwrap_or_else(|_| panic!("{what}"));
+    }
+
+    #[tokio::test]
+    async fn a_body_dribbled_past_the_deadline_gets_408_and_one_too_large_413() {
+        // Not under a second: actix times a request's head on a clock it updates twice a second.
+        let settings = HttpSettings {
+            request_deadline: Duration::from_secs(1),
+            max_body: 1024,
+            ..HttpSettings::default()
+        };
+        let (_dir, _keys, _service, address, server) =
+            listen_under(Quiet::default(), settings, Default::default());
+        let head = |length: usize| {
+            format!(
+                "POST /EP/Sync HTTP/1.1\r\nHost: {address}\r\nContent-Type: {}\r\nContent-Length: {length}\r\n\r\n",
+                content_type("b0")
+            )
+        };
+        let status_of = |answer: &[u8]| String::from_utf8_lossy(&answer[..12]).into_owned();
+        let client = tokio::net::TcpStream::connect(address).await.unwrap();
+        let (mut reader, mut writer) = client.into_split();
+        writer.write_all(head(1000).as_bytes()).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let dribbling = tokio::spawn(async move {
+            for _ in 0..150 {
+                if writer.write_all(b"x").await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        let mut answer = vec![0; 12];
+        reader.read_exact(&mut answer).await.unwrap();
+        dribbling.abort();
+        assert_eq!(status_of(&answer), "HTTP/1.1 408");
+        let cut = started.elapsed();
+        assert!(
+            cut >= Duration::from_millis(900) && cut < Duration::from_millis(2000),
+            "cut after {cut:?}"
+        );
+        let mut rest = String::new();
+        reader.read_to_string(&mut rest).await.unwrap();
+        assert!(rest.ends_with("request body too slow"), "{rest}");
+
+        let mut large = tokio::net::TcpStream::connect(address).await.unwrap();
+        large.write_all(head(4096).as_bytes()).await.unwrap();
+        large.read_exact(&mut answer).await.unwrap();
+        assert_eq!(status_of(&answer), "HTTP/1.1 413");
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_connection_over_the_cap_is_shut_before_its_request() {
+        let caps = crate::limits::ConnectionCaps {
+            total: 1,
+            per_source: 1,
+        };
+        let (_dir, _keys, _service, address, server) =
+            listen_under(Quiet::default(), HttpSettings::default(), caps);
+        let _held = tokio::net::TcpStream::connect(address).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut over = tokio::net::TcpStream::connect(address).await.unwrap();
+        let mut sink = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(2), over.read_to_end(&mut sink));
+        assert!(read.await.is_ok(), "closed at once");
+        assert!(sink.is_empty(), "no answer: {sink:?}");
+        server.stop().await;
     }
 
     #[tokio::test]

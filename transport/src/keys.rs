@@ -9,7 +9,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kaa_idl::endpoint::crypto::{CryptoError, KeyPair};
+use kaa_idl::endpoint::crypto::{CryptoError, KeyPair, SessionKey};
+
+use crate::SyncFailure;
+use crate::key_work::KeyWork;
 
 /// Why the node's keys could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
@@ -32,11 +35,12 @@ pub enum KeyError {
     },
 }
 
-/// The node's key pair, cheap to clone.
+/// The node's key pair, cheap to clone, and the bounded pool its private-key work runs on.
 #[derive(Clone)]
 pub struct NodeKeys {
     pair: Arc<KeyPair>,
     public_der: Arc<[u8]>,
+    work: Arc<KeyWork>,
 }
 
 impl std::fmt::Debug for NodeKeys {
@@ -154,7 +158,42 @@ impl NodeKeys {
         Self {
             pair: Arc::new(pair),
             public_der,
+            work: Arc::new(KeyWork::default()),
         }
+    }
+
+    /// The same keys, their private-key work on `work` instead of the default pool.
+    pub fn with_key_work(self, work: KeyWork) -> Self {
+        Self {
+            work: Arc::new(work),
+            ..self
+        }
+    }
+
+    /// The pool private-key work runs on.
+    pub fn key_work(&self) -> &KeyWork {
+        &self.work
+    }
+
+    /// Unwraps an endpoint's session key on the private-key pool: the outer error when the pool
+    /// is full, the inner one when the key does not unwrap.
+    pub(crate) async fn unwrap_session_key(
+        &self,
+        wrapped: &[u8],
+    ) -> Result<Result<SessionKey, CryptoError>, SyncFailure> {
+        let (pair, wrapped) = (self.pair.clone(), wrapped.to_vec());
+        self.work
+            .run(move || pair.unwrap_session_key(&wrapped))
+            .await
+    }
+
+    /// Signs `data` (SHA1withRSA) on the private-key pool.
+    pub(crate) async fn sign(
+        &self,
+        data: Vec<u8>,
+    ) -> Result<Result<Vec<u8>, CryptoError>, SyncFailure> {
+        let pair = self.pair.clone();
+        self.work.run(move || pair.sign(&data)).await
     }
 
     /// The key pair.

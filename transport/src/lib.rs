@@ -6,12 +6,16 @@
 //! them. A service plugs in through [`EndpointService`]: it turns each decrypted `SyncRequest`
 //! into a `SyncResponse`, and may push unsolicited responses to a live session. Each connection
 //! is one lightweight task holding a few KB of state; nothing on the sync path takes a global
-//! lock.
+//! lock. In front of both transports stand the service's limits ([`limits`]: connection caps,
+//! the connect deadline, keepalive and size caps) and the node's bounded pool of private-key work
+//! ([`key_work`]).
 
 mod connection;
 mod failure;
 pub mod http;
+pub mod key_work;
 pub mod keys;
+pub mod limits;
 pub mod pushes;
 mod secure;
 pub mod tcp;
@@ -25,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::http::{HttpListener, HttpSettings, Paths};
+use crate::limits::Admission;
 use crate::tcp::TcpSettings;
 
 pub use connection::Channel;
@@ -106,7 +111,8 @@ pub trait EndpointService: Send + Sync + 'static {
 }
 
 /// The two listening sockets of an endpoint service, bound by the node before start-up so a
-/// port in use fails the start with its config key, and the TLS in front of them, if any.
+/// port in use fails the start with its config key, and what stands in front of them: TLS, if
+/// any, the service's connection caps and how each transport reads.
 pub struct Listeners {
     /// Kaatcp.
     pub tcp: tokio::net::TcpListener,
@@ -114,6 +120,12 @@ pub struct Listeners {
     pub http: std::net::TcpListener,
     /// TLS for both, when configured.
     pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// Admits connections on both.
+    pub admission: Arc<Admission>,
+    /// How the Kaatcp listener reads and what it allows.
+    pub tcp_settings: TcpSettings,
+    /// How the HTTP listener reads and what it allows.
+    pub http_settings: HttpSettings,
 }
 
 /// A service answering on both transports; [`Serving::stop`] ends both.
@@ -124,13 +136,12 @@ pub struct Serving {
 }
 
 impl Serving {
-    /// Serves `service` on both `listeners` (Kaatcp with `tcp` settings, HTTP on `paths`).
+    /// Serves `service` on both `listeners` (HTTP on `paths`).
     pub fn start<S: EndpointService>(
         listeners: Listeners,
         paths: Paths,
         service: Arc<S>,
         keys: NodeKeys,
-        tcp: TcpSettings,
     ) -> std::io::Result<Self> {
         let stop_tcp = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -138,8 +149,9 @@ impl Serving {
             listeners.tcp,
             service.clone(),
             keys.clone(),
-            tcp,
+            listeners.tcp_settings,
             listeners.tls.clone(),
+            listeners.admission.clone(),
             stop_tcp.clone(),
             tasks.clone(),
         ));
@@ -149,7 +161,8 @@ impl Serving {
             paths,
             service,
             keys,
-            HttpSettings::default(),
+            listeners.http_settings,
+            listeners.admission,
         )?;
         Ok(Self {
             http,

@@ -94,7 +94,7 @@ async fn authenticate<S: EndpointService>(
             if S::VERIFIES_SIGNATURES && opening.signature.is_none() {
                 return refuse(AuthFailure::NoSignature);
             }
-            match keys.pair().unwrap_session_key(wrapped) {
+            match keys.unwrap_session_key(wrapped).await? {
                 Ok(key) => (Cipher::Aes(key), true),
                 // Go on as if it had unwrapped: decryption fails below, as with a wrong key.
                 Err(_) => (Cipher::Aes(random_key()?), false),

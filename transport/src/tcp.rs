@@ -12,6 +12,13 @@
 //! closed. A malformed frame
 //! closes only its own connection: with CONNACK before the session exists, with DISCONNECT
 //! after.
+//!
+//! Limits ([`crate::limits`]): a connection over the service's caps is closed as soon as it is
+//! accepted; one that has not completed its TLS handshake and whole CONNECT within the connect
+//! deadline of its accept is cut, however it dribbles its bytes; a keepalive asked above
+//! `max_keepalive` is clamped to it (Kaatcp's CONNACK cannot tell the client, so refusing would
+//! strand devices whose firmware asks for more; clamped, such a device is dropped after
+//! 1.5 × the cap of silence and reconnects).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -29,6 +36,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::connection::{Channel, Connection, ConnectionError, Session, Started};
+use crate::limits::{Admission, ServiceMetrics, Transport};
 use crate::secure::Opening;
 use crate::{EndpointService, NodeKeys, SyncFailure};
 
@@ -39,8 +47,11 @@ pub struct TcpSettings {
     pub max_frame: usize,
     /// Whether sessions without a session key are accepted.
     pub allow_plaintext: bool,
-    /// How long a new connection may take to send CONNECT.
-    pub connect_timeout: Duration,
+    /// How long after its accept a new connection may take to complete its TLS handshake and
+    /// its whole CONNECT.
+    pub connect_deadline: Duration,
+    /// The longest keepalive a session gets; a longer one asked for is clamped to it.
+    pub max_keepalive: Duration,
 }
 
 impl Default for TcpSettings {
@@ -48,19 +59,22 @@ impl Default for TcpSettings {
         Self {
             max_frame: 512 * 1024,
             allow_plaintext: false,
-            connect_timeout: Duration::from_secs(30),
+            connect_deadline: Duration::from_secs(15),
+            max_keepalive: Duration::from_secs(20 * 60),
         }
     }
 }
 
-/// Accepts connections on `listener` until `shutdown`, each served by its own task in `tasks`,
-/// behind TLS when `tls` is given.
+/// Accepts connections on `listener` until `shutdown`, each admitted by `admission` and served
+/// by its own task in `tasks`, behind TLS when `tls` is given.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve<S: EndpointService>(
     listener: TcpListener,
     service: Arc<S>,
     keys: NodeKeys,
     settings: TcpSettings,
     tls: Option<Arc<ServerConfig>>,
+    admission: Arc<Admission>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 ) {
@@ -80,14 +94,23 @@ pub async fn serve<S: EndpointService>(
                 continue;
             }
         };
+        // Over the cap: dropped, so closed at once, before a byte is read.
+        let Some(admitted) = admission.admit(peer.ip(), Transport::Kaatcp) else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let handler = Handler {
             service: service.clone(),
             keys: keys.clone(),
             settings: settings.clone(),
+            metrics: admission.metrics().clone(),
             shutdown: shutdown.clone(),
         };
-        tasks.spawn(connection(handler, stream, peer, tls.clone()));
+        let serving = connection(handler, stream, peer, tls.clone());
+        tasks.spawn(async move {
+            serving.await;
+            drop(admitted);
+        });
     }
 }
 
@@ -98,18 +121,21 @@ fn connection<S: EndpointService>(
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
 ) -> impl Future<Output = ()> + Send {
-    let handshake_timeout = handler.settings.connect_timeout;
+    let connect_by = tokio::time::Instant::now() + handler.settings.connect_deadline;
     async move {
         match tls {
-            None => handler.run(stream, peer).await,
+            None => handler.run(stream, peer, connect_by).await,
             // Boxed: a plain connection's future need not be as big as a TLS one's.
             Some(acceptor) => {
                 Box::pin(async move {
                     let accepting = acceptor.accept(stream);
-                    match tokio::time::timeout(handshake_timeout, accepting).await {
-                        Ok(Ok(stream)) => handler.run(stream, peer).await,
+                    match tokio::time::timeout_at(connect_by, accepting).await {
+                        Ok(Ok(stream)) => handler.run(stream, peer, connect_by).await,
                         Ok(Err(error)) => debug!(%error, "tls handshake failed"),
-                        Err(_) => debug!("tls handshake timed out"),
+                        Err(_) => {
+                            debug!("tls handshake passed the connect deadline");
+                            handler.metrics.deadline_exceeded(Transport::Kaatcp);
+                        }
                     }
                 })
                 .await
@@ -137,15 +163,18 @@ pub async fn serve_stream<S, T>(
         service,
         keys,
         settings,
+        metrics: ServiceMetrics::unregistered(),
         shutdown,
     };
-    handler.run(stream, peer).await;
+    let connect_by = tokio::time::Instant::now() + handler.settings.connect_deadline;
+    handler.run(stream, peer, connect_by).await;
 }
 
 struct Handler<S> {
     service: Arc<S>,
     keys: NodeKeys,
     settings: Arc<TcpSettings>,
+    metrics: ServiceMetrics,
     shutdown: CancellationToken,
 }
 
@@ -170,14 +199,17 @@ impl<S: EndpointService> Handler<S> {
     /// long as the endpoint stays connected, so it holds only the connection and the waits:
     /// answering a frame or a push (the session start's key work, a sync with its store calls)
     /// runs in a future boxed for the time it takes, not laid out inline in every connection's
-    /// state for its whole life (that made each idle session carry ~28 KB).
-    async fn run<T>(self, stream: T, peer: SocketAddr)
+    /// state for its whole life (that made each idle session carry ~28 KB). CONNECT must have
+    /// arrived whole by `connect_by`.
+    async fn run<T>(self, stream: T, peer: SocketAddr, connect_by: tokio::time::Instant)
     where
         T: AsyncRead + AsyncWrite + Unpin,
     {
         let mut connection = Connection::new(stream, self.settings.max_frame);
         let mut live: Option<Live<S>> = None;
         let mut waiting = VecDeque::new();
+        // Until the first frame (which must be CONNECT) arrives.
+        let mut connect_by = Some(connect_by);
         debug!(%peer, "connection opened");
         loop {
             if let Some(frame) = waiting.pop_front() {
@@ -186,17 +218,24 @@ impl<S: EndpointService> Handler<S> {
                     Next::Close => break,
                 }
             }
-            let idle_limit = live
-                .as_ref()
-                .map_or(self.settings.connect_timeout, |l| l.idle_limit);
+            let until = match (&live, connect_by) {
+                (Some(live), _) => tokio::time::Instant::now() + live.idle_limit,
+                (None, Some(by)) => by,
+                // A service that keeps no session, after its answer: the client may say goodbye.
+                (None, None) => tokio::time::Instant::now() + self.settings.connect_deadline,
+            };
             let next = tokio::select! {
-                read = tokio::time::timeout(idle_limit, connection.read_frame()) => match read {
+                read = tokio::time::timeout_at(until, connection.read_frame()) => match read {
                     Ok(Ok(Some(frame))) => {
+                        connect_by = None;
                         Box::pin(self.frame(frame, &mut connection, &mut live, &mut waiting)).await
                     }
                     Ok(Ok(None)) => Next::Close,
                     Ok(Err(ConnectionError::Malformed(error))) => {
                         debug!(%error, "malformed frame");
+                        if matches!(error, kaa_idl::endpoint::kaatcp::FrameError::TooLarge { .. }) {
+                            self.metrics.too_large(Transport::Kaatcp);
+                        }
                         let goodbye = match live {
                             None => Frame::ConnAck(ReturnCode::BadProtocol),
                             Some(_) => Frame::Disconnect(DisconnectReason::BadRequest),
@@ -208,8 +247,13 @@ impl<S: EndpointService> Handler<S> {
                         debug!(%error, "read failed");
                         Next::Close
                     }
+                    Err(_) if connect_by.is_some() => {
+                        debug!("no whole CONNECT within the connect deadline");
+                        self.metrics.deadline_exceeded(Transport::Kaatcp);
+                        Next::Close
+                    }
                     Err(_) => {
-                        debug!(?idle_limit, "session silent too long");
+                        debug!("session silent too long");
                         Next::Close
                     }
                 },
@@ -340,7 +384,12 @@ impl<S: EndpointService> Handler<S> {
         let response = session.exchange(request).await?;
         connection.secure(cipher);
         // Kaa expires a channel after its keepalive; allow half again for network jitter.
-        let keepalive = Duration::from_secs(u64::from(connect.keep_alive.max(1)));
+        let asked = Duration::from_secs(u64::from(connect.keep_alive.max(1)));
+        let keepalive = asked.min(self.settings.max_keepalive);
+        if keepalive < asked {
+            debug!(?asked, ?keepalive, "keepalive clamped");
+            self.metrics.keepalive_clamped();
+        }
         Ok((
             Live {
                 session,
@@ -579,6 +628,92 @@ mod tests {
         fn close(&self, _: ()) {}
     }
 
+    /// A listener serving [`Heavy`] under `caps` and `settings`, and its address.
+    async fn listening(caps: crate::limits::ConnectionCaps, settings: TcpSettings) -> SocketAddr {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = NodeKeys::load_or_create(dir.path()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let admission = Admission::new(caps, ServiceMetrics::unregistered());
+        tokio::spawn(serve(
+            listener,
+            Arc::new(Heavy),
+            keys,
+            settings,
+            None,
+            admission,
+            CancellationToken::new(),
+            TaskTracker::new(),
+        ));
+        address
+    }
+
+    /// Reads until the server closes; how long that took.
+    async fn closed_after(stream: &mut TcpStream) -> Duration {
+        let started = tokio::time::Instant::now();
+        let mut sink = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut sink));
+        read.await.expect("the server closes").ok();
+        started.elapsed()
+    }
+
+    #[tokio::test]
+    async fn a_connect_dribbled_a_byte_at_a_time_is_cut_at_the_deadline() {
+        let settings = TcpSettings {
+            connect_deadline: Duration::from_millis(400),
+            ..TcpSettings::default()
+        };
+        let address = listening(Default::default(), settings).await;
+        let mut client = TcpStream::connect(address).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let connect = Frame::Connect(Box::new(Connect {
+            next_protocol_id: 0,
+            session_key: None,
+            signature: None,
+            keep_alive: 60,
+            payload: vec![0; 100],
+        }))
+        .encode();
+        for byte in &connect[..50] {
+            if client.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        closed_after(&mut client).await;
+        let cut = started.elapsed();
+        assert!(
+            cut >= Duration::from_millis(350) && cut < Duration::from_millis(1500),
+            "cut after {cut:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_over_the_source_cap_is_closed_at_once_and_the_place_comes_back() {
+        let caps = crate::limits::ConnectionCaps {
+            total: 100,
+            per_source: 2,
+        };
+        let address = listening(caps, TcpSettings::default()).await;
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            held.push(TcpStream::connect(address).await.unwrap());
+        }
+        let mut over = TcpStream::connect(address).await.unwrap();
+        assert!(closed_after(&mut over).await < Duration::from_millis(500));
+        // The two held are still open: a ping before CONNECT is answered (CONNACK, then close).
+        held[0].write_all(&Frame::PingReq.encode()).await.unwrap();
+        let mut connack = [0u8; 4];
+        held[0].read_exact(&mut connack).await.unwrap();
+        assert_eq!(connack[0] >> 4, 2, "a CONNACK: {connack:02x?}");
+        drop(held);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut again = TcpStream::connect(address).await.unwrap();
+        again.write_all(&Frame::PingReq.encode()).await.unwrap();
+        again.read_exact(&mut connack).await.unwrap();
+        assert_eq!(connack[0] >> 4, 2, "admitted once places were freed");
+    }
+
     /// An idle session is its connection's future, parked for as long as the endpoint stays:
     /// what answering a frame needs (here 64 KB) must not be laid out in it.
     #[tokio::test]
@@ -588,6 +723,7 @@ mod tests {
             service: Arc::new(Heavy),
             keys: NodeKeys::load_or_create(dir.path()).unwrap(),
             settings: Arc::new(TcpSettings::default()),
+            metrics: ServiceMetrics::unregistered(),
             shutdown: CancellationToken::new(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
