@@ -2,7 +2,8 @@
 //! measure it at scale. `keys` fills the key pool once; the modes (`register`, `idle`, `sync`,
 //! `listen`, `logs`) ramp the sessions up and print a JSON result; `mqtt-idle` and
 //! `cassandra-baseline` measure the baselines (a broker's idle connections, raw Cassandra
-//! inserts) the same way. See `kaa_tests::loadgen`.
+//! inserts) the same way; `junk` sends CONNECTs of random bytes, to see the node's limits under
+//! abuse. See `kaa_tests::loadgen`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use kaa_tests::loadgen::cassandra_baseline::{BaselineOptions, Shape};
+use kaa_tests::loadgen::junk::{self, JunkOptions};
 use kaa_tests::loadgen::logs::LogsOptions;
 use kaa_tests::loadgen::mqtt::MqttOptions;
 use kaa_tests::loadgen::{self, Load, Options, Run, TransportKind, keys};
@@ -51,6 +53,18 @@ enum Command {
     /// Insert the rows `logs` sends straight into Cassandra with the scylla driver, batch by
     /// batch as the Cassandra appender writes them: rows/s, the baseline of log ingest.
     CassandraBaseline(BaselineArgs),
+    /// Send --endpoints CONNECTs of random bytes (each costing the node an RSA unwrap) from the
+    /// source addresses, each read to its CONNACK: answers by return code, connections closed.
+    Junk(JunkArgs),
+}
+
+#[derive(clap::Args)]
+struct JunkArgs {
+    /// The Kaatcp address (Operations or Bootstrap).
+    #[arg(long, value_name = "HOST:PORT")]
+    target: String,
+    #[command(flatten)]
+    load: Load,
 }
 
 #[derive(clap::Args)]
@@ -212,6 +226,13 @@ impl Command {
                 loadgen::logs::run(&run, options).await
             }
             Command::MqttIdle(args) => loadgen::mqtt::run(args.options()).await,
+            Command::Junk(args) => {
+                let options = JunkOptions {
+                    target: junk::target(&args.target)?,
+                    load: args.load,
+                };
+                junk::run(options).await
+            }
             Command::CassandraBaseline(args) => {
                 let options = BaselineOptions {
                     contact_points: args.contact,

@@ -10,11 +10,12 @@
 //! SIGINT/SIGTERM comes; [`Run::finish`] writes the result ([`report`]) and says plainly what
 //! failed. The baselines run apart: [`mqtt`] (idle MQTT connections to a broker, over the same
 //! source addresses) and [`cassandra_baseline`] (the rows of [`logs`] written straight to
-//! Cassandra).
+//! Cassandra); so does [`junk`] (CONNECTs of random bytes, for the node's limits under abuse).
 
 pub mod cassandra_baseline;
 pub mod http;
 pub mod idle;
+pub mod junk;
 pub mod keys;
 pub mod listen;
 pub mod logs;

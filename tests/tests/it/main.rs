@@ -9,6 +9,7 @@ mod cluster_lock;
 mod confined_appenders;
 mod endpoint_auth;
 mod endpoint_cluster;
+mod endpoint_limits;
 mod endpoint_path;
 mod endpoint_store;
 mod events_api;
