@@ -115,7 +115,7 @@ async fn a_change_whose_notification_a_node_missed_reaches_its_endpoints_within_
         &mut client,
         Duration::from_secs(30),
         "the configuration",
-        |e| interval_of(e),
+        interval_of,
     )
     .await;
     assert_eq!(first, 1);
@@ -161,6 +161,19 @@ async fn a_change_whose_notification_a_node_missed_reaches_its_endpoints_within_
     )
     .await;
     assert!(caught_up >= 1.0, "periodic-check reloads: {caught_up}");
+
+    // Caught up to the store's number: the next change arrives in order, no gap.
+    activate_interval(&developer, &app, &all, 3).await;
+    let next = wait_event(&mut client, CATCH_UP_BOUND, "the next configuration", |e| {
+        interval_of(e).filter(|interval| *interval == 3)
+    })
+    .await;
+    assert_eq!(next, 3);
+    assert_eq!(
+        metric(&worker, r#"kaa_catalog_reloads_total{cause="gap"}"#).await,
+        0.0,
+        "the change after the catch-up is the next number"
+    );
 
     // A wrong SDK token, tried again and again, reads the metadata store once per TTL.
     let junk_state = tempfile::tempdir().unwrap();
