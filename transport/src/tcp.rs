@@ -689,6 +689,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_keepalive_over_the_cap_is_clamped_to_it() {
+        let settings = TcpSettings {
+            allow_plaintext: true,
+            max_keepalive: Duration::from_secs(1),
+            ..TcpSettings::default()
+        };
+        let address = listening(Default::default(), settings).await;
+        let mut client = TcpStream::connect(address).await.unwrap();
+        let connect = Frame::Connect(Box::new(Connect {
+            next_protocol_id: 0,
+            session_key: None,
+            signature: None,
+            keep_alive: 3600,
+            payload: kaa_idl::endpoint::sync::SyncRequest::default().encode(),
+        }));
+        client.write_all(&connect.encode()).await.unwrap();
+        let mut connack = [0u8; 4];
+        client.read_exact(&mut connack).await.unwrap();
+        assert_eq!(connack, [0x20, 0x02, 0x00, 0x01], "accepted");
+        // Silent from here: closed after 1.5 x the cap (the answer to CONNECT is read first).
+        let silent = closed_after(&mut client).await;
+        assert!(
+            silent >= Duration::from_millis(1300) && silent < Duration::from_secs(3),
+            "closed after {silent:?} of silence, not 1.5 s"
+        );
+    }
+
+    #[tokio::test]
     async fn a_connection_over_the_source_cap_is_closed_at_once_and_the_place_comes_back() {
         let caps = crate::limits::ConnectionCaps {
             total: 100,
