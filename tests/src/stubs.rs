@@ -2,8 +2,9 @@
 //! answers with a status the test chooses (a REST log appender's target, an HTTP user verifier).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -26,6 +27,8 @@ pub struct HttpStub {
     /// Where it listens.
     pub addr: SocketAddr,
     status: Arc<AtomicU16>,
+    /// Milliseconds each request waits before it is recorded and answered.
+    delay_ms: Arc<AtomicU64>,
     received: Arc<Mutex<Vec<Received>>>,
     stop: CancellationToken,
 }
@@ -37,11 +40,13 @@ impl HttpStub {
         let stub = Self {
             addr: listener.local_addr().expect("stub address"),
             status: Arc::new(AtomicU16::new(200)),
+            delay_ms: Arc::default(),
             received: Arc::default(),
             stop: CancellationToken::new(),
         };
-        let (status, received, stop) = (
+        let (status, delay, received, stop) = (
             stub.status.clone(),
+            stub.delay_ms.clone(),
             stub.received.clone(),
             stub.stop.clone(),
         );
@@ -52,7 +57,12 @@ impl HttpStub {
                     _ = stop.cancelled() => return,
                 };
                 let Ok((stream, _)) = accepted else { continue };
-                tokio::spawn(serve(stream, status.clone(), received.clone()));
+                tokio::spawn(serve(
+                    stream,
+                    status.clone(),
+                    delay.clone(),
+                    received.clone(),
+                ));
             }
         });
         stub
@@ -68,6 +78,13 @@ impl HttpStub {
         self.status.store(status, Ordering::SeqCst);
     }
 
+    /// Takes `delay` over each request from now on (a slow storage): the request is recorded
+    /// and answered when it is over.
+    pub fn delay(&self, delay: Duration) {
+        let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.delay_ms.store(millis, Ordering::SeqCst);
+    }
+
     /// Every request so far.
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().expect("stub lock").clone()
@@ -81,7 +98,12 @@ impl Drop for HttpStub {
 }
 
 /// Serves one keep-alive connection.
-async fn serve(mut stream: TcpStream, status: Arc<AtomicU16>, received: Arc<Mutex<Vec<Received>>>) {
+async fn serve(
+    mut stream: TcpStream,
+    status: Arc<AtomicU16>,
+    delay_ms: Arc<AtomicU64>,
+    received: Arc<Mutex<Vec<Received>>>,
+) {
     let mut buffer = Vec::new();
     loop {
         let head_end = loop {
@@ -119,6 +141,10 @@ async fn serve(mut stream: TcpStream, status: Arc<AtomicU16>, received: Arc<Mute
         let body = serde_json::from_slice(&buffer[head_end..head_end + length])
             .unwrap_or(serde_json::Value::Null);
         buffer.drain(..head_end + length);
+        let delay = delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         let code = status.load(Ordering::SeqCst);
         received.lock().expect("stub lock").push(Received {
             path,

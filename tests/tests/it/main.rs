@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod admin_audit;
+mod bounds_log_records;
 mod cluster;
 mod cluster_lock;
 mod confined_appenders;
@@ -37,6 +38,7 @@ mod smoke;
 mod stale_changes;
 mod support;
 mod thrift_interop;
+mod timeouts_shutdown_drain;
 mod zookeeper_acl;
 
 /// A name unique to this test run, for databases, tables, keyspaces and znodes.
