@@ -39,6 +39,7 @@ mod stale_changes;
 mod support;
 mod thrift_interop;
 mod timeouts_shutdown_drain;
+mod timeouts_store_calls;
 mod zookeeper_acl;
 
 /// A name unique to this test run, for databases, tables, keyspaces and znodes.
