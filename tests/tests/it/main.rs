@@ -4,7 +4,6 @@
 
 mod admin_api;
 mod admin_audit;
-mod bounds_log_records;
 mod cluster;
 mod cluster_lock;
 mod confined_appenders;
@@ -26,6 +25,7 @@ mod node_lifecycle;
 mod node_setup;
 mod owner_configurations;
 mod owners_events;
+mod role_matrix;
 mod schemathesis;
 mod sdk_c;
 mod sdk_generation;
@@ -38,8 +38,6 @@ mod smoke;
 mod stale_changes;
 mod support;
 mod thrift_interop;
-mod timeouts_shutdown_drain;
-mod timeouts_store_calls;
 mod zookeeper_acl;
 
 /// A name unique to this test run, for databases, tables, keyspaces and znodes.
