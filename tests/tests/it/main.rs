@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod admin_audit;
+mod bounds_log_records;
 mod cluster;
 mod cluster_lock;
 mod confined_appenders;
@@ -38,6 +39,8 @@ mod smoke;
 mod stale_changes;
 mod support;
 mod thrift_interop;
+mod timeouts_shutdown_drain;
+mod timeouts_store_calls;
 mod zookeeper_acl;
 
 /// A name unique to this test run, for databases, tables, keyspaces and znodes.
