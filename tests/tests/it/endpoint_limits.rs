@@ -5,7 +5,8 @@
 //! ends; 5,000 junk CONNECTs (`kaa-loadgen junk`) from 500 source addresses, each worth an RSA
 //! unwrap, are answered or refused with CONNACK "server unavailable" by the bounded private-key
 //! pool. Each test prints the endpoint's sync p99 during the abuse as a ratio to its p99 before
-//! (printed, not asserted: the machine is shared) and asserts that no sync of it failed.
+//! (printed, not asserted: the machine is shared) and asserts that no sync of it failed. Behind
+//! TLS, connections count against the caps the same way (after their handshake).
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::Stdio;
@@ -23,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::endpoint_path::{PASSWORD, application};
+use crate::endpoint_path::{PASSWORD, application, self_signed};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -342,4 +343,68 @@ async fn junk_connects_from_500_addresses_are_answered_or_refused_while_a_real_e
         unavailable
     );
     endpoint.finish("5,000 junk CONNECTs", during).await;
+}
+
+#[tokio::test]
+async fn connections_over_tls_count_against_the_per_source_cap_too() {
+    use tokio_rustls::TlsConnector;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+    let certs = tempfile::tempdir().unwrap();
+    let (certificate, key) = self_signed(certs.path());
+    let node = NodeBuilder::standalone_with_admin(PASSWORD)
+        .set("operations.tls_certificate", certificate.display())
+        .set("operations.tls_private_key", key.display())
+        .set("endpoint_limits.max_connections_per_address", 2)
+        .set("endpoint_limits.connect_deadline", "60s")
+        .start()
+        .await;
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&certificate).unwrap())
+        .unwrap();
+    let tls = ClientConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = TlsConnector::from(Arc::new(tls));
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let http: SocketAddr = ([127, 0, 0, 1], node.port("operations.http_port")).into();
+    let kaatcp: SocketAddr = ([127, 0, 0, 1], node.port("operations.tcp_port")).into();
+    let handshake = |address: SocketAddr| {
+        let (connector, name) = (connector.clone(), name.clone());
+        async move {
+            let tcp = TcpStream::connect(address).await.unwrap();
+            connector.connect(name, tcp).await
+        }
+    };
+    // One HTTPS and one Kaatcp-over-TLS connection from 127.0.0.1 take its two places.
+    let _held = (
+        handshake(http).await.unwrap(),
+        handshake(kaatcp).await.unwrap(),
+    );
+    let open = "kaa_endpoint_connections{service=\"operations\"}";
+    let began = Instant::now();
+    while metric(&node, open).await != 2 {
+        assert!(
+            began.elapsed() < TIMEOUT,
+            "the TLS connections are not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A third, over HTTPS: shut after its handshake, before any request.
+    if let Ok(mut over) = handshake(http).await {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(2), over.read_to_end(&mut answer));
+        assert!(read.await.is_ok(), "the connection over the cap stays open");
+        assert!(answer.is_empty(), "{answer:?}");
+    }
+    let refused = "kaa_endpoint_connections_refused_total{service=\"operations\",transport=\"http\",reason=\"per_source\"}";
+    assert_eq!(metric(&node, refused).await, 1);
+    assert_eq!(metric(&node, open).await, 2);
 }

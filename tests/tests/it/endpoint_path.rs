@@ -705,7 +705,7 @@ async fn http_transports_bootstrap_signed_and_sync_encrypted() {
 
 /// A self-signed certificate for 127.0.0.1 and its key, as PEM files in `dir`, made with the
 /// `openssl` command Debian ships.
-fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+pub(crate) fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let certificate = dir.join("node.crt");
     let key = dir.join("node.key");
     let status = std::process::Command::new("openssl")
