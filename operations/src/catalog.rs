@@ -6,9 +6,15 @@
 //! active profile filters, active configurations and topics, the parsed schemas endpoints use,
 //! its user verifiers and its event maps. Contexts are immutable and shared (`Arc`); a change notification for an application drops
 //! its context, and the next sync loads a fresh one. Loading twice under a race is harmless.
+//!
+//! The catalog also keeps, per application it has loaded, the last change-log number applied
+//! (see [`crate::catch_up`]), and remembers for a few seconds the SDK tokens the store does not
+//! know ([`UnknownTokens`]), so CONNECTs that repeat a wrong or junk token do not each read the
+//! metadata store (`kaa_catalog_unknown_sdk_token_hits_total` counts the ones answered here).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use kaa_model::filter::ProfileFilter;
 use kaa_model::schema::AvroSchema;
@@ -17,8 +23,12 @@ use kaa_store::metadata::{
     Application, DocumentKind, EndpointGroup, EventAction, GROUP_ALL, MetadataStore, Page,
     SdkProfile, TopicKind, UserVerifier,
 };
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde_json::Value;
 
+use crate::catch_up::{Observed, Sequences};
 use crate::once_map::OnceMap;
 
 /// Why an application's metadata could not be used.
@@ -184,12 +194,117 @@ impl AppContext {
     }
 }
 
+/// How long and how many unknown SDK tokens the catalog remembers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownTokenSettings {
+    /// How long a token the store does not know is refused without asking it again. A token
+    /// an SDK profile created meanwhile takes is refused for at most this long.
+    pub ttl: Duration,
+    /// Tokens remembered at most; when full, the expired ones go, then all of them.
+    pub max: usize,
+}
+
+impl Default for UnknownTokenSettings {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(5),
+            max: 10_000,
+        }
+    }
+}
+
+/// SDK tokens the metadata store did not know, each until its entry expires (a short negative
+/// cache, bounded in size).
+#[derive(Debug)]
+pub struct UnknownTokens {
+    settings: UnknownTokenSettings,
+    /// Token → when it stops being refused here.
+    until: Mutex<HashMap<String, Instant>>,
+    /// Syncs refused from here, without a store read.
+    hits: Counter,
+    /// Tokens held.
+    held: Gauge,
+}
+
+impl UnknownTokens {
+    /// An empty cache.
+    pub fn new(settings: UnknownTokenSettings) -> Self {
+        Self {
+            settings,
+            until: Mutex::default(),
+            hits: Counter::default(),
+            held: Gauge::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Instant>> {
+        // Plain values: a panic elsewhere cannot leave the map half-changed.
+        self.until.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `token` is known to be unknown at `now` (counted as a hit).
+    pub fn contains(&self, token: &str, now: Instant) -> bool {
+        let mut until = self.lock();
+        match until.get(token) {
+            Some(expiry) if *expiry > now => {
+                self.hits.inc();
+                true
+            }
+            Some(_) => {
+                until.remove(token);
+                self.held.set(until.len() as i64);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Remembers `token` as unknown from `now` for the TTL.
+    pub fn insert(&self, token: &str, now: Instant) {
+        if self.settings.max == 0 || self.settings.ttl.is_zero() {
+            return;
+        }
+        let mut until = self.lock();
+        if until.len() >= self.settings.max && !until.contains_key(token) {
+            until.retain(|_, expiry| *expiry > now);
+            if until.len() >= self.settings.max {
+                until.clear();
+            }
+        }
+        until.insert(token.to_owned(), now + self.settings.ttl);
+        self.held.set(until.len() as i64);
+    }
+
+    /// Forgets every token (an SDK profile may have been created).
+    pub fn clear(&self) {
+        self.lock().clear();
+        self.held.set(0);
+    }
+
+    /// Registers `kaa_catalog_unknown_sdk_token_hits_total` and `kaa_catalog_unknown_sdk_tokens`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "kaa_catalog_unknown_sdk_token_hits",
+            "Syncs naming an SDK token the metadata store did not know moments ago, refused without reading the store again",
+            self.hits.clone(),
+        );
+        registry.register(
+            "kaa_catalog_unknown_sdk_tokens",
+            "SDK tokens remembered as unknown (bounded by metadata_cache.unknown_sdk_token_max)",
+            self.held.clone(),
+        );
+    }
+}
+
 /// The catalog of application contexts of one Operations node.
 pub struct Catalog {
     metadata: MetadataStore,
     /// Loaded once per application however many syncs miss it at once (see [`OnceMap`]).
     apps: OnceMap<String, Arc<AppContext>>,
     sdk_profiles: OnceMap<String, Arc<SdkProfile>>,
+    unknown_tokens: UnknownTokens,
+    /// The change-log number applied per application loaded here.
+    sequences: Mutex<Sequences>,
 }
 
 /// Every item of a paged listing.
@@ -199,13 +314,20 @@ const ALL: Page = Page {
 };
 
 impl Catalog {
-    /// An empty catalog over `metadata`.
-    pub fn new(metadata: MetadataStore) -> Self {
+    /// An empty catalog over `metadata`, remembering unknown SDK tokens as `unknown` says.
+    pub fn new(metadata: MetadataStore, unknown: UnknownTokenSettings) -> Self {
         Self {
             metadata,
             apps: OnceMap::default(),
             sdk_profiles: OnceMap::default(),
+            unknown_tokens: UnknownTokens::new(unknown),
+            sequences: Mutex::default(),
         }
+    }
+
+    /// The unknown SDK tokens remembered, for `/metrics`.
+    pub fn unknown_tokens(&self) -> &UnknownTokens {
+        &self.unknown_tokens
     }
 
     /// The metadata store the catalog reads.
@@ -218,16 +340,36 @@ impl Catalog {
         &self,
         sdk_token: &str,
     ) -> Result<(Arc<SdkProfile>, Arc<AppContext>), CatalogError> {
+        if self.unknown_tokens.contains(sdk_token, Instant::now()) {
+            return Err(CatalogError::UnknownSdkToken);
+        }
         let profile = self
             .sdk_profiles
             .get_or_try_load(sdk_token, || async {
+                // Syncs that waited for a load that found nothing load in turn: they are
+                // answered here, without a query each.
+                if self.unknown_tokens.contains(sdk_token, Instant::now()) {
+                    return Err(CatalogError::UnknownSdkToken);
+                }
                 match self.metadata.sdk_profile_by_token(sdk_token).await {
                     Ok(profile) => Ok(Arc::new(profile)),
-                    Err(StoreError::NotFound(_)) => Err(CatalogError::UnknownSdkToken),
+                    Err(StoreError::NotFound(_)) => {
+                        self.unknown_tokens.insert(sdk_token, Instant::now());
+                        Err(CatalogError::UnknownSdkToken)
+                    }
                     Err(error) => Err(error.into()),
                 }
             })
-            .await?;
+            .await;
+        let profile = match profile {
+            Err(CatalogError::UnknownSdkToken) => {
+                // The failed load's empty slot would stay for good: the negative cache holds
+                // the token instead, for a while.
+                self.sdk_profiles.remove(sdk_token);
+                return Err(CatalogError::UnknownSdkToken);
+            }
+            other => other?,
+        };
         let app = self.app(&profile.app_id).await?;
         Ok((profile, app))
     }
@@ -235,15 +377,46 @@ impl Catalog {
     /// The context of application `app_id`, loaded if not cached.
     pub async fn app(&self, app_id: &str) -> Result<Arc<AppContext>, CatalogError> {
         self.apps
-            .get_or_try_load(app_id, || async { Ok(Arc::new(self.load(app_id).await?)) })
+            .get_or_try_load(app_id, || async {
+                let context = self.load(app_id).await?;
+                self.sequences().loaded(app_id, context.app.seq);
+                Ok(Arc::new(context))
+            })
             .await
     }
 
-    /// Forgets what is cached of `app_id`; the next use reloads it.
+    /// Forgets what is cached of `app_id`; the next use reloads it. Unknown SDK tokens are
+    /// forgotten too: the change may have created an SDK profile.
     pub fn invalidate(&self, app_id: &str) {
         self.apps.remove(app_id);
         self.sdk_profiles
             .retain_loaded(|profile| profile.app_id != app_id);
+        self.unknown_tokens.clear();
+    }
+
+    fn sequences(&self) -> MutexGuard<'_, Sequences> {
+        // Plain numbers: a panic elsewhere cannot leave them half-changed.
+        self.sequences.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A notification of change `seq` of `app_id` arrived (see [`Sequences::observe`]).
+    pub fn observe_change(&self, app_id: &str, seq: i64) -> Observed {
+        self.sequences().observe(app_id, seq)
+    }
+
+    /// The applications loaded here and the change-log number applied to each.
+    pub fn tracked_changes(&self) -> Vec<(String, i64)> {
+        self.sequences().tracked()
+    }
+
+    /// Whether `app_id` must catch up to the store's `latest` change (see [`Sequences::check`]).
+    pub fn check_changes(&self, app_id: &str, latest: i64) -> bool {
+        self.sequences().check(app_id, latest)
+    }
+
+    /// Stops tracking the changes of `app_id` (deleted).
+    pub fn forget_changes(&self, app_id: &str) {
+        self.sequences().forget(app_id);
     }
 
     async fn load(&self, app_id: &str) -> Result<AppContext, CatalogError> {
@@ -345,6 +518,44 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_token_is_refused_until_it_expires() {
+        let tokens = UnknownTokens::new(UnknownTokenSettings {
+            ttl: Duration::from_secs(5),
+            max: 10,
+        });
+        let t0 = Instant::now();
+        assert!(!tokens.contains("junk", t0));
+        tokens.insert("junk", t0);
+        assert!(tokens.contains("junk", t0 + Duration::from_secs(4)));
+        assert!(!tokens.contains("junk", t0 + Duration::from_secs(5)));
+        assert_eq!(tokens.hits.get(), 1);
+        assert_eq!(tokens.held.get(), 0, "the expired token went");
+    }
+
+    #[test]
+    fn unknown_tokens_stay_within_their_bound() {
+        let tokens = UnknownTokens::new(UnknownTokenSettings {
+            ttl: Duration::from_secs(5),
+            max: 3,
+        });
+        let t0 = Instant::now();
+        for (i, token) in ["a", "b", "c"].into_iter().enumerate() {
+            tokens.insert(token, t0 + Duration::from_secs(i as u64));
+        }
+        // At 5.5 s "a" has expired: it makes room for "d".
+        let later = t0 + Duration::from_millis(5_500);
+        tokens.insert("d", later);
+        assert_eq!(tokens.held.get(), 3);
+        assert!(tokens.contains("b", later) && tokens.contains("d", later));
+        // Nothing expired: the cache starts again from nothing rather than grow.
+        tokens.insert("e", later);
+        assert_eq!(tokens.held.get(), 1);
+        assert!(tokens.contains("e", later) && !tokens.contains("d", later));
+        tokens.clear();
+        assert!(!tokens.contains("e", later));
+    }
 
     #[test]
     fn topic_wire_ids_are_positive_and_stable() {
