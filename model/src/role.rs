@@ -15,7 +15,7 @@ pub enum Role {
     TenantAdmin,
     /// Builds on one tenant's applications: schemas, groups, configurations, topics, appenders…
     TenantDeveloper,
-    /// Operates one tenant's applications: reads them and sends notifications.
+    /// Watches one tenant's applications: reads them (secrets shown as `***`), changes nothing.
     TenantUser,
 }
 
