@@ -597,6 +597,26 @@ impl SyncProcessor {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_sync_past_its_deadline_fails_and_is_counted() {
+        let deadline = SyncDeadline::new(Duration::from_millis(50));
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(())
+        };
+        let started = std::time::Instant::now();
+        let result = deadline.bound("sync", slow).await;
+        assert!(
+            matches!(result, Err(SyncFailure::Internal(_))),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(deadline.exceeded(), 1);
+        let quick = deadline.bound("push", async { Ok(7) }).await;
+        assert!(matches!(quick, Ok(7)));
+        assert_eq!(deadline.exceeded(), 1, "a sync in time is not counted");
+    }
+
     /// Every connected endpoint keeps one of these for as long as it stays: what is needed
     /// only at the start (the profile read to check the signature) must not widen it.
     #[test]

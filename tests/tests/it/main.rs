@@ -41,6 +41,7 @@ mod support;
 mod thrift_interop;
 mod timeouts_shutdown_drain;
 mod timeouts_store_calls;
+mod timeouts_sync_deadline;
 mod zookeeper_acl;
 
 /// A name unique to this test run, for databases, tables, keyspaces and znodes.
