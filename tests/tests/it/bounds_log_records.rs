@@ -46,6 +46,7 @@ async fn refused(node: &Node, reason: &str) -> u64 {
 
 #[tokio::test]
 async fn records_that_decode_too_large_are_refused_and_the_node_stays_small() {
+    let started = std::time::Instant::now();
     let files = tempfile::tempdir().unwrap();
     let node = NodeBuilder::standalone_with_admin(PASSWORD)
         .set("operations.file_appender_root", files.path().display())
@@ -80,6 +81,10 @@ async fn records_that_decode_too_large_are_refused_and_the_node_stays_small() {
     .await;
     let (tenant_id, app_id) = owner_ids(&developer, &app).await;
     let rss_before = rss(&node);
+    println!(
+        "node and application ready after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     // 256 records of 10,000 nulls: 4 bytes each on the wire; ~720 KB each decoded, under the
     // record limit (1 MiB), so the batch limit (16 MiB) is what refuses them.
@@ -150,5 +155,9 @@ async fn records_that_decode_too_large_are_refused_and_the_node_stays_small() {
     )
     .unwrap();
     assert_eq!(stored.lines().count(), 10, "only the ordinary records");
+    println!(
+        "ordinary records stored; {:.1} s in all",
+        started.elapsed().as_secs_f64()
+    );
     plain.stop().await;
 }
