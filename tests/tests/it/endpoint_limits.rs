@@ -28,6 +28,9 @@ use crate::endpoint_path::{PASSWORD, application, self_signed};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the endpoint syncs before the abuse starts: its p99 baseline (~40 syncs).
+const BEFORE: Duration = Duration::from_secs(1);
+
 /// A standalone node with `limits` (`endpoint_limits.*` keys) and an application; its SDK token.
 async fn node_with(limits: &[(&str, &str)]) -> (Node, String) {
     let mut builder = NodeBuilder::standalone_with_admin(PASSWORD);
@@ -149,7 +152,7 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 async fn a_connect_or_body_dribbled_a_byte_at_a_time_is_cut_at_the_connect_deadline() {
     let (node, sdk_token) = node_with(&[("connect_deadline", "2s")]).await;
     let endpoint = Endpoint::start(&node, &sdk_token).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(BEFORE).await;
     let kaatcp: SocketAddr = ([127, 0, 0, 1], node.port("operations.tcp_port")).into();
     let http: SocketAddr = ([127, 0, 0, 1], node.port("operations.http_port")).into();
     let connect = Frame::Connect(Box::new(Connect {
@@ -217,7 +220,7 @@ async fn a_flood_over_the_connection_caps_is_closed_at_once_while_a_real_endpoin
     ])
     .await;
     let endpoint = Endpoint::start(&node, &sdk_token).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(BEFORE).await;
     let kaatcp: SocketAddr = ([127, 0, 0, 1], node.port("operations.tcp_port")).into();
     let http: SocketAddr = ([127, 0, 0, 1], node.port("operations.http_port")).into();
     let began = Instant::now();
@@ -297,7 +300,7 @@ async fn junk_connects_from_500_addresses_are_answered_or_refused_while_a_real_e
     const JUNK: usize = 5_000;
     let (node, sdk_token) = node_with(&[("key_workers", "1"), ("key_queue", "8")]).await;
     let endpoint = Endpoint::start(&node, &sdk_token).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(BEFORE).await;
     let began = Instant::now();
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_kaa-loadgen"))
         .args(["junk", "--quiet", "--concurrency", "64", "--sources", "500"])
