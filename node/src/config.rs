@@ -131,6 +131,8 @@ pub struct Config {
     pub sync: SyncConfig,
     /// Events between endpoints (Operations).
     pub events: EventsConfig,
+    /// Operations' cache of application metadata: catch-up and unknown SDK tokens.
+    pub metadata_cache: MetadataCacheConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
     /// Logging.
@@ -759,6 +761,32 @@ impl Default for EventsConfig {
     }
 }
 
+/// `[metadata_cache]`: how Operations keeps its cache of application metadata current and
+/// refuses unknown SDK tokens cheaply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataCacheConfig {
+    /// How often each cached application's change-log number is compared with the metadata
+    /// store's, to catch up on a change notification that never arrived.
+    #[serde(with = "humantime_serde")]
+    pub change_check_interval: Duration,
+    /// How long an SDK token the metadata store does not know is refused without asking again.
+    #[serde(with = "humantime_serde")]
+    pub unknown_sdk_token_ttl: Duration,
+    /// Unknown SDK tokens remembered at most (0: none).
+    pub unknown_sdk_token_max: usize,
+}
+
+impl Default for MetadataCacheConfig {
+    fn default() -> Self {
+        Self {
+            change_check_interval: Duration::from_secs(30),
+            unknown_sdk_token_ttl: Duration::from_secs(5),
+            unknown_sdk_token_max: 10_000,
+        }
+    }
+}
+
 /// `[shutdown]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -822,6 +850,7 @@ impl Default for Config {
             log_collection: LogCollectionConfig::default(),
             sync: SyncConfig::default(),
             events: EventsConfig::default(),
+            metadata_cache: MetadataCacheConfig::default(),
             shutdown: ShutdownConfig::default(),
             log: LogConfig::default(),
         }
@@ -970,6 +999,18 @@ impl Config {
             return invalid("log_collection.delivery_wait", "must be at least 100ms");
         }
         self.validate_bounds()?;
+        if self.metadata_cache.change_check_interval < Duration::from_millis(100) {
+            return invalid(
+                "metadata_cache.change_check_interval",
+                "must be at least 100ms",
+            );
+        }
+        if self.metadata_cache.unknown_sdk_token_ttl > Duration::from_secs(300) {
+            return invalid(
+                "metadata_cache.unknown_sdk_token_ttl",
+                "must be at most 5m (a new SDK profile's token is refused that long)",
+            );
+        }
         if (self.control.enabled || self.operations.enabled) && self.sql.url.trim().is_empty() {
             return invalid(
                 "sql.url",

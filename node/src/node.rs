@@ -26,6 +26,7 @@ use kaa_model::health::Probe;
 use kaa_model::outbound::OutboundPolicy;
 use kaa_operations::events::EventLimits;
 use kaa_operations::logs::record::DecodeLimits;
+use kaa_operations::catalog::UnknownTokenSettings;
 use kaa_operations::logs::{FileRoot, LogCollectionSettings, StoreDefaults};
 use kaa_operations::{OperationsService, OperationsSettings};
 use kaa_store::StoreError;
@@ -323,6 +324,11 @@ async fn start_services(
                     },
                     outbound: OutboundPolicy::new(&config.operations.outbound_allow)
                         .context("operations.outbound_allow")?,
+                    change_check_interval: config.metadata_cache.change_check_interval,
+                    unknown_sdk_tokens: UnknownTokenSettings {
+                        ttl: config.metadata_cache.unknown_sdk_token_ttl,
+                        max: config.metadata_cache.unknown_sdk_token_max,
+                    },
                 };
                 running.operations = Some(OperationsService::start(
                     store,

@@ -3,7 +3,8 @@
 //!
 //! The node's Thrift server runs [`OperationsInbox`] on its connection tasks, so every call does
 //! only quick work. Control's change notifications invalidate the application's cached
-//! metadata and queue pushes for its connected sessions; the Control leader's redirection rules
+//! metadata and queue pushes for its connected sessions, and a notification that skips
+//! change-log numbers is counted as a gap ([`crate::catch_up`]); the Control leader's redirection rules
 //! go to the load-balancing rules; event-routing messages and listener queries from other
 //! Operations nodes go to event routing. Messages for one endpoint (unicast notification,
 //! server profile, deregistration, owner change) are decoded with
@@ -29,10 +30,9 @@ use prometheus_client::registry::Registry;
 use thrift::{ApplicationError, ApplicationErrorKind};
 use tracing::{debug, info, warn};
 
-use crate::catalog::Catalog;
+use crate::catch_up::CatchUp;
 use crate::credentials::CredentialCache;
 use crate::events::EventRouting;
-use crate::logs::LogCollector;
 use crate::redirection::RedirectionRules;
 use crate::sessions::{Push, Sessions};
 
@@ -77,10 +77,9 @@ impl InboxMetrics {
 /// clone.
 #[derive(Clone)]
 pub struct OperationsInbox {
-    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) catch_up: Arc<CatchUp>,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) redirection: Arc<RedirectionRules>,
-    pub(crate) logs: Arc<LogCollector>,
     pub(crate) events: Arc<EventRouting>,
     pub(crate) store: EndpointStore,
     pub(crate) router: EndpointRouter,
@@ -188,25 +187,19 @@ impl OperationsServiceSyncHandler for OperationsInbox {
 
 impl OperationsInbox {
     /// A metadata change: the application's cached metadata is dropped and its connected
-    /// endpoints resync (a new topic notification makes them fetch notifications).
+    /// endpoints resync (a new topic notification makes them fetch notifications). A topic
+    /// notification is no change-log entry: its sequence number (Thrift's default 0) is not one.
     fn on_notification(&self, notification: &Notification) {
         let Some(app_id) = notification.app_id.as_deref() else {
             return;
         };
-        self.catalog.invalidate(app_id);
-        self.logs.invalidate(app_id);
-        let push = if notification.notification_id.is_some() {
-            Push::Notifications
+        let (push, seq) = if notification.notification_id.is_some() {
+            (Push::Notifications, None)
         } else {
-            Push::Resync
+            let seq = notification.app_seq_number.filter(|seq| *seq > 0);
+            (Push::Resync, seq.map(i64::from))
         };
-        let reached = self.sessions.push_app(app_id, &push);
-        debug!(
-            app = app_id,
-            ?push,
-            sessions = reached,
-            "applied a change notification"
-        );
+        self.catch_up.on_notification(app_id, seq, &push);
     }
 
     /// A redirection rule from the Control leader's load balancer: until it expires, a share of

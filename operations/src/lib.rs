@@ -8,6 +8,7 @@
 //! receive the new configuration or notifications without asking.
 //!
 //! - [`catalog`]: application metadata as Operations uses it, cached per application.
+//! - [`catch_up`]: change-log numbers, so a missed change notification is noticed and caught up.
 //! - [`membership`], [`configuration`], [`topics`]: the pure rules of groups, configuration
 //!   merge and topic lists.
 //! - [`sessions`]: the endpoints connected to this node and all their channels, for pushes.
@@ -24,6 +25,7 @@
 
 mod budget;
 pub mod catalog;
+pub mod catch_up;
 pub mod configuration;
 pub mod credentials;
 pub mod events;
@@ -53,7 +55,8 @@ use kaa_transport::{
     AuthFailure, EndpointService, Identified, Listeners, NodeKeys, PushSender, Serving, SyncFailure,
 };
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, UnknownTokenSettings};
+use crate::catch_up::CatchUp;
 use crate::credentials::{AuthFailures, CredentialCache};
 use crate::events::{EventLimits, EventMetrics, EventRouting};
 use crate::internode::{InboxMetrics, OperationsInbox};
@@ -82,6 +85,10 @@ pub struct OperationsSettings {
     pub events: EventLimits,
     /// Where calls on a tenant's behalf may go besides public addresses.
     pub outbound: kaa_model::outbound::OutboundPolicy,
+    /// How often each loaded application's change-log number is compared with the store's.
+    pub change_check_interval: std::time::Duration,
+    /// How long and how many unknown SDK tokens are remembered.
+    pub unknown_sdk_tokens: UnknownTokenSettings,
 }
 
 /// How long a stopping node lets log appenders write what they have queued.
@@ -93,6 +100,7 @@ pub struct OperationsService {
     router: EndpointRouter,
     node_id: String,
     catalog: Arc<Catalog>,
+    catch_up: Arc<CatchUp>,
     sessions: Arc<Sessions>,
     redirection: Arc<RedirectionRules>,
     logs: Arc<LogCollector>,
@@ -102,6 +110,7 @@ pub struct OperationsService {
     sync_deadline: SyncDeadline,
     serving: Serving,
     purger: tokio::task::JoinHandle<()>,
+    change_check: tokio::task::JoinHandle<()>,
 }
 
 impl OperationsService {
@@ -124,12 +133,18 @@ impl OperationsService {
             outbound.clone(),
             cluster.clone(),
         ));
-        let catalog = Arc::new(Catalog::new(metadata));
+        let catalog = Arc::new(Catalog::new(metadata, settings.unknown_sdk_tokens));
         let event_metrics = EventMetrics::default();
         let sessions = Arc::new(
             Sessions::counted(settings.session_count.clone())
                 .with_event_queues(settings.events.endpoint_queue_bytes, event_metrics.clone()),
         );
+        let catch_up = Arc::new(CatchUp::new(
+            catalog.clone(),
+            logs.clone(),
+            sessions.clone(),
+        ));
+        let change_check = tokio::spawn(catch_up.clone().run(settings.change_check_interval));
         let redirection = Arc::new(RedirectionRules::default());
         let router = EndpointRouter::new(cluster.clone());
         let events = EventRouting::start(
@@ -177,11 +192,13 @@ impl OperationsService {
             sync_deadline,
             node_id,
             catalog,
+            catch_up,
             sessions,
             redirection,
             logs,
             serving,
             purger,
+            change_check,
         })
     }
 
@@ -189,10 +206,9 @@ impl OperationsService {
     /// `OperationsService`; it counts what arrives in `metrics`.
     pub fn inbox(&self, metrics: InboxMetrics) -> OperationsInbox {
         OperationsInbox {
-            catalog: self.catalog.clone(),
+            catch_up: self.catch_up.clone(),
             sessions: self.sessions.clone(),
             redirection: self.redirection.clone(),
-            logs: self.logs.clone(),
             events: self.events.clone(),
             store: self.store.clone(),
             router: self.router.clone(),
@@ -202,13 +218,16 @@ impl OperationsService {
         }
     }
 
-    /// Registers the service's metrics (`kaa_endpoint_auth_failures_total`) in `registry`.
+    /// Registers the service's metrics (`kaa_endpoint_auth_failures_total`,
+    /// `kaa_catalog_reloads_total`, `kaa_catalog_unknown_sdk_token*`) in `registry`.
     pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.auth_failures.register(registry);
         // The log appender and event queues, kaa_sync_deadline_exceeded_total.
         self.logs.metrics().register(registry);
         self.events.metrics().register(registry);
         self.sync_deadline.register(registry);
+        self.catch_up.metrics().register(registry);
+        self.catalog.unknown_tokens().register(registry);
     }
 
     /// What must answer for this service to be ready: the endpoint store.
@@ -220,6 +239,7 @@ impl OperationsService {
     /// write what they have queued, then closes the store.
     pub async fn stop(self) {
         self.purger.abort();
+        self.change_check.abort();
         self.serving.stop().await;
         self.logs.stop(LOG_DRAIN_GRACE).await;
         self.store.close().await;

@@ -1,0 +1,282 @@
+//! No silent staleness: how an Operations node notices a change notification it never received
+//! and catches up from the metadata store.
+//!
+//! Every logged change of an application has the next number of the application's change log,
+//! and Control's notification carries it (`Notification.app_seq_number`). For each application
+//! whose metadata it has loaded, the node keeps the last number its endpoints were told about
+//! ([`Sequences`], pure). A notification that skips numbers (a gap) means one was lost; a
+//! periodic check ([`CatchUp::run`]) compares each number with the application's latest in the
+//! store and catches up on any difference, so a lost notification that no later change
+//! follows is noticed too. Catching up does what a notification does: the application's cached
+//! metadata and log appenders go, and its connected endpoints resync.
+//!
+//! Tracking starts when the catalog first loads an application, at the number that load read:
+//! nothing on this node used the application before. Later loads do not move the number, since
+//! they do not tell the sessions already connected; only notifications and catch-ups do.
+//! Reloads are counted by cause as `kaa_catalog_reloads_total` on `/metrics`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kaa_store::StoreError;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use tracing::{debug, info, warn};
+
+use crate::catalog::Catalog;
+use crate::logs::LogCollector;
+use crate::sessions::{Push, Sessions};
+
+/// What a sequenced notification tells about the notifications before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    /// The application is not tracked here (never loaded): nothing of it is cached to be stale.
+    Untracked,
+    /// The next number: nothing was missed.
+    InOrder,
+    /// Numbers were skipped: `missed` notifications never arrived (or are still on their way).
+    Gap {
+        /// How many numbers were skipped.
+        missed: i64,
+    },
+    /// A number already applied (a late or repeated notification).
+    Old,
+}
+
+/// The last change-log number applied per tracked application (see the module docs).
+#[derive(Debug, Default)]
+pub struct Sequences {
+    applied: HashMap<String, i64>,
+}
+
+impl Sequences {
+    /// The catalog loaded `app_id` at change `seq`: tracking starts there unless it runs already.
+    pub fn loaded(&mut self, app_id: &str, seq: i64) {
+        self.applied.entry(app_id.to_owned()).or_insert(seq);
+    }
+
+    /// A notification of change `seq` of `app_id` arrived; the number applied moves up to it.
+    pub fn observe(&mut self, app_id: &str, seq: i64) -> Observed {
+        let Some(applied) = self.applied.get_mut(app_id) else {
+            return Observed::Untracked;
+        };
+        let observed = match seq - *applied {
+            1 => Observed::InOrder,
+            step if step > 1 => Observed::Gap { missed: step - 1 },
+            _ => return Observed::Old,
+        };
+        *applied = seq;
+        observed
+    }
+
+    /// The store says the latest change of `app_id` is `latest`: whether the node must catch up
+    /// (any difference; a store restored from a backup can be behind). The number applied
+    /// becomes `latest`.
+    pub fn check(&mut self, app_id: &str, latest: i64) -> bool {
+        match self.applied.get_mut(app_id) {
+            Some(applied) if *applied != latest => {
+                *applied = latest;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Stops tracking `app_id` (it was deleted).
+    pub fn forget(&mut self, app_id: &str) {
+        self.applied.remove(app_id);
+    }
+
+    /// Every tracked application and its number applied.
+    pub fn tracked(&self) -> Vec<(String, i64)> {
+        self.applied
+            .iter()
+            .map(|(app, seq)| (app.clone(), *seq))
+            .collect()
+    }
+}
+
+/// Why an application's metadata was reloaded outside its own notification.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Cause {
+    cause: &'static str,
+}
+
+const GAP: Cause = Cause { cause: "gap" };
+const PERIODIC_CHECK: Cause = Cause {
+    cause: "periodic_check",
+};
+
+/// Catch-ups by cause (`kaa_catalog_reloads_total{cause="gap"|"periodic_check"}`).
+#[derive(Clone, Default)]
+pub struct CatchUpMetrics {
+    reloads: Family<Cause, Counter>,
+}
+
+impl CatchUpMetrics {
+    /// Registers the counters in `registry`, both causes shown from the start.
+    pub fn register(&self, registry: &mut Registry) {
+        for cause in [GAP, PERIODIC_CHECK] {
+            let _ = self.reloads.get_or_create(&cause);
+        }
+        registry.register(
+            "kaa_catalog_reloads",
+            "Applications reloaded because a change notification was missed: a notification skipped change-log numbers (gap) or the periodic check found the store ahead (periodic_check)",
+            self.reloads.clone(),
+        );
+    }
+}
+
+/// Applies change notifications to this node's caches and sessions, and catches up on the ones
+/// that never arrived. Cheap to share (`Arc`).
+pub struct CatchUp {
+    catalog: Arc<Catalog>,
+    logs: Arc<LogCollector>,
+    sessions: Arc<Sessions>,
+    metrics: CatchUpMetrics,
+}
+
+impl CatchUp {
+    /// Catch-up over the node's catalog, log collector and sessions.
+    pub fn new(catalog: Arc<Catalog>, logs: Arc<LogCollector>, sessions: Arc<Sessions>) -> Self {
+        Self {
+            catalog,
+            logs,
+            sessions,
+            metrics: CatchUpMetrics::default(),
+        }
+    }
+
+    /// The counters, for `/metrics`.
+    pub fn metrics(&self) -> &CatchUpMetrics {
+        &self.metrics
+    }
+
+    /// A change notification of `app_id`, logged as change `seq` (`None`: not a change-log
+    /// entry, such as a topic notification): the application's cached metadata goes and its
+    /// sessions get `push`. A gap before `seq` is counted; what the missed notifications would
+    /// have done is done by this one, which reloads the whole application.
+    pub fn on_notification(&self, app_id: &str, seq: Option<i64>, push: &Push) {
+        if let Some(seq) = seq
+            && let Observed::Gap { missed } = self.catalog.observe_change(app_id, seq)
+        {
+            self.metrics.reloads.get_or_create(&GAP).inc();
+            warn!(
+                app = app_id,
+                seq, missed, "change notifications were missed; reloading the application"
+            );
+        }
+        self.reload(app_id, push);
+    }
+
+    /// Compares every tracked application with the store and catches up where they differ.
+    /// Returns how many applications were reloaded.
+    pub async fn check(&self) -> usize {
+        let mut reloaded = 0;
+        for (app_id, applied) in self.catalog.tracked_changes() {
+            match self.catalog.metadata().application(&app_id).await {
+                Ok(app) if self.catalog.check_changes(&app_id, app.seq) => {
+                    self.metrics.reloads.get_or_create(&PERIODIC_CHECK).inc();
+                    warn!(
+                        app = %app_id,
+                        applied,
+                        latest = app.seq,
+                        "a change notification was missed; reloading the application"
+                    );
+                    self.reload(&app_id, &Push::Resync);
+                    reloaded += 1;
+                }
+                Ok(_) => {}
+                Err(StoreError::NotFound(_)) => {
+                    debug!(app = %app_id, "tracked application deleted");
+                    self.catalog.forget_changes(&app_id);
+                    self.reload(&app_id, &Push::Resync);
+                }
+                Err(error) => {
+                    warn!(app = %app_id, %error, "cannot check the application's change log");
+                }
+            }
+        }
+        reloaded
+    }
+
+    /// Runs [`CatchUp::check`] every `interval`, until the task is aborted.
+    pub async fn run(self: Arc<Self>, interval: Duration) {
+        info!(?interval, "checking change-log numbers periodically");
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            self.check().await;
+        }
+    }
+
+    /// Drops what is cached of `app_id` and tells its connected endpoints.
+    fn reload(&self, app_id: &str, push: &Push) {
+        self.catalog.invalidate(app_id);
+        self.logs.invalidate(app_id);
+        let reached = self.sessions.push_app(app_id, push);
+        debug!(app = app_id, ?push, sessions = reached, "applied a change");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_application_never_loaded_is_not_tracked() {
+        let mut sequences = Sequences::default();
+        assert_eq!(sequences.observe("app", 4), Observed::Untracked);
+        assert!(!sequences.check("app", 9));
+        assert!(sequences.tracked().is_empty());
+    }
+
+    #[test]
+    fn consecutive_numbers_are_in_order_and_a_skipped_one_is_a_gap() {
+        let mut sequences = Sequences::default();
+        sequences.loaded("app", 3);
+        assert_eq!(sequences.observe("app", 4), Observed::InOrder);
+        assert_eq!(sequences.observe("app", 7), Observed::Gap { missed: 2 });
+        assert_eq!(sequences.observe("app", 8), Observed::InOrder);
+        assert_eq!(sequences.tracked(), vec![("app".to_owned(), 8)]);
+    }
+
+    #[test]
+    fn late_and_repeated_notifications_are_old_and_do_not_move_the_number_back() {
+        let mut sequences = Sequences::default();
+        sequences.loaded("app", 5);
+        assert_eq!(sequences.observe("app", 5), Observed::Old);
+        assert_eq!(sequences.observe("app", 2), Observed::Old);
+        assert_eq!(sequences.observe("app", 6), Observed::InOrder);
+    }
+
+    #[test]
+    fn a_later_load_does_not_move_the_number_the_sessions_were_told() {
+        let mut sequences = Sequences::default();
+        sequences.loaded("app", 5);
+        sequences.loaded("app", 6);
+        assert_eq!(sequences.tracked(), vec![("app".to_owned(), 5)]);
+        assert!(
+            sequences.check("app", 6),
+            "change 6 was never announced here"
+        );
+    }
+
+    #[test]
+    fn the_check_catches_up_on_any_difference_once() {
+        let mut sequences = Sequences::default();
+        sequences.loaded("app", 5);
+        assert!(!sequences.check("app", 5));
+        assert!(sequences.check("app", 6));
+        assert!(!sequences.check("app", 6), "caught up");
+        assert!(sequences.check("app", 2), "a store restored from a backup");
+        assert_eq!(sequences.observe("app", 3), Observed::InOrder);
+        sequences.forget("app");
+        assert!(sequences.tracked().is_empty());
+    }
+}
