@@ -372,7 +372,8 @@ async fn open_endpoint_store(config: &Config, patience: Duration) -> anyhow::Res
 async fn bind(
     config: &Config,
     service: &EndpointServiceConfig,
-    section: &str,
+    section: &'static str,
+    metrics: &LimitMetrics,
 ) -> anyhow::Result<Listeners> {
     let host = service.bind_host(&config.node);
     let tcp = tokio::net::TcpListener::bind((host, service.tcp_port))
