@@ -86,6 +86,16 @@ impl AuthFailure {
 }
 
 impl SyncFailure {
+    /// Logs a failure that ended a session or request: a fault of the server (`Internal`: a store
+    /// that timed out, an appender that failed) as a warning, which an operator must see; the
+    /// endpoint's own faults and overload refusals (counted in `/metrics`) at debug level.
+    pub fn log(&self, what: &'static str) {
+        match self {
+            SyncFailure::Internal(_) => tracing::warn!(failure = %self, "{what}"),
+            _ => tracing::debug!(failure = %self, "{what}"),
+        }
+    }
+
     /// The CONNACK return code when the failure ends a session start.
     pub fn connack(&self) -> ReturnCode {
         match self {

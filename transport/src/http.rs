@@ -262,7 +262,7 @@ async fn answer<S: EndpointService>(
     match run(context, request, &body, long).await {
         Ok(response) => response,
         Err(failure) => {
-            tracing::debug!(%failure, path = request.path(), "http sync failed");
+            failure.log("http sync failed");
             HttpResponse::build(
                 StatusCode::from_u16(failure.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
             )
@@ -343,7 +343,7 @@ async fn run<S: EndpointService>(
                 }
                 Err(failure) => {
                     // The status is sent: the connection is cut instead.
-                    tracing::debug!(%failure, "long sync ended without an answer");
+                    failure.log("long sync ended without an answer");
                     Err(actix_web::error::ErrorServiceUnavailable(failure))
                 }
             }

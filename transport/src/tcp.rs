@@ -302,7 +302,7 @@ impl<S: EndpointService> Handler<S> {
                     Next::Continue
                 }
                 Err(failure) => {
-                    debug!(%failure, "session refused");
+                    failure.log("session refused");
                     let _ = connection
                         .write_frame(Frame::ConnAck(failure.connack()))
                         .await;
@@ -325,7 +325,7 @@ impl<S: EndpointService> Handler<S> {
                         (Ok(()), Reading::Ended) | (Err(_), _) => Next::Close,
                     },
                     Err(failure) => {
-                        debug!(%failure, "sync failed; closing the session");
+                        failure.log("sync failed; closing the session");
                         let _ = connection
                             .write_frame(Frame::Disconnect(failure.disconnect()))
                             .await;
@@ -413,7 +413,7 @@ impl<S: EndpointService> Handler<S> {
             Ok(Some(response)) => written(connection.write_sync(&response).await),
             Ok(None) => Next::Continue,
             Err(failure) => {
-                debug!(%failure, "push ends the session");
+                failure.log("push ends the session");
                 let _ = connection
                     .write_frame(Frame::Disconnect(failure.disconnect()))
                     .await;
