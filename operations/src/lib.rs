@@ -91,9 +91,6 @@ pub struct OperationsSettings {
     pub unknown_sdk_tokens: UnknownTokenSettings,
 }
 
-/// How long a stopping node lets log appenders write what they have queued.
-const LOG_DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// A running Operations service.
 pub struct OperationsService {
     store: EndpointStore,
@@ -241,7 +238,7 @@ impl OperationsService {
         self.purger.abort();
         self.change_check.abort();
         self.serving.stop().await;
-        self.logs.stop(LOG_DRAIN_GRACE).await;
+        self.logs.stop().await;
         self.store.close().await;
         tracing::info!("operations service stopped");
     }
