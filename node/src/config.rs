@@ -540,8 +540,7 @@ impl EndpointLimitsConfig {
             return invalid("endpoint_limits.max_keepalive", "must be at least 1s");
         }
         // A CONNECT carries two 256-byte RSA blocks before its request.
-        if !(1024..=kaa_idl::endpoint::kaatcp::MAX_REMAINING_LENGTH)
-            .contains(&self.max_frame_bytes)
+        if !(1024..=kaa_idl::endpoint::kaatcp::MAX_REMAINING_LENGTH).contains(&self.max_frame_bytes)
         {
             return invalid(
                 "endpoint_limits.max_frame_bytes",
@@ -715,7 +714,7 @@ pub struct LogCollectionConfig {
 impl Default for LogCollectionConfig {
     fn default() -> Self {
         Self {
-            queue_batches: 256,
+            queue_batches: 4096,
             queue_bytes: 64 << 20,
             max_record_bytes: 1 << 20,
             max_batch_bytes: 16 << 20,

@@ -92,7 +92,8 @@ impl SqlDatabase {
     /// a commit is on disk when it returns, as before. Node start is the one moment nothing
     /// else uses the file (switching needs it to itself).
     ///
-    /// Waiting for a pooled connection (connecting included) is bounded by `timeouts.connect`;
+    /// Waiting for a pooled connection (connecting included) is bounded by `timeouts.connect`
+    /// (on SQLite by `timeouts.request`, if longer: there it is only queueing);
     /// each statement on PostgreSQL and MariaDB by `timeouts.request`, which the server
     /// enforces on every connection of the pool ([`statement_timeout`]).
     pub async fn connect_with(
@@ -102,9 +103,16 @@ impl SqlDatabase {
     ) -> Result<Self, StoreError> {
         let (dialect, url) = Self::driver_url(url)?;
         let limit = statement_timeout(dialect, timeouts.request);
+        // An embedded database is never unreachable: waiting for one of its connections is only
+        // queueing behind other writes (a burst of pushes after a configuration change), which
+        // the request timeout bounds as it bounds the call itself.
+        let acquire = match dialect {
+            Dialect::Sqlite => timeouts.request.max(timeouts.connect),
+            Dialect::Postgres | Dialect::MySql => timeouts.connect,
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(timeouts.connect)
+            .acquire_timeout(acquire)
             // An embedded database's connection cannot have dropped: no ping before each use.
             .test_before_acquire(dialect != Dialect::Sqlite)
             .after_connect(move |connection, _| {
