@@ -340,8 +340,7 @@ async fn start_services(
                 )?);
             }
             Service::Bootstrap => {
-                let listeners =
-                    bind(config, &config.bootstrap, "bootstrap", limit_metrics).await?;
+                let listeners = bind(config, &config.bootstrap, "bootstrap", limit_metrics).await?;
                 running.bootstrap = Some(BootstrapService::start(
                     cluster.clone(),
                     keys.clone(),
