@@ -66,10 +66,11 @@ impl Channel {
         first: &SyncRequest,
         timeout: Duration,
     ) -> Result<(Channel, SyncResponse), SdkError> {
+        let keys = SessionKeys::prepare(security)?;
         let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| SdkError::Timeout("tcp connect"))??;
-        Self::start(stream, addr, tls, security, keep_alive, first, timeout).await
+        Self::start(stream, addr, tls, keys, keep_alive, first, timeout).await
     }
 
     /// As [`Channel::connect`], from the local address `local` (the port is the system's
@@ -84,18 +85,20 @@ impl Channel {
         first: &SyncRequest,
         timeout: Duration,
     ) -> Result<(Channel, SyncResponse), SdkError> {
+        let keys = SessionKeys::prepare(security)?;
         let stream = tokio::time::timeout(timeout, connect_bound(local, addr))
             .await
             .map_err(|_| SdkError::Timeout("tcp connect"))??;
-        Self::start(stream, addr, tls, security, keep_alive, first, timeout).await
+        Self::start(stream, addr, tls, keys, keep_alive, first, timeout).await
     }
 
-    /// Sends CONNECT with `first` over a fresh TCP connection to `addr`.
+    /// Sends CONNECT with `first`, under the prepared `keys`, over a fresh TCP connection to
+    /// `addr`.
     async fn start(
         stream: TcpStream,
         addr: &str,
         tls: Option<&Tls>,
-        security: Security<'_>,
+        keys: SessionKeys,
         keep_alive: u16,
         first: &SyncRequest,
         timeout: Duration,
@@ -114,21 +117,11 @@ impl Channel {
                 Box::new(stream)
             }
         };
-        let (key, session_key, signature) = match security {
-            Security::Plain => (None, None, None),
-            Security::Encrypted {
-                server_key,
-                endpoint,
-            } => {
-                let keys_error = |e: crypto::CryptoError| SdkError::Keys(e.to_string());
-                let key = SessionKey::generate().map_err(keys_error)?;
-                let wrapped = PublicKey::from_der(server_key)
-                    .and_then(|server| server.wrap_session_key(&key))
-                    .map_err(keys_error)?;
-                let signature = endpoint.pair().sign(&wrapped).map_err(keys_error)?;
-                (Some(key), Some(wrapped), Some(signature))
-            }
-        };
+        let SessionKeys {
+            key,
+            session_key,
+            signature,
+        } = keys;
         let mut channel = Channel {
             stream,
             buffer: BytesMut::with_capacity(4096),
@@ -301,6 +294,43 @@ fn refusal(code: ReturnCode) -> String {
 }
 
 /// A 256-byte RSA block, as CONNECT carries it.
+/// A session's key material for CONNECT: the session key, wrapped for the server, signed by the
+/// endpoint. Made before the TCP connection opens, so the server never holds a connection
+/// while the endpoint does its private-key work (a server cuts a connection whose CONNECT has
+/// not arrived within its connect deadline).
+struct SessionKeys {
+    key: Option<SessionKey>,
+    session_key: Option<Vec<u8>>,
+    signature: Option<Vec<u8>>,
+}
+
+impl SessionKeys {
+    fn prepare(security: Security<'_>) -> Result<Self, SdkError> {
+        let Security::Encrypted {
+            server_key,
+            endpoint,
+        } = security
+        else {
+            return Ok(Self {
+                key: None,
+                session_key: None,
+                signature: None,
+            });
+        };
+        let keys_error = |e: crypto::CryptoError| SdkError::Keys(e.to_string());
+        let key = SessionKey::generate().map_err(keys_error)?;
+        let wrapped = PublicKey::from_der(server_key)
+            .and_then(|server| server.wrap_session_key(&key))
+            .map_err(keys_error)?;
+        let signature = endpoint.pair().sign(&wrapped).map_err(keys_error)?;
+        Ok(Self {
+            key: Some(key),
+            session_key: Some(wrapped),
+            signature: Some(signature),
+        })
+    }
+}
+
 fn block(bytes: Vec<u8>) -> Result<[u8; 256], SdkError> {
     bytes.try_into().map_err(|bytes: Vec<u8>| {
         SdkError::Keys(format!("RSA block of {} bytes, not 256", bytes.len()))
