@@ -28,7 +28,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
 
-use crate::catch_up::{Observed, Sequences};
+use crate::change_sequences::{Observed, Sequences};
 use crate::once_map::OnceMap;
 
 /// Why an application's metadata could not be used.

@@ -4,7 +4,7 @@
 //! Every logged change of an application has the next number of the application's change log,
 //! and Control's notification carries it (`Notification.app_seq_number`). For each application
 //! whose metadata it has loaded, the node keeps the last number its endpoints were told about
-//! ([`Sequences`], pure). A notification that skips numbers (a gap) means one was lost; a
+//! ([`crate::change_sequences::Sequences`], pure). A notification that skips numbers (a gap) means one was lost; a
 //! periodic check ([`CatchUp::run`]) compares each number with the application's latest in the
 //! store and catches up on any difference, so a lost notification that no later change
 //! follows is noticed too. Catching up does what a notification does: the application's cached
@@ -15,7 +15,6 @@
 //! they do not tell the sessions already connected; only notifications and catch-ups do.
 //! Reloads are counted by cause as `kaa_catalog_reloads_total` on `/metrics`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,77 +26,9 @@ use prometheus_client::registry::Registry;
 use tracing::{debug, info, warn};
 
 use crate::catalog::Catalog;
+use crate::change_sequences::Observed;
 use crate::logs::LogCollector;
 use crate::sessions::{Push, Sessions};
-
-/// What a sequenced notification tells about the notifications before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Observed {
-    /// The application is not tracked here (never loaded): nothing of it is cached to be stale.
-    Untracked,
-    /// The next number: nothing was missed.
-    InOrder,
-    /// Numbers were skipped: `missed` notifications never arrived (or are still on their way).
-    Gap {
-        /// How many numbers were skipped.
-        missed: i64,
-    },
-    /// A number already applied (a late or repeated notification).
-    Old,
-}
-
-/// The last change-log number applied per tracked application (see the module docs).
-#[derive(Debug, Default)]
-pub struct Sequences {
-    applied: HashMap<String, i64>,
-}
-
-impl Sequences {
-    /// The catalog loaded `app_id` at change `seq`: tracking starts there unless it runs already.
-    pub fn loaded(&mut self, app_id: &str, seq: i64) {
-        self.applied.entry(app_id.to_owned()).or_insert(seq);
-    }
-
-    /// A notification of change `seq` of `app_id` arrived; the number applied moves up to it.
-    pub fn observe(&mut self, app_id: &str, seq: i64) -> Observed {
-        let Some(applied) = self.applied.get_mut(app_id) else {
-            return Observed::Untracked;
-        };
-        let observed = match seq - *applied {
-            1 => Observed::InOrder,
-            step if step > 1 => Observed::Gap { missed: step - 1 },
-            _ => return Observed::Old,
-        };
-        *applied = seq;
-        observed
-    }
-
-    /// The store says the latest change of `app_id` is `latest`: whether the node must catch up
-    /// (any difference; a store restored from a backup can be behind). The number applied
-    /// becomes `latest`.
-    pub fn check(&mut self, app_id: &str, latest: i64) -> bool {
-        match self.applied.get_mut(app_id) {
-            Some(applied) if *applied != latest => {
-                *applied = latest;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Stops tracking `app_id` (it was deleted).
-    pub fn forget(&mut self, app_id: &str) {
-        self.applied.remove(app_id);
-    }
-
-    /// Every tracked application and its number applied.
-    pub fn tracked(&self) -> Vec<(String, i64)> {
-        self.applied
-            .iter()
-            .map(|(app, seq)| (app.clone(), *seq))
-            .collect()
-    }
-}
 
 /// Why an application's metadata was reloaded outside its own notification.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -221,62 +152,5 @@ impl CatchUp {
         self.logs.invalidate(app_id);
         let reached = self.sessions.push_app(app_id, push);
         debug!(app = app_id, ?push, sessions = reached, "applied a change");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_application_never_loaded_is_not_tracked() {
-        let mut sequences = Sequences::default();
-        assert_eq!(sequences.observe("app", 4), Observed::Untracked);
-        assert!(!sequences.check("app", 9));
-        assert!(sequences.tracked().is_empty());
-    }
-
-    #[test]
-    fn consecutive_numbers_are_in_order_and_a_skipped_one_is_a_gap() {
-        let mut sequences = Sequences::default();
-        sequences.loaded("app", 3);
-        assert_eq!(sequences.observe("app", 4), Observed::InOrder);
-        assert_eq!(sequences.observe("app", 7), Observed::Gap { missed: 2 });
-        assert_eq!(sequences.observe("app", 8), Observed::InOrder);
-        assert_eq!(sequences.tracked(), vec![("app".to_owned(), 8)]);
-    }
-
-    #[test]
-    fn late_and_repeated_notifications_are_old_and_do_not_move_the_number_back() {
-        let mut sequences = Sequences::default();
-        sequences.loaded("app", 5);
-        assert_eq!(sequences.observe("app", 5), Observed::Old);
-        assert_eq!(sequences.observe("app", 2), Observed::Old);
-        assert_eq!(sequences.observe("app", 6), Observed::InOrder);
-    }
-
-    #[test]
-    fn a_later_load_does_not_move_the_number_the_sessions_were_told() {
-        let mut sequences = Sequences::default();
-        sequences.loaded("app", 5);
-        sequences.loaded("app", 6);
-        assert_eq!(sequences.tracked(), vec![("app".to_owned(), 5)]);
-        assert!(
-            sequences.check("app", 6),
-            "change 6 was never announced here"
-        );
-    }
-
-    #[test]
-    fn the_check_catches_up_on_any_difference_once() {
-        let mut sequences = Sequences::default();
-        sequences.loaded("app", 5);
-        assert!(!sequences.check("app", 5));
-        assert!(sequences.check("app", 6));
-        assert!(!sequences.check("app", 6), "caught up");
-        assert!(sequences.check("app", 2), "a store restored from a backup");
-        assert_eq!(sequences.observe("app", 3), Observed::InOrder);
-        sequences.forget("app");
-        assert!(sequences.tracked().is_empty());
     }
 }

@@ -8,7 +8,8 @@
 //! receive the new configuration or notifications without asking.
 //!
 //! - [`catalog`]: application metadata as Operations uses it, cached per application.
-//! - [`catch_up`]: change-log numbers, so a missed change notification is noticed and caught up.
+//! - [`catch_up`]: change-log numbers, so a missed change notification is noticed and caught up
+//!   ([`change_sequences`]: the numbers, pure).
 //! - [`membership`], [`configuration`], [`topics`]: the pure rules of groups, configuration
 //!   merge and topic lists.
 //! - [`sessions`]: the endpoints connected to this node and all their channels, for pushes.
@@ -17,7 +18,8 @@
 //! - [`outbound`]: calls on a tenant's behalf (appenders, verifiers), only where the operator
 //!   allows.
 //! - [`owners`], [`events`]: endpoints attached to owners, and events between the endpoints of
-//!   one owner, routed through the owner's ring owner.
+//!   one owner, routed through the owner's ring owner; [`event_queues`]: where events wait,
+//!   bounded in bytes.
 //! - [`credentials`]: endpoint credentials as every sync checks them, and refused identities.
 //! - [`sync`]: one request in, one response out.
 //! - [`internode`]: the service's `OperationsService` inbox: Control's notifications and
@@ -26,8 +28,10 @@
 mod budget;
 pub mod catalog;
 pub mod catch_up;
+pub mod change_sequences;
 pub mod configuration;
 pub mod credentials;
+pub mod event_queues;
 pub mod events;
 pub mod internode;
 pub mod logs;

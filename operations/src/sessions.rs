@@ -21,7 +21,7 @@ use kaa_idl::endpoint::sync::Event;
 pub use kaa_transport::Channel;
 use kaa_transport::pushes::{PushSender, TrySendError};
 
-use crate::events::{EventMetrics, EventQueue};
+use crate::event_queues::{EventLimits, EventMetrics, EventQueue};
 use crate::shards::ShardedMap;
 
 /// Something a connected endpoint must be told without having asked.
@@ -125,7 +125,7 @@ impl Sessions {
             endpoints: ShardedMap::new(SHARDS),
             next_id: AtomicU64::new(1),
             count,
-            event_queue_bytes: crate::events::EventLimits::default().endpoint_queue_bytes,
+            event_queue_bytes: EventLimits::default().endpoint_queue_bytes,
             event_metrics: EventMetrics::default(),
         }
     }

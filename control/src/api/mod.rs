@@ -13,6 +13,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod audit_log;
 pub mod auth;
 pub mod caller;
 pub mod components;
@@ -20,6 +21,7 @@ pub mod documents;
 pub mod endpoints;
 pub mod error;
 pub mod events;
+mod guard;
 pub mod limits;
 pub mod lockout;
 pub mod openapi;
@@ -216,7 +218,7 @@ impl Modify for BearerAuth {
         endpoints::update_server_profile, endpoints::send_notification, endpoints::send_unicast,
         owners::list_owner_configurations, owners::get_owner_configuration,
         owners::set_owner_configuration, owners::delete_owner_configuration,
-        audit::list_audit,
+        audit_log::list_audit,
     ),
     modifiers(&BearerAuth, &CommonResponses),
 )]
@@ -379,7 +381,7 @@ pub fn configure(state: ApiState) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .service(owners::get_owner_configuration)
             .service(owners::set_owner_configuration)
             .service(owners::delete_owner_configuration)
-            .service(audit::list_audit);
+            .service(audit_log::list_audit);
         // After every handler, so these only see the methods no handler of the path took. No two
         // paths of the API match the same request (see the tests), so each 405 names them all.
         for (path, allowed) in routes.iter() {

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::audit::AuditAction;
-use super::auth::{Checked, check_credentials};
 use super::caller::Caller;
 use super::error::{ApiError, Body, ErrorBody};
+use super::guard::{Checked, check_credentials};
 use super::openapi::{Name, Password, RoleName};
 use super::password::{check_password, hash_password};
 use super::{ApiState, PageOf, PageQuery, check_name};
