@@ -109,3 +109,17 @@ apt_install() { # packages...
   if [ -n "$own_policy" ]; then rm -f "$policy"; fi
   [ $rc -eq 0 ] || fail_server apt "$KAA_INFRA_DIR/apt.log" "apt-get install ${missing[*]} failed"
 }
+
+# Installs the cargo subcommand crate `name` at exactly `version` into $CARGO_HOME/bin (a no-op
+# when that version is there), failing loudly with the install log.
+cargo_install_pinned() { # name version
+  local name=$1 version=$2 home=${CARGO_HOME:-$HOME/.cargo}
+  if ! "$home/bin/$name" --version 2>/dev/null | grep -q " $version\$"; then
+    log "installing $name $version"
+    cargo install --quiet --locked --root "$home" "$name@$version" \
+      >"$KAA_INFRA_DIR/$name-install.log" 2>&1 \
+      || fail_server "$name" "$KAA_INFRA_DIR/$name-install.log" "cargo install $name failed"
+  fi
+  "$home/bin/$name" --version 2>/dev/null | grep -q " $version\$" \
+    || { log "FAILED: no $name $version in $home/bin after installing it"; exit 1; }
+}

@@ -8,17 +8,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CARGO_DEB_VERSION=3.8.0
-CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
-
-cargo_deb_ok() { "$CARGO_HOME/bin/cargo-deb" --version 2>/dev/null | grep -q " $CARGO_DEB_VERSION\$"; }
-
-if ! cargo_deb_ok; then
-  log "installing cargo-deb $CARGO_DEB_VERSION"
-  cargo install --quiet --locked --root "$CARGO_HOME" "cargo-deb@$CARGO_DEB_VERSION" \
-    >"$KAA_INFRA_DIR/cargo-deb-install.log" 2>&1 \
-    || fail_server cargo-deb "$KAA_INFRA_DIR/cargo-deb-install.log" "cargo install cargo-deb failed"
-fi
-cargo_deb_ok || { log "FAILED: no cargo-deb $CARGO_DEB_VERSION in $CARGO_HOME/bin after installing it"; exit 1; }
+cargo_install_pinned cargo-deb "$CARGO_DEB_VERSION"
 command -v lintian >/dev/null || apt_install lintian
 command -v debootstrap >/dev/null || apt_install debootstrap
 command -v systemd-analyze >/dev/null || apt_install systemd
