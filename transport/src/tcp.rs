@@ -78,8 +78,15 @@ pub async fn serve<S: EndpointService>(
     shutdown: CancellationToken,
     tasks: TaskTracker,
 ) {
-    let settings = Arc::new(settings);
     let tls = tls.map(TlsAcceptor::from);
+    // One for the listener: every connection holds a pointer to it, not its own copies.
+    let handler = Arc::new(Handler {
+        service,
+        keys,
+        settings,
+        metrics: admission.metrics().clone(),
+        shutdown: shutdown.clone(),
+    });
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -99,14 +106,7 @@ pub async fn serve<S: EndpointService>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let handler = Handler {
-            service: service.clone(),
-            keys: keys.clone(),
-            settings: settings.clone(),
-            metrics: admission.metrics().clone(),
-            shutdown: shutdown.clone(),
-        };
-        let serving = connection(handler, stream, peer, tls.clone());
+        let serving = connection(handler.clone(), stream, peer, tls.clone());
         tasks.spawn(async move {
             serving.await;
             drop(admitted);
@@ -116,7 +116,7 @@ pub async fn serve<S: EndpointService>(
 
 /// Serves one accepted connection (behind TLS when `tls` is given) until it closes.
 fn connection<S: EndpointService>(
-    handler: Handler<S>,
+    handler: Arc<Handler<S>>,
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
@@ -158,14 +158,13 @@ pub async fn serve_stream<S, T>(
     S: EndpointService,
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    let settings = Arc::new(settings);
-    let handler = Handler {
+    let handler = Arc::new(Handler {
         service,
         keys,
         settings,
         metrics: ServiceMetrics::unregistered(),
         shutdown,
-    };
+    });
     let connect_by = tokio::time::Instant::now() + handler.settings.connect_deadline;
     handler.run(stream, peer, connect_by).await;
 }
@@ -173,7 +172,7 @@ pub async fn serve_stream<S, T>(
 struct Handler<S> {
     service: Arc<S>,
     keys: NodeKeys,
-    settings: Arc<TcpSettings>,
+    settings: TcpSettings,
     metrics: ServiceMetrics,
     shutdown: CancellationToken,
 }
@@ -201,7 +200,7 @@ impl<S: EndpointService> Handler<S> {
     /// runs in a future boxed for the time it takes, not laid out inline in every connection's
     /// state for its whole life (that made each idle session carry ~28 KB). CONNECT must have
     /// arrived whole by `connect_by`.
-    async fn run<T>(self, stream: T, peer: SocketAddr, connect_by: tokio::time::Instant)
+    async fn run<T>(self: Arc<Self>, stream: T, peer: SocketAddr, connect_by: tokio::time::Instant)
     where
         T: AsyncRead + AsyncWrite + Unpin,
     {
@@ -747,13 +746,13 @@ mod tests {
     #[tokio::test]
     async fn an_idle_connection_holds_no_space_for_answering_requests() {
         let dir = tempfile::tempdir().unwrap();
-        let handler = Handler {
+        let handler = Arc::new(Handler {
             service: Arc::new(Heavy),
             keys: NodeKeys::load_or_create(dir.path()).unwrap(),
-            settings: Arc::new(TcpSettings::default()),
+            settings: TcpSettings::default(),
             metrics: ServiceMetrics::unregistered(),
             shutdown: CancellationToken::new(),
-        };
+        });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap())
             .await
