@@ -62,6 +62,32 @@ pub fn infra(action: &str, server: &str) {
     );
 }
 
+/// Runs `deploy/local/infra.sh <action> <server>` for a private instance: run files under `dir`
+/// (its `KAA_INFRA_DIR`), ports and sizes from `env`. A failure names the command and carries the
+/// script's output.
+fn private_infra(
+    action: &str,
+    server: &str,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Result<(), String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/local/infra.sh");
+    let output = std::process::Command::new("bash")
+        .args([script, action, server])
+        .env("KAA_INFRA_DIR", dir)
+        .envs(env.iter().copied())
+        .output()
+        .map_err(|e| format!("cannot run deploy/local/infra.sh: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "deploy/local/infra.sh {action} {server} (private instance) failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    ))
+}
+
 /// Makes sure `server` runs, once per test process: `deploy/local/infra.sh up <server>`, which
 /// installs it when missing and leaves a server that answers alone. Tests calling this at the same
 /// time wait for one run of the script. Fails the test, with the script's output, if the server
@@ -274,27 +300,103 @@ impl PrivateCassandra {
     }
 
     fn run(&self, action: &str) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/local/infra.sh");
-        let output = std::process::Command::new("bash")
-            .args([script, action, "cassandra"])
-            .env("KAA_INFRA_DIR", self.dir.path())
-            .env("CASSANDRA_CQL_PORT", Self::CQL_PORT.to_string())
-            .env("CASSANDRA_STORAGE_PORT", "17000")
-            .env("CASSANDRA_JMX_PORT", "17199")
-            .env("CASSANDRA_HEAP", "512M")
-            .output()
-            .expect("run deploy/local/infra.sh");
-        assert!(
-            output.status.success(),
-            "deploy/local/infra.sh {action} cassandra (private node) failed:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let cql_port = Self::CQL_PORT.to_string();
+        private_infra(
+            action,
+            "cassandra",
+            self.dir.path(),
+            &[
+                ("CASSANDRA_CQL_PORT", cql_port.as_str()),
+                ("CASSANDRA_STORAGE_PORT", "17000"),
+                ("CASSANDRA_JMX_PORT", "17199"),
+                ("CASSANDRA_HEAP", "512M"),
+            ],
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
     }
 }
 
 impl Drop for PrivateCassandra {
     fn drop(&mut self) {
         self.run("down");
+    }
+}
+
+/// A PostgreSQL server of one test's own, for a test that stops its metadata database while
+/// other tests use the shared one: `deploy/local/infra.sh up postgresql` on port
+/// [`PrivatePostgres::PORT`] with its own run directory, role and database `kaa` as on the shared
+/// one. [`PrivatePostgres::down`] stops it as an operator would (`pg_ctl stop -m fast`: sessions
+/// are ended, committed work is kept); dropping it stops it and removes its files. Only one exists
+/// at a time in a test process: [`PrivatePostgres::start`] waits for the one before to be dropped.
+pub struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
+}
+
+impl PrivatePostgres {
+    /// The port of the private server.
+    pub const PORT: u16 = 15432;
+
+    /// Starts a fresh server (waiting while another test of this process holds one) and returns
+    /// once it answers. Fails if something else already listens on [`PrivatePostgres::PORT`]
+    /// (a server an interrupted run left behind: stop it with `pg_ctl stop`).
+    pub fn start() -> Self {
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let guard = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        assert!(
+            std::net::TcpListener::bind(("127.0.0.1", Self::PORT)).is_ok(),
+            "port {} is taken: a private PostgreSQL of an interrupted run?",
+            Self::PORT
+        );
+        let server = Self {
+            dir: tempfile::tempdir().expect("private PostgreSQL dir"),
+            _one_at_a_time: guard,
+        };
+        server.up();
+        server
+    }
+
+    /// URL of its `kaa` database.
+    pub fn url(&self) -> String {
+        format!("postgres://kaa:kaa@127.0.0.1:{}/kaa", Self::PORT)
+    }
+
+    /// Starts the server (again), keeping its data; returns once it answers.
+    pub fn up(&self) {
+        self.run("up").unwrap_or_else(|error| panic!("{error}"));
+    }
+
+    /// Stops the server (fast shutdown); returns once it has exited.
+    pub fn down(&self) {
+        self.run("down").unwrap_or_else(|error| panic!("{error}"));
+    }
+
+    fn run(&self, action: &str) -> Result<(), String> {
+        let port = Self::PORT.to_string();
+        private_infra(
+            action,
+            "postgresql",
+            self.dir.path(),
+            &[("PG_PORT", port.as_str())],
+        )
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        // Not a panic here: the test may be unwinding already.
+        if let Err(error) = self.run("down") {
+            eprintln!("{error}");
+        }
+        // The run files live where the postgres user can reach them (deploy/local/servers/
+        // postgresql.sh), under /var/tmp when the temporary dir is closed to it.
+        let link = self.dir.path().join("postgresql");
+        if let Ok(target) = std::fs::read_link(&link)
+            && let Some(parent) = target.parent()
+        {
+            let _ = std::fs::remove_dir_all(parent);
+        }
     }
 }

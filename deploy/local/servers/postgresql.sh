@@ -7,8 +7,12 @@
 # the run dir. The default one is under the repo, and the repo may sit under a dir closed to other
 # users (/root is 0700). Then $KAA_INFRA_DIR/postgresql is a symlink to a dir under /var/tmp named
 # after $KAA_INFRA_DIR, rather than opening up the home dir's permissions.
+#
+# Environment: PG_PORT (default 5432). With another port and another KAA_INFRA_DIR, a second,
+# independent server runs beside the first (a test that stops its metadata database uses one of its
+# own).
 
-PG_PORT=5432
+PG_PORT=${PG_PORT:-5432}
 PG_URL=postgresql://kaa:kaa@127.0.0.1:$PG_PORT/kaa
 PG_START_TIMEOUT=${PG_START_TIMEOUT:-60}
 
@@ -79,7 +83,8 @@ postgresql_start() {
 }
 
 postgresql_stop() {
-  local bin dir=$KAA_INFRA_DIR/postgresql
+  # The resolved run dir: pg_ctl runs as postgres, who may not pass through $KAA_INFRA_DIR itself.
+  local bin dir; dir=$(readlink -f "$KAA_INFRA_DIR/postgresql")
   [ -f "$dir/data/postmaster.pid" ] || return 0
   bin=$(pg_bindir) || return 1
   as_postgres "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 || return 0  # stale pid file
