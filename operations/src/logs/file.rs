@@ -1,6 +1,7 @@
 //! The `file` appender: JSON lines `{header, event}` appended to a file that rolls over by size
 //! (`name` → `name.1` → … → `name.<max_files>`, the oldest deleted). A batch counts as stored
-//! once its lines are on disk (`fsync`).
+//! once its lines are on disk (`fsync`); a batch that fails part-way (a full disk) is cut off
+//! the file again, so the next batch does not begin inside half a record.
 //!
 //! The file is confined to the operator's root: it lives at
 //! `<root>/<tenant id>/<application id>/<name>`, where the tenant gives only `name`. Below the
@@ -116,10 +117,25 @@ impl FileSink {
         if self.size > 0 && self.size + lines.len() as u64 > self.max_file_bytes {
             self.roll_over().await?;
         }
-        self.file.write_all(&lines).await.map_err(io)?;
-        self.file.sync_data().await.map_err(io)?;
+        if let Err(error) = self.append(&lines).await {
+            // Part of the batch may be in the file (a disk that filled up mid-write): cut it
+            // off, so that the next batch does not begin inside half a record.
+            if let Err(cut) = self.file.set_len(self.size).await {
+                tracing::warn!(file = %self.name, error = %cut, "log file: could not cut off a batch written in part");
+            }
+            return Err(error);
+        }
         self.size += lines.len() as u64;
         Ok(())
+    }
+
+    /// Appends `lines` and returns once they are on disk. Tokio writes a file in the background
+    /// and reports that write's error on `flush` (`sync_data` alone would succeed after a failed
+    /// write, acknowledging records that never reached the disk).
+    async fn append(&mut self, lines: &[u8]) -> Result<(), SinkError> {
+        self.file.write_all(lines).await.map_err(io)?;
+        self.file.flush().await.map_err(io)?;
+        self.file.sync_data().await.map_err(io)
     }
 
     async fn roll_over(&mut self) -> Result<(), SinkError> {

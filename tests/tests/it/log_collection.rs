@@ -162,8 +162,39 @@ impl Deliveries {
     }
 }
 
+/// Logs ten records (`seq` counting on from `next_seq`) every 100 ms for `span`, following the
+/// client's events into `deliveries`; returns the SUCCESS statuses heard meanwhile.
+pub(crate) async fn produce(
+    endpoint: &mut KaaClient,
+    deliveries: &mut Deliveries,
+    next_seq: &mut i64,
+    span: Duration,
+) -> usize {
+    let mut ticks = tokio::time::interval(Duration::from_millis(100));
+    let until = Instant::now() + span;
+    let mut acks = 0;
+    while Instant::now() < until {
+        tokio::select! {
+            _ = ticks.tick() => {
+                for _ in 0..10 {
+                    endpoint.log(reading(*next_seq, "INFO")).unwrap();
+                    *next_seq += 1;
+                }
+            }
+            event = endpoint.next_event() => {
+                let event = event.expect("client stopped");
+                if matches!(event, Event::LogsDelivered { .. }) {
+                    acks += 1;
+                }
+                deliveries.see(&event);
+            }
+        }
+    }
+    acks
+}
+
 /// Every `seq` in a list of stored records, with how often each was stored.
-fn tally(seqs: impl IntoIterator<Item = i64>) -> BTreeMap<i64, usize> {
+pub(crate) fn tally(seqs: impl IntoIterator<Item = i64>) -> BTreeMap<i64, usize> {
     let mut counts = BTreeMap::new();
     for seq in seqs {
         *counts.entry(seq).or_default() += 1;
@@ -173,7 +204,7 @@ fn tally(seqs: impl IntoIterator<Item = i64>) -> BTreeMap<i64, usize> {
 
 /// Asserts that every seq in `0..expected` was stored and none other; returns the duplicates.
 #[track_caller]
-fn check_complete(what: &str, counts: &BTreeMap<i64, usize>, expected: i64) -> usize {
+pub(crate) fn check_complete(what: &str, counts: &BTreeMap<i64, usize>, expected: i64) -> usize {
     let stored: BTreeSet<i64> = counts.keys().copied().collect();
     let wanted: BTreeSet<i64> = (0..expected).collect();
     let lost: Vec<&i64> = wanted.difference(&stored).take(10).collect();
@@ -186,7 +217,7 @@ fn check_complete(what: &str, counts: &BTreeMap<i64, usize>, expected: i64) -> u
     counts.values().map(|n| n - 1).sum()
 }
 
-async fn cassandra_seqs(contact_point: &str, table: &str) -> Vec<i64> {
+pub(crate) async fn cassandra_seqs(contact_point: &str, table: &str) -> Vec<i64> {
     let session = scylla::client::session_builder::SessionBuilder::new()
         .known_node(contact_point)
         .build()
@@ -484,31 +515,13 @@ async fn while_cassandra_is_stopped_nothing_is_acknowledged_and_afterwards_every
     const OUTAGE: Duration = Duration::from_secs(30);
     let mut deliveries = Deliveries::default();
     let mut next_seq: i64 = 0;
-    let mut produce =
-        async |endpoint: &mut KaaClient, deliveries: &mut Deliveries, span: Duration| {
-            let mut ticks = tokio::time::interval(Duration::from_millis(100));
-            let until = Instant::now() + span;
-            let mut acks = 0;
-            while Instant::now() < until {
-                tokio::select! {
-                    _ = ticks.tick() => {
-                        for _ in 0..10 {
-                            endpoint.log(reading(next_seq, "INFO")).unwrap();
-                            next_seq += 1;
-                        }
-                    }
-                    event = endpoint.next_event() => {
-                        let event = event.expect("client stopped");
-                        if matches!(event, Event::LogsDelivered { .. }) {
-                            acks += 1;
-                        }
-                        deliveries.see(&event);
-                    }
-                }
-            }
-            acks
-        };
-    produce(&mut endpoint, &mut deliveries, Duration::from_secs(5)).await;
+    produce(
+        &mut endpoint,
+        &mut deliveries,
+        &mut next_seq,
+        Duration::from_secs(5),
+    )
+    .await;
     assert!(
         deliveries.acked > 0,
         "records were stored before the outage"
@@ -517,9 +530,15 @@ async fn while_cassandra_is_stopped_nothing_is_acknowledged_and_afterwards_every
     tokio::task::block_in_place(|| cassandra.down());
     let stopped_in = stopping.elapsed();
     // Statuses of batches written just before the stop may still be on their way.
-    produce(&mut endpoint, &mut deliveries, Duration::from_secs(1)).await;
+    produce(
+        &mut endpoint,
+        &mut deliveries,
+        &mut next_seq,
+        Duration::from_secs(1),
+    )
+    .await;
     let acked_when_stopped = deliveries.acked;
-    let acks_while_down = produce(&mut endpoint, &mut deliveries, OUTAGE).await;
+    let acks_while_down = produce(&mut endpoint, &mut deliveries, &mut next_seq, OUTAGE).await;
     let refused_while_down: usize = deliveries.failures.values().sum();
     assert_eq!(acks_while_down, 0, "SUCCESS while Cassandra was stopped");
     assert_eq!(deliveries.acked, acked_when_stopped);
@@ -535,7 +554,13 @@ async fn while_cassandra_is_stopped_nothing_is_acknowledged_and_afterwards_every
     tokio::task::block_in_place(|| cassandra.up());
     let restarted_in = restarting.elapsed();
     let restarted = Instant::now();
-    produce(&mut endpoint, &mut deliveries, Duration::from_secs(5)).await;
+    produce(
+        &mut endpoint,
+        &mut deliveries,
+        &mut next_seq,
+        Duration::from_secs(5),
+    )
+    .await;
     let total = next_seq as u64;
     deliveries
         .until_acked(&mut endpoint, total, Duration::from_secs(120), |_| {})

@@ -14,6 +14,7 @@ mod endpoint_limits;
 mod endpoint_path;
 mod endpoint_store;
 mod events_api;
+mod faults_disk_full;
 mod fleet;
 mod internode_tls;
 mod load_balancing;
