@@ -266,19 +266,27 @@ impl FreshMongoDatabase {
 /// A Cassandra node of one test's own, for a test that stops its storage while other tests use
 /// the shared one: `deploy/local/infra.sh up cassandra` with its own ports (CQL 19042, storage
 /// 17000, JMX 17199) and its own run directory. Stopped (SIGTERM, as an operator would) by
-/// [`PrivateCassandra::down`] and when dropped.
+/// [`PrivateCassandra::down`] and when dropped. Only one exists at a time in a test process:
+/// [`PrivateCassandra::start`] waits for the one before to be dropped.
 pub struct PrivateCassandra {
     dir: tempfile::TempDir,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
 
 impl PrivateCassandra {
     /// CQL port of the private node.
     pub const CQL_PORT: u16 = 19042;
 
-    /// Starts a fresh node and waits until it answers CQL.
+    /// Starts a fresh node (waiting while another test of this process holds one) and waits
+    /// until it answers CQL.
     pub fn start() -> Self {
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let guard = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let node = Self {
             dir: tempfile::tempdir().expect("private Cassandra dir"),
+            _one_at_a_time: guard,
         };
         node.up();
         node
@@ -297,6 +305,16 @@ impl PrivateCassandra {
     /// Stops the node; returns once the process has exited.
     pub fn down(&self) {
         self.run("down");
+    }
+
+    /// The node's process id, from its pid file (to freeze it with SIGSTOP).
+    pub fn pid(&self) -> i32 {
+        let file = self.dir.path().join("cassandra").join("cassandra.pid");
+        std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("read {}: {e}", file.display()))
+            .trim()
+            .parse()
+            .expect("a process id in the pid file")
     }
 
     fn run(&self, action: &str) {
@@ -397,6 +415,73 @@ impl Drop for PrivatePostgres {
             && let Some(parent) = target.parent()
         {
             let _ = std::fs::remove_dir_all(parent);
+        }
+    }
+}
+
+/// A MongoDB-wire server (FerretDB) of one test's own, for a test that stops its log storage while
+/// other tests use the shared one: `deploy/local/infra.sh up mongodb` on port
+/// [`PrivateMongo::PORT`] with its own run directory. Stopped (SIGTERM, as an operator would) by
+/// [`PrivateMongo::down`] and when dropped. Only one exists at a time in a test process:
+/// [`PrivateMongo::start`] waits for the one before to be dropped.
+pub struct PrivateMongo {
+    dir: tempfile::TempDir,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
+}
+
+impl PrivateMongo {
+    /// The port of the private server.
+    pub const PORT: u16 = 17017;
+
+    /// Starts a fresh server (waiting while another test of this process holds one) and returns
+    /// once it answers a ping.
+    pub fn start() -> Self {
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let guard = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let server = Self {
+            dir: tempfile::tempdir().expect("private MongoDB dir"),
+            _one_at_a_time: guard,
+        };
+        server.up();
+        server
+    }
+
+    /// Its `mongodb://` URL, with the short server selection of [`mongodb`].
+    pub fn url(&self) -> String {
+        format!(
+            "mongodb://127.0.0.1:{}/?serverSelectionTimeoutMS=5000",
+            Self::PORT
+        )
+    }
+
+    /// Starts the server (again), keeping its data; returns once it answers.
+    pub fn up(&self) {
+        self.run("up").unwrap_or_else(|error| panic!("{error}"));
+    }
+
+    /// Stops the server; returns once the process has exited.
+    pub fn down(&self) {
+        self.run("down").unwrap_or_else(|error| panic!("{error}"));
+    }
+
+    fn run(&self, action: &str) -> Result<(), String> {
+        let port = Self::PORT.to_string();
+        private_infra(
+            action,
+            "mongodb",
+            self.dir.path(),
+            &[("MONGODB_PORT", port.as_str())],
+        )
+    }
+}
+
+impl Drop for PrivateMongo {
+    fn drop(&mut self) {
+        // Not a panic here: the test may be unwinding already.
+        if let Err(error) = self.run("down") {
+            eprintln!("{error}");
         }
     }
 }

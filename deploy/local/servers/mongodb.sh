@@ -9,10 +9,14 @@
 # source is copied out of the module cache, version.txt written, and the copy built as its own module.
 # Run files under $KAA_INFRA_DIR/mongodb/: sqlite/ (one SQLite file per database), state/,
 # ferretdb.log, ferretdb.pid.
+#
+# Environment: MONGODB_PORT (default 27017). With another port and another KAA_INFRA_DIR, a second,
+# private server runs beside the shared one (a test that stops its MongoDB does so).
 
 FERRETDB_VERSION=${FERRETDB_VERSION:-v1.24.2}
 FERRETDB_HOME=$KAA_INFRA_CACHE/ferretdb/$FERRETDB_VERSION
 FERRETDB_BIN=$FERRETDB_HOME/ferretdb
+MONGODB_PORT=${MONGODB_PORT:-27017}
 MONGODB_RUN=$KAA_INFRA_DIR/mongodb
 MONGODB_LOG=$MONGODB_RUN/ferretdb.log
 MONGODB_PIDFILE=$MONGODB_RUN/ferretdb.pid
@@ -39,23 +43,23 @@ mongodb_install() {
 }
 
 mongodb_probe() {
-  python3 "$DEPLOY_LOCAL/mongo_ping.py" --port 27017 --timeout 3 -q
+  python3 "$DEPLOY_LOCAL/mongo_ping.py" --port "$MONGODB_PORT" --timeout 3 -q
 }
 
 mongodb_start() {
   if mongodb_probe; then log "mongodb: already up"; return 0; fi
-  if port_open 27017; then fail_server mongodb "" "port 27017 is taken by a process not answering ping"; return 1; fi
+  if port_open "$MONGODB_PORT"; then fail_server mongodb "" "port $MONGODB_PORT is taken by a process not answering ping"; return 1; fi
   mongodb_stop
   mkdir -p "$MONGODB_RUN/sqlite" "$MONGODB_RUN/state"
   [ -f "$MONGODB_LOG" ] && mv -f "$MONGODB_LOG" "$MONGODB_LOG.1"
   spawn "$MONGODB_LOG" "$MONGODB_PIDFILE" "$FERRETDB_BIN" --handler=sqlite \
-    --sqlite-url="file:$MONGODB_RUN/sqlite/" --listen-addr=127.0.0.1:27017 \
+    --sqlite-url="file:$MONGODB_RUN/sqlite/" --listen-addr="127.0.0.1:$MONGODB_PORT" \
     --state-dir="$MONGODB_RUN/state" --debug-addr=- --telemetry=disable
   local secs rc=0
   secs=$(wait_until "$MONGODB_START_TIMEOUT" "$(cat "$MONGODB_PIDFILE")" mongodb_probe) || rc=$?
   if [ $rc -ne 0 ]; then
     mongodb_stop
-    fail_server mongodb "$MONGODB_LOG" "no answer to ping on 127.0.0.1:27017 (wait_until rc=$rc)"; return 1
+    fail_server mongodb "$MONGODB_LOG" "no answer to ping on 127.0.0.1:$MONGODB_PORT (wait_until rc=$rc)"; return 1
   fi
   log "mongodb up in ${secs}s"
 }

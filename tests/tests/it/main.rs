@@ -15,6 +15,7 @@ mod endpoint_path;
 mod endpoint_store;
 mod events_api;
 mod faults_disk_full;
+mod faults_mongodb_outage;
 mod fleet;
 mod internode_tls;
 mod load_balancing;
