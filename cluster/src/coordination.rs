@@ -160,6 +160,16 @@ impl Cluster {
         &self.operations_clients
     }
 
+    /// A receiver of how often this node got back to ZooKeeper after losing it (see
+    /// [`ZkSession::watch_returns`]); a standalone node never loses it, and its receiver never
+    /// changes.
+    pub fn watch_returns(&self) -> watch::Receiver<u64> {
+        match &self.zookeeper {
+            Some(session) => session.watch_returns(),
+            None => watch::channel(0).1,
+        }
+    }
+
     /// Whether the node coordinates through ZooKeeper.
     pub fn is_clustered(&self) -> bool {
         self.zookeeper.is_some()

@@ -4,7 +4,9 @@
 //! exists (with the cluster's ACL, see [`crate::acl`]), and publishes the live client on a watch
 //! channel. With digest credentials the session authenticates on every connection. When the session ends (expired,
 //! closed) the supervisor publishes `None` and connects again with backoff, so everything built on
-//! the session (registrations, watches, election) is redone by whoever subscribes.
+//! the session (registrations, watches, election) is redone by whoever subscribes. It also counts
+//! the node's returns to ZooKeeper after losing it ([`ZkSession::watch_returns`]): a node out of
+//! touch may have missed what the cluster told it meanwhile.
 
 use std::time::Duration;
 
@@ -46,6 +48,7 @@ pub enum ZkError {
 #[derive(Clone)]
 pub struct ZkSession {
     current: watch::Receiver<Option<zk::Client>>,
+    returns: watch::Receiver<u64>,
     session_timeout: Duration,
     access: ZkAccess,
 }
@@ -60,11 +63,13 @@ impl ZkSession {
     ) -> Result<Self, ZkError> {
         validate_chroot(&settings.chroot)?;
         let (publish, current) = watch::channel(None);
+        let (count_return, returns) = watch::channel(0);
         let session_timeout = settings.session_timeout;
         let access = settings.access.clone();
-        tracker.spawn(supervise(settings, publish, shutdown));
+        tracker.spawn(supervise(settings, publish, count_return, shutdown));
         Ok(Self {
             current,
+            returns,
             session_timeout,
             access,
         })
@@ -89,6 +94,12 @@ impl ZkSession {
     pub fn subscribe(&self) -> watch::Receiver<Option<zk::Client>> {
         self.current.clone()
     }
+
+    /// A receiver of how often the node got back to ZooKeeper after losing it: a connection
+    /// restored within the session, or a new session after one ended (not the first).
+    pub fn watch_returns(&self) -> watch::Receiver<u64> {
+        self.returns.clone()
+    }
 }
 
 fn validate_chroot(chroot: &str) -> Result<(), ZkError> {
@@ -105,9 +116,12 @@ fn validate_chroot(chroot: &str) -> Result<(), ZkError> {
 async fn supervise(
     settings: ZkSettings,
     publish: watch::Sender<Option<zk::Client>>,
+    count_return: watch::Sender<u64>,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(200);
+    let mut first = true;
+    let returned = || count_return.send_modify(|returns| *returns += 1);
     loop {
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -119,6 +133,9 @@ async fn supervise(
                 info!(session = %client.session_id(), connect = %settings.connect, chroot = %settings.chroot, "zookeeper session established");
                 let mut states = client.state_watcher();
                 publish.send_replace(Some(client));
+                if !std::mem::take(&mut first) {
+                    returned();
+                }
                 loop {
                     let state = tokio::select! {
                         _ = shutdown.cancelled() => break,
@@ -128,7 +145,10 @@ async fn supervise(
                         zk::SessionState::Disconnected => {
                             warn!("zookeeper connection lost, the client is reconnecting")
                         }
-                        zk::SessionState::SyncConnected => info!("zookeeper connection restored"),
+                        zk::SessionState::SyncConnected => {
+                            info!("zookeeper connection restored");
+                            returned();
+                        }
                         state if state.is_terminated() => {
                             warn!(%state, "zookeeper session ended, opening a new one");
                             break;

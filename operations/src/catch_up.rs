@@ -7,7 +7,10 @@
 //! ([`crate::change_sequences::Sequences`], pure). A notification that skips numbers (a gap) means one was lost; a
 //! periodic check ([`CatchUp::run`]) compares each number with the application's latest in the
 //! store and catches up on any difference, so a lost notification that no later change
-//! follows is noticed too. Catching up does what a notification does: the application's cached
+//! follows is noticed too. The same check runs at once when the node gets back to ZooKeeper
+//! after losing it: a node cut off the network (its session expired, so Control stopped
+//! announcing to it) serves what changed meanwhile as soon as it rejoins, not at the next
+//! periodic check. Catching up does what a notification does: the application's cached
 //! metadata and log appenders go, and its connected endpoints resync.
 //!
 //! Tracking starts when the catalog first loads an application, at the number that load read:
@@ -23,6 +26,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::catalog::Catalog;
@@ -41,7 +45,8 @@ const PERIODIC_CHECK: Cause = Cause {
     cause: "periodic_check",
 };
 
-/// Catch-ups by cause (`kaa_catalog_reloads_total{cause="gap"|"periodic_check"}`).
+/// Catch-ups by cause (`kaa_catalog_reloads_total{cause="gap"|"periodic_check"}`; the check
+/// on rejoining counts as `periodic_check`).
 #[derive(Clone, Default)]
 pub struct CatchUpMetrics {
     reloads: Family<Cause, Counter>,
@@ -134,14 +139,20 @@ impl CatchUp {
         reloaded
     }
 
-    /// Runs [`CatchUp::check`] every `interval`, until the task is aborted.
-    pub async fn run(self: Arc<Self>, interval: Duration) {
+    /// Runs [`CatchUp::check`] every `interval` and whenever `returns` (the node's returns to
+    /// ZooKeeper, [`kaa_cluster::Cluster::watch_returns`]) moves, until the task is aborted.
+    pub async fn run(self: Arc<Self>, interval: Duration, mut returns: watch::Receiver<u64>) {
         info!(?interval, "checking change-log numbers periodically");
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;
         loop {
-            ticks.tick().await;
+            tokio::select! {
+                _ = ticks.tick() => {}
+                Ok(()) = returns.changed() => {
+                    info!("back in touch with the cluster; checking for changes missed meanwhile");
+                }
+            }
             self.check().await;
         }
     }

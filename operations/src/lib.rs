@@ -145,7 +145,11 @@ impl OperationsService {
             logs.clone(),
             sessions.clone(),
         ));
-        let change_check = tokio::spawn(catch_up.clone().run(settings.change_check_interval));
+        let change_check = tokio::spawn(
+            catch_up
+                .clone()
+                .run(settings.change_check_interval, cluster.watch_returns()),
+        );
         let redirection = Arc::new(RedirectionRules::default());
         let router = EndpointRouter::new(cluster.clone());
         let events = EventRouting::start(
