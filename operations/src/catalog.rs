@@ -7,6 +7,11 @@
 //! its user verifiers and its event maps. Contexts are immutable and shared (`Arc`); a change notification for an application drops
 //! its context, and the next sync loads a fresh one. Loading twice under a race is harmless.
 //!
+//! When that load fails because the metadata store does not answer (an outage right after a
+//! change), the catalog serves the context and SDK profiles it loaded last, so endpoints go on
+//! being served; the application's change-log number goes back to that context's, so the
+//! periodic check ([`crate::catch_up`]) reloads it once the store answers again.
+//!
 //! The catalog also keeps, per application it has loaded, the last change-log number applied
 //! (see [`crate::catch_up`]), and remembers for a few seconds the SDK tokens the store does not
 //! know ([`UnknownTokens`]), so CONNECTs that repeat a wrong or junk token do not each read the
@@ -27,6 +32,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
+use tracing::warn;
 
 use crate::change_sequences::{Observed, Sequences};
 use crate::once_map::OnceMap;
@@ -48,6 +54,12 @@ pub enum CatalogError {
         /// What is wrong.
         what: String,
     },
+}
+
+/// Whether `error` is the metadata store failing to answer (rather than an answer: unknown,
+/// broken), when the metadata loaded last may stand in.
+fn store_unavailable(error: &CatalogError) -> bool {
+    matches!(error, CatalogError::Store(error) if !matches!(error, StoreError::NotFound(_)))
 }
 
 /// A notification topic as endpoints see it.
@@ -345,7 +357,7 @@ impl Catalog {
         }
         let profile = self
             .sdk_profiles
-            .get_or_try_load(sdk_token, || async {
+            .get_or_try_load_or_last(sdk_token, || async {
                 // Syncs that waited for a load that found nothing load in turn: they are
                 // answered here, without a query each.
                 if self.unknown_tokens.contains(sdk_token, Instant::now()) {
@@ -359,6 +371,12 @@ impl Catalog {
                     }
                     Err(error) => Err(error.into()),
                 }
+            }, |error, last| {
+                let unavailable = store_unavailable(error);
+                if unavailable {
+                    warn!(app = %last.app_id, %error, "metadata store failed; serving the SDK profile loaded last");
+                }
+                unavailable
             })
             .await;
         let profile = match profile {
@@ -377,11 +395,27 @@ impl Catalog {
     /// The context of application `app_id`, loaded if not cached.
     pub async fn app(&self, app_id: &str) -> Result<Arc<AppContext>, CatalogError> {
         self.apps
-            .get_or_try_load(app_id, || async {
-                let context = self.load(app_id).await?;
-                self.sequences().loaded(app_id, context.app.seq);
-                Ok(Arc::new(context))
-            })
+            .get_or_try_load_or_last(
+                app_id,
+                || async {
+                    let context = self.load(app_id).await?;
+                    self.sequences().loaded(app_id, context.app.seq);
+                    Ok(Arc::new(context))
+                },
+                |error, last| {
+                    let unavailable = store_unavailable(error);
+                    if unavailable {
+                        warn!(
+                            app = app_id,
+                            %error,
+                            seq = last.app.seq,
+                            "metadata store failed; serving the application's metadata loaded last until it answers"
+                        );
+                        self.sequences().fell_back(app_id, last.app.seq);
+                    }
+                    unavailable
+                },
+            )
             .await
     }
 
@@ -414,9 +448,10 @@ impl Catalog {
         self.sequences().check(app_id, latest)
     }
 
-    /// Stops tracking the changes of `app_id` (deleted).
+    /// Stops tracking the changes of `app_id` (deleted), and forgets its metadata loaded last.
     pub fn forget_changes(&self, app_id: &str) {
         self.sequences().forget(app_id);
+        self.apps.forget(app_id);
     }
 
     async fn load(&self, app_id: &str) -> Result<AppContext, CatalogError> {

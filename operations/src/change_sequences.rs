@@ -59,6 +59,12 @@ impl Sequences {
         }
     }
 
+    /// The store failed, and `app_id` is served as loaded at change `seq`: the number applied
+    /// goes back to it, so the check catches up once the store answers with a later one.
+    pub fn fell_back(&mut self, app_id: &str, seq: i64) {
+        self.applied.insert(app_id.to_owned(), seq);
+    }
+
     /// Stops tracking `app_id` (it was deleted).
     pub fn forget(&mut self, app_id: &str) {
         self.applied.remove(app_id);
@@ -114,6 +120,19 @@ mod tests {
             sequences.check("app", 6),
             "change 6 was never announced here"
         );
+    }
+
+    #[test]
+    fn serving_an_older_load_while_the_store_fails_is_caught_up_by_the_check() {
+        let mut sequences = Sequences::default();
+        sequences.loaded("app", 5);
+        assert_eq!(sequences.observe("app", 6), Observed::InOrder);
+        sequences.fell_back("app", 5);
+        assert!(
+            sequences.check("app", 6),
+            "change 6 is not in what is served"
+        );
+        assert!(!sequences.check("app", 6));
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! by over a second). Removing a key while its load runs leaves that load to the callers that
 //! already wait for it; later callers start a fresh one, so nothing read before a change is
 //! kept after it.
+//!
+//! Unless the store cannot be read: [`OnceMap::get_or_try_load_or_last`] keeps the last value it
+//! loaded per key, and when a fresh load fails with an error the caller accepts, it holds that
+//! value again (until the key is next forgotten), so a metadata database outage right after a
+//! change does not leave the endpoints of the application without service.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -21,6 +26,9 @@ use tokio::sync::OnceCell;
 #[derive(Debug)]
 pub(crate) struct OnceMap<K, V> {
     cells: RwLock<HashMap<K, Arc<OnceCell<V>>>>,
+    /// The last value [`OnceMap::get_or_try_load_or_last`] loaded per key, kept when the key is
+    /// forgotten.
+    last: RwLock<HashMap<K, V>>,
     /// Keys held before the map starts again from nothing (`None`: no limit).
     limit: Option<usize>,
 }
@@ -29,6 +37,7 @@ impl<K, V> Default for OnceMap<K, V> {
     fn default() -> Self {
         Self {
             cells: RwLock::default(),
+            last: RwLock::default(),
             limit: None,
         }
     }
@@ -40,6 +49,7 @@ impl<K: Eq + Hash, V: Clone> OnceMap<K, V> {
     pub(crate) fn bounded(limit: usize) -> Self {
         Self {
             cells: RwLock::default(),
+            last: RwLock::default(),
             limit: Some(limit),
         }
     }
@@ -67,6 +77,49 @@ impl<K: Eq + Hash, V: Clone> OnceMap<K, V> {
         cell.get_or_try_init(load).await.cloned()
     }
 
+    /// As [`OnceMap::get_or_try_load`], remembering each value loaded; when the load fails and
+    /// `use_last` accepts the error and the value loaded last for `key` (after the key was
+    /// forgotten), that value is the result, held again as if loaded.
+    pub(crate) async fn get_or_try_load_or_last<Q, E, F, Fut>(
+        &self,
+        key: &Q,
+        load: F,
+        use_last: impl FnOnce(&E, &V) -> bool,
+    ) -> Result<V, E>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        self.get_or_try_load(key, || async {
+            match load().await {
+                Ok(value) => {
+                    write(&self.last).insert(key.to_owned(), value.clone());
+                    Ok(value)
+                }
+                Err(error) => {
+                    let last = read(&self.last).get(key).cloned();
+                    match last {
+                        Some(last) if use_last(&error, &last) => Ok(last),
+                        _ => Err(error),
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// Forgets `key` and the value last loaded for it: it is gone from the store.
+    pub(crate) fn forget<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.remove(key);
+        write(&self.last).remove(key);
+    }
+
     /// Forgets `key`.
     pub(crate) fn remove<Q>(&self, key: &Q)
     where
@@ -82,13 +135,21 @@ impl<K: Eq + Hash, V: Clone> OnceMap<K, V> {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, HashMap<K, Arc<OnceCell<V>>>> {
-        // The map holds plain values; a panic elsewhere cannot leave it half-changed.
-        self.cells.read().unwrap_or_else(|p| p.into_inner())
+        read(&self.cells)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, HashMap<K, Arc<OnceCell<V>>>> {
-        self.cells.write().unwrap_or_else(|p| p.into_inner())
+        write(&self.cells)
     }
+}
+
+// The maps hold plain values; a panic elsewhere cannot leave them half-changed.
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
@@ -160,6 +221,56 @@ mod tests {
         assert_eq!(
             map.get_or_try_load("app", load(&loads, false, 3)).await,
             Ok(2)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_load_falls_back_to_the_value_loaded_last_when_the_caller_accepts_it() {
+        let map = OnceMap::<String, u32>::default();
+        let loads = Arc::new(AtomicUsize::new(0));
+        let accept = |_: &&str, _: &u32| true;
+        assert_eq!(
+            map.get_or_try_load_or_last("app", load(&loads, true, 1), accept)
+                .await,
+            Err("store down"),
+            "nothing loaded before"
+        );
+        assert_eq!(
+            map.get_or_try_load_or_last("app", load(&loads, false, 1), accept)
+                .await,
+            Ok(1)
+        );
+        map.remove("app");
+        assert_eq!(
+            map.get_or_try_load_or_last("app", load(&loads, true, 2), |_, _| false)
+                .await,
+            Err("store down"),
+            "an error the caller does not accept"
+        );
+        assert_eq!(
+            map.get_or_try_load_or_last("app", load(&loads, true, 2), accept)
+                .await,
+            Ok(1),
+            "the last value loaded"
+        );
+        assert_eq!(
+            map.get_or_try_load_or_last("app", load(&loads, false, 3), accept)
+                .await,
+            Ok(1),
+            "held again until the key is forgotten"
+        );
+        map.remove("app");
+        assert_eq!(
+            map.get_or_try_load_or_last("app", load(&loads, false, 3), accept)
+                .await,
+            Ok(3)
+        );
+        map.forget("app");
+        assert_eq!(
+            map.get_or_try_load_or_last("app", load(&loads, true, 4), accept)
+                .await,
+            Err("store down"),
+            "forgotten for good"
         );
     }
 

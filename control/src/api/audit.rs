@@ -13,6 +13,9 @@
 //!
 //! The entry is written before the answer leaves; a failed write is logged and counted in
 //! `kaa_admin_audit_write_failures_total`, but does not change the answer (the change is done).
+//! An answer of 503 (the metadata database failed the request: nothing changed) does not wait
+//! for its entry, written after it leaves: the database just failed, and the entry would hold
+//! the answer for the pool's whole connect timeout once more.
 //!
 //! Reading it is [`super::audit_log`].
 
@@ -164,9 +167,16 @@ pub async fn record(
         entry.role = Some(actor.role.name().to_owned());
         entry.tenant_id = actor.tenant_id;
     }
-    if let Err(error) = state.metadata.store().append_audit(&entry).await {
-        state.audit_failures.0.inc();
-        tracing::error!(%error, action = action.0, path = %entry.path, status = entry.status, "cannot write an audit log entry");
+    let write = async move {
+        if let Err(error) = state.metadata.store().append_audit(&entry).await {
+            state.audit_failures.0.inc();
+            tracing::error!(%error, action = action.0, path = %entry.path, status = entry.status, "cannot write an audit log entry");
+        }
+    };
+    if status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE {
+        actix_web::rt::spawn(write);
+    } else {
+        write.await;
     }
     Ok(ServiceResponse::new(request, response))
 }

@@ -24,7 +24,11 @@
 //! it holds, confirming or not, for up to [`LogCollectionSettings::drain_timeout`].
 //!
 //! Appenders are loaded per application on first use and reloaded after a change notification;
-//! an appender whose definition did not change keeps its worker and queue.
+//! an appender whose definition did not change keeps its worker and queue. A sync served the
+//! application's metadata of the change the list was loaded at (the catalog's, while the
+//! metadata store does not answer) uses the list as it is; while a reload fails because the store
+//! does not answer, the appenders loaded last go on writing (one sync tries the store again every
+//! [`RELOAD_RETRY`]), so records are still stored through a metadata database outage.
 //!
 //! Appenders write only inside their tenant's space: Cassandra tables in the tenant's keyspace,
 //! MongoDB collections in the tenant's database ([`log_namespace`]), files under
@@ -40,7 +44,7 @@ mod rest;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kaa_cluster::Cluster;
 use kaa_idl::endpoint::sync::{
@@ -266,8 +270,15 @@ impl Appender {
 struct AppAppenders {
     /// False once a change notification made the list stale.
     current: bool,
+    /// The application's change-log number of the metadata it was loaded with.
+    seq: i64,
+    /// A stale list being reloaded, or whose reload failed: the list serves until then.
+    retry_at: Option<Instant>,
     appenders: Vec<Arc<Appender>>,
 }
+
+/// How often a stale appender list is loaded again while the metadata store fails.
+const RELOAD_RETRY: Duration = Duration::from_secs(10);
 
 /// Every appender listing of an application.
 const ALL: Page = Page {
@@ -329,6 +340,7 @@ impl LogCollector {
     pub fn invalidate(&self, app_id: &str) {
         if let Some(app) = lock(&self.apps).get_mut(app_id) {
             app.current = false;
+            app.retry_at = None;
         }
     }
 
@@ -431,12 +443,27 @@ impl LogCollector {
         app: &Application,
     ) -> Result<Vec<Arc<Appender>>, kaa_store::StoreError> {
         let app_id = app.id.as_str();
-        if let Some(app) = lock(&self.apps).get(app_id)
-            && app.current
-        {
-            return Ok(app.appenders.clone());
+        if let Some(entry) = lock(&self.apps).get_mut(app_id) {
+            let now = Instant::now();
+            if entry.current || entry.seq == app.seq || entry.retry_at.is_some_and(|at| now < at) {
+                return Ok(entry.appenders.clone());
+            }
+            // This sync reloads the stale list; the others meanwhile keep writing with it, in
+            // case the store is slow or down.
+            entry.retry_at = Some(now + RELOAD_RETRY);
         }
-        let definitions = self.metadata.appenders(app_id, ALL).await?.items;
+        let definitions = match self.metadata.appenders(app_id, ALL).await {
+            Ok(page) => page.items,
+            Err(error) if !matches!(error, kaa_store::StoreError::NotFound(_)) => {
+                let apps = lock(&self.apps);
+                let Some(loaded) = apps.get(app_id) else {
+                    return Err(error);
+                };
+                tracing::warn!(app = app_id, %error, "metadata store failed; the log appenders loaded last go on writing");
+                return Ok(loaded.appenders.clone());
+            }
+            Err(error) => return Err(error),
+        };
         let owner = Owner {
             tenant_id: app.tenant_id.clone(),
             app_id: app_id.to_owned(),
@@ -459,6 +486,8 @@ impl LogCollector {
             app_id.to_owned(),
             AppAppenders {
                 current: true,
+                seq: app.seq,
+                retry_at: None,
                 appenders: appenders.clone(),
             },
         );
