@@ -114,6 +114,8 @@ pub(crate) struct Deliveries {
     pub(crate) acked: u64,
     /// Refused batches by error code.
     pub(crate) failures: BTreeMap<String, usize>,
+    /// Sessions that ended or could not start (`Error` and `Disconnected` events).
+    pub(crate) interruptions: usize,
     /// When the first and the last refusal arrived.
     first_failure: Option<Instant>,
     last_failure: Option<Instant>,
@@ -129,6 +131,7 @@ impl Deliveries {
                 self.first_failure.get_or_insert_with(Instant::now);
                 self.last_failure = Some(Instant::now());
             }
+            Event::Error(_) | Event::Disconnected(_) => self.interruptions += 1,
             _ => {}
         }
     }
