@@ -11,5 +11,6 @@ pub mod fleet;
 pub mod infra;
 pub mod internode_tls;
 pub mod loadgen;
+pub mod netns;
 pub mod node;
 pub mod stubs;
