@@ -14,6 +14,7 @@ mod endpoint_limits;
 mod endpoint_path;
 mod endpoint_store;
 mod events_api;
+mod faults_cassandra_freeze;
 mod faults_control_leader;
 mod faults_disk_full;
 mod faults_metadata_outage;
