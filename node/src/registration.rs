@@ -27,10 +27,17 @@ pub fn registration(config: &Config, public_key: &[u8]) -> Registration {
         public_key: Some(public_key.to_vec()),
     };
     let services = config.services();
+    // With admin.tls_certificate the admin port speaks HTTPS only (validate() makes sure the key
+    // is set too); the URL a standby names in X-Kaa-Leader must say so.
+    let admin_scheme = if config.admin.tls_certificate.is_empty() {
+        "http"
+    } else {
+        "https"
+    };
     let descriptor = NodeDescriptor {
         id: config.node_id(),
         services: services.iter().collect(),
-        admin_url: format!("http://{host}:{}", config.admin.port),
+        admin_url: format!("{admin_scheme}://{host}:{}", config.admin.port),
         thrift_host: host.clone(),
         thrift_port: config.node.thrift_port,
         started_ms,
@@ -141,5 +148,22 @@ mod tests {
         .unwrap();
         assert_eq!(info.host, "10.0.0.5");
         assert_eq!(config.operations.bind_host(&config.node), "10.0.0.5");
+    }
+
+    #[test]
+    fn the_admin_url_says_https_when_the_admin_port_has_tls() {
+        let mut config = Config::default();
+        config.node.thrift_host = "10.0.0.5".into();
+        config.admin.port = 8443;
+        assert_eq!(
+            registration(&config, b"key").descriptor.admin_url,
+            "http://10.0.0.5:8443"
+        );
+        config.admin.tls_certificate = "/etc/kaa/admin.pem".into();
+        config.admin.tls_private_key = "/etc/kaa/admin.key".into();
+        assert_eq!(
+            registration(&config, b"key").descriptor.admin_url,
+            "https://10.0.0.5:8443"
+        );
     }
 }
