@@ -36,7 +36,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::connection::{Channel, Connection, ConnectionError, Session, Started};
-use crate::limits::{Admission, ServiceMetrics, Transport};
+use crate::limits::{Admission, Admitted, ServiceMetrics, Transport};
 use crate::secure::Opening;
 use crate::{EndpointService, NodeKeys, SyncFailure};
 
@@ -106,23 +106,30 @@ pub async fn serve<S: EndpointService>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let serving = connection(handler.clone(), stream, peer, tls.clone());
-        tasks.spawn(async move {
-            serving.await;
-            drop(admitted);
-        });
+        // Spawned as it is: wrapping it in another async block (to drop `admitted` after it)
+        // would lay the connection's whole future out twice in every idle session's task.
+        tasks.spawn(connection(
+            handler.clone(),
+            stream,
+            peer,
+            tls.clone(),
+            admitted,
+        ));
     }
 }
 
-/// Serves one accepted connection (behind TLS when `tls` is given) until it closes.
+/// Serves one accepted connection (behind TLS when `tls` is given) until it closes, holding its
+/// place under the connection caps (`admitted`) until then.
 fn connection<S: EndpointService>(
     handler: Arc<Handler<S>>,
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
+    admitted: Admitted,
 ) -> impl Future<Output = ()> + Send {
     let connect_by = tokio::time::Instant::now() + handler.settings.connect_deadline;
     async move {
+        let _admitted = admitted;
         match tls {
             None => handler.run(stream, peer, connect_by).await,
             // Boxed: a plain connection's future need not be as big as a TLS one's.
@@ -313,7 +320,9 @@ impl<S: EndpointService> Handler<S> {
             (Frame::KaaSync(sync), Some(current)) => {
                 let (answered, reading) = match connection.open_sync(sync) {
                     Ok(request) => {
-                        let exchange = current.session.exchange(request);
+                        // Boxed once here: passed by value, the sync's large future would be
+                        // laid out twice in this one (once as the argument, once pinned).
+                        let exchange = Box::pin(current.session.exchange(request));
                         answer_pings_while(exchange, connection, waiting).await
                     }
                     Err(failure) => (Err(failure), Reading::Open),
@@ -758,9 +767,15 @@ mod tests {
             .await
             .unwrap();
         let (stream, peer) = listener.accept().await.unwrap();
-        let serving = connection(handler, stream, peer, None);
+        let admission = Admission::new(
+            crate::limits::ConnectionCaps::default(),
+            ServiceMetrics::unregistered(),
+        );
+        let admitted = admission.admit(peer.ip(), Transport::Kaatcp).unwrap();
+        // What the listener spawns, as it is.
+        let serving = connection(handler, stream, peer, None, admitted);
         let size = std::mem::size_of_val(&serving);
-        assert!(size < 4096, "a connection's future takes {size} bytes");
+        assert!(size < 2048, "a connection's future takes {size} bytes");
         drop(client);
     }
 }
