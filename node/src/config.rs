@@ -709,6 +709,8 @@ pub struct LogCollectionConfig {
     /// How long a stopping node lets appenders write what they have queued.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
+    /// Batches each appender writes at once (a file appender writes one at a time).
+    pub writers_per_appender: usize,
 }
 
 impl Default for LogCollectionConfig {
@@ -720,6 +722,7 @@ impl Default for LogCollectionConfig {
             max_batch_bytes: 16 << 20,
             delivery_wait: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
+            writers_per_appender: 16,
         }
     }
 }
@@ -993,6 +996,9 @@ impl Config {
         self.endpoint_limits.validate()?;
         if self.log_collection.queue_batches == 0 {
             return invalid("log_collection.queue_batches", "must be at least 1");
+        }
+        if self.log_collection.writers_per_appender == 0 {
+            return invalid("log_collection.writers_per_appender", "must be at least 1");
         }
         if self.log_collection.delivery_wait < Duration::from_millis(100) {
             return invalid("log_collection.delivery_wait", "must be at least 100ms");

@@ -310,6 +310,7 @@ async fn start_services(
                         },
                         delivery_wait: config.log_collection.delivery_wait,
                         drain_timeout: config.log_collection.drain_timeout,
+                        writers: config.log_collection.writers_per_appender,
                         defaults: StoreDefaults::of(&config.endpoint_backend()),
                         files: FileRoot {
                             path: config.operations.file_appender_root(&config.node),

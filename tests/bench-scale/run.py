@@ -30,6 +30,7 @@ command, machine and date, and the plots to docs/img/bench-*.png.
 
 KAA_NODE_BIN and KAA_LOADGEN_BIN name other builds to measure (e.g. a commit before a fix);
 BENCH_NODE_LOG sets the nodes' log filter (e.g. `info,kaa_transport=debug` to see why sessions end).
+BENCH_NODE_SET adds node settings, space-separated KEY=VALUE (e.g. `log_collection.writers_per_appender=16`).
 
 `smoke` (the default) runs about 200 endpoints per mode; `full` the issue's numbers (100,000
 idle sessions: its key pool takes long to generate the first time). The run's files (node logs,
@@ -237,6 +238,8 @@ class Node:
             args += ["--set", f"{key}={value}"]
         if os.environ.get("BENCH_NODE_LOG"):
             args += ["--set", f"log.level={os.environ['BENCH_NODE_LOG']}"]
+        for setting in os.environ.get("BENCH_NODE_SET", "").split():
+            args += ["--set", setting]
         env = {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
         env.update(KAA_ADMIN_USER="admin", KAA_ADMIN_PASSWORD=PASSWORD)
         log = open(self.dir / "node.log", "a")
@@ -562,8 +565,8 @@ class Bench:
         for label, key in [("new", "register"), ("known", "reconnect")]:
             with Sampler(node.pid) as sampler:
                 result = loadgen.run("register", [
-                    *loadgen.session_args(node, app.sdk_token, n), "--concurrency", n],
-                    f"storm-{label}", timeout=1800)
+                    *loadgen.session_args(node, app.sdk_token, n), "--concurrency", n,
+                    "--presign"], f"storm-{label}", timeout=1800)
             check_result(result, f"registration storm ({label} endpoints)", n)
             figures[key] = {
                 "endpoints": n, "elapsed_s": result.get("completion_s"),
@@ -1030,7 +1033,9 @@ flight per endpoint (as Kaa's SDKs send them); the baseline writes the same rows
 flight per batch as the appender does, with one batch in flight (the appender's shape) and with
 more (what Cassandra itself takes). A fan-out's delivery time is the arrival at the endpoint minus
 the moment the REST request was sent (one clock). The registration storm opens every session at
-once (all CONNECTs in flight); its baseline is the same endpoints connecting again once known.
+once (all CONNECTs in flight), each CONNECT's key material made before the storm starts
+(`--presign`: each device of a real fleet signs on its own processor, not on the node's); its
+baseline is the same endpoints connecting again once known.
 The generator runs on the same cores as the node, so every figure is also a bound of the
 generator's own speed (RSA signatures on connect, AES both ways)."""
 

@@ -2,8 +2,9 @@
 //! the application's log appenders (Cassandra, MongoDB, file, REST).
 //!
 //! Each appender has a queue bounded in batches and in decoded bytes ([`queue`]) and one worker
-//! that writes them in order, so a slow or unreachable storage holds back only its own appender
-//! and memory stays bounded; `/metrics` shows what the queues hold ([`QueueMetrics`]). A sync
+//! that takes them in order and writes up to [`LogCollectionSettings::writers`] of them at once
+//! (a file appender one, so its lines stay in order), so a slow or unreachable storage holds back
+//! only its own appender and memory stays bounded; `/metrics` shows what the queues hold ([`QueueMetrics`]). A sync
 //! carrying logs hands its batch to every appender whose log schema versions include the batch's,
 //! then waits (at most [`LogCollectionSettings::delivery_wait`]) for the appenders that confirm
 //! delivery. The endpoint gets SUCCESS only once every confirming appender stored the batch;
@@ -141,6 +142,8 @@ pub struct LogCollectionSettings {
     pub delivery_wait: Duration,
     /// How long a stopping node lets appenders write what they have queued.
     pub drain_timeout: Duration,
+    /// Batches each appender writes at once (a file appender writes one at a time).
+    pub writers: usize,
     /// Where Cassandra and MongoDB appenders write by default.
     pub defaults: StoreDefaults,
     /// Where file appenders write.
@@ -187,11 +190,12 @@ impl SinkError {
     }
 }
 
-/// An appender's connection to its storage.
+/// An appender's connection to its storage, shared by the batches being written at once.
 enum Sink {
     Cassandra(CassandraSink),
     Mongo(MongoSink),
-    File(FileSink),
+    /// One file, appended to by one batch at a time.
+    File(tokio::sync::Mutex<FileSink>),
     Rest(RestSink),
 }
 
@@ -214,7 +218,7 @@ impl Sink {
             }
             "file" => {
                 let settings: FileSettings = settings(definition)?;
-                Self::File(
+                Self::File(tokio::sync::Mutex::new(
                     FileSink::open(
                         &settings,
                         &env.files,
@@ -223,7 +227,7 @@ impl Sink {
                         fields,
                     )
                     .await?,
-                )
+                ))
             }
             "rest" => {
                 let settings: RestSettings = settings(definition)?;
@@ -237,11 +241,11 @@ impl Sink {
         })
     }
 
-    async fn write(&mut self, batch: &LogBatch) -> Result<(), SinkError> {
+    async fn write(&self, batch: &LogBatch) -> Result<(), SinkError> {
         match self {
             Self::Cassandra(sink) => sink.write(batch).await,
             Self::Mongo(sink) => sink.write(batch).await,
-            Self::File(sink) => sink.write(batch).await,
+            Self::File(sink) => sink.lock().await.write(batch).await,
             Self::Rest(sink) => sink.write(batch).await,
         }
     }
@@ -297,6 +301,7 @@ pub struct LogCollector {
     decode_limits: DecodeLimits,
     delivery_wait: Duration,
     drain_timeout: Duration,
+    writers: usize,
     metrics: QueueMetrics,
     env: Arc<SinkEnv>,
     apps: Mutex<HashMap<String, AppAppenders>>,
@@ -319,6 +324,7 @@ impl LogCollector {
             decode_limits: settings.decode_limits,
             delivery_wait: settings.delivery_wait,
             drain_timeout: settings.drain_timeout,
+            writers: settings.writers,
             metrics: QueueMetrics::new(settings.queue_batches, settings.queue_bytes),
             env: Arc::new(SinkEnv {
                 defaults: settings.defaults,
@@ -497,12 +503,13 @@ impl LogCollector {
     fn spawn(&self, definition: LogAppender, owner: Owner) -> Arc<Appender> {
         let (queue, jobs) = Queue::new(self.queue_batches, self.queue_bytes, &self.metrics);
         tracing::info!(appender = %definition.name, kind = %definition.appender_type, app = %definition.app_id, "log appender started");
-        let worker = tokio::spawn(run_appender(
-            definition.clone(),
+        let storage = Storage {
+            definition: definition.clone(),
             owner,
-            self.env.clone(),
-            jobs,
-        ));
+            env: self.env.clone(),
+            open: tokio::sync::Mutex::new(None),
+        };
+        let worker = tokio::spawn(run_appender(storage, jobs, self.writers));
         let mut workers = lock(&self.workers);
         workers.retain(|w| !w.is_finished());
         workers.push(worker);
@@ -524,21 +531,45 @@ impl LogCollector {
     }
 }
 
-/// One appender's worker: writes queued batches in order, opening the storage connection on
-/// first use and again after a failed write. Ends when the appender is dropped and its queue is
-/// drained.
-async fn run_appender(
+/// One appender's worker: takes queued batches in order and writes up to `writers` of them at
+/// once (a file appender one at a time). Ends when the appender is dropped, its queue is drained
+/// and the last write has ended.
+async fn run_appender(storage: Storage, mut jobs: mpsc::Receiver<Job>, writers: usize) {
+    let writers = if storage.definition.appender_type == "file" {
+        1
+    } else {
+        writers.max(1)
+    };
+    let mut writing = futures::stream::FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            job = jobs.recv(), if writing.len() < writers => match job {
+                Some(job) => writing.push(storage.deliver(job)),
+                None => break,
+            },
+            Some(()) = futures::StreamExt::next(&mut writing), if !writing.is_empty() => {}
+        }
+    }
+    while futures::StreamExt::next(&mut writing).await.is_some() {}
+    tracing::info!(appender = %storage.definition.name, "log appender stopped");
+}
+
+/// What an appender writes to: its storage, opened on first use and again after a failed write.
+struct Storage {
     definition: LogAppender,
     owner: Owner,
     env: Arc<SinkEnv>,
-    mut jobs: mpsc::Receiver<Job>,
-) {
-    let mut sink: Option<Sink> = None;
-    while let Some(job) = jobs.recv().await {
+    open: tokio::sync::Mutex<Option<Arc<Sink>>>,
+}
+
+impl Storage {
+    /// Writes one queued batch and tells the endpoint waiting for it, if one is.
+    async fn deliver(&self, job: Job) {
         if job.reply.as_ref().is_some_and(|reply| reply.is_closed()) {
             // The endpoint was already answered FAILURE; it sends the records again.
-            continue;
+            return;
         }
+        let definition = &self.definition;
         let attempts = if job.reply.is_some() {
             1
         } else {
@@ -546,7 +577,7 @@ async fn run_appender(
         };
         let mut outcome = Ok(());
         for attempt in 1..=attempts {
-            outcome = write(&mut sink, &definition, &owner, &env, &job.batch).await;
+            outcome = self.write(&job.batch).await;
             match &outcome {
                 Ok(()) => break,
                 Err(error) => {
@@ -569,27 +600,34 @@ async fn run_appender(
             None => {}
         }
     }
-    tracing::info!(appender = %definition.name, "log appender stopped");
-}
 
-async fn write(
-    sink: &mut Option<Sink>,
-    definition: &LogAppender,
-    owner: &Owner,
-    env: &SinkEnv,
-    batch: &LogBatch,
-) -> Result<(), SinkError> {
-    if sink.is_none() {
-        *sink = Some(Sink::open(definition, owner, env).await?);
+    /// Writes `batch` through the open storage connection, opening it first if needed; a failed
+    /// write closes the connection, so the next batch opens a fresh one.
+    async fn write(&self, batch: &LogBatch) -> Result<(), SinkError> {
+        let sink = {
+            let mut open = self.open.lock().await;
+            match open.as_ref() {
+                Some(sink) => sink.clone(),
+                None => {
+                    let sink =
+                        Arc::new(Sink::open(&self.definition, &self.owner, &self.env).await?);
+                    *open = Some(sink.clone());
+                    sink
+                }
+            }
+        };
+        let result = sink.write(batch).await;
+        if result.is_err() {
+            let mut open = self.open.lock().await;
+            if open
+                .as_ref()
+                .is_some_and(|current| Arc::ptr_eq(current, &sink))
+            {
+                *open = None;
+            }
+        }
+        result
     }
-    let Some(open) = sink.as_mut() else {
-        return Err(SinkError::Internal("appender not open".into()));
-    };
-    let result = open.write(batch).await;
-    if result.is_err() {
-        *sink = None;
-    }
-    result
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
