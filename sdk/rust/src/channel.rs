@@ -74,18 +74,19 @@ impl Channel {
     }
 
     /// As [`Channel::connect`], from the local address `local` (the port is the system's
-    /// choice): a load generator spreads its connections over many source addresses, each with
-    /// its own range of ports.
+    /// choice) and with key material made beforehand ([`SessionKeys::prepare`]): a load
+    /// generator spreads its connections over many source addresses, each with its own range of
+    /// ports, and may make every session's keys before its storm starts, as devices that each
+    /// have their own processor would.
     pub async fn connect_from(
         local: IpAddr,
         addr: &str,
         tls: Option<&Tls>,
-        security: Security<'_>,
+        keys: SessionKeys,
         keep_alive: u16,
         first: &SyncRequest,
         timeout: Duration,
     ) -> Result<(Channel, SyncResponse), SdkError> {
-        let keys = SessionKeys::prepare(security)?;
         let stream = tokio::time::timeout(timeout, connect_bound(local, addr))
             .await
             .map_err(|_| SdkError::Timeout("tcp connect"))??;
@@ -293,19 +294,20 @@ fn refusal(code: ReturnCode) -> String {
     format!("CONNACK {:#04x} {code:?}: {meaning}", code.code())
 }
 
-/// A 256-byte RSA block, as CONNECT carries it.
 /// A session's key material for CONNECT: the session key, wrapped for the server, signed by the
 /// endpoint. Made before the TCP connection opens, so the server never holds a connection
 /// while the endpoint does its private-key work (a server cuts a connection whose CONNECT has
 /// not arrived within its connect deadline).
-struct SessionKeys {
+pub struct SessionKeys {
     key: Option<SessionKey>,
     session_key: Option<Vec<u8>>,
     signature: Option<Vec<u8>>,
 }
 
 impl SessionKeys {
-    fn prepare(security: Security<'_>) -> Result<Self, SdkError> {
+    /// Makes one session's key material under `security` (nothing for a plaintext session):
+    /// the endpoint's private-key work, milliseconds of processor time.
+    pub fn prepare(security: Security<'_>) -> Result<Self, SdkError> {
         let Security::Encrypted {
             server_key,
             endpoint,
@@ -331,6 +333,7 @@ impl SessionKeys {
     }
 }
 
+/// A 256-byte RSA block, as CONNECT carries it.
 fn block(bytes: Vec<u8>) -> Result<[u8; 256], SdkError> {
     bytes.try_into().map_err(|bytes: Vec<u8>| {
         SdkError::Keys(format!("RSA block of {} bytes, not 256", bytes.len()))

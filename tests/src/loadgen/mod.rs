@@ -42,7 +42,9 @@ use tokio_util::sync::CancellationToken;
 use crate::loadgen::keys::KeyPool;
 use crate::loadgen::progress::Progress;
 use crate::loadgen::report::Tally;
-use crate::loadgen::session::{Session, Target};
+use kaa_sdk::channel::{Security, SessionKeys};
+
+use crate::loadgen::session::{Session, SessionError, Target};
 use crate::loadgen::sources::{NoFile, Sources};
 
 /// How the sessions reach the node.
@@ -64,6 +66,24 @@ impl TransportKind {
     }
 }
 
+/// The refusal a node gives a CONNECT it has no room for now (its private-key queue is full).
+const SERVER_UNAVAILABLE: &str = "ServerUnavailable";
+
+/// How often a session tries again after [`SERVER_UNAVAILABLE`] before it counts as refused.
+const UNAVAILABLE_RETRIES: u32 = 8;
+
+/// The wait of session `index` before its retry `attempt` (from 1) after
+/// [`SERVER_UNAVAILABLE`]: 0.5 s doubling up to 8 s, each between half and all of it, spread by
+/// the index (jitter, so refused sessions do not come back together).
+fn unavailable_backoff(index: usize, attempt: u32) -> Duration {
+    let full = Duration::from_millis(500) * (1 << (attempt.clamp(1, 5) - 1));
+    let spread = (index as u64)
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(u64::from(attempt))
+        % 1000;
+    full.mul_f64(0.5 + spread as f64 / 2000.0)
+}
+
 /// How many connections a run opens, how fast, for how long, and where it reports: the same for
 /// the Kaatcp modes and `mqtt-idle`. Also the command line's flags for it.
 #[derive(Debug, Clone, clap::Args)]
@@ -80,6 +100,12 @@ pub struct Load {
     /// CONNECTs in flight at most.
     #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
+    /// Make every Kaatcp session's key material (its session key wrapped for the node and
+    /// signed) before the first connection opens, as a fleet of devices with a processor each
+    /// would have it: otherwise the generator's own private-key work shares the cores with the
+    /// node's and holds back the CONNECTs of connections already open.
+    #[arg(long)]
+    pub presign: bool,
     /// Keepalive in seconds; connections ping at half of it.
     #[arg(long = "keepalive", default_value_t = 60)]
     pub keep_alive: u16,
@@ -196,6 +222,11 @@ impl Run {
     /// sessions are kept alive (pinged, read) from the moment they open until the ramp ends, so
     /// a ramp longer than the keepalive loses none of its first sessions.
     pub async fn open_sessions(self: &Arc<Self>, keep: bool) -> anyhow::Result<Ramp> {
+        let mut presigned = if self.options.load.presign {
+            self.presign().await?
+        } else {
+            Vec::new()
+        };
         let started = Instant::now();
         let in_flight = Arc::new(Semaphore::new(self.options.load.concurrency));
         let mut pacing = self.options.load.connect_rate.map(|rate| {
@@ -224,15 +255,30 @@ impl Run {
             let permit = in_flight.clone().acquire_owned().await?;
             let index = self.options.first + n;
             let source = self.sources.for_session(n);
-            let (pool, target) = (self.pool.clone(), self.target.clone());
+            let (pool, target, tally) =
+                (self.pool.clone(), self.target.clone(), self.tally.clone());
+            let mut session_keys = presigned.get_mut(n).and_then(Option::take);
             opening.spawn(async move {
                 let _permit = permit;
-                let keys = match pool.get(index) {
-                    Ok(keys) => keys,
-                    Err(error) => return Err(Fatal(error)),
-                };
                 let began = Instant::now();
-                let opened = Session::open(&target, index, keys, source).await;
+                let mut deferred = 0;
+                let opened = loop {
+                    let keys = match pool.get(index) {
+                        Ok(keys) => keys,
+                        Err(error) => return Err(Fatal(error)),
+                    };
+                    match Session::open(&target, index, keys, session_keys.take(), source).await {
+                        // The node's private-key queue was full: try again later, as an SDK does.
+                        Err(SessionError::Refused(reason))
+                            if reason == SERVER_UNAVAILABLE && deferred < UNAVAILABLE_RETRIES =>
+                        {
+                            deferred += 1;
+                            tally.deferred.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(unavailable_backoff(index, deferred)).await;
+                        }
+                        opened => break opened,
+                    }
+                };
                 let took = began.elapsed();
                 match opened {
                     Ok((session, _)) if !keep => {
@@ -262,6 +308,46 @@ impl Run {
                 .with_context(|| format!("writing {}", file.display()))?;
         }
         Ok(ramp)
+    }
+
+    /// Every session's Kaatcp key material, made on every core before the ramp starts
+    /// (`--presign`); says how long it took.
+    async fn presign(&self) -> anyhow::Result<Vec<Option<SessionKeys>>> {
+        let began = Instant::now();
+        let count = self.options.load.endpoints;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut making = JoinSet::new();
+        for worker in 0..workers {
+            let (run_pool, target, first) =
+                (self.pool.clone(), self.target.clone(), self.options.first);
+            making.spawn_blocking(move || -> anyhow::Result<Vec<(usize, SessionKeys)>> {
+                (worker..count)
+                    .step_by(workers)
+                    .map(|n| {
+                        let keys = run_pool.get(first + n)?;
+                        let security = Security::Encrypted {
+                            server_key: &target.server(first + n).public_key,
+                            endpoint: &keys,
+                        };
+                        let prepared = SessionKeys::prepare(security).map_err(|e| {
+                            anyhow::anyhow!("session keys of endpoint {}: {e}", first + n)
+                        })?;
+                        Ok((n, prepared))
+                    })
+                    .collect()
+            });
+        }
+        let mut presigned: Vec<Option<SessionKeys>> = (0..count).map(|_| None).collect();
+        while let Some(made) = making.join_next().await {
+            for (n, keys) in made?? {
+                presigned[n] = Some(keys);
+            }
+        }
+        eprintln!(
+            "kaa-loadgen: {count} sessions' keys made in {:.1} s, before the ramp",
+            began.elapsed().as_secs_f64()
+        );
+        Ok(presigned)
     }
 
     fn opened(

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,6 +19,8 @@ use crate::loadgen::sources::NoFile;
 #[derive(Debug, Default)]
 pub struct Tally {
     counts: Mutex<(BTreeMap<String, u64>, BTreeMap<String, u64>)>,
+    /// CONNECTs answered "server unavailable" and tried again later (not failures).
+    pub deferred: AtomicU64,
 }
 
 impl Tally {
@@ -113,6 +116,7 @@ pub fn result(common: Common<'_>, fields: Map<String, Value>) -> Value {
         "endpoints": common.endpoints,
         "connected": common.connected,
         "refused": common.tally.refused(),
+        "deferred": common.tally.deferred.load(std::sync::atomic::Ordering::Relaxed),
         "errors": common.tally.errors(),
         "ramp_s": seconds(common.ramp),
         "elapsed_s": seconds(common.elapsed),

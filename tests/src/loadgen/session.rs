@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context;
 use kaa_sdk::SdkError;
 use kaa_sdk::bootstrap::{OperationsServer, Transport, fetch_servers};
-use kaa_sdk::channel::{Channel, Security};
+use kaa_sdk::channel::{Channel, Security, SessionKeys};
 use kaa_sdk::idl::endpoint::crypto::sha1;
 use kaa_sdk::idl::endpoint::sync::{
     ConfigurationSyncRequest, EventSequenceNumberRequest, EventSyncRequest,
@@ -196,12 +196,14 @@ enum Link {
 
 impl Session {
     /// Connects endpoint `index` from `source` to its server, signing CONNECT (over HTTP: each
-    /// request) with `keys`, and registers it (empty profile); returns the session and the
-    /// node's first answer, which carries the configuration the endpoint now holds.
+    /// request) with `keys`, or with `presigned` key material made before, and registers it
+    /// (empty profile); returns the session and the node's first answer, which carries the
+    /// configuration the endpoint now holds.
     pub async fn open(
         target: &Arc<Target>,
         index: usize,
         keys: EndpointKeys,
+        presigned: Option<SessionKeys>,
         source: IpAddr,
     ) -> Result<(Self, SyncResponse), SessionError> {
         let server = target.server(index);
@@ -234,14 +236,19 @@ impl Session {
         let failed = |e| SessionError::from_sdk(e, source);
         let (link, answer) = match target.transport {
             Transport::Tcp => {
+                let session_keys = match presigned {
+                    Some(made) => made,
+                    None => SessionKeys::prepare(Security::Encrypted {
+                        server_key: &server.public_key,
+                        endpoint: &keys,
+                    })
+                    .map_err(failed)?,
+                };
                 let (channel, answer) = Channel::connect_from(
                     source,
                     &server.address(),
                     None,
-                    Security::Encrypted {
-                        server_key: &server.public_key,
-                        endpoint: &keys,
-                    },
+                    session_keys,
                     target.keep_alive,
                     &first,
                     target.timeout,

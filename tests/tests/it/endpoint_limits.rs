@@ -66,7 +66,7 @@ impl Endpoint {
             .unwrap();
         let keys = EndpointKeys::generate().unwrap();
         let local: IpAddr = "127.0.0.1".parse().unwrap();
-        let (mut session, _) = Session::open(&Arc::new(target), 0, keys, local)
+        let (mut session, _) = Session::open(&Arc::new(target), 0, keys, None, local)
             .await
             .expect("the endpoint's session opens");
         let stop = CancellationToken::new();
