@@ -572,13 +572,15 @@ class Bench:
                 "endpoints": n, "elapsed_s": result.get("completion_s"),
                 "per_s": result.get("registrations_per_s"),
                 "refused": result.get("refused"), "errors": result.get("errors"),
+                "deferred": result.get("deferred"),
                 "latency": latency(result, "register"),
                 "node_cpu": cpu_share(sampler.samples),
             }
             say(f"{n} {label} endpoints connecting at once: done in "
                 f"{fmt(result.get('completion_s'), 2)} s ({fmt(result.get('registrations_per_s'))}/s; "
                 f"each {lat_text(figures[key]['latency'])}), refused {result.get('refused')}, "
-                f"errors {result.get('errors')}; node CPU {fmt(pct(figures[key]['node_cpu']), 0)} %")
+                f"errors {result.get('errors')}, deferred (server unavailable, tried again) "
+                f"{result.get('deferred')}; node CPU {fmt(pct(figures[key]['node_cpu']), 0)} %")
         figures["ratio"] = ratio(figures["register"]["elapsed_s"], figures["reconnect"]["elapsed_s"])
         self.figures["storm"] = figures
         say(f"registration storm: {fmt(figures['register']['elapsed_s'], 2)} s vs "
@@ -950,7 +952,9 @@ def report_rows(bench):
         refused = sum((reg.get("refused") or {}).values())
         rows.append((f"Registration storm: {reg['endpoints']:,} new endpoints at once",
                      f"{fmt(reg['elapsed_s'], 2)} s, {refused} refused, "
-                     f"{sum((reg.get('errors') or {}).values())} errors",
+                     f"{sum((reg.get('errors') or {}).values())} errors; "
+                     f"{fmt(reg.get('deferred') or 0)} CONNECTs deferred (server unavailable "
+                     f"while the node's private-key queue was full) and tried again",
                      f"the same endpoints connecting again (known): {fmt(known['elapsed_s'], 2)} s",
                      fmt(storm["ratio"], 2), f"no refusals: {verdict(refused == 0)}"))
     for level in f.get("syncs", []):
