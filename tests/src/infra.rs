@@ -62,32 +62,6 @@ pub fn infra(action: &str, server: &str) {
     );
 }
 
-/// Runs `deploy/local/infra.sh <action> <server>` for a private instance: run files under `dir`
-/// (its `KAA_INFRA_DIR`), ports and sizes from `env`. A failure names the command and carries the
-/// script's output.
-fn private_infra(
-    action: &str,
-    server: &str,
-    dir: &std::path::Path,
-    env: &[(&str, &str)],
-) -> Result<(), String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/local/infra.sh");
-    let output = std::process::Command::new("bash")
-        .args([script, action, server])
-        .env("KAA_INFRA_DIR", dir)
-        .envs(env.iter().copied())
-        .output()
-        .map_err(|e| format!("cannot run deploy/local/infra.sh: {e}"))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    Err(format!(
-        "deploy/local/infra.sh {action} {server} (private instance) failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    ))
-}
-
 /// Makes sure `server` runs, once per test process: `deploy/local/infra.sh up <server>`, which
 /// installs it when missing and leaves a server that answers alone. Tests calling this at the same
 /// time wait for one run of the script. Fails the test, with the script's output, if the server
@@ -263,15 +237,96 @@ impl FreshMongoDatabase {
     }
 }
 
-/// A Cassandra node of one test's own, for a test that stops its storage while other tests use
-/// the shared one: `deploy/local/infra.sh up cassandra` with its own ports (CQL 19042, storage
-/// 17000, JMX 17199) and its own run directory. Stopped (SIGTERM, as an operator would) by
-/// [`PrivateCassandra::down`] and when dropped. Only one exists at a time in a test process:
-/// [`PrivateCassandra::start`] waits for the one before to be dropped.
-pub struct PrivateCassandra {
+/// A server of one test's own, run by `deploy/local/infra.sh` with its own run directory (its
+/// `KAA_INFRA_DIR`) and its own ports and sizes (`env`), for a test that stops or freezes a
+/// server while other tests use the shared one: what [`PrivateCassandra`], [`PrivatePostgres`]
+/// and [`PrivateMongo`] share. Only one of each kind exists at a time in a test process (`kind`
+/// waits for the one before to be dropped). Dropping it stops the server and removes its files.
+struct PrivateServer {
+    server: &'static str,
+    env: Vec<(&'static str, String)>,
     dir: tempfile::TempDir,
     _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+impl PrivateServer {
+    /// Starts a fresh `server` answering on `port` (waiting while this process holds another of
+    /// its kind); fails if something else listens on `port` already (a private server an
+    /// interrupted run left behind).
+    fn start(
+        server: &'static str,
+        kind: &'static std::sync::Mutex<()>,
+        port: u16,
+        env: Vec<(&'static str, String)>,
+    ) -> Self {
+        let guard = kind.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        assert!(
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+            "port {port} is taken: a private {server} of an interrupted run?"
+        );
+        let private = Self {
+            server,
+            env,
+            dir: tempfile::tempdir().expect("a private server's dir"),
+            _one_at_a_time: guard,
+        };
+        private.up();
+        private
+    }
+
+    /// Starts the server (again), keeping its data; returns once it answers.
+    fn up(&self) {
+        self.run("up").unwrap_or_else(|error| panic!("{error}"));
+    }
+
+    /// Stops the server as an operator would; returns once it has exited.
+    fn down(&self) {
+        self.run("down").unwrap_or_else(|error| panic!("{error}"));
+    }
+
+    /// Runs `deploy/local/infra.sh <action> <server>` on this instance. A failure names the
+    /// command and carries the script's output.
+    fn run(&self, action: &str) -> Result<(), String> {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/local/infra.sh");
+        let output = std::process::Command::new("bash")
+            .args([script, action, self.server])
+            .env("KAA_INFRA_DIR", self.dir.path())
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
+            .output()
+            .map_err(|e| format!("cannot run deploy/local/infra.sh: {e}"))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "deploy/local/infra.sh {action} {} (private instance) failed:\n{}{}",
+            self.server,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        // Not a panic here: the test may be unwinding already.
+        if let Err(error) = self.run("down") {
+            eprintln!("{error}");
+        }
+        // Run files reached through a link (PostgreSQL's live under /var/tmp when the temporary
+        // dir is closed to the postgres user: deploy/local/servers/postgresql.sh) go too.
+        let link = self.dir.path().join(self.server);
+        if let Ok(target) = std::fs::read_link(&link)
+            && let Some(parent) = target.parent()
+        {
+            let _ = std::fs::remove_dir_all(parent);
+        }
+    }
+}
+
+/// A Cassandra node of one test's own: `deploy/local/infra.sh up cassandra` with its own ports
+/// (CQL 19042, storage 17000, JMX 17199) and run directory; see [`PrivateServer`]. Stopped
+/// (SIGTERM, as an operator would) by [`PrivateCassandra::down`] and when dropped.
+pub struct PrivateCassandra(PrivateServer);
 
 impl PrivateCassandra {
     /// CQL port of the private node.
@@ -281,15 +336,18 @@ impl PrivateCassandra {
     /// until it answers CQL.
     pub fn start() -> Self {
         static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let guard = ONE_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let node = Self {
-            dir: tempfile::tempdir().expect("private Cassandra dir"),
-            _one_at_a_time: guard,
-        };
-        node.up();
-        node
+        let env = vec![
+            ("CASSANDRA_CQL_PORT", Self::CQL_PORT.to_string()),
+            ("CASSANDRA_STORAGE_PORT", "17000".to_owned()),
+            ("CASSANDRA_JMX_PORT", "17199".to_owned()),
+            ("CASSANDRA_HEAP", "512M".to_owned()),
+        ];
+        Self(PrivateServer::start(
+            "cassandra",
+            &ONE_AT_A_TIME,
+            Self::CQL_PORT,
+            env,
+        ))
     }
 
     /// `host:port` of the node's CQL transport.
@@ -299,81 +357,47 @@ impl PrivateCassandra {
 
     /// Starts the node (again), keeping its data; returns once it answers CQL.
     pub fn up(&self) {
-        self.run("up");
+        self.0.up();
     }
 
     /// Stops the node; returns once the process has exited.
     pub fn down(&self) {
-        self.run("down");
+        self.0.down();
     }
 
     /// The node's process id, from its pid file (to freeze it with SIGSTOP).
     pub fn pid(&self) -> i32 {
-        let file = self.dir.path().join("cassandra").join("cassandra.pid");
+        let file = self.0.dir.path().join("cassandra").join("cassandra.pid");
         std::fs::read_to_string(&file)
             .unwrap_or_else(|e| panic!("read {}: {e}", file.display()))
             .trim()
             .parse()
             .expect("a process id in the pid file")
     }
-
-    fn run(&self, action: &str) {
-        let cql_port = Self::CQL_PORT.to_string();
-        private_infra(
-            action,
-            "cassandra",
-            self.dir.path(),
-            &[
-                ("CASSANDRA_CQL_PORT", cql_port.as_str()),
-                ("CASSANDRA_STORAGE_PORT", "17000"),
-                ("CASSANDRA_JMX_PORT", "17199"),
-                ("CASSANDRA_HEAP", "512M"),
-            ],
-        )
-        .unwrap_or_else(|error| panic!("{error}"));
-    }
 }
 
-impl Drop for PrivateCassandra {
-    fn drop(&mut self) {
-        self.run("down");
-    }
-}
-
-/// A PostgreSQL server of one test's own, for a test that stops its metadata database while
-/// other tests use the shared one: `deploy/local/infra.sh up postgresql` on port
-/// [`PrivatePostgres::PORT`] with its own run directory, role and database `kaa` as on the shared
-/// one. [`PrivatePostgres::down`] stops it as an operator would (`pg_ctl stop -m fast`: sessions
-/// are ended, committed work is kept); dropping it stops it and removes its files. Only one exists
-/// at a time in a test process: [`PrivatePostgres::start`] waits for the one before to be dropped.
-pub struct PrivatePostgres {
-    dir: tempfile::TempDir,
-    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
-}
+/// A PostgreSQL server of one test's own, for a test that stops its metadata database:
+/// `deploy/local/infra.sh up postgresql` on port [`PrivatePostgres::PORT`] with its own run
+/// directory, role and database `kaa` as on the shared one; see [`PrivateServer`].
+/// [`PrivatePostgres::down`] stops it as an operator would (`pg_ctl stop -m fast`: sessions are
+/// ended, committed work is kept).
+pub struct PrivatePostgres(PrivateServer);
 
 impl PrivatePostgres {
     /// The port of the private server.
     pub const PORT: u16 = 15432;
 
     /// Starts a fresh server (waiting while another test of this process holds one) and returns
-    /// once it answers. Fails if something else already listens on [`PrivatePostgres::PORT`]
-    /// (a server an interrupted run left behind: stop it with `pg_ctl stop`).
+    /// once it answers.
     pub fn start() -> Self {
         static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let guard = ONE_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        assert!(
-            std::net::TcpListener::bind(("127.0.0.1", Self::PORT)).is_ok(),
-            "port {} is taken: a private PostgreSQL of an interrupted run?",
-            Self::PORT
-        );
-        let server = Self {
-            dir: tempfile::tempdir().expect("private PostgreSQL dir"),
-            _one_at_a_time: guard,
-        };
-        server.up();
-        server
+        let env = vec![("PG_PORT", Self::PORT.to_string())];
+        Self(PrivateServer::start(
+            "postgresql",
+            &ONE_AT_A_TIME,
+            Self::PORT,
+            env,
+        ))
     }
 
     /// URL of its `kaa` database.
@@ -383,51 +407,20 @@ impl PrivatePostgres {
 
     /// Starts the server (again), keeping its data; returns once it answers.
     pub fn up(&self) {
-        self.run("up").unwrap_or_else(|error| panic!("{error}"));
+        self.0.up();
     }
 
     /// Stops the server (fast shutdown); returns once it has exited.
     pub fn down(&self) {
-        self.run("down").unwrap_or_else(|error| panic!("{error}"));
-    }
-
-    fn run(&self, action: &str) -> Result<(), String> {
-        let port = Self::PORT.to_string();
-        private_infra(
-            action,
-            "postgresql",
-            self.dir.path(),
-            &[("PG_PORT", port.as_str())],
-        )
+        self.0.down();
     }
 }
 
-impl Drop for PrivatePostgres {
-    fn drop(&mut self) {
-        // Not a panic here: the test may be unwinding already.
-        if let Err(error) = self.run("down") {
-            eprintln!("{error}");
-        }
-        // The run files live where the postgres user can reach them (deploy/local/servers/
-        // postgresql.sh), under /var/tmp when the temporary dir is closed to it.
-        let link = self.dir.path().join("postgresql");
-        if let Ok(target) = std::fs::read_link(&link)
-            && let Some(parent) = target.parent()
-        {
-            let _ = std::fs::remove_dir_all(parent);
-        }
-    }
-}
-
-/// A MongoDB-wire server (FerretDB) of one test's own, for a test that stops its log storage while
-/// other tests use the shared one: `deploy/local/infra.sh up mongodb` on port
-/// [`PrivateMongo::PORT`] with its own run directory. Stopped (SIGTERM, as an operator would) by
-/// [`PrivateMongo::down`] and when dropped. Only one exists at a time in a test process:
-/// [`PrivateMongo::start`] waits for the one before to be dropped.
-pub struct PrivateMongo {
-    dir: tempfile::TempDir,
-    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
-}
+/// A MongoDB-wire server (FerretDB) of one test's own, for a test that stops its log storage:
+/// `deploy/local/infra.sh up mongodb` on port [`PrivateMongo::PORT`] with its own run directory;
+/// see [`PrivateServer`]. Stopped (SIGTERM, as an operator would) by [`PrivateMongo::down`] and
+/// when dropped.
+pub struct PrivateMongo(PrivateServer);
 
 impl PrivateMongo {
     /// The port of the private server.
@@ -437,15 +430,13 @@ impl PrivateMongo {
     /// once it answers a ping.
     pub fn start() -> Self {
         static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let guard = ONE_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let server = Self {
-            dir: tempfile::tempdir().expect("private MongoDB dir"),
-            _one_at_a_time: guard,
-        };
-        server.up();
-        server
+        let env = vec![("MONGODB_PORT", Self::PORT.to_string())];
+        Self(PrivateServer::start(
+            "mongodb",
+            &ONE_AT_A_TIME,
+            Self::PORT,
+            env,
+        ))
     }
 
     /// Its `mongodb://` URL, with the short server selection of [`mongodb`].
@@ -458,30 +449,11 @@ impl PrivateMongo {
 
     /// Starts the server (again), keeping its data; returns once it answers.
     pub fn up(&self) {
-        self.run("up").unwrap_or_else(|error| panic!("{error}"));
+        self.0.up();
     }
 
     /// Stops the server; returns once the process has exited.
     pub fn down(&self) {
-        self.run("down").unwrap_or_else(|error| panic!("{error}"));
-    }
-
-    fn run(&self, action: &str) -> Result<(), String> {
-        let port = Self::PORT.to_string();
-        private_infra(
-            action,
-            "mongodb",
-            self.dir.path(),
-            &[("MONGODB_PORT", port.as_str())],
-        )
-    }
-}
-
-impl Drop for PrivateMongo {
-    fn drop(&mut self) {
-        // Not a panic here: the test may be unwinding already.
-        if let Err(error) = self.run("down") {
-            eprintln!("{error}");
-        }
+        self.0.down();
     }
 }

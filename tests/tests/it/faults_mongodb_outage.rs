@@ -5,7 +5,7 @@
 //! endpoint saw acknowledged is in MongoDB afterwards), batches during the outage get FAILURE
 //! `REMOTE_CONNECTION_ERROR` (counted), and uploads resume once the server is back.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::TryStreamExt;
 use kaa_idl::endpoint::sync::LogDeliveryErrorCode;
@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::log_collection::{
     Deliveries, PASSWORD, add_appender, check_complete, client, logging_application, owner_ids,
-    produce, tally,
+    tally, upload_through_outage,
 };
 use crate::support::ALLOW_LOOPBACK;
 
@@ -46,36 +46,17 @@ async fn while_mongodb_is_stopped_no_batch_is_acknowledged_and_afterwards_every_
 
     // 100 records/s throughout: before the outage, for 30 s with the server stopped, while it
     // starts again, and 5 s after.
-    produce(
+    let outage = upload_through_outage(
         &mut endpoint,
         &mut deliveries,
         &mut next_seq,
-        Duration::from_secs(5),
+        OUTAGE,
+        (|| mongo.down(), || mongo.up()),
+        Duration::from_secs(60),
     )
     .await;
     assert!(
-        deliveries.acked > 0,
-        "records were stored before the outage"
-    );
-    let stopping = Instant::now();
-    tokio::task::block_in_place(|| mongo.down());
-    let stopped_in = stopping.elapsed();
-    // Statuses of batches written just before the stop may still be on their way.
-    produce(
-        &mut endpoint,
-        &mut deliveries,
-        &mut next_seq,
-        Duration::from_secs(1),
-    )
-    .await;
-    let acked_when_stopped = deliveries.acked;
-    let refused_before: usize = deliveries.failures.values().sum();
-    let acks_while_down = produce(&mut endpoint, &mut deliveries, &mut next_seq, OUTAGE).await;
-    let refused_while_down = deliveries.failures.values().sum::<usize>() - refused_before;
-    assert_eq!(acks_while_down, 0, "SUCCESS while MongoDB was stopped");
-    assert_eq!(deliveries.acked, acked_when_stopped);
-    assert!(
-        refused_while_down > 0,
+        outage.refused_while_down > 0,
         "no FAILURE while MongoDB was stopped"
     );
     assert_eq!(
@@ -84,29 +65,13 @@ async fn while_mongodb_is_stopped_no_batch_is_acknowledged_and_afterwards_every_
             "{:?}",
             Some(LogDeliveryErrorCode::RemoteConnectionError)
         )],
-        "the outage is reported as a connection error"
+        "the outage is reported as a connection error only"
     );
-
-    let restarting = Instant::now();
-    tokio::task::block_in_place(|| mongo.up());
-    let restarted_in = restarting.elapsed();
-    let restarted = Instant::now();
-    produce(
-        &mut endpoint,
-        &mut deliveries,
-        &mut next_seq,
-        Duration::from_secs(5),
-    )
-    .await;
     assert!(
-        deliveries.acked > acked_when_stopped,
+        outage.acked_after_return > outage.acked_when_stopped,
         "uploads resumed within 5 s of the server's return"
     );
     let total = next_seq as u64;
-    deliveries
-        .until_acked(&mut endpoint, total, Duration::from_secs(60), |_| {})
-        .await;
-    let caught_up = restarted.elapsed();
 
     let documents: Vec<Document> = mongodb::Client::with_uri_str(mongo.url())
         .await
@@ -126,14 +91,16 @@ async fn while_mongodb_is_stopped_no_batch_is_acknowledged_and_afterwards_every_
     let duplicates = check_complete("mongodb", &tally(seqs), next_seq);
     println!(
         "MongoDB stopped for {:.1}s (stop took {:.1}s, restart {:.1}s): {total} records, \
-         {acked_when_stopped} acknowledged before the stop, 0 while down, {refused_while_down} batches \
-         answered FAILURE while down {:?}; all acknowledged {:.1}s after the server answered again \
-         (5 s of them still producing); documents {stored}, duplicates {duplicates}, lost 0",
-        (OUTAGE + restarted_in).as_secs_f64(),
-        stopped_in.as_secs_f64(),
-        restarted_in.as_secs_f64(),
+         {} acknowledged before the stop, 0 while down, {} batches answered FAILURE while \
+         down {:?}; all acknowledged {:.1}s after the server answered again (5 s of them still \
+         producing); documents {stored}, duplicates {duplicates}, lost 0",
+        (OUTAGE + outage.restarted_in).as_secs_f64(),
+        outage.stopped_in.as_secs_f64(),
+        outage.restarted_in.as_secs_f64(),
+        outage.acked_when_stopped,
+        outage.refused_while_down,
         deliveries.failures,
-        caught_up.as_secs_f64(),
+        outage.caught_up.as_secs_f64(),
     );
     endpoint.stop().await;
     node.signal(nix::sys::signal::Signal::SIGTERM);

@@ -196,6 +196,76 @@ pub(crate) async fn produce(
     acks
 }
 
+/// What an endpoint's steady upload through an outage of its appender's storage showed.
+pub(crate) struct Outage {
+    /// How long stopping and starting the storage took.
+    pub(crate) stopped_in: Duration,
+    pub(crate) restarted_in: Duration,
+    /// Records acknowledged when the storage was stopped (none more while it was down).
+    pub(crate) acked_when_stopped: u64,
+    /// Batches answered FAILURE from the stop until the storage was back.
+    pub(crate) refused_while_down: usize,
+    /// Records acknowledged 5 s after the storage was back.
+    pub(crate) acked_after_return: u64,
+    /// From the storage's return until every record was acknowledged.
+    pub(crate) caught_up: Duration,
+}
+
+/// Uploads 100 records/s (`produce`) through an outage of the appender's storage: 5 s, then
+/// `stop`, `outage` with it down, `start`, 5 s more, then until every record is acknowledged (at
+/// most `catch_up`). Asserts that no batch got SUCCESS while the storage was down and that the
+/// outage was reported as a connection error.
+pub(crate) async fn upload_through_outage(
+    endpoint: &mut KaaClient,
+    deliveries: &mut Deliveries,
+    next_seq: &mut i64,
+    outage: Duration,
+    (stop, start): (impl FnOnce(), impl FnOnce()),
+    catch_up: Duration,
+) -> Outage {
+    produce(endpoint, deliveries, next_seq, Duration::from_secs(5)).await;
+    assert!(
+        deliveries.acked > 0,
+        "records were stored before the outage"
+    );
+    let stopping = Instant::now();
+    tokio::task::block_in_place(stop);
+    let stopped_in = stopping.elapsed();
+    // Statuses of batches written just before the stop may still be on their way.
+    produce(endpoint, deliveries, next_seq, Duration::from_secs(1)).await;
+    let acked_when_stopped = deliveries.acked;
+    let refused_before: usize = deliveries.failures.values().sum();
+    let acks_while_down = produce(endpoint, deliveries, next_seq, outage).await;
+    assert_eq!(acks_while_down, 0, "SUCCESS while the storage was stopped");
+    assert_eq!(deliveries.acked, acked_when_stopped);
+    assert!(
+        deliveries.failures.contains_key(&format!(
+            "{:?}",
+            Some(LogDeliveryErrorCode::RemoteConnectionError)
+        )),
+        "the outage was reported as a connection error: {:?}",
+        deliveries.failures
+    );
+    let refused_while_down = deliveries.failures.values().sum::<usize>() - refused_before;
+    let restarting = Instant::now();
+    tokio::task::block_in_place(start);
+    let restarted_in = restarting.elapsed();
+    let restarted = Instant::now();
+    produce(endpoint, deliveries, next_seq, Duration::from_secs(5)).await;
+    let acked_after_return = deliveries.acked;
+    deliveries
+        .until_acked(endpoint, *next_seq as u64, catch_up, |_| {})
+        .await;
+    Outage {
+        stopped_in,
+        restarted_in,
+        acked_when_stopped,
+        refused_while_down,
+        acked_after_return,
+        caught_up: restarted.elapsed(),
+    }
+}
+
 /// Every `seq` in a list of stored records, with how often each was stored.
 pub(crate) fn tally(seqs: impl IntoIterator<Item = i64>) -> BTreeMap<i64, usize> {
     let mut counts = BTreeMap::new();
@@ -518,69 +588,30 @@ async fn while_cassandra_is_stopped_nothing_is_acknowledged_and_afterwards_every
     const OUTAGE: Duration = Duration::from_secs(30);
     let mut deliveries = Deliveries::default();
     let mut next_seq: i64 = 0;
-    produce(
+    let outage = upload_through_outage(
         &mut endpoint,
         &mut deliveries,
         &mut next_seq,
-        Duration::from_secs(5),
-    )
-    .await;
-    assert!(
-        deliveries.acked > 0,
-        "records were stored before the outage"
-    );
-    let stopping = Instant::now();
-    tokio::task::block_in_place(|| cassandra.down());
-    let stopped_in = stopping.elapsed();
-    // Statuses of batches written just before the stop may still be on their way.
-    produce(
-        &mut endpoint,
-        &mut deliveries,
-        &mut next_seq,
-        Duration::from_secs(1),
-    )
-    .await;
-    let acked_when_stopped = deliveries.acked;
-    let acks_while_down = produce(&mut endpoint, &mut deliveries, &mut next_seq, OUTAGE).await;
-    let refused_while_down: usize = deliveries.failures.values().sum();
-    assert_eq!(acks_while_down, 0, "SUCCESS while Cassandra was stopped");
-    assert_eq!(deliveries.acked, acked_when_stopped);
-    assert!(
-        deliveries.failures.contains_key(&format!(
-            "{:?}",
-            Some(LogDeliveryErrorCode::RemoteConnectionError)
-        )),
-        "the outage was reported as a connection error: {:?}",
-        deliveries.failures
-    );
-    let restarting = Instant::now();
-    tokio::task::block_in_place(|| cassandra.up());
-    let restarted_in = restarting.elapsed();
-    let restarted = Instant::now();
-    produce(
-        &mut endpoint,
-        &mut deliveries,
-        &mut next_seq,
-        Duration::from_secs(5),
+        OUTAGE,
+        (|| cassandra.down(), || cassandra.up()),
+        Duration::from_secs(120),
     )
     .await;
     let total = next_seq as u64;
-    deliveries
-        .until_acked(&mut endpoint, total, Duration::from_secs(120), |_| {})
-        .await;
-    let caught_up = restarted.elapsed();
     let rows = cassandra_seqs(&cassandra.contact_point(), &format!("{namespace}.readings")).await;
     let stored = rows.len();
     let duplicates = check_complete("cassandra", &tally(rows), next_seq);
     println!(
         "Cassandra stopped for {:.1}s (stop took {:.1}s, restart {:.1}s): {total} records, \
-         {acked_when_stopped} acknowledged before the stop, 0 while down, {refused_while_down} batches refused {:?}; \
+         {} acknowledged before the stop, 0 while down, {} batches refused {:?}; \
          all acknowledged {:.1}s after Cassandra answered again (5 s of them still producing); rows {stored}, duplicates {duplicates}, lost 0",
-        (OUTAGE + restarted_in).as_secs_f64(),
-        stopped_in.as_secs_f64(),
-        restarted_in.as_secs_f64(),
+        (OUTAGE + outage.restarted_in).as_secs_f64(),
+        outage.stopped_in.as_secs_f64(),
+        outage.restarted_in.as_secs_f64(),
+        outage.acked_when_stopped,
+        outage.refused_while_down,
         deliveries.failures,
-        caught_up.as_secs_f64(),
+        outage.caught_up.as_secs_f64(),
     );
     endpoint.stop().await;
     node.signal(nix::sys::signal::Signal::SIGTERM);
