@@ -36,6 +36,8 @@ async fn every_acknowledged_record_reaches_a_slow_appender_before_the_node_exits
         .set("operations.outbound_allow", ALLOW_LOOPBACK)
         .set("shutdown.phase_timeout", "2s")
         .set("log_collection.drain_timeout", "30s")
+        // One batch at a time, so the queue takes longer to write than the phase timeout.
+        .set("log_collection.writers_per_appender", "1")
         .start()
         .await;
     let (developer, app, sdk_token) = logging_application(&node).await;
