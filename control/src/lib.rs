@@ -154,7 +154,8 @@ async fn purge_expired(
         if !cluster.is_leader() {
             continue;
         }
-        match store.purge_expired_sessions().await {
+        let limit = store.database().call_limit();
+        match kaa_store::bounded(limit, store.purge_expired_sessions()).await {
             Ok(0) => {}
             Ok(sessions) => tracing::info!(sessions, "purged expired admin sessions"),
             Err(error) => tracing::warn!(%error, "cannot purge expired admin sessions"),
@@ -164,7 +165,7 @@ async fn purge_expired(
         };
         let before_ms = kaa_store::metadata::now_ms()
             .saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
-        match store.purge_audit(before_ms).await {
+        match kaa_store::bounded(limit, store.purge_audit(before_ms)).await {
             Ok(0) => {}
             Ok(entries) => tracing::info!(entries, "purged audit log entries past their retention"),
             Err(error) => tracing::warn!(%error, "cannot purge old audit log entries"),

@@ -124,6 +124,7 @@ impl AdminServer {
                     }
                 })
                 .wrap(from_fn(kaa_control::api::audit::record))
+                .wrap(from_fn(kaa_control::api::request_limit::bound))
                 .wrap(from_fn(guard_admin_api))
                 .wrap(from_fn(count_requests))
                 .route("/health", web::get().to(health))
@@ -161,15 +162,20 @@ async fn count_requests(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".into());
     let state = request.app_data::<web::Data<AdminState>>().cloned();
-    let response = next.call(request).await?;
+    let response = next.call(request).await;
     if let Some(state) = state {
-        let status = response.status().as_u16();
+        // An error (a request given up at its limit) is answered with its status too.
+        let status = match &response {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
+        let status = status.as_u16();
         state
             .requests
             .get_or_create(&RequestLabels { route, status })
             .inc();
     }
-    Ok(response)
+    response
 }
 
 /// Admin API requests (`/api/…`) are served by the Control leader only; elsewhere they get an

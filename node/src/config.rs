@@ -568,7 +568,10 @@ pub struct SqlConfig {
     /// How long a request waits for a connection of the pool (connecting included).
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
-    /// How long one statement may run (PostgreSQL and MariaDB enforce it).
+    /// How long one statement may run (PostgreSQL and MariaDB enforce it). With
+    /// `connect_timeout` it makes the node's own bound on one call, which also ends calls on a
+    /// database that keeps its connections open and answers nothing: an admin API request is
+    /// answered 503 `storage_unavailable` past `connect_timeout + request_timeout`.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
 }

@@ -25,8 +25,8 @@ use kaa_model::filter::ProfileFilter;
 use kaa_model::schema::AvroSchema;
 use kaa_store::StoreError;
 use kaa_store::metadata::{
-    Application, DocumentKind, EndpointGroup, EventAction, GROUP_ALL, MetadataStore, Page,
-    SdkProfile, TopicKind, UserVerifier,
+    Application, DocumentKind, EndpointGroup, EventAction, EventMap, GROUP_ALL, GroupDocument,
+    MetadataStore, Page, SchemaVersion, SdkProfile, Topic, TopicKind, UserVerifier,
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -35,6 +35,7 @@ use serde_json::Value;
 use tracing::warn;
 
 use crate::change_sequences::{Observed, Sequences};
+use crate::metadata_reads::MetadataReads;
 use crate::once_map::OnceMap;
 
 /// Why an application's metadata could not be used.
@@ -310,7 +311,7 @@ impl UnknownTokens {
 
 /// The catalog of application contexts of one Operations node.
 pub struct Catalog {
-    metadata: MetadataStore,
+    metadata: Arc<MetadataReads>,
     /// Loaded once per application however many syncs miss it at once (see [`OnceMap`]).
     apps: OnceMap<String, Arc<AppContext>>,
     sdk_profiles: OnceMap<String, Arc<SdkProfile>>,
@@ -326,8 +327,9 @@ const ALL: Page = Page {
 };
 
 impl Catalog {
-    /// An empty catalog over `metadata`, remembering unknown SDK tokens as `unknown` says.
-    pub fn new(metadata: MetadataStore, unknown: UnknownTokenSettings) -> Self {
+    /// An empty catalog reading through `metadata`, remembering unknown SDK tokens as `unknown`
+    /// says.
+    pub fn new(metadata: Arc<MetadataReads>, unknown: UnknownTokenSettings) -> Self {
         Self {
             metadata,
             apps: OnceMap::default(),
@@ -342,8 +344,8 @@ impl Catalog {
         &self.unknown_tokens
     }
 
-    /// The metadata store the catalog reads.
-    pub fn metadata(&self) -> &MetadataStore {
+    /// The reads of the metadata store the catalog makes.
+    pub fn metadata(&self) -> &MetadataReads {
         &self.metadata
     }
 
@@ -363,7 +365,7 @@ impl Catalog {
                 if self.unknown_tokens.contains(sdk_token, Instant::now()) {
                     return Err(CatalogError::UnknownSdkToken);
                 }
-                match self.metadata.sdk_profile_by_token(sdk_token).await {
+                match self.metadata.read(|store| store.sdk_profile_by_token(sdk_token)).await {
                     Ok(profile) => Ok(Arc::new(profile)),
                     Err(StoreError::NotFound(_)) => {
                         self.unknown_tokens.insert(sdk_token, Instant::now());
@@ -398,7 +400,8 @@ impl Catalog {
             .get_or_try_load_or_last(
                 app_id,
                 || async {
-                    let context = self.load(app_id).await?;
+                    let stored = self.metadata.read(|store| StoredApp::read(store, app_id)).await?;
+                    let context = stored.into_context()?;
                     self.sequences().loaded(app_id, context.app.seq);
                     Ok(Arc::new(context))
                 },
@@ -453,30 +456,78 @@ impl Catalog {
         self.sequences().forget(app_id);
         self.apps.forget(app_id);
     }
+}
 
-    async fn load(&self, app_id: &str) -> Result<AppContext, CatalogError> {
-        let broken = |what: String| CatalogError::Broken {
-            app: app_id.to_owned(),
-            what,
-        };
-        let app = self.metadata.application(app_id).await?;
-        let filters = self
-            .metadata
+/// What the metadata store holds of one application, as its context needs it.
+struct StoredApp {
+    app: Application,
+    filters: Vec<GroupDocument>,
+    configurations: Vec<GroupDocument>,
+    groups: Vec<(EndpointGroup, Vec<Topic>)>,
+    schemas: Vec<(&'static str, Vec<SchemaVersion>)>,
+    verifiers: Vec<UserVerifier>,
+    event_maps: Vec<EventMap>,
+}
+
+/// The schema kinds an application context parses.
+const SCHEMA_KINDS: [&str; 5] = [
+    "client_profile",
+    "server_profile",
+    "configuration",
+    "notification",
+    "log",
+];
+
+impl StoredApp {
+    /// Reads application `app_id`'s metadata from `store`.
+    async fn read(store: &MetadataStore, app_id: &str) -> Result<Self, StoreError> {
+        let app = store.application(app_id).await?;
+        let filters = store
             .active_documents(app_id, DocumentKind::ProfileFilter)
             .await?;
-        let configurations = self
-            .metadata
+        let configurations = store
             .active_documents(app_id, DocumentKind::Configuration)
             .await?;
         let mut groups = Vec::new();
-        for group in self.metadata.groups(app_id, ALL).await?.items {
+        for group in store.groups(app_id, ALL).await?.items {
+            let topics = store.group_topics(&group.id).await?;
+            groups.push((group, topics));
+        }
+        let mut schemas = Vec::new();
+        for kind in SCHEMA_KINDS {
+            schemas.push((kind, store.schemas(app_id, kind, ALL).await?.items));
+        }
+        Ok(Self {
+            app,
+            filters,
+            configurations,
+            groups,
+            schemas,
+            verifiers: store.verifiers(app_id, ALL).await?.items,
+            event_maps: store.event_maps(app_id, ALL).await?.items,
+        })
+    }
+
+    /// The context: filters compiled, configurations and schemas parsed; a stored item that no
+    /// longer parses makes the application [`CatalogError::Broken`].
+    fn into_context(self) -> Result<AppContext, CatalogError> {
+        let broken = |what: String| CatalogError::Broken {
+            app: self.app.id.clone(),
+            what,
+        };
+        let mut groups = Vec::new();
+        for (group, topics) in self.groups {
             let mut context = GroupContext {
                 filters: Vec::new(),
                 configurations: HashMap::new(),
                 topics: Vec::new(),
                 group,
             };
-            for document in filters.iter().filter(|d| d.group_id == context.group.id) {
+            for document in self
+                .filters
+                .iter()
+                .filter(|d| d.group_id == context.group.id)
+            {
                 let filter = ProfileFilter::compile(&document.body)
                     .map_err(|e| broken(format!("filter {}: {e}", document.id)))?;
                 context.filters.push(GroupFilter {
@@ -486,7 +537,8 @@ impl Catalog {
                     filter,
                 });
             }
-            for document in configurations
+            for document in self
+                .configurations
                 .iter()
                 .filter(|d| d.group_id == context.group.id)
             {
@@ -496,7 +548,7 @@ impl Catalog {
                     .configurations
                     .insert(document.schema_version, (document.id.clone(), body));
             }
-            for topic in self.metadata.group_topics(&context.group.id).await? {
+            for topic in topics {
                 context.topics.push(TopicInfo {
                     wire_id: topic_wire_id(&topic.id),
                     id: topic.id,
@@ -508,32 +560,20 @@ impl Catalog {
         }
         groups.sort_by_key(|g| g.group.weight);
         let mut schemas = HashMap::new();
-        for kind in [
-            "client_profile",
-            "server_profile",
-            "configuration",
-            "notification",
-            "log",
-        ] {
-            for version in self.metadata.schemas(app_id, kind, ALL).await?.items {
+        for (kind, versions) in self.schemas {
+            for version in versions {
                 let schema = AvroSchema::parse(&version.body)
                     .map_err(|e| broken(format!("{kind} schema v{}: {e}", version.version)))?;
                 schemas.insert((kind.to_owned(), version.version), Arc::new(schema));
             }
         }
         let verifiers = self
-            .metadata
-            .verifiers(app_id, ALL)
-            .await?
-            .items
+            .verifiers
             .into_iter()
             .map(|v| (v.verifier_token.clone(), v))
             .collect();
         let event_maps = self
-            .metadata
-            .event_maps(app_id, ALL)
-            .await?
-            .items
+            .event_maps
             .into_iter()
             .map(|map| {
                 let actions = map.actions.into_iter().map(|a| (a.fqn, a.action)).collect();
@@ -541,7 +581,7 @@ impl Catalog {
             })
             .collect();
         Ok(AppContext {
-            app,
+            app: self.app,
             groups,
             verifiers,
             schemas,

@@ -113,7 +113,12 @@ impl CatchUp {
     pub async fn check(&self) -> usize {
         let mut reloaded = 0;
         for (app_id, applied) in self.catalog.tracked_changes() {
-            match self.catalog.metadata().application(&app_id).await {
+            match self
+                .catalog
+                .metadata()
+                .read(|store| store.application(&app_id))
+                .await
+            {
                 Ok(app) if self.catalog.check_changes(&app_id, app.seq) => {
                     self.metrics.reloads.get_or_create(&PERIODIC_CHECK).inc();
                     warn!(

@@ -7,7 +7,8 @@
 //! invalidate the catalog and are pushed to the connected sessions of the application, which
 //! receive the new configuration or notifications without asking.
 //!
-//! - [`catalog`]: application metadata as Operations uses it, cached per application.
+//! - [`catalog`]: application metadata as Operations uses it, cached per application;
+//!   [`metadata_reads`]: the reads behind it, bounded and held back while the store is silent.
 //! - [`catch_up`]: change-log numbers, so a missed change notification is noticed and caught up
 //!   ([`change_sequences`]: the numbers, pure).
 //! - [`membership`], [`configuration`], [`topics`]: the pure rules of groups, configuration
@@ -36,6 +37,7 @@ pub mod events;
 pub mod internode;
 pub mod logs;
 pub mod membership;
+pub mod metadata_reads;
 mod once_map;
 pub mod outbound;
 pub mod owners;
@@ -65,6 +67,7 @@ use crate::credentials::{AuthFailures, CredentialCache};
 use crate::events::{EventLimits, EventMetrics, EventRouting};
 use crate::internode::{InboxMetrics, OperationsInbox};
 use crate::logs::{LogCollectionSettings, LogCollector};
+use crate::metadata_reads::MetadataReads;
 use crate::outbound::Outbound;
 use crate::redirection::RedirectionRules;
 use crate::sessions::{Channel, Push, Sessions};
@@ -128,13 +131,14 @@ impl OperationsService {
         let node_id = settings.node_id.clone();
         let outbound =
             Arc::new(Outbound::new(settings.outbound.clone()).map_err(std::io::Error::other)?);
+        let metadata = Arc::new(MetadataReads::new(metadata));
         let logs = Arc::new(LogCollector::new(
             metadata.clone(),
             settings.logs.clone(),
             outbound.clone(),
             cluster.clone(),
         ));
-        let catalog = Arc::new(Catalog::new(metadata, settings.unknown_sdk_tokens));
+        let catalog = Arc::new(Catalog::new(metadata.clone(), settings.unknown_sdk_tokens));
         let event_metrics = EventMetrics::default();
         let sessions = Arc::new(
             Sessions::counted(settings.session_count.clone())
@@ -224,7 +228,8 @@ impl OperationsService {
     }
 
     /// Registers the service's metrics (`kaa_endpoint_auth_failures_total`,
-    /// `kaa_catalog_reloads_total`, `kaa_catalog_unknown_sdk_token*`) in `registry`.
+    /// `kaa_catalog_reloads_total`, `kaa_catalog_unknown_sdk_token*`, `kaa_metadata_*`) in
+    /// `registry`.
     pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.auth_failures.register(registry);
         // The log appender and event queues, kaa_sync_deadline_exceeded_total.
@@ -233,6 +238,7 @@ impl OperationsService {
         self.sync_deadline.register(registry);
         self.catch_up.metrics().register(registry);
         self.catalog.unknown_tokens().register(registry);
+        self.catalog.metadata().register(registry);
     }
 
     /// What must answer for this service to be ready: the endpoint store.
@@ -245,6 +251,7 @@ impl OperationsService {
     pub async fn stop(self) {
         self.purger.abort();
         self.change_check.abort();
+        self.catalog.metadata().stop();
         self.serving.stop().await;
         self.logs.stop().await;
         self.store.close().await;

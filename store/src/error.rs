@@ -43,6 +43,30 @@ pub enum StoreError {
     /// The store did not answer within the call's limit ([`crate::Timeouts`]).
     #[error("no answer from the store within {0:?}")]
     Timeout(std::time::Duration),
+    /// The store failed to answer moments ago and is not asked again until it answers a probe.
+    #[error("the store did not answer moments ago; not asked again until it answers a probe")]
+    Unanswered,
+}
+
+impl StoreError {
+    /// Whether a SQL store failed to answer at all (unreachable, silent, its connection lost) or
+    /// a call outlived its limit, as opposed to answering with a refusal or a result the caller
+    /// did not want.
+    pub fn is_unanswered(&self) -> bool {
+        match self {
+            Self::Sql(error) => matches!(
+                error,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            ),
+            Self::Timeout(_) | Self::Unanswered => true,
+            _ => false,
+        }
+    }
 }
 
 impl From<scylla::errors::NewSessionError> for StoreError {

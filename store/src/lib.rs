@@ -17,4 +17,4 @@ mod timeouts;
 
 pub use error::StoreError;
 pub use timeouts::Timeouts;
-pub(crate) use timeouts::bounded;
+pub use timeouts::bounded;

@@ -47,6 +47,7 @@ impl Dialect {
 pub struct SqlDatabase {
     pool: AnyPool,
     dialect: Dialect,
+    timeouts: Timeouts,
 }
 
 impl SqlDatabase {
@@ -137,12 +138,24 @@ impl SqlDatabase {
                 .execute(&pool)
                 .await?;
         }
-        Ok(Self { pool, dialect })
+        Ok(Self {
+            pool,
+            dialect,
+            timeouts,
+        })
     }
 
     /// The dialect of this database.
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The longest one call on this database may take as its caller sees it: the wait for a
+    /// pooled connection and one statement's limit. The server enforces the statement limit,
+    /// but a server that keeps its connections open and answers nothing (frozen, or cut off
+    /// without a reset) does not: callers bound their calls by this.
+    pub fn call_limit(&self) -> Duration {
+        self.timeouts.connect + self.timeouts.request
     }
 
     /// The connection pool.

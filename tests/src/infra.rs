@@ -414,6 +414,67 @@ impl PrivatePostgres {
     pub fn down(&self) {
         self.0.down();
     }
+
+    /// The server's processes: the postmaster (from its pid file) and every process it started
+    /// (a backend per connection, the background workers), to freeze all of them.
+    pub fn pids(&self) -> Vec<i32> {
+        let file = self.0.dir.path().join("postgresql/data/postmaster.pid");
+        let postmaster: i32 = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("read {}: {e}", file.display()))
+            .lines()
+            .next()
+            .and_then(|line| line.trim().parse().ok())
+            .expect("a process id on the pid file's first line");
+        let mut pids = vec![postmaster];
+        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            // `pid (comm) state ppid …`; comm may hold spaces, so read after its last ')'.
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|ppid| ppid.parse::<i32>().ok());
+            if parent == Some(postmaster) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+}
+
+/// Processes stopped with SIGSTOP: they keep their connections open and answer nothing, as a
+/// stalled server or a hung disk does. Continued (SIGCONT) by [`Frozen::thaw`] or when dropped,
+/// so a failing test does not leave them frozen.
+pub struct Frozen(Vec<nix::unistd::Pid>);
+
+impl Frozen {
+    /// Stops every process of `pids`.
+    pub fn freeze(pids: &[i32]) -> Self {
+        let pids: Vec<_> = pids
+            .iter()
+            .map(|&pid| nix::unistd::Pid::from_raw(pid))
+            .collect();
+        for &pid in &pids {
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP)
+                .unwrap_or_else(|e| panic!("SIGSTOP {pid}: {e}"));
+        }
+        Self(pids)
+    }
+
+    /// Continues them.
+    pub fn thaw(self) {}
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+        }
+    }
 }
 
 /// A MongoDB-wire server (FerretDB) of one test's own, for a test that stops its log storage:

@@ -341,6 +341,22 @@ impl Node {
         response.text().await.expect("text body")
     }
 
+    /// The value of the `/metrics` sample `series` (a metric name with its labels, if any);
+    /// 0 when the node does not show it (yet).
+    pub async fn metric(&self, series: &str) -> f64 {
+        self.get_text("/metrics")
+            .await
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    }
+
     /// GETs `path` and parses the JSON body; `None` if the node does not answer.
     pub async fn get_json(&self, path: &str) -> Option<serde_json::Value> {
         let response = reqwest::Client::new()

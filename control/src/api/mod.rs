@@ -27,6 +27,7 @@ pub mod lockout;
 pub mod openapi;
 pub mod owners;
 pub mod password;
+pub mod request_limit;
 pub mod schemas;
 mod scope;
 pub mod sdks;
@@ -294,7 +295,9 @@ fn query_error(error: actix_web::error::QueryPayloadError) -> ApiError {
 pub fn configure(state: ApiState) -> impl Fn(&mut web::ServiceConfig) + Clone {
     let routes = Arc::new(routes());
     move |cfg: &mut web::ServiceConfig| {
+        let limit = request_limit::RequestLimit(state.metadata.store().database().call_limit());
         cfg.app_data(web::Data::new(state.clone()))
+            .app_data(web::Data::new(limit))
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
             .app_data(web::PathConfig::default().error_handler(|e, _| {

@@ -55,7 +55,7 @@ use kaa_model::appender::{
     CassandraSettings, FileSettings, HeaderField, MongoSettings, RestSettings, log_namespace,
 };
 use kaa_store::endpoint::{CassandraReplication, EndpointBackend};
-use kaa_store::metadata::{Application, LogAppender, MetadataStore, Page, SdkProfile, now_ms};
+use kaa_store::metadata::{Application, LogAppender, Page, SdkProfile, now_ms};
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -69,6 +69,7 @@ use self::queue::{Job, Outcome, Queue, Refusal};
 use self::record::{BatchError, DecodeLimits, LogBatch, LogHeader};
 use self::rest::RestSink;
 use crate::catalog::AppContext;
+use crate::metadata_reads::MetadataReads;
 use crate::outbound::Outbound;
 
 /// The Cassandra a `cassandra` appender writes to when its settings name none.
@@ -295,7 +296,7 @@ const UNCONFIRMED_ATTEMPTS: u32 = 3;
 
 /// The log collection of one Operations node.
 pub struct LogCollector {
-    metadata: MetadataStore,
+    metadata: Arc<MetadataReads>,
     queue_batches: usize,
     queue_bytes: usize,
     decode_limits: DecodeLimits,
@@ -312,7 +313,7 @@ impl LogCollector {
     /// A collector reading appender definitions from `metadata`, calling tenants' storage
     /// through `outbound`, changing storage schemas under `cluster`'s lock.
     pub fn new(
-        metadata: MetadataStore,
+        metadata: Arc<MetadataReads>,
         settings: LogCollectionSettings,
         outbound: Arc<Outbound>,
         cluster: Cluster,
@@ -458,7 +459,11 @@ impl LogCollector {
             // case the store is slow or down.
             entry.retry_at = Some(now + RELOAD_RETRY);
         }
-        let definitions = match self.metadata.appenders(app_id, ALL).await {
+        let definitions = match self
+            .metadata
+            .read(|store| store.appenders(app_id, ALL))
+            .await
+        {
             Ok(page) => page.items,
             Err(error) if !matches!(error, kaa_store::StoreError::NotFound(_)) => {
                 let apps = lock(&self.apps);

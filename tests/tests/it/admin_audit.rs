@@ -69,15 +69,6 @@ fn locked_out(answer: &Answer, at_most: u64) -> u64 {
     seconds
 }
 
-/// A metric's value in the node's `/metrics` text (0 if absent).
-async fn metric(node: &Node, series: &str) -> f64 {
-    node.get_text("/metrics")
-        .await
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// A tenant `name` with a TENANT_ADMIN `<name>-boss`, created by `admin`; returns the tenant's
 /// id and the TENANT_ADMIN's client.
 async fn tenant(node: &Node, admin: &ApiClient, name: &str) -> (String, ApiClient) {
@@ -139,14 +130,19 @@ async fn repeated_failed_logins_lock_out_the_user_name_and_the_address_until_ret
     let address_wait = locked_out(&login_from(&node, 9, "second", PASSWORD).await, 2);
     expect_status(&login_from(&node, 10, "second", PASSWORD).await, 200);
 
-    assert!(metric(&node, r#"kaa_admin_login_lockouts_total{scope="user"}"#).await >= 1.0);
-    assert!(metric(&node, r#"kaa_admin_login_lockouts_total{scope="address"}"#).await >= 1.0);
     assert!(
-        metric(
-            &node,
-            r#"kaa_admin_login_attempts_total{outcome="locked_out"}"#
-        )
-        .await
+        node.metric(r#"kaa_admin_login_lockouts_total{scope="user"}"#)
+            .await
+            >= 1.0
+    );
+    assert!(
+        node.metric(r#"kaa_admin_login_lockouts_total{scope="address"}"#)
+            .await
+            >= 1.0
+    );
+    assert!(
+        node.metric(r#"kaa_admin_login_attempts_total{outcome="locked_out"}"#)
+            .await
             >= 3.0
     );
 

@@ -42,15 +42,6 @@ async fn node_with(limits: &[(&str, &str)]) -> (Node, String) {
     (node, app.sdk_token)
 }
 
-/// `series` (a metric name with its labels) on the node's `/metrics`; 0 when not yet shown.
-async fn metric(node: &Node, series: &str) -> u64 {
-    let metrics = node.get_text("/metrics").await;
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0, |value| value.trim().parse().unwrap())
-}
-
 /// A registered endpoint with an open encrypted session, syncing its configuration back to back
 /// (a short pause between syncs) until stopped.
 struct Endpoint {
@@ -206,7 +197,7 @@ async fn a_connect_or_body_dribbled_a_byte_at_a_time_is_cut_at_the_connect_deadl
         let series = format!(
             "kaa_endpoint_connect_deadline_exceeded_total{{service=\"operations\",transport=\"{transport}\"}}"
         );
-        assert_eq!(metric(&node, &series).await, 1, "{series}");
+        assert_eq!(node.metric(&series).await as u64, 1, "{series}");
     }
     endpoint.finish("two dribbling clients", during).await;
 }
@@ -274,17 +265,17 @@ async fn a_flood_over_the_connection_caps_is_closed_at_once_while_a_real_endpoin
             "kaa_endpoint_connections_refused_total{{service=\"operations\",transport=\"{transport}\",reason=\"{reason}\"}}"
         )
     };
-    let per_source = metric(&node, &refused("kaatcp", "per_source")).await;
-    let total = metric(&node, &refused("kaatcp", "total")).await
-        + metric(&node, &refused("http", "total")).await;
+    let per_source = node.metric(&refused("kaatcp", "per_source")).await as u64;
+    let total = node.metric(&refused("kaatcp", "total")).await as u64
+        + node.metric(&refused("http", "total")).await as u64;
     assert_eq!((per_source, total), (10, 81));
     let open = "kaa_endpoint_connections{service=\"operations\"}";
-    assert_eq!(metric(&node, open).await, 60);
+    assert_eq!(node.metric(open).await as u64, 60);
 
     // The flood ends: its places come back, and a new endpoint is admitted.
     drop(held);
     let freed = Instant::now();
-    while metric(&node, open).await != 1 {
+    while node.metric(open).await as u64 != 1 {
         assert!(freed.elapsed() < TIMEOUT, "places not freed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -342,7 +333,7 @@ async fn junk_connects_from_500_addresses_are_answered_or_refused_while_a_real_e
     );
     assert!(refused > 0, "some junk reached the key work: {result}");
     assert_eq!(
-        metric(&node, "kaa_endpoint_key_work_refused_total").await,
+        node.metric("kaa_endpoint_key_work_refused_total").await as u64,
         unavailable
     );
     endpoint.finish("5,000 junk CONNECTs", during).await;
@@ -393,7 +384,7 @@ async fn connections_over_tls_count_against_the_per_source_cap_too() {
     );
     let open = "kaa_endpoint_connections{service=\"operations\"}";
     let began = Instant::now();
-    while metric(&node, open).await != 2 {
+    while node.metric(open).await as u64 != 2 {
         assert!(
             began.elapsed() < TIMEOUT,
             "the TLS connections are not counted"
@@ -408,6 +399,6 @@ async fn connections_over_tls_count_against_the_per_source_cap_too() {
         assert!(answer.is_empty(), "{answer:?}");
     }
     let refused = "kaa_endpoint_connections_refused_total{service=\"operations\",transport=\"http\",reason=\"per_source\"}";
-    assert_eq!(metric(&node, refused).await, 1);
-    assert_eq!(metric(&node, open).await, 2);
+    assert_eq!(node.metric(refused).await as u64, 1);
+    assert_eq!(node.metric(open).await as u64, 2);
 }

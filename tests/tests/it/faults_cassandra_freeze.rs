@@ -11,36 +11,15 @@ use std::time::{Duration, Instant};
 
 use kaa_model::appender::log_namespace;
 use kaa_sdk::client::{Event, KaaClient};
-use kaa_tests::infra::PrivateCassandra;
+use kaa_tests::infra::{Frozen, PrivateCassandra};
 use kaa_tests::node::NodeBuilder;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::json;
 
 use crate::log_collection::{
     Deliveries, PASSWORD, add_appender, cassandra_seqs, check_complete, client,
     logging_application, owner_ids, produce, reading, tally,
 };
-
-/// A process stopped with SIGSTOP; continued (SIGCONT) by [`Frozen::thaw`] or when dropped, so a
-/// failing test does not leave it frozen.
-struct Frozen(Pid);
-
-impl Frozen {
-    fn freeze(pid: i32) -> Self {
-        let pid = Pid::from_raw(pid);
-        kill(pid, Signal::SIGSTOP).expect("SIGSTOP the private Cassandra");
-        Self(pid)
-    }
-
-    fn thaw(self) {}
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        let _ = kill(self.0, Signal::SIGCONT);
-    }
-}
 
 /// How `/health` answered while Cassandra was frozen.
 #[derive(Debug, Default)]
@@ -145,7 +124,7 @@ async fn a_frozen_cassandra_makes_calls_time_out_not_hang_and_everything_works_a
         "records were stored before the freeze"
     );
 
-    let frozen = Frozen::freeze(cassandra.pid());
+    let frozen = Frozen::freeze(&[cassandra.pid()]);
     let frozen_at = Instant::now();
     let health = tokio::spawn(probe_health(node.url("/health"), FREEZE));
     let newcomer_state = tempfile::tempdir().unwrap();

@@ -1,14 +1,18 @@
-//! Fault: the metadata database stops. A standalone `kaa-node` keeps its metadata on a PostgreSQL
+//! Fault: the metadata database fails. A standalone `kaa-node` keeps its metadata on a PostgreSQL
 //! of the test's own ([`PrivatePostgres`]) and its endpoint data in SQLite; the PostgreSQL is
-//! stopped (`pg_ctl stop -m fast`) for 30 s while admins write (tenants, and endpoint groups of
-//! the application the endpoints use, each announced to Operations) and SDK endpoints keep starting sessions and uploading log
-//! records to a file appender that confirms delivery.
+//! stopped (`pg_ctl stop -m fast`) for 30 s, or in the second test frozen (SIGSTOP to each of its
+//! processes: connections stay open and nothing answers) for 20 s, while admins write (tenants,
+//! and endpoint groups of the application the endpoints use, each announced to Operations) and
+//! SDK endpoints keep starting sessions and uploading log records to a file appender that
+//! confirms delivery.
 //!
-//! Checked: every admin request gets an answer within the pool's wait for a connection and a
-//! margin, 2xx or 503 `storage_unavailable` (never a 500, a 401 or a hang); every endpoint
-//! session and upload during the outage is served from the Operations node's cache; once the
-//! server is back, admin writes succeed again, every write that got a 2xx is listed, and every
-//! record an endpoint saw acknowledged is in the appender's file.
+//! Checked: every admin request gets an answer within the pool's wait for a connection (stopped)
+//! or the node's call limit (frozen) and a margin, 2xx or 503 `storage_unavailable` (never a
+//! 500, a 401 or a hang); every endpoint session and upload during the outage is served from
+//! the Operations node's cache, which stops asking the database once it found it silent
+//! (`kaa_metadata_store_unanswered`); once the server is back, admin writes succeed again, every
+//! write that got a 2xx is listed, and every record an endpoint saw acknowledged is in the
+//! appender's file.
 //!
 //! The admin writer ([`AdminWriter`]) is shared with `faults_control_leader`.
 
@@ -19,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use kaa_sdk::client::{Event, KaaClient};
 use kaa_tests::api::{ApiClient, expect};
-use kaa_tests::infra::PrivatePostgres;
+use kaa_tests::infra::{Frozen, PrivatePostgres};
 use kaa_tests::node::{Node, NodeBuilder};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -31,15 +35,17 @@ use crate::support::endpoint_config;
 const OUTAGE: Duration = Duration::from_secs(30);
 
 /// The longest an admin request may take while the database is down: the wait for a pooled
-/// connection (`sql.connect_timeout`, 5 s by default, connecting included) and a margin.
+/// connection (`sql.connect_timeout`, 5 s by default, connecting included), or while it is
+/// frozen the node's call limit ([`FROZEN_SQL_LIMITS`], 5 s), and a margin.
 const ANSWER_LIMIT: Duration = Duration::from_secs(8);
 
 /// How long one endpoint session may take to start and have its records acknowledged: the
-/// first syncs after the database went down wait for the pool (`sql.connect_timeout`, 5 s)
-/// before the node serves what it loaded last, once for the application and at most once more
-/// for its log appenders. Those two waits together reach the SDK's network timeout (10 s), when
-/// the SDK drops the connection and starts again after its back-off; the next session start is
-/// served from what the node loaded last.
+/// syncs reading metadata as the database goes down wait for the pool (`sql.connect_timeout`,
+/// 5 s) or the call limit (frozen, 5 s) before the node serves what it loaded last; from then on
+/// the node does not ask the database until it answers a probe. A session caught in that first
+/// wait may still reach the SDK's network timeout (10 s), when the SDK drops the connection and
+/// starts again after its back-off (counted and printed as a reconnection); the margin is for a
+/// loaded machine.
 const SESSION_LIMIT: Duration = Duration::from_secs(20);
 
 /// Records an endpoint logs in each session.
@@ -334,18 +340,50 @@ fn group_body(name: &str) -> Value {
     json!({ "name": name, "weight": n + 1 })
 }
 
+/// How the metadata database fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MetadataFault {
+    /// Stopped as an operator would (`pg_ctl stop -m fast`) for [`OUTAGE`]: connections are
+    /// refused, so each call fails once the pool's connect timeout has passed.
+    Stopped,
+    /// Every process of it frozen (SIGSTOP) for [`FREEZE`]: connections stay open and nothing
+    /// answers, so only the node's own bounds end a call.
+    Frozen,
+}
+
+/// How long the metadata database stays frozen.
+const FREEZE: Duration = Duration::from_secs(20);
+
+/// The node's SQL limits when the database freezes: each call it makes is bounded by their sum
+/// (5 s), within [`ANSWER_LIMIT`].
+const FROZEN_SQL_LIMITS: [(&str, &str); 2] =
+    [("sql.connect_timeout", "2s"), ("sql.request_timeout", "3s")];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_the_metadata_database_stopped_admins_get_503_and_endpoints_are_served_from_cache() {
+    metadata_outage(MetadataFault::Stopped).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_the_metadata_database_frozen_calls_end_at_their_limit_and_endpoints_are_served_from_cache()
+ {
+    metadata_outage(MetadataFault::Frozen).await;
+}
+
+/// The scenario of the module's doc, with the database failing as `fault` says.
+async fn metadata_outage(fault: MetadataFault) {
     let began = Instant::now();
     let postgres = PrivatePostgres::start();
     let files = tempfile::tempdir().unwrap();
-    let node = Arc::new(
-        NodeBuilder::standalone_with_admin(log_collection::PASSWORD)
-            .set("sql.url", postgres.url())
-            .set("operations.file_appender_root", files.path().display())
-            .start()
-            .await,
-    );
+    let mut builder = NodeBuilder::standalone_with_admin(log_collection::PASSWORD)
+        .set("sql.url", postgres.url())
+        .set("operations.file_appender_root", files.path().display());
+    if fault == MetadataFault::Frozen {
+        for (key, value) in FROZEN_SQL_LIMITS {
+            builder = builder.set(key, value);
+        }
+    }
+    let node = Arc::new(builder.start().await);
     let base = format!("http://{}", node.admin);
     let (developer, app, sdk_token) = logging_application(&node).await;
     add_appender(
@@ -406,10 +444,20 @@ async fn with_the_metadata_database_stopped_admins_get_503_and_endpoints_are_ser
     // A few seconds of normal work, then the outage.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let stopping = Instant::now();
-    postgres.down();
+    let frozen = match fault {
+        MetadataFault::Stopped => {
+            postgres.down();
+            None
+        }
+        MetadataFault::Frozen => Some(Frozen::freeze(&postgres.pids())),
+    };
     let down = Instant::now();
     println!(
-        "PostgreSQL stopped (pg_ctl stop -m fast) in {:.2} s",
+        "PostgreSQL {} in {:.2} s",
+        match fault {
+            MetadataFault::Stopped => "stopped (pg_ctl stop -m fast)",
+            MetadataFault::Frozen => "frozen (SIGSTOP to every process of it)",
+        },
         (down - stopping).as_secs_f64()
     );
     let asked = Instant::now();
@@ -421,15 +469,29 @@ async fn with_the_metadata_database_stopped_admins_get_503_and_endpoints_are_ser
         ready.status().as_u16(),
         asked.elapsed().as_millis()
     );
-    tokio::time::sleep(OUTAGE).await;
+    tokio::time::sleep(match fault {
+        MetadataFault::Stopped => OUTAGE,
+        MetadataFault::Frozen => FREEZE,
+    })
+    .await;
+    let unanswered_during = node.metric("kaa_metadata_store_unanswered").await;
+    let held_back = node.metric("kaa_metadata_reads_held_back_total").await;
     let restarting = Instant::now();
-    postgres.up();
+    match frozen {
+        Some(frozen) => frozen.thaw(),
+        None => postgres.up(),
+    }
     let up = Instant::now();
     println!(
-        "PostgreSQL down for {:.1} s, started again in {:.2} s; /ready during the outage: {}",
+        "PostgreSQL down for {:.1} s, back in {:.2} s; /ready during the outage: {}; \
+         Operations held back {held_back} metadata reads while it did not answer",
         (restarting - stopping).as_secs_f64(),
         (up - restarting).as_secs_f64(),
         ready_during
+    );
+    assert_eq!(
+        unanswered_during, 1.0,
+        "kaa_metadata_store_unanswered during the outage"
     );
 
     // Work on until every writer and endpoint has succeeded again, and a little more.
@@ -577,6 +639,11 @@ async fn with_the_metadata_database_stopped_admins_get_503_and_endpoints_are_ser
         began.elapsed().as_secs_f64()
     );
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    assert_eq!(
+        node.metric("kaa_metadata_store_unanswered").await,
+        0.0,
+        "reads resumed once the database answered"
+    );
     assert!(
         records_lost.is_empty(),
         "acknowledged records lost: {records_lost:?}"

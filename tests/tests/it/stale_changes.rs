@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use kaa_sdk::client::{Event, KaaClient};
 use kaa_tests::api::{expect, new_application};
 use kaa_tests::infra::{self, ZOOKEEPER_LOCK};
-use kaa_tests::node::{Node, NodeBuilder};
+use kaa_tests::node::NodeBuilder;
 use nix::sys::signal::Signal;
 use serde_json::json;
 
@@ -30,15 +30,6 @@ const CHECK_INTERVAL: Duration = Duration::from_secs(2);
 /// How long after it resumes the node may take to bring the missed change to its endpoint: one
 /// check interval, plus the resync and the SDK's round trip, with room for a loaded machine.
 const CATCH_UP_BOUND: Duration = Duration::from_secs(12);
-
-/// The value of the `/metrics` sample that starts with `series` (0 when not shown).
-async fn metric(node: &Node, series: &str) -> f64 {
-    let metrics = node.get_text("/metrics").await;
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
 
 fn interval_of(event: &Event) -> Option<i64> {
     match event {
@@ -119,7 +110,7 @@ async fn a_change_whose_notification_a_node_missed_reaches_its_endpoints_within_
     )
     .await;
     assert_eq!(first, 1);
-    let notifications_before = metric(&worker, "kaa_internode_notifications_total").await;
+    let notifications_before = worker.metric("kaa_internode_notifications_total").await;
 
     // Frozen until ZooKeeper drops it: Control announces the activation without it.
     worker.signal(Signal::SIGSTOP);
@@ -151,15 +142,13 @@ async fn a_change_whose_notification_a_node_missed_reaches_its_endpoints_within_
         CHECK_INTERVAL.as_secs()
     );
     assert_eq!(
-        metric(&worker, "kaa_internode_notifications_total").await,
+        worker.metric("kaa_internode_notifications_total").await,
         notifications_before,
         "the activation's notification never reached the worker"
     );
-    let caught_up = metric(
-        &worker,
-        r#"kaa_catalog_reloads_total{cause="periodic_check"}"#,
-    )
-    .await;
+    let caught_up = worker
+        .metric(r#"kaa_catalog_reloads_total{cause="periodic_check"}"#)
+        .await;
     assert!(caught_up >= 1.0, "periodic-check reloads: {caught_up}");
 
     // Caught up to the store's number: the next change arrives in order, no gap.
@@ -170,7 +159,9 @@ async fn a_change_whose_notification_a_node_missed_reaches_its_endpoints_within_
     .await;
     assert_eq!(next, 3);
     assert_eq!(
-        metric(&worker, r#"kaa_catalog_reloads_total{cause="gap"}"#).await,
+        worker
+            .metric(r#"kaa_catalog_reloads_total{cause="gap"}"#)
+            .await,
         0.0,
         "the change after the catch-up is the next number"
     );
@@ -186,7 +177,9 @@ async fn a_change_whose_notification_a_node_missed_reaches_its_endpoints_within_
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     let hits = loop {
-        let hits = metric(&worker, "kaa_catalog_unknown_sdk_token_hits_total").await;
+        let hits = worker
+            .metric("kaa_catalog_unknown_sdk_token_hits_total")
+            .await;
         if hits >= 2.0 || Instant::now() > deadline {
             break hits;
         }
