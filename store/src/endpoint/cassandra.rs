@@ -32,6 +32,7 @@ use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::policies::speculative_execution::SimpleSpeculativeExecutionPolicy;
 use scylla::response::query_result::QueryResult;
 pub use scylla::statement::Consistency;
 use scylla::statement::prepared::PreparedStatement;
@@ -197,7 +198,8 @@ impl CassandraReplication {
     }
 
     /// `builder` running every statement at this consistency, on the datacenter's nodes (the
-    /// driver's default policy without failover to other datacenters), each within
+    /// driver's default policy without failover to other datacenters), an idempotent statement
+    /// unanswered after [`SPECULATIVE_AFTER`] sent once more to the next node, each within
     /// [`REQUEST_TIMEOUT`].
     pub fn apply(&self, builder: SessionBuilder) -> SessionBuilder {
         self.apply_with(builder, REQUEST_TIMEOUT)
@@ -213,10 +215,21 @@ impl CassandraReplication {
             .consistency(self.consistency)
             .request_timeout(Some(request_timeout))
             .load_balancing_policy(policy.build())
+            .speculative_execution_policy(Some(Arc::new(SimpleSpeculativeExecutionPolicy {
+                max_retry_count: 1,
+                retry_interval: SPECULATIVE_AFTER,
+            })))
             .build();
         builder.default_execution_profile_handle(profile.into_handle())
     }
 }
+
+/// How long an idempotent statement waits for its node before the driver sends it to the next
+/// one too (taking the first answer). A member cut off from the network keeps its connections
+/// until their keepalive times out (up to 6 s, [`session_builder`]); without this, statements the
+/// driver sent there meanwhile waited that long, and endpoints moving off the lost member timed
+/// out waiting for CONNACK. Far above a healthy ring's latency, so it rarely doubles work.
+pub const SPECULATIVE_AFTER: Duration = Duration::from_millis(500);
 
 /// How long one statement may take, retries included, before it fails (the driver's default is
 /// 30 s: a sync would wait that long behind a member that just went silent).
@@ -280,14 +293,19 @@ struct Statements {
 
 impl Statements {
     async fn prepare(session: &Session, ks: &str) -> Result<Self, StoreError> {
-        // `{ks}` in a statement stands for the keyspace. Every statement but the lightweight
-        // transactions (`… IF …`) may run twice with the same effect, so the driver may retry
-        // it on another node when a connection breaks under it (a member cut off mid-request).
+        // `{ks}` in a statement stands for the keyspace. Every statement may run twice to the
+        // same end, so the driver may retry it on another node when a connection breaks under it
+        // (a member cut off mid-request, whose connections the driver has not yet found dead):
+        // the plain writes are upserts, and a profile write (`… IF version = ?`) run twice
+        // answers the second time that the version changed, which callers of `save_profile`
+        // take as any conflict: they read the profile again and apply their change to it.
+        // Without the retry, every endpoint moving to a surviving node in the seconds after a
+        // member was cut off was refused once (ServerUnavailable), and came back seconds later.
         macro_rules! prepare {
             ($text:expr) => {{
                 let text = String::from($text).replace("{ks}", ks);
                 let mut statement = session.prepare(text.as_str()).await?;
-                statement.set_is_idempotent(!text.contains(" IF "));
+                statement.set_is_idempotent(true);
                 statement
             }};
         }
