@@ -19,6 +19,11 @@
 //! `max_keepalive` is clamped to it (Kaatcp's CONNACK cannot tell the client, so refusing would
 //! strand devices whose firmware asks for more; clamped, such a device is dropped after
 //! 1.5 × the cap of silence and reconnects).
+//!
+//! Logging: the work a connection does (a frame answered, a push sent) runs in a `kaatcp` span
+//! naming the peer, so what the service logs meanwhile says which connection it was about; the
+//! connection's idle wait holds no span (a span lives in the subscriber's registry, about 350
+//! bytes with its formatted fields, in every idle session otherwise).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -138,9 +143,9 @@ fn connection<S: EndpointService>(
                     let accepting = acceptor.accept(stream);
                     match tokio::time::timeout_at(connect_by, accepting).await {
                         Ok(Ok(stream)) => handler.run(stream, peer, connect_by).await,
-                        Ok(Err(error)) => debug!(%error, "tls handshake failed"),
+                        Ok(Err(error)) => debug!(%peer, %error, "tls handshake failed"),
                         Err(_) => {
-                            debug!("tls handshake passed the connect deadline");
+                            debug!(%peer, "tls handshake passed the connect deadline");
                             handler.metrics.deadline_exceeded(Transport::Kaatcp);
                         }
                     }
@@ -149,7 +154,12 @@ fn connection<S: EndpointService>(
             }
         }
     }
-    .instrument(info_span!("kaatcp", %peer))
+}
+
+/// The span of a connection's work: what it logs while answering a frame or a push names the
+/// peer (see the module's doc).
+fn work_span(peer: SocketAddr) -> tracing::Span {
+    info_span!("kaatcp", %peer)
 }
 
 /// Serves one connection over any byte stream until it closes or `shutdown`: the session state
@@ -219,7 +229,8 @@ impl<S: EndpointService> Handler<S> {
         debug!(%peer, "connection opened");
         loop {
             if let Some(frame) = waiting.pop_front() {
-                match Box::pin(self.frame(frame, &mut connection, &mut live, &mut waiting)).await {
+                let work = Box::pin(self.frame(frame, &mut connection, &mut live, &mut waiting));
+                match work.instrument(work_span(peer)).await {
                     Next::Continue => continue,
                     Next::Close => break,
                 }
@@ -234,11 +245,12 @@ impl<S: EndpointService> Handler<S> {
                 read = tokio::time::timeout_at(until, connection.read_frame()) => match read {
                     Ok(Ok(Some(frame))) => {
                         connect_by = None;
-                        Box::pin(self.frame(frame, &mut connection, &mut live, &mut waiting)).await
+                        let work = Box::pin(self.frame(frame, &mut connection, &mut live, &mut waiting));
+                        work.instrument(work_span(peer)).await
                     }
                     Ok(Ok(None)) => Next::Close,
                     Ok(Err(ConnectionError::Malformed(error))) => {
-                        debug!(%error, "malformed frame");
+                        debug!(%peer, %error, "malformed frame");
                         if matches!(error, kaa_idl::endpoint::kaatcp::FrameError::TooLarge { .. }) {
                             self.metrics.too_large(Transport::Kaatcp);
                         }
@@ -250,21 +262,22 @@ impl<S: EndpointService> Handler<S> {
                         Next::Close
                     }
                     Ok(Err(error)) => {
-                        debug!(%error, "read failed");
+                        debug!(%peer, %error, "read failed");
                         Next::Close
                     }
                     Err(_) if connect_by.is_some() => {
-                        debug!("no whole CONNECT within the connect deadline");
+                        debug!(%peer, "no whole CONNECT within the connect deadline");
                         self.metrics.deadline_exceeded(Transport::Kaatcp);
                         Next::Close
                     }
                     Err(_) => {
-                        debug!("session silent too long");
+                        debug!(%peer, "session silent too long");
                         Next::Close
                     }
                 },
                 push = next_push(&mut live) => {
-                    Box::pin(self.push(push, &mut connection, &mut live)).await
+                    let work = Box::pin(self.push(push, &mut connection, &mut live));
+                    work.instrument(work_span(peer)).await
                 }
                 _ = self.shutdown.cancelled() => {
                     if live.is_some() {
