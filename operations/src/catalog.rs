@@ -10,7 +10,9 @@
 //! When that load fails because the metadata store does not answer (an outage right after a
 //! change), the catalog serves the context and SDK profiles it loaded last, so endpoints go on
 //! being served; the application's change-log number goes back to that context's, so the
-//! periodic check ([`crate::catch_up`]) reloads it once the store answers again.
+//! periodic check ([`crate::catch_up`]) reloads it once the store answers again. Reads go
+//! through [`MetadataReads`]: each is bounded, and none is sent while the store is known not to
+//! answer, so that fallback comes at once rather than after the pool's wait.
 //!
 //! The catalog also keeps, per application it has loaded, the last change-log number applied
 //! (see [`crate::catch_up`]), and remembers for a few seconds the SDK tokens the store does not
