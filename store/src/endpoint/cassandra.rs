@@ -32,7 +32,6 @@ use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::policies::load_balancing::DefaultPolicy;
-use scylla::policies::speculative_execution::SimpleSpeculativeExecutionPolicy;
 use scylla::response::query_result::QueryResult;
 pub use scylla::statement::Consistency;
 use scylla::statement::prepared::PreparedStatement;
@@ -198,8 +197,7 @@ impl CassandraReplication {
     }
 
     /// `builder` running every statement at this consistency, on the datacenter's nodes (the
-    /// driver's default policy without failover to other datacenters), an idempotent statement
-    /// unanswered after [`SPECULATIVE_AFTER`] sent once more to the next node, each within
+    /// driver's default policy without failover to other datacenters), each within
     /// [`REQUEST_TIMEOUT`].
     pub fn apply(&self, builder: SessionBuilder) -> SessionBuilder {
         self.apply_with(builder, REQUEST_TIMEOUT)
@@ -215,21 +213,10 @@ impl CassandraReplication {
             .consistency(self.consistency)
             .request_timeout(Some(request_timeout))
             .load_balancing_policy(policy.build())
-            .speculative_execution_policy(Some(Arc::new(SimpleSpeculativeExecutionPolicy {
-                max_retry_count: 1,
-                retry_interval: SPECULATIVE_AFTER,
-            })))
             .build();
         builder.default_execution_profile_handle(profile.into_handle())
     }
 }
-
-/// How long an idempotent statement waits for its node before the driver sends it to the next
-/// one too (taking the first answer). A member cut off from the network keeps its connections
-/// until their keepalive times out (up to 6 s, [`session_builder`]); without this, statements the
-/// driver sent there meanwhile waited that long, and endpoints moving off the lost member timed
-/// out waiting for CONNACK. Far above a healthy ring's latency, so it rarely doubles work.
-pub const SPECULATIVE_AFTER: Duration = Duration::from_millis(500);
 
 /// How long one statement may take, retries included, before it fails (the driver's default is
 /// 30 s: a sync would wait that long behind a member that just went silent).
