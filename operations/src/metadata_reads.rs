@@ -15,8 +15,6 @@
 //! its CONNACK.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kaa_store::StoreError;
@@ -35,27 +33,14 @@ pub struct MetadataReads {
     store: MetadataStore,
     limit: Duration,
     probe_interval: Duration,
-    breaker: Arc<Breaker>,
-    stop: CancellationToken,
-}
-
-/// Whether reads are held back, and what that did.
-#[derive(Default)]
-struct Breaker {
-    open: AtomicBool,
-    /// 1 while reads are held back.
-    open_gauge: Gauge,
+    /// 1 while the store is known not to answer and reads are held back (the breaker itself,
+    /// shown on `/metrics` as it is).
+    unanswered: Gauge,
     /// Times the store was found not answering.
     trips: Counter,
     /// Reads failed at once, unsent.
     held_back: Counter,
-}
-
-impl Breaker {
-    fn close(&self) {
-        self.open.store(false, Ordering::Release);
-        self.open_gauge.set(0);
-    }
+    stop: CancellationToken,
 }
 
 impl MetadataReads {
@@ -72,7 +57,9 @@ impl MetadataReads {
             store,
             limit,
             probe_interval,
-            breaker: Arc::default(),
+            unanswered: Gauge::default(),
+            trips: Counter::default(),
+            held_back: Counter::default(),
             stop: CancellationToken::new(),
         }
     }
@@ -87,8 +74,8 @@ impl MetadataReads {
     where
         Fut: Future<Output = Result<T, StoreError>> + 's,
     {
-        if self.breaker.open.load(Ordering::Acquire) {
-            self.breaker.held_back.inc();
+        if self.unanswered.get() == 1 {
+            self.held_back.inc();
             return Err(StoreError::Unanswered);
         }
         let result = kaa_store::bounded(self.limit, call(&self.store)).await;
@@ -102,13 +89,16 @@ impl MetadataReads {
 
     /// Holds reads back and probes the store until it answers.
     fn trip(&self, error: &StoreError) {
-        if self.breaker.open.swap(true, Ordering::AcqRel) {
+        if self.unanswered.set(1) == 1 {
             return;
         }
-        self.breaker.open_gauge.set(1);
-        self.breaker.trips.inc();
+        self.trips.inc();
         warn!(%error, probe_every = ?self.probe_interval, "metadata store not answering: reads held back, the metadata loaded last is served, until it answers a probe");
-        let (store, breaker, stop) = (self.store.clone(), self.breaker.clone(), self.stop.clone());
+        let (store, unanswered, stop) = (
+            self.store.clone(),
+            self.unanswered.clone(),
+            self.stop.clone(),
+        );
         let (limit, interval) = (self.limit, self.probe_interval);
         tokio::spawn(async move {
             loop {
@@ -118,7 +108,7 @@ impl MetadataReads {
                 }
                 match kaa_store::bounded(limit, store.database().ping()).await {
                     Ok(()) => {
-                        breaker.close();
+                        unanswered.set(0);
                         info!("metadata store answers again; reads resume");
                         return;
                     }
@@ -139,24 +129,24 @@ impl MetadataReads {
         registry.register(
             "kaa_metadata_store_unanswered",
             "1 while the metadata store is known not to answer and reads are held back",
-            self.breaker.open_gauge.clone(),
+            self.unanswered.clone(),
         );
         registry.register(
             "kaa_metadata_store_trips",
             "Times the metadata store was found not answering",
-            self.breaker.trips.clone(),
+            self.trips.clone(),
         );
         registry.register(
             "kaa_metadata_reads_held_back",
             "Metadata reads failed at once, unsent, while the store was known not to answer",
-            self.breaker.held_back.clone(),
+            self.held_back.clone(),
         );
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use kaa_store::metadata::Page;
     use kaa_store::sql::SqlDatabase;
@@ -203,14 +193,14 @@ mod tests {
             1,
             "a held-back read is not sent"
         );
-        assert_eq!(reads.breaker.held_back.get(), 1);
+        assert_eq!(reads.held_back.get(), 1);
 
         // The store (SQLite) answers the probe: reads resume.
         tokio::time::sleep(Duration::from_millis(600)).await;
         reads.read(count).await.unwrap();
         assert_eq!(sent.load(Ordering::SeqCst), 2);
-        assert_eq!(reads.breaker.trips.get(), 1);
-        assert_eq!(reads.breaker.open_gauge.get(), 0);
+        assert_eq!(reads.trips.get(), 1);
+        assert_eq!(reads.unanswered.get(), 0);
     }
 
     #[tokio::test]
@@ -231,6 +221,6 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(reads.breaker.trips.get(), 0);
+        assert_eq!(reads.trips.get(), 0);
     }
 }
